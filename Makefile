@@ -1,0 +1,34 @@
+# The README's commands. Everything the project needs is installed into .venv by `make install`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run dev test sandbox bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("sfxero needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Full sync end to end against the built-in sandbox (or your credentials), then a summary.
+run: $(STAMP)
+	$(BIN)/sfxero sync --stage all
+
+## The Dagster UI on the same instance and staging state as `make run`.
+dev: $(STAMP)
+	$(BIN)/sfxero dev
+
+## The whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+sandbox: $(STAMP)
+	$(BIN)/sfxero sandbox
+
+clean:
+	rm -rf .sfxero .dagster_home .pytest_cache

@@ -1,0 +1,138 @@
+"""The `sfxero` command (SPEC §6).
+
+Exit codes: 0 success; 1 finished with held (failed) records or a run failure; 2 configuration or
+usage error, printed as one line that names the problem — never a traceback (set SFXERO_DEBUG=1 to
+see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import ConfigError, SfxeroError
+
+EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
+STAGES = ("extract", "check", "reconcile", "push", "all")
+BENCHES = ("extract", "check", "reconcile", "push", "e2e")
+
+
+class NotAvailableYet(ConfigError):
+    def __init__(self, command: str) -> None:
+        super().__init__(f"sfxero {command}", "not available yet in this release")
+
+
+def require_staging() -> str:
+    """Validate SFXERO_STAGING_URL before a command touches staging (a ConfigError names it)."""
+    from ..settings import staging_url
+
+    return staging_url()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sfxero", prog_name="sfxero")
+def cli() -> None:
+    """Self-hosted Salesforce <-> Xero sync on Dagster.
+
+    With no credentials configured, everything runs against the built-in sandbox
+    (`sfxero sandbox`), which emulates both APIs over HTTPS on loopback.
+    """
+
+
+@cli.command()
+@click.option("--size", default="small", show_default=True, help="small | medium | large | N (number of accounts).")
+@click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same data.")
+@click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="JSON fixture file (SPEC §5 format) instead of seeded data.")
+@click.option("--faults", default="", help='e.g. "xero.429=0.1,sf.5xx=0.05,latency_ms=20,token_ttl_s=60".')
+@click.option("--env-file", default=".sfxero/sandbox.env", show_default=True, type=click.Path(dir_okay=False), help="Where to write the connection settings.")
+@click.option("--sf-port", default=0, type=int, help="Salesforce emulator port (0 = any free port).")
+@click.option("--xero-port", default=0, type=int, help="Xero emulator port (0 = any free port).")
+def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int) -> None:
+    """Run the emulated Salesforce org and Xero organisation in the foreground."""
+    from .sandbox_cmd import run_sandbox
+
+    run_sandbox(size=size, seed=seed, fixtures=fixtures, faults=faults, env_file=env_file,
+                sf_port=sf_port, xero_port=xero_port)
+
+
+@cli.command()
+@click.option("--stage", type=click.Choice(STAGES), default="all", show_default=True, help="Run one stage, or the whole cycle.")
+def sync(stage: str) -> None:
+    """Run the sync headless: extract, check, reconcile, push (as real Dagster runs)."""
+    from .sync_cmd import run_sync
+
+    require_staging()
+    sys.exit(run_sync(stage))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plan(as_json: bool) -> None:
+    """Dry run: what a push would do, record by record. Writes nothing anywhere."""
+    require_staging()
+    raise NotAvailableYet("plan")
+
+
+@cli.command()
+@click.option("--port", default=3000, show_default=True, type=int)
+def dev(port: int) -> None:
+    """Serve the Dagster UI on the same instance and staging state."""
+    from .dev_cmd import run_dev
+
+    require_staging()
+    run_dev(port)
+
+
+@cli.command()
+def status() -> None:
+    """Last runs, API budget left, held records."""
+    require_staging()
+    raise NotAvailableYet("status")
+
+
+@cli.command()
+def replay() -> None:
+    """Re-push held records after a fix."""
+    require_staging()
+    raise NotAvailableYet("replay")
+
+
+@cli.command()
+@click.argument("which", type=click.Choice(BENCHES))
+@click.option("--size", default=10_000, show_default=True, type=int, help="Records per object.")
+@click.option("--staging", "staging_url", default=None, help="Staging database URL (default: a temporary SQLite file).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line (SPEC §9).")
+def bench(which: str, size: int, staging_url: str | None, as_json: bool) -> None:
+    """Measure a stage against its floor (SPEC §9)."""
+    from .bench_cmd import run_bench
+
+    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps errors to SPEC §6 exit codes with one-line messages."""
+    try:
+        cli.main(args=argv, prog_name="sfxero", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("sfxero: aborted", err=True)
+        sys.exit(EXIT_CONFIG)
+    except click.ClickException as exc:
+        click.echo(f"sfxero: {exc.format_message()}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except ConfigError as exc:
+        click.echo(f"sfxero: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except SfxeroError as exc:
+        click.echo(f"sfxero: {exc}", err=True)
+        sys.exit(EXIT_HELD)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: say what failed in one line, full detail only on request
+        if os.environ.get("SFXERO_DEBUG") == "1":
+            raise
+        click.echo(f"sfxero: internal error: {type(exc).__name__}: {exc} (set SFXERO_DEBUG=1 for a traceback)", err=True)
+        sys.exit(EXIT_HELD)

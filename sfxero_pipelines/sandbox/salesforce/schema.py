@@ -1,0 +1,335 @@
+"""The emulated org's schema: objects, fields and the flags describe reports.
+
+Field lists follow the standard objects' API names (docs/salesforce-api.md §7) plus the custom
+fields the recipes write (SPEC §2). The org has multi-currency enabled, so objects that carry money
+have `CurrencyIsoCode`. Compound address fields (`BillingAddress`...) are read-only and computed
+from their parts, as in a real org.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CURRENCIES = ["USD", "GBP", "EUR", "AUD", "NZD", "JPY"]
+
+# StageName -> (Probability, ForecastCategoryName, IsClosed, IsWon): the org's OpportunityStage table.
+STAGES = {
+    "Prospecting": (10, "Pipeline", False, False),
+    "Qualification": (10, "Pipeline", False, False),
+    "Needs Analysis": (20, "Pipeline", False, False),
+    "Value Proposition": (50, "Pipeline", False, False),
+    "Id. Decision Makers": (60, "Pipeline", False, False),
+    "Perception Analysis": (70, "Pipeline", False, False),
+    "Proposal/Price Quote": (75, "Pipeline", False, False),
+    "Negotiation/Review": (90, "Commit", False, False),
+    "Closed Won": (100, "Closed", True, True),
+    "Closed Lost": (0, "Omitted", True, False),
+}
+
+_SOAP = {
+    "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
+    "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
+    "datetime": "xsd:dateTime", "address": "urn:address",
+}
+STRING_TYPES = {"string", "textarea", "picklist", "email", "phone", "url", "id", "reference", "combobox"}
+NUMBER_TYPES = {"int", "double", "currency", "percent"}
+
+
+@dataclass
+class Field:
+    name: str
+    type: str
+    length: int = 0
+    required: bool = False
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    reference_to: str | None = None
+    relationship_name: str | None = None
+    picklist: tuple[str, ...] = ()
+    calculated: bool = False
+    compound_of: str | None = None  # for address parts: the compound field name
+    label: str = ""
+
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+    def describe(self) -> dict:
+        nillable = not self.required and self.type not in ("boolean", "id")
+        is_num = self.type in NUMBER_TYPES
+        return {
+            "name": self.name,
+            "label": self.label or self.name.replace("__c", "").replace("_", " "),
+            "type": self.type,
+            "soapType": _SOAP.get(self.type, "xsd:string"),
+            "length": self.length if self.type in STRING_TYPES and self.type not in ("id", "reference") else 0,
+            "byteLength": self.length * 3 if self.type in STRING_TYPES else 0,
+            "precision": 18 if is_num and self.type != "int" else 0,
+            "scale": 2 if self.type in ("currency", "percent") else 0,
+            "digits": 9 if self.type == "int" else 0,
+            "custom": self.custom,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "nillable": nillable,
+            "defaultedOnCreate": self.name in ("OwnerId", "IsDeleted", "CurrencyIsoCode", "CreatedDate",
+                                               "CreatedById", "LastModifiedDate", "LastModifiedById",
+                                               "SystemModstamp") or (self.type == "boolean" and self.createable),
+            "externalId": self.external_id,
+            "idLookup": self.name == "Id" or self.external_id,
+            "unique": self.unique,
+            "caseSensitive": False,
+            "calculated": self.calculated,
+            "calculatedFormula": None,
+            "compoundFieldName": self.compound_of,
+            "autoNumber": self.name in ("OrderNumber", "OrderItemNumber"),
+            "picklistValues": [
+                {"value": v, "label": v, "active": True, "defaultValue": False, "validFor": None}
+                for v in self.picklist
+            ],
+            "referenceTo": [self.reference_to] if self.reference_to else [],
+            "relationshipName": self.relationship_name,
+            "filterable": self.type != "address",
+            "sortable": self.type not in ("address", "textarea"),
+            "groupable": self.type not in ("address", "textarea", "double", "currency", "percent", "datetime"),
+            "deprecatedAndHidden": False,
+            "htmlFormatted": False,
+            "nameField": self.name == "Name",
+        }
+
+
+@dataclass
+class SObject:
+    name: str
+    key_prefix: str
+    fields: list[Field]
+    label: str = ""
+    recycle_bin: bool = True  # CampaignMember deletes are hard: queryAll never sees them
+    by_lower: dict[str, Field] = field(default_factory=dict, init=False)
+    relationships: dict[str, Field] = field(default_factory=dict, init=False)
+    stored: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.by_lower = {f.name.lower(): f for f in self.fields}
+        self.relationships = {f.relationship_name.lower(): f for f in self.fields if f.relationship_name}
+        self.stored = [f.name for f in self.fields if f.type != "address"]
+
+    def field(self, name: str) -> Field | None:
+        return self.by_lower.get(name.lower())
+
+    def describe_global_entry(self, version: str) -> dict:
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {
+            "name": self.name, "label": self.label or self.name, "labelPlural": (self.label or self.name) + "s",
+            "keyPrefix": self.key_prefix, "custom": False, "createable": True, "updateable": True,
+            "deletable": True, "queryable": True, "replicateable": True, "retrieveable": True,
+            "searchable": True, "undeletable": self.recycle_bin, "triggerable": True, "layoutable": True,
+            "urls": {"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"},
+        }
+
+    def describe(self, version: str, children: list[dict]) -> dict:
+        entry = self.describe_global_entry(version)
+        entry.update({
+            "fields": [f.describe() for f in self.fields],
+            "childRelationships": children,
+            "recordTypeInfos": [{"name": "Master", "recordTypeId": "012000000000000AAA", "master": True,
+                                 "available": True, "defaultRecordTypeMapping": True, "active": True}],
+        })
+        return entry
+
+
+def _f(name, type_="string", length=0, **kw) -> Field:
+    if type_ in ("string", "textarea") and not length:
+        length = 255 if type_ == "string" else 32000
+    if type_ in ("phone",):
+        length = 40
+    if type_ in ("email", "url"):
+        length = 80 if type_ == "email" else 255
+    if type_ == "picklist" and not length:
+        length = 255
+    return Field(name, type_, length, **kw)
+
+
+def _ro(name, type_="string", length=0, **kw) -> Field:
+    return _f(name, type_, length, createable=False, updateable=False, **kw)
+
+
+def _ref(name, to, rel, required=False, updateable=True, createable=True) -> Field:
+    return Field(name, "reference", 18, required=required, reference_to=to, relationship_name=rel,
+                 updateable=updateable, createable=createable)
+
+
+def _system(owner: bool = True, currency: bool = True) -> tuple[list[Field], list[Field]]:
+    head = [Field("Id", "id", 18, createable=False, updateable=False),
+            _ro("IsDeleted", "boolean")]
+    tail = []
+    if owner:
+        tail.append(_ref("OwnerId", "User", "Owner"))
+    if currency:
+        tail.append(_f("CurrencyIsoCode", "picklist", 3, picklist=tuple(CURRENCIES)))
+    tail += [
+        _ro("CreatedDate", "datetime"),
+        Field("CreatedById", "reference", 18, createable=False, updateable=False, reference_to="User",
+              relationship_name="CreatedBy"),
+        _ro("LastModifiedDate", "datetime"),
+        Field("LastModifiedById", "reference", 18, createable=False, updateable=False, reference_to="User",
+              relationship_name="LastModifiedBy"),
+        _ro("SystemModstamp", "datetime"),
+    ]
+    return head, tail
+
+
+def _address(prefix: str, compound: str) -> list[Field]:
+    parts = [("Street", "textarea", 255), ("City", "string", 40), ("State", "string", 80),
+             ("PostalCode", "string", 20), ("Country", "string", 80)]
+    fields = [Field(f"{prefix}{p}", t, n, compound_of=compound) for p, t, n in parts]
+    fields.append(Field(compound, "address", 0, createable=False, updateable=False))
+    return fields
+
+
+def _obj(name, prefix, body, *, owner=True, currency=True, **kw) -> SObject:
+    head, tail = _system(owner, currency)
+    return SObject(name, prefix, head + body + tail, **kw)
+
+
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+
+OBJECTS: dict[str, SObject] = {o.name: o for o in [
+    _obj("Account", "001", [
+        _f("Name", required=True), _f("Type", "picklist", picklist=("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other")),
+        _f("Industry", "picklist", picklist=("Technology", "Manufacturing", "Retail", "Finance", "Healthcare", "Energy", "Media")),
+        _f("AccountNumber", length=40), _f("Phone", "phone"), _f("Fax", "phone"), _f("Website", "url"),
+        _ref("ParentId", "Account", "Parent"), *_address("Billing", "BillingAddress"),
+        *_address("Shipping", "ShippingAddress"), _f("AnnualRevenue", "currency"),
+        _f("NumberOfEmployees", "int"), _f("Description", "textarea"),
+        _f("Xero_Contact_Id__c", length=255, external_id=True, unique=True, label="Xero Contact Id"),
+        _f("Xero_Outstanding__c", "currency", label="Xero Outstanding"),
+        _f("Xero_Overdue__c", "currency", label="Xero Overdue"),
+    ]),
+    _obj("Contact", "003", [
+        _f("FirstName", length=40), _f("LastName", length=80, required=True), _ro("Name", length=121),
+        _f("Salutation", "picklist", picklist=("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
+        _f("Title", length=128), _f("Email", "email"), _f("Phone", "phone"), _f("MobilePhone", "phone"),
+        _ref("AccountId", "Account", "Account"), *_address("Mailing", "MailingAddress"),
+        _f("LeadSource", "picklist", picklist=("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")),
+        _f("Description", "textarea"),
+    ]),
+    _obj("Opportunity", "006", [
+        _f("Name", length=120, required=True), _ref("AccountId", "Account", "Account"),
+        _f("StageName", "picklist", required=True, picklist=tuple(STAGES)),
+        _f("CloseDate", "date", required=True), _f("Amount", "currency"), _f("Probability", "percent"),
+        _ro("IsClosed", "boolean"), _ro("IsWon", "boolean"),
+        _f("ForecastCategoryName", "picklist", picklist=("Omitted", "Pipeline", "Best Case", "Commit", "Closed")),
+        _ro("ForecastCategory", "picklist", picklist=("Omitted", "Pipeline", "BestCase", "Forecast", "Closed")),
+        _f("Type", "picklist", picklist=("New Customer", "Existing Customer - Upgrade", "Existing Customer - Renewal")),
+        _f("LeadSource", "picklist", picklist=("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")),
+        _ref("Pricebook2Id", "Pricebook2", "Pricebook2"), _ro("HasOpportunityLineItem", "boolean"),
+        _ref("CampaignId", "Campaign", "Campaign"), _f("NextStep"), _f("Description", "textarea"),
+        _ro("FiscalYear", "int"), _ro("FiscalQuarter", "int"), _ro("Fiscal", length=6),
+        _f("Xero_Invoice_Id__c", length=255, label="Xero Invoice Id"),
+        _f("Xero_Invoice_Number__c", length=255, label="Xero Invoice Number"),
+        _f("Xero_Invoice_Status__c", "picklist", picklist=("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"),
+           label="Xero Invoice Status"),
+        _f("Xero_Amount_Paid__c", "currency", label="Xero Amount Paid"),
+        _f("Xero_Amount_Due__c", "currency", label="Xero Amount Due"),
+        _f("Xero_Fully_Paid_On__c", "date", label="Xero Fully Paid On"),
+    ]),
+    _obj("OpportunityLineItem", "00k", [
+        _ref("OpportunityId", "Opportunity", "Opportunity", required=True, updateable=False),
+        _ref("PricebookEntryId", "PricebookEntry", "PricebookEntry", updateable=False),
+        Field("Product2Id", "reference", 18, updateable=False, reference_to="Product2", relationship_name="Product2"),
+        _ro("ProductCode"), _ro("Name", length=376), _f("Quantity", "double", required=True),
+        _f("UnitPrice", "currency"), _ro("ListPrice", "currency"), _f("TotalPrice", "currency"),
+        _f("Discount", "percent"), _f("ServiceDate", "date"), _f("Description", "textarea"),
+        _f("SortOrder", "int"),
+    ], owner=False),
+    _obj("Product2", "01t", [
+        _f("Name", required=True), _f("ProductCode"), _f("Family", "picklist",
+                                                        picklist=("Subscription", "Services", "Support", "Hardware", "Other")),
+        _f("IsActive", "boolean"), _f("Description", "textarea"), _f("QuantityUnitOfMeasure", "picklist", picklist=("Each",)),
+    ], owner=False),
+    _obj("Pricebook2", "01s", [
+        _f("Name", required=True), _f("IsActive", "boolean"), _ro("IsStandard", "boolean"),
+        _f("Description", "textarea"),
+    ], owner=False, currency=False),
+    _obj("PricebookEntry", "01u", [
+        _ref("Pricebook2Id", "Pricebook2", "Pricebook2", required=True, updateable=False),
+        _ref("Product2Id", "Product2", "Product2", required=True, updateable=False),
+        _ro("Name"), _ro("ProductCode"), _f("UnitPrice", "currency", required=True),
+        _f("IsActive", "boolean"), _f("UseStandardPrice", "boolean"),
+    ], owner=False),
+    _obj("Lead", "00Q", [
+        _f("FirstName", length=40), _f("LastName", length=80, required=True), _ro("Name", length=121),
+        _f("Company", required=True), _f("Title", length=128), _f("Email", "email"), _f("Phone", "phone"),
+        _f("Street", "textarea", 255, compound_of="Address"), _f("City", length=40, compound_of="Address"),
+        _f("State", length=80, compound_of="Address"), _f("PostalCode", length=20, compound_of="Address"),
+        _f("Country", length=80, compound_of="Address"), Field("Address", "address", createable=False, updateable=False),
+        _f("Status", "picklist", required=True, picklist=LEAD_STATUSES),
+        _f("LeadSource", "picklist", picklist=("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")),
+        _f("Industry", "picklist", picklist=("Technology", "Manufacturing", "Retail", "Finance", "Healthcare", "Energy", "Media")),
+        _ro("IsConverted", "boolean"), _ro("ConvertedDate", "date"),
+        Field("ConvertedAccountId", "reference", 18, createable=False, updateable=False, reference_to="Account",
+              relationship_name="ConvertedAccount"),
+        Field("ConvertedContactId", "reference", 18, createable=False, updateable=False, reference_to="Contact",
+              relationship_name="ConvertedContact"),
+        Field("ConvertedOpportunityId", "reference", 18, createable=False, updateable=False,
+              reference_to="Opportunity", relationship_name="ConvertedOpportunity"),
+    ]),
+    _obj("Campaign", "701", [
+        _f("Name", length=80, required=True),
+        _f("Type", "picklist", picklist=("Email", "Webinar", "Conference", "Advertisement", "Other")),
+        _f("Status", "picklist", picklist=("Planned", "In Progress", "Completed", "Aborted")),
+        _f("IsActive", "boolean"), _f("StartDate", "date"), _f("EndDate", "date"),
+        _ref("ParentId", "Campaign", "Parent"), _f("Description", "textarea"),
+    ]),
+    _obj("CampaignMember", "00v", [
+        _ref("CampaignId", "Campaign", "Campaign", required=True, updateable=False),
+        _ref("LeadId", "Lead", "Lead", updateable=False), _ref("ContactId", "Contact", "Contact", updateable=False),
+        _f("Status", "picklist", picklist=("Sent", "Responded")), _ro("HasResponded", "boolean"),
+        _ro("FirstRespondedDate", "date"),
+    ], owner=False, currency=False, recycle_bin=False),
+    _obj("User", "005", [
+        _f("Username", length=80, required=True), _f("FirstName", length=40), _f("LastName", length=80, required=True),
+        _ro("Name", length=121), _f("Email", "email", required=True), _f("Alias", length=8, required=True),
+        _f("IsActive", "boolean"), _f("TimeZoneSidKey", "picklist", picklist=("America/Los_Angeles", "Europe/London", "GMT")),
+        _f("UserType", "picklist", picklist=("Standard",), createable=False, updateable=False),
+    ], owner=False, currency=True),
+    _obj("Order", "801", [
+        _ref("AccountId", "Account", "Account", required=True), _ref("OpportunityId", "Opportunity", "Opportunity"),
+        _ref("Pricebook2Id", "Pricebook2", "Pricebook2"), _f("Status", "picklist", required=True, picklist=("Draft", "Activated")),
+        _ro("StatusCode", "picklist", picklist=("Draft", "Activated")), _f("EffectiveDate", "date", required=True),
+        _f("EndDate", "date"), _ro("OrderNumber", length=30), _ro("TotalAmount", "currency"),
+        _f("Type", "picklist", picklist=("New", "Renewal")), _f("Description", "textarea"),
+        _ro("ActivatedDate", "datetime"), *_address("Billing", "BillingAddress"),
+        _f("Xero_Invoice_Id__c", length=255, label="Xero Invoice Id"),
+        _f("Xero_Invoice_Number__c", length=255, label="Xero Invoice Number"),
+    ]),
+    _obj("OrderItem", "802", [
+        _ref("OrderId", "Order", "Order", required=True, updateable=False),
+        _ref("PricebookEntryId", "PricebookEntry", "PricebookEntry", required=True, updateable=False),
+        Field("Product2Id", "reference", 18, updateable=False, reference_to="Product2", relationship_name="Product2"),
+        _ro("OrderItemNumber", length=10), _f("Quantity", "double", required=True), _f("UnitPrice", "currency", required=True),
+        _ro("ListPrice", "currency"), _ro("TotalPrice", "currency"), _f("ServiceDate", "date"),
+        _f("Description", "textarea"),
+    ], owner=False),
+]}
+
+BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
+PREFIXES = {obj.key_prefix: name for name, obj in OBJECTS.items()}
+
+
+def sobject(name: str) -> SObject | None:
+    return BY_LOWER.get(name.lower())
+
+
+def child_relationships(name: str) -> list[dict]:
+    plural = {"Opportunity": "Opportunities", "OpportunityLineItem": "OpportunityLineItems",
+              "PricebookEntry": "PricebookEntries", "OrderItem": "OrderItems"}
+    out = []
+    for child in OBJECTS.values():
+        for f in child.fields:
+            if f.reference_to == name and f.name not in ("CreatedById", "LastModifiedById", "OwnerId"):
+                out.append({"childSObject": child.name, "field": f.name, "cascadeDelete": f.required,
+                            "relationshipName": plural.get(child.name, child.name + "s") if f.name != "ParentId" else "ChildAccounts"})
+    return out

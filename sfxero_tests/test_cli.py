@@ -1,0 +1,60 @@
+"""The `sfxero` console script: help everywhere, SPEC §6 exit codes, one-line config errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+SUBCOMMANDS = ["sandbox", "sync", "plan", "dev", "status", "replay", "bench"]
+
+
+def sfxero(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_top_level_help_lists_every_subcommand():
+    result = sfxero("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert f"  {name} " in result.stdout
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_subcommand_help(name):
+    result = sfxero(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: sfxero {name}")
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("mysql://u@h/db", "unsupported database 'mysql'"),
+    ("definitely not a url", "is not a database URL"),
+])
+def test_bad_staging_url_is_one_line_exit_2(url, needle):
+    result = sfxero("status", env={"SFXERO_STAGING_URL": url})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SFXERO_STAGING_URL" in lines[0] and needle in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_password_in_bad_url_is_not_echoed():
+    result = sfxero("status", env={"SFXERO_STAGING_URL": "oracle://scott:tiger-s3cret@db/x"})
+    assert result.returncode == 2
+    assert "tiger-s3cret" not in result.stderr
+
+
+def test_usage_error_exit_2():
+    result = sfxero("sync", "--stage", "everything")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_fault_spec_names_the_problem(tmp_path):
+    result = sfxero("sandbox", "--faults", "xero.teapot=0.5", "--env-file", str(tmp_path / "e.env"))
+    assert result.returncode == 2
+    assert "--faults" in result.stderr and "teapot" in result.stderr
