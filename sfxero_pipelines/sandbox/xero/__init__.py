@@ -1,24 +1,7 @@
-"""Emulated xero (placeholder until its issue lands: serves only the introspection routes)."""
+"""Emulated Xero organisation (SPEC §5): identity, Accounting API, rate limits, webhooks, seed data."""
 
 from __future__ import annotations
 
-from ..emulator import Emulator
+from .app import XeroEmulator
 
-
-class XeroEmulator(Emulator):
-    system = "xero"
-
-    def __init__(self, *, world, credentials, faults=None, clock=None, fixtures=None, **_settings) -> None:
-        super().__init__(faults=faults, clock=clock)
-
-    def api_routes(self):
-        return []
-
-    def records(self, object_name):
-        return None
-
-    def seed_data(self) -> None:
-        pass
-
-    def load_fixtures(self, fixtures: dict) -> None:
-        pass
+__all__ = ["XeroEmulator"]

@@ -574,7 +574,7 @@ class Org:
             doc["UpdatedDateUTCString"] = iso_from_ms(now)
 
     # -- payments ---------------------------------------------------------------------------------
-    def write_payment(self, element: dict) -> dict:
+    def write_payment(self, element: dict, *, fixed_id: str | None = None) -> dict:
         errors: list[str] = []
         inv_ref = element.get("Invoice") or {}
         inv = None
@@ -603,7 +603,7 @@ class Org:
         if errors:
             raise WriteError(errors)
         payment = {
-            "PaymentID": self.new_id(), "Date": ms_date(day_ms(date_ms)), "Amount": amount,
+            "PaymentID": fixed_id or self.new_id(), "Date": ms_date(day_ms(date_ms)), "Amount": amount,
             "BankAmount": amount, "CurrencyRate": inv.get("CurrencyRate", 1.0),
             "Reference": element.get("Reference", ""), "IsReconciled": bool(element.get("IsReconciled", False)),
             "Status": "AUTHORISED",
@@ -715,10 +715,12 @@ class Org:
                 "CreditNote": {"CreditNoteID": cn["CreditNoteID"], "Type": cn["Type"]}, "IsDeleted": False}
 
     # -- bank transactions ------------------------------------------------------------------------
-    def write_bank_transaction(self, element: dict, *, create_only: bool) -> dict:
+    def write_bank_transaction(self, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
         coll = self.c["BankTransactions"]
         rid = (element.get("BankTransactionID") or "").lower() or None
-        old = coll.get(rid) if rid else None
+        old = coll.get(rid) if rid and not fixed_id else None
+        if fixed_id:
+            rid = None
         if rid and old is None:
             raise WriteError([f"Bank transaction with ID '{element['BankTransactionID']}' could not be found"])
         if old and create_only:
@@ -732,10 +734,10 @@ class Org:
         status = element.get("Status", (old or {}).get("Status", "AUTHORISED"))
         if status not in ("AUTHORISED", "DELETED"):
             errors.append(f"'{status}' is not a valid status for a bank transaction")
-        doc = dict(old) if old else {"BankTransactionID": self.new_id(), "HasAttachments": False,
+        doc = dict(old) if old else {"BankTransactionID": fixed_id or self.new_id(), "HasAttachments": False,
                                      "IsReconciled": False}
         for key, value in element.items():
-            if key not in ("BankTransactionID", "UpdatedDateUTC", "SubTotal", "TotalTax", "Total",
+            if key not in ("BankTransactionID", "UpdatedDateUTC", "StatusAttributeString", "SubTotal", "TotalTax", "Total",
                            "StatusAttributeString", "ValidationErrors", "HasAttachments"):
                 doc[key] = value
         bank = self._account_ref(element.get("BankAccount") or (old or {}).get("BankAccount"), errors, bank=True)

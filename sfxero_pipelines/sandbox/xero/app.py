@@ -1,0 +1,493 @@
+"""The Xero emulator: identity, tenancy, rate limits, faults, idempotency and the Accounting API routes.
+
+Request pipeline for `/api.xro/2.0/*` (the order Xero applies): bearer token (401 problem JSON,
+`TokenExpired` once past its lifetime on the emulator clock) → `xero-tenant-id` (403; optional for
+custom-connection tokens, as Xero allows) → rate limits (429 + `X-Rate-Limit-Problem`, `Retry-After`
+for minute/day) → injected faults (`429`, `5xx`, `503`) → `Idempotency-Key` replay for writes → the
+handler. Every tenant-scoped response carries `X-DayLimit-Remaining`, `X-MinLimit-Remaining` and
+`X-AppMinLimit-Remaining`.
+
+`response_hooks`: callables `(method, path, query, status, headers, body, media_type)` run after every
+API response; the test suite installs one that validates against Xero's OpenAPI spec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import json
+import math
+import uuid
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..emulator import Emulator, Handler
+from . import wire
+from .identity import ACCESS_TTL_S, Identity, TokenError
+from .idempotency import MAX_KEY_LEN, IdempotencyStore
+from .limits import Limits
+from .seed import load_fixture_data, new_org, seed_world
+from .store import COLLECTIONS, Collection, Org, WriteError
+from .webhooks import WebhookSender
+from .where import QueryError, compile_order, compile_where, sort_key
+
+API = "/api.xro/2.0"
+PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments")
+IMS_SUPPORTED = PAGED + ("Items", "Accounts")
+_DEAD = {"DELETED", "VOIDED", "ARCHIVED"}
+_SUMMARY_DROP = {
+    "Invoices": ("LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments", "Attachments"),
+    "Contacts": ("Addresses", "Phones", "ContactPersons", "ContactGroups", "Attachments", "PaymentTerms",
+                 "BatchPayments", "Balances"),
+}
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+def _parse_ims(value: str | None) -> int | None:
+    """If-Modified-Since as clients send it: ISO-8601 with or without offset/ms (naive = UTC) or RFC 1123."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return wire.to_ms(parsed)
+
+
+class XeroEmulator(Emulator):
+    """An emulated Xero organisation (one tenant) speaking Xero's identity and Accounting API wire format."""
+
+    system = "xero"
+
+    def __init__(self, *, world, credentials, faults=None, clock=None, fixtures: dict | None = None,
+                 limits: dict | None = None, webhook_url: str | None = None, webhook_key: str | None = None,
+                 **_settings) -> None:
+        super().__init__(faults=faults, clock=clock)
+        self.world = world
+        self.credentials = credentials
+        self.tenant_id = credentials.xero_tenant_id
+        self.tenant_name = "Sandbox Trading Co"
+        self.limits = Limits(self.clock, limits)
+        self.identity = Identity(client_id=credentials.xero_client_id, client_secret=credentials.xero_client_secret,
+                                 clock=self.clock, ttl_s=self._token_ttl)
+        self.idempotency = IdempotencyStore(self.clock)
+        self.webhooks = WebhookSender(tenant_id=self.tenant_id)
+        if webhook_url and webhook_key:
+            self.webhooks.configure(webhook_url, webhook_key)
+        self.response_hooks: list[Callable] = []
+        self._fixtures = fixtures
+        self.org: Org
+        self.seed_data()
+
+    # -- contract with the base class ---------------------------------------------------------------
+    def _token_ttl(self) -> float:
+        return self.faults.token_ttl_s if self.faults.token_ttl_s else ACCESS_TTL_S
+
+    def issue_refresh_token(self) -> str:
+        """Test hook: a refresh token as the (unimplemented) consent flow would have produced."""
+        return self.identity.issue_refresh_token()
+
+    def configure_webhooks(self, url: str | None, key: str | None, *, verify: bool | str | None = None) -> None:
+        self.webhooks.configure(url, key, verify=verify)
+
+    def seed_data(self) -> None:
+        org = new_org(self.clock, self.world.seed)
+        if self._fixtures is not None:
+            load_fixture_data(org, self._fixtures)
+        else:
+            seed_world(org, self.world)
+        org.listeners.append(lambda cat, ev, rid: self.webhooks.event(cat, ev, rid, self.clock))
+        self.org = org
+        self.idempotency.clear()
+        self.limits.reset()
+
+    def load_fixtures(self, fixtures: dict) -> None:
+        self._fixtures = fixtures or {}
+        self.seed_data()
+
+    def records(self, object_name: str) -> list[dict] | None:
+        if object_name == "Organisation":
+            return [dict(self.org.organisation)]
+        if object_name not in COLLECTIONS:
+            return None
+        out = []
+        with self.org.lock:
+            for rec in self.org.c[object_name].ordered()[0]:
+                record = Collection.load(rec)
+                if object_name == "Contacts":
+                    record["Balances"] = self.org.balances(record["ContactID"])
+                status = record.get("Status") or record.get("ContactStatus")
+                record["_deleted"] = status in _DEAD
+                out.append(record)
+        return out
+
+    # -- routing --------------------------------------------------------------------------------
+    def _wrap(self, template: str, handler: Handler) -> Handler:
+        # Latency is applied inside the API pipeline (while the call counts as in flight), not here.
+        async def endpoint(request: Request) -> Response:
+            self.count(request.method, template)
+            return await handler(request)
+
+        return endpoint
+
+    def api_routes(self):
+        routes = [
+            ("/connect/token", ["POST"], self._token),
+            ("/connections", ["GET"], self._connections),
+            ("/Connections", ["GET"], self._connections),
+        ]
+        for plural in ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items"):
+            idf = COLLECTIONS[plural]
+            routes.append((f"{API}/{plural}", ["GET", "PUT", "POST"], self._api(plural, self._collection)))
+            routes.append((f"{API}/{plural}/{{{idf}}}", ["GET", "POST"], self._api(plural, self._one)))
+        for plural in ("Accounts", "TaxRates", "Currencies"):
+            routes.append((f"{API}/{plural}", ["GET"], self._api(plural, self._collection)))
+        routes.append((f"{API}/Accounts/{{AccountID}}", ["GET"], self._api("Accounts", self._one)))
+        routes.append((f"{API}/Organisation", ["GET"], self._api("Organisation", self._organisation)))
+        routes.append((f"{API}/CreditNotes/{{CreditNoteID}}/Allocations", ["PUT"],
+                       self._api("CreditNotes", self._allocations)))
+        return routes
+
+    # -- identity -------------------------------------------------------------------------------
+    async def _token(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            payload = self.identity.token(request.headers, body)
+        except TokenError as exc:
+            response = JSONResponse({"error": exc.error}, exc.status)
+        else:
+            response = JSONResponse(payload, headers={"Cache-Control": "no-store"})
+        return response
+
+    async def _connections(self, request: Request) -> Response:
+        token, problem = self.identity.check(request.headers.get("authorization"))
+        if token is None:
+            return wire.problem(401, problem)
+        created = wire.iso_from_ms(wire.parse_date_ms(self.org.organisation["CreatedDateUTC"]), with_z=False)
+        body = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.tenant_id)), "authEventId":
+                 str(uuid.uuid5(uuid.NAMESPACE_DNS, self.tenant_id)), "tenantId": self.tenant_id,
+                 "tenantType": "ORGANISATION", "tenantName": self.tenant_name,
+                 "createdDateUtc": created + ".0000000", "updatedDateUtc": created + ".0000000"}]
+        return JSONResponse(body, headers={"X-AppMinLimit-Remaining": self.limits.headers()["X-AppMinLimit-Remaining"]})
+
+    # -- pipeline -------------------------------------------------------------------------------
+    def _api(self, plural: str, op: Callable) -> Handler:
+        async def handler(request: Request) -> Response:
+            response = await self._pipeline(request, plural, op)
+            if self.response_hooks:
+                body = response.body if hasattr(response, "body") else b""
+                for hook in self.response_hooks:
+                    hook(request.method, request.url.path, request.url.query, response.status_code,
+                         dict(response.headers), body, response.headers.get("content-type", ""))
+            return response
+
+        return handler
+
+    async def _pipeline(self, request: Request, plural: str, op: Callable) -> Response:
+        token, problem = self.identity.check(request.headers.get("authorization"))
+        if token is None:
+            return wire.problem(401, problem)
+        tenant = request.headers.get("xero-tenant-id", "").strip()
+        if (tenant and tenant.lower() != self.tenant_id.lower()) or (not tenant and not token.custom_connection):
+            return wire.problem(403, "AuthenticationUnsuccessful")
+        limit_problem, retry_after = self.limits.acquire()
+        if limit_problem:
+            headers = {**self.limits.headers(), "X-Rate-Limit-Problem": limit_problem}
+            if retry_after is not None:
+                headers["Retry-After"] = str(retry_after)
+            return Response(b"", status_code=429, headers=headers)
+        try:
+            if self.faults.latency_ms:
+                await asyncio.sleep(self.faults.latency_ms / 1000.0)
+            body = await request.body() if request.method in ("PUT", "POST") else b""
+            response = self._faulted()
+            if response is None:
+                response = self._idempotent(request, body, plural, op)
+        finally:
+            self.limits.release()
+        response.headers.update(self.limits.headers())
+        response.headers["Xero-Correlation-Id"] = str(uuid.uuid4())
+        return response
+
+    def _faulted(self) -> Response | None:
+        if self.faults.roll("429"):
+            return Response(b"", status_code=429, headers={"X-Rate-Limit-Problem": "minute", "Retry-After": "1"})
+        if self.faults.roll("503"):
+            return wire.server_error(503)
+        if self.faults.roll("5xx"):
+            return wire.server_error(500)
+        return None
+
+    def _idempotent(self, request: Request, body: bytes, plural: str, op: Callable) -> Response:
+        key = request.headers.get("idempotency-key")
+        if request.method not in ("PUT", "POST") or not key:
+            return self._run(request, body, plural, op)
+        if len(key) > MAX_KEY_LEN:
+            return wire.simple_error(10, "ValidationException", f"Idempotency-Key must be {MAX_KEY_LEN} characters "
+                                     "or less")
+        fingerprint = IdempotencyStore.fingerprint(request.method, request.url.path, request.url.query, body)
+        found = self.idempotency.lookup(key, fingerprint)
+        if found and found[0] == "mismatch":
+            return wire.simple_error(10, "ValidationException",
+                                     f"Idempotency key {key} has already been used with a different request")
+        if found:
+            _, status, payload, media_type = found
+            return Response(payload, status_code=status, media_type=media_type)
+        response = self._run(request, body, plural, op)
+        if response.status_code < 500:
+            self.idempotency.store(key, fingerprint, response.status_code, response.body,
+                                   response.headers.get("content-type", "application/json"))
+        return response
+
+    def _run(self, request: Request, body: bytes, plural: str, op: Callable) -> Response:
+        params = {k.lower(): v for k, v in parse_qsl(request.url.query, keep_blank_values=True)}
+        with self.org.lock:
+            try:
+                return op(request, plural, params, body)
+            except QueryError as exc:
+                return wire.simple_error(16, "QueryParseException", str(exc))
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _serialize(self, plural: str, recs, summary: bool) -> list[bytes]:
+        if plural != "Contacts" and not summary:
+            return [Collection.raw(r) for r in recs]
+        out = []
+        for rec in recs:
+            record = Collection.load(rec) if not isinstance(rec, dict) else rec
+            out.append(wire.dumps(self._present(plural, record, summary)))
+        return out
+
+    def _present(self, plural: str, record: dict, summary: bool = False) -> dict:
+        if plural == "Contacts" and not summary:
+            record = dict(record)
+            record["Balances"] = self.org.balances(record["ContactID"])
+        if summary:
+            record = {k: v for k, v in record.items() if k not in _SUMMARY_DROP.get(plural, ())}
+        return record
+
+    def _collection(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        if request.method == "GET":
+            return self._list(request, plural, params)
+        return self._write(request, plural, params, body)
+
+    def _list(self, request: Request, plural: str, params: dict) -> Response:
+        coll = self.org.c[plural]
+        ims = _parse_ims(request.headers.get("if-modified-since")) if plural in IMS_SUPPORTED else None
+        where = compile_where(params["where"]) if params.get("where", "").strip() else None
+        order = compile_order(params["order"]) if params.get("order", "").strip() else None
+        ids = {v.strip().lower() for v in params.get("ids", "").split(",") if v.strip()}
+        contact_ids = {v.strip().lower() for v in params.get("contactids", "").split(",") if v.strip()}
+        statuses = {v.strip().upper() for v in params.get("statuses", "").split(",") if v.strip()}
+        numbers = {v.strip() for v in params.get("invoicenumbers", "").split(",") if v.strip()}
+        include_archived = _bool(params.get("includearchived"), False)
+        summary = _bool(params.get("summaryonly"), False) and plural in ("Invoices", "Contacts")
+        search = params.get("searchterm", "").strip().lower()
+        paged = plural in PAGED and "page" in params
+        try:
+            page = max(1, int(params.get("page") or 1))
+            page_size = min(1000, max(1, int(params.get("pagesize") or 100)))
+        except ValueError:
+            return wire.simple_error(16, "QueryParseException", "page and pageSize must be integers")
+        recs = coll.since(ims) if ims is not None else coll.ordered()[0]
+        hot_filter = ids or contact_ids or statuses or (plural == "Contacts" and not include_archived)
+        if hot_filter:
+            recs = [r for r in recs if (not ids or r.id in ids)
+                    and (not contact_ids or (r.contact_id or "").lower() in contact_ids)
+                    and (not statuses or (r.status or "") in statuses)
+                    and (plural != "Contacts" or include_archived or r.status != "ARCHIVED")]
+        decoded = None
+        if where or order or numbers or search:
+            decoded = [Collection.load(r) for r in recs]
+            if plural == "Contacts":
+                decoded = [self._present(plural, d) for d in decoded]
+            if numbers:
+                decoded = [d for d in decoded if d.get("InvoiceNumber") in numbers]
+            if search:
+                fields = ("Name", "FirstName", "LastName", "EmailAddress", "ContactNumber", "InvoiceNumber",
+                          "Reference")
+                decoded = [d for d in decoded if any(search in str(d.get(f, "")).lower() for f in fields)]
+            if where:
+                decoded = [d for d in decoded if where(d)]
+            if order:
+                for path, desc in reversed(order):
+                    decoded.sort(key=lambda d, p=path: sort_key(_resolve_path(d, p)), reverse=desc)
+        rows = decoded if decoded is not None else recs
+        total = len(rows)
+        pagination = None
+        if paged:
+            start = (page - 1) * page_size
+            rows = rows[start:start + page_size]
+            pagination = {"page": page, "pageSize": page_size, "pageCount": math.ceil(total / page_size),
+                          "itemCount": total}
+        if decoded is not None:
+            items = [wire.dumps(self._present(plural, d, summary) if summary else d) for d in rows]
+        else:
+            items = self._serialize(plural, rows, summary)
+        return wire.json_response(wire.envelope_bytes(plural, items, self.org.now_ms(), pagination))
+
+    def _find(self, plural: str, key: str) -> dict | None:
+        coll = self.org.c[plural]
+        record = coll.get(key.lower()) or coll.get(key)
+        if record is None and plural == "Invoices" and key in self.org.invoice_numbers:
+            record = coll.get(self.org.invoice_numbers[key])
+        if record is None and plural == "Contacts" and key in self.org.contact_numbers:
+            record = coll.get(self.org.contact_numbers[key])
+        if record is None and plural == "Items" and key in self.org.item_codes:
+            record = coll.get(self.org.item_codes[key])
+        if record is None and plural == "CreditNotes" and key in self.org.credit_note_numbers:
+            record = coll.get(self.org.credit_note_numbers[key])
+        return record
+
+    def _one(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        key = request.path_params[COLLECTIONS[plural]]
+        record = self._find(plural, key)
+        if record is None:
+            return wire.not_found()
+        if request.method == "GET":
+            return self._envelope(plural, [self._present(plural, record)])
+        if plural == "Payments":
+            elements = self._elements(plural, body)
+            if isinstance(elements, Response):
+                return elements
+            try:
+                payment = self.org.delete_payment(record["PaymentID"], elements[0] if elements else {})
+            except WriteError as exc:
+                return wire.validation_exception([{**(elements[0] if elements else {}), "ValidationErrors":
+                                                  [{"Message": m} for m in exc.messages]}])
+            return self._envelope(plural, [payment])
+        elements = self._elements(plural, body)
+        if isinstance(elements, Response):
+            return elements
+        if len(elements) != 1:
+            return wire.simple_error(14, "PostDataInvalidException", "Exactly one element is expected")
+        element = dict(elements[0])
+        element[COLLECTIONS[plural]] = record[COLLECTIONS[plural]]
+        return self._apply_writes(plural, [element], create_only=False, summarize=True)
+
+    def _organisation(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        return self._envelope("Organisations", [self.org.organisation])
+
+    def _envelope(self, plural: str, records: list[dict], pagination: dict | None = None) -> Response:
+        return wire.json_response(wire.envelope_bytes(plural, [wire.dumps(r) for r in records], self.org.now_ms(),
+                                                      pagination))
+
+    # -- writes ---------------------------------------------------------------------------------
+    def _elements(self, plural: str, body: bytes) -> list[dict] | Response:
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError as exc:
+            return wire.simple_error(14, "PostDataInvalidException", f"The request body is not valid JSON: {exc}")
+        if isinstance(payload, dict) and isinstance(payload.get(plural), list):
+            elements = payload[plural]
+        elif isinstance(payload, dict) and plural in payload and isinstance(payload[plural], dict):
+            elements = [payload[plural]]
+        elif isinstance(payload, dict) and payload and plural not in payload:
+            elements = [payload]
+        elif isinstance(payload, list):
+            elements = payload
+        else:
+            elements = []
+        if not all(isinstance(e, dict) for e in elements):
+            return wire.simple_error(14, "PostDataInvalidException", f"Every element of {plural} must be an object")
+        return elements
+
+    def _write(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        elements = self._elements(plural, body)
+        if isinstance(elements, Response):
+            return elements
+        if not elements:
+            return wire.simple_error(14, "PostDataInvalidException", f"No {plural} were found in the request body")
+        summarize = _bool(params.get("summarizeerrors"), True)
+        create_only = request.method == "PUT"
+        if plural == "Payments" and request.method == "POST" and len(elements) > 1:
+            return wire.simple_error(14, "PostDataInvalidException", "POST /Payments creates one payment; use PUT "
+                                     "for several")
+        return self._apply_writes(plural, elements, create_only=create_only, summarize=summarize)
+
+    def _write_one(self, plural: str, element: dict, create_only: bool) -> dict:
+        org = self.org
+        if plural == "Contacts":
+            return org.write_contact(element, create_only=create_only)
+        if plural in ("Invoices", "CreditNotes"):
+            return org.write_document(element, kind=plural, create_only=create_only)
+        if plural == "BankTransactions":
+            return org.write_bank_transaction(element, create_only=create_only)
+        if plural == "Payments":
+            return org.write_payment(element)
+        if plural == "Items":
+            return org.write_item(element, create_only=create_only)
+        raise WriteError([f"{plural} cannot be written"])
+
+    def _apply_writes(self, plural: str, elements: list[dict], *, create_only: bool, summarize: bool) -> Response:
+        idf = COLLECTIONS[plural]
+        results, failed = [], []
+        for element in elements:
+            try:
+                record = self._write_one(plural, dict(element), create_only)
+                result = self._present(plural, record) if plural != "Contacts" else dict(record)
+                if not summarize:
+                    result["StatusAttributeString"] = "OK"
+                results.append(result)
+            except WriteError as exc:
+                echo = dict(element)
+                echo.setdefault(idf, wire.ZERO_GUID) if plural != "TaxRates" else None
+                echo["ValidationErrors"] = [{"Message": m} for m in exc.messages]
+                echo["StatusAttributeString"] = "ERROR"
+                if plural in ("Invoices", "CreditNotes"):
+                    echo["HasErrors"] = True
+                elif plural in ("Contacts", "Payments"):
+                    echo["HasValidationErrors"] = True
+                results.append(echo)
+                failed.append(echo)
+        if failed and summarize:
+            # Xero's summarized mode: the valid elements were still written; only the failures are reported.
+            return wire.validation_exception(failed)
+        return self._envelope(plural, results)
+
+    def _allocations(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        cn_id = request.path_params["CreditNoteID"]
+        record = self._find("CreditNotes", cn_id)
+        if record is None:
+            return wire.not_found()
+        elements = self._elements("Allocations", body)
+        if isinstance(elements, Response):
+            return elements
+        summarize = _bool(params.get("summarizeerrors"), True)
+        results, failed = [], []
+        for element in elements:
+            try:
+                results.append(self.org.allocate(record["CreditNoteID"], element))
+            except WriteError as exc:
+                echo = {**element, "ValidationErrors": [{"Message": m} for m in exc.messages],
+                        "StatusAttributeString": "ERROR"}
+                results.append(echo)
+                failed.append(echo)
+        if failed and summarize:
+            return wire.validation_exception([{"CreditNoteID": record["CreditNoteID"],
+                                               "ValidationErrors": f["ValidationErrors"]} for f in failed])
+        return self._envelope("Allocations", results)
+
+
+def _resolve_path(record: dict, path: list[str]):
+    value = record
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part) if part in value else next(
+            (v for k, v in value.items() if k.lower() == part.lower()), None)
+    return value
