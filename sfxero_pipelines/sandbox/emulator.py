@@ -9,7 +9,7 @@ Contract (SPEC §5), on each emulator:
 - `POST /__sandbox/reset` → back to the seeded (or fixture-loaded) state, counters zeroed.
 Test and benchmark conveniences: `DELETE /__sandbox/stats` zeroes counters only;
 `POST /__sandbox/faults {"spec": "..."}` replaces the fault settings; `POST /__sandbox/clock
-{"advance_s": N}` moves the emulator's clock; `POST /__sandbox/fixtures` loads SPEC §5's fixture
+{"advance_s": N, "freeze": true|false}` moves or stops the emulator's clock; `POST /__sandbox/fixtures` loads SPEC §5's fixture
 format (this system's half) in place of the current data.
 """
 
@@ -128,6 +128,8 @@ class Emulator(ABC):
 
     async def _post_clock(self, request: Request) -> Response:
         body = await request.json()
+        if "freeze" in body:
+            self.clock.freeze(bool(body["freeze"]))
         self.clock.advance(float(body.get("advance_s", 0)))
         return JSONResponse({"now": self.clock.now().isoformat()})
 
