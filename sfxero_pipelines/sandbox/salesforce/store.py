@@ -99,6 +99,7 @@ class Table:
         self.rows: dict[str, tuple] = {}
         self.counter = 0
         self._ext: dict[str, dict[str, list[str]]] = {}  # lazily built external-id indices
+        self.journal: list | None = None  # undo log while an allOrNone request runs
 
     def new_id(self) -> str:
         self.counter += 1
@@ -114,6 +115,8 @@ class Table:
     def put(self, row: tuple) -> None:
         rid = row[0]
         old = self.rows.pop(rid, None)
+        if self.journal is not None:
+            self.journal.append((self, rid, old))
         # Re-inserting keeps dict order ~ SystemModstamp order, so sorted window queries are near-linear.
         self.rows[rid] = row
         for fname, index in self._ext.items():
@@ -158,6 +161,30 @@ class Org:
     def clear(self) -> None:
         self.__init__(self.now)
 
+    def begin(self) -> None:
+        """Start recording an undo log (sObject Collections with allOrNone=true)."""
+        journal: list = []
+        for t in self.tables.values():
+            t.journal = journal
+        self._journal = journal
+        self._log_marks = {k: len(v) for k, v in self.deleted_log.items()}
+
+    def commit(self) -> None:
+        for t in self.tables.values():
+            t.journal = None
+
+    def rollback(self) -> None:
+        journal = self._journal
+        self.commit()
+        for table, rid, old in reversed(journal):
+            if old is None:
+                table.rows.pop(rid, None)
+            else:
+                table.rows[rid] = old
+            table._ext.clear()
+        for k, n in self._log_marks.items():
+            del self.deleted_log[k][n:]
+
     def object_of_id(self, rid: str) -> str | None:
         return PREFIXES.get(rid[:3]) if isinstance(rid, str) else None
 
@@ -170,7 +197,7 @@ class Org:
         return (t, row) if row is not None else None
 
     # -- value coercion ------------------------------------------------------------------------
-    def coerce(self, obj: SObject, fname: str, value, *, bulk: bool = False):
+    def coerce(self, obj: SObject, fname: str, value, *, bulk: bool = False, check_refs: bool = True):
         f = obj.field(fname)
         ftype = f.type
         if value is None or (isinstance(value, str) and value == "" and ftype != "boolean"):
@@ -207,7 +234,7 @@ class Org:
             rid = normalize_id(str(value))
             if rid is None:
                 raise SfError("MALFORMED_ID", f"{f.label or f.name}: id value of incorrect type: {value}", [f.name])
-            if ftype == "reference":
+            if ftype == "reference" and check_refs:
                 target = self.object_of_id(rid)
                 found = self.tables[target].live(rid) if target == f.reference_to else None
                 if found is None:
@@ -259,7 +286,7 @@ class Org:
         for key in list(rec):
             if key == "Id" and fixture:
                 continue
-            rec[key] = self.coerce(obj, key, rec[key], bulk=bulk)
+            rec[key] = self.coerce(obj, key, rec[key], bulk=bulk, check_refs=not fixture)
         now = fmt_dt(self.now())
         rid = rec.get("Id") if fixture else None
         if rid:
