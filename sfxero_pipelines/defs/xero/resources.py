@@ -1,0 +1,95 @@
+"""`XeroResource`: the one way production code talks to Xero (or the sandbox emulator).
+
+A `dg.ConfigurableResource` whose fields are the SPEC §7 settings (secrets as `dg.EnvVar`). Call
+`get_client()` for a `XeroClient` (see `client.py` for the SDK quirks it fixes, the pacing and the
+retry policy) and use it as a context manager:
+
+    with xero.get_client() as client:
+        for page in client.iter_pages("Invoices", if_modified_since=cursor):
+            ...
+        context.add_output_metadata({"xero_api_calls": dict(client.api_calls)})
+
+`xero_resource_from_env()` builds one from the environment (the variables that are set), without
+registering it anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from ...errors import ConfigError
+from .client import XeroClient
+
+DEFAULT_API_URL = "https://api.xero.com/api.xro/2.0"
+DEFAULT_IDENTITY_URL = "https://identity.xero.com"
+
+
+def _value(value):
+    """Resolve an EnvVar when the resource is used outside a Dagster run (tests, CLI)."""
+    if isinstance(value, dg.EnvVar):
+        return value.get_value()
+    return value
+
+
+class XeroResource(dg.ConfigurableResource):
+    """Xero Accounting API access for one organisation: tokens, pacing, retries, call accounting."""
+
+    api_url: str = Field(default=DEFAULT_API_URL, description="Accounting API base URL (XERO_API_URL).")
+    identity_url: str = Field(default=DEFAULT_IDENTITY_URL, description="Identity base URL (XERO_IDENTITY_URL).")
+    client_id: str = Field(description="OAuth2 client id (XERO_CLIENT_ID).", repr=False)
+    client_secret: str = Field(description="OAuth2 client secret (XERO_CLIENT_SECRET).", repr=False)
+    tenant_id: str | None = Field(default=None, description="Xero organisation id (XERO_TENANT_ID); optional "
+                                  "for custom connections, which reach exactly one organisation.")
+    ca_bundle: str | None = Field(default=None, description="Extra CA to trust (SFXERO_CA_BUNDLE).")
+    refresh_token: str | None = Field(default=None, repr=False, description="Refresh token for auth-code apps; "
+                                      "client credentials (custom connection) are used when unset.")
+    timeout_s: float = 60
+    max_retries: int = 5
+    per_minute_limit: int = 60
+    concurrent_limit: int = 5
+    day_limit: int = Field(default=5000, description="The tenant's daily call limit (tier dependent).")
+    day_budget_stop_share: float = 0.95
+    limit_window_s: float = Field(default=60.0, description="Length of Xero's rate-limit 'minute' (tests shorten "
+                                  "it together with the emulator's).")
+    backoff_initial_s: float = 0.5
+
+    def get_client(self) -> XeroClient:
+        client_id, client_secret = _value(self.client_id), _value(self.client_secret)
+        if not client_id:
+            raise ConfigError("XERO_CLIENT_ID", "is not set")
+        if not client_secret:
+            raise ConfigError("XERO_CLIENT_SECRET", "is not set")
+        if not 0 < self.day_budget_stop_share <= 1:
+            raise ConfigError("day_budget_stop_share", "must be in (0, 1]")
+        ca_bundle = _value(self.ca_bundle)
+        if ca_bundle and not os.path.exists(ca_bundle):
+            raise ConfigError("SFXERO_CA_BUNDLE", f"file {ca_bundle} does not exist")
+        return XeroClient(
+            api_url=_value(self.api_url) or DEFAULT_API_URL,
+            identity_url=_value(self.identity_url) or DEFAULT_IDENTITY_URL,
+            client_id=client_id, client_secret=client_secret, tenant_id=_value(self.tenant_id),
+            ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
+            per_minute_limit=self.per_minute_limit, concurrent_limit=self.concurrent_limit,
+            day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
+            limit_window_s=self.limit_window_s, refresh_token=_value(self.refresh_token),
+            backoff_initial_s=self.backoff_initial_s)
+
+
+_ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_id": "XERO_CLIENT_ID",
+        "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE"}
+
+
+def xero_resource_from_env(**overrides) -> XeroResource:
+    """A XeroResource reading SPEC §7's variables (as `dg.EnvVar`, so values stay out of config dumps).
+    Unset optional variables keep their defaults; unset credentials fail with a ConfigError naming them."""
+    kwargs: dict = {}
+    for field, var in _ENV.items():
+        if os.environ.get(var):
+            kwargs[field] = dg.EnvVar(var)
+        elif field in ("client_id", "client_secret"):
+            raise ConfigError(var, "is not set (run `sfxero sandbox` or set the Xero credentials)")
+    kwargs.update(overrides)
+    return XeroResource(**kwargs)
