@@ -168,6 +168,8 @@ class SandboxServer:
     def stop(self) -> None:
         for server in self._servers:
             server.should_exit = True
+            # Without force_exit uvicorn waits on idle keep-alive TLS connections until the join timeout.
+            server.force_exit = True
         if self._thread:
             self._thread.join(timeout=10)
         for sock in self._sockets.values():
