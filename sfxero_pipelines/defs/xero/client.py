@@ -317,7 +317,7 @@ class XeroClient:
     def _call(self, label: str, method_name: str, *args, **kwargs) -> tuple[int, bytes, object]:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_retries + 1),
-            wait=tenacity.wait_exponential_jitter(initial=self.backoff_initial_s, max=30),
+            wait=tenacity.wait_exponential_jitter(multiplier=self.backoff_initial_s, max=30, jitter=self.backoff_initial_s),
             retry=tenacity.retry_if_exception_type(_Transient), reraise=True)
         try:
             for attempt in retrying:
