@@ -203,7 +203,7 @@ OBJECTS: dict[str, SObject] = {o.name: o for o in [
         _ref("ParentId", "Account", "Parent"), *_address("Billing", "BillingAddress"),
         *_address("Shipping", "ShippingAddress"), _f("AnnualRevenue", "currency"),
         _f("NumberOfEmployees", "int"), _f("Description", "textarea"),
-        _f("Xero_Contact_Id__c", length=255, external_id=True, unique=True, label="Xero Contact Id"),
+        _f("Xero_Contact_Id__c", length=255, external_id=True, label="Xero Contact Id"),
         _f("Xero_Outstanding__c", "currency", label="Xero Outstanding"),
         _f("Xero_Overdue__c", "currency", label="Xero Overdue"),
     ]),
