@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from . import NotAvailableYet
+from ..errors import ConfigError
+from . import EXIT_OK, NotAvailableYet
 
 
 def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) -> int:
+    from ..bench.harness import emit
+
+    if size < 1:
+        raise ConfigError("--size", "must be at least 1")
+    if staging_url:
+        from ..settings import staging_url as validate
+
+        staging_url = validate({"SFXERO_STAGING_URL": staging_url})
+    if which == "extract":
+        from ..bench.extract_bench import run_extract_bench
+
+        emit(run_extract_bench(size, staging_url), as_json)
+        return EXIT_OK
     raise NotAvailableYet(f"bench {which}")

@@ -1,0 +1,167 @@
+"""`sfxero bench extract`: full and incremental extract of one Salesforce object (Account) and one
+Xero object (invoices), each of `size` records, against its floor.
+
+Floor: the same pages fetched with bare `requests` (keep-alive, same TLS), no JSON parsing and no
+loading — the next-page link is found with a regex. Floor and loader run alternately twice in the
+same run against the same sandbox process; the best of each is reported. The Xero minute limit is
+lifted in the sandbox and the client for this bench: it measures loading; pacing is measured by
+`bench push`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from ..settings import display_url, engine_for
+from ..staging.migrations import migrate
+from ..staging.schema import extract_state
+from .harness import peak_rss_mb, sandbox_process, sandbox_stats
+
+SF_OBJECT, XERO_OBJECT = "Account", "invoices"
+_NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
+_PAGE_COUNT = re.compile(rb'"pageCount"\s*:\s*(\d+)')
+_TOKEN_PATHS = ("/services/oauth2/token", "/connect/token")
+LIFTED_XERO_LIMITS = {"per_minute": 1_000_000, "app_per_minute": 1_000_000, "per_day": 100_000_000, "concurrent": 50}
+
+
+def _api_calls(stats: dict) -> int:
+    return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(_TOKEN_PATHS))
+
+
+def _sf_floor(env: dict, soql: str) -> float:
+    s = requests.Session()
+    s.verify = env["SFXERO_CA_BUNDLE"]
+    token = s.post(f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token", data={"grant_type": "client_credentials"},
+                   auth=(env["SALESFORCE_CLIENT_ID"], env["SALESFORCE_CLIENT_SECRET"]), timeout=60).json()
+    base, headers = token["instance_url"], {"Authorization": f"Bearer {token['access_token']}",
+                                             "Sforce-Query-Options": "batchSize=2000"}
+    started = time.perf_counter()
+    r = s.get(f"{base}/services/data/v{env.get('SALESFORCE_API_VERSION', '59.0')}/queryAll", params={"q": soql},
+              headers=headers, timeout=300)
+    r.raise_for_status()
+    while (m := _NEXT.search(r.content[-4096:]) or _NEXT.search(r.content)):
+        r = s.get(base + m.group(1).decode(), headers=headers, timeout=300)
+        r.raise_for_status()
+    return time.perf_counter() - started
+
+
+def _xero_floor(env: dict, where: str, page_size: int = 1000) -> float:
+    s = requests.Session()
+    s.verify = env["SFXERO_CA_BUNDLE"]
+    token = s.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
+                   auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}", "xero-tenant-id": env["XERO_TENANT_ID"],
+               "Accept": "application/json"}
+    params = {"pageSize": page_size, "where": where, "order": "UpdatedDateUTC ASC"}
+    started = time.perf_counter()
+    r = s.get(f"{env['XERO_API_URL']}/Invoices", params={**params, "page": 1}, headers=headers, timeout=300)
+    r.raise_for_status()
+    pages = int(_PAGE_COUNT.search(r.content).group(1))
+    for page in range(2, pages + 1):
+        s.get(f"{env['XERO_API_URL']}/Invoices", params={**params, "page": page}, headers=headers,
+              timeout=300).raise_for_status()
+    return time.perf_counter() - started
+
+
+def _fresh_tables(engine: sa.Engine, tables: list[str]) -> None:
+    migrate(engine)
+    with engine.begin() as conn:
+        for table in tables:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"')
+        conn.execute(extract_state.delete().where(extract_state.c.table_name.in_(tables)))
+
+
+def run_extract_bench(size: int, staging_url: str | None) -> dict:
+    from ..config import SalesforceExtract
+    from ..defs.salesforce.extract import extract_salesforce_object, field_specs, window_soql
+    from ..defs.salesforce.resources import SalesforceResource
+    from ..defs.xero.extract import extract_xero_paged
+    from ..defs.xero.objects import XERO_OBJECTS
+    from ..defs.xero.resources import XeroResource
+    from ..extract.window import ReadWindow
+
+    staging_url = staging_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='sfxero-bench-')) / 'staging.db'}"
+    engine = engine_for(staging_url)
+    invoice = XERO_OBJECTS[XERO_OBJECT]
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    part = dict(partition_start=today, partition_end=today + dt.timedelta(days=1), lookback=dt.timedelta(seconds=300))
+    sf_cfg = SalesforceExtract()
+
+    with sandbox_process(size, xero_limits=LIFTED_XERO_LIMITS) as env:
+        sf = SalesforceResource(login_url=env["SALESFORCE_LOGIN_URL"], client_id=env["SALESFORCE_CLIENT_ID"],
+                                client_secret=env["SALESFORCE_CLIENT_SECRET"], ca_bundle=env["SFXERO_CA_BUNDLE"],
+                                api_version=env["SALESFORCE_API_VERSION"], bulk_threshold=10**9)
+        xero = XeroResource(api_url=env["XERO_API_URL"], identity_url=env["XERO_IDENTITY_URL"],
+                            client_id=env["XERO_CLIENT_ID"], client_secret=env["XERO_CLIENT_SECRET"],
+                            tenant_id=env["XERO_TENANT_ID"], ca_bundle=env["SFXERO_CA_BUNDLE"],
+                            per_minute_limit=LIFTED_XERO_LIMITS["per_minute"])
+        with sf.get_client() as client:
+            fields = [s.source for s in field_specs([[f["name"], f["type"]] for f in client.describe(SF_OBJECT)["fields"]])]
+        sf_soql = window_soql(SF_OBJECT, fields, ReadWindow(None, None, today, today))
+        timings: dict[str, list[float]] = {"sf_floor": [], "sf": [], "xero_floor": [], "xero": []}
+        calls: dict[str, int] = {}
+        rows: dict[str, int] = {}
+        for _ in range(2):
+            timings["sf_floor"].append(_sf_floor(env, sf_soql))
+            _fresh_tables(engine, ["sf_account"])
+            sandbox_stats(env, "sf", reset=True)
+            with sf.get_client() as client:
+                started = time.perf_counter()
+                report = extract_salesforce_object(client, engine, SF_OBJECT, "sf_account", cfg=sf_cfg, run_id="bench", **part)
+                timings["sf"].append(time.perf_counter() - started)
+            calls["salesforce_full"], rows["salesforce"] = _api_calls(sandbox_stats(env, "sf")), report.rows
+
+            timings["xero_floor"].append(_xero_floor(env, invoice.where))
+            _fresh_tables(engine, [invoice.table])
+            sandbox_stats(env, "xero", reset=True)
+            with xero.get_client() as client:
+                started = time.perf_counter()
+                report = extract_xero_paged(client, engine, invoice, page_size=1000, run_id="bench", **part)
+                timings["xero"].append(time.perf_counter() - started)
+            calls["xero_full"], rows["xero"] = _api_calls(sandbox_stats(env, "xero")), report.rows
+
+        # Incremental runs with nothing changed: exactly one call per object.
+        sandbox_stats(env, "sf", reset=True)
+        with sf.get_client() as client:
+            extract_salesforce_object(client, engine, SF_OBJECT, "sf_account", cfg=sf_cfg, run_id="bench", **part)
+        sandbox_stats(env, "xero", reset=True)
+        with xero.get_client() as client:
+            extract_xero_paged(client, engine, invoice, page_size=1000, run_id="bench", **part)
+        calls["salesforce_incremental_unchanged"] = _api_calls(sandbox_stats(env, "sf"))
+        calls["xero_incremental_unchanged"] = _api_calls(sandbox_stats(env, "xero"))
+
+    engine.dispose()
+    best = {k: min(v) for k, v in timings.items()}
+    seconds, floor = best["sf"] + best["xero"], best["sf_floor"] + best["xero_floor"]
+    return {
+        "bench": "extract",
+        "records": rows["salesforce"] + rows["xero"],
+        "seconds": round(seconds, 3),
+        "api_calls": {"salesforce": calls["salesforce_full"], "xero": calls["xero_full"]},
+        "floor_seconds": round(floor, 3),
+        "ratio_to_floor": round(seconds / floor, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "size_per_object": size,
+        "staging": display_url(staging_url).split("://")[0],
+        "per_object": {
+            "salesforce.Account": {"records": rows["salesforce"], "seconds": round(best["sf"], 3),
+                                   "floor_seconds": round(best["sf_floor"], 3),
+                                   "ratio_to_floor": round(best["sf"] / best["sf_floor"], 3),
+                                   "api_calls": calls["salesforce_full"],
+                                   "api_call_bound": math.ceil(rows["salesforce"] / 2000) + 1,
+                                   "incremental_unchanged_calls": calls["salesforce_incremental_unchanged"]},
+            "xero.invoices": {"records": rows["xero"], "seconds": round(best["xero"], 3),
+                              "floor_seconds": round(best["xero_floor"], 3),
+                              "ratio_to_floor": round(best["xero"] / best["xero_floor"], 3),
+                              "api_calls": calls["xero_full"], "api_call_bound": math.ceil(rows["xero"] / 1000) + 1,
+                              "incremental_unchanged_calls": calls["xero_incremental_unchanged"]},
+        },
+    }

@@ -1,0 +1,86 @@
+"""Benchmark plumbing: a sandbox in a separate process, peak memory, and the SPEC §9 JSON line.
+
+The sandbox runs in its own process so its memory is not counted as ours and the loader and the
+emulator do not share one interpreter lock (as in production, where they share nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from ..settings import load_env_file
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def sandbox_process(size: int, *, seed: int = 42, xero_limits: dict | None = None,
+                    startup_timeout_s: float = 900) -> Iterator[dict[str, str]]:
+    """Start `python -m sfxero_pipelines.sandbox` and yield its env once both emulators answer."""
+    workdir = Path(tempfile.mkdtemp(prefix="sfxero-bench-"))
+    env_file = workdir / "sandbox.env"
+    cmd = [sys.executable, "-m", "sfxero_pipelines.sandbox", "--size", str(size), "--seed", str(seed),
+           "--env-file", str(env_file), "--state-dir", str(workdir / "state")]
+    if xero_limits:
+        cmd += ["--xero-limits", json.dumps(xero_limits)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while not env_file.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"sandbox exited: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start in time")
+            time.sleep(0.2)
+        env = load_env_file(env_file, environ={})
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def sandbox_stats(env: dict[str, str], system: str, reset: bool = False) -> dict:
+    base = env["SALESFORCE_LOGIN_URL"] if system == "sf" else env["XERO_IDENTITY_URL"]
+    url = f"{base}/__sandbox/stats"
+    response = requests.request("DELETE" if reset else "GET", url, verify=env["SFXERO_CA_BUNDLE"], timeout=30)
+    response.raise_for_status()
+    return {} if reset else response.json()
+
+
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def emit(result: dict, as_json: bool) -> None:
+    if not as_json:
+        for key, value in result.items():
+            print(f"{key:>24}: {value}")
+    # SPEC §9: one JSON object on the last line.
+    print(json.dumps(result, default=str))

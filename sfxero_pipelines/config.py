@@ -1,0 +1,121 @@
+"""`sfxero.yaml`: what to extract and how, validated on load with errors that name the key.
+
+Read from `$SFXERO_CONFIG` or `./sfxero.yaml`; every key is optional and defaults to SPEC §2's
+recipes and the objects they touch. Unknown keys are errors (a typo must not silently fall back to
+a default). Later stages add their own sections (mapping, ownership, schedules) to this model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
+
+DEFAULT_SALESFORCE_OBJECTS = [
+    "Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2", "Pricebook2", "PricebookEntry",
+    "Lead", "Campaign", "CampaignMember", "Order", "OrderItem",
+]
+XeroObject = Literal[
+    "contacts", "invoices", "bills", "credit_notes", "bank_transactions", "payments",
+    "items", "accounts", "tax_rates", "currencies",
+]
+DEFAULT_XERO_OBJECTS: list[str] = list(XeroObject.__args__)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SalesforceExtract(_Strict):
+    #: API names; custom objects (`Invoice_Run__c`) work too: fields come from describe.
+    objects: list[str] = Field(default_factory=lambda: list(DEFAULT_SALESFORCE_OBJECTS))
+    #: REST page size (Sforce-Query-Options batchSize): 200..2000.
+    batch_size: int = Field(2000, ge=200, le=2000)
+    #: Windows expected to be larger than this use Bulk API 2.0 instead of REST query.
+    bulk_threshold: int = Field(50_000, ge=2_000)
+    #: Describe results are reused for this long, so an unchanged incremental run costs one call.
+    describe_ttl_hours: float = Field(24, ge=0)
+    #: How often to ask /deleted for records purged from the recycle bin (invisible to queryAll).
+    deleted_check_hours: float = Field(24, ge=0)
+
+    @field_validator("objects")
+    @classmethod
+    def _api_names(cls, objects: list[str]) -> list[str]:
+        for name in objects:
+            if not name.replace("_", "").isalnum() or not name[0].isalpha():
+                raise ValueError(f"'{name}' is not a Salesforce object API name")
+        if len(set(objects)) != len(objects):
+            raise ValueError("an object is listed twice")
+        return objects
+
+
+class XeroExtract(_Strict):
+    objects: list[XeroObject] = Field(default_factory=lambda: list(DEFAULT_XERO_OBJECTS))
+    page_size: int = Field(1000, ge=1, le=1000)
+
+
+class ExtractConfig(_Strict):
+    #: First daily partition: a backfill from here is the historical sync.
+    start_date: dt.date = dt.date(2025, 1, 1)
+    #: Incremental reads start this far before the saved cursor: late commits and same-second
+    #: writes land behind a cursor, and the upsert makes re-reading them harmless.
+    lookback_seconds: int = Field(300, ge=0, le=86_400)
+    salesforce: SalesforceExtract = SalesforceExtract()
+    xero: XeroExtract = XeroExtract()
+
+
+class SfxeroConfig(_Strict):
+    extract: ExtractConfig = ExtractConfig()
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig:
+    try:
+        return SfxeroConfig.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("SFXERO_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> SfxeroConfig:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(path, f"not valid YAML{where}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(path, "expected a mapping at the top level")
+    return parse_config(data, source=path)
+
+
+def load_config() -> SfxeroConfig:
+    path = config_path()
+    if not path.exists():
+        if os.environ.get("SFXERO_CONFIG"):
+            raise ConfigError("SFXERO_CONFIG", f"{path} does not exist")
+        return SfxeroConfig()
+    return _load(str(path), path.stat().st_mtime)

@@ -1,0 +1,27 @@
+"""Jobs for each stage of the cycle, so the CLI, schedules and sensors run the same selections.
+
+Partitioned extracts (daily windows) and whole-table reference extracts are separate jobs: a job's
+assets must share one partitioning.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+PARTITIONED_EXTRACT = (dg.AssetSelection.groups("salesforce_extract", "xero_extract")
+                       - dg.AssetSelection.keys("xero_item", "xero_account", "xero_tax_rate", "xero_currency"))
+REFERENCE_EXTRACT = dg.AssetSelection.keys("xero_item", "xero_account", "xero_tax_rate", "xero_currency")
+
+extract_job = dg.define_asset_job(
+    "extract_job", selection=PARTITIONED_EXTRACT,
+    description="Stage Salesforce and Xero objects for one daily window (today's = incremental since the cursor).",
+)
+reference_extract_job = dg.define_asset_job(
+    "reference_extract_job", selection=REFERENCE_EXTRACT,
+    description="Stage Xero reference data (items, accounts, tax rates, currencies) in full.",
+)
+
+#: CLI stage → jobs to run, in order.
+STAGE_JOBS: dict[str, tuple[str, ...]] = {
+    "extract": ("reference_extract_job", "extract_job"),
+}
