@@ -206,7 +206,7 @@ def seed_world(org: Org, world: World) -> None:
     n_cn = max(1, world.size // 20)
     n_bank = max(1, world.size // 5)
     total = n_inv + n_bill + n_bank
-    tick = max(1, (span - DAY_MS) // total)
+    tick = max(1, (span - DAY_MS) // (total + 1))  # the newest record stays in the past
     clock_ms = start
     inv_counter = 0
     cn_counter = 0
