@@ -38,6 +38,7 @@ def _api_calls(stats: dict) -> int:
 
 def _sf_floor(env: dict, soql: str) -> float:
     s = requests.Session()
+    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
     s.verify = env["SFXERO_CA_BUNDLE"]
     token = s.post(f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token", data={"grant_type": "client_credentials"},
                    auth=(env["SALESFORCE_CLIENT_ID"], env["SALESFORCE_CLIENT_SECRET"]), timeout=60).json()
@@ -55,6 +56,7 @@ def _sf_floor(env: dict, soql: str) -> float:
 
 def _xero_floor(env: dict, where: str, page_size: int = 1000) -> float:
     s = requests.Session()
+    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
     s.verify = env["SFXERO_CA_BUNDLE"]
     token = s.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
                    auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()

@@ -56,4 +56,4 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
     return _extract
 
 
-salesforce_extract_assets = [build_salesforce_extract_asset(o) for o in load_config().extract.salesforce.objects]
+salesforce_extract_assets: list[dg.AssetsDefinition] = [build_salesforce_extract_asset(o) for o in load_config().extract.salesforce.objects]

@@ -96,7 +96,9 @@ def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: st
     report.columns_added = writer.columns_added
 
     soql = window_soql(sobject, [s.source for s in specs], window)
-    expected = None if window.start is not None else state.columns.get("last_full_rows")
+    # Never let the client spend a COUNT() call to choose REST or Bulk: a window or an incremental
+    # read is small; a full reload is as large as the last full load was.
+    expected = state.columns.get("last_full_rows", 0) if window.start is None else 0
     for page in client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected):
         writer.write_page(page)
 
