@@ -65,7 +65,7 @@ class XeroExtract(_Strict):
 
 class ExtractConfig(_Strict):
     #: First daily partition: a backfill from here is the historical sync.
-    start_date: dt.date = dt.date(2025, 1, 1)
+    start_date: dt.date = dt.date(2024, 1, 1)
     #: Incremental reads start this far before the saved cursor: late commits and same-second
     #: writes land behind a cursor, and the upsert makes re-reading them harmless.
     lookback_seconds: int = Field(300, ge=0, le=86_400)

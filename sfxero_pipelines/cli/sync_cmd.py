@@ -40,7 +40,10 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
         kwargs = {}
         if job.partitions_def is not None:
             kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
-        result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"sfxero/stage": stage}, **kwargs)
+        # The event log keeps every debug event for the UI; the terminal gets warnings and the summary.
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
+                                        tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
         rows += _summary_rows(result)
         if not result.success:
