@@ -27,6 +27,14 @@ def _round_money(amount: float, currency: str) -> float:
     return float(round(amount)) if currency == "JPY" else round(amount, 2)
 
 
+class _Sink:
+    def __init__(self, table) -> None:
+        self.rows, self.cols = table.rows, table.cols
+
+    def append(self, rec: dict) -> None:
+        self.rows[rec["Id"]] = tuple([rec.get(c) for c in self.cols])
+
+
 class Seeder:
     def __init__(self, org: Org, world: World, username: str, anchor: float) -> None:
         self.org, self.world, self.username = org, world, username
@@ -90,7 +98,9 @@ class Seeder:
         org.bulk_load("PricebookEntry", pbes)
 
         n = world.size
-        accounts, contacts, opps, olis, orders, oitems = [], [], [], [], [], []
+        # Rows go straight into the tables as tuples: no list of dicts ever holds a whole object.
+        accounts, contacts, opps, olis, orders, oitems = (
+            _Sink(t[name]) for name in ("Account", "Contact", "Opportunity", "OpportunityLineItem", "Order", "OrderItem"))
         contact_ids: list[str] = []
         for i in range(n):
             c = world.company(i)
@@ -192,10 +202,6 @@ class Seeder:
                     "BillingStreet": c.street, "BillingCity": c.city, "BillingPostalCode": c.postcode,
                     "BillingCountry": c.country, "CurrencyIsoCode": c.currency,
                 }, o_created, o_modified, owner))
-        for name, rows in (("Account", accounts), ("Contact", contacts), ("Opportunity", opps),
-                           ("OpportunityLineItem", olis), ("Order", orders), ("OrderItem", oitems)):
-            org.bulk_load(name, rows)
-        del accounts, contacts, opps, olis, orders, oitems
 
         n_leads = max(1, int(n * 0.3))
         lead_rows, lead_ids = [], []
