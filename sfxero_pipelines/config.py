@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .reconcile.settings import MappingConfig, Recipes, check_references
 
 DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
 
@@ -75,6 +76,10 @@ class ExtractConfig(_Strict):
 
 class SfxeroConfig(_Strict):
     extract: ExtractConfig = ExtractConfig()
+    #: Field mappings, value maps and ownership (reconcile; see reconcile/settings.py).
+    mapping: MappingConfig = MappingConfig()
+    #: Which recipes run and their options (SPEC §2).
+    recipes: Recipes = Recipes()
 
 
 def _key_path(loc: tuple) -> str:
@@ -86,13 +91,18 @@ def _key_path(loc: tuple) -> str:
 
 def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig:
     try:
-        return SfxeroConfig.model_validate(data or {})
+        config = SfxeroConfig.model_validate(data or {})
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key"
         raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
+    try:
+        check_references(config.mapping, config.recipes)
+    except KeyError as exc:
+        raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
+    return config
 
 
 def config_path() -> Path:

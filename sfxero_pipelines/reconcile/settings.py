@@ -1,0 +1,176 @@
+"""The `mapping:` and `recipes:` sections of sfxero.yaml (validated on load; errors name the key).
+
+```yaml
+mapping:
+  default_phone_country: GB          # calling code for numbers written without one
+  value_maps:
+    country: {"Great Britain": GB}   # extends the built-in country table
+    stage_to_status: {"Closed Won": AUTHORISED}
+  contact_fields:                    # R1 (sf → xero) and R5 (xero → sf), one entry per field
+    - {sf: Phone, xero: Phones.DEFAULT, transform: phone, owner: xero}
+    - {sf: Region__c, xero: Addresses.POBOX.Region, owner: last_writer}
+recipes:
+  R1: {filters: [{field: Type, op: in, value: [Customer - Direct]}]}
+  R2: {status: AUTHORISED, due_days: 14}
+  R7: {enabled: true}
+```
+`sf` names a field of the Account (`Contact.Email` = the Account's primary Contact); `xero` a field
+of the Xero Contact (`Phones.<TYPE>`, `Addresses.<TYPE>.<Part>` for nested ones).
+`owner` says which system wins when both differ: `salesforce`, `xero`, or `last_writer`
+(the record modified last wins; our own writes never count as a change, see the ledger).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Owner = Literal["salesforce", "xero", "last_writer"]
+Transform = Literal["text", "email", "phone", "country", "upper", "lower", "money"]
+MatchRule = Literal["link", "contact_number", "email", "name"]
+
+_SF_FIELD = re.compile(r"^(Contact\.)?[A-Za-z][A-Za-z0-9_]*$")
+XERO_CONTACT_FIELDS = {
+    "Name", "ContactNumber", "AccountNumber", "EmailAddress", "FirstName", "LastName", "TaxNumber",
+    "DefaultCurrency", "Website",
+}
+_XERO_NESTED = re.compile(r"^(Phones\.(DEFAULT|MOBILE|FAX|DDI)|Addresses\.(POBOX|STREET)\."
+                          r"(AddressLine1|AddressLine2|City|Region|PostalCode|Country))$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMapping(_Strict):
+    sf: str
+    xero: str
+    transform: Transform = "text"
+    #: Name of a map in `mapping.value_maps`, applied Salesforce value → Xero value (inverse back).
+    value_map: str | None = None
+    #: Written to Xero when the Salesforce value is empty.
+    default: str | None = None
+    owner: Owner = "salesforce"
+
+    @field_validator("sf")
+    @classmethod
+    def _sf(cls, v: str) -> str:
+        if not _SF_FIELD.match(v):
+            raise ValueError(f"'{v}' is not a Salesforce field API name (Account field, or Contact.<Field>)")
+        return v
+
+    @field_validator("xero")
+    @classmethod
+    def _xero(cls, v: str) -> str:
+        if v not in XERO_CONTACT_FIELDS and not _XERO_NESTED.match(v):
+            raise ValueError(f"'{v}' is not a Xero Contact field sfxero can map "
+                             f"({', '.join(sorted(XERO_CONTACT_FIELDS))}, Phones.<TYPE>, Addresses.<TYPE>.<Part>)")
+        return v
+
+
+DEFAULT_CONTACT_FIELDS = [
+    FieldMapping(sf="Name", xero="Name"),
+    FieldMapping(sf="AccountNumber", xero="AccountNumber"),
+    FieldMapping(sf="CurrencyIsoCode", xero="DefaultCurrency", transform="upper"),
+    FieldMapping(sf="Contact.Email", xero="EmailAddress", transform="email", owner="xero"),
+    FieldMapping(sf="Phone", xero="Phones.DEFAULT", transform="phone", owner="xero"),
+    FieldMapping(sf="BillingStreet", xero="Addresses.POBOX.AddressLine1", owner="xero"),
+    FieldMapping(sf="BillingCity", xero="Addresses.POBOX.City", owner="xero"),
+    FieldMapping(sf="BillingPostalCode", xero="Addresses.POBOX.PostalCode", owner="xero"),
+    FieldMapping(sf="BillingCountry", xero="Addresses.POBOX.Country", transform="country", owner="xero"),
+]
+
+
+class MappingConfig(_Strict):
+    default_phone_country: str = Field("US", pattern=r"^[A-Z]{2}$")
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    contact_fields: list[FieldMapping] = Field(default_factory=lambda: list(DEFAULT_CONTACT_FIELDS))
+
+    @field_validator("contact_fields")
+    @classmethod
+    def _unique(cls, fields: list[FieldMapping]) -> list[FieldMapping]:
+        seen: set[str] = set()
+        for f in fields:
+            if f.xero in seen:
+                raise ValueError(f"Xero field '{f.xero}' is mapped twice")
+            seen.add(f.xero)
+        return fields
+
+
+class Filter(_Strict):
+    """Which records take part: `{field: Type, op: in, value: [Customer]}` (field = Salesforce API name)."""
+
+    field: str
+    op: Literal["eq", "ne", "in", "not_in", "is_null", "not_null", "gte", "lte"] = "eq"
+    value: Any = None
+
+    @field_validator("field")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", v):
+            raise ValueError(f"'{v}' is not a Salesforce field API name")
+        return v
+
+    @model_validator(mode="after")
+    def _value(self) -> Filter:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op '{self.op}' needs a list value")
+        if self.op not in ("is_null", "not_null") and self.value is None:
+            raise ValueError(f"op '{self.op}' needs a value")
+        return self
+
+
+class RecipeConfig(_Strict):
+    enabled: bool = True
+    filters: list[Filter] = Field(default_factory=list)
+
+
+class ContactRecipe(RecipeConfig):
+    match: list[MatchRule] = Field(default_factory=lambda: ["link", "contact_number", "email", "name"])
+
+    @field_validator("match")
+    @classmethod
+    def _order(cls, rules: list[str]) -> list[str]:
+        if not rules or rules[0] != "link":
+            raise ValueError("must start with 'link' (an existing link always wins)")
+        if len(set(rules)) != len(rules):
+            raise ValueError("a rule is listed twice")
+        return rules
+
+
+class InvoiceRecipe(RecipeConfig):
+    status: Literal["DRAFT", "AUTHORISED"] = "DRAFT"
+    #: Optional value map (in mapping.value_maps) from StageName to the invoice status.
+    status_map: str | None = None
+    due_days: int = Field(30, ge=0, le=365)
+    line_amount_types: Literal["Exclusive", "Inclusive", "NoTax"] = "Exclusive"
+    #: Used when the Xero Item has no sales account code / tax type.
+    default_account_code: str = "200"
+    default_tax_type: str | None = None
+
+
+class Recipes(_Strict):
+    R1: ContactRecipe = ContactRecipe()
+    R2: InvoiceRecipe = InvoiceRecipe()
+    R3: RecipeConfig = RecipeConfig()
+    R4: RecipeConfig = RecipeConfig()
+    R5: RecipeConfig = RecipeConfig()
+    R6: RecipeConfig = RecipeConfig(enabled=False)
+    R7: InvoiceRecipe = InvoiceRecipe(enabled=False)
+
+
+def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
+    """Cross-section checks; raises ValueError naming the key path (caught by config.parse_config)."""
+    for i, f in enumerate(mapping.contact_fields):
+        if f.value_map and f.value_map not in mapping.value_maps:
+            raise KeyError(f"mapping.contact_fields[{i}].value_map", f"no value map named '{f.value_map}' in mapping.value_maps")
+    for name in ("R2", "R7"):
+        ref = getattr(recipes, name).status_map
+        if ref and ref not in mapping.value_maps:
+            raise KeyError(f"recipes.{name}.status_map", f"no value map named '{ref}' in mapping.value_maps")
+        if ref:
+            bad = sorted(set(mapping.value_maps[ref].values()) - {"DRAFT", "SUBMITTED", "AUTHORISED"})
+            if bad:
+                raise KeyError(f"mapping.value_maps.{ref}", f"invoice status must be DRAFT, SUBMITTED or AUTHORISED, not {bad[0]}")
