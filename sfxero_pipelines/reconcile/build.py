@@ -1,0 +1,60 @@
+"""Build the whole plan from staging: every enabled recipe, canonical order, content-derived ids.
+
+`build_plan(conn, cfg)` only reads. Callers decide whether to store it (`plan.write_plan`, the
+Dagster assets) or just show it (`sfxero plan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import SfxeroConfig
+from . import plan as P
+
+#: Recipe families planned together (they share one matching) → the recipes they produce.
+FAMILIES: dict[str, tuple[str, ...]] = {"contacts": ("R1", "R4", "R5"), "invoices": ("R2", "R3")}
+
+
+@dataclass
+class Plan:
+    rows: pd.DataFrame
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, dict[str, int]]:
+        return P.summary(self.rows)
+
+    @property
+    def plan_ids(self) -> dict[str, str]:
+        return P.plan_ids(self.rows)
+
+
+def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
+    if family == "contacts":
+        from .contacts import plan_contacts
+
+        if not any(getattr(cfg.recipes, r).enabled for r in FAMILIES["contacts"]):
+            return Plan(P.finalize([]))
+        result = plan_contacts(conn, cfg)
+        return Plan(P.finalize([result.rows]), {"contacts": result.stats})
+    if family == "invoices":
+        from .invoices import plan_invoices
+
+        if not any(getattr(cfg.recipes, r).enabled for r in FAMILIES["invoices"]):
+            return Plan(P.finalize([]))
+        result = plan_invoices(conn, cfg)
+        return Plan(P.finalize([result.rows]), {"invoices": result.stats})
+    raise ValueError(f"unknown recipe family {family!r}")
+
+
+def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...] | None = None) -> Plan:
+    parts, stats = [], {}
+    for family in families or tuple(FAMILIES):
+        built = build_family(conn, cfg, family)
+        parts.append(built.rows)
+        stats.update(built.stats)
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.finalize([])
+    return Plan(rows, stats)

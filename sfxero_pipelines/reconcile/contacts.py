@@ -1,0 +1,410 @@
+"""R1 (Account → Xero Contact), R4 (balances → Account) and R5 (Xero-owned fields → Account).
+
+The three recipes share one matching of Salesforce Accounts to Xero Contacts, so they are planned
+together: R1 rows go sf_to_xero (create/update/skip/conflict/held, plus the ContactID write-back
+as an R1 xero_to_sf row); R4 and R5 rows go xero_to_sf for linked pairs only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import SfxeroConfig
+from ..errors import ConfigError
+from ..staging.schema import column_name
+from . import load as L
+from . import normalize as N
+from . import plan as P
+from .fields import FieldRule, compare, inverse_mapper, transform, value_mapper
+from .match import match
+
+XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
+                "EmailAddress": "email_address", "FirstName": "first_name", "LastName": "last_name",
+                "TaxNumber": "tax_number", "DefaultCurrency": "default_currency"}
+BALANCES = [("Xero_Outstanding__c", "ar_outstanding"), ("Xero_Overdue__c", "ar_overdue")]
+LINK_FIELD = "Xero_Contact_Id__c"
+
+
+@dataclass
+class ContactPlan:
+    rows: pd.DataFrame
+    stats: dict = field(default_factory=dict)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+def _xero_expr(conn: sa.Connection, xero_field: str) -> str | None:
+    """SQL for a nested Xero field on PostgreSQL (None: read `raw` and extract in Python)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    parts = xero_field.split(".")
+    if parts[0] == "Phones":
+        return ("(SELECT concat_ws(' ', '+' || nullif(p->>'PhoneCountryCode', ''), nullif(p->>'PhoneAreaCode', ''), "
+                f"p->>'PhoneNumber') FROM jsonb_path_query_first(j.j, '$.Phones[*] ? (@.PhoneType == \"{parts[1]}\")') "
+                "AS p WHERE coalesce(p->>'PhoneNumber', '') <> '')")
+    if parts[0] == "Addresses":
+        return (f"jsonb_path_query_first(j.j, '$.Addresses[*] ? (@.AddressType == \"{parts[1]}\").{parts[2]}') "
+                "#>> '{}'")
+    return f"j.j ->> '{xero_field}'"
+
+
+def xero_path(raw: dict, xero_field: str):
+    """The same extraction as `_xero_expr`, in Python (SQLite, tests)."""
+    parts = xero_field.split(".")
+    if parts[0] == "Phones":
+        for p in raw.get("Phones") or []:
+            if p.get("PhoneType") == parts[1] and p.get("PhoneNumber"):
+                cc = p.get("PhoneCountryCode") or ""
+                return " ".join(x for x in ("+" + cc if cc else "", p.get("PhoneAreaCode") or "", p["PhoneNumber"]) if x)
+        return None
+    if parts[0] == "Addresses":
+        for a in raw.get("Addresses") or []:
+            if a.get("AddressType") == parts[1]:
+                v = a.get(parts[2])
+                return None if v is None else str(v)
+        return None
+    v = raw.get(xero_field)
+    return None if v is None else str(v)
+
+
+def read_xero_contacts(conn: sa.Connection, nested: list[str]) -> pd.DataFrame:
+    L.require_table(conn, "xero_contact")
+    have = L.table_columns(conn, "xero_contact")
+    base = ["id", "modified_at", "invalid_reason", "contact_status", "contact_number", "name", "email_address",
+            "ar_outstanding", "ar_overdue", *sorted(set(XERO_COLUMNS.values()) - {"contact_number", "name", "email_address"})]
+    sel = [f"x.{L.q(conn, c)}" if c in have else "NULL" for c in base]
+    names = list(base)
+    pg = conn.dialect.name == "postgresql"
+    if nested and pg:
+        sel += [_xero_expr(conn, f) for f in nested]
+        names += [f"nx_{i}" for i in range(len(nested))]
+        src = "xero_contact x CROSS JOIN LATERAL (SELECT x.raw::jsonb AS j) j"
+    else:
+        if nested:
+            sel.append("x.raw")
+            names.append("raw")
+        src = "xero_contact x"
+    df = L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
+    if nested and not pg:
+        raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
+        for i, f in enumerate(nested):
+            df[f"nx_{i}"] = pd.Series([xero_path(r, f) for r in raws], index=df.index, dtype="object")
+    return df
+
+
+def read_accounts(conn: sa.Connection, columns: list[str]) -> pd.DataFrame:
+    L.require_table(conn, "sf_account")
+    have = L.table_columns(conn, "sf_account")
+    cols = ["id", "modified_at", "invalid_reason", *[c for c in dict.fromkeys(columns) if c not in ("id", "modified_at", "invalid_reason")]]
+    sel = [L.q(conn, c) if c in have else "NULL" for c in cols]
+    return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_account WHERE NOT is_deleted", cols)
+
+
+def read_primary_contacts(conn: sa.Connection, columns: list[str]) -> pd.DataFrame:
+    """The Account's primary Contact: the earliest-created one with an email (else the earliest)."""
+    cols = ["id", "accountid", "email", *[c for c in dict.fromkeys(columns) if c not in ("id", "accountid", "email")]]
+    if not L.has_table(conn, "sf_contact"):
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
+    have = L.table_columns(conn, "sf_contact")
+    created = "createddate" if "createddate" in have else "modified_at"
+    sel = [L.q(conn, c) if c in have else "NULL" for c in cols] + [created]
+    df = L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_contact WHERE NOT is_deleted AND accountid IS NOT NULL",
+                 cols + ["_created"])
+    df["_noemail"] = df.email.isna()
+    df = df.sort_values(["accountid", "_noemail", "_created", "id"], kind="mergesort")
+    return df.drop_duplicates("accountid").drop(columns=["_noemail", "_created"])
+
+
+def apply_filters(df: pd.DataFrame, filters, key: str) -> pd.Series:
+    keep = pd.Series(True, index=df.index)
+    for i, f in enumerate(filters):
+        col = column_name(f.field)
+        if col not in df.columns:
+            raise ConfigError(f"{key}.filters[{i}].field", f"'{f.field}' is not staged for this object")
+        s = df[col]
+        if isinstance(f.value, bool) or (isinstance(f.value, list) and f.value and isinstance(f.value[0], bool)):
+            s = s.map(lambda v: None if v is None else str(v).lower() in ("t", "true", "1"))
+        elif isinstance(f.value, (int, float)) and f.op in ("gte", "lte", "eq", "ne"):
+            s = pd.to_numeric(s, errors="coerce")
+        vals = f.value if isinstance(f.value, list) else [f.value]
+        vals = [v if isinstance(v, (bool, int, float)) else str(v) for v in vals]
+        cond = {"eq": lambda: s == vals[0], "ne": lambda: s != vals[0], "in": lambda: s.isin(vals),
+                "not_in": lambda: ~s.isin(vals), "is_null": lambda: s.isna(), "not_null": lambda: s.notna(),
+                "gte": lambda: s >= vals[0], "lte": lambda: s <= vals[0]}[f.op]()
+        keep &= cond.fillna(False).astype(bool)
+    return keep
+
+
+# ---- planning ------------------------------------------------------------------------------------
+
+def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> list[FieldRule]:
+    m = cfg.mapping
+    countries = {k.strip().casefold(): v for k, v in m.value_maps.get("country", {}).items()}
+    ctx = None
+    if country_col:
+        ctx = N.v_country(N.v_text(pairs[country_col]), countries)
+    out = []
+    for i, f in enumerate(m.contact_fields):
+        t = transform(f.transform, country=ctx, default_country=m.default_phone_country, countries=countries)
+        vm = value_mapper(m.value_maps.get(f.value_map)) if f.value_map else (lambda s: s)
+        inv = inverse_mapper(m.value_maps.get(f.value_map)) if f.value_map else (lambda s: s)
+        default = f.default
+
+        def to_xero(s, t=t, vm=vm, default=default):
+            v = t(vm(s))
+            return v if default is None else v.where(v.notna(), default).astype("object")
+
+        to_sf = (lambda s, t=t, inv=inv: inv(t(s))) if f.transform in ("phone", "email", "upper", "lower", "money") \
+            else (lambda s, inv=inv: inv(N.v_text(s)))
+        label = f"{f.sf}→{f.xero}" + (f" ({f.transform})" if f.transform != "text" else "") + \
+                (f" via value map '{f.value_map}'" if f.value_map else "")
+        out.append(FieldRule(key=f.xero, sf_field=f.sf, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=to_xero,
+                             compare=t, to_sf=to_sf, owner=f.owner, label=label))
+    return out
+
+
+def xero_payload(fields: dict[str, object], current: dict[str, object] | None = None) -> dict:
+    """Plan field names → Xero Contact API body. Addresses are sent whole (Xero replaces the
+    address of that type), so unchanged parts come from `current`."""
+    body: dict = {}
+    phones: dict[str, dict] = {}
+    addresses: dict[str, dict] = {}
+    for key, value in sorted(fields.items()):
+        parts = key.split(".")
+        if parts[0] == "Phones":
+            phones[parts[1]] = {"PhoneType": parts[1], "PhoneNumber": value or ""}
+        elif parts[0] == "Addresses":
+            addresses.setdefault(parts[1], {"AddressType": parts[1]})[parts[2]] = value or ""
+        else:
+            body[key] = value
+    for atype, addr in addresses.items():
+        for key, value in sorted((current or {}).items()):
+            p = key.split(".")
+            if p[0] == "Addresses" and p[1] == atype and p[2] not in addr and value is not None:
+                addr[p[2]] = value
+    if phones:
+        body["Phones"] = [phones[k] for k in sorted(phones)]
+    if addresses:
+        body["Addresses"] = [addresses[k] for k in sorted(addresses)]
+    return body
+
+
+def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
+    rc = cfg.recipes
+    fields_cfg = cfg.mapping.contact_fields
+    acct_fields = [f for f in fields_cfg if not f.sf.startswith("Contact.")]
+    contact_fields = [f for f in fields_cfg if f.sf.startswith("Contact.")]
+    acct_cols = [column_name(f.sf) for f in acct_fields]
+    filter_cols = [column_name(f.field) for f in rc.R1.filters]
+    link_col = column_name(LINK_FIELD)
+    bal_cols = [column_name(s) for s, _ in BALANCES]
+    have = L.table_columns(conn, "sf_account")
+    for i, f in enumerate(fields_cfg):
+        if not f.sf.startswith("Contact.") and have and column_name(f.sf) not in have:
+            raise ConfigError(f"mapping.contact_fields[{i}].sf", f"Account field '{f.sf}' is not in staging (sf_account)")
+    country_col = "billingcountry" if "billingcountry" in have else None
+    sf = read_accounts(conn, [*acct_cols, *filter_cols, link_col, *bal_cols, *([country_col] if country_col else [])])
+    pc = read_primary_contacts(conn, [column_name(f.sf.split(".", 1)[1]) for f in contact_fields])
+    pc = pc.rename(columns={c: f"pc_{c}" for c in pc.columns})
+    sf = sf.merge(pc, how="left", left_on="id", right_on="pc_accountid").drop(columns=["pc_accountid"])
+    sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
+    nested = [f.xero for f in fields_cfg if f.xero not in XERO_COLUMNS]
+    xc = read_xero_contacts(conn, nested)
+    holds = L.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
+
+    active = xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
+    keys = []
+    for rule in rc.R1.match[1:]:
+        if rule == "contact_number":
+            keys.append(("contact_number", lambda d: d.id, lambda d: N.v_text(d.contact_number)))
+        elif rule == "email":
+            keys.append(("email", lambda d: N.v_email(d.pc_email), lambda d: N.v_email(d.email_address)))
+        elif rule == "name":
+            keys.append(("name", lambda d: N.v_name(d.name), lambda d: N.v_name(d.name)))
+    m = match(sf, xc, links=L.links(conn, "R1"), sf_link_col=link_col, active=active, keys=keys,
+              target_label="Xero Contact")
+
+    # -- pair frame: s_<i> / x_<i> per mapped field -------------------------------------------------
+    sfi = sf.set_index("id")
+    xci = xc.set_index("id")
+    pairs = m.pairs.reset_index(drop=True)
+    s_rows = sfi.loc[pairs.sf_id]
+    x_rows = xci.loc[pairs.xero_id]
+    cols: dict[str, object] = {"sf_id": pairs.sf_id.values, "xero_id": pairs.xero_id.values,
+                               "match": pairs["match"].values, "link": pairs.link.values,
+                               "s_modified_at": s_rows.modified_at.values, "x_modified_at": x_rows.modified_at.values,
+                               "s_invalid": s_rows.invalid_reason.values, "x_invalid": x_rows.invalid_reason.values,
+                               "s_link": s_rows[link_col].values, "pc_id": s_rows.pc_id.values}
+    if country_col:
+        cols["s_country"] = s_rows[country_col].values
+    for i, f in enumerate(fields_cfg):
+        scol = f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
+        cols[f"s_{i}"] = s_rows[scol].values
+        cols[f"x_{i}"] = x_rows[XERO_COLUMNS[f.xero]].values if f.xero in XERO_COLUMNS else \
+            x_rows[f"nx_{nested.index(f.xero)}"].values
+    for s_name, x_col in BALANCES:
+        cols[f"s_{s_name}"] = s_rows[column_name(s_name)].values
+        cols[f"x_{s_name}"] = x_rows[x_col].values
+    pf = pd.DataFrame(cols)
+    for c in pf.columns:
+        if pf[c].dtype != object and c != "link":
+            pf[c] = pf[c].astype("object")
+
+    # -- holds: a held record on either side holds the pair -------------------------------------------
+    h_acct, h_x, h_c = holds["sf_account"], holds["xero_contact"], holds["sf_contact"]
+    reason = pd.Series(None, index=pf.index, dtype="object")
+    if h_acct:
+        reason = reason.fillna(pf.sf_id.map(lambda s: f"Account {s} {h_acct[s]}" if s in h_acct else None))
+    if h_x:
+        reason = reason.fillna(pf.xero_id.map(lambda x: f"Xero Contact {x} {h_x[x]}" if x in h_x else None))
+    if h_c:
+        reason = reason.fillna(pf.pc_id.map(lambda c: f"primary Contact {c} {h_c[c]}" if c in h_c else None))
+    reason = reason.fillna(pf.s_invalid.map(lambda r: f"Account staged invalid: {r}" if isinstance(r, str) else None))
+    reason = reason.fillna(pf.x_invalid.map(lambda r: f"Xero Contact staged invalid: {r}" if isinstance(r, str) else None))
+    held = reason.notna().to_numpy()
+    ok = pf[~held].reset_index(drop=True)
+
+    rules = _rules(cfg, ok, "s_country" if country_col else None)
+    wx = L.last_written(conn, "xero")
+    ws = L.last_written(conn, "salesforce")
+    entries, suppressed = compare(ok, rules, written_xero=wx, written_sf=ws)
+    # Balances (R4) and the ContactID write-back (R1) only ever flow Xero → Salesforce.
+    bal_rules = [FieldRule(key=s, sf_field=s, s_col=f"s_{s}", x_col=f"x_{s}", to_xero=N.v_money, compare=N.v_money,
+                           to_sf=N.v_money, owner="xero", label=f"Xero {x} → {s}") for s, x in BALANCES]
+    bal_entries, _ = compare(ok, bal_rules, written_xero={}, written_sf={})
+    back_rule = FieldRule(key=LINK_FIELD, sf_field=LINK_FIELD, s_col="s_link", x_col="xero_id", to_xero=N.v_text,
+                          compare=N.v_text, to_sf=N.v_text, owner="xero", label="R1 write-back of the Xero ContactID")
+    back_entries, _ = compare(ok, [back_rule], written_xero={}, written_sf={})
+
+    fwd: dict[int, dict] = {}
+    r5: dict[int, dict] = {}
+    for e in entries:
+        (fwd if e.direction == "sf_to_xero" else r5).setdefault(e.row, {})[e.field] = \
+            {"old": e.old, "new": e.new, "rule": e.rule}
+    r4: dict[int, dict] = {}
+    for e in bal_entries:
+        r4.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": "R4: " + e.rule}
+    back: dict[int, dict] = {}
+    for e in back_entries:
+        back.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": e.rule}
+
+    parts: list[pd.DataFrame] = []
+    sf_ids, x_ids, matches, links_new = ok.sf_id.tolist(), ok.xero_id.tolist(), ok["match"].tolist(), ok.link.tolist()
+    cur_cols = {r.key: ok[r.x_col] for r in rules}
+
+    def current(row: int) -> dict:
+        return {k: (None if pd.isna(v.iloc[row]) else v.iloc[row]) for k, v in cur_cols.items()}
+
+    if rc.R1.enabled:
+        upd = sorted(fwd)
+        diffs = [{"match": matches[r], "link": bool(links_new[r]), "target_object": "Contact", "fields": fwd[r],
+                  "payload": {"ContactID": x_ids[r], **xero_payload({k: v["new"] for k, v in fwd[r].items()}, current(r))},
+                  **({"suppressed": suppressed[r]} if r in suppressed else {})} for r in upd]
+        parts.append(P.rows("R1", "sf_to_xero", "update", [sf_ids[r] for r in upd], [x_ids[r] for r in upd], diffs,
+                            [f"{len(fwd[r])} field(s) differ; matched by {matches[r]}" for r in upd]))
+        upd_set = set(upd)
+        skip = np.array([r not in upd_set for r in range(len(ok))], dtype=bool)
+        sk = np.flatnonzero(skip)
+        # Most rows are in sync: build them as columns, not per-row dicts.
+        sk_diff = [None] * len(sk)
+        for j, r in enumerate(sk):
+            if links_new[r] or r in suppressed:
+                sk_diff[j] = {"match": matches[r], "link": bool(links_new[r]),
+                              **({"suppressed": suppressed[r]} if r in suppressed else {})}
+        sk_reason = ok["match"].iloc[sk].map(lambda x: f"in sync (matched by {x})")
+        parts.append(P.rows("R1", "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff, sk_reason.tolist()))
+        if back:
+            rr = sorted(back)
+            parts.append(P.rows("R1", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
+                                [{"match": matches[r], "link": bool(links_new[r]), "target_object": "Account",
+                                  "fields": back[r], "payload": {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}}}
+                                 for r in rr], "write the Xero ContactID back to the Account"))
+    pc_ids = ok.pc_id.tolist()
+    if rc.R5.enabled and r5:
+        rr = sorted(r5)
+        parts.append(P.rows("R5", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
+                            [{"match": matches[r], "target_object": "Account", "fields": r5[r],
+                              "payload": _sf_payload(sf_ids[r], pc_ids[r], r5[r])} for r in rr],
+                            [f"{len(r5[r])} Xero-side field(s) to bring back" for r in rr]))
+    if rc.R4.enabled and r4:
+        rr = sorted(r4)
+        parts.append(P.rows("R4", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
+                            [{"match": matches[r], "target_object": "Account", "fields": r4[r],
+                              "payload": {"Account": {"Id": sf_ids[r], **{k: v["new"] for k, v in r4[r].items()}}}}
+                             for r in rr], "balances changed in Xero"))
+
+    if rc.R1.enabled:
+        hp = pf[held]
+        parts.append(P.rows("R1", "sf_to_xero", "held", hp.sf_id, hp.xero_id,
+                            [{"match": mm} for mm in hp["match"]], reason[held].tolist()))
+        if len(m.broken):
+            parts.append(P.rows("R1", "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id,
+                                [{"match": "link"}] * len(m.broken), m.broken.reason.tolist()))
+        if len(m.conflicts):
+            c = m.conflicts
+            diffs = [{"match": r, "candidates": list(cand), "other_sf": list(o)} for r, cand, o in
+                     zip(c.rule, c.candidates, c.other_sf)]
+            reasons = [f"ambiguous {r} match: " + (f"{len(cand)} Xero Contacts share it ({', '.join(cand)})" if len(cand) > 1
+                       else f"Xero Contact {cand[0]} also matches Account(s) {', '.join(o)}") +
+                       "; link the right one in sync_link or fix the duplicate" for r, cand, o in
+                       zip(c.rule, c.candidates, c.other_sf)]
+            parts.append(P.rows("R1", "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
+        parts.append(_creates(cfg, sfi.loc[m.unmatched], holds, rules_for_create=fields_cfg, country_col=country_col))
+    stats = {"matched_by": m.by_rule, "accounts": len(sf), "xero_contacts": len(xc)}
+    return ContactPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else P.empty(),
+                       stats=stats)
+
+
+def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
+    out: dict = {}
+    for name, change in sorted(fields.items()):
+        if name.startswith("Contact."):
+            out.setdefault("Contact", {"Id": contact_id})[name.split(".", 1)[1]] = change["new"]
+        else:
+            out.setdefault("Account", {"Id": sf_id})[name] = change["new"]
+    return out
+
+
+def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_create, country_col) -> pd.DataFrame:
+    """Unmatched Accounts: the full mapped Xero Contact (ContactNumber = Account Id, so a create the
+    push made but did not record is matched by key next time instead of created twice)."""
+    if acc.empty:
+        return P.empty()
+    acc = acc.reset_index().rename(columns={"index": "id"}) if "id" not in acc.columns else acc.reset_index(drop=True)
+    frame = pd.DataFrame(index=acc.index)
+    for i, f in enumerate(rules_for_create):
+        scol = f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
+        frame[f"s_{i}"] = acc[scol].astype("object")
+        frame[f"x_{i}"] = None
+    if country_col:
+        frame["s_country"] = acc[country_col].astype("object")
+    rules = _rules(cfg, frame, "s_country" if country_col else None)
+    values = {r.key: r.to_xero(frame[r.s_col]) for r in rules}
+    ids = acc.id.tolist()
+    h_acct = holds.get("sf_account", {})
+    rows_c, rows_h = [], []
+    for j, sf_id in enumerate(ids):
+        fields = {k: v.iloc[j] for k, v in values.items() if v.iloc[j] is not None and not pd.isna(v.iloc[j])}
+        fields.setdefault("ContactNumber", sf_id)
+        why = (f"Account {sf_id} {h_acct[sf_id]}" if sf_id in h_acct else
+               f"Account staged invalid: {acc.invalid_reason.iloc[j]}" if isinstance(acc.invalid_reason.iloc[j], str) else
+               "Name is required by Xero and the Account has none" if not fields.get("Name") else None)
+        if why:
+            rows_h.append((sf_id, why))
+            continue
+        label = {r.key: r.label for r in rules}
+        rows_c.append((sf_id, {"match": None, "link": True, "target_object": "Contact",
+                               "fields": {k: {"old": None, "new": v, "rule": label.get(k, "R1 deterministic key: Account Id")}
+                                          for k, v in sorted(fields.items())},
+                               "payload": xero_payload(fields)}))
+    out = [P.rows("R1", "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
+                  "no Xero Contact matches (link, ContactNumber, email, name)")]
+    if rows_h:
+        out.append(P.rows("R1", "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
+                          [r[1] for r in rows_h]))
+    return pd.concat(out, ignore_index=True)

@@ -1,0 +1,117 @@
+"""Read staged tables into DataFrames (fast on PostgreSQL: COPY … TO STDOUT as CSV), plus the sync
+state reconciliation needs: links, open holds and what we last wrote (the ledger).
+
+Every value is read as text (None for SQL NULL): comparisons happen on normalised text, so the two
+backends give identical plans.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..errors import ConfigError
+
+NULL = "\\N"
+
+
+def has_table(conn: sa.Connection, name: str) -> bool:
+    return sa.inspect(conn).has_table(name)
+
+
+def table_columns(conn: sa.Connection, name: str) -> set[str]:
+    if not has_table(conn, name):
+        return set()
+    return {c["name"] for c in sa.inspect(conn).get_columns(name)}
+
+
+def require_table(conn: sa.Connection, name: str) -> None:
+    if not has_table(conn, name):
+        raise ConfigError(name, "not staged yet: run `sfxero sync --stage extract` first")
+
+
+def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
+    """Run `sql` (no parameters: callers only interpolate identifiers and constants they own)."""
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{NULL}')") as copy:
+                for block in copy:
+                    buf.write(block)
+        buf.seek(0)
+        if buf.getbuffer().nbytes == 0:
+            return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+        df = pd.read_csv(buf, header=None, names=columns, dtype=str, keep_default_na=False,
+                         na_values=[NULL], quotechar='"')
+        return df.astype("object").where(df.notna(), None)
+    rows = conn.exec_driver_sql(sql).fetchall()
+    df = pd.DataFrame([tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows],
+                      columns=columns, dtype="object")
+    return df
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(value)
+    return str(value)
+
+
+def q(conn: sa.Connection, ident: str) -> str:
+    return conn.dialect.identifier_preparer.quote(ident)
+
+
+def bool_true(conn: sa.Connection, column: str) -> str:
+    return f"({column} = true)" if conn.dialect.name == "postgresql" else f"({column} = 1)"
+
+
+def links(conn: sa.Connection, recipe: str) -> pd.DataFrame:
+    return frame(conn, f"SELECT sf_id, xero_id FROM sync_link WHERE recipe = '{recipe}'", ["sf_id", "xero_id"])
+
+
+def open_holds(conn: sa.Connection, table_names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """table → {record id: reason} for holds not yet released (any stage)."""
+    names = sorted(set(table_names))
+    out: dict[str, dict[str, str]] = {n: {} for n in names}
+    if not has_table(conn, "held_record") or not names:
+        return out
+    in_list = ", ".join(f"'{n}'" for n in names)
+    rows = conn.exec_driver_sql(
+        f"SELECT table_name, record_id, reason, stage, id FROM held_record WHERE released_at IS NULL "
+        f"AND table_name IN ({in_list}) ORDER BY table_name, record_id, id").fetchall()
+    for table, record, reason, stage, _ in rows:
+        prev = out[table].get(record)
+        text = f"held at {stage}: {reason}"
+        out[table][record] = text if prev is None else f"{prev}; {text}"
+    return out
+
+
+def last_written(conn: sa.Connection, target_system: str) -> dict[tuple[str, str], object]:
+    """(target id, field) → the value our latest successful write set, from `sync_ledger`.
+
+    Contract with the push step: a succeeded ledger row's `response` JSON carries
+    `{"written": {field: value}}` with the plan's field names and the values sent.
+    """
+    if not has_table(conn, "sync_ledger"):
+        return {}
+    rows = conn.exec_driver_sql(
+        "SELECT target_id, response, completed_at, attempted_at, idempotency_key FROM sync_ledger "
+        f"WHERE outcome = 'succeeded' AND target_system = '{target_system}' AND target_id IS NOT NULL "
+        "ORDER BY target_id, completed_at, attempted_at, idempotency_key").fetchall()
+    out: dict[tuple[str, str], object] = {}
+    for target_id, response, *_ in rows:
+        if isinstance(response, str):
+            try:
+                response = json.loads(response)
+            except ValueError:
+                continue
+        written = (response or {}).get("written") if isinstance(response, dict) else None
+        for field, value in (written or {}).items():
+            out[(target_id, field)] = value  # later rows overwrite earlier ones: the latest write wins
+    return out

@@ -1,0 +1,142 @@
+"""Plan rows: canonical order, content-derived plan ids, the summary, and the one writer.
+
+A plan is a DataFrame with PLAN_COLUMNS; `diff` is canonical JSON text (sorted keys) so hashing
+and storage see the same bytes. `finalize` sorts the rows and assigns `plan_id` (per recipe, a
+hash of every row) and `row_no`: same staged inputs → identical plan, ids and order included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+PLAN_COLUMNS = ["recipe", "direction", "source_id", "target_id", "action", "diff", "reason"]
+ACTIONS = ("create", "update", "skip", "conflict", "held")
+SORT = ["recipe", "direction", "action", "source_id", "target_id"]
+#: Older plans kept per recipe (the latest is what `push` executes; earlier ones for comparison).
+KEEP_PLANS = 3
+
+
+def dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def rows(recipe: str, direction: str, action: str, source_id, target_id, diff, reason) -> pd.DataFrame:
+    """Rows from aligned sequences/scalars; `diff` is a list of dicts/None (serialised here)."""
+    n = len(source_id)
+    diffs = diff if isinstance(diff, list) else [diff] * n
+    return pd.DataFrame({
+        "recipe": recipe, "direction": direction, "action": action,
+        "source_id": pd.Series(list(source_id), dtype="object"),
+        "target_id": pd.Series(list(target_id) if not isinstance(target_id, str) and target_id is not None
+                               else [target_id] * n, dtype="object"),
+        "diff": pd.Series([None if d is None else dumps(d) for d in diffs], dtype="object"),
+        "reason": pd.Series(list(reason) if isinstance(reason, (list, pd.Series)) else [reason] * n, dtype="object"),
+    }, columns=PLAN_COLUMNS)
+
+
+def empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype="object") for c in PLAN_COLUMNS})
+
+
+def finalize(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate, order canonically, and add plan_id + row_no (per recipe)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        out = empty()
+        out["plan_id"], out["row_no"] = pd.Series([], dtype="object"), pd.Series([], dtype="int64")
+        return out
+    df = pd.concat(parts, ignore_index=True)
+    df = df.sort_values(SORT, kind="mergesort", na_position="last", ignore_index=True)
+    df["row_no"] = df.groupby("recipe", sort=False).cumcount().astype("int64") + 1
+    ids = {}
+    for recipe, idx in df.groupby("recipe", sort=True).indices.items():
+        part = df.iloc[idx][PLAN_COLUMNS]
+        hashed = pd.util.hash_pandas_object(part, index=False).to_numpy(dtype=np.uint64)
+        h = hashlib.sha256(f"{recipe}|{len(part)}|".encode())
+        h.update(hashed.tobytes())
+        ids[recipe] = f"{recipe}-{h.hexdigest()[:24]}"
+    df["plan_id"] = df.recipe.map(ids)
+    return df
+
+
+def summary(plan: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """recipe → {action: count} with every action present (0 when none)."""
+    out: dict[str, dict[str, int]] = {}
+    counts = plan.groupby(["recipe", "action"]).size() if len(plan) else {}
+    for (recipe, action), n in (counts.items() if len(plan) else []):
+        out.setdefault(recipe, dict.fromkeys(ACTIONS, 0))[action] = int(n)
+    return dict(sorted(out.items()))
+
+
+def plan_ids(plan: pd.DataFrame) -> dict[str, str]:
+    return dict(sorted(plan.groupby("recipe").plan_id.first().items())) if len(plan) else {}
+
+
+def _latest(conn: sa.Connection, recipe: str) -> list[tuple[str, dt.datetime]]:
+    return [tuple(r) for r in conn.execute(sa.text(
+        "SELECT plan_id, created_at FROM sync_plan WHERE recipe = :r AND row_no = 1 ORDER BY created_at DESC, plan_id"),
+        {"r": recipe}).fetchall()]
+
+
+def write_plan(conn: sa.Connection, plan: pd.DataFrame, *, keep: int = KEEP_PLANS,
+               now: dt.datetime | None = None) -> dict[str, str]:
+    """Store each recipe's plan unless the identical plan is already the latest. Returns
+    recipe → "written" | "unchanged"."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    outcome: dict[str, str] = {}
+    for recipe, part in plan.groupby("recipe", sort=True):
+        plan_id = part.plan_id.iloc[0]
+        existing = _latest(conn, recipe)
+        if existing and existing[0][0] == plan_id:
+            outcome[recipe] = "unchanged"
+            continue
+        conn.execute(sa.text("DELETE FROM sync_plan WHERE plan_id = :p"), {"p": plan_id})
+        _insert(conn, part, now)
+        outcome[recipe] = "written"
+        older = [p for p, _ in existing if p != plan_id][max(keep - 1, 0):]
+        for old in older:
+            conn.execute(sa.text("DELETE FROM sync_plan WHERE plan_id = :p"), {"p": old})
+    return outcome
+
+
+_COLS = ["plan_id", "row_no", "recipe", "direction", "source_id", "target_id", "action", "diff", "reason", "created_at"]
+
+
+def _insert(conn: sa.Connection, part: pd.DataFrame, now: dt.datetime) -> None:
+    df = part.assign(created_at=now)[_COLS]
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(
+                f"COPY sync_plan ({', '.join(_COLS)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
+            for start in range(0, len(df), 200_000):
+                buf = io.StringIO()
+                df.iloc[start:start + 200_000].to_csv(buf, header=False, index=False, na_rep="\\N",
+                                                      date_format="%Y-%m-%d %H:%M:%S.%f%z")
+                copy.write(buf.getvalue())
+        return
+    # SQLAlchemy's SQLite DateTime reads naive ISO text back; store UTC without an offset.
+    stamp = now.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    values = [(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], stamp)
+              for r in df.itertuples(index=False, name=None)]
+    conn.exec_driver_sql(f"INSERT INTO sync_plan ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})", values)
+
+
+def load_latest(conn: sa.Connection, recipe: str | None = None) -> pd.DataFrame:
+    """The latest stored plan of each recipe (or one recipe), rows in plan order."""
+    recipes = [recipe] if recipe else [r[0] for r in conn.execute(sa.text("SELECT DISTINCT recipe FROM sync_plan"))]
+    out = []
+    for r in sorted(recipes):
+        latest = _latest(conn, r)
+        if not latest:
+            continue
+        res = conn.execute(sa.text(f"SELECT {', '.join(_COLS)} FROM sync_plan WHERE plan_id = :p ORDER BY row_no"),
+                           {"p": latest[0][0]}).mappings().all()
+        out.append(pd.DataFrame([dict(x) for x in res]))
+    return pd.concat(out, ignore_index=True) if out else empty()
