@@ -81,7 +81,7 @@ class ResponseValidator:
                 self.undeclared += 1
             return
         except Exception as exc:  # noqa: BLE001 - any validation error is a failure to report
-            detail = str(exc)
+            detail = str(exc)[:500]
             for sub in getattr(exc, "__cause__", None) and getattr(exc.__cause__, "schema_errors", []) or []:
                 detail += f"\n  - {list(sub.absolute_path)}: {sub.message}"
             with self._lock:

@@ -157,9 +157,12 @@ def _contact_from_company(org: Org, company, name: str, stamp_ms: int, status: s
 
 
 def _unique(name: str, taken: set[str]) -> str:
+    # Xero caps contact names at 255 characters and requires them unique (case-insensitively).
+    name = name[:255]
     candidate, n = name, 2
     while candidate.lower() in taken:
-        candidate = f"{name} ({n})"
+        suffix = f" ({n})"
+        candidate = name[:255 - len(suffix)] + suffix
         n += 1
     taken.add(candidate.lower())
     return candidate
