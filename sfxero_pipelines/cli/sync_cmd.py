@@ -29,6 +29,25 @@ def _summary_rows(result) -> list[tuple]:
     return rows
 
 
+def _check_rows(result) -> list[tuple]:
+    """(asset, check, status, rows, bad, held now, note) per check evaluation of a run."""
+    rows = []
+    for evaluation in result.get_asset_check_evaluations():
+        meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+        status = "ok" if evaluation.passed else ("WARN" if evaluation.severity.value == "WARN" else "ERROR")
+        note = evaluation.description or meta.get("message") or meta.get("note") or ""
+        rows.append((evaluation.asset_key.to_user_string(), evaluation.check_name, status,
+                     meta.get("rows_checked", ""), meta.get("bad_rows", ""), meta.get("held_now", ""), note))
+    return rows
+
+
+def print_check_table(rows: list[tuple]) -> None:
+    click.echo(f"  {'table':<26}{'check':<26}{'status':<7}{'rows':>8}{'bad':>7}{'held':>6}  note")
+    for r in sorted(rows, key=lambda r: ({"ERROR": 0, "WARN": 1}.get(r[2], 2), r[0], r[1])):
+        note = str(r[6]).replace("\n", " ")
+        click.echo(f"  {r[0]:<26}{r[1]:<26}{r[2]:<7}{r[3]:>8}{r[4]:>7}{r[5]:>6}  {note[:110]}")
+
+
 def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]]:
     from ..defs.sync.jobs import STAGE_JOBS
 
@@ -45,7 +64,7 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
                                         tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
-        rows += _summary_rows(result)
+        rows += _check_rows(result) if stage == "check" else _summary_rows(result)
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
@@ -73,6 +92,15 @@ def run_sync(stage: str) -> int:
             ok, rows = run_stage_jobs(name, instance, definitions)
             all_ok &= ok
             click.echo(f"- {name}: {'ok' if ok else 'FAILED'}")
+            if name == "check":
+                print_check_table(rows)
+                if not ok and stage == "all":
+                    # A blocking check failed: nothing may reach Xero or Salesforce in this cycle.
+                    click.echo("- stopping: a blocking check failed (see ERROR rows above)")
+                    break
+                # Records held by a check: the rest goes on, but the sync finished with held records.
+                all_ok &= not any(isinstance(r[4], int) and r[4] > 0 for r in rows)
+                continue
             if rows:
                 click.echo(f"  {'table':<26}{'staged':>8}{'deleted':>9}{'invalid':>9}{'total':>9}{'calls':>7}  window")
                 for r in sorted(rows):

@@ -21,7 +21,15 @@ reference_extract_job = dg.define_asset_job(
     description="Stage Xero reference data (items, accounts, tax rates, currencies) in full.",
 )
 
+# Checks only (no extract): they read the staged tables as they are. Blocking checks that fail with
+# ERROR fail this run, so `sync --stage all` stops before reconcile and push.
+check_job = dg.define_asset_job(
+    "check_job", selection=dg.AssetSelection.all_asset_checks(),
+    description="Data-quality checks on every staged table: hold bad records, block a table that fails a table-level rule.",
+)
+
 #: CLI stage → jobs to run, in order.
 STAGE_JOBS: dict[str, tuple[str, ...]] = {
     "extract": ("reference_extract_job", "extract_job"),
+    "check": ("check_job",),
 }

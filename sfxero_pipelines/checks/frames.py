@@ -1,0 +1,263 @@
+"""Read what a suite validates into a pandas frame, plus the suite's run-time parameters.
+
+Contract:
+- only live rows are checked (`is_deleted` false): a deleted record is never pushed, so it is never held;
+- a frame holds `id` and the suite's columns that the table actually has (a column a source does not
+  send is reported as skipped, not failed); dates become datetimes so range rules compare correctly;
+- derived columns are computed here, in one place, from typed columns or `raw`:
+  `total_mismatch` (invoices/bills), `name_key` (contacts), and the accounting pre-validation frames;
+- parameters (`{"$PARAMETER": name}` in a suite) come from the reference file, `checks:` config and
+  the staged tables (foreign-key id sets, active account codes and tax types). A parameter whose
+  source table is not staged is `None`, and the expectations that need it are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import ChecksConfig
+from .suites import columns_of, reference
+
+_SPACES = re.compile(r"\s+")
+# Xero foreign keys may point at archived/voided records (they are statuses, not deletions);
+# Salesforce deletes are real, so a Salesforce reference must resolve to a live row.
+_FK_TABLES = {"xero_document_ids": ("xero_invoice", "xero_bill")}
+
+
+def _q(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def staged_columns(conn: sa.Connection, table: str) -> set[str] | None:
+    """Columns of a staged table, or None when it has not been staged yet."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(table):
+        return None
+    return {c["name"] for c in inspector.get_columns(table)}
+
+
+def name_key(value) -> str | None:
+    """Normalised name for uniqueness: case and whitespace do not make two names different."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return _SPACES.sub(" ", str(value)).strip().casefold() or None
+
+
+def _raw(value) -> dict:
+    if isinstance(value, (bytes, str)):
+        return json.loads(value)
+    return value or {}
+
+
+def _read(conn: sa.Connection, table: str, columns: list[str], where: str = "NOT is_deleted") -> pd.DataFrame:
+    cols = ", ".join(_q(conn, c) for c in columns)
+    # Bound-free SQL is fine here: table and column names come from the repo's suite files and are quoted.
+    result = conn.execute(sa.text(f"SELECT {cols} FROM {_q(conn, table)} WHERE {where}"))
+    return pd.DataFrame(result.fetchall(), columns=columns)
+
+
+def line_total_mismatch(raw_values, totals, amount_types) -> np.ndarray:
+    """|Total − expected| per document, where expected = Σ LineAmount (+ Σ TaxAmount when Exclusive).
+
+    NaN when the record carries no line items (nothing to compare), so range rules ignore it.
+    """
+    out = np.full(len(totals), np.nan)
+    for i, (raw, total, kind) in enumerate(zip(raw_values, totals, amount_types)):
+        lines = _raw(raw).get("LineItems")
+        if not lines or total is None or (isinstance(total, float) and np.isnan(total)):
+            continue
+        amount = sum(float(line.get("LineAmount") or 0) for line in lines)
+        tax = sum(float(line.get("TaxAmount") or 0) for line in lines)
+        expected = amount + tax if kind in (None, "Exclusive") else amount
+        out[i] = round(abs(float(total) - expected), 4)
+    return out
+
+
+def table_frame(conn: sa.Connection, suite: dict, staged: set[str]) -> pd.DataFrame:
+    """The frame for a per-table suite (derived columns included when their sources are staged)."""
+    table = suite["meta"]["table"]
+    wanted = [c for c in columns_of(suite) if c in staged and c != "id"]
+    derived_sources: list[str] = []
+    if "total_mismatch" in columns_of(suite) and {"total", "line_amount_types"} <= staged:
+        derived_sources = [c for c in ("total", "line_amount_types") if c not in wanted] + ["raw"]
+    if "name_key" in columns_of(suite) and "name" in staged and "name" not in wanted:
+        derived_sources.append("name")
+    frame = _read(conn, table, ["id", *wanted, *derived_sources])
+    if "raw" in frame:
+        frame["total_mismatch"] = line_total_mismatch(frame["raw"], frame["total"], frame["line_amount_types"])
+        frame = frame.drop(columns=["raw"])
+    if "name_key" in columns_of(suite) and "name" in frame:
+        frame["name_key"] = frame["name"].map(name_key)
+    return frame
+
+
+def prepare(frame: pd.DataFrame, suite: dict) -> pd.DataFrame:
+    """Normalise columns the way the suite compares them (dates → datetimes, countries → lower case)."""
+    for exp in suite["expectations"]:
+        kwargs, column = exp["kwargs"], exp["kwargs"].get("column")
+        if column not in frame:
+            continue
+        params = {v["$PARAMETER"] for v in kwargs.values() if isinstance(v, dict) and "$PARAMETER" in v}
+        if params & {"min_date", "max_date"}:
+            frame[column] = pd.to_datetime(frame[column], errors="coerce", utc=False)
+            if getattr(frame[column].dt, "tz", None) is not None:
+                frame[column] = frame[column].dt.tz_localize(None)
+        if "country_names" in params:
+            frame[column] = frame[column].map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+    return frame
+
+
+def _ids(conn: sa.Connection, table: str, live: bool) -> list[str]:
+    where = " WHERE NOT is_deleted" if live else ""
+    return [r[0] for r in conn.execute(sa.text(f"SELECT id FROM {_q(conn, table)}{where}"))]
+
+
+def parameters(conn: sa.Connection, names: set[str], cfg: ChecksConfig, now: dt.datetime) -> dict:
+    """Values for the parameters a suite uses; None when the data behind one is not staged."""
+    ref = reference()
+    out: dict = {}
+    for name in names:
+        if name in ref:
+            out[name] = ref[name]
+        elif name == "min_date":
+            out[name] = dt.datetime.combine(cfg.min_date, dt.time())
+        elif name == "max_date":
+            out[name] = (now + dt.timedelta(days=cfg.max_future_days)).replace(tzinfo=None)
+        elif name == "total_tolerance":
+            out[name] = cfg.total_tolerance
+        elif name == "active_account_codes":
+            out[name] = (None if staged_columns(conn, "xero_account") is None else
+                         [r[0] for r in conn.execute(sa.text(
+                             "SELECT code FROM xero_account WHERE status = 'ACTIVE' AND NOT is_deleted AND code IS NOT NULL"))])
+        elif name == "active_tax_types":
+            out[name] = (None if staged_columns(conn, "xero_tax_rate") is None else
+                         [r[0] for r in conn.execute(sa.text(
+                             "SELECT tax_type FROM xero_tax_rate WHERE status = 'ACTIVE' AND NOT is_deleted"))])
+        elif name.endswith("_ids"):
+            tables = _FK_TABLES.get(name, (name[: -len("_ids")],))
+            present = [t for t in tables if staged_columns(conn, t) is not None]
+            out[name] = (None if not present else
+                         [i for t in present for i in _ids(conn, t, live=t.startswith("sf_"))])
+        else:
+            raise KeyError(f"unknown suite parameter {name!r}")
+    return out
+
+
+# --- accounting pre-validation frames -------------------------------------------------------------
+
+def _frame_or_empty(conn, table: str, columns: list[str], where: str = "NOT is_deleted") -> pd.DataFrame:
+    staged = staged_columns(conn, table)
+    if staged is None:
+        return pd.DataFrame(columns=columns)
+    present = [c for c in columns if c in staged]
+    frame = _read(conn, table, present, where)
+    for c in columns:
+        if c not in frame:
+            frame[c] = None
+    return frame
+
+
+def _links(conn, recipe: str) -> dict[str, str]:
+    rows = conn.execute(sa.text("SELECT sf_id, xero_id FROM sync_link WHERE recipe = :r"), {"r": recipe})
+    return dict(rows.fetchall())
+
+
+def _joined(values) -> str | None:
+    values = sorted({str(v) for v in values if v is not None and v == v})
+    return ", ".join(values) or None
+
+
+def invoice_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame | None:
+    """Won opportunities (R2) with what Xero would reject: archived contact, unknown item codes,
+    inactive account codes or tax types on the items' sales details, a PAID invoice being changed."""
+    staged = staged_columns(conn, "sf_opportunity")
+    if staged is None or "iswon" not in staged:
+        return None
+    opps = _frame_or_empty(conn, "sf_opportunity", ["id", "accountid", "amount", "xero_invoice_id__c"],
+                           "NOT is_deleted AND iswon")
+    accounts = _frame_or_empty(conn, "sf_account", ["id", "xero_contact_id__c"])
+    contact_of = dict(zip(accounts["id"], accounts["xero_contact_id__c"]))
+    contact_of.update(_links(conn, "R1"))
+    contacts = _frame_or_empty(conn, "xero_contact", ["id", "name", "contact_status"], "1 = 1")
+    contact_info = {cid: (name, status) for cid, name, status in zip(contacts["id"], contacts["name"], contacts["contact_status"])}
+
+    lines = _frame_or_empty(conn, "sf_opportunity_line_item", ["opportunityid", "product2id", "productcode"])
+    products = _frame_or_empty(conn, "sf_product2", ["id", "productcode"])
+    product_code = dict(zip(products["id"], products["productcode"]))
+    lines["code"] = [c if c else product_code.get(p) for c, p in zip(lines["productcode"], lines["product2id"])]
+    items = _frame_or_empty(conn, "xero_item", ["code", "sales_account_code", "sales_tax_type"])
+    item_of = {code: (acc, tax) for code, acc, tax in zip(items["code"], items["sales_account_code"], items["sales_tax_type"])}
+    accounts_staged = staged_columns(conn, "xero_account") is not None
+    taxes_staged = staged_columns(conn, "xero_tax_rate") is not None
+    active_accounts = set(_read(conn, "xero_account", ["code"], "status = 'ACTIVE' AND NOT is_deleted")["code"]) if accounts_staged else set()
+    active_taxes = set(_read(conn, "xero_tax_rate", ["id"], "status = 'ACTIVE' AND NOT is_deleted")["id"]) if taxes_staged else set()
+    items_staged = staged_columns(conn, "xero_item") is not None
+
+    unknown, bad_accounts, bad_taxes = {}, {}, {}
+    for opp_id, code in zip(lines["opportunityid"], lines["code"]):
+        if not code:
+            continue
+        if code not in item_of:
+            if items_staged:
+                unknown.setdefault(opp_id, set()).add(code)
+            continue
+        account_code, tax_type = item_of[code]
+        if accounts_staged and account_code and account_code not in active_accounts:
+            bad_accounts.setdefault(opp_id, set()).add(f"{code}→{account_code}")
+        if taxes_staged and tax_type and tax_type not in active_taxes:
+            bad_taxes.setdefault(opp_id, set()).add(f"{code}→{tax_type}")
+
+    invoices = _frame_or_empty(conn, "xero_invoice", ["id", "status", "sub_total", "invoice_number"], "1 = 1")
+    invoice_info = {i: (s, t, n) for i, s, t, n in zip(invoices["id"], invoices["status"], invoices["sub_total"], invoices["invoice_number"])}
+    invoice_of = dict(zip(opps["id"], opps["xero_invoice_id__c"]))
+    invoice_of.update({k: v for k, v in _links(conn, "R2").items() if k in invoice_of})
+
+    archived, paid_change = [], []
+    for opp_id, account_id, amount in zip(opps["id"], opps["accountid"], opps["amount"]):
+        name, status = contact_info.get(contact_of.get(account_id), (None, None))
+        archived.append(f"{contact_of.get(account_id)} ({name}) is ARCHIVED" if status == "ARCHIVED" else None)
+        status, sub_total, number = invoice_info.get(invoice_of.get(opp_id), (None, None, None))
+        changed = (status == "PAID" and amount is not None and sub_total is not None
+                   and abs(float(amount) - float(sub_total)) > cfg.total_tolerance)
+        paid_change.append(f"{number} is PAID at {float(sub_total):.2f}; opportunity amount is {float(amount):.2f}"
+                           if changed else None)
+    return pd.DataFrame({
+        "id": opps["id"], "archived_xero_contact": archived,
+        "unknown_item_codes": [_joined(unknown.get(i, ())) for i in opps["id"]],
+        "inactive_account_codes": [_joined(bad_accounts.get(i, ())) for i in opps["id"]],
+        "inactive_tax_types": [_joined(bad_taxes.get(i, ())) for i in opps["id"]],
+        "paid_invoice_change": paid_change,
+    }, dtype=object)
+
+
+def contact_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame | None:
+    """Accounts (R1) whose name would collide in Xero, where contact names are unique: two accounts
+    with one normalised name, or a name held by a Xero contact already linked to another account."""
+    if staged_columns(conn, "sf_account") is None:
+        return None
+    accounts = _frame_or_empty(conn, "sf_account", ["id", "name", "xero_contact_id__c"])
+    link = {a: x for a, x in zip(accounts["id"], accounts["xero_contact_id__c"]) if x}
+    link.update(_links(conn, "R1"))
+    owner = {x: a for a, x in link.items()}
+    contacts = _frame_or_empty(conn, "xero_contact", ["id", "name"], "1 = 1")
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for cid, name in zip(contacts["id"], contacts["name"]):
+        by_name.setdefault(name_key(name), []).append((cid, name))
+    keys = accounts["name"].map(name_key)
+    clashes = []
+    for account_id, key in zip(accounts["id"], keys):
+        # R1 matches an unlinked Xero contact by normalised name (no clash); one linked to a
+        # different account cannot take this account too.
+        taken = [f"{cid} ({name}) is linked to {owner[cid]}" for cid, name in by_name.get(key, ())
+                 if cid in owner and owner[cid] != account_id and link.get(account_id) != cid]
+        clashes.append(taken[0] if taken else None)
+    return pd.DataFrame({"id": accounts["id"], "name_key": keys, "clashing_xero_contact": clashes}, dtype=object)
+
+
+ACCOUNTING_FRAMES = {"accounting_invoice_push": invoice_push_frame, "accounting_contact_push": contact_push_frame}

@@ -1,0 +1,181 @@
+"""Asset checks on every staged table, in front of reconciliation and push.
+
+- `quality` (one per staged table with a suite, `blocking=True`): runs the table's GE suite. Records
+  failing a record-level expectation are held (`held_record`, stage `check`) and the check WARNs; the
+  rest proceed. A table-level failure (key constraint broken, a rule that cannot be evaluated, more
+  than `checks.max_bad_share` of rows bad) is an ERROR, which blocks everything downstream.
+- `accounting_invoice_push` (on `sf_opportunity`) and `accounting_contact_push` (on `sf_account`),
+  `blocking=True`: pre-validation against staged Xero reference data, so a push is not the first
+  place an accounting rule fails. Same hold / block semantics.
+- `freshness`, `row_count`, `schema_drift` (one multi-asset check, `can_subset=True`): soft signals,
+  always `AssetCheckSeverity.WARN`, never blocking.
+
+Every result carries the failing ids (a sample, with the count) and a per-expectation summary in
+its metadata, so a person can act from the Dagster UI. Checks are unpartitioned: they check the
+whole staged table, whatever partition was just extracted.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from ...checks import signals
+from ...checks.holds import open_holds, sync_holds
+from ...checks.runner import SuiteOutcome, run_suite
+from ...checks.suites import load_suite, parameters_of
+from ...config import ChecksConfig, load_config
+from ...extract.partitions import snake
+from ..staging.resources import StagingDatabase
+from ..xero.objects import XERO_OBJECTS
+
+# What each check waits for when it runs in the same run as the extract (a dependency also waits for
+# that asset's blocking checks). sf_opportunity_line_item is read but deliberately not a dependency:
+# its own quality check depends on sf_opportunity, whose blocking checks include this one (a cycle).
+ACCOUNTING_DEPS = {
+    "accounting_invoice_push": ("sf_account", "sf_product2", "xero_contact", "xero_item", "xero_account",
+                                "xero_tax_rate", "xero_invoice"),
+    "accounting_contact_push": ("xero_contact",),
+}
+_PARAM_TABLES = {"xero_document_ids": ("xero_invoice", "xero_bill"), "active_account_codes": ("xero_account",),
+                 "active_tax_types": ("xero_tax_rate",)}
+
+
+def staged_tables() -> list[str]:
+    """Every staged table the configuration extracts (the assets the checks attach to)."""
+    extract = load_config().extract
+    return ([f"sf_{snake(o)}" for o in extract.salesforce.objects]
+            + [XERO_OBJECTS[k].table for k in extract.xero.objects])
+
+
+def _deps(tables: list[str], wanted) -> list[str]:
+    return [t for t in dict.fromkeys(wanted) if t in tables]
+
+
+def _suite_deps(suite: dict) -> list[str]:
+    out = []
+    for name in parameters_of(suite):
+        if name in _PARAM_TABLES:
+            out += _PARAM_TABLES[name]
+        elif name.endswith("_ids"):
+            out.append(name[: -len("_ids")])
+    return out
+
+
+def quality_result(outcome: SuiteOutcome, *, held: int, released: int, still_open: int,
+                   cfg: ChecksConfig) -> dg.AssetCheckResult:
+    if not outcome.staged:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"note": f"{outcome.table} has not been staged yet: nothing checked"})
+    failing = sorted(outcome.record_failures)
+    metadata = {
+        "rows_checked": outcome.rows, "bad_rows": outcome.bad_rows, "bad_share": round(outcome.bad_share, 4),
+        "max_bad_share": cfg.max_bad_share, "held_now": held, "released_now": released,
+        "open_holds": still_open, "hold_table": outcome.hold_table,
+        "failing_ids_count": len(failing),
+        "failing_ids_sample": dg.MetadataValue.json(failing[: cfg.sample_size]),
+        "expectations": dg.MetadataValue.json([e.summary() for e in outcome.expectations if not e.success or e.skipped]),
+        "expectations_evaluated": sum(1 for e in outcome.expectations if not e.skipped),
+        "seconds": round(outcome.seconds, 3),
+    }
+    if outcome.table_failures:
+        metadata["table_failures"] = dg.MetadataValue.json(outcome.table_failures)
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata,
+                                   description="; ".join(outcome.table_failures))
+    if failing:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
+                                   description=f"{len(failing)} records held; the other {outcome.rows - len(failing)} proceed")
+    return dg.AssetCheckResult(passed=True, metadata=metadata)
+
+
+def evaluate_suite(context, staging: StagingDatabase, suite_name: str, cfg: ChecksConfig | None) -> dg.AssetCheckResult:
+    cfg = cfg or load_config().checks
+    with staging.begin() as conn:
+        outcome = run_suite(conn, suite_name, cfg)
+        held = released = still_open = 0
+        if outcome.staged:
+            held, released = sync_holds(conn, table_name=outcome.hold_table, suite=suite_name,
+                                        failures=outcome.record_failures, run_id=context.run.run_id)
+            still_open = len(open_holds(conn, outcome.hold_table, stage="check"))
+    level = "blocks" if outcome.blocking else f"{outcome.bad_rows} bad"
+    context.log.info(f"{suite_name}: {outcome.rows} rows checked, {level}; held {held} new, released {released}")
+    return quality_result(outcome, held=held, released=released, still_open=still_open, cfg=cfg)
+
+
+def build_suite_check(suite_name: str, tables: list[str], cfg: ChecksConfig | None = None) -> dg.AssetChecksDefinition:
+    suite = load_suite(suite_name)
+    table = suite["meta"]["table"]
+    deps = ACCOUNTING_DEPS.get(suite_name) or _suite_deps(suite)
+    name = "quality" if suite_name == table else suite_name
+
+    @dg.asset_check(asset=table, name=name, blocking=True, additional_deps=_deps(tables, [d for d in deps if d != table]),
+                    description=suite["meta"]["description"] + " Failing records are held; a table-level failure blocks.")
+    def _check(context: dg.AssetCheckExecutionContext, staging: StagingDatabase) -> dg.AssetCheckResult:
+        return evaluate_suite(context, staging, suite_name, cfg)
+
+    return _check
+
+
+def _latest_row_counts(instance, table: str) -> tuple[int | None, int | None, dict | None]:
+    records = instance.fetch_materializations(dg.AssetKey(table), limit=2).records
+    counts, drift = [], None
+    for i, record in enumerate(records):
+        meta = record.asset_materialization.metadata if record.asset_materialization else {}
+        value = meta.get("dagster/row_count")
+        counts.append(int(value.value) if value is not None else None)
+        if i == 0 and meta.get("schema_drift") is not None:
+            drift = meta["schema_drift"].value
+    counts += [None] * (2 - len(counts))
+    return counts[0], counts[1], drift
+
+
+def build_signal_checks(tables: list[str], cfg: ChecksConfig | None = None) -> dg.AssetChecksDefinition:
+    specs = []
+    for table in tables:
+        specs += [dg.AssetCheckSpec("freshness", asset=table, description="WARN when the newest extract is stale"),
+                  dg.AssetCheckSpec("row_count", asset=table, description="WARN when the row count drops sharply")]
+        if table.startswith("sf_"):
+            specs.append(dg.AssetCheckSpec("schema_drift", asset=table,
+                                           description="WARN when Salesforce describe added, removed or retyped a field"))
+
+    @dg.multi_asset_check(specs=specs, can_subset=True, name="staging_signals",
+                          description="Soft signals on staged tables (never blocking).")
+    def _signals(context: dg.AssetCheckExecutionContext, staging: StagingDatabase):
+        config = cfg or load_config().checks
+        now = dt.datetime.now(dt.timezone.utc)
+        selected = context.selected_asset_check_keys
+        with staging.begin() as conn:
+            for table in tables:
+                key = dg.AssetKey(table)
+                names = {k.name for k in selected if k.asset_key == key}
+                if not names:
+                    continue
+                found = []
+                latest, previous, drift = _latest_row_counts(context.instance, table)
+                if "freshness" in names:
+                    found.append(signals.freshness(conn, table, config, now))
+                if "row_count" in names:
+                    found.append(signals.row_count_drop(signals.staged_count(conn, table), latest, previous, config))
+                if "schema_drift" in names:
+                    found.append(signals.schema_drift(conn, table, config, now, drift))
+                for signal in found:
+                    yield dg.AssetCheckResult(
+                        asset_key=key, check_name=signal.name, passed=signal.ok, severity=dg.AssetCheckSeverity.WARN,
+                        description=signal.message,
+                        metadata={"message": signal.message, **{k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v
+                                                                 for k, v in signal.metadata.items() if v is not None}})
+
+    return _signals
+
+
+def build_checks(tables: list[str] | None = None, cfg: ChecksConfig | None = None) -> list[dg.AssetChecksDefinition]:
+    """All checks for `tables` (default: every configured staged table). `cfg` pins the config (tests)."""
+    from ...checks.suites import accounting_suites, table_suite
+
+    tables = tables if tables is not None else staged_tables()
+    checks = [build_suite_check(t, tables, cfg) for t in tables if table_suite(t)]
+    checks += [build_suite_check(s, tables, cfg) for s in accounting_suites()
+               if load_suite(s)["meta"]["table"] in tables]
+    if tables:
+        checks.append(build_signal_checks(tables, cfg))
+    return checks
