@@ -83,7 +83,8 @@ def read_xero_contacts(conn: sa.Connection, nested: list[str]) -> pd.DataFrame:
     if nested and pg:
         sel += [_xero_expr(conn, f) for f in nested]
         names += [f"nx_{i}" for i in range(len(nested))]
-        src = "xero_contact x CROSS JOIN LATERAL (SELECT x.raw::jsonb AS j) j"
+        # OFFSET 0 keeps the subquery from being flattened, so raw is parsed once per row, not per field.
+        src = "(SELECT xc.*, xc.raw::jsonb AS j FROM xero_contact xc OFFSET 0) x CROSS JOIN LATERAL (SELECT x.j) j"
     else:
         if nested:
             sel.append("x.raw")
@@ -97,27 +98,50 @@ def read_xero_contacts(conn: sa.Connection, nested: list[str]) -> pd.DataFrame:
     return df
 
 
-def read_accounts(conn: sa.Connection, columns: list[str]) -> pd.DataFrame:
+def _read_xero_async(conn: sa.Connection, nested: list[str]):
+    if conn.dialect.name != "postgresql":
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sfxero-xero-read")
+
+    def read() -> pd.DataFrame:
+        with conn.engine.connect() as other:
+            return read_xero_contacts(other, nested)
+
+    future = pool.submit(read)
+    pool.shutdown(wait=False)
+    return future.result
+
+
+def read_accounts(conn: sa.Connection, columns: list[str], contact_columns: list[str]) -> pd.DataFrame:
+    """Live Accounts with their R1 link (sync_link) and primary Contact (`pc_*` columns) joined in
+    the database: the earliest-created Contact with an email, else the earliest."""
     L.require_table(conn, "sf_account")
     have = L.table_columns(conn, "sf_account")
     cols = ["id", "modified_at", "invalid_reason", *[c for c in dict.fromkeys(columns) if c not in ("id", "modified_at", "invalid_reason")]]
-    sel = [L.q(conn, c) if c in have else "NULL" for c in cols]
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_account WHERE NOT is_deleted", cols)
-
-
-def read_primary_contacts(conn: sa.Connection, columns: list[str]) -> pd.DataFrame:
-    """The Account's primary Contact: the earliest-created one with an email (else the earliest)."""
-    cols = ["id", "accountid", "email", *[c for c in dict.fromkeys(columns) if c not in ("id", "accountid", "email")]]
-    if not L.has_table(conn, "sf_contact"):
-        return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
-    have = L.table_columns(conn, "sf_contact")
-    created = "createddate" if "createddate" in have else "modified_at"
-    sel = [L.q(conn, c) if c in have else "NULL" for c in cols] + [created]
-    df = L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_contact WHERE NOT is_deleted AND accountid IS NOT NULL",
-                 cols + ["_created"])
-    df["_noemail"] = df.email.isna()
-    df = df.sort_values(["accountid", "_noemail", "_created", "id"], kind="mergesort")
-    return df.drop_duplicates("accountid").drop(columns=["_noemail", "_created"])
+    sel = [f"a.{L.q(conn, c)}" if c in have else "NULL" for c in cols]
+    names = list(cols)
+    joins = ""
+    if L.has_table(conn, "sync_link"):
+        sel.append("l.xero_id")
+        joins += " LEFT JOIN sync_link l ON l.recipe = 'R1' AND l.sf_id = a.id"
+    else:
+        sel.append("NULL")
+    names.append("_link")
+    pc_cols = ["id", "email", *[c for c in dict.fromkeys(contact_columns) if c not in ("id", "email")]]
+    if L.has_table(conn, "sf_contact"):
+        chave = L.table_columns(conn, "sf_contact")
+        created = "createddate" if "createddate" in chave else "modified_at"
+        inner = ", ".join(L.q(conn, c) if c in chave else f"NULL AS {L.q(conn, c)}" for c in pc_cols)
+        joins += (f" LEFT JOIN (SELECT accountid, {inner}, ROW_NUMBER() OVER (PARTITION BY accountid "
+                  f"ORDER BY (CASE WHEN email IS NULL THEN 1 ELSE 0 END), {created}, id) AS rn FROM sf_contact "
+                  "WHERE NOT is_deleted AND accountid IS NOT NULL) pc ON pc.accountid = a.id AND pc.rn = 1")
+        sel += [f"pc.{L.q(conn, c)}" for c in pc_cols]
+    else:
+        sel += ["NULL"] * len(pc_cols)
+    names += [f"pc_{c}" for c in pc_cols]
+    return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_account a{joins} WHERE NOT a.is_deleted", names)
 
 
 def apply_filters(df: pd.DataFrame, filters, key: str) -> pd.Series:
@@ -164,7 +188,8 @@ def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> l
         label = f"{f.sf}→{f.xero}" + (f" ({f.transform})" if f.transform != "text" else "") + \
                 (f" via value map '{f.value_map}'" if f.value_map else "")
         out.append(FieldRule(key=f.xero, sf_field=f.sf, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=to_xero,
-                             compare=t, to_sf=to_sf, owner=f.owner, label=label))
+                             compare=t, to_sf=to_sf, owner=f.owner, label=label,
+                             prefilter=f.value_map is None and f.default is None))
     return out
 
 
@@ -208,13 +233,15 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
         if not f.sf.startswith("Contact.") and have and column_name(f.sf) not in have:
             raise ConfigError(f"mapping.contact_fields[{i}].sf", f"Account field '{f.sf}' is not in staging (sf_account)")
     country_col = "billingcountry" if "billingcountry" in have else None
-    sf = read_accounts(conn, [*acct_cols, *filter_cols, link_col, *bal_cols, *([country_col] if country_col else [])])
-    pc = read_primary_contacts(conn, [column_name(f.sf.split(".", 1)[1]) for f in contact_fields])
-    pc = pc.rename(columns={c: f"pc_{c}" for c in pc.columns})
-    sf = sf.merge(pc, how="left", left_on="id", right_on="pc_accountid").drop(columns=["pc_accountid"])
-    sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
     nested = [f.xero for f in fields_cfg if f.xero not in XERO_COLUMNS]
-    xc = read_xero_contacts(conn, nested)
+    # On PostgreSQL the Xero read (JSON extraction runs in the server) overlaps with reading and
+    # preparing the Salesforce side here; each uses its own connection.
+    xc_future = _read_xero_async(conn, nested)
+    sf = read_accounts(conn, [*acct_cols, *filter_cols, link_col, *bal_cols, *([country_col] if country_col else [])],
+                       [column_name(f.sf.split(".", 1)[1]) for f in contact_fields])
+    sf_links = sf.loc[sf._link.notna(), ["id", "_link"]].rename(columns={"id": "sf_id", "_link": "xero_id"})
+    sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
+    xc = xc_future() if xc_future else read_xero_contacts(conn, nested)
     holds = L.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
 
     active = xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
@@ -226,7 +253,7 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
             keys.append(("email", lambda d: N.v_email(d.pc_email), lambda d: N.v_email(d.email_address)))
         elif rule == "name":
             keys.append(("name", lambda d: N.v_name(d.name), lambda d: N.v_name(d.name)))
-    m = match(sf, xc, links=L.links(conn, "R1"), sf_link_col=link_col, active=active, keys=keys,
+    m = match(sf, xc, links=sf_links, sf_link_col=link_col, active=active, keys=keys,
               target_label="Xero Contact")
 
     # -- pair frame: s_<i> / x_<i> per mapped field -------------------------------------------------
@@ -295,10 +322,10 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
 
     parts: list[pd.DataFrame] = []
     sf_ids, x_ids, matches, links_new = ok.sf_id.tolist(), ok.xero_id.tolist(), ok["match"].tolist(), ok.link.tolist()
-    cur_cols = {r.key: ok[r.x_col] for r in rules}
+    cur_cols = {r.key: ok[r.x_col].to_numpy() for r in rules if r.key.startswith("Addresses.")}
 
     def current(row: int) -> dict:
-        return {k: (None if pd.isna(v.iloc[row]) else v.iloc[row]) for k, v in cur_cols.items()}
+        return {k: v[row] for k, v in cur_cols.items() if isinstance(v[row], str)}
 
     if rc.R1.enabled:
         upd = sorted(fwd)
@@ -384,20 +411,21 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
     if country_col:
         frame["s_country"] = acc[country_col].astype("object")
     rules = _rules(cfg, frame, "s_country" if country_col else None)
-    values = {r.key: r.to_xero(frame[r.s_col]) for r in rules}
+    values = {r.key: r.to_xero(frame[r.s_col]).tolist() for r in rules}
     ids = acc.id.tolist()
+    invalid = acc.invalid_reason.tolist()
+    label = {r.key: r.label for r in rules}
     h_acct = holds.get("sf_account", {})
     rows_c, rows_h = [], []
     for j, sf_id in enumerate(ids):
-        fields = {k: v.iloc[j] for k, v in values.items() if v.iloc[j] is not None and not pd.isna(v.iloc[j])}
+        fields = {k: v[j] for k, v in values.items() if v[j] is not None and v[j] == v[j]}
         fields.setdefault("ContactNumber", sf_id)
         why = (f"Account {sf_id} {h_acct[sf_id]}" if sf_id in h_acct else
-               f"Account staged invalid: {acc.invalid_reason.iloc[j]}" if isinstance(acc.invalid_reason.iloc[j], str) else
+               f"Account staged invalid: {invalid[j]}" if isinstance(invalid[j], str) else
                "Name is required by Xero and the Account has none" if not fields.get("Name") else None)
         if why:
             rows_h.append((sf_id, why))
             continue
-        label = {r.key: r.label for r in rules}
         rows_c.append((sf_id, {"match": None, "link": True, "target_object": "Contact",
                                "fields": {k: {"old": None, "new": v, "rule": label.get(k, "R1 deterministic key: Account Id")}
                                           for k, v in sorted(fields.items())},
