@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,13 @@ def _read(conn: sa.Connection, table: str, columns: list[str], where: str = "NOT
     cols = ", ".join(_q(conn, c) for c in columns)
     # Bound-free SQL is fine here: table and column names come from the repo's suite files and are quoted.
     result = conn.execute(sa.text(f"SELECT {cols} FROM {_q(conn, table)} WHERE {where}"))
-    return pd.DataFrame(result.fetchall(), columns=columns)
+    frame = pd.DataFrame(result.fetchall(), columns=columns)
+    for column in frame.columns:
+        # PostgreSQL NUMERIC arrives as Decimal through plain SQL; compare money as floats on both backends.
+        first = frame[column].first_valid_index()
+        if first is not None and isinstance(frame[column][first], Decimal):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
 
 
 def line_total_mismatch(raw_values, totals, amount_types) -> np.ndarray:
@@ -160,7 +167,8 @@ def _frame_or_empty(conn, table: str, columns: list[str], where: str = "NOT is_d
     for c in columns:
         if c not in frame:
             frame[c] = None
-    return frame
+    # These frames are walked in Python: missing values must be None (pandas' NaN is truthy).
+    return frame.astype(object).where(frame.notna(), None)
 
 
 def _links(conn, recipe: str) -> dict[str, str]:
@@ -195,8 +203,8 @@ def invoice_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame |
     item_of = {code: (acc, tax) for code, acc, tax in zip(items["code"], items["sales_account_code"], items["sales_tax_type"])}
     accounts_staged = staged_columns(conn, "xero_account") is not None
     taxes_staged = staged_columns(conn, "xero_tax_rate") is not None
-    active_accounts = set(_read(conn, "xero_account", ["code"], "status = 'ACTIVE' AND NOT is_deleted")["code"]) if accounts_staged else set()
-    active_taxes = set(_read(conn, "xero_tax_rate", ["id"], "status = 'ACTIVE' AND NOT is_deleted")["id"]) if taxes_staged else set()
+    active_accounts = set(_frame_or_empty(conn, "xero_account", ["code"], "status = 'ACTIVE' AND NOT is_deleted")["code"])
+    active_taxes = set(_frame_or_empty(conn, "xero_tax_rate", ["id"], "status = 'ACTIVE' AND NOT is_deleted")["id"])
     items_staged = staged_columns(conn, "xero_item") is not None
 
     unknown, bad_accounts, bad_taxes = {}, {}, {}

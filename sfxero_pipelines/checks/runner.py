@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from decimal import Decimal
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -95,6 +96,8 @@ def _json_value(value):
     """A failing value as JSON (numpy scalars, timestamps and NaN made plain)."""
     if value is None:
         return None
+    if isinstance(value, Decimal):
+        value = float(value)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

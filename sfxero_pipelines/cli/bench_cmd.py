@@ -20,4 +20,9 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) 
 
         emit(run_extract_bench(size, staging_url), as_json)
         return EXIT_OK
+    if which == "check":
+        from ..bench.check_bench import run_check_bench
+
+        emit(run_check_bench(size, staging_url), as_json)
+        return EXIT_OK
     raise NotAvailableYet(f"bench {which}")
