@@ -69,10 +69,14 @@ def sync(stage: str) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plan(as_json: bool) -> None:
+@click.option("--recipe", type=click.Choice(["R1", "R2", "R3", "R4", "R5"]), help="Only this recipe's rows.")
+@click.option("--limit", type=int, default=None, help="Show at most N rows that are not in sync.")
+def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
     """Dry run: what a push would do, record by record. Writes nothing anywhere."""
+    from .plan_cmd import run_plan
+
     require_staging()
-    raise NotAvailableYet("plan")
+    sys.exit(run_plan(as_json=as_json, recipe=recipe, limit=limit))
 
 
 @cli.command()

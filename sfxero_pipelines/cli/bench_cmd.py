@@ -25,4 +25,9 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) 
 
         emit(run_check_bench(size, staging_url), as_json)
         return EXIT_OK
+    if which == "reconcile":
+        from ..bench.reconcile_bench import run_reconcile_bench
+
+        emit(run_reconcile_bench(size, staging_url), as_json)
+        return EXIT_OK
     raise NotAvailableYet(f"bench {which}")

@@ -85,12 +85,16 @@ def _latest(conn: sa.Connection, recipe: str) -> list[tuple[str, dt.datetime]]:
         {"r": recipe}).fetchall()]
 
 
-def write_plan(conn: sa.Connection, plan: pd.DataFrame, *, keep: int = KEEP_PLANS,
+def write_plan(conn: sa.Connection, plan: pd.DataFrame, *, recipes: tuple[str, ...] = (), keep: int = KEEP_PLANS,
                now: dt.datetime | None = None) -> dict[str, str]:
     """Store each recipe's plan unless the identical plan is already the latest. Returns
-    recipe → "written" | "unchanged"."""
+    recipe → "written" | "unchanged" | "empty". A recipe in `recipes` with no rows now has its
+    stored plans removed, so a push never executes a stale plan."""
     now = now or dt.datetime.now(dt.timezone.utc)
     outcome: dict[str, str] = {}
+    for recipe in sorted(set(recipes) - set(plan.recipe)):
+        conn.execute(sa.text("DELETE FROM sync_plan WHERE recipe = :r"), {"r": recipe})
+        outcome[recipe] = "empty"
     for recipe, part in plan.groupby("recipe", sort=True):
         plan_id = part.plan_id.iloc[0]
         existing = _latest(conn, recipe)

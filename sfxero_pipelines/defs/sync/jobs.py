@@ -28,8 +28,14 @@ check_job = dg.define_asset_job(
     description="Data-quality checks on every staged table: hold bad records, block a table that fails a table-level rule.",
 )
 
+reconcile_job = dg.define_asset_job(
+    "reconcile_job", selection=dg.AssetSelection.groups("reconciliation"),
+    description="Compare staged Salesforce and Xero data: store the sync plan per recipe and the reconciliation report.",
+)
+
 #: CLI stage → jobs to run, in order.
 STAGE_JOBS: dict[str, tuple[str, ...]] = {
     "extract": ("reference_extract_job", "extract_job"),
+    "reconcile": ("reconcile_job",),
     "check": ("check_job",),
 }

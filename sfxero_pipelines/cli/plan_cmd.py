@@ -1,0 +1,66 @@
+"""`sfxero plan`: the dry run. Builds the sync plan from staging and prints it — summary, then every
+row with its field-level diff — without writing anything anywhere (the read runs in a transaction
+that is rolled back, and no API is called)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import EXIT_HELD, EXIT_OK
+
+
+def _fmt(value) -> str:
+    return "∅" if value is None else repr(value) if isinstance(value, str) else json.dumps(value)
+
+
+def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = None) -> int:
+    from ..config import load_config
+    from ..defs.staging.resources import staging_from_env
+    from ..reconcile.build import build_plan
+
+    cfg = load_config()
+    staging = staging_from_env()
+    try:
+        with staging.engine.connect() as conn:
+            plan = build_plan(conn, cfg)
+            conn.rollback()
+    finally:
+        staging.dispose()
+    rows = plan.rows if recipe is None else plan.rows[plan.rows.recipe == recipe]
+    summary = {r: c for r, c in plan.summary.items() if recipe is None or r == recipe}
+    held = sum(c["held"] for c in summary.values())
+    if as_json:
+        out = {"summary": summary, "plan_ids": {r: p for r, p in plan.plan_ids.items() if r in summary}, "rows": [
+            {"plan_id": r.plan_id, "row_no": int(r.row_no), "recipe": r.recipe, "direction": r.direction,
+             "source_id": r.source_id, "target_id": r.target_id, "action": r.action,
+             "diff": json.loads(r.diff) if isinstance(r.diff, str) else None, "reason": r.reason}
+            for r in rows.itertuples(index=False)]}
+        click.echo(json.dumps(out, ensure_ascii=False, sort_keys=True))
+        return EXIT_HELD if held else EXIT_OK
+    click.echo("Sync plan (dry run: nothing was written)")
+    click.echo(f"{'recipe':<7}{'create':>9}{'update':>9}{'skip':>9}{'conflict':>10}{'held':>7}  plan id")
+    for r, c in summary.items():
+        click.echo(f"{r:<7}{c['create']:>9}{c['update']:>9}{c['skip']:>9}{c['conflict']:>10}{c['held']:>7}  {plan.plan_ids[r]}")
+    if not summary:
+        click.echo("(nothing staged to reconcile)")
+    shown = rows[rows.action != "skip"]
+    if limit is not None:
+        shown = shown.head(limit)
+    if len(shown):
+        click.echo("")
+    for r in shown.itertuples(index=False):
+        arrow = "→ Xero" if r.direction == "sf_to_xero" else "→ Salesforce"
+        click.echo(f"{r.recipe} {r.action.upper():<8} {r.source_id} {arrow} {r.target_id or '(new)'}: {r.reason}")
+        diff = json.loads(r.diff) if isinstance(r.diff, str) else {}
+        for name, change in sorted((diff.get("fields") or {}).items()):
+            click.echo(f"    {name}: {_fmt(change.get('old'))} → {_fmt(change.get('new'))}   [{change.get('rule')}]")
+        for name, why in sorted((diff.get("suppressed") or {}).items()):
+            click.echo(f"    {name}: not planned back — {why}")
+        if diff.get("candidates"):
+            click.echo(f"    candidates: {', '.join(diff['candidates'])}")
+    skipped = int((rows.action == "skip").sum())
+    if skipped:
+        click.echo(f"\n{skipped} record(s) in sync (not listed).")
+    return EXIT_HELD if held else EXIT_OK

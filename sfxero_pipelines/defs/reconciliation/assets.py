@@ -1,0 +1,87 @@
+"""Plan assets (one per recipe, SPEC §2) and the daily reconciliation report.
+
+Recipes that share a matching are computed together in one multi-asset (R1/R4/R5 on Accounts ↔
+Contacts, R2/R3 on Opportunities ↔ invoices) and materialize one asset per recipe. Each stores its
+plan in `sync_plan` (unchanged inputs → the identical plan, not rewritten) and reports counts.
+Nothing here calls an API: the push step turns plan rows into calls.
+"""
+
+
+import dagster as dg
+
+from ...config import load_config
+from ...reconcile.build import FAMILIES, build_family
+from ...reconcile.plan import ACTIONS, write_plan
+from ...reconcile.report import amount_totals, markdown, recipe_counts
+from ..staging.resources import StagingDatabase
+
+GROUP = "reconciliation"
+FAMILY_DEPS = {
+    "contacts": ["sf_account", "sf_contact", "xero_contact"],
+    "invoices": ["sf_opportunity", "sf_opportunity_line_item", "sf_product2", "sf_account", "xero_invoice", "xero_item"],
+}
+RECIPE_TITLES = {
+    "R1": "Salesforce Accounts → Xero Contacts", "R4": "Xero balances → Account", "R5": "Xero-owned Contact fields → Account",
+    "R2": "Won Opportunities → Xero ACCREC invoices", "R3": "Invoice status and payments → Opportunity",
+}
+
+
+def plan_key(recipe: str) -> str:
+    return f"sync_plan_{recipe.lower()}"
+
+
+def build_plan_asset(family: str) -> dg.AssetsDefinition:
+    recipes = FAMILIES[family]
+
+    @dg.multi_asset(
+        name=f"plan_{family}",
+        specs=[dg.AssetSpec(plan_key(r), group_name=GROUP, kinds={"sql", "python"}, deps=FAMILY_DEPS[family],
+                            description=f"{r}: {RECIPE_TITLES[r]} — the sync plan rows in sync_plan.",
+                            metadata={"dagster/table_name": "sync_plan", "recipe": r}) for r in recipes],
+        can_subset=False,
+    )
+    def _plan(context: dg.AssetExecutionContext, staging: StagingDatabase):
+        cfg = load_config()
+        with staging.begin() as conn:
+            built = build_family(conn, cfg, family)
+            outcome = write_plan(conn, built.rows, recipes=recipes)
+        summary, ids = built.summary, built.plan_ids
+        for recipe in recipes:
+            counts = summary.get(recipe, dict.fromkeys(ACTIONS, 0))
+            context.log.info(f"{recipe}: " + ", ".join(f"{n} {a}" for a, n in counts.items()))
+            yield dg.MaterializeResult(asset_key=plan_key(recipe), metadata={
+                "plan_id": ids.get(recipe, ""), "stored": outcome.get(recipe, "empty"),
+                "dagster/row_count": sum(counts.values()), **{f"rows_{a}": n for a, n in counts.items()},
+                "run_id": context.run.run_id,
+            })
+
+    return _plan
+
+
+plan_assets = [build_plan_asset(f) for f in FAMILIES]
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"sql"}, deps=[plan_key(r) for f in FAMILIES for r in FAMILIES[f]],
+    automation_condition=dg.AutomationCondition.on_cron("0 6 * * *"),
+    description="Daily: per recipe in sync / to create / to update / conflicts / held, and amounts per currency "
+                "(won Opportunities in Salesforce vs ACCREC invoices in Xero).",
+)
+def reconciliation_report(staging: StagingDatabase) -> dg.MaterializeResult:
+    with staging.begin() as conn:
+        counts = recipe_counts(conn)
+        totals = amount_totals(conn)
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "int" if c != "recipe" and c != "plan_id" else "string")
+                                     for c in (counts[0] if counts else ["recipe"])])
+    amounts = dg.TableSchema(columns=[dg.TableColumn("currency", "string"), dg.TableColumn("salesforce_won", "float"),
+                                      dg.TableColumn("xero_invoiced", "float"), dg.TableColumn("difference", "float")])
+    meta = {
+        "report": dg.MetadataValue.md(markdown(counts, totals)),
+        "recipes": dg.MetadataValue.table([dg.TableRecord(r) for r in counts], schema=schema),
+        "amounts": dg.MetadataValue.table([dg.TableRecord(r) for r in totals], schema=amounts),
+    }
+    for r in counts:
+        for k, v in r.items():
+            if k not in ("recipe", "plan_id"):
+                meta[f"{r['recipe']}_{k}"] = v
+    return dg.MaterializeResult(metadata=meta)

@@ -1,0 +1,63 @@
+"""The daily reconciliation report: per recipe what is in sync / to create / to update / in conflict
+/ held, and amount totals per currency on both sides (won Opportunities vs ACCREC invoices)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from . import load as L
+from .plan import ACTIONS
+
+
+def recipe_counts(conn: sa.Connection) -> list[dict]:
+    """From the latest stored plan of each recipe."""
+    if not L.has_table(conn, "sync_plan"):
+        return []
+    latest = conn.exec_driver_sql(
+        "SELECT p.recipe, p.plan_id FROM sync_plan p WHERE p.row_no = 1 AND p.created_at = "
+        "(SELECT max(q.created_at) FROM sync_plan q WHERE q.row_no = 1 AND q.recipe = p.recipe)").fetchall()
+    out = []
+    for recipe, plan_id in sorted(latest):
+        counts = dict(conn.execute(sa.text("SELECT action, count(*) FROM sync_plan WHERE plan_id = :p GROUP BY action"),
+                                   {"p": plan_id}).fetchall())
+        row = {"recipe": recipe, "plan_id": plan_id, "in_sync": counts.get("skip", 0)}
+        row.update({("to_" + a if a in ("create", "update") else a + ("s" if a == "conflict" else "")): int(counts.get(a, 0))
+                    for a in ACTIONS if a != "skip"})
+        out.append(row)
+    return out
+
+
+def amount_totals(conn: sa.Connection) -> list[dict]:
+    """currency → invoiced in Salesforce (won Opportunities) and in Xero (ACCREC, not deleted/voided)."""
+    sf: dict[str, float] = {}
+    xero: dict[str, float] = {}
+    if L.has_table(conn, "sf_opportunity") and "iswon" in L.table_columns(conn, "sf_opportunity"):
+        cur = "currencyisocode" if "currencyisocode" in L.table_columns(conn, "sf_opportunity") else "NULL"
+        for c, total, n in conn.exec_driver_sql(
+                f"SELECT {cur}, sum(amount), count(*) FROM sf_opportunity WHERE NOT is_deleted AND "
+                f"{L.bool_true(conn, 'iswon')} GROUP BY {cur}").fetchall():
+            sf[c or "?"] = round(float(total or 0), 2)
+    if L.has_table(conn, "xero_invoice"):
+        for c, total in conn.exec_driver_sql(
+                "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "
+                "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall():
+            xero[c or "?"] = round(float(total or 0), 2)
+    return [{"currency": c, "salesforce_won": sf.get(c, 0.0), "xero_invoiced": xero.get(c, 0.0),
+             "difference": round(sf.get(c, 0.0) - xero.get(c, 0.0), 2)} for c in sorted(set(sf) | set(xero))]
+
+
+def markdown(counts: list[dict], totals: list[dict]) -> str:
+    def table(rows: list[dict]) -> str:
+        if not rows:
+            return "_none_\n"
+        cols = list(rows[0])
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+
+    return "### Per recipe\n" + table(counts) + "\n### Amounts per currency\n" + table(totals)
+
+
+def as_frame(counts: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(counts)
