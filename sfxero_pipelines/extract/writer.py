@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from ..staging.tables import ensure_object_table, upsert_rows
+from ..staging.tables import Upserter, ensure_object_table
 from .rows import RowBuilder
 from .state import ExtractState, save_state
 
@@ -30,6 +30,7 @@ class StagingWriter:
         self.invalid_sample: list[dict] = []
         self.max_modified: dt.datetime | None = None
         self.table, self.columns_added = ensure_object_table(engine, table_name, builder.column_types)
+        self._upserter: Upserter | None = None
 
     def write_page(self, records: Iterable[dict]) -> int:
         now = dt.datetime.now(dt.timezone.utc)
@@ -41,7 +42,9 @@ class StagingWriter:
         if len({r["id"] for r in rows}) != len(rows):
             rows = list({r["id"]: r for r in rows}.values())
         with self.engine.begin() as conn:
-            upsert_rows(conn, self.table, rows)
+            if self._upserter is None:
+                self._upserter = Upserter(conn, self.table)
+            self._upserter.execute(conn, rows)
             last = rows[-1]
             for row in rows:
                 if row["modified_at"] is not None and (self.max_modified is None or row["modified_at"] > self.max_modified):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import pytest
 
 from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
 from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS

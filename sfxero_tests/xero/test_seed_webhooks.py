@@ -128,11 +128,10 @@ def test_webhooks_are_signed_batches_for_contacts_and_invoices(xero_sandbox):
     assert sign("test-webhook-key", vector) == "oHNbSm1QAIXAdwwDNjUF0YK3J6PXHM2bwNGv2Iv5CA0="
 
 
-def test_page_of_1000_from_a_large_org_is_fast(xero_sandbox):
+def test_a_larger_org_pages_by_1000(xero_sandbox):
+    # Speed is measured by `sfxero bench extract`, not here: this checks paging over several pages.
     server = xero_sandbox(size=2000)
     with resource_for(server, per_minute_limit=1_000_000).get_client() as client:
-        start = time.monotonic()
         pages = list(client.iter_pages("Invoices"))
-        elapsed = time.monotonic() - start
-    assert sum(len(p) for p in pages) == 2600 and len(pages) == 3
-    assert elapsed < 8  # includes validating every page against the OpenAPI spec
+    assert sum(len(p) for p in pages) == 2600 and [len(p) for p in pages] == [1000, 1000, 600]
+    assert len({i["InvoiceID"] for p in pages for i in p}) == 2600

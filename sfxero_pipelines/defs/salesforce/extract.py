@@ -17,10 +17,11 @@ import datetime as dt
 import sqlalchemy as sa
 
 from ...config import SalesforceExtract
+from ...extract.prefetch import prefetch
 from ...extract.report import ExtractReport
 from ...extract.rows import FieldSpec, RowBuilder
 from ...extract.state import ExtractState, load_state, save_state
-from ...extract.window import read_window
+from ...extract.window import ReadWindow, read_window
 from ...extract.writer import StagingWriter
 from ...staging.schema import column_name
 
@@ -99,7 +100,7 @@ def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: st
     # Never let the client spend a COUNT() call to choose REST or Bulk: a window or an incremental
     # read is small; a full reload is as large as the last full load was.
     expected = state.columns.get("last_full_rows", 0) if window.start is None else 0
-    for page in client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected):
+    for page in prefetch(client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected)):
         writer.write_page(page)
 
     if window.incremental and window.start is None:

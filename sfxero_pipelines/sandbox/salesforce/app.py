@@ -21,7 +21,7 @@ from collections import OrderedDict
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..emulator import Emulator, Handler
 from ..world import World

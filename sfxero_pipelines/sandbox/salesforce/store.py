@@ -240,7 +240,7 @@ class Org:
                 if found is None:
                     raise SfError("FIELD_INTEGRITY_EXCEPTION",
                                   f"{f.name}: id value of incorrect type: {value}" if target != f.reference_to
-                                  else f"invalid cross reference id", [f.name])
+                                  else "invalid cross reference id", [f.name])
             return rid
         s = value if isinstance(value, str) else str(value)
         if f.length and len(s) > f.length:

@@ -285,7 +285,7 @@ class Org:
         elif ref.get("Code"):
             acc = self.accounts_by_code.get(str(ref["Code"]))
         if acc is None or acc.get("Status") != "ACTIVE":
-            errors.append(f"Account could not be found" if not ref.get("Code") else
+            errors.append("Account could not be found" if not ref.get("Code") else
                           f"Account code '{ref['Code']}' is not a valid code for this document.")
             return None
         if bank and acc.get("Type") != "BANK" and not acc.get("EnablePaymentsToAccount"):
