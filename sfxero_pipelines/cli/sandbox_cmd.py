@@ -35,6 +35,8 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
                                sf_port=sf_port, xero_port=xero_port)
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
+    except ValueError as exc:  # the emulators refuse fixture records as the real APIs would
+        raise ConfigError("--fixtures", str(exc)) from None
     except OSError as exc:
         raise ConfigError("--sf-port/--xero-port", f"cannot listen: {exc.strerror}") from None
     path = server.write_env_file(Path(env_file))

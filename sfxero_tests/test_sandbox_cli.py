@@ -1,0 +1,90 @@
+"""`sfxero sandbox` as a newcomer runs it: a foreground process that prints where it listens,
+writes the connection settings (owner-only) and serves SPEC §5's fixture format over HTTPS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import requests
+
+from sfxero_pipelines.settings import load_env_file
+
+
+def _start(tmp_path, *args: str) -> tuple[subprocess.Popen, dict]:
+    env_file = tmp_path / "sandbox.env"
+    proc = subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--env-file", str(env_file), *args],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not env_file.exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "sandbox did not write its env file"
+        time.sleep(0.1)
+    return proc, load_env_file(env_file, environ={})
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    return out
+
+
+def _get(env: dict, url: str):
+    response = requests.get(url, verify=env["SFXERO_CA_BUNDLE"], timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_sandbox_prints_where_it_listens_and_writes_private_settings(tmp_path):
+    proc, env = _start(tmp_path, "--size", "small")
+    try:
+        assert stat.S_IMODE(os.stat(tmp_path / "sandbox.env").st_mode) == 0o600
+        assert env["SALESFORCE_LOGIN_URL"].startswith("https://127.0.0.1:")
+        assert env["XERO_API_URL"].endswith("/api.xro/2.0")
+        assert len(_get(env, f"{env['SALESFORCE_LOGIN_URL']}/__sandbox/records/Account")) == 40
+    finally:
+        out = _stop(proc)
+    assert "ready in" in out and env["SALESFORCE_LOGIN_URL"] in out and env["XERO_IDENTITY_URL"] in out
+
+
+def test_sandbox_loads_a_fixture_file(tmp_path):
+    fixture = {
+        "salesforce": {"Account": [{"Name": "Fixture Account Ltd", "BillingCountry": "New Zealand"}]},
+        "xero": {"Contacts": [{"Name": "Fixture Contact Ltd", "EmailAddress": "ap@fixture.example"}]},
+    }
+    path = tmp_path / "fixture.json"
+    path.write_text(json.dumps(fixture))
+    proc, env = _start(tmp_path, "--fixtures", str(path))
+    try:
+        accounts = _get(env, f"{env['SALESFORCE_LOGIN_URL']}/__sandbox/records/Account")
+        contacts = _get(env, f"{env['XERO_IDENTITY_URL']}/__sandbox/records/Contacts")
+    finally:
+        _stop(proc)
+    assert [a["Name"] for a in accounts] == ["Fixture Account Ltd"]
+    assert accounts[0]["Id"].startswith("001") and len(accounts[0]["Id"]) == 18  # generated id
+    assert accounts[0]["SystemModstamp"]  # generated timestamp
+    assert [c["Name"] for c in contacts] == ["Fixture Contact Ltd"] and contacts[0]["ContactID"]
+
+
+def test_bad_fixture_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
+                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--fixtures" in result.stderr and "not valid JSON" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fixture_the_api_would_refuse_names_the_record(tmp_path):
+    path = tmp_path / "dupes.json"
+    path.write_text(json.dumps({"xero": {"Contacts": [{"Name": "Twin Ltd"}, {"Name": "Twin Ltd"}]}}))
+    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
+                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--fixtures" in result.stderr and "Twin Ltd" in result.stderr and "Traceback" not in result.stderr
