@@ -23,6 +23,7 @@ _SUFFIX_RE = re.compile(r"(?:\s+(?:" + "|".join(sorted((re.escape(s) for s in LE
                         + r"))+$")
 _PREFIX_JP = re.compile(r"^(?:株式会社|有限会社)\s*")
 _PUNCT = re.compile(r"[^\w\s]+")
+_JOINERS = re.compile(r"[.'\u2019`]")
 _SPACES = re.compile(r"\s+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -72,6 +73,8 @@ def norm_name(value) -> str | None:
     text = unicodedata.normalize("NFKD", str(value))
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     text = text.replace("&", " and ")
+    # Dots and apostrophes join ("S.A.R.L." = "SARL", "O'Neil" = "ONeil"); other punctuation separates.
+    text = _JOINERS.sub("", text)
     text = _PUNCT.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
     text = _PREFIX_JP.sub("", text)

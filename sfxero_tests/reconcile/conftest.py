@@ -143,5 +143,5 @@ def world(staging) -> Stager:
 
 
 def diff_of(row) -> dict:
-    d = row["diff"]
+    d = row["diff"] if isinstance(row, dict) else row.diff
     return json.loads(d) if isinstance(d, str) else d
