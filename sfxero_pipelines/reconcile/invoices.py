@@ -57,14 +57,14 @@ def read_opportunities(conn: sa.Connection, extra: list[str]) -> pd.DataFrame:
             sel.append(f"{alias}.xero_id")
         else:
             sel.append("NULL")
-    names += ["_link", "_contact_link"]
+    names += ["link_id", "contact_link"]
     if L.has_table(conn, "sf_account"):
         ahave = L.table_columns(conn, "sf_account")
         joins += " LEFT JOIN sf_account a ON a.id = o.accountid"
         sel.append(_col(ahave, "a", "xero_contact_id__c", conn))
     else:
         sel.append("NULL")
-    names.append("_contact_field")
+    names.append("contact_field")
     won = L.bool_true(conn, "o.iswon") if "iswon" in have else "(1 = 0)"
     return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_opportunity o{joins} WHERE NOT o.is_deleted AND {won}", names)
 
@@ -141,7 +141,7 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> InvoicePlan:
     inv = read_invoices(conn)
     holds = L.open_holds(conn, ["sf_opportunity", "xero_invoice"])
     active = ~inv.status.isin(["DELETED", "VOIDED"])
-    links = opp.loc[opp._link.notna(), ["id", "_link"]].rename(columns={"id": "sf_id", "_link": "xero_id"})
+    links = opp.loc[opp.link_id.notna(), ["id", "link_id"]].rename(columns={"id": "sf_id", "link_id": "xero_id"})
     m = match(opp, inv, links=links, sf_link_col="xero_invoice_id__c", active=active,
               keys=[("reference", lambda d: d.id, lambda d: N.v_text(d.reference))], target_label="Xero invoice")
     oi, xi = opp.set_index("id"), inv.set_index("id")
@@ -255,7 +255,7 @@ def _creates(conn: sa.Connection, cfg: SfxeroConfig, opp: pd.DataFrame, holds: d
     statuses = status_map(opp.stagename).tolist() if status_map else [None] * len(opp)
     created, held = [], []
     for j, r in enumerate(opp.itertuples(index=False)):
-        contact_id = r._contact_link or r._contact_field
+        contact_id = r.contact_link or r.contact_field
         why = (f"Opportunity {r.id} {holds[r.id]}" if r.id in holds else
                f"Opportunity staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else
                bad.get(r.id) or (None if r.id in lines else "won Opportunity has no line items to invoice") or
