@@ -96,6 +96,10 @@ def table_frame(conn: sa.Connection, suite: dict, staged: set[str]) -> pd.DataFr
     if "name_key" in columns_of(suite) and "name" in staged and "name" not in wanted:
         derived_sources.append("name")
     frame = _read(conn, table, ["id", *wanted, *derived_sources])
+    # SQLite hands back whole money values as ints: make every numeric column float on both backends.
+    numeric = {c["name"] for c in sa.inspect(conn).get_columns(table) if isinstance(c["type"], (sa.Numeric, sa.Float))}
+    for column in numeric & set(frame.columns):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     if "raw" in frame:
         frame["total_mismatch"] = line_total_mismatch(frame["raw"], frame["total"], frame["line_amount_types"])
         frame = frame.drop(columns=["raw"])
