@@ -17,17 +17,19 @@ def _fmt(value) -> str:
 
 def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = None) -> int:
     from ..config import load_config
-    from ..defs.staging.resources import staging_from_env
     from ..reconcile.build import build_plan
+    from ..settings import engine_for, staging_url
 
     cfg = load_config()
-    staging = staging_from_env()
+    # A bare engine, not the StagingDatabase resource: the resource migrates the schema on first
+    # use, and a dry run must not even do that.
+    engine = engine_for(staging_url())
     try:
-        with staging.engine.connect() as conn:
+        with engine.connect() as conn:
             plan = build_plan(conn, cfg)
             conn.rollback()
     finally:
-        staging.dispose()
+        engine.dispose()
     rows = plan.rows if recipe is None else plan.rows[plan.rows.recipe == recipe]
     summary = {r: c for r, c in plan.summary.items() if recipe is None or r == recipe}
     held = sum(c["held"] for c in summary.values())

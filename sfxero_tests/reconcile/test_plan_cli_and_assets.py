@@ -1,0 +1,99 @@
+"""`sfxero plan` prints the plan (summary, then rows; --json) and writes nothing; the Dagster plan
+assets store it once per recipe and report counts; the report asset gives counts and amounts."""
+
+import json
+
+import dagster as dg
+import sqlalchemy as sa
+
+from sfxero_pipelines.cli import main
+from sfxero_pipelines.defs.reconciliation.assets import plan_assets, reconciliation_report
+
+from .conftest import Stager
+
+
+def seed(world: Stager) -> dict:
+    x = world.xero("Contacts", Name="Acme Old", ContactStatus="ACTIVE")
+    a = world.sf("Account", Name="Acme", Xero_Contact_Id__c=x)
+    world.link("R1", a, x)
+    new = world.sf("Account", Name="NewCo")
+    o = world.sf("Opportunity", Name="D", AccountId=a, StageName="Closed Won", CloseDate="2025-01-01", Amount=150.0,
+                 IsWon=True, CurrencyIsoCode="GBP")
+    world.sf("Opportunity", Name="E", AccountId=a, StageName="Closed Won", CloseDate="2025-01-01", Amount=50.0,
+             IsWon=True, CurrencyIsoCode="USD")
+    world.xero("Invoices", Type="ACCREC", Reference=o, Contact={"ContactID": x}, Status="AUTHORISED",
+               SubTotal=150.0, Total=180.0, CurrencyCode="GBP")
+    return {"x": x, "a": a, "new": new}
+
+
+def count_plan_rows(db) -> int:
+    with db.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM sync_plan")).scalar_one()
+
+
+def test_plan_command_prints_summary_and_rows_and_writes_nothing(sqlite_staging, monkeypatch, capsys, tmp_path):
+    ids = seed(Stager(sqlite_staging))
+    monkeypatch.setenv("SFXERO_STAGING_URL", sqlite_staging.url)
+    monkeypatch.setenv("SFXERO_CONFIG", str(tmp_path / "none.yaml"))
+    (tmp_path / "none.yaml").write_text("{}\n")
+    try:
+        main(["plan"])
+    except SystemExit as exc:
+        assert exc.code == 1  # the Opportunity without line items is held
+    out = capsys.readouterr().out
+    assert out.startswith("Sync plan (dry run: nothing was written)")
+    assert f"R1 UPDATE   {ids['a']} → Xero {ids['x']}" in out
+    assert "Name: 'Acme Old' → 'Acme'   [Name→Name; owner salesforce]" in out
+    assert f"R1 CREATE   {ids['new']} → Xero (new)" in out
+    try:
+        main(["plan", "--json"])
+    except SystemExit:
+        pass
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert data["summary"]["R1"]["update"] == 1 and data["summary"]["R1"]["create"] == 1
+    row = next(r for r in data["rows"] if r["recipe"] == "R1" and r["action"] == "update")
+    assert row["diff"]["fields"]["Name"]["new"] == "Acme" and row["plan_id"] == data["plan_ids"]["R1"]
+    assert count_plan_rows(sqlite_staging) == 0
+
+
+def test_bad_mapping_config_is_a_one_line_error_naming_the_key(sqlite_staging, monkeypatch, capsys, tmp_path):
+    cfg = tmp_path / "sfxero.yaml"
+    cfg.write_text("mapping:\n  contact_fields:\n    - {sf: Phone, xero: Phones.DEFAULT, owner: nobody}\n")
+    monkeypatch.setenv("SFXERO_CONFIG", str(cfg))
+    monkeypatch.setenv("SFXERO_STAGING_URL", sqlite_staging.url)
+    try:
+        main(["plan"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"sfxero: {cfg}: mapping.contact_fields[0].owner:") and "\n" not in err
+
+
+def test_assets_store_each_recipe_plan_once_and_report(staging, monkeypatch, tmp_path):
+    (tmp_path / "c.yaml").write_text("{}\n")
+    monkeypatch.setenv("SFXERO_CONFIG", str(tmp_path / "c.yaml"))
+    seed(Stager(staging))
+
+    def run():
+        result = dg.materialize([*plan_assets, reconciliation_report], resources={"staging": staging},
+                                instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        return {e.event_specific_data.materialization.asset_key.to_user_string():
+                {k: getattr(v, "value", v) for k, v in e.event_specific_data.materialization.metadata.items()}
+                for e in result.get_asset_materialization_events()}
+
+    first = run()
+    assert first["sync_plan_r1"]["stored"] == "written"
+    assert first["sync_plan_r1"]["rows_update"] == 1 and first["sync_plan_r1"]["rows_create"] == 1
+    assert first["sync_plan_r2"]["rows_held"] == 1 and first["sync_plan_r2"]["rows_skip"] == 1
+    stored = count_plan_rows(staging)
+    second = run()
+    assert second["sync_plan_r1"]["stored"] == "unchanged"
+    assert second["sync_plan_r1"]["plan_id"] == first["sync_plan_r1"]["plan_id"]
+    assert count_plan_rows(staging) == stored
+    report = second["reconciliation_report"]
+    assert report["R1_to_update"] == 1 and report["R1_to_create"] == 1 and report["R2_in_sync"] == 1
+    amounts = {r.data["currency"]: r.data for r in report["amounts"].records}
+    assert amounts["GBP"]["salesforce_won"] == 150.0 and amounts["GBP"]["xero_invoiced"] == 180.0
+    assert amounts["USD"] == {"currency": "USD", "salesforce_won": 50.0, "xero_invoiced": 0.0, "difference": 50.0}
+    assert "| R1 |" in report["report"]
