@@ -16,7 +16,6 @@ from psycopg.types.string import TextLoader
 
 from ..errors import ConfigError
 
-NULL = "\\N"
 _TEXT_TYPES = ("numeric", "timestamptz", "timestamp", "date", "bool", "float4", "float8", "int2", "int4", "int8",
                "json", "jsonb", "uuid")
 
@@ -68,10 +67,6 @@ def q(conn: sa.Connection, ident: str) -> str:
 
 def bool_true(conn: sa.Connection, column: str) -> str:
     return f"({column} = true)" if conn.dialect.name == "postgresql" else f"({column} = 1)"
-
-
-def links(conn: sa.Connection, recipe: str) -> pd.DataFrame:
-    return frame(conn, f"SELECT sf_id, xero_id FROM sync_link WHERE recipe = '{recipe}'", ["sf_id", "xero_id"])
 
 
 def open_holds(conn: sa.Connection, table_names: Iterable[str]) -> dict[str, dict[str, str]]:

@@ -43,7 +43,7 @@ def match(sf: pd.DataFrame, target: pd.DataFrame, *, links: pd.DataFrame, sf_lin
     """
     by_rule: dict[str, int] = {}
     # -- 1. links: ours (sync_link) first, then the id written back into Salesforce --------------
-    lk = links.rename(columns={"xero_id": "xero_id"})[["sf_id", "xero_id"]]
+    lk = links[["sf_id", "xero_id"]]
     lk = lk[lk.sf_id.isin(sf.id)]
     if sf_link_col and sf_link_col in sf.columns:
         field_links = sf.loc[sf[sf_link_col].notna() & ~sf.id.isin(lk.sf_id), ["id", sf_link_col]]

@@ -12,7 +12,6 @@ mapping:
 recipes:
   R1: {filters: [{field: Type, op: in, value: [Customer - Direct]}]}
   R2: {status: AUTHORISED, due_days: 14}
-  R7: {enabled: true}
 ```
 `sf` names a field of the Account (`Contact.Email` = the Account's primary Contact); `xero` a field
 of the Xero Contact (`Phones.<TYPE>`, `Addresses.<TYPE>.<Part>` for nested ones).
@@ -162,7 +161,11 @@ class Recipes(_Strict):
 
 
 def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
-    """Cross-section checks; raises ValueError naming the key path (caught by config.parse_config)."""
+    """Cross-section checks; raises KeyError(key path, problem) (turned into a ConfigError by config.parse_config)."""
+    for name in ("R6", "R7"):
+        if getattr(recipes, name).enabled:
+            # Planned, not built yet: enabling it must not look like it works.
+            raise KeyError(f"recipes.{name}.enabled", "this recipe is not available yet in this release")
     for i, f in enumerate(mapping.contact_fields):
         if f.value_map and f.value_map not in mapping.value_maps:
             raise KeyError(f"mapping.contact_fields[{i}].value_map", f"no value map named '{f.value_map}' in mapping.value_maps")

@@ -56,3 +56,27 @@ def test_vectorised_email_and_name_match_scalar():
     assert N.v_email(pd.Series(values, dtype="object")).tolist() == [N.norm_email(v) for v in values]
     names = ["Acme Ltd", None, "Müller GmbH"]
     assert N.v_name(pd.Series(names, dtype="object")).tolist() == [N.norm_name(v) for v in names]
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"mapping": {"contact_fields": [{"sf": "Phone", "xero": "Phones.PAGER"}]}}, "mapping.contact_fields[0].xero"),
+    ({"mapping": {"contact_fields": [{"sf": "Bad Field", "xero": "Name"}]}}, "mapping.contact_fields[0].sf"),
+    ({"mapping": {"contact_fields": [{"sf": "Name", "xero": "Name"}, {"sf": "Site", "xero": "Name"}]}},
+     "mapping.contact_fields"),
+    ({"mapping": {"contact_fields": [{"sf": "Name", "xero": "Name", "value_map": "nope"}]}},
+     "mapping.contact_fields[0].value_map"),
+    ({"recipes": {"R1": {"match": ["email", "link"]}}}, "recipes.R1.match"),
+    ({"recipes": {"R1": {"filters": [{"field": "Type", "op": "in", "value": "Customer"}]}}}, "recipes.R1.filters[0]"),
+    ({"recipes": {"R2": {"status": "PAID"}}}, "recipes.R2.status"),
+    ({"recipes": {"R2": {"status_map": "stage"}}, "mapping": {"value_maps": {"stage": {"Closed Won": "PAID"}}}},
+     "mapping.value_maps.stage"),
+    ({"recipes": {"R7": {"enabled": True}}}, "recipes.R7.enabled"),
+    ({"recipes": {"R9": {}}}, "recipes.R9"),
+])
+def test_mapping_and_recipe_config_errors_name_the_key(data, key):
+    from sfxero_pipelines.config import parse_config
+    from sfxero_pipelines.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert err.value.key == f"sfxero.yaml: {key}"
