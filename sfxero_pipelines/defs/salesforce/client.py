@@ -21,6 +21,9 @@ Contract (what extract and push rely on):
   success on partial work); a 403 REQUEST_LIMIT_EXCEEDED raises it too. `api_calls` counts HTTP
   calls per endpoint name for run metadata.
 - Secrets (client secret, password, private key, access token) never reach logs, exceptions or repr.
+- `query_raw_pages` yields REST query pages as the raw response bytes (no JSON parse in Python);
+  `page_records_json` turns one into the JSON array text of its records, `attributes` removed exactly
+  as `clean_record` does, for the SQL page loader.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import logging
 import random
 import re
@@ -65,6 +69,16 @@ COLLECTION_LIMIT = 200  # sObject Collections accept at most 200 records per cal
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _FROM = re.compile(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
 _TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "QUERY_TIMEOUT"}
+# A query page is `{<scalar members>, "records": [...], <scalar members>}`: the envelope around the
+# array is short and flat, so these two patterns split a page without parsing its records.
+_SCALAR = r'"[A-Za-z]+"\s*:\s*(?:"[^"\\]*"|true|false|null|-?\d+)'
+_PAGE_HEAD = re.compile(rf'\{{\s*((?:{_SCALAR}\s*,\s*)*)"records"\s*:\s*(?=\[)'.encode())
+_PAGE_TAIL = re.compile(rf'\]\s*((?:,\s*{_SCALAR}\s*)*)\}}\s*$'.encode())
+# A record's `attributes` member as the REST API sends it: first, compact, type and url. The literal
+# prefix keeps the scan fast; any other shape is left in place as a nested value (the slow path).
+_ATTRIBUTES = re.compile(r'\{"attributes":\{"type":"[^"\\]*"(?:,"url":"[^"\\]*")?\},?')
+# A member whose value is an object or array (also such text inside a string: then the slow path).
+_NESTED_VALUE = re.compile(r'":\s*[\[{]')
 
 
 class _Adapter(HTTPAdapter):
@@ -156,6 +170,36 @@ def clean_record(rec: dict) -> dict:
             v = clean_record(v)
         out[k] = v
     return out
+
+
+def split_query_page(body: bytes) -> tuple[dict, bytes | None]:
+    """A REST query page -> (its envelope without records, the `records` array bytes).
+
+    Only the short envelope is parsed. A body of another shape comes back fully parsed, records
+    (as dicts) inside the envelope and None for the array."""
+    head = _PAGE_HEAD.match(body)
+    # The envelope's tail is a few short members: look for it near the end only.
+    tail = _PAGE_TAIL.search(body, max(head.end(), len(body) - 4096)) if head else None
+    if head is None or tail is None:
+        return json.loads(body), None
+    members = [m.strip(b" \t\r\n,") for m in (head.group(1), tail.group(1))]
+    envelope = json.loads(b"{" + b",".join(m for m in members if m) + b"}")
+    return envelope, body[head.end():tail.start() + 1]
+
+
+def page_records_json(body: bytes) -> str:
+    """The JSON array text of a REST query page's records, exactly `clean_record` of each.
+
+    Fast path: the array sliced out of the body and each record's leading `attributes` member cut
+    with a regex, when no nested value is left (a relationship record or a subquery, whose
+    `attributes` `clean_record` handles differently). Otherwise the page is parsed and cleaned."""
+    envelope, records = split_query_page(body)
+    if records is not None:
+        text = _ATTRIBUTES.sub("{", records.decode("utf-8"))
+        if not _NESTED_VALUE.search(text):
+            return text
+        envelope = {"records": json.loads(records)}
+    return json.dumps([clean_record(r) for r in envelope.get("records") or []])
 
 
 def parse_bulk_csv(text: str) -> list[dict]:
@@ -403,6 +447,27 @@ class SalesforceClient:
             result = self._call(lambda sf: sf.query_more(next_url, identifier_is_url=True,
                                                           include_deleted=include_deleted, headers=headers), "queryMore")
 
+    def query_raw_pages(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000) -> Iterator[bytes]:
+        """`query_pages` without the parse: each page's raw response body, as it arrives.
+
+        Same calls, retries, re-authentication, budget and `api_calls` as `query_pages`; only the
+        envelope is read (`split_query_page`) to follow `nextRecordsUrl`. Turn a page into records
+        with `page_records_json`."""
+        headers = {"Sforce-Query-Options": f"batchSize={int(batch_size)}"}
+        op = "queryAll" if include_deleted else "query"
+        body = self._call(lambda sf: sf._call_salesforce("GET", sf.base_url + f"{op}/", name="query",
+                                                         params={"q": soql}, headers=headers).content, op)
+        while True:
+            envelope, records = split_query_page(body)
+            if records is None or records.strip() != b"[]":  # like query_pages: no empty pages
+                yield body
+            if envelope.get("done", True) or not envelope.get("nextRecordsUrl"):
+                return
+            next_url = envelope["nextRecordsUrl"]
+            # As simple-salesforce's query_more(identifier_is_url=True) builds it.
+            body = self._call(lambda sf: sf._call_salesforce("GET", f"https://{sf.sf_instance}{next_url}",
+                                                             name="query_more", headers=headers).content, "queryMore")
+
     def bulk_query_pages(self, soql: str, *, include_deleted: bool = False,
                          max_records: int = 50_000) -> Iterator[list[dict]]:
         """Bulk API 2.0 query job; each CSV result page parsed as it arrives (values are strings)."""
@@ -441,8 +506,10 @@ class SalesforceClient:
         raise ApiError(SYSTEM, "bulk2 job", None, "TIMEOUT", f"job {job_id} did not finish within 24 hours")
 
     def query_pages_auto(self, sobject: str, soql: str, *, include_deleted: bool = False,
-                         expected_rows: int | None = None) -> Iterator[list[dict]]:
-        """REST for small reads, Bulk 2.0 when the read is expected to reach `bulk_threshold` rows."""
+                         expected_rows: int | None = None, raw: bool = False) -> Iterator[list[dict] | bytes]:
+        """REST for small reads, Bulk 2.0 when the read is expected to reach `bulk_threshold` rows.
+
+        `raw`: REST pages come as `query_raw_pages` bodies (bytes); Bulk pages stay parsed lists."""
         if expected_rows is None:
             count_soql = re.sub(r"(?is)^\s*select\s+.+?\s+from\s+", "SELECT COUNT() FROM ", soql, count=1)
             count_soql = re.sub(r"(?is)\s+order\s+by\s+.+?(?=\s+limit\s|\s+offset\s|$)", "", count_soql)
@@ -451,6 +518,8 @@ class SalesforceClient:
         # Bulk 2.0 rejects OFFSET and aggregates: those always go through REST.
         if expected_rows >= self._cfg.bulk_threshold and not re.search(r"(?i)\boffset\b|\bcount\s*\(", soql):
             return self.bulk_query_pages(soql, include_deleted=include_deleted)
+        if raw:
+            return self.query_raw_pages(soql, include_deleted=include_deleted)
         return self.query_pages(soql, include_deleted=include_deleted)
 
     def updated(self, sobject: str, start: dt.datetime, end: dt.datetime) -> list[str]:
