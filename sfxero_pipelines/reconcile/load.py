@@ -45,8 +45,14 @@ def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
             for type_name in _TEXT_TYPES:
                 cur.adapters.register_loader(type_name, TextLoader)
             cur.execute(sql)
-            rows = cur.fetchall()
-        return pd.DataFrame(rows, columns=columns, dtype="object")
+            # In slices: a full list of row tuples next to the DataFrame doubles peak memory at 1M rows.
+            parts = []
+            while rows := cur.fetchmany(100_000):
+                parts.append(pd.DataFrame(rows, columns=columns, dtype="object"))
+                del rows
+        if not parts:
+            return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     rows = conn.exec_driver_sql(sql).fetchall()
     df = pd.DataFrame([tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows],
                       columns=columns, dtype="object")
