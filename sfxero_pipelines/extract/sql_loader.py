@@ -121,13 +121,12 @@ class JsonPageLoader:
         kind = self.kinds.get(source, "text")
         empty = f"{x} IS NULL OR {x} IN ('null', '\"\"')"
         if kind == "text":
-            ok = f"typeof({x}) IN ('text', 'null')"
-            value = f"NULLIF({x}, '')"
-            if source in self.required:
+            if source in self.required:  # guarded: the id feeds the repeated-id check for every record
                 ok = f"typeof({x}) = 'text' AND {x} <> ''"
-            return value, ok
+                return f"CASE WHEN {ok} THEN {x} END", ok
+            return f"NULLIF({x}, '')", f"typeof({x}) IN ('text', 'null')"
         if kind == "bool":
-            value, ok = f"CASE {x} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END", f"{x} IN ('true', 'false')"
+            value, ok = f"{x} = 'true'", f"{x} IN ('true', 'false')"
         elif kind == "int":
             # Exactly a JSON integer within 64 bits ('12.0', '-0', overflow take the Python path).
             value, ok = f"CAST({x} AS INTEGER)", f"CAST(CAST({x} AS INTEGER) AS TEXT) = {x}"
@@ -144,7 +143,9 @@ class JsonPageLoader:
                   f"AND {_sqlite_real_date(d)} AND {t} < '24' AND time({t}) = {t}")
         if source in self.required:
             return f"CASE WHEN {ok} THEN {value} END", ok
-        return f"CASE WHEN {ok} THEN {value} END", f"{empty} OR ({ok})"
+        # Only null/"" need a guard (to NULL): a record failing `ok` is never upserted by SQL (it
+        # is left over), and SQLite's functions and casts never raise, so its value does not matter.
+        return f"CASE WHEN {x} NOT IN ('null', '\"\"') THEN {value} END", f"{empty} OR ({ok})"
 
     def _sqlite_statements(self) -> dict[str, str]:
         quote = sa.dialects.sqlite.dialect().identifier_preparer.quote
@@ -205,6 +206,10 @@ class JsonPageLoader:
 
     def _load_sqlite(self, conn: sa.Connection, records_json: str, extracted_at: dt.datetime) -> PageLoad | None:
         sql = self._sql
+        # The scratch table holds a page (megabytes): keep temp tables in memory, not in a temp file
+        # (which cost more than the upsert itself). Set once per connection, before any temp table.
+        if conn.exec_driver_sql("PRAGMA temp_store").scalar() != 2:
+            conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
         conn.exec_driver_sql(sql["create"])
         conn.exec_driver_sql(sql["clear"])
         conn.exec_driver_sql(sql["fill"], (_sqlite_datetime(extracted_at), records_json))
@@ -226,7 +231,7 @@ class JsonPageLoader:
 
     # -- PostgreSQL ------------------------------------------------------------------------------------
     def _pg_field(self, source: str, f: str) -> tuple[str, str]:
-        """(typed value, plain-shape check) for one field; `f` is its jsonb value (`b -> 'F'`)."""
+        """(typed value, plain-shape check) for one field; `f` is its jsonb value (NULL if absent)."""
         kind = self.kinds.get(source, "text")
         t, s = f"jsonb_typeof({f})", f"({f} #>> '{{}}')"
         if kind == "text":
@@ -252,12 +257,13 @@ class JsonPageLoader:
 
     def _pg_statement(self) -> str:
         quote = sa.dialects.postgresql.dialect().identifier_preparer.quote
-        typed, checks = {}, ["jsonb_typeof(b) = 'object'"]
+        col = {s: f"f{i}" for i, s in enumerate(self.sources)}
+        typed, checks = {}, ["is_object"]
         for s in self.sources:
-            value, ok = self._pg_field(s, f"(b -> '{s}')")
+            value, ok = self._pg_field(s, col[s])
             typed[s] = value
             checks.append(f"({ok})")
-        deleted = f"(b -> '{self.deleted_field}') IN ('true'::jsonb, '\"true\"'::jsonb)"
+        deleted = f"{col[self.deleted_field]} IN ('true'::jsonb, '\"true\"'::jsonb)"
         values = {"id": typed[self.id_field], "modified_at": typed[self.modified_field],
                   "is_deleted": f"COALESCE({deleted}, false)", "extracted_at": "%(extracted_at)s",
                   "invalid_reason": "NULL::text", "raw": "r"}
@@ -272,14 +278,20 @@ class JsonPageLoader:
         updates = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in names if n != "id")
         guard = (f"{name}.modified_at IS NULL OR excluded.modified_at IS NULL "
                  f"OR excluded.modified_at >= {name}.modified_at")
+        # Each record's fields are taken once, as jsonb values, by json_to_record (absent -> NULL);
+        # OFFSET 0 keeps that subquery from being inlined into every expression that reads a field.
+        fields = ", ".join(f"{quote(s)} jsonb" for s in self.sources)
+        extract = ", ".join(f"x.{quote(s)} AS {col[s]}" for s in self.sources)
+        inner = (f"SELECT e.ord, e.r, json_typeof(e.r) = 'object' AS is_object, {extract} "
+                 f"FROM json_array_elements(%(page)s::json) WITH ORDINALITY AS e(r, ord) "
+                 f"LEFT JOIN LATERAL json_to_record(CASE WHEN json_typeof(e.r) = 'object' THEN e.r END) "
+                 f"AS x({fields}) ON true OFFSET 0")
         # One statement: the page is parsed once (MATERIALIZED), the upsert runs only when no id
         # repeats (PostgreSQL refuses to touch a row twice in one statement; the Python path keeps
         # the last copy), and the counts, the last record and the left-over records come back.
         return (
             f"WITH src AS MATERIALIZED ("
-            f"SELECT e.ord, COALESCE({' AND '.join(checks)}, false) AS clean, "
-            f"{src_cols} "
-            f"FROM json_array_elements(%(page)s::json) WITH ORDINALITY AS e(r, ord), LATERAL (SELECT e.r::jsonb AS b) x), "
+            f"SELECT ord, COALESCE({' AND '.join(checks)}, false) AS clean, {src_cols} FROM ({inner}) i), "
             f"page AS MATERIALIZED (SELECT count(id) = count(DISTINCT id) AS unique_ids FROM src), "
             f"ins AS (INSERT INTO {name} ({cols}) SELECT {cols} FROM src WHERE clean AND (SELECT unique_ids FROM page) "
             f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {guard}) "
