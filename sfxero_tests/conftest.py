@@ -5,7 +5,8 @@
 - `make_sandbox(**kwargs)`: a fresh SandboxServer for tests that mutate data, change faults or need
   fixtures; stopped at the end of the test.
 - `sandbox_env`: the sandbox's connection settings applied to os.environ for the test.
-- `pg_url`: a fresh schema-isolated PostgreSQL database URL on the real server (127.0.0.1:5432).
+- `pg_url`: a fresh PostgreSQL database on the real server (127.0.0.1:5432), dropped afterwards.
+- `staging`: a StagingDatabase, once on SQLite and once on the real PostgreSQL (parametrized).
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def staging(request, tmp_path):
+    from sfxero_pipelines.defs.staging.resources import StagingDatabase
+
+    url = f"sqlite:///{tmp_path / 'staging.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    db = StagingDatabase(url=url)
+    yield db
+    db.dispose()
 
 
 def load_json(path: Path):

@@ -12,7 +12,6 @@ from sfxero_pipelines.extract.rows import COLUMN_TYPES
 from sfxero_pipelines.staging.schema import held_record
 from sfxero_pipelines.staging.tables import ensure_object_table
 
-from ..extract.conftest import staging  # noqa: F401  (fixture: SQLite and real PostgreSQL)
 
 NOW = dt.datetime.now(dt.timezone.utc)
 

@@ -7,21 +7,12 @@ import datetime as dt
 import json
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.xero.resources import XeroResource
 
 FAST_XERO = {"per_minute": 100_000, "app_per_minute": 100_000}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def staging(request, tmp_path) -> StagingDatabase:
-    url = f"sqlite:///{tmp_path / 'staging.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    db = StagingDatabase(url=url)
-    yield db
-    db.dispose()
 
 
 def xero_resource(server, **overrides) -> XeroResource:

@@ -56,14 +56,6 @@ def sf_id(prefix: str = "001") -> str:
     return f"{prefix}{next(_ids):015d}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def staging(request, tmp_path) -> StagingDatabase:
-    url = f"sqlite:///{tmp_path / 'staging.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    db = StagingDatabase(url=url)
-    yield db
-    db.dispose()
-
-
 @pytest.fixture
 def sqlite_staging(tmp_path) -> StagingDatabase:
     db = StagingDatabase(url=f"sqlite:///{tmp_path / 'staging.db'}")
