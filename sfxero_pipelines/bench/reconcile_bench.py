@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import tempfile
 import time
 import uuid
@@ -185,6 +186,28 @@ def _load(engine: sa.Engine, table: str, rows: list[dict], tbl: sa.Table | None)
             conn.execute(target.insert(), fixed)
 
 
+def _generate_in_child(url: str, size: int, results) -> None:
+    engine = engine_for(url)
+    try:
+        results.put(generate(engine, size))
+    finally:
+        engine.dispose()
+
+
+def generate_elsewhere(url: str, size: int) -> dict[str, int]:
+    """Stage the synthetic data from a child process, so the peak memory reported is the
+    reconciliation's own and not the data generator's."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    child = ctx.Process(target=_generate_in_child, args=(url, size, results))
+    child.start()
+    counts = results.get()
+    child.join()
+    if child.exitcode:
+        raise RuntimeError(f"bench data generation failed (exit {child.exitcode})")
+    return counts
+
+
 def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
     from ..reconcile import load as L
     from ..reconcile.build import build_plan
@@ -195,7 +218,7 @@ def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
         engine = engine_for(url)
         try:
             t0 = time.perf_counter()
-            counts = generate(engine, size)
+            counts = generate_elsewhere(url, size)
             setup_s = time.perf_counter() - t0
             with engine.connect() as conn:
                 t0 = time.perf_counter()
