@@ -2,8 +2,11 @@
 
 Typing a page in Python and binding it row by row cost more than fetching it (all of it holding the
 interpreter lock, so the prefetch thread could not hide it). Here the page's JSON array text goes to
-the database as one parameter and one statement per page does the per-record work in C:
-SQLite reads it with `json_each`/`->`, PostgreSQL with `json_array_elements` and `jsonb`.
+the database as one parameter and set-based SQL does the per-record work in C, off the lock:
+- PostgreSQL: one statement per page (`json_array_elements` + `json_to_record` into a materialized
+  CTE, the upsert as a data-modifying CTE, counts and left-over records as its result);
+- SQLite (no data-modifying CTEs): `json_each`/`json_extract` type the page into an in-memory
+  scratch table, one aggregate reads the counts, one INSERT ... SELECT upserts every plain record.
 
 Contract (`JsonPageLoader.load`, inside the caller's transaction):
 - A record is loaded in SQL only when the SQL typing provably equals `RowBuilder.build` on it: a JSON
@@ -198,7 +201,8 @@ class JsonPageLoader:
                       f"sum(clean AND is_deleted), max(CASE WHEN clean THEN modified_at END) FROM temp.{scratch}"),
             "last": f"SELECT ord, id, modified_at FROM temp.{scratch} WHERE clean ORDER BY ord DESC LIMIT 1",
             "leftovers": f"SELECT ord, raw FROM temp.{scratch} WHERE NOT clean ORDER BY ord",
-            # `WHERE true`: without it SQLite parses `ON CONFLICT` as a join constraint of the SELECT.
+            # The upsert-from-SELECT needs a WHERE (here `clean`; `WHERE true` otherwise): without one
+            # SQLite parses `ON CONFLICT` as a join constraint of the SELECT.
             "upsert": (f"INSERT INTO {name} ({cols}) SELECT {cols} FROM temp.{scratch} WHERE clean "
                        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {guard}"),
             "clear": f"DELETE FROM temp.{scratch}",
