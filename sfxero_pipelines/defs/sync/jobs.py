@@ -9,8 +9,8 @@ from __future__ import annotations
 import dagster as dg
 
 PARTITIONED_EXTRACT = (dg.AssetSelection.groups("salesforce_extract", "xero_extract")
-                       - dg.AssetSelection.keys("xero_item", "xero_account", "xero_tax_rate", "xero_currency"))
-REFERENCE_EXTRACT = dg.AssetSelection.keys("xero_item", "xero_account", "xero_tax_rate", "xero_currency")
+                       - dg.AssetSelection.assets("xero_item", "xero_account", "xero_tax_rate", "xero_currency"))
+REFERENCE_EXTRACT = dg.AssetSelection.assets("xero_item", "xero_account", "xero_tax_rate", "xero_currency")
 
 extract_job = dg.define_asset_job(
     "extract_job", selection=PARTITIONED_EXTRACT,
