@@ -113,6 +113,7 @@ class XeroEmulator(Emulator):
             seed_world(org, self.world)
         org.listeners.append(lambda cat, ev, rid: self.webhooks.event(cat, ev, rid, self.clock))
         self.org = org
+        self._query_cache: dict = {}
         self.idempotency.clear()
         self.limits.reset()
 
@@ -310,23 +311,21 @@ class XeroEmulator(Emulator):
                     and (not contact_ids or (r.contact_id or "").lower() in contact_ids)
                     and (not statuses or (r.status or "") in statuses)
                     and (plural != "Contacts" or include_archived or r.status != "ARCHIVED")]
-        decoded = None
-        if where or order or numbers or search:
-            decoded = [Collection.load(r) for r in recs]
-            if plural == "Contacts":
-                decoded = [self._present(plural, d) for d in decoded]
-            if numbers:
-                decoded = [d for d in decoded if d.get("InvoiceNumber") in numbers]
-            if search:
-                fields = ("Name", "FirstName", "LastName", "EmailAddress", "ContactNumber", "InvoiceNumber",
-                          "Reference")
-                decoded = [d for d in decoded if any(search in str(d.get(f, "")).lower() for f in fields)]
-            if where:
-                decoded = [d for d in decoded if where(d)]
-            if order:
-                for path, desc in reversed(order):
-                    decoded.sort(key=lambda d, p=path: sort_key(_resolve_path(d, p)), reverse=desc)
-        rows = decoded if decoded is not None else recs
+        recs_before = recs
+        filtered = where or order or numbers or search
+        if filtered:
+            # Filtering and ordering need every record decoded. Done once per query and reused by
+            # its later pages (keyed on the collection's write sequence, so any write invalidates):
+            # re-decoding a 200k-invoice org for each of its 200 pages made paging quadratic.
+            key = (id(coll), coll._seq, plural, ims, params.get("where"), params.get("order"), frozenset(numbers),
+                   search, frozenset(ids), frozenset(contact_ids), frozenset(statuses), include_archived)
+            recs = self._query_cache.get(key)
+            if recs is None:
+                recs = self._filter_and_order(plural, coll, recs_before, where, order, numbers, search)
+                self._query_cache[key] = recs
+                while len(self._query_cache) > 8:
+                    self._query_cache.pop(next(iter(self._query_cache)))
+        rows = recs
         total = len(rows)
         pagination = None
         if paged:
@@ -334,11 +333,30 @@ class XeroEmulator(Emulator):
             rows = rows[start:start + page_size]
             pagination = {"page": page, "pageSize": page_size, "pageCount": math.ceil(total / page_size),
                           "itemCount": total}
-        if decoded is not None:
-            items = [wire.dumps(self._present(plural, d, summary) if summary else d) for d in rows]
+        if filtered:
+            decoded = [Collection.load(r) for r in rows]
+            if plural == "Contacts":
+                decoded = [self._present(plural, d) for d in decoded]
+            items = [wire.dumps(self._present(plural, d, summary) if summary else d) for d in decoded]
         else:
             items = self._serialize(plural, rows, summary)
         return wire.json_response(wire.envelope_bytes(plural, items, self.org.now_ms(), pagination))
+
+    def _filter_and_order(self, plural, coll, recs, where, order, numbers, search) -> list:
+        pairs = [(r, Collection.load(r)) for r in recs]
+        if plural == "Contacts":
+            pairs = [(r, self._present(plural, d)) for r, d in pairs]
+        if numbers:
+            pairs = [(r, d) for r, d in pairs if d.get("InvoiceNumber") in numbers]
+        if search:
+            fields = ("Name", "FirstName", "LastName", "EmailAddress", "ContactNumber", "InvoiceNumber", "Reference")
+            pairs = [(r, d) for r, d in pairs if any(search in str(d.get(f, "")).lower() for f in fields)]
+        if where:
+            pairs = [(r, d) for r, d in pairs if where(d)]
+        if order:
+            for path, desc in reversed(order):
+                pairs.sort(key=lambda rd, p=path: sort_key(_resolve_path(rd[1], p)), reverse=desc)
+        return [r for r, _ in pairs]
 
     def _find(self, plural: str, key: str) -> dict | None:
         coll = self.org.c[plural]
