@@ -32,3 +32,17 @@ def test_dagster_definitions_validate_accepts_workspace(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sfxero_pipelines" in result.stdout + result.stderr
+
+
+def test_definitions_load_without_credentials_and_a_client_names_the_missing_one(monkeypatch):
+    import pytest
+
+    from sfxero_pipelines.defs.xero.resources import xero_resource_from_env
+    from sfxero_pipelines.errors import ConfigError
+
+    for var in ("XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_API_URL"):
+        monkeypatch.delenv(var, raising=False)
+    dg.Definitions.validate_loadable(defs())
+    with pytest.raises(ConfigError) as exc:
+        xero_resource_from_env().get_client()
+    assert str(exc.value) == "XERO_CLIENT_ID: is not set"

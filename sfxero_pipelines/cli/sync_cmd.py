@@ -11,6 +11,7 @@ import datetime as dt
 
 import click
 
+from ..defs.sync.jobs import STAGE_JOBS
 from . import EXIT_HELD, EXIT_OK, NotAvailableYet
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
@@ -18,11 +19,15 @@ from .instance import get_instance
 ORDER = ("extract", "check", "reconcile", "push")
 
 
+def _plain(metadata) -> dict:
+    return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+
 def _summary_rows(result) -> list[tuple]:
     rows = []
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        meta = _plain(mat.metadata)
         rows.append((mat.asset_key.to_user_string(), meta.get("rows_staged", ""), meta.get("deleted_rows", ""),
                      meta.get("invalid_rows", ""), meta.get("dagster/row_count", ""), meta.get("api_calls_total", ""),
                      meta.get("window", "")))
@@ -33,7 +38,7 @@ def _check_rows(result) -> list[tuple]:
     """(asset, check, status, rows, bad, held now, note) per check evaluation of a run."""
     rows = []
     for evaluation in result.get_asset_check_evaluations():
-        meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+        meta = _plain(evaluation.metadata)
         status = "ok" if evaluation.passed else ("WARN" if evaluation.severity.value == "WARN" else "ERROR")
         note = evaluation.description or meta.get("message") or meta.get("note") or ""
         rows.append((evaluation.asset_key.to_user_string(), evaluation.check_name, status,
@@ -49,18 +54,16 @@ def print_check_table(rows: list[tuple]) -> None:
 
 
 def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]]:
-    from ..defs.sync.jobs import STAGE_JOBS
-
     if stage not in STAGE_JOBS:
         raise NotAvailableYet(f"sync --stage {stage}")
     ok, rows = True, []
+    # The event log keeps every debug event for the UI; the terminal gets warnings and the summary.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     for job_name in STAGE_JOBS[stage]:
         job = definitions.resolve_job_def(job_name)
         kwargs = {}
         if job.partitions_def is not None:
             kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
-        # The event log keeps every debug event for the UI; the terminal gets warnings and the summary.
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
                                         tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
@@ -84,8 +87,6 @@ def run_sync(stage: str) -> int:
                    f"Dagster instance {instance.root_directory})")
         all_ok = True
         for name in stages:
-            from ..defs.sync.jobs import STAGE_JOBS
-
             if stage == "all" and name not in STAGE_JOBS:
                 click.echo(f"- {name}: not available yet in this release (skipped)")
                 continue

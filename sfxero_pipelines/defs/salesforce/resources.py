@@ -22,6 +22,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
+from ...settings import env_value
 from .client import SalesforceClient, Settings
 
 _ENV = {
@@ -34,13 +35,6 @@ _ENV = {
     "api_version": "SALESFORCE_API_VERSION",
     "ca_bundle": "SFXERO_CA_BUNDLE",
 }
-
-
-def _value(value):
-    """Resolve an EnvVar when the resource is used outside a Dagster run (tests, CLI)."""
-    if isinstance(value, dg.EnvVar):
-        return value.get_value()
-    return value
 
 
 class SalesforceResource(dg.ConfigurableResource):
@@ -66,7 +60,7 @@ class SalesforceResource(dg.ConfigurableResource):
     retry_backoff_s: float = Field(default=0.5, description="Base of the exponential retry backoff (with jitter).")
 
     def settings(self) -> Settings:
-        values = {name: _value(getattr(self, name)) for name in Settings.__dataclass_fields__}
+        values = {name: env_value(getattr(self, name)) for name in Settings.__dataclass_fields__}
         for required in ("login_url", "client_id"):
             if not values.get(required):
                 raise ConfigError(_ENV[required], "is not set")

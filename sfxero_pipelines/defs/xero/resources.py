@@ -21,17 +21,11 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
+from ...settings import env_value
 from .client import XeroClient
 
 DEFAULT_API_URL = "https://api.xero.com/api.xro/2.0"
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"
-
-
-def _value(value):
-    """Resolve an EnvVar when the resource is used outside a Dagster run (tests, CLI)."""
-    if isinstance(value, dg.EnvVar):
-        return value.get_value()
-    return value
 
 
 class XeroResource(dg.ConfigurableResource):
@@ -57,24 +51,24 @@ class XeroResource(dg.ConfigurableResource):
     backoff_initial_s: float = 0.5
 
     def get_client(self) -> XeroClient:
-        client_id, client_secret = _value(self.client_id), _value(self.client_secret)
+        client_id, client_secret = env_value(self.client_id), env_value(self.client_secret)
         if not client_id:
             raise ConfigError("XERO_CLIENT_ID", "is not set")
         if not client_secret:
             raise ConfigError("XERO_CLIENT_SECRET", "is not set")
         if not 0 < self.day_budget_stop_share <= 1:
             raise ConfigError("day_budget_stop_share", "must be in (0, 1]")
-        ca_bundle = _value(self.ca_bundle)
+        ca_bundle = env_value(self.ca_bundle)
         if ca_bundle and not os.path.exists(ca_bundle):
             raise ConfigError("SFXERO_CA_BUNDLE", f"file {ca_bundle} does not exist")
         return XeroClient(
-            api_url=_value(self.api_url) or DEFAULT_API_URL,
-            identity_url=_value(self.identity_url) or DEFAULT_IDENTITY_URL,
-            client_id=client_id, client_secret=client_secret, tenant_id=_value(self.tenant_id),
+            api_url=env_value(self.api_url) or DEFAULT_API_URL,
+            identity_url=env_value(self.identity_url) or DEFAULT_IDENTITY_URL,
+            client_id=client_id, client_secret=client_secret, tenant_id=env_value(self.tenant_id),
             ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
             per_minute_limit=self.per_minute_limit, concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
-            limit_window_s=self.limit_window_s, refresh_token=_value(self.refresh_token),
+            limit_window_s=self.limit_window_s, refresh_token=env_value(self.refresh_token),
             backoff_initial_s=self.backoff_initial_s)
 
 
@@ -84,12 +78,9 @@ _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_
 
 def xero_resource_from_env(**overrides) -> XeroResource:
     """A XeroResource reading SPEC §7's variables (as `dg.EnvVar`, so values stay out of config dumps).
-    Unset optional variables keep their defaults; unset credentials fail with a ConfigError naming them."""
-    kwargs: dict = {}
-    for field, var in _ENV.items():
-        if os.environ.get(var):
-            kwargs[field] = dg.EnvVar(var)
-        elif field in ("client_id", "client_secret"):
-            raise ConfigError(var, "is not set (run `sfxero sandbox` or set the Xero credentials)")
+    Credentials are always bound, so definitions load anywhere; `get_client()` names a missing one.
+    Unset optional variables keep their defaults."""
+    kwargs: dict = {field: dg.EnvVar(var) for field, var in _ENV.items()
+                    if field in ("client_id", "client_secret") or os.environ.get(var)}
     kwargs.update(overrides)
     return XeroResource(**kwargs)
