@@ -397,6 +397,16 @@ def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
     return out
 
 
+def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
+    """Account field → path in Xero's answer to the create, written back in the push step that
+    creates the Contact (R1's ContactID; R4's balances so the next plan does not update them)."""
+    fields = {LINK_FIELD: "ContactID"}
+    if cfg.recipes.R4.enabled:
+        fields.update({"Xero_Outstanding__c": "Balances.AccountsReceivable.Outstanding",
+                       "Xero_Overdue__c": "Balances.AccountsReceivable.Overdue"})
+    return fields
+
+
 def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_create, country_col) -> pd.DataFrame:
     """Unmatched Accounts: the full mapped Xero Contact (ContactNumber = Account Id, so a create the
     push made but did not record is matched by key next time instead of created twice)."""
@@ -416,6 +426,7 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
     invalid = acc.invalid_reason.tolist()
     label = {r.key: r.label for r in rules}
     h_acct = holds.get("sf_account", {})
+    back = write_back_fields(cfg)
     rows_c, rows_h = [], []
     for j, sf_id in enumerate(ids):
         fields = {k: v[j] for k, v in values.items() if v[j] is not None and v[j] == v[j]}
@@ -429,7 +440,8 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
         rows_c.append((sf_id, {"match": None, "link": True, "target_object": "Contact",
                                "fields": {k: {"old": None, "new": v, "rule": label.get(k, "R1 deterministic key: Account Id")}
                                           for k, v in sorted(fields.items())},
-                               "payload": xero_payload(fields)}))
+                               "payload": xero_payload(fields),
+                               "write_back": {"sobject": "Account", "id": sf_id, "fields": back}}))
     out = [P.rows("R1", "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
                   "no Xero Contact matches (link, ContactNumber, email, name)")]
     if rows_h:

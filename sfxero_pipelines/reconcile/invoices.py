@@ -246,6 +246,16 @@ def _sf_rows(recipe: str, ok: pd.DataFrame, entries, reason: str) -> pd.DataFram
                    for r in rr], reason)
 
 
+def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
+    """Opportunity field → path in Xero's answer to the invoice create, written back in the same
+    push step (R2's id and number; R3's status and amounts so the next plan has nothing to add)."""
+    fields = {"Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
+    if cfg.recipes.R3.enabled:
+        fields.update({"Xero_Invoice_Status__c": "Status", "Xero_Amount_Paid__c": "AmountPaid",
+                       "Xero_Amount_Due__c": "AmountDue"})
+    return fields
+
+
 def _creates(conn: sa.Connection, cfg: SfxeroConfig, opp: pd.DataFrame, holds: dict) -> pd.DataFrame:
     if opp.empty:
         return P.empty()
@@ -253,6 +263,7 @@ def _creates(conn: sa.Connection, cfg: SfxeroConfig, opp: pd.DataFrame, holds: d
     lines, bad = _line_items(read_lines(conn), read_items(conn), rc)
     status_map = value_mapper(cfg.mapping.value_maps.get(rc.status_map)) if rc.status_map else None
     statuses = status_map(opp.stagename).tolist() if status_map else [None] * len(opp)
+    back = write_back_fields(cfg)
     created, held = [], []
     for j, r in enumerate(opp.itertuples(index=False)):
         contact_id = r.contact_link or r.contact_field
@@ -277,7 +288,7 @@ def _creates(conn: sa.Connection, cfg: SfxeroConfig, opp: pd.DataFrame, holds: d
         created.append((r.id, {"match": None, "link": True, "target_object": "Invoice",
                                "depends_on": None if contact_id else {"recipe": "R1", "source_id": r.accountid},
                                "fields": {k: {"old": None, "new": v, "rule": "R2 mapping"} for k, v in sorted(body.items())},
-                               "payload": body}))
+                               "payload": body, "write_back": {"sobject": "Opportunity", "id": r.id, "fields": back}}))
     out = [P.rows("R2", "sf_to_xero", "create", [c[0] for c in created], None, [c[1] for c in created],
                   "won Opportunity has no Xero invoice (link, Reference)")]
     if held:
