@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .push.settings import NotifyConfig, PushConfig, SchedulesConfig
 from .reconcile.settings import MappingConfig, Recipes, check_references
 
 DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
@@ -102,6 +103,12 @@ class SfxeroConfig(_Strict):
     mapping: MappingConfig = MappingConfig()
     #: Which recipes run and their options (SPEC §2).
     recipes: Recipes = Recipes()
+    #: Batch sizes of the writes (push/settings.py).
+    push: PushConfig = PushConfig()
+    #: When the extract → check → reconcile cycle runs.
+    schedules: SchedulesConfig = SchedulesConfig()
+    #: Where failed runs are reported (logged when neither is set).
+    notify: NotifyConfig = NotifyConfig()
 
 
 def _key_path(loc: tuple) -> str:

@@ -397,13 +397,14 @@ def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
     return out
 
 
-def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
-    """Account field → path in Xero's answer to the create, written back in the push step that
+def write_back_fields(cfg: SfxeroConfig) -> dict[str, object]:
+    """Account field → path (or {path, default}) in Xero's answer to the create, written back in the push step that
     creates the Contact (R1's ContactID; R4's balances so the next plan does not update them)."""
     fields = {LINK_FIELD: "ContactID"}
     if cfg.recipes.R4.enabled:
-        fields.update({"Xero_Outstanding__c": "Balances.AccountsReceivable.Outstanding",
-                       "Xero_Overdue__c": "Balances.AccountsReceivable.Overdue"})
+        # Xero's answer to a Contact write carries no Balances; a contact created a moment ago owes nothing.
+        fields.update({"Xero_Outstanding__c": {"path": "Balances.AccountsReceivable.Outstanding", "default": 0.0},
+                       "Xero_Overdue__c": {"path": "Balances.AccountsReceivable.Overdue", "default": 0.0}})
     return fields
 
 

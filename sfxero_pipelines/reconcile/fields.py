@@ -109,11 +109,15 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
                     suppressed.setdefault(int(row), {})[rule.key] = (
                         f"{side} holds the value we wrote ({rule.label}); not planned back")
                     continue
+            new = _plain(sub_s.iloc[j]) if forward else _plain(x_for_sf.iloc[j])
+            if new is None or new == "":
+                # An empty value on the winning side is not an instruction to erase the other side's
+                # value (a Xero contact without an email must not wipe the Salesforce Contact's).
+                continue
             if forward:
-                entries.append(Entry(int(row), "sf_to_xero", rule.key, _plain(x_raw.iloc[j]), _plain(sub_s.iloc[j]), str(why[j])))
+                entries.append(Entry(int(row), "sf_to_xero", rule.key, _plain(x_raw.iloc[j]), new, str(why[j])))
             else:
-                entries.append(Entry(int(row), "xero_to_sf", rule.sf_field, _plain(s_raw.iloc[j]),
-                                     _plain(x_for_sf.iloc[j]), str(why[j])))
+                entries.append(Entry(int(row), "xero_to_sf", rule.sf_field, _plain(s_raw.iloc[j]), new, str(why[j])))
     return entries, suppressed
 
 

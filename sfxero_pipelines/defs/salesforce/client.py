@@ -546,6 +546,18 @@ class SalesforceClient:
         return self._collection("PATCH", f"composite/sobjects/{sobject}/{external_id_field}", items, all_or_none,
                                 created=None)
 
+    def delete_collection(self, ids: list[str], all_or_none: bool = False) -> list[dict]:
+        """DELETE composite/sobjects?ids=… in chunks of 200: one result per id, in order."""
+        results: list[dict] = []
+        for start in range(0, len(ids), COLLECTION_LIMIT):
+            chunk = ids[start:start + COLLECTION_LIMIT]
+            params = {"ids": ",".join(chunk), "allOrNone": str(all_or_none).lower()}
+            raw = self._call(lambda sf: sf.restful("composite/sobjects", method="DELETE", params=params),
+                             "composite/sobjects")
+            results.extend({"success": bool(r.get("success")), "id": r.get("id"), "created": False,
+                            "errors": r.get("errors") or []} for r in raw)
+        return results
+
     @staticmethod
     def _typed(record: dict, sobject: str | None) -> dict:
         if "attributes" in record:

@@ -1,0 +1,39 @@
+"""`sync_link` writes: Salesforce id ↔ Xero id per recipe, recorded in the step that made the write.
+
+Idempotent: recording a link that exists is a no-op; a Salesforce record re-linked to another Xero
+id (after the old one was deleted and recreated) moves its link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from ..staging.schema import sync_link
+
+
+def record_links(conn: sa.Connection, recipe_links: list[tuple[str, str, str]]) -> int:
+    """`recipe_links`: (recipe, sf_id, xero_id). Returns how many were new or moved."""
+    if not recipe_links:
+        return 0
+    now = dt.datetime.now(dt.timezone.utc)
+    wanted = {(r, s): x for r, s, x in recipe_links if s and x}
+    existing: dict[tuple[str, str], str] = {}
+    for recipe in {r for r, _ in wanted}:
+        ids = [s for r, s in wanted if r == recipe]
+        for i in range(0, len(ids), 500):
+            for sf_id, xero_id in conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(
+                    sync_link.c.recipe == recipe, sync_link.c.sf_id.in_(ids[i:i + 500]))):
+                existing[(recipe, sf_id)] = xero_id
+    changed = 0
+    for (recipe, sf_id), xero_id in sorted(wanted.items()):
+        if existing.get((recipe, sf_id)) == xero_id:
+            continue
+        # The Xero id may be linked to another Salesforce record (a merge in Salesforce): the newest wins.
+        conn.execute(sync_link.delete().where(sync_link.c.recipe == recipe,
+                                              (sync_link.c.sf_id == sf_id) | (sync_link.c.xero_id == xero_id)))
+        conn.execute(sync_link.insert().values(recipe=recipe, sf_id=sf_id, xero_id=xero_id, created_at=now,
+                                               updated_at=now))
+        changed += 1
+    return changed

@@ -1,0 +1,100 @@
+"""What a push executes: the pushable rows of the latest stored plan of each recipe.
+
+A plan row is pushable when its action is `create`, `update` or `delete` and its diff carries a
+`payload`; `skip` rows with `"link": true` carry a link to record and no write. Each row gets an
+idempotency key derived from what it would write (recipe, direction, ids, the changed fields with
+their old and new values, and the payload): the same intended write has the same key in every plan
+that contains it, so the ledger can tell a write already made from one still to make, and a value
+changed A → B → A is a new write because its old value differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ..reconcile.plan import dumps, load_latest
+
+WRITE_ACTIONS = ("create", "update", "delete")
+#: Which system a direction writes to.
+TARGET = {"sf_to_xero": "xero", "xero_to_sf": "salesforce"}
+#: Recipes whose sf_to_xero rows create what later recipes' rows refer to: pushed first.
+ORDER = {"R1": 0}
+
+
+@dataclass
+class PushRow:
+    plan_id: str
+    row_no: int
+    recipe: str
+    direction: str
+    action: str
+    source_id: str | None
+    target_id: str | None
+    diff: dict = field(repr=False)
+
+    @property
+    def target_system(self) -> str:
+        return TARGET[self.direction]
+
+    @property
+    def target_object(self) -> str:
+        return self.diff.get("target_object") or ""
+
+    @property
+    def payload(self) -> dict:
+        return self.diff.get("payload") or {}
+
+    @property
+    def fields(self) -> dict:
+        return self.diff.get("fields") or {}
+
+    @property
+    def written(self) -> dict:
+        """Field → value this write sets, in the plan's field names (echo suppression reads it)."""
+        return {name: change.get("new") for name, change in self.fields.items()}
+
+    @property
+    def key(self) -> str:
+        material = dumps([self.recipe, self.direction, self.action, self.source_id, self.target_id,
+                          self.target_object, self.fields, self.payload])
+        return "sfx-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+    @property
+    def source_table(self) -> str:
+        """The staged table of the source record: where a hold on this row is recorded, so the next
+        reconciliation plans it as `held` instead of writing it again."""
+        if self.direction == "sf_to_xero":
+            return {"R1": "sf_account", "R2": "sf_opportunity", "R7": "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
+        return {"R3": "xero_invoice"}.get(self.recipe, "xero_contact")
+
+
+def load_rows(conn: sa.Connection, target_system: str, *, only_sources: set[str] | None = None) -> tuple[list[PushRow], list[PushRow]]:
+    """(rows to write, skip rows whose link is still to record) for one target system, in push order:
+    R1 before the recipes whose creates refer to its Contacts, then plan order."""
+    plan = load_latest(conn)
+    writes, links = [], []
+    for r in plan.itertuples(index=False):
+        if TARGET.get(r.direction) != target_system:
+            continue
+        if only_sources is not None and r.source_id not in only_sources:
+            continue
+        diff = json.loads(r.diff) if isinstance(r.diff, str) else (r.diff or {})
+        row = PushRow(plan_id=r.plan_id, row_no=int(r.row_no), recipe=r.recipe, direction=r.direction,
+                      action=r.action, source_id=r.source_id, target_id=r.target_id, diff=diff)
+        if r.action in WRITE_ACTIONS and diff.get("payload"):
+            writes.append(row)
+        elif r.action == "skip" and diff.get("link") and r.target_id:
+            links.append(row)
+    writes.sort(key=lambda w: (ORDER.get(w.recipe, 1), w.recipe, w.row_no))
+    return writes, links
+
+
+def batch_key(rows: list[PushRow]) -> str:
+    """Xero `Idempotency-Key` of one write request: the same rows → the same key, so a request
+    retried after a lost response is answered from Xero's cache instead of creating twice."""
+    h = hashlib.sha256("|".join(sorted(r.key for r in rows)).encode())
+    return "sfx-batch-" + h.hexdigest()[:48]

@@ -1,0 +1,218 @@
+"""Writes to Xero: the sf_to_xero rows of the latest plans (R1 Contacts, R2/R7 invoices).
+
+Per batch of ≤`push.xero_batch_size` elements: ledger `pending` (committed) → one `POST` with
+`summarizeErrors=false` and an `Idempotency-Key` derived from the batch's rows (a request retried
+after a lost answer is replayed by Xero, not applied twice) → per element, in one transaction: the
+ledger outcome, the `sync_link` row, a hold with Xero's own message for a rejected element, the
+release of an earlier hold for one that now succeeds. Then, in the same step, the write-backs of
+the created ids into Salesforce.
+
+A row whose ledger entry is still `pending` (a crash after the request left) is looked up first —
+Contacts by `ContactNumber`, invoices by `Reference` — and only written when Xero has no such
+record. A row the ledger shows `succeeded` is not resent; its link and write-back are completed
+if the crash came before them.
+"""
+
+from __future__ import annotations
+
+
+import sqlalchemy as sa
+
+from ..errors import ApiError
+from . import holds, ledger, links, writeback
+from .report import PushReport
+from .rows import PushRow, batch_key
+from .settings import PushConfig
+from .to_salesforce import SalesforceWriter, SfWrite
+
+SYSTEM = "xero"
+#: target_object → (collection, id attribute, the attribute a create is found by).
+OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Invoice": ("Invoices", "InvoiceID", "Reference")}
+#: Recipes whose Xero records are linked to a Salesforce record in `sync_link`.
+LINKED = {"R1", "R2", "R7"}
+_LOOKUP_BATCH = 25  # ids per `where` lookup: keeps the URL well under common proxy limits
+
+
+def _quote(value: str) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _element_error(element: dict) -> str | None:
+    messages = [v.get("Message") for v in element.get("ValidationErrors") or [] if v.get("Message")]
+    if messages or element.get("StatusAttributeString") == "ERROR":
+        return "; ".join(messages) or "rejected (no message)"
+    return None
+
+
+class XeroWriter:
+    def __init__(self, engine: sa.Engine, client, sf_client, *, cfg: PushConfig, run_id: str | None,
+                 report: PushReport, log=None) -> None:
+        self.engine, self.client, self.sf_client = engine, client, sf_client
+        self.cfg, self.run_id, self.report, self.log = cfg, run_id, report, log
+        self.contact_ids: dict[str, str] = {}  # Account Id → ContactID learned in this push
+        self.failed_sources: dict[tuple[str, str], str] = {}
+        self.write_backs: list[SfWrite] = []
+
+    # -- entry point ----------------------------------------------------------------------------
+    def push(self, rows: list[PushRow], link_rows: list[PushRow]) -> None:
+        self.report.planned += len(rows)
+        with self.engine.begin() as conn:
+            self.report.links_recorded += links.record_links(
+                conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if r.recipe in LINKED])
+            known = ledger.states(conn, [r.key for r in rows])
+        todo: list[PushRow] = []
+        unknown: list[PushRow] = []
+        for r in rows:
+            state = known.get(r.key)
+            if state and state["outcome"] == ledger.SUCCEEDED:
+                self.report.already_done += 1
+                self._completed(r, state["response"].get("write_back") or {}, state["target_id"], fresh=False)
+            elif state and state["outcome"] == ledger.PENDING and r.action == "create":
+                unknown.append(r)
+            else:
+                todo.append(r)
+        todo += self._look_up(unknown)
+        for target_object in ("Contact", "Invoice"):
+            mine = [r for r in todo if r.target_object == target_object]
+            for start in range(0, len(mine), self.cfg.xero_batch_size):
+                self._send(mine[start:start + self.cfg.xero_batch_size])
+        unsupported = [r for r in todo if r.target_object not in OBJECTS]
+        if unsupported:
+            self._record(unsupported, [None] * len(unsupported),
+                         [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
+        self.flush_write_backs()
+
+    # -- lookup-before-create -------------------------------------------------------------------
+    def _look_up(self, rows: list[PushRow]) -> list[PushRow]:
+        """Resolve writes of unknown outcome; returns those Xero does not have (to write again)."""
+        again = []
+        for target_object in sorted({r.target_object for r in rows}):
+            if target_object not in OBJECTS:
+                again += [r for r in rows if r.target_object == target_object]
+                continue
+            collection, id_attr, key_attr = OBJECTS[target_object]
+            mine = [r for r in rows if r.target_object == target_object]
+            for start in range(0, len(mine), _LOOKUP_BATCH):
+                chunk = mine[start:start + _LOOKUP_BATCH]
+                wanted = [str(r.payload.get(key_attr) or "") for r in chunk]
+                where = " OR ".join(f"{key_attr}=={_quote(v)}" for v in wanted if v)
+                found: dict[str, dict] = {}
+                if where:
+                    for page in self.client.iter_pages(collection, where=where, page_size=1000):
+                        for rec in page:
+                            if (rec.get("Status") or rec.get("ContactStatus")) not in ("DELETED", "VOIDED"):
+                                found.setdefault(str(rec.get(key_attr)), rec)
+                hits, misses = [], []
+                for r, v in zip(chunk, wanted):
+                    (hits if v and v in found else misses).append((r, found.get(v)))
+                if hits:
+                    self._record([r for r, _ in hits], [rec for _, rec in hits], [None] * len(hits), looked_up=True)
+                again += [r for r, _ in misses]
+        return again
+
+    # -- one write request ----------------------------------------------------------------------
+    def _body(self, r: PushRow) -> dict:
+        body = dict(r.payload)
+        contact = body.get("Contact")
+        if isinstance(contact, dict) and not contact.get("ContactID") and contact.get("ContactNumber") in self.contact_ids:
+            body["Contact"] = {"ContactID": self.contact_ids[contact["ContactNumber"]]}
+        return body
+
+    def _send(self, batch: list[PushRow]) -> None:
+        ready, waiting = [], []
+        for r in batch:
+            dep = (r.diff.get("depends_on") or {})
+            why = self.failed_sources.get((dep.get("recipe"), dep.get("source_id"))) if dep else None
+            (waiting if why else ready).append((r, why))
+        if waiting:
+            self._record([r for r, _ in waiting], [None] * len(waiting),
+                         [f"waits for {r.diff['depends_on']['recipe']} {r.diff['depends_on']['source_id']}, "
+                          f"which was not written: {why}" for r, why in waiting])
+        rows = [r for r, _ in ready]
+        if not rows:
+            return
+        collection = OBJECTS[rows[0].target_object][0]
+        key = batch_key(rows)
+        with self.engine.begin() as conn:
+            ledger.begin(conn, [{"key": r.key, "recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
+                                 "source_id": r.source_id, "target_id": r.target_id} for r in rows],
+                         run_id=self.run_id, request_hash=key)
+        try:
+            answer = self.client.write(collection, [self._body(r) for r in rows], method="POST",
+                                       idempotency_key=key, summarize_errors=False)
+        except ApiError as exc:
+            if exc.code == "transient" or exc.status is None or exc.status >= 500:
+                # Xero may or may not have applied it: the ledger stays pending and the next run looks up.
+                self.report.unknown += len(rows)
+                raise
+            self._record(rows, [None] * len(rows), [str(exc)] * len(rows))
+            return
+        if len(answer) != len(rows):
+            self.report.unknown += len(rows)
+            raise ApiError(SYSTEM, f"POST {collection}", 200, "answer",
+                           f"sent {len(rows)} elements, Xero answered {len(answer)}: outcome unknown, resolved next run")
+        self._record(rows, answer, [_element_error(a) for a in answer])
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def _record(self, rows: list[PushRow], records: list[dict | None], errors: list[str | None], *,
+                looked_up: bool = False) -> None:
+        results, held, released, new_links = [], [], [], []
+        for r, rec, error in zip(rows, records, errors):
+            if error is None and rec is not None:
+                xero_id = rec.get(OBJECTS[r.target_object][1])
+                back = writeback.values(r.diff.get("write_back"), rec)
+                results.append({"key": r.key, "outcome": ledger.SUCCEEDED, "target_id": xero_id,
+                                "response": {"written": r.written, "target_id": xero_id, "plan_id": r.plan_id,
+                                             "write_back": back, **({"found_by_lookup": True} if looked_up else {})}})
+                released.append((r.source_table, r.source_id))
+                if r.recipe in LINKED and (r.action == "create" or r.diff.get("link")):
+                    new_links.append((r.recipe, r.source_id, xero_id))
+                if looked_up:
+                    self.report.found_by_lookup += 1
+                else:
+                    self.report.written += 1
+                    self.report.by_recipe[r.recipe] += 1
+                self._completed(r, back, xero_id, fresh=True)
+            else:
+                message = error or "no answer for this element"
+                results.append({"key": r.key, "outcome": ledger.FAILED, "target_id": r.target_id,
+                                "response": {"error": message, "plan_id": r.plan_id}})
+                held.append({"table_name": r.source_table, "record_id": r.source_id,
+                             "reason": f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: {message}",
+                             "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
+                                        "idempotency_key": r.key, "message": message, "payload": r.payload}})
+                self.failed_sources[(r.recipe, r.source_id)] = message
+                self.report.held.append({"recipe": r.recipe, "source_id": r.source_id,
+                                         "target_object": r.target_object, "reason": message})
+        with self.engine.begin() as conn:
+            ledger.finish(conn, results)
+            self.report.links_recorded += links.record_links(conn, new_links)
+            holds.hold(conn, held, run_id=self.run_id)
+            holds.release(conn, released)
+
+    def _completed(self, r: PushRow, back: dict, xero_id: str | None, *, fresh: bool) -> None:
+        """After a succeeded write (now or in an earlier run): remember the ContactID for invoices
+        that refer to the Contact by number, make sure the link exists, and queue the write-back
+        (`back`: SF field → value taken from Xero's answer)."""
+        if r.target_object == "Contact" and xero_id and r.source_id:
+            self.contact_ids[r.source_id] = xero_id
+        if not fresh and r.recipe in LINKED and xero_id and r.action == "create":
+            with self.engine.begin() as conn:
+                self.report.links_recorded += links.record_links(conn, [(r.recipe, r.source_id, xero_id)])
+        spec = r.diff.get("write_back")
+        if spec and xero_id and back:
+            self.write_backs.append(SfWrite(
+                key="wb-" + r.key, recipe=r.recipe, action="update", records=[(spec["sobject"], {"Id": spec["id"], **back})],
+                hold_table=r.source_table, hold_record=r.source_id, source_id=xero_id, target_id=spec["id"],
+                written=back, note={"plan_id": r.plan_id, "write_back_of": r.key}))
+
+    def flush_write_backs(self) -> None:
+        """Write the queued write-backs to Salesforce (≤200 per call); counted apart from the Xero writes."""
+        if not self.write_backs:
+            return
+        pending, self.write_backs = self.write_backs, []
+        sub = PushReport(target="salesforce")
+        SalesforceWriter(self.engine, self.sf_client, cfg=self.cfg, run_id=self.run_id, report=sub).write(pending)
+        self.report.write_backs += sub.written
+        self.report.held += sub.held
+        self.report.unknown += sub.unknown
