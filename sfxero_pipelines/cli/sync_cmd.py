@@ -2,7 +2,10 @@
 
 Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run shows in the UI
 (`make dev`) exactly as if launched there. Partitioned jobs run today's partition: the incremental
-sync. Exit 0 when every run succeeded; 1 when a run failed or records were held.
+sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
+pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
+summary says whether the two systems converged. Exit 0 when every run succeeded; 1 when a run
+failed, records were held, or the verifying plan still has work.
 """
 
 from __future__ import annotations
@@ -53,6 +56,23 @@ def print_check_table(rows: list[tuple]) -> None:
         click.echo(f"  {r[0]:<26}{r[1]:<26}{r[2]:<7}{r[3]:>8}{r[4]:>7}{r[5]:>6}  {note[:110]}")
 
 
+def _push_rows(result) -> list[tuple]:
+    rows = []
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        meta = _plain(mat.metadata)
+        rows.append((mat.asset_key.to_user_string(), meta.get("planned", ""), meta.get("written", ""),
+                     meta.get("already_done", ""), meta.get("found_by_lookup", ""), meta.get("write_backs", ""),
+                     meta.get("held", ""), meta.get("api_calls_total", "")))
+    return rows
+
+
+def print_push_table(rows: list[tuple]) -> None:
+    click.echo(f"  {'asset':<18}{'planned':>8}{'written':>9}{'already':>9}{'lookup':>8}{'w-back':>8}{'held':>6}{'calls':>7}")
+    for r in rows:
+        click.echo(f"  {r[0]:<18}" + "".join(f"{v!s:>{w}}" for v, w in zip(r[1:], (8, 9, 9, 8, 8, 6, 7))))
+
+
 def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]]:
     if stage not in STAGE_JOBS:
         raise NotAvailableYet(f"sync --stage {stage}")
@@ -67,13 +87,55 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
                                         tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
-        rows += _check_rows(result) if stage == "check" else _summary_rows(result)
+        rows += (_check_rows(result) if stage == "check" else _push_rows(result) if stage == "push"
+                 else _summary_rows(result))
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
                     click.echo(f"  {job_name}: step {event.step_key} failed: "
                                f"{event.event_specific_data.error.message.strip().splitlines()[0]}", err=True)
     return ok, rows
+
+
+def _print_stage(name: str, ok: bool, rows: list[tuple]) -> None:
+    click.echo(f"- {name}: {'ok' if ok else 'FAILED'}")
+    if name == "check":
+        print_check_table(rows)
+    elif name == "push":
+        print_push_table(rows)
+    elif rows:
+        click.echo(f"  {'table':<26}{'staged':>8}{'deleted':>9}{'invalid':>9}{'total':>9}{'calls':>7}  window")
+        for r in sorted(rows):
+            click.echo(f"  {r[0]:<26}{r[1]:>8}{r[2]:>9}{r[3]:>9}{r[4]:>9}{r[5]:>7}  {r[6]}")
+
+
+def _run_stages(stages: tuple[str, ...], instance, definitions, *, stop_on_block: bool) -> tuple[bool, bool]:
+    """(all runs ok and nothing held, a blocking check stopped the cycle)."""
+    all_ok = True
+    for name in stages:
+        ok, rows = run_stage_jobs(name, instance, definitions)
+        all_ok &= ok
+        _print_stage(name, ok, rows)
+        if name == "check":
+            if not ok and stop_on_block:
+                # A blocking check failed: nothing may reach Xero or Salesforce in this cycle.
+                click.echo("- stopping: a blocking check failed (see ERROR rows above)")
+                return False, True
+            # Records held by a check: the rest goes on, but the sync finished with held records.
+            all_ok &= not any(isinstance(r[4], int) and r[4] > 0 for r in rows)
+        if name == "push":
+            all_ok &= not any(isinstance(r[6], int) and r[6] > 0 for r in rows)
+    return all_ok, False
+
+
+def verify_convergence(staging_engine) -> tuple[bool, dict[str, dict[str, int]]]:
+    """The stored plan after the verifying pass: converged when no recipe has a create, update or delete."""
+    from ..reconcile.plan import load_latest, summary
+
+    with staging_engine.connect() as conn:
+        counts = summary(load_latest(conn))
+    left = {r: c for r, c in counts.items() if any(c.get(a, 0) for a in ("create", "update", "delete"))}
+    return not left, counts
 
 
 def run_sync(stage: str) -> int:
@@ -85,25 +147,18 @@ def run_sync(stage: str) -> int:
         definitions = defs()
         click.echo(f"sfxero sync ({'against the sandbox' if 'sandbox' in mode else 'configured credentials'}; "
                    f"Dagster instance {instance.root_directory})")
-        all_ok = True
-        for name in stages:
-            if stage == "all" and name not in STAGE_JOBS:
-                click.echo(f"- {name}: not available yet in this release (skipped)")
-                continue
-            ok, rows = run_stage_jobs(name, instance, definitions)
-            all_ok &= ok
-            click.echo(f"- {name}: {'ok' if ok else 'FAILED'}")
-            if name == "check":
-                print_check_table(rows)
-                if not ok and stage == "all":
-                    # A blocking check failed: nothing may reach Xero or Salesforce in this cycle.
-                    click.echo("- stopping: a blocking check failed (see ERROR rows above)")
-                    break
-                # Records held by a check: the rest goes on, but the sync finished with held records.
-                all_ok &= not any(isinstance(r[4], int) and r[4] > 0 for r in rows)
-                continue
-            if rows:
-                click.echo(f"  {'table':<26}{'staged':>8}{'deleted':>9}{'invalid':>9}{'total':>9}{'calls':>7}  window")
-                for r in sorted(rows):
-                    click.echo(f"  {r[0]:<26}{r[1]:>8}{r[2]:>9}{r[3]:>9}{r[4]:>9}{r[5]:>7}  {r[6]}")
-    return EXIT_OK if all_ok else EXIT_HELD
+        all_ok, blocked = _run_stages(stages, instance, definitions, stop_on_block=stage == "all")
+        if stage != "all" or blocked:
+            return EXIT_OK if all_ok else EXIT_HELD
+        click.echo("Verifying: extract, check and reconcile again; the new plan must have nothing to write.")
+        ok, _ = _run_stages(("extract", "check", "reconcile"), instance, definitions, stop_on_block=True)
+        from ..defs.staging.resources import staging_from_env
+
+        converged, counts = verify_convergence(staging_from_env().engine)
+        click.echo(f"  {'recipe':<8}" + "".join(f"{a:>10}" for a in ("create", "update", "delete", "skip", "conflict", "held")))
+        for recipe, c in counts.items():
+            click.echo(f"  {recipe:<8}" + "".join(f"{c.get(a, 0):>10}" for a in ("create", "update", "delete", "skip",
+                                                                                    "conflict", "held")))
+        click.echo("Converged: the second plan has nothing to create or update." if converged else
+                   "NOT converged: the second plan still has writes (see `sfxero plan`).")
+        return EXIT_OK if all_ok and ok and converged else EXIT_HELD

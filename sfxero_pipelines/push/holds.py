@@ -56,7 +56,7 @@ def release(conn: sa.Connection, pairs: list[tuple[str, str]] | None = None) -> 
 
 def open_push_holds(conn: sa.Connection) -> list[dict]:
     rows = conn.execute(sa.select(held_record.c.table_name, held_record.c.record_id, held_record.c.reason,
-                                  held_record.c.held_at, held_record.c.run_id).where(
+                                  held_record.c.detail, held_record.c.held_at, held_record.c.run_id).where(
         held_record.c.stage == STAGE, held_record.c.released_at.is_(None)).order_by(held_record.c.held_at,
                                                                                      held_record.c.record_id))
     return [dict(r._mapping) for r in rows]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ..errors import ApiError
+from ..reconcile.load import open_holds
 from . import holds, ledger, links, writeback
 from .report import PushReport
 from .rows import PushRow, batch_key
@@ -72,6 +73,7 @@ class XeroWriter:
             else:
                 todo.append(r)
         todo += self._look_up(unknown)
+        self._note_held_dependencies(todo)
         for target_object in ("Contact", "Invoice"):
             mine = [r for r in todo if r.target_object == target_object]
             for start in range(0, len(mine), self.cfg.xero_batch_size):
@@ -81,6 +83,21 @@ class XeroWriter:
             self._record(unsupported, [None] * len(unsupported),
                          [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
         self.flush_write_backs()
+
+    def _note_held_dependencies(self, rows: list[PushRow]) -> None:
+        """Rows that refer to a record held upstream (an invoice whose Account is held) wait with
+        that reason instead of being sent for Xero to refuse."""
+        deps = {(d.get("recipe"), d.get("source_id")) for r in rows if (d := r.diff.get("depends_on"))}
+        tables = {"R1": "sf_account"}
+        wanted = sorted({tables[rec] for rec, _ in deps if rec in tables})
+        if not wanted:
+            return
+        with self.engine.connect() as conn:
+            held = open_holds(conn, wanted)
+        for recipe, source_id in deps:
+            reason = held.get(tables.get(recipe, ""), {}).get(source_id)
+            if reason:
+                self.failed_sources[(recipe, source_id)] = reason
 
     # -- lookup-before-create -------------------------------------------------------------------
     def _look_up(self, rows: list[PushRow]) -> list[PushRow]:

@@ -33,9 +33,21 @@ reconcile_job = dg.define_asset_job(
     description="Compare staged Salesforce and Xero data: store the sync plan per recipe and the reconciliation report.",
 )
 
+# One job per target system: the `sfxero/target` tag lets the run queue admit one writer per system
+# (dagster.yaml tag_concurrency_limits); the assets' own RetryPolicy reruns a step after transient trouble.
+push_xero_job = dg.define_asset_job(
+    "push_xero_job", selection=dg.AssetSelection.assets("xero_push"), tags={"sfxero/target": "xero"},
+    description="Write the latest sync plan's Salesforce → Xero rows (and their write-backs).",
+)
+push_salesforce_job = dg.define_asset_job(
+    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push"), tags={"sfxero/target": "salesforce"},
+    description="Write the latest sync plan's Xero → Salesforce rows.",
+)
+
 #: CLI stage → jobs to run, in order.
 STAGE_JOBS: dict[str, tuple[str, ...]] = {
     "extract": ("reference_extract_job", "extract_job"),
     "reconcile": ("reconcile_job",),
     "check": ("check_job",),
+    "push": ("push_xero_job", "push_salesforce_job"),
 }
