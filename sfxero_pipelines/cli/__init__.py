@@ -90,17 +90,23 @@ def dev(port: int) -> None:
 
 
 @cli.command()
-def status() -> None:
-    """Last runs, API budget left, held records."""
+@click.option("--json", "as_json", is_flag=True, help="Runs and every held record as JSON.")
+def status(as_json: bool) -> None:
+    """Last runs, API budget left, held records (exit 1 while records are held)."""
+    from .status_cmd import run_status
+
     require_staging()
-    raise NotAvailableYet("status")
+    sys.exit(run_status(as_json))
 
 
 @cli.command()
-def replay() -> None:
-    """Re-push held records after a fix."""
+@click.argument("record_ids", nargs=-1)
+def replay(record_ids: tuple[str, ...]) -> None:
+    """Re-push held records after a fix (all of them, or the given source record ids)."""
+    from .replay_cmd import run_replay
+
     require_staging()
-    raise NotAvailableYet("replay")
+    sys.exit(run_replay(record_ids))
 
 
 @cli.command()

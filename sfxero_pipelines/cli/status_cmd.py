@@ -1,0 +1,86 @@
+"""`sfxero status`: last runs, API budget left, held records — read from the instance and staging only.
+
+No API call is made: the budget shown is what the last extract or push reported (Salesforce's
+`Sforce-Limit-Info`, Xero's rate-limit headers), with the time it was reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+import sqlalchemy as sa
+
+from . import EXIT_HELD, EXIT_OK
+from .instance import get_instance
+
+#: Assets whose materializations report each system's budget (the busiest reader of each).
+BUDGET_ASSETS = {"salesforce": "sf_account", "xero": "xero_invoice"}
+SHOWN_HOLDS = 20
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
+
+
+def print_runs(instance, limit: int = 10) -> None:
+    records = instance.get_run_records(limit=limit)
+    click.echo(f"Last runs ({len(records)}):")
+    for rec in records:
+        run = rec.dagster_run
+        took = f"{rec.end_time - rec.start_time:.1f}s" if rec.start_time and rec.end_time else ""
+        click.echo(f"  {_when(rec.start_time or rec.create_timestamp.timestamp()):<24}{run.job_name:<24}"
+                   f"{run.status.value:<10}{took:>8}  {run.run_id[:8]}")
+
+
+def print_budget(instance) -> None:
+    import dagster as dg
+
+    click.echo("API budget (as last reported):")
+    for system, asset in BUDGET_ASSETS.items():
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        budget = getattr(meta.get("api_budget"), "value", None) or getattr(meta.get("api_budget"), "data", None)
+        if not budget:
+            click.echo(f"  {system:<11}no extract reported yet")
+            continue
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(budget.items()) if v is not None)
+        click.echo(f"  {system:<11}{shown}  (at {_when(event.timestamp)})")
+
+
+def open_holds_by_stage(conn: sa.Connection) -> list[dict]:
+    rows = conn.execute(sa.text(
+        "SELECT stage, table_name, record_id, reason, held_at FROM held_record WHERE released_at IS NULL "
+        "ORDER BY stage, table_name, held_at, record_id")).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def print_holds(holds: list[dict]) -> None:
+    click.echo(f"Held records: {len(holds)}" + (" (fix them, then `sfxero replay`)" if holds else ""))
+    counts: dict[tuple[str, str], int] = {}
+    for h in holds:
+        counts[(h["stage"], h["table_name"])] = counts.get((h["stage"], h["table_name"]), 0) + 1
+    for (stage, table), n in sorted(counts.items()):
+        click.echo(f"  {stage:<8}{table:<28}{n:>6}")
+    for h in holds[:SHOWN_HOLDS]:
+        click.echo(f"  - {h['stage']}/{h['table_name']} {h['record_id']}: {str(h['reason'])[:160]}")
+    if len(holds) > SHOWN_HOLDS:
+        click.echo(f"  … and {len(holds) - SHOWN_HOLDS} more (`sfxero status --json` lists all)")
+
+
+def run_status(as_json: bool = False) -> int:
+    from ..defs.staging.resources import staging_from_env
+
+    instance = get_instance()
+    with staging_from_env().engine.connect() as conn:
+        holds = open_holds_by_stage(conn)
+    if as_json:
+        runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,
+                 "start": r.start_time, "end": r.end_time} for r in instance.get_run_records(limit=10)]
+        click.echo(json.dumps({"runs": runs, "held": holds}, default=str))
+    else:
+        print_runs(instance)
+        print_budget(instance)
+        print_holds(holds)
+    return EXIT_HELD if holds else EXIT_OK
