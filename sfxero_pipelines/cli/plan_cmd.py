@@ -42,9 +42,10 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
         click.echo(json.dumps(out, ensure_ascii=False, sort_keys=True))
         return EXIT_HELD if held else EXIT_OK
     click.echo("Sync plan (dry run: nothing was written)")
-    click.echo(f"{'recipe':<7}{'create':>9}{'update':>9}{'skip':>9}{'conflict':>10}{'held':>7}  plan id")
+    click.echo(f"{'recipe':<7}{'create':>9}{'update':>9}{'delete':>9}{'skip':>9}{'conflict':>10}{'held':>7}  plan id")
     for r, c in summary.items():
-        click.echo(f"{r:<7}{c['create']:>9}{c['update']:>9}{c['skip']:>9}{c['conflict']:>10}{c['held']:>7}  {plan.plan_ids[r]}")
+        click.echo(f"{r:<7}{c['create']:>9}{c['update']:>9}{c['delete']:>9}{c['skip']:>9}{c['conflict']:>10}"
+                   f"{c['held']:>7}  {plan.plan_ids[r]}")
     if not summary:
         click.echo("(nothing staged to reconcile)")
     shown = rows[rows.action != "skip"]

@@ -7,7 +7,7 @@ field-level diffs with ownership and echo suppression → plan rows. Nothing her
 never by `sfxero plan`).
 
 Plan row contract (`sync_plan`):
-- `action`: create | update | skip | conflict | held.
+- `action`: create | update | delete | skip | conflict | held (delete: R6 removing a CampaignMember).
 - `diff` (JSON): {"match": how the pair was matched, "link": true when the push must record a new
   `sync_link`, "fields": {field: {"old", "new", "rule"}}, "payload": the exact API body to send
   (full mapped record for creates, changed fields only for updates), "target_object", and for

@@ -15,7 +15,8 @@ from ..config import SfxeroConfig
 from . import plan as P
 
 #: Recipe families planned together (they share one matching) → the recipes they produce.
-FAMILIES: dict[str, tuple[str, ...]] = {"contacts": ("R1", "R4", "R5"), "invoices": ("R2", "R3")}
+FAMILIES: dict[str, tuple[str, ...]] = {"contacts": ("R1", "R4", "R5"), "invoices": ("R2", "R3", "R7"),
+                                        "campaigns": ("R6",)}
 
 
 @dataclass
@@ -47,6 +48,13 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
             return Plan(P.finalize([]))
         result = plan_invoices(conn, cfg)
         return Plan(P.finalize([result.rows]), {"invoices": result.stats})
+    if family == "campaigns":
+        from .campaigns import plan_campaigns
+
+        if not cfg.recipes.R6.enabled:
+            return Plan(P.finalize([]))
+        result = plan_campaigns(conn, cfg)
+        return Plan(P.finalize([result.rows]), {"campaigns": result.stats})
     raise ValueError(f"unknown recipe family {family!r}")
 
 

@@ -1,9 +1,13 @@
-"""R2 (won Opportunity + line items → Xero ACCREC invoice) and R3 (invoice status/payments → Opportunity).
+"""R2 (won Opportunity + line items → Xero ACCREC invoice), R3 (invoice status/payments → Opportunity)
+and R7 (activated Order + OrderItems → Xero ACCREC invoice).
 
-Matching: link (sync_link R2, or Xero_Invoice_Id__c written back) → invoice Reference = Opportunity Id.
-Creates carry the full invoice body; a line whose ProductCode has no Xero Item, or a won
-Opportunity without lines, is held with the reason. An approved (AUTHORISED/PAID) invoice whose
-amount or currency no longer matches is a conflict: Xero does not allow editing it, a person decides.
+R2 and R7 are the same recipe over two Salesforce objects (`Source` says which table, lines,
+amount, date and write-back fields): matching by link (sync_link R2/R7, or Xero_Invoice_Id__c
+written back) → invoice Reference = record Id; creates carry the full invoice body; a line whose
+product has no Xero Item, or a record without lines, is held with the reason. An approved
+(AUTHORISED/PAID) invoice whose amount or currency no longer matches is a conflict: Xero does not
+allow editing it, a person decides. With both R2 and R7 on, an Order whose Opportunity R2 invoices
+is held instead of created, so one sale is never invoiced twice.
 """
 
 from __future__ import annotations
@@ -37,21 +41,76 @@ class InvoicePlan:
     stats: dict = field(default_factory=dict)
 
 
-def _col(have: set[str], alias: str, c: str, conn) -> str:
-    return f"{alias}.{L.q(conn, c)}" if c in have else "NULL"
+@dataclass(frozen=True)
+class Source:
+    """What differs between R2 (Opportunities) and R7 (Orders); everything else is shared."""
+
+    recipe: str
+    sobject: str
+    table: str
+    lines_table: str
+    #: Line column holding the record's Id.
+    parent: str
+    #: Salesforce fields (API names): compared with the invoice amount, giving the invoice Date,
+    #: and read by `recipes.<R>.status_map`.
+    amount: str
+    date: str
+    stage: str
+    #: "won Opportunity": names the records in reasons.
+    label: str
+    #: Line columns (staged names); None when the object has no such field.
+    line_sort: str
+    line_name: str | None
+    line_code: str | None
+    line_discount: str | None
+    #: R3 reads and writes invoice status/payments on this object.
+    payments: bool = False
+    #: Extra record columns read (R7: the Order's Opportunity, for the R2/R7 overlap check).
+    related: tuple[str, ...] = ()
+
+    def where(self, conn: sa.Connection, have: set[str]) -> str:
+        if self.recipe == "R2":
+            return L.bool_true(conn, "o.iswon") if "iswon" in have else "(1 = 0)"
+        # Order.StatusCode is the status category (Status can be a custom label in an Activated category).
+        return f"({activated(have, 'o')})"
 
 
-def read_opportunities(conn: sa.Connection, extra: list[str]) -> pd.DataFrame:
-    L.require_table(conn, "sf_opportunity")
-    have = L.table_columns(conn, "sf_opportunity")
-    cols = ["id", "modified_at", "invalid_reason", "name", "accountid", "stagename", "closedate", "amount",
-            "currencyisocode", *[column_name(f) for f, _, _ in R3_FIELDS], *[column_name(f) for f, _ in BACK_FIELDS],
-            *extra]
-    cols = list(dict.fromkeys(cols))
-    sel = [_col(have, "o", c, conn) for c in cols]
-    names = list(cols)
+def activated(have: set[str], alias: str) -> str:
+    """SQL: the Order is activated (StatusCode is the category; Status may be a custom label in it)."""
+    status = [f"{alias}.{c}" for c in ("statuscode", "status") if c in have]
+    if not status:
+        return "1 = 0"
+    return f"{'coalesce(' + ', '.join(status) + ')' if len(status) > 1 else status[0]} = 'Activated'"
+
+
+OPPORTUNITIES = Source("R2", "Opportunity", "sf_opportunity", "sf_opportunity_line_item", "opportunityid", "Amount",
+                       "CloseDate", "StageName", "won Opportunity", line_sort="sortorder", line_name="name",
+                       line_code="productcode", line_discount="discount", payments=True)
+ORDERS = Source("R7", "Order", "sf_order", "sf_order_item", "orderid", "TotalAmount", "EffectiveDate", "Status",
+                "activated Order", line_sort="orderitemnumber", line_name=None, line_code=None, line_discount=None,
+                related=("opportunityid",))
+
+
+def _col(have: set[str], alias: str, c: str | None, conn) -> str:
+    return f"{alias}.{L.q(conn, c)}" if c and c in have else "NULL"
+
+
+def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataFrame:
+    """The recipe's live records (won Opportunities / activated Orders) with their own link (sync_link
+    R2/R7), the Account's R1 link, and the Account's written-back Xero ContactID. Canonical columns
+    `stage`, `close`, `amount` whatever the object calls them."""
+    L.require_table(conn, src.table)
+    have = L.table_columns(conn, src.table)
+    canon = {"id": "id", "modified_at": "modified_at", "invalid_reason": "invalid_reason", "name": "name",
+             "accountid": "accountid", "stage": column_name(src.stage), "close": column_name(src.date),
+             "amount": column_name(src.amount), "currencyisocode": "currencyisocode"}
+    more = [*(column_name(f) for f, _, _ in R3_FIELDS if src.payments), *(column_name(f) for f, _ in BACK_FIELDS),
+            *src.related, *extra]
+    more = [c for c in dict.fromkeys(more) if c not in canon]
+    sel = [_col(have, "o", c, conn) for c in [*canon.values(), *more]]
+    names = [*canon, *more]
     joins = ""
-    for alias, recipe, on in (("l", "R2", "o.id"), ("al", "R1", "o.accountid")):
+    for alias, recipe, on in (("l", src.recipe, "o.id"), ("al", "R1", "o.accountid")):
         if L.has_table(conn, "sync_link"):
             joins += f" LEFT JOIN sync_link {alias} ON {alias}.recipe = '{recipe}' AND {alias}.sf_id = {on}"
             sel.append(f"{alias}.xero_id")
@@ -65,8 +124,8 @@ def read_opportunities(conn: sa.Connection, extra: list[str]) -> pd.DataFrame:
     else:
         sel.append("NULL")
     names.append("contact_field")
-    won = L.bool_true(conn, "o.iswon") if "iswon" in have else "(1 = 0)"
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_opportunity o{joins} WHERE NOT o.is_deleted AND {won}", names)
+    return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src.table} o{joins} WHERE NOT o.is_deleted AND "
+                         f"{src.where(conn, have)}", names)
 
 
 def read_invoices(conn: sa.Connection) -> pd.DataFrame:
@@ -78,21 +137,28 @@ def read_invoices(conn: sa.Connection) -> pd.DataFrame:
     return L.frame(conn, f"SELECT {', '.join(_col(have, 'x', c, conn) for c in cols)} FROM xero_invoice x", cols)
 
 
-def read_lines(conn: sa.Connection) -> pd.DataFrame:
-    cols = ["id", "opportunityid", "product2id", "productcode", "name", "quantity", "unitprice", "discount",
-            "description", "sortorder"]
-    if not L.has_table(conn, "sf_opportunity_line_item"):
-        return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols + ["p_code"]})
-    have = L.table_columns(conn, "sf_opportunity_line_item")
-    sel = [_col(have, "li", c, conn) for c in cols]
+LINE_COLUMNS = ["id", "parent", "product2id", "productcode", "name", "quantity", "unitprice", "discount",
+                "description", "sortorder", "p_code", "p_name"]
+
+
+def read_lines(conn: sa.Connection, src: Source) -> pd.DataFrame:
+    """Live lines of the source object in canonical columns, with the Product2 code and name."""
+    if not L.has_table(conn, src.lines_table):
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in LINE_COLUMNS})
+    have = L.table_columns(conn, src.lines_table)
+    own = [("id", "id"), ("parent", src.parent), ("product2id", "product2id"), ("productcode", src.line_code),
+           ("name", src.line_name), ("quantity", "quantity"), ("unitprice", "unitprice"),
+           ("discount", src.line_discount), ("description", "description"), ("sortorder", src.line_sort)]
+    sel = [_col(have, "li", c, conn) for _, c in own]
     join = ""
     if L.has_table(conn, "sf_product2"):
+        phave = L.table_columns(conn, "sf_product2")
         join = " LEFT JOIN sf_product2 p ON p.id = li.product2id"
-        sel.append("p.productcode")
+        sel += [_col(phave, "p", "productcode", conn), _col(phave, "p", "name", conn)]
     else:
-        sel.append("NULL")
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_opportunity_line_item li{join} WHERE NOT li.is_deleted",
-                   cols + ["p_code"])
+        sel += ["NULL", "NULL"]
+    return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src.lines_table} li{join} WHERE NOT li.is_deleted",
+                   LINE_COLUMNS)
 
 
 def read_items(conn: sa.Connection) -> dict[str, dict]:
@@ -111,63 +177,110 @@ def _num(v) -> float:
 
 
 def _line_items(lines: pd.DataFrame, items: dict, rc) -> tuple[dict[str, list], dict[str, str]]:
-    """Opportunity id → Xero LineItems, and Opportunity id → hold reason for unmappable lines."""
+    """Record id → Xero LineItems, and record id → hold reason for unmappable lines."""
     out: dict[str, list] = {}
     bad: dict[str, str] = {}
-    lines = lines.sort_values(["opportunityid", "sortorder", "id"], kind="mergesort", na_position="last")
+    # Numeric order where the sort field is a number ("10" after "9"), then the line id.
+    lines = lines.assign(_sort=pd.to_numeric(lines.sortorder, errors="coerce")).sort_values(
+        ["parent", "_sort", "sortorder", "id"], kind="mergesort", na_position="last")
     for r in lines.itertuples(index=False):
         code = r.productcode or r.p_code
         item = items.get(code) if code else None
         if item is None:
-            bad.setdefault(r.opportunityid, f"line {r.id}: ProductCode {code!r} has no Xero Item" if code else
+            bad.setdefault(r.parent, f"line {r.id}: ProductCode {code!r} has no Xero Item" if code else
                            f"line {r.id} has no ProductCode to map to a Xero Item")
             continue
-        line = {"ItemCode": code, "Description": r.description or r.name or code, "Quantity": _num(r.quantity),
-                "UnitAmount": round(_num(r.unitprice), 2), "AccountCode": item["account"] or rc.default_account_code}
+        line = {"ItemCode": code, "Description": r.description or r.name or r.p_name or code,
+                "Quantity": _num(r.quantity), "UnitAmount": round(_num(r.unitprice), 2),
+                "AccountCode": item["account"] or rc.default_account_code}
         if r.discount is not None and _num(r.discount):
             line["DiscountRate"] = _num(r.discount)
         tax = item["tax"] or rc.default_tax_type
         if tax:
             line["TaxType"] = tax
-        out.setdefault(r.opportunityid, []).append(line)
+        out.setdefault(r.parent, []).append(line)
     return out, bad
 
 
+class _Lines:
+    """The source's invoice lines, read once and only when a create or update needs them."""
+
+    def __init__(self, conn: sa.Connection, src: Source, rc, shared: dict) -> None:
+        self.conn, self.src, self.rc, self.shared = conn, src, rc, shared
+        self._value: tuple[dict, dict] | None = None
+
+    def get(self) -> tuple[dict[str, list], dict[str, str]]:
+        if self._value is None:
+            if "items" not in self.shared:  # Xero Items: read once for both sources
+                self.shared["items"] = read_items(self.conn)
+            self._value = _line_items(read_lines(self.conn, self.src), self.shared["items"], self.rc)
+        return self._value
+
+
 def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> InvoicePlan:
-    rc, r3 = cfg.recipes.R2, cfg.recipes.R3
-    filter_cols = [column_name(f.field) for f in rc.filters]
-    opp = read_opportunities(conn, filter_cols)
-    opp = opp[apply_filters(opp, rc.filters, "recipes.R2")].reset_index(drop=True)
+    """R2/R3 (won Opportunities) and R7 (activated Orders) against the staged ACCREC invoices."""
+    rr = cfg.recipes
     inv = read_invoices(conn)
-    holds = L.open_holds(conn, ["sf_opportunity", "xero_invoice"])
+    shared: dict = {}  # Xero Items, read once for both sources
+    parts: list[pd.DataFrame] = []
+    stats: dict = {"xero_invoices": len(inv)}
+    invoiced_by_r2: set[str] = set()
+    if rr.R2.enabled or rr.R3.enabled:
+        rows, st, ids = _plan_source(conn, cfg, OPPORTUNITIES, rr.R2, inv, shared, payments=rr.R3.enabled)
+        parts.append(rows)
+        stats.update({"matched_by": st["matched_by"], "won_opportunities": st["records"]})
+        if rr.R2.enabled:
+            invoiced_by_r2 = ids
+    if rr.R7.enabled:
+        rows, st, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, payments=False, invoiced_by_r2=invoiced_by_r2)
+        parts.append(rows)
+        stats["R7"] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
+    return InvoicePlan(rows=rows, stats=stats)
+
+
+def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
+                 payments: bool, invoiced_by_r2: set[str] = frozenset()) -> tuple[pd.DataFrame, dict, set[str]]:
+    """One source's rows: its recipe's sf_to_xero rows (when enabled), the id/number write-back, and
+    (Opportunities) R3's status/payments back. Returns rows, stats, the ids of the records taking part."""
+    recipe = src.recipe
+    filter_cols = [column_name(f.field) for f in rc.filters]
+    rec = read_records(conn, src, filter_cols)
+    rec = rec[apply_filters(rec, rc.filters, f"recipes.{recipe}")].reset_index(drop=True)
+    holds = L.open_holds(conn, [src.table, "xero_invoice"])
+    have = L.table_columns(conn, src.table)
+    back_fields = [(f, c) for f, c in BACK_FIELDS if column_name(f) in have]
     active = ~inv.status.isin(["DELETED", "VOIDED"])
-    links = opp.loc[opp.link_id.notna(), ["id", "link_id"]].rename(columns={"id": "sf_id", "link_id": "xero_id"})
-    m = match(opp, inv, links=links, sf_link_col="xero_invoice_id__c", active=active,
+    links = rec.loc[rec.link_id.notna(), ["id", "link_id"]].rename(columns={"id": "sf_id", "link_id": "xero_id"})
+    m = match(rec, inv, links=links, sf_link_col="xero_invoice_id__c", active=active,
               keys=[("reference", lambda d: d.id, lambda d: N.v_text(d.reference))], target_label="Xero invoice")
-    oi, xi = opp.set_index("id"), inv.set_index("id")
+    ri, xi = rec.set_index("id"), inv.set_index("id")
     pairs = m.pairs.reset_index(drop=True)
-    s, x = oi.loc[pairs.sf_id], xi.loc[pairs.xero_id]
+    s, x = ri.loc[pairs.sf_id], xi.loc[pairs.xero_id]
     pf = pd.DataFrame({"sf_id": pairs.sf_id.values, "xero_id": pairs.xero_id.values, "match": pairs["match"].values,
                        "link": pairs.link.values, "s_modified_at": s.modified_at.values,
                        "x_modified_at": x.modified_at.values, "amount": s.amount.values, "s_cur": s.currencyisocode.values,
                        "status": x.status.values, "sub_total": x.sub_total.values, "total": x.total.values,
                        "x_cur": x.currency_code.values, "s_invalid": s.invalid_reason.values,
                        "x_invalid": x.invalid_reason.values}, dtype="object")
-    for sf_name, x_col, _ in R3_FIELDS:
-        pf[f"s_{sf_name}"], pf[f"x_{sf_name}"] = s[column_name(sf_name)].values, x[x_col].values
-    for sf_name, x_col in BACK_FIELDS:
+    if payments:
+        for sf_name, x_col, _ in R3_FIELDS:
+            pf[f"s_{sf_name}"], pf[f"x_{sf_name}"] = s[column_name(sf_name)].values, x[x_col].values
+    for sf_name, x_col in back_fields:
         pf[f"s_{sf_name}"] = s[column_name(sf_name)].values
         pf[f"x_{sf_name}"] = pairs.xero_id.values if x_col == "id" else x[x_col].values
-    h_o, h_x = holds["sf_opportunity"], holds["xero_invoice"]
-    reason = pf.sf_id.map(lambda i: f"Opportunity {i} {h_o[i]}" if i in h_o else None).astype("object")
+    h_s, h_x = holds[src.table], holds["xero_invoice"]
+    reason = pf.sf_id.map(lambda i: f"{src.sobject} {i} {h_s[i]}" if i in h_s else None).astype("object")
     reason = reason.fillna(pf.xero_id.map(lambda i: f"Xero invoice {i} {h_x[i]}" if i in h_x else None))
-    reason = reason.fillna(pf.s_invalid.map(lambda r: f"Opportunity staged invalid: {r}" if isinstance(r, str) else None))
+    reason = reason.fillna(pf.s_invalid.map(lambda r: f"{src.sobject} staged invalid: {r}" if isinstance(r, str) else None))
     held = reason.notna().to_numpy()
     ok = pf[~held].reset_index(drop=True)
+    lines = _Lines(conn, src, rc, shared)
+    amount_rule = f"{recipe}: {src.sobject}.{src.amount} → invoice amount"
 
     parts: list[pd.DataFrame] = []
     if rc.enabled:
-        # Amount: the Opportunity amount against the invoice subtotal (Exclusive) or total (Inclusive).
+        # Amount: the record's amount against the invoice subtotal (Exclusive) or total (Inclusive).
         basis = ok.total if rc.line_amount_types == "Inclusive" else ok.sub_total
         amt_s, amt_x = N.v_money(ok.amount), N.v_money(basis)
         cur_s, cur_x = N.v_text(ok.s_cur).str.upper(), N.v_text(ok.x_cur).str.upper()
@@ -182,67 +295,61 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> InvoicePlan:
                 fields = {}
                 if amt_diff[i]:
                     fields["SubTotal" if rc.line_amount_types != "Inclusive" else "Total"] = {
-                        "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": "R2: Opportunity.Amount → invoice amount"}
+                        "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": amount_rule}
                 if cur_diff[i]:
                     fields["CurrencyCode"] = {"old": cur_x.iloc[i], "new": cur_s.iloc[i],
-                                              "rule": "R2: Opportunity.CurrencyIsoCode → CurrencyCode"}
+                                              "rule": f"{recipe}: {src.sobject}.CurrencyIsoCode → CurrencyCode"}
                 d = {"match": ok["match"].iloc[i], "link": bool(ok.link.iloc[i]), "target_object": "Invoice", "fields": fields}
                 if action == "update":
-                    d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": None}  # filled below
+                    # The full replacement lines, as for creates.
+                    d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": lines.get()[0].get(ok.sf_id.iloc[i], [])}
                 diffs.append(d)
                 reasons.append("amount or currency changed; invoice is still editable" if action == "update" else
                                f"invoice is {ok.status.iloc[i]} in Xero and can no longer be edited; "
                                "amount or currency differs — raise a credit note or correct by hand")
-            parts.append(P.rows("R2", "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
+            parts.append(P.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
         sk = np.flatnonzero(~changed)
-        parts.append(P.rows("R2", "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
+        parts.append(P.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
                             [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
                             [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
-        # Write-back of the invoice id and number onto the Opportunity.
+        # Write-back of the invoice id and number onto the record.
         back_rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=N.v_text, compare=N.v_text,
-                                to_sf=N.v_text, owner="xero", label=f"R2 write-back of the invoice {c}")
-                      for n, c in BACK_FIELDS]
+                                to_sf=N.v_text, owner="xero", label=f"{recipe} write-back of the invoice {c}")
+                      for n, c in back_fields]
         back, _ = compare(ok, back_rules, written_xero={}, written_sf={})
-        parts.append(_sf_rows("R2", ok, back, "write the Xero invoice id/number back to the Opportunity"))
-    if r3.enabled:
+        parts.append(_sf_rows(recipe, src.sobject, ok, back, f"write the Xero invoice id/number back to the {src.sobject}"))
+    if payments:
         rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=t, compare=t, to_sf=t,
                            owner="xero", label=f"R3: invoice {c} → {n}") for n, c, t in R3_FIELDS]
         entries, _ = compare(ok, rules, written_xero={}, written_sf=L.last_written(conn, "salesforce"))
-        parts.append(_sf_rows("R3", ok, entries, "invoice status or payments changed in Xero"))
+        parts.append(_sf_rows("R3", src.sobject, ok, entries, "invoice status or payments changed in Xero"))
     if rc.enabled:
         hp = pf[held]
-        parts.append(P.rows("R2", "sf_to_xero", "held", hp.sf_id, hp.xero_id, [{"match": v} for v in hp["match"]],
+        parts.append(P.rows(recipe, "sf_to_xero", "held", hp.sf_id, hp.xero_id, [{"match": v} for v in hp["match"]],
                             reason[held].tolist()))
         if len(m.broken):
-            parts.append(P.rows("R2", "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id, None, m.broken.reason.tolist()))
+            parts.append(P.rows(recipe, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id, None,
+                                m.broken.reason.tolist()))
         if len(m.conflicts):
             c = m.conflicts
-            parts.append(P.rows("R2", "sf_to_xero", "conflict", c.sf_id, None,
+            parts.append(P.rows(recipe, "sf_to_xero", "conflict", c.sf_id, None,
                                 [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
                                  zip(c.rule, c.candidates, c.other_sf)],
                                 [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in zip(c.rule, c.candidates)]))
-        parts.append(_creates(conn, cfg, oi.loc[m.unmatched].reset_index(), holds["sf_opportunity"]))
-    # Line items for updates: the full replacement lines, as for creates.
+        parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), holds[src.table], lines,
+                              back_fields, invoiced_by_r2))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
-    upd = (rows.recipe == "R2") & (rows.action == "update") & (rows.direction == "sf_to_xero")
-    if upd.any():
-        lines, bad = _line_items(read_lines(conn), read_items(conn), rc)
-        import json as _j
-        for i in np.flatnonzero(upd.to_numpy()):
-            d = _j.loads(rows.at[i, "diff"])
-            d["payload"]["LineItems"] = lines.get(rows.at[i, "source_id"], [])
-            rows.at[i, "diff"] = P.dumps(d)
-    return InvoicePlan(rows=rows, stats={"matched_by": m.by_rule, "won_opportunities": len(opp), "xero_invoices": len(inv)})
+    return rows, {"matched_by": m.by_rule, "records": len(rec)}, set(rec.id)
 
 
-def _sf_rows(recipe: str, ok: pd.DataFrame, entries, reason: str) -> pd.DataFrame:
+def _sf_rows(recipe: str, sobject: str, ok: pd.DataFrame, entries, reason: str) -> pd.DataFrame:
     by: dict[int, dict] = {}
     for e in entries:
         by.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": e.rule}
     rr = sorted(by)
     return P.rows(recipe, "xero_to_sf", "update", [ok.xero_id.iloc[r] for r in rr], [ok.sf_id.iloc[r] for r in rr],
-                  [{"match": ok["match"].iloc[r], "target_object": "Opportunity", "fields": by[r],
-                    "payload": {"Opportunity": {"Id": ok.sf_id.iloc[r], **{k: v["new"] for k, v in by[r].items()}}}}
+                  [{"match": ok["match"].iloc[r], "target_object": sobject, "fields": by[r],
+                    "payload": {sobject: {"Id": ok.sf_id.iloc[r], **{k: v["new"] for k, v in by[r].items()}}}}
                    for r in rr], reason)
 
 
@@ -256,25 +363,33 @@ def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
     return fields
 
 
-def _creates(conn: sa.Connection, cfg: SfxeroConfig, opp: pd.DataFrame, holds: dict) -> pd.DataFrame:
-    if opp.empty:
+_BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}
+
+
+def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, holds: dict, source_lines: _Lines,
+             back_fields: list[tuple[str, str]], invoiced_by_r2: set[str]) -> pd.DataFrame:
+    if rec.empty:
         return P.empty()
-    rc = cfg.recipes.R2
-    lines, bad = _line_items(read_lines(conn), read_items(conn), rc)
+    recipe = src.recipe
+    lines, bad = source_lines.get()
     status_map = value_mapper(cfg.mapping.value_maps.get(rc.status_map)) if rc.status_map else None
-    statuses = status_map(opp.stagename).tolist() if status_map else [None] * len(opp)
-    back = write_back_fields(cfg)
+    statuses = status_map(rec.stage).tolist() if status_map else [None] * len(rec)
+    # R2's write-back (R3's fields included); R7's: the Order's invoice id/number fields that are staged.
+    back = write_back_fields(cfg) if recipe == "R2" else {f: _BACK_PATHS[c] for f, c in back_fields}
+    related = rec.opportunityid.tolist() if "opportunityid" in rec.columns else [None] * len(rec)
     created, held = [], []
-    for j, r in enumerate(opp.itertuples(index=False)):
+    for j, r in enumerate(rec.itertuples(index=False)):
         contact_id = r.contact_link or r.contact_field
-        why = (f"Opportunity {r.id} {holds[r.id]}" if r.id in holds else
-               f"Opportunity staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else
-               bad.get(r.id) or (None if r.id in lines else "won Opportunity has no line items to invoice") or
-               (None if r.accountid else "Opportunity has no Account, so no Xero Contact to invoice"))
+        why = (f"{src.sobject} {r.id} {holds[r.id]}" if r.id in holds else
+               f"{src.sobject} staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else
+               (f"its Opportunity {related[j]} is invoiced by R2 (R2 and R7 are both enabled): turn one of them off "
+                f"or link this Order to that invoice in sync_link" if related[j] in invoiced_by_r2 else None) or
+               bad.get(r.id) or (None if r.id in lines else f"{src.label} has no line items to invoice") or
+               (None if r.accountid else f"{src.sobject} has no Account, so no Xero Contact to invoice"))
         if why:
             held.append((r.id, why))
             continue
-        close = dt.date.fromisoformat(str(r.closedate)[:10]) if r.closedate else None
+        close = dt.date.fromisoformat(str(r.close)[:10]) if r.close else None
         status = statuses[j] if statuses[j] in ("DRAFT", "SUBMITTED", "AUTHORISED") else rc.status
         body = {"Type": "ACCREC", "Reference": r.id, "Status": status, "LineAmountTypes": rc.line_amount_types,
                 # Contact by ContactID when linked; else by ContactNumber = Account Id (R1 creates it first).
@@ -285,12 +400,15 @@ def _creates(conn: sa.Connection, cfg: SfxeroConfig, opp: pd.DataFrame, holds: d
             body["DueDate"] = (close + dt.timedelta(days=rc.due_days)).isoformat()
         if r.currencyisocode:
             body["CurrencyCode"] = r.currencyisocode
-        created.append((r.id, {"match": None, "link": True, "target_object": "Invoice",
-                               "depends_on": None if contact_id else {"recipe": "R1", "source_id": r.accountid},
-                               "fields": {k: {"old": None, "new": v, "rule": "R2 mapping"} for k, v in sorted(body.items())},
-                               "payload": body, "write_back": {"sobject": "Opportunity", "id": r.id, "fields": back}}))
-    out = [P.rows("R2", "sf_to_xero", "create", [c[0] for c in created], None, [c[1] for c in created],
-                  "won Opportunity has no Xero invoice (link, Reference)")]
+        diff = {"match": None, "link": True, "target_object": "Invoice",
+                "depends_on": None if contact_id else {"recipe": "R1", "source_id": r.accountid},
+                "fields": {k: {"old": None, "new": v, "rule": f"{recipe} mapping"} for k, v in sorted(body.items())},
+                "payload": body}
+        if back:
+            diff["write_back"] = {"sobject": src.sobject, "id": r.id, "fields": back}
+        created.append((r.id, diff))
+    out = [P.rows(recipe, "sf_to_xero", "create", [c[0] for c in created], None, [c[1] for c in created],
+                  f"{src.label} has no Xero invoice (link, Reference)")]
     if held:
-        out.append(P.rows("R2", "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
+        out.append(P.rows(recipe, "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
     return pd.concat(out, ignore_index=True)

@@ -17,7 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 PLAN_COLUMNS = ["recipe", "direction", "source_id", "target_id", "action", "diff", "reason"]
-ACTIONS = ("create", "update", "skip", "conflict", "held")
+#: `delete` removes a target record (R6: a CampaignMember once its Xero Contact has paid).
+ACTIONS = ("create", "update", "delete", "skip", "conflict", "held")
 SORT = ["recipe", "direction", "action", "source_id", "target_id"]
 #: Older plans kept per recipe (the latest is what `push` executes; earlier ones for comparison).
 KEEP_PLANS = 3

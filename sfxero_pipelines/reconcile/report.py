@@ -1,12 +1,14 @@
-"""The daily reconciliation report: per recipe what is in sync / to create / to update / in conflict
-/ held, and amount totals per currency on both sides (won Opportunities vs ACCREC invoices)."""
+"""The daily reconciliation report: per recipe what is in sync / to create / to update / to delete /
+in conflict / held, and amount totals per currency on both sides (won Opportunities vs ACCREC invoices)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import sqlalchemy as sa
 
+from ..config import SfxeroConfig
 from . import load as L
+from .invoices import activated
 from .plan import ACTIONS
 
 
@@ -22,15 +24,19 @@ def recipe_counts(conn: sa.Connection) -> list[dict]:
         counts = dict(conn.execute(sa.text("SELECT action, count(*) FROM sync_plan WHERE plan_id = :p GROUP BY action"),
                                    {"p": plan_id}).fetchall())
         row = {"recipe": recipe, "plan_id": plan_id, "in_sync": counts.get("skip", 0)}
-        row.update({("to_" + a if a in ("create", "update") else a + ("s" if a == "conflict" else "")): int(counts.get(a, 0))
-                    for a in ACTIONS if a != "skip"})
+        row.update({("to_" + a if a in ("create", "update", "delete") else a + ("s" if a == "conflict" else "")):
+                    int(counts.get(a, 0)) for a in ACTIONS if a != "skip"})
         out.append(row)
     return out
 
 
-def amount_totals(conn: sa.Connection) -> list[dict]:
-    """currency → invoiced in Salesforce (won Opportunities) and in Xero (ACCREC, not deleted/voided)."""
+def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[dict]:
+    """currency → invoiced in Salesforce (won Opportunities; activated Orders too when R7 is on) and
+    in Xero (ACCREC, not deleted/voided). `difference` compares Xero with what the enabled invoice
+    recipes (R2, R7) invoice from."""
+    recipes = (cfg or SfxeroConfig()).recipes
     sf: dict[str, float] = {}
+    orders: dict[str, float] = {}
     xero: dict[str, float] = {}
     if L.has_table(conn, "sf_opportunity") and "iswon" in L.table_columns(conn, "sf_opportunity"):
         cur = "currencyisocode" if "currencyisocode" in L.table_columns(conn, "sf_opportunity") else "NULL"
@@ -38,13 +44,29 @@ def amount_totals(conn: sa.Connection) -> list[dict]:
                 f"SELECT {cur}, sum(amount), count(*) FROM sf_opportunity WHERE NOT is_deleted AND "
                 f"{L.bool_true(conn, 'iswon')} GROUP BY {cur}").fetchall():
             sf[c or "?"] = round(float(total or 0), 2)
+    if recipes.R7.enabled and L.has_table(conn, "sf_order"):
+        have = L.table_columns(conn, "sf_order")
+        cur = "currencyisocode" if "currencyisocode" in have else "NULL"
+        if "totalamount" in have:
+            for c, total in conn.exec_driver_sql(
+                    f"SELECT {cur}, sum(o.totalamount) FROM sf_order o WHERE NOT o.is_deleted AND "
+                    f"{activated(have, 'o')} GROUP BY {cur}").fetchall():
+                orders[c or "?"] = round(float(total or 0), 2)
     if L.has_table(conn, "xero_invoice"):
         for c, total in conn.exec_driver_sql(
                 "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "
                 "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall():
             xero[c or "?"] = round(float(total or 0), 2)
-    return [{"currency": c, "salesforce_won": sf.get(c, 0.0), "xero_invoiced": xero.get(c, 0.0),
-             "difference": round(sf.get(c, 0.0) - xero.get(c, 0.0), 2)} for c in sorted(set(sf) | set(xero))]
+    out = []
+    for c in sorted(set(sf) | set(orders) | set(xero)):
+        row = {"currency": c, "salesforce_won": sf.get(c, 0.0)}
+        invoiced_from = sf.get(c, 0.0) if recipes.R2.enabled else 0.0
+        if recipes.R7.enabled:
+            row["salesforce_orders"] = orders.get(c, 0.0)
+            invoiced_from += orders.get(c, 0.0)
+        row.update({"xero_invoiced": xero.get(c, 0.0), "difference": round(invoiced_from - xero.get(c, 0.0), 2)})
+        out.append(row)
+    return out
 
 
 def markdown(counts: list[dict], totals: list[dict]) -> str:

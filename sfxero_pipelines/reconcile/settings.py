@@ -12,6 +12,8 @@ mapping:
 recipes:
   R1: {filters: [{field: Type, op: in, value: [Customer - Direct]}]}
   R2: {status: AUTHORISED, due_days: 14}
+  R6: {enabled: true, campaign: Overdue accounts follow-up, min_overdue_amount: 500, min_days_overdue: 30}
+  R7: {enabled: true, status: AUTHORISED}   # invoice activated Orders (R2 can stay on or be turned off)
 ```
 `sf` names a field of the Account (`Contact.Email` = the Account's primary Contact); `xero` a field
 of the Xero Contact (`Phones.<TYPE>`, `Addresses.<TYPE>.<Part>` for nested ones).
@@ -150,22 +152,37 @@ class InvoiceRecipe(RecipeConfig):
     default_tax_type: str | None = None
 
 
+class CampaignRecipe(_Strict):
+    """R6: Xero Contacts owing at least `min_overdue_amount` (in the Xero organisation's base currency)
+    on ACCREC invoices at least `min_days_overdue` days past their due date get the linked Account's
+    primary Contact (or, with no Account link, the Contact or Lead with the Xero Contact's email)
+    added to `campaign`; members are removed again once that is no longer true (paid)."""
+
+    enabled: bool = False
+    #: The Salesforce Campaign: its Id (701…) or its exact Name. Required when enabled.
+    campaign: str | None = Field(None, min_length=1)
+    min_overdue_amount: float = Field(0.01, ge=0)
+    min_days_overdue: int = Field(30, ge=1, le=3650)
+    #: CampaignMember Status for added members (the Campaign's default when unset).
+    member_status: str | None = None
+
+
 class Recipes(_Strict):
     R1: ContactRecipe = ContactRecipe()
     R2: InvoiceRecipe = InvoiceRecipe()
     R3: RecipeConfig = RecipeConfig()
     R4: RecipeConfig = RecipeConfig()
     R5: RecipeConfig = RecipeConfig()
-    R6: RecipeConfig = RecipeConfig(enabled=False)
+    R6: CampaignRecipe = CampaignRecipe()
+    #: Activated Orders → invoices; `status_map` maps Order.Status, filters take Order fields.
     R7: InvoiceRecipe = InvoiceRecipe(enabled=False)
 
 
 def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
     """Cross-section checks; raises KeyError(key path, problem) (turned into a ConfigError by config.parse_config)."""
-    for name in ("R6", "R7"):
-        if getattr(recipes, name).enabled:
-            # Planned, not built yet: enabling it must not look like it works.
-            raise KeyError(f"recipes.{name}.enabled", "this recipe is not available yet in this release")
+    if recipes.R6.enabled and not recipes.R6.campaign:
+        raise KeyError("recipes.R6.campaign", "required when R6 is enabled: the Campaign Id or Name to add overdue "
+                                              "customers to")
     for i, f in enumerate(mapping.contact_fields):
         if f.value_map and f.value_map not in mapping.value_maps:
             raise KeyError(f"mapping.contact_fields[{i}].value_map", f"no value map named '{f.value_map}' in mapping.value_maps")

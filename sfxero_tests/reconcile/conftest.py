@@ -29,6 +29,8 @@ SF_KINDS = {
     "OpportunityLineItem": {"Quantity": "float", "UnitPrice": "money", "TotalPrice": "money", "Discount": "float"},
     "Order": {"TotalAmount": "money", "EffectiveDate": "date"},
     "OrderItem": {"Quantity": "float", "UnitPrice": "money"},
+    "Lead": {"IsConverted": "bool"},
+    "Campaign": {"IsActive": "bool"},
 }
 SF_FIELDS = {
     "Account": ["Name", "Type", "AccountNumber", "Phone", "BillingStreet", "BillingCity", "BillingPostalCode",
@@ -43,11 +45,17 @@ SF_FIELDS = {
     "Product2": ["Name", "ProductCode"],
     "Order": ["AccountId", "OpportunityId", "Status", "EffectiveDate", "TotalAmount", "CurrencyIsoCode",
               "Xero_Invoice_Id__c", "Xero_Invoice_Number__c"],
-    "OrderItem": ["OrderId", "Product2Id", "Quantity", "UnitPrice", "Description"],
+    "OrderItem": ["OrderId", "Product2Id", "Quantity", "UnitPrice", "Description", "OrderItemNumber"],
+    "Lead": ["FirstName", "LastName", "Company", "Email", "Status", "IsConverted"],
+    "Campaign": ["Name", "IsActive"],
+    "CampaignMember": ["CampaignId", "ContactId", "LeadId", "Status"],
 }
 SF_TABLES = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "sf_opportunity",
              "OpportunityLineItem": "sf_opportunity_line_item", "Product2": "sf_product2", "Order": "sf_order",
-             "OrderItem": "sf_order_item"}
+             "OrderItem": "sf_order_item", "Lead": "sf_lead", "Campaign": "sf_campaign",
+             "CampaignMember": "sf_campaign_member"}
+SF_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Campaign": "701",
+               "CampaignMember": "00v", "Order": "801", "OrderItem": "802"}
 XERO_TABLES = {"Contacts": "contacts", "Invoices": "invoices", "Items": "items"}
 _ids = itertools.count(1)
 
@@ -79,7 +87,7 @@ class Stager:
         return table
 
     def sf(self, obj: str, *, modified: dt.datetime = T0, deleted: bool = False, invalid: str | None = None, **fields) -> str:
-        fields.setdefault("Id", sf_id({"Account": "001", "Contact": "003", "Opportunity": "006"}.get(obj, "00X")))
+        fields.setdefault("Id", sf_id(SF_PREFIXES.get(obj, "00X")))
         table = self._sf_table(obj)
         kinds = SF_KINDS.get(obj, {})
         row = {"id": fields["Id"], "modified_at": modified, "is_deleted": deleted, "extracted_at": T0,

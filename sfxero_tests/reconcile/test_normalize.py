@@ -70,7 +70,9 @@ def test_vectorised_email_and_name_match_scalar():
     ({"recipes": {"R2": {"status": "PAID"}}}, "recipes.R2.status"),
     ({"recipes": {"R2": {"status_map": "stage"}}, "mapping": {"value_maps": {"stage": {"Closed Won": "PAID"}}}},
      "mapping.value_maps.stage"),
-    ({"recipes": {"R7": {"enabled": True}}}, "recipes.R7.enabled"),
+    ({"recipes": {"R6": {"enabled": True}}}, "recipes.R6.campaign"),
+    ({"recipes": {"R6": {"enabled": True, "campaign": "Dunning", "min_days_overdue": 0}}}, "recipes.R6.min_days_overdue"),
+    ({"recipes": {"R7": {"status_map": "nope"}}}, "recipes.R7.status_map"),
     ({"recipes": {"R9": {}}}, "recipes.R9"),
 ])
 def test_mapping_and_recipe_config_errors_name_the_key(data, key):

@@ -97,3 +97,67 @@ def test_assets_store_each_recipe_plan_once_and_report(staging, monkeypatch, tmp
     assert amounts["GBP"]["salesforce_won"] == 150.0 and amounts["GBP"]["xero_invoiced"] == 180.0
     assert amounts["USD"] == {"currency": "USD", "salesforce_won": 50.0, "xero_invoiced": 0.0, "difference": 50.0}
     assert "| R1 |" in report["report"]
+
+
+R6_R7_CONFIG = ("recipes:\n  R6: {enabled: true, campaign: Dunning}\n  R7: {enabled: true}\n")
+
+
+def seed_r6_r7(world: Stager) -> dict:
+    camp = world.sf("Campaign", Name="Dunning", IsActive=True)
+    x = world.xero("Contacts", Name="Paid Up", ContactStatus="ACTIVE")
+    a = world.sf("Account", Name="Paid Up")
+    world.link("R1", a, x)
+    c = world.sf("Contact", AccountId=a, LastName="P", Email="p@paid.example")
+    member = world.sf("CampaignMember", CampaignId=camp, ContactId=c)
+    world.xero("Items", Code="SUB", Name="Sub", SalesDetails={"AccountCode": "200"})
+    p2 = world.sf("Product2", Name="Sub", ProductCode="SUB")
+    order = world.sf("Order", AccountId=a, Status="Activated", EffectiveDate="2025-02-01", TotalAmount=70.0,
+                     CurrencyIsoCode="GBP")
+    world.sf("OrderItem", OrderId=order, Product2Id=p2, Quantity=1, UnitPrice=70)
+    return {"x": x, "member": member, "order": order}
+
+
+def test_plan_command_shows_deletes_and_order_invoices(sqlite_staging, monkeypatch, capsys, tmp_path):
+    ids = seed_r6_r7(Stager(sqlite_staging))
+    (tmp_path / "c.yaml").write_text(R6_R7_CONFIG)
+    monkeypatch.setenv("SFXERO_STAGING_URL", sqlite_staging.url)
+    monkeypatch.setenv("SFXERO_CONFIG", str(tmp_path / "c.yaml"))
+    try:
+        main(["plan"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[1].split() == ["recipe", "create", "update", "delete", "skip", "conflict", "held", "plan", "id"]
+    r6 = next(line for line in lines if line.startswith("R6 "))
+    assert r6.split()[1:7] == ["0", "0", "1", "0", "0", "0"]
+    assert f"R6 DELETE   {ids['x']} → Salesforce {ids['member']}: no longer overdue in Xero" in out
+    assert f"R7 CREATE   {ids['order']} → Xero (new)" in out
+    try:
+        main(["plan", "--json"])
+    except SystemExit:
+        pass
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert data["summary"]["R6"]["delete"] == 1 and data["summary"]["R7"]["create"] == 1
+    row = next(r for r in data["rows"] if r["recipe"] == "R6")
+    assert row["diff"]["payload"] == {"CampaignMember": {"Id": ids["member"]}}
+    assert count_plan_rows(sqlite_staging) == 0
+
+
+def test_assets_store_r6_and_r7_plans_and_report_deletes(staging, monkeypatch, tmp_path):
+    (tmp_path / "c.yaml").write_text(R6_R7_CONFIG)
+    monkeypatch.setenv("SFXERO_CONFIG", str(tmp_path / "c.yaml"))
+    seed_r6_r7(Stager(staging))
+    result = dg.materialize([*plan_assets, reconciliation_report], resources={"staging": staging},
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    meta = {e.event_specific_data.materialization.asset_key.to_user_string():
+            {k: getattr(v, "value", v) for k, v in e.event_specific_data.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+    assert meta["sync_plan_r6"]["stored"] == "written" and meta["sync_plan_r6"]["rows_delete"] == 1
+    assert meta["sync_plan_r7"]["rows_create"] == 1
+    report = meta["reconciliation_report"]
+    assert report["R6_to_delete"] == 1 and report["R7_to_create"] == 1
+    amounts = {r.data["currency"]: r.data for r in report["amounts"].records}
+    assert amounts["GBP"] == {"currency": "GBP", "salesforce_won": 0.0, "salesforce_orders": 70.0,
+                              "xero_invoiced": 0.0, "difference": 70.0}

@@ -1,7 +1,8 @@
 """Plan assets (one per recipe, SPEC §2) and the daily reconciliation report.
 
 Recipes that share a matching are computed together in one multi-asset (R1/R4/R5 on Accounts ↔
-Contacts, R2/R3 on Opportunities ↔ invoices) and materialize one asset per recipe. Each stores its
+Contacts, R2/R3/R7 on Opportunities and Orders ↔ invoices, R6 on overdue Contacts ↔ Campaign
+members) and materialize one asset per recipe. Each stores its
 plan in `sync_plan` (unchanged inputs → the identical plan, not rewritten) and reports counts.
 Nothing here calls an API: the push step turns plan rows into calls.
 """
@@ -18,11 +19,15 @@ from ..staging.resources import StagingDatabase
 GROUP = "reconciliation"
 FAMILY_DEPS = {
     "contacts": ["sf_account", "sf_contact", "xero_contact"],
-    "invoices": ["sf_opportunity", "sf_opportunity_line_item", "sf_product2", "sf_account", "xero_invoice", "xero_item"],
+    "invoices": ["sf_opportunity", "sf_opportunity_line_item", "sf_order", "sf_order_item", "sf_product2", "sf_account",
+                 "xero_invoice", "xero_item"],
+    "campaigns": ["xero_contact", "xero_invoice", "sf_account", "sf_contact", "sf_lead", "sf_campaign",
+                  "sf_campaign_member"],
 }
 RECIPE_TITLES = {
     "R1": "Salesforce Accounts → Xero Contacts", "R4": "Xero balances → Account", "R5": "Xero-owned Contact fields → Account",
     "R2": "Won Opportunities → Xero ACCREC invoices", "R3": "Invoice status and payments → Opportunity",
+    "R6": "Overdue Xero customers → Salesforce Campaign members", "R7": "Activated Orders → Xero ACCREC invoices",
 }
 
 
@@ -64,17 +69,18 @@ plan_assets = [build_plan_asset(f) for f in FAMILIES]
 @dg.asset(
     group_name=GROUP, kinds={"sql"}, deps=[plan_key(r) for f in FAMILIES for r in FAMILIES[f]],
     automation_condition=dg.AutomationCondition.on_cron("0 6 * * *"),
-    description="Daily: per recipe in sync / to create / to update / conflicts / held, and amounts per currency "
-                "(won Opportunities in Salesforce vs ACCREC invoices in Xero).",
+    description="Daily: per recipe in sync / to create / to update / to delete / conflicts / held, and amounts per "
+                "currency (won Opportunities, and activated Orders with R7, in Salesforce vs ACCREC invoices in Xero).",
 )
 def reconciliation_report(staging: StagingDatabase) -> dg.MaterializeResult:
     with staging.begin() as conn:
         counts = recipe_counts(conn)
-        totals = amount_totals(conn)
+        totals = amount_totals(conn, load_config())
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "int" if c != "recipe" and c != "plan_id" else "string")
                                      for c in (counts[0] if counts else ["recipe"])])
-    amounts = dg.TableSchema(columns=[dg.TableColumn("currency", "string"), dg.TableColumn("salesforce_won", "float"),
-                                      dg.TableColumn("xero_invoiced", "float"), dg.TableColumn("difference", "float")])
+    amounts = dg.TableSchema(columns=[dg.TableColumn(c, "string" if c == "currency" else "float")
+                                      for c in (totals[0] if totals else ["currency", "salesforce_won", "xero_invoiced",
+                                                                          "difference"])])
     meta = {
         "report": dg.MetadataValue.md(markdown(counts, totals)),
         "recipes": dg.MetadataValue.table([dg.TableRecord(r) for r in counts], schema=schema),

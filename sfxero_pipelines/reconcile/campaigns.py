@@ -1,0 +1,344 @@
+"""R6: Xero Contacts with overdue balances → members of a Salesforce Campaign (dunning from finance data).
+
+Who is overdue: a Xero Contact (not archived) owing at least `recipes.R6.min_overdue_amount` on
+AUTHORISED ACCREC invoices that are at least `min_days_overdue` days past their due date, in the
+organisation's base currency (AmountDue / CurrencyRate). Days count to the day the Xero invoices
+were last extracted, not to the wall clock: the plan depends on staging alone, so the same staging
+gives the same plan.
+
+Who that is in Salesforce (SPEC §2: link table → Contact email):
+- linked (sync_link R1, else Account.Xero_Contact_Id__c) to an Account → the Account's primary
+  Contact (the earliest-created Contact with an email, else the earliest: as R1 reads it);
+- not linked → the Contact with the Xero Contact's email, else the unconverted Lead with it.
+Two candidates (two Accounts, two Contacts or two Leads with the email) are a conflict, never a guess.
+
+Rows (all `xero_to_sf`, source_id = Xero ContactID, target_object CampaignMember):
+- create: overdue, and the person is not a member → payload {"CampaignMember": {CampaignId, ContactId|LeadId}};
+- skip: overdue and already a member (target_id = the member);
+- delete: a member who belongs to Xero Contacts none of which is overdue any more (paid) →
+  payload {"CampaignMember": {"Id"}}. A member belongs to a Xero Contact when it is a Contact of the
+  linked Account, or (no link) has its email. Members belonging to no Xero Contact are not R6's and
+  are left alone;
+- conflict: two candidates; held: nobody to add, or a held/invalid record on either side.
+Several Xero Contacts resolving to one person give one row (the smallest ContactID, all listed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import SfxeroConfig
+from ..errors import ConfigError
+from . import load as L
+from . import normalize as N
+from . import plan as P
+
+RECIPE = "R6"
+DIRECTION = "xero_to_sf"
+_SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+@dataclass
+class CampaignPlan:
+    rows: pd.DataFrame
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    amount: float
+    invoices: int
+    oldest_days: int
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+def resolve_campaign(conn: sa.Connection, wanted: str) -> tuple[str, str]:
+    """(Id, Name) of the configured Campaign, given by Id (15 or 18 characters) or exact Name."""
+    key = "recipes.R6.campaign"
+    if not L.has_table(conn, "sf_campaign"):
+        raise ConfigError(key, "Campaigns are not staged yet (sf_campaign): add Campaign to extract.salesforce.objects "
+                               "and run `sfxero sync --stage extract`")
+    df = L.frame(conn, "SELECT id, name FROM sf_campaign WHERE NOT is_deleted ORDER BY id", ["id", "name"])
+    wanted = wanted.strip()
+    if _SF_ID.match(wanted):
+        hit = df[(df.id == wanted) | ((len(wanted) == 15) & (df.id.str.slice(0, 15) == wanted))]
+        if len(hit) == 1:
+            return hit.id.iloc[0], hit.name.iloc[0]
+    hit = df[df.name == wanted]
+    if hit.empty:
+        hit = df[df.name.fillna("").str.strip().str.casefold() == wanted.casefold()]
+    if len(hit) > 1:
+        raise ConfigError(key, f"{len(hit)} Campaigns are named '{wanted}' ({', '.join(hit.id)}): give the Id")
+    if hit.empty:
+        raise ConfigError(key, f"no live Campaign with the Id or Name '{wanted}' in staging (sf_campaign)")
+    return hit.id.iloc[0], hit.name.iloc[0]
+
+
+def as_of_date(conn: sa.Connection) -> dt.date:
+    """The day ages are counted to: when the Xero invoices were last extracted."""
+    stamps = []
+    if L.has_table(conn, "extract_state"):
+        stamps += [r[0] for r in conn.exec_driver_sql(
+            "SELECT updated_at FROM extract_state WHERE table_name = 'xero_invoice'").fetchall()]
+    stamps += [conn.exec_driver_sql("SELECT max(extracted_at) FROM xero_invoice").scalar()]
+    parsed = [pd.to_datetime(str(s), utc=True, format="mixed") for s in stamps if s is not None]
+    return max(parsed).date() if parsed else dt.datetime.now(dt.timezone.utc).date()
+
+
+def overdue_contacts(conn: sa.Connection, rc, as_of: dt.date) -> dict[str, Overdue]:
+    """Xero ContactID → what it owes past the configured age, for those at or over the threshold."""
+    inv = L.frame(conn, "SELECT contact_id, due_date, amount_due, currency_rate FROM xero_invoice "
+                        "WHERE NOT is_deleted AND status = 'AUTHORISED' AND amount_due > 0 AND due_date IS NOT NULL",
+                  ["contact_id", "due_date", "amount_due", "currency_rate"])
+    if inv.empty:
+        return {}
+    due = pd.to_datetime(inv.due_date.str.slice(0, 10), format="%Y-%m-%d", errors="coerce").dt.date
+    age = pd.Series([(as_of - d).days if isinstance(d, dt.date) else -1 for d in due], index=inv.index)
+    inv = inv.assign(age=age)[age >= rc.min_days_overdue]
+    rate = pd.to_numeric(inv.currency_rate, errors="coerce")
+    rate = rate.where(rate > 0, 1.0).fillna(1.0)
+    inv = inv.assign(base=pd.to_numeric(inv.amount_due, errors="coerce").fillna(0.0) / rate)
+    out: dict[str, Overdue] = {}
+    for cid, g in inv.groupby("contact_id", sort=True):
+        amount = round(float(g.base.sum()), 2)
+        if amount >= rc.min_overdue_amount and amount > 0:
+            out[cid] = Overdue(amount, len(g), int(g.age.max()))
+    return out
+
+
+def _flag(v) -> bool:
+    return v is not None and str(v).strip().lower() in ("t", "true", "1")
+
+
+def read_links(conn: sa.Connection) -> pd.DataFrame:
+    """Live Account → linked Xero ContactID (sync_link R1, else the Xero_Contact_Id__c written back)."""
+    if not L.has_table(conn, "sf_account"):
+        return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
+    have = L.table_columns(conn, "sf_account")
+    exprs = []
+    join = ""
+    if L.has_table(conn, "sync_link"):
+        join = " LEFT JOIN sync_link l ON l.recipe = 'R1' AND l.sf_id = a.id"
+        exprs.append("l.xero_id")
+    if "xero_contact_id__c" in have:
+        exprs.append("nullif(trim(a.xero_contact_id__c), '')")
+    if not exprs:
+        return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
+    x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
+    return L.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
+                   ["account_id", "xero_id"])
+
+
+def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Contacts: id, accountid, email, invalid_reason, rn = 1 for the Account's primary Contact;
+    unconverted Leads: id, email, invalid_reason); emails normalised in `key`."""
+    contacts = pd.DataFrame({c: pd.Series([], dtype="object") for c in ("id", "accountid", "email", "invalid_reason", "rn")})
+    if L.has_table(conn, "sf_contact"):
+        have = L.table_columns(conn, "sf_contact")
+        created = "createddate" if "createddate" in have else "modified_at"
+        email = "email" if "email" in have else "NULL"
+        contacts = L.frame(conn, (
+            f"SELECT id, accountid, {email}, invalid_reason, ROW_NUMBER() OVER (PARTITION BY accountid ORDER BY "
+            f"(CASE WHEN {email} IS NULL THEN 1 ELSE 0 END), {created}, id) FROM sf_contact WHERE NOT is_deleted"),
+            ["id", "accountid", "email", "invalid_reason", "rn"])
+    leads = pd.DataFrame({c: pd.Series([], dtype="object") for c in ("id", "email", "invalid_reason")})
+    if L.has_table(conn, "sf_lead"):
+        have = L.table_columns(conn, "sf_lead")
+        conv = "isconverted" if "isconverted" in have else "NULL"
+        email = "email" if "email" in have else "NULL"
+        leads = L.frame(conn, f"SELECT id, {email}, invalid_reason, {conv} FROM sf_lead WHERE NOT is_deleted",
+                        ["id", "email", "invalid_reason", "converted"])
+        unconverted = np.array([not _flag(v) for v in leads.converted], dtype=bool)
+        leads = leads.loc[unconverted, ["id", "email", "invalid_reason"]]
+    contacts = contacts.assign(key=N.v_email(contacts.email), primary=contacts.rn.astype(str).eq("1"))
+    leads = leads.assign(key=N.v_email(leads.email))
+    return contacts.reset_index(drop=True), leads.reset_index(drop=True)
+
+
+def read_members(conn: sa.Connection, campaign_id: str) -> pd.DataFrame:
+    if not L.has_table(conn, "sf_campaign_member"):
+        raise ConfigError("recipes.R6", "Campaign members are not staged yet (sf_campaign_member): add CampaignMember "
+                                        "to extract.salesforce.objects and run `sfxero sync --stage extract`")
+    have = L.table_columns(conn, "sf_campaign_member")
+    cols = [c if c in have else "NULL" for c in ("contactid", "leadid")]
+    return L.frame(conn, f"SELECT id, {cols[0]}, {cols[1]} FROM sf_campaign_member WHERE NOT is_deleted "
+                         f"AND campaignid = '{campaign_id}' ORDER BY id", ["id", "contactid", "leadid"])
+
+
+# ---- planning ------------------------------------------------------------------------------------
+
+def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
+    rc = cfg.recipes.R6
+    campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
+    if not _SF_ID.match(campaign_id):
+        raise ConfigError("recipes.R6.campaign", f"staged Campaign id {campaign_id!r} is not a Salesforce id")
+    L.require_table(conn, "xero_contact")
+    L.require_table(conn, "xero_invoice")
+    as_of = as_of_date(conn)
+    owing = overdue_contacts(conn, rc, as_of)
+    xc = L.frame(conn, "SELECT id, email_address, invalid_reason, is_deleted FROM xero_contact ORDER BY id",
+                 ["id", "email", "invalid_reason", "deleted"])
+    xc = xc.assign(key=N.v_email(xc.email), deleted=[_flag(v) for v in xc.deleted])
+    links = read_links(conn)
+    contacts, leads = read_people(conn)
+    members = read_members(conn, campaign_id)
+    holds = L.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead"])
+
+    # -- who each Xero Contact is in Salesforce ------------------------------------------------------
+    accounts_of = links.groupby("xero_id", sort=True).account_id.agg(lambda s: sorted(set(s))).to_dict()
+    primary = contacts[contacts.primary & contacts.accountid.notna()].set_index("accountid").id.to_dict()
+    contacts_of_account = contacts[contacts.accountid.notna()].groupby("accountid", sort=True).id.agg(list).to_dict()
+    contacts_by_email = contacts[contacts.key.notna()].groupby("key", sort=True).id.agg(sorted).to_dict()
+    leads_by_email = leads[leads.key.notna()].groupby("key", sort=True).id.agg(sorted).to_dict()
+    invalid = {**contacts.set_index("id").invalid_reason.dropna().to_dict(),
+               **leads.set_index("id").invalid_reason.dropna().to_dict()}
+
+    # belongs: person id → Xero Contacts it belongs to (for removals)
+    belongs: dict[str, set[str]] = {}
+    resolved: dict[str, tuple] = {}  # overdue Xero ContactID → ("ok", kind, person, match) | ("conflict"|"held", ...)
+    for x_id, key, deleted in zip(xc.id, xc.key, xc.deleted):
+        accounts = accounts_of.get(x_id)
+        if accounts:
+            for a in accounts:
+                for c in contacts_of_account.get(a, []):
+                    belongs.setdefault(c, set()).add(x_id)
+        elif key:
+            for p in (*contacts_by_email.get(key, ()), *leads_by_email.get(key, ())):
+                belongs.setdefault(p, set()).add(x_id)
+        if x_id not in owing or deleted:
+            continue
+        if accounts:
+            if len(accounts) > 1:
+                resolved[x_id] = ("conflict", "link", accounts,
+                                  f"linked to {len(accounts)} Accounts ({', '.join(accounts)}): fix the duplicate link")
+            elif accounts[0] in primary:
+                resolved[x_id] = ("ok", "ContactId", primary[accounts[0]], "link", accounts[0])
+            else:
+                resolved[x_id] = ("held", "link", f"linked Account {accounts[0]} has no Contact to add to the Campaign")
+        elif not key:
+            resolved[x_id] = ("held", None, "no linked Account and no email to find a Contact or Lead by")
+        else:
+            found = contacts_by_email.get(key, [])
+            kind = "ContactId"
+            if not found:
+                found, kind = leads_by_email.get(key, []), "LeadId"
+            if len(found) == 1:
+                resolved[x_id] = ("ok", kind, found[0], "email", None)
+            elif found:
+                what = "Contacts" if kind == "ContactId" else "Leads"
+                resolved[x_id] = ("conflict", "email", found, f"{len(found)} {what} have the email {key}")
+            else:
+                resolved[x_id] = ("held", "email", f"no linked Account, and no Salesforce Contact or Lead has the "
+                                                    f"email {key}")
+
+    member_of: dict[str, str] = {}  # person (Contact or Lead id) → its membership (the first, if staged twice)
+    member_kind: dict[str, str] = {}
+    for m_id, c_id, l_id in zip(members.id, members.contactid, members.leadid):
+        person = c_id or l_id
+        if person and person not in member_of:
+            member_of[person] = m_id
+            member_kind[person] = "ContactId" if c_id else "LeadId"
+
+    h_x, h_c, h_l = holds["xero_contact"], holds["sf_contact"], holds["sf_lead"]
+    xc_invalid = xc.set_index("id").invalid_reason.dropna().to_dict()
+
+    def x_hold(x_id: str) -> str | None:
+        if x_id in h_x:
+            return f"Xero Contact {x_id} {h_x[x_id]}"
+        if x_id in xc_invalid:
+            return f"Xero Contact staged invalid: {xc_invalid[x_id]}"
+        return None
+
+    rule_add = (f"R6: owes ≥ {rc.min_overdue_amount:g} overdue by ≥ {rc.min_days_overdue} days → member of "
+                f"Campaign '{campaign_name}'")
+    rule_remove = f"R6: no longer overdue (paid) → removed from Campaign '{campaign_name}'"
+
+    def owes(xs: list[str]) -> str:
+        amount = round(sum(owing[x].amount for x in xs), 2)
+        n = sum(owing[x].invoices for x in xs)
+        days = max(owing[x].oldest_days for x in xs)
+        return (f"owes {amount:,.2f} overdue ({n} invoice{'s' if n != 1 else ''}, oldest {days} days past due "
+                f"on {as_of.isoformat()})")
+
+    def overdue_info(xs: list[str]) -> dict:
+        return {"amount": round(sum(owing[x].amount for x in xs), 2), "invoices": sum(owing[x].invoices for x in xs),
+                "oldest_days": max(owing[x].oldest_days for x in xs), "as_of": as_of.isoformat()}
+
+    out: list[tuple] = []  # (action, source, target, diff, reason)
+    by_person: dict[str, list[str]] = {}
+    for x_id in sorted(resolved):
+        state = resolved[x_id]
+        why = x_hold(x_id)
+        if state[0] == "ok" and why is None:
+            by_person.setdefault(state[2], []).append(x_id)
+        elif state[0] == "conflict" and why is None:
+            out.append(("conflict", x_id, None, {"match": state[1], "target_object": "CampaignMember",
+                                                 "candidates": list(state[2]), "overdue": overdue_info([x_id])},
+                        f"{owes([x_id])}, but ambiguous {state[1]} match: {state[3]}"))
+        else:
+            out.append(("held", x_id, None, {"match": state[1], "target_object": "CampaignMember",
+                                             "overdue": overdue_info([x_id])},
+                        f"{owes([x_id])}, but {why or state[2]}"))
+    for person, xs in sorted(by_person.items()):
+        kind, how, account = resolved[xs[0]][1], resolved[xs[0]][3], resolved[xs[0]][4]
+        source = xs[0]
+        base = {"match": how, "target_object": "CampaignMember", "overdue": overdue_info(xs)}
+        if account:
+            base["account"] = account
+        if len(xs) > 1:
+            base["xero_contacts"] = xs
+        held_by = (h_c if kind == "ContactId" else h_l).get(person)
+        label = "Contact" if kind == "ContactId" else "Lead"
+        if held_by or person in invalid:
+            why = f"{label} {person} {held_by}" if held_by else f"{label} staged invalid: {invalid[person]}"
+            out.append(("held", source, None, base, f"{owes(xs)}, but {why}"))
+        elif person in member_of:
+            out.append(("skip", source, member_of[person], base,
+                        f"in sync: {label} {person} is a member ({owes(xs)})"))
+        else:
+            payload = {"CampaignId": campaign_id, kind: person}
+            if rc.member_status:
+                payload["Status"] = rc.member_status
+            fields = {k: {"old": None, "new": v, "rule": rule_add} for k, v in payload.items()}
+            out.append(("create", source, None, {**base, "fields": fields, "payload": {"CampaignMember": payload}},
+                        f"{owes(xs)}: add {label} {person} to Campaign '{campaign_name}'"))
+
+    # -- removals: members whose Xero Contacts are all paid up ------------------------------------------
+    added = set(by_person)
+    for person, m_id in sorted(member_of.items(), key=lambda kv: kv[1]):
+        xs = sorted(belongs.get(person, ()))
+        if not xs or person in added or any(x in resolved for x in xs):
+            continue  # not R6's member, or still owing
+        source = xs[0]
+        kind = member_kind[person]
+        diff = {"match": "link" if source in accounts_of else "email", "target_object": "CampaignMember",
+                "fields": {"CampaignId": {"old": campaign_id, "new": None, "rule": rule_remove},
+                           kind: {"old": person, "new": None, "rule": rule_remove}},
+                "payload": {"CampaignMember": {"Id": m_id}}}
+        if len(xs) > 1:
+            diff["xero_contacts"] = xs
+        why = x_hold(source)
+        if why:
+            out.append(("held", source, m_id, {"match": diff["match"], "target_object": "CampaignMember"},
+                        f"no longer overdue, but {why}"))
+        else:
+            out.append(("delete", source, m_id, diff,
+                        f"no longer overdue in Xero: remove {'Lead' if kind == 'LeadId' else 'Contact'} {person} "
+                        f"from Campaign '{campaign_name}'"))
+
+    parts = []
+    for action in ("create", "update", "delete", "skip", "conflict", "held"):
+        rows = [r for r in out if r[0] == action]
+        if rows:
+            parts.append(P.rows(RECIPE, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
+                                [r[3] for r in rows], [r[4] for r in rows]))
+    stats = {"campaign": campaign_id, "as_of": as_of.isoformat(), "overdue_contacts": len(owing),
+             "members": len(members)}
+    return CampaignPlan(rows=pd.concat(parts, ignore_index=True) if parts else P.empty(), stats=stats)
