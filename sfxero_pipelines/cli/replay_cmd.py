@@ -3,14 +3,19 @@
 Releases the push holds (all, or the given record ids), then runs the cycle — extract (to see the
 fix), check, reconcile, push — as real Dagster runs. A fixed record is planned and written once
 (the ledger never writes the same intended write twice); one still wrong is held again with the
-target's new message. Exit 0 when nothing is held afterwards, 1 otherwise.
+target's new message. Exit 0 when every replayed record was written (a succeeded ledger entry
+from this replay), 1 otherwise.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
+import sqlalchemy as sa
 
 from ..push.holds import open_push_holds, release
+from ..staging.schema import sync_ledger
 from . import EXIT_HELD, EXIT_OK
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
@@ -18,10 +23,10 @@ from .sync_cmd import _run_stages
 
 
 def run_replay(record_ids: tuple[str, ...]) -> int:
-    from ..defs.staging.resources import staging_from_env
+    from ..defs.staging.resources import staging_for_cli
     from ..definitions import defs
 
-    engine = staging_from_env().engine
+    engine = staging_for_cli().engine
     with engine.begin() as conn:
         held = open_push_holds(conn)
         chosen = [h for h in held if not record_ids or h["record_id"] in record_ids]
@@ -34,11 +39,19 @@ def run_replay(record_ids: tuple[str, ...]) -> int:
         release(conn, [(h["table_name"], h["record_id"]) for h in chosen])
     click.echo(f"Replaying {len(chosen)} held record(s): " + ", ".join(h["record_id"] for h in chosen[:10]) +
                (" …" if len(chosen) > 10 else ""))
+    started = dt.datetime.now(dt.timezone.utc)
     with use_configured_or_sandbox():
-        ok, _ = _run_stages(("extract", "check", "reconcile", "push"), get_instance(), defs(), stop_on_block=True)
+        _run_stages(("extract", "check", "reconcile", "push"), get_instance(), defs(), stop_on_block=True)
     with engine.connect() as conn:
         again = {h["record_id"]: h["reason"] for h in open_push_holds(conn)}
+        written = {r[0] for r in conn.execute(sa.select(sync_ledger.c.source_id).where(
+            sync_ledger.c.outcome == "succeeded", sync_ledger.c.completed_at >= started,
+            sync_ledger.c.source_id.in_([h["record_id"] for h in chosen])))}
+    done = True
     for h in chosen:
-        state = f"held again: {again[h['record_id']]}" if h["record_id"] in again else "written"
-        click.echo(f"  {h['record_id']}: {state}")
-    return EXIT_OK if ok and not any(h["record_id"] in again for h in chosen) else EXIT_HELD
+        rid = h["record_id"]
+        state = "written" if rid in written else f"held again: {again[rid]}" if rid in again else \
+            "not written (see `sfxero plan` and the runs above)"
+        done &= rid in written
+        click.echo(f"  {rid}: {state}")
+    return EXIT_OK if done else EXIT_HELD

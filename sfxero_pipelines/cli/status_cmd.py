@@ -70,10 +70,10 @@ def print_holds(holds: list[dict]) -> None:
 
 
 def run_status(as_json: bool = False) -> int:
-    from ..defs.staging.resources import staging_from_env
+    from ..defs.staging.resources import staging_for_cli
 
     instance = get_instance()
-    with staging_from_env().engine.connect() as conn:
+    with staging_for_cli().engine.connect() as conn:
         holds = open_holds_by_stage(conn)
     if as_json:
         runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,

@@ -152,9 +152,9 @@ def run_sync(stage: str) -> int:
             return EXIT_OK if all_ok else EXIT_HELD
         click.echo("Verifying: extract, check and reconcile again; the new plan must have nothing to write.")
         ok, _ = _run_stages(("extract", "check", "reconcile"), instance, definitions, stop_on_block=True)
-        from ..defs.staging.resources import staging_from_env
+        from ..defs.staging.resources import staging_for_cli
 
-        converged, counts = verify_convergence(staging_from_env().engine)
+        converged, counts = verify_convergence(staging_for_cli().engine)
         click.echo(f"  {'recipe':<8}" + "".join(f"{a:>10}" for a in ("create", "update", "delete", "skip", "conflict", "held")))
         for recipe, c in counts.items():
             click.echo(f"  {recipe:<8}" + "".join(f"{c.get(a, 0):>10}" for a in ("create", "update", "delete", "skip",

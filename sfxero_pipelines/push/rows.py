@@ -82,7 +82,7 @@ def load_rows(conn: sa.Connection, target_system: str, *, only_sources: set[str]
             continue
         if only_sources is not None and r.source_id not in only_sources:
             continue
-        diff = json.loads(r.diff) if isinstance(r.diff, str) else (r.diff or {})
+        diff = json.loads(r.diff) if isinstance(r.diff, str) else (r.diff if isinstance(r.diff, dict) else {})
         row = PushRow(plan_id=r.plan_id, row_no=int(r.row_no), recipe=r.recipe, direction=r.direction,
                       action=r.action, source_id=r.source_id, target_id=r.target_id, diff=diff)
         if r.action in WRITE_ACTIONS and diff.get("payload"):

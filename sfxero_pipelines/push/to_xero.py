@@ -80,7 +80,7 @@ class XeroWriter:
                 self._send(mine[start:start + self.cfg.xero_batch_size])
         unsupported = [r for r in todo if r.target_object not in OBJECTS]
         if unsupported:
-            self._record(unsupported, [None] * len(unsupported),
+            self._record(unsupported, [None] * len(unsupported), sent=False, errors=
                          [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
         self.flush_write_backs()
 
@@ -142,7 +142,7 @@ class XeroWriter:
             why = self.failed_sources.get((dep.get("recipe"), dep.get("source_id"))) if dep else None
             (waiting if why else ready).append((r, why))
         if waiting:
-            self._record([r for r, _ in waiting], [None] * len(waiting),
+            self._record([r for r, _ in waiting], [None] * len(waiting), sent=False, errors=
                          [f"waits for {r.diff['depends_on']['recipe']} {r.diff['depends_on']['source_id']}, "
                           f"which was not written: {why}" for r, why in waiting])
         rows = [r for r, _ in ready]
@@ -172,7 +172,7 @@ class XeroWriter:
 
     # -- outcomes -------------------------------------------------------------------------------
     def _record(self, rows: list[PushRow], records: list[dict | None], errors: list[str | None], *,
-                looked_up: bool = False) -> None:
+                looked_up: bool = False, sent: bool = True) -> None:
         results, held, released, new_links = [], [], [], []
         for r, rec, error in zip(rows, records, errors):
             if error is None and rec is not None:
@@ -195,7 +195,8 @@ class XeroWriter:
                 results.append({"key": r.key, "outcome": ledger.FAILED, "target_id": r.target_id,
                                 "response": {"error": message, "plan_id": r.plan_id}})
                 held.append({"table_name": r.source_table, "record_id": r.source_id,
-                             "reason": f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: {message}",
+                             "reason": (f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: " if sent else
+                                        f"{r.recipe} {r.action} of {r.target_object} not sent: ") + message,
                              "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
                                         "idempotency_key": r.key, "message": message, "payload": r.payload}})
                 self.failed_sources[(r.recipe, r.source_id)] = message

@@ -25,7 +25,7 @@ GROUP = "push"
 PLAN_ASSETS = [plan_key(r) for family in FAMILIES.values() for r in family]
 #: Transient trouble (a 5xx streak, a dropped connection) is retried by rerunning the step: safe,
 #: because the ledger makes a rerun resume instead of repeat.
-RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def _result(context: dg.AssetExecutionContext, report: PushReport) -> dg.MaterializeResult:

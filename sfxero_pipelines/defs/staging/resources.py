@@ -53,6 +53,12 @@ def staging_from_env() -> StagingDatabase:
     return StagingDatabase()
 
 
+def staging_for_cli() -> StagingDatabase:
+    """The staging database with its URL resolved now, for code outside a Dagster run (the CLI):
+    `staging_from_env()` binds an EnvVar, which only a run may resolve."""
+    return StagingDatabase(url=staging_url())
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(resources={"staging": staging_from_env()})
