@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run dev test sandbox bench clean
+.PHONY: install run dev test sandbox stop bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("sfxero needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Full sync end to end against the built-in sandbox (or your credentials), then a summary.
+## Sandbox up (in the background, reused if running), the full cycle end to end, then a summary
+## proving convergence. With credentials configured, the sandbox is not used.
 run: $(STAMP)
+	$(BIN)/sfxero sandbox --detach
 	$(BIN)/sfxero sync --stage all
 
 ## The Dagster UI on the same instance and staging state as `make run`.
@@ -29,6 +31,10 @@ test: $(STAMP)
 
 sandbox: $(STAMP)
 	$(BIN)/sfxero sandbox
+
+## Stop the background sandbox `make run` started.
+stop: $(STAMP)
+	$(BIN)/sfxero sandbox --stop
 
 clean:
 	rm -rf .sfxero .dagster_home .pytest_cache

@@ -49,10 +49,19 @@ def cli() -> None:
 @click.option("--env-file", default=".sfxero/sandbox.env", show_default=True, type=click.Path(dir_okay=False), help="Where to write the connection settings.")
 @click.option("--sf-port", default=0, type=int, help="Salesforce emulator port (0 = any free port).")
 @click.option("--xero-port", default=0, type=int, help="Xero emulator port (0 = any free port).")
-def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int) -> None:
-    """Run the emulated Salesforce org and Xero organisation in the foreground."""
-    from .sandbox_cmd import run_sandbox
+@click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
+@click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
+def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
+            detach: bool, stop: bool) -> None:
+    """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""
+    from .sandbox_cmd import run_sandbox, start_detached, stop_detached
 
+    if stop:
+        stop_detached(env_file)
+        return
+    if detach:
+        start_detached(sys.argv[1:], env_file)
+        return
     run_sandbox(size=size, seed=seed, fixtures=fixtures, faults=faults, env_file=env_file,
                 sf_port=sf_port, xero_port=xero_port)
 

@@ -17,7 +17,7 @@ import requests
 from ..settings import DEFAULT_SANDBOX_ENV_FILE, has_salesforce_credentials, has_xero_credentials, load_env_file
 
 
-def _sandbox_answers(env: dict[str, str]) -> bool:
+def sandbox_answers(env: dict[str, str]) -> bool:
     try:
         for base in (env["SALESFORCE_LOGIN_URL"], env["XERO_IDENTITY_URL"]):
             requests.get(f"{base}/__sandbox/stats", verify=env["SFXERO_CA_BUNDLE"], timeout=2).raise_for_status()
@@ -34,7 +34,7 @@ def use_configured_or_sandbox(env_file: Path = DEFAULT_SANDBOX_ENV_FILE) -> Iter
         return
     if env_file.exists():
         env = load_env_file(env_file, environ={})
-        if _sandbox_answers(env):
+        if sandbox_answers(env):
             os.environ.update(env)
             yield "sandbox"
             return

@@ -1,8 +1,17 @@
-"""`sfxero sandbox`: serve both emulators in the foreground and write the env file."""
+"""`sfxero sandbox`: serve both emulators and write the env file.
+
+In the foreground by default; `--detach` starts the same command in its own session (log and pid
+next to the env file) and returns once both emulators answer, so `make run` and then `make dev`
+work on one sandbox whose data carries what the sync wrote; `--stop` ends it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,3 +59,49 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def _pid_file(env_file: str) -> Path:
+    return Path(env_file).with_suffix(".pid")
+
+
+def start_detached(argv: list[str], env_file: str, timeout_s: float = 300) -> None:
+    from ..settings import load_env_file
+    from .connections import sandbox_answers
+
+    path = Path(env_file)
+    if path.exists() and sandbox_answers(load_env_file(path, environ={})):
+        click.echo(f"sfxero sandbox already running (settings in {path})")
+        return
+    path.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = [a for a in argv if a != "--detach"]
+    log = open(path.with_suffix(".log"), "w")  # noqa: SIM115 - handed to the child, which outlives us
+    child = subprocess.Popen([sys.executable, "-c", "from sfxero_pipelines.cli import main; main()", *args],
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    _pid_file(env_file).write_text(str(child.pid))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise ConfigError("sfxero sandbox", f"exited with {child.returncode}; see {path.with_suffix('.log')}")
+        if path.exists() and sandbox_answers(load_env_file(path, environ={})):
+            click.echo(f"sfxero sandbox running in the background (pid {child.pid}); settings in {path}; "
+                       f"stop it with `sfxero sandbox --stop`")
+            return
+        time.sleep(0.2)
+    raise ConfigError("sfxero sandbox", f"not ready after {timeout_s:.0f}s; see {path.with_suffix('.log')}")
+
+
+def stop_detached(env_file: str) -> None:
+    pid_file = _pid_file(env_file)
+    if not pid_file.exists():
+        click.echo("no background sandbox to stop")
+        return
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass
+    pid_file.unlink(missing_ok=True)
+    Path(env_file).unlink(missing_ok=True)
+    click.echo(f"stopped the background sandbox (pid {pid})")
