@@ -1,8 +1,9 @@
-"""Decide what the CLI talks to: configured credentials, a running sandbox, or an embedded one.
+"""Decide what the CLI talks to: configured credentials or the sandbox.
 
 Order: (1) credentials for both systems in the environment → use them; (2) a sandbox env file
-(`.sfxero/sandbox.env`, written by `sfxero sandbox`) whose emulators answer → use it; (3) start an
-embedded sandbox for the duration of the command, so a newcomer's first `sfxero sync` just works.
+(`.sfxero/sandbox.env`, written by `sfxero sandbox`) whose emulators answer → use it; (3) start the
+sandbox in the background and leave it running, so a newcomer's first `sfxero sync` just works and
+the next command talks to the same emulated data the staging database describes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def sandbox_answers(env: dict[str, str]) -> bool:
 
 @contextmanager
 def use_configured_or_sandbox(env_file: Path = DEFAULT_SANDBOX_ENV_FILE) -> Iterator[str]:
-    """Yields "configured", "sandbox" or "embedded-sandbox"; the environment is set accordingly."""
+    """Yields "configured" or "sandbox"; the environment is set accordingly."""
     if has_salesforce_credentials() and has_xero_credentials():
         yield "configured"
         return
@@ -38,12 +39,10 @@ def use_configured_or_sandbox(env_file: Path = DEFAULT_SANDBOX_ENV_FILE) -> Iter
             os.environ.update(env)
             yield "sandbox"
             return
-    from ..sandbox.runner import SandboxServer
+    # Started in the background and left running: the emulators keep their data in memory, so the
+    # next command (another sync, `make dev`, replay) must see what this one wrote, as staging does.
+    from .sandbox_cmd import start_detached
 
-    with SandboxServer() as server:
-        os.environ.update(server.env)
-        server.write_env_file(env_file)
-        try:
-            yield "embedded-sandbox"
-        finally:
-            env_file.unlink(missing_ok=True)
+    start_detached(["sandbox", "--env-file", str(env_file)], str(env_file))
+    os.environ.update(load_env_file(env_file, environ={}))
+    yield "sandbox"
