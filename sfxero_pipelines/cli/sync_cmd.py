@@ -26,14 +26,18 @@ def _plain(metadata) -> dict:
     return {k: getattr(v, "value", v) for k, v in metadata.items()}
 
 
-def _summary_rows(result) -> list[tuple]:
+#: Metadata shown per materialization, by stage.
+EXTRACT_KEYS = ("rows_staged", "deleted_rows", "invalid_rows", "dagster/row_count", "api_calls_total", "window")
+PUSH_KEYS = ("planned", "written", "already_done", "found_by_lookup", "write_backs", "held", "api_calls_total")
+
+
+def _materialization_rows(result, keys: tuple[str, ...]) -> list[tuple]:
+    """(asset, *values of `keys`) per materialization of a run ("" where a key is absent)."""
     rows = []
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         meta = _plain(mat.metadata)
-        rows.append((mat.asset_key.to_user_string(), meta.get("rows_staged", ""), meta.get("deleted_rows", ""),
-                     meta.get("invalid_rows", ""), meta.get("dagster/row_count", ""), meta.get("api_calls_total", ""),
-                     meta.get("window", "")))
+        rows.append((mat.asset_key.to_user_string(), *(meta.get(k, "") for k in keys)))
     return rows
 
 
@@ -56,17 +60,6 @@ def print_check_table(rows: list[tuple]) -> None:
         click.echo(f"  {r[0]:<26}{r[1]:<26}{r[2]:<7}{r[3]:>8}{r[4]:>7}{r[5]:>6}  {note[:110]}")
 
 
-def _push_rows(result) -> list[tuple]:
-    rows = []
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        meta = _plain(mat.metadata)
-        rows.append((mat.asset_key.to_user_string(), meta.get("planned", ""), meta.get("written", ""),
-                     meta.get("already_done", ""), meta.get("found_by_lookup", ""), meta.get("write_backs", ""),
-                     meta.get("held", ""), meta.get("api_calls_total", "")))
-    return rows
-
-
 def print_push_table(rows: list[tuple]) -> None:
     click.echo(f"  {'asset':<18}{'planned':>8}{'written':>9}{'already':>9}{'lookup':>8}{'w-back':>8}{'held':>6}{'calls':>7}")
     for r in rows:
@@ -87,8 +80,8 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
                                         tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
-        rows += (_check_rows(result) if stage == "check" else _push_rows(result) if stage == "push"
-                 else _summary_rows(result))
+        rows += (_check_rows(result) if stage == "check" else
+                 _materialization_rows(result, PUSH_KEYS if stage == "push" else EXTRACT_KEYS))
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
