@@ -1,7 +1,7 @@
 """What a push executes: the pushable rows of the latest stored plan of each recipe.
 
-A plan row is pushable when its action is `create`, `update` or `delete` and its diff carries a
-`payload`; `skip` rows with `"link": true` carry a link to record and no write. Each row gets an
+A plan row is pushable when its action is `create`, `update` or `delete` (`preflight` refuses a
+plan whose such rows lack a target or a payload); `skip` rows with `"link": true` carry a link to record and no write. Each row gets an
 idempotency key derived from what it would write (recipe, direction, ids, the changed fields with
 their old and new values, and the payload): the same intended write has the same key in every plan
 that contains it, so the ledger can tell a write already made from one still to make, and a value
@@ -72,25 +72,31 @@ class PushRow:
         return {"R3": "xero_invoice"}.get(self.recipe, "xero_contact")
 
 
-def load_rows(conn: sa.Connection, target_system: str, *, only_sources: set[str] | None = None) -> tuple[list[PushRow], list[PushRow]]:
-    """(rows to write, skip rows whose link is still to record) for one target system, in push order:
-    R1 before the recipes whose creates refer to its Contacts, then plan order."""
-    plan = load_latest(conn)
+def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: set[str] | None = None,
+              recipe: str | None = None) -> tuple[list[PushRow], list[PushRow]]:
+    """(rows to write, skip rows whose link is still to record) for one target system (or all), in
+    push order: R1 before the recipes whose creates refer to its Contacts, then plan order."""
+    plan = load_latest(conn, recipe)
     writes, links = [], []
     for r in plan.itertuples(index=False):
-        if TARGET.get(r.direction) != target_system:
+        if target_system is not None and TARGET.get(r.direction) != target_system:
             continue
         if only_sources is not None and r.source_id not in only_sources:
             continue
         diff = json.loads(r.diff) if isinstance(r.diff, str) else (r.diff if isinstance(r.diff, dict) else {})
         row = PushRow(plan_id=r.plan_id, row_no=int(r.row_no), recipe=r.recipe, direction=r.direction,
-                      action=r.action, source_id=r.source_id, target_id=r.target_id, diff=diff)
-        if r.action in WRITE_ACTIONS and diff.get("payload"):
+                      action=r.action, source_id=_id(r.source_id), target_id=_id(r.target_id), diff=diff)
+        if r.action in WRITE_ACTIONS:
             writes.append(row)
         elif r.action == "skip" and diff.get("link") and r.target_id:
             links.append(row)
     writes.sort(key=lambda w: (ORDER.get(w.recipe, 1), w.recipe, w.row_no))
     return writes, links
+
+
+def _id(value) -> str | None:
+    """A plan id column as text; pandas reads a NULL there as NaN."""
+    return value if isinstance(value, str) and value else None
 
 
 def batch_key(rows: list[PushRow]) -> str:

@@ -21,10 +21,11 @@ reference_extract_job = dg.define_asset_job(
     description="Stage Xero reference data (items, accounts, tax rates, currencies) in full.",
 )
 
-# Checks only (no extract): they read the staged tables as they are. Blocking checks that fail with
-# ERROR fail this run, so `sync --stage all` stops before reconcile and push.
+STAGED = dg.AssetSelection.groups("salesforce_extract", "xero_extract")
+# Checks of the staged tables only (no extract): they read the tables as they are. Blocking checks
+# that fail with ERROR fail this run, so `sync --stage all` stops before reconcile and push.
 check_job = dg.define_asset_job(
-    "check_job", selection=dg.AssetSelection.all_asset_checks(),
+    "check_job", selection=STAGED - STAGED.without_checks(),
     description="Data-quality checks on every staged table: hold bad records, block a table that fails a table-level rule.",
 )
 
@@ -35,12 +36,16 @@ reconcile_job = dg.define_asset_job(
 
 # One job per target system: the `sfxero/target` tag lets the run queue admit one writer per system
 # (dagster.yaml tag_concurrency_limits); the assets' own RetryPolicy reruns a step after transient trouble.
+# Each also runs the plans' blocking `ready_to_push` checks first: a failed one stops the push step.
+PLANS = dg.AssetSelection.groups("reconciliation")
+READY_TO_PUSH = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
 push_xero_job = dg.define_asset_job(
-    "push_xero_job", selection=dg.AssetSelection.assets("xero_push"), tags={"sfxero/target": "xero"},
+    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | READY_TO_PUSH, tags={"sfxero/target": "xero"},
     description="Write the latest sync plan's Salesforce → Xero rows (and their write-backs).",
 )
 push_salesforce_job = dg.define_asset_job(
-    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push"), tags={"sfxero/target": "salesforce"},
+    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push") | READY_TO_PUSH,
+    tags={"sfxero/target": "salesforce"},
     description="Write the latest sync plan's Xero → Salesforce rows.",
 )
 
