@@ -3,16 +3,20 @@
 The API round trip (network and the server's work) and our typing/loading are independent, so a
 reader thread keeps at most `depth` pages ahead of the writer: the loop costs about the slower of
 the two instead of their sum, and memory stays bounded by `depth` pages.
+
+`pipeline` adds a second stage: one thread fetches, another prepares (types) each page, and the
+caller writes: fetching, typing page k+1 and the database's work on page k overlap.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 _DONE = object()
 
 
@@ -20,20 +24,29 @@ def prefetch(pages: Iterable[T], depth: int = 2) -> Iterator[T]:
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item) -> bool:
+        """Put unless the consumer has gone (then False)."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def read() -> None:
+        source = iter(pages)
         try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put((page, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for page in source:
+                if not offer((page, None)):
                     return
-            buffer.put((_DONE, None))
+            offer((_DONE, None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            buffer.put((_DONE, exc))
+            offer((_DONE, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:  # a generator source (e.g. an inner stage) stops its own thread
+                close()
 
     reader = threading.Thread(target=read, name="sfxero-prefetch", daemon=True)
     reader.start()
@@ -48,3 +61,20 @@ def prefetch(pages: Iterable[T], depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         reader.join(timeout=30)
+
+
+def pipeline(pages: Iterable[T], prepare: Callable[[T], U], depth: int = 2, *,
+             prepare_ahead: bool = True) -> Iterator[U]:
+    """`prepare(page)` for each page, in order, pages fetched `depth` ahead in a thread. With
+    `prepare_ahead`, pages are also prepared one ahead in a second thread (`prepare` must then not
+    touch the caller's database connection); otherwise in the caller's thread."""
+
+    def prepared() -> Iterator[U]:
+        source = prefetch(pages, depth)
+        try:
+            for page in source:
+                yield prepare(page)
+        finally:
+            source.close()
+
+    return prefetch(prepared(), depth=1) if prepare_ahead else prepared()

@@ -111,6 +111,13 @@ class FieldSpec:
     required: bool = False
 
 
+def _is_allowed(value, allowed: frozenset[str]) -> bool:
+    try:
+        return value in allowed
+    except TypeError:  # an object or array where an enum value belongs: unknown, not a failed page
+        return False
+
+
 def _nested(record: dict, parts: list[str]):
     value = record
     for part in parts:
@@ -159,7 +166,7 @@ class RowBuilder:
                     problems.append(f"{spec.source}: {exc}")
                     row[column] = None
                     continue
-            if spec.allowed is not None and value not in spec.allowed:
+            if spec.allowed is not None and not _is_allowed(value, spec.allowed):
                 problems.append(f"{spec.source}: unknown value {value!r}")
         record_id = record.get(self.id_field)
         if not record_id:

@@ -3,103 +3,194 @@
 Each page is typed, upserted and committed on its own (memory stays flat whatever the object's
 size), together with the cursor it reached when the read is incremental and in source order.
 
-Two ways in, with the same result in the table, the cursor and the counts:
-- `write_page(records)`: parsed records, typed by `RowBuilder` and upserted by `Upserter`;
-- `write_json_page(text)`: the page as a JSON array text, typed and upserted by the database
-  (`sql_loader.JsonPageLoader`). Records the SQL does not type itself (malformed ones, odd shapes)
-  and pages it cannot take whole go through the `write_page` machinery, in the same transaction
-  or instead of it; with no SQL loader for the fields or backend, it is `write_page` on the parse.
+A page is written in two steps, so a caller can overlap them with fetching (see `prefetch`):
+- `prepare(records)` / `prepare_json(text)`: CPU only, no database — the page typed into bound
+  rows by `PageRows` (the same values `RowBuilder` + `Upserter` bind, malformed records staged with
+  their reason, one row per id); `prepare_json` takes the page as the text of a JSON array and keeps
+  each record's own text as `raw`;
+- `commit(page)`: one transaction — the upsert with the modified-timestamp guard (an older copy
+  never overwrites a newer one) and the cursor — then the counts.
+`write_page` / `write_json_page` are the two in one.
+
+The upsert is a driver-level bulk statement: SQLite `executemany` of INSERT ... ON CONFLICT DO
+UPDATE ... WHERE <guard>; PostgreSQL (psycopg 3) a binary COPY into a session temp table typed as
+the reference binds its parameters, then one INSERT ... SELECT ... ON CONFLICT with the same guard.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import sqlalchemy as sa
 
-from ..staging.tables import Upserter, ensure_object_table
+from ..staging.tables import ensure_object_table
+from .page_rows import BuiltPage, PageRows
+from .prefetch import pipeline
 from .rows import RowBuilder
-from .sql_loader import JsonPageLoader, PageLoad
 from .state import ExtractState, save_state
+
+T = TypeVar("T")
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_SEPARATOR = re.compile(r"[ \t\n\r]*(,|\])[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def split_json_array(text: str) -> tuple[list, list[str]]:
+    """The elements of a JSON array text, parsed, with each one's own text."""
+    records: list = []
+    raws: list[str] = []
+    start = _JSON_WS.match(text).end()
+    if text[start:start + 1] != "[":
+        raise ValueError("not a JSON array")
+    i = _JSON_WS.match(text, start + 1).end()
+    if text[i:i + 1] == "]":
+        end = i + 1
+    else:
+        decode = _DECODER.raw_decode
+        separator = _SEPARATOR.match
+        while True:
+            value, j = decode(text, i)
+            records.append(value)
+            raws.append(text[i:j])
+            m = separator(text, j)
+            if m is None:
+                raise ValueError(f"bad JSON array at {j}")
+            i = m.end()
+            if m.group(1) == "]":
+                end = i
+                break
+    if text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data after the JSON array")
+    return records, raws
 
 
 class StagingWriter:
-    """`json_deleted_field`: the field whose `true` (or "true") marks a deleted record, i.e. what
-    `builder.is_deleted` tests, for the SQL of `write_json_page`; without it that SQL is not used."""
+    """Writes one object's pages into its staging table.
+
+    `load` (or `write` ... `close`) writes pages in one transaction held across pages, committed every
+    `commit_rows` rows or `commit_seconds` seconds and at the end: a transaction per page cost more
+    than the page itself on SQLite (each rewrites most primary-key index pages, the ids arriving in
+    modified order). An error rolls back the uncommitted pages and the cursor saved with them (`abort`),
+    so the next run reads them again; until `close`, the connection (on SQLite, the write lock) is held."""
 
     def __init__(self, engine: sa.Engine, table_name: str, builder: RowBuilder, state: ExtractState,
-                 *, run_id: str | None, advance_cursor: bool, json_deleted_field: str | None = None) -> None:
+                 *, run_id: str | None, advance_cursor: bool, commit_rows: int = 20_000,
+                 commit_seconds: float = 2.0) -> None:
         self.engine = engine
         self.table_name = table_name
         self.builder = builder
         self.state = state
         self.run_id = run_id
         self.advance_cursor = advance_cursor
+        self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.counts: Counter[str] = Counter()
         self.invalid_sample: list[dict] = []
         self.max_modified: dt.datetime | None = None
         self.table, self.columns_added = ensure_object_table(engine, table_name, builder.column_types)
-        self._upserter: Upserter | None = None
-        self._json_loader = JsonPageLoader.create(engine.dialect.name, self.table, builder,
-                                                  deleted_field=json_deleted_field) if json_deleted_field else None
+        self.rows = PageRows(builder, self.table, engine.dialect)
+        self._bulk = _BulkUpsert(engine.dialect, self.table)
+        self._conn: sa.Connection | None = None
+        self._txn: sa.RootTransaction | None = None
+        self._pending = 0
+        self._since = 0.0
+
+    # -- CPU only ---------------------------------------------------------------------------------------
+    def prepare(self, records: Iterable[dict], raws: list[str] | None = None) -> BuiltPage:
+        records = records if isinstance(records, list) else list(records)
+        return self.rows.build(records, dt.datetime.now(dt.timezone.utc), raws)
+
+    def prepare_json(self, records_json: str) -> BuiltPage:
+        """`prepare` for a page given as the text of a JSON array of records (each record's text is
+        kept as its `raw`: the same JSON value as json.dumps of it, the source's own spacing)."""
+        try:
+            records, raws = split_json_array(records_json)
+        except ValueError:
+            return self.prepare(json.loads(records_json))  # not an array: json.loads says why
+        return self.prepare(records, raws)
+
+    # -- database ---------------------------------------------------------------------------------------
+    def load(self, pages: Iterable[T], prepare: Callable[[T], BuiltPage]) -> None:
+        """Prepare and write every page, fetching ahead, then commit (or roll back and re-raise).
+
+        PostgreSQL does its part of a write in its own process, so page k+1 is typed in a second
+        thread meanwhile (`pipeline`). SQLite works in this process and gives up the interpreter lock
+        for every row it inserts; a busy typing thread would then hold each row up, so pages are
+        typed here, between writes, while the next one is fetched."""
+        stream = pipeline(pages, prepare, prepare_ahead=self._bulk.copy)
+        try:
+            for page in stream:
+                self.write(page)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            stream.close()
+        self.close()
+
+    def write(self, page: BuiltPage) -> int:
+        """Upsert a prepared page and save the cursor at its last record, in the open transaction."""
+        if not len(page):
+            return 0
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        if self._txn is None:
+            self._txn, self._since = self._conn.begin(), time.monotonic()
+        try:
+            self._bulk.execute(self._conn, page.params)
+            self._advance(self._conn, page.modified[-1], page.ids[-1])
+        except BaseException:
+            self.abort()
+            raise
+        self._count(page)
+        self._pending += len(page)
+        if self._pending >= self.commit_rows or time.monotonic() - self._since >= self.commit_seconds:
+            self.flush()
+        return len(page)
+
+    def flush(self) -> None:
+        """Commit the pages written so far."""
+        if self._txn is not None:
+            txn, self._txn, self._pending = self._txn, None, 0
+            try:
+                txn.commit()
+            except BaseException:
+                self.abort()
+                raise
+
+    def close(self) -> None:
+        """Commit and give the connection back."""
+        self.flush()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+    def abort(self) -> None:
+        """Roll back the uncommitted pages and give the connection back."""
+        txn, conn, self._txn, self._conn, self._pending = self._txn, self._conn, None, None, 0
+        try:
+            if txn is not None and txn.is_active:
+                txn.rollback()
+        finally:
+            if conn is not None:
+                conn.close()
 
     def write_page(self, records: Iterable[dict]) -> int:
-        now = dt.datetime.now(dt.timezone.utc)
-        rows = [self.builder.build(r, now) for r in records]
-        if not rows:
-            return 0
-        # One row per id per page: a record repeated within a page (a source re-sending it) must
-        # not make the upsert touch the same row twice in one statement (PostgreSQL refuses that).
-        if len({r["id"] for r in rows}) != len(rows):
-            rows = list({r["id"]: r for r in rows}.values())
-        with self.engine.begin() as conn:
-            self._upsert(conn, rows)
-            self._advance(conn, rows[-1]["modified_at"], rows[-1]["id"])
-        self._count(rows)
-        return len(rows)
+        """Prepare, write and commit one page."""
+        written = self.write(self.prepare(records))
+        self.close()
+        return written
 
     def write_json_page(self, records_json: str) -> int:
-        """Stage a page given as the text of a JSON array of records (see the module docstring)."""
-        if self._json_loader is None:
-            return self.write_page(json.loads(records_json))
-        now = dt.datetime.now(dt.timezone.utc)
-        try:
-            with self.engine.begin() as conn:
-                load = self._json_loader.load(conn, records_json, now)
-                if load is None:
-                    raise _WholePage
-                rows = self._leftovers(conn, load, now)
-                last = max([*([load.last] if load.last else []), *((o, r["id"], r["modified_at"]) for o, r in rows)],
-                           default=None)
-                if last is not None:
-                    self._advance(conn, last[2], last[1])
-        except (_WholePage, sa.exc.DataError):
-            # Nothing of this page was committed: stage it through the Python path instead.
-            return self.write_page(json.loads(records_json))
-        if load.max_modified is not None and (self.max_modified is None or load.max_modified > self.max_modified):
-            self.max_modified = load.max_modified
-        self.counts["rows"] += load.rows
-        self.counts["deleted"] += load.deleted
-        self._count([r for _, r in rows])
-        return load.rows + len(rows)
-
-    def _leftovers(self, conn: sa.Connection, load: PageLoad, now: dt.datetime) -> list[tuple[int, dict]]:
-        """Type and upsert the records the SQL left (malformed or odd ones), as write_page would."""
-        rows = [(ordinal, self.builder.build(json.loads(text), now)) for ordinal, text in load.leftovers]
-        if rows:
-            self._upsert(conn, [r for _, r in rows])
-        return rows
-
-    def _upsert(self, conn: sa.Connection, rows: list[dict]) -> None:
-        if self._upserter is None:
-            self._upserter = Upserter(conn, self.table)
-        self._upserter.execute(conn, rows)
-        for row in rows:
-            if row["modified_at"] is not None and (self.max_modified is None or row["modified_at"] > self.max_modified):
-                self.max_modified = row["modified_at"]
+        written = self.write(self.prepare_json(records_json))
+        self.close()
+        return written
 
     def _advance(self, conn: sa.Connection, modified_at: dt.datetime | None, record_id: str) -> None:
         """Save the cursor at the page's last record (source order), with the page, if incremental."""
@@ -107,20 +198,97 @@ class StagingWriter:
             self.state.cursor_modified_at, self.state.cursor_id = modified_at, record_id
             save_state(conn, self.state, self.run_id)
 
-    def _count(self, rows: list[dict]) -> None:
-        self.counts["rows"] += len(rows)
-        for row in rows:
-            if row["is_deleted"]:
-                self.counts["deleted"] += 1
-            if row["invalid_reason"]:
-                self.counts["invalid"] += 1
-                if len(self.invalid_sample) < 10:
-                    self.invalid_sample.append({"id": row["id"], "reason": row["invalid_reason"]})
+    def _count(self, page: BuiltPage) -> None:
+        self.counts["rows"] += len(page)
+        if page.deleted:
+            self.counts["deleted"] += page.deleted
+        stamps = [m for m in page.modified if m is not None]
+        if stamps:
+            newest = max(stamps)
+            if self.max_modified is None or newest > self.max_modified:
+                self.max_modified = newest
+        for record_id, reason in page.invalid:
+            self.counts["invalid"] += 1
+            if len(self.invalid_sample) < 10:
+                self.invalid_sample.append({"id": record_id, "reason": reason})
 
     def staged_total(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
 
 
-class _WholePage(Exception):
-    """The SQL loader declined the page (it wrote nothing): roll back, use the Python path."""
+# PostgreSQL types of the reference's bound parameters (psycopg: str, bool, int, float, date, aware
+# datetime), by column type; the binary COPY writes exactly these, INSERT ... SELECT then applies the
+# same assignment casts to the table's columns as the parameters get. raw is text, cast to json.
+def _pg_param_type(type_: sa.types.TypeEngine) -> str | None:
+    if isinstance(type_, sa.JSON):
+        return "text"
+    if isinstance(type_, sa.Boolean):
+        return "bool"
+    if isinstance(type_, sa.Integer):
+        return "int8"
+    if isinstance(type_, (sa.Numeric, sa.Float)):  # money too: the reference binds Python floats (float8)
+        return "float8"
+    if isinstance(type_, sa.DateTime):
+        return "timestamptz"
+    if isinstance(type_, sa.Date):
+        return "date"
+    if isinstance(type_, sa.String):
+        return "text"
+    return None  # a column no spec fills any more: always NULL, kept at the table's own type
+
+
+class _BulkUpsert:
+    """The page upsert for one table (see the module docstring)."""
+
+    def __init__(self, dialect: sa.Dialect, table: sa.Table) -> None:
+        quote = dialect.identifier_preparer.quote
+        self.names = [c.name for c in table.columns]
+        name = quote(table.name)
+        cols = ", ".join(quote(c) for c in self.names)
+        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in self.names if c != "id")
+        # Modified-timestamp guard: an older copy of a record (a rerun of an earlier partition after
+        # a later one) never overwrites a newer one.
+        guard = (f"{name}.modified_at IS NULL OR excluded.modified_at IS NULL "
+                 f"OR excluded.modified_at >= {name}.modified_at")
+        conflict = f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {guard}"
+        self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        if self.copy:
+            types = [(c, _pg_param_type(c.type)) for c in table.columns]
+            temp_cols = ", ".join(f"{quote(c.name)} {t or c.type.compile(dialect=dialect)}" for c, t in types)
+            digest = hashlib.sha256(temp_cols.encode()).hexdigest()[:16]
+            self.temp = f"sfxero_page_{digest}"
+            self.create_temp = f"CREATE TEMP TABLE IF NOT EXISTS {self.temp} ({temp_cols})"
+            self.copy_types = [t or "text" for _, t in types]  # an always-NULL column's type is never used
+            self.copy_sql = f"COPY {self.temp} ({cols}) FROM STDIN (FORMAT BINARY)"
+            self.clear_temp = f"TRUNCATE {self.temp}"
+            select = ", ".join(f"CAST({quote(c.name)} AS json)" if isinstance(c.type, sa.JSON) else quote(c.name)
+                               for c in table.columns)
+            self.sql = f"INSERT INTO {name} ({cols}) SELECT {select} FROM {self.temp} {conflict}"
+        else:
+            marker = "?" if dialect.paramstyle == "qmark" else "%s"
+            if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+                raise NotImplementedError(f"staging on a {dialect.paramstyle} driver")
+            self.sql = f"INSERT INTO {name} ({cols}) VALUES ({', '.join(marker for _ in self.names)}) {conflict}"
+
+    def execute(self, conn: sa.Connection, params: list[tuple]) -> None:
+        if not self.copy:
+            conn.exec_driver_sql(self.sql, params)
+            return
+        dbapi = conn.connection
+        created = dbapi.info.setdefault("sfxero_temp_tables", set())
+        try:
+            with dbapi.driver_connection.cursor() as cur:
+                if self.temp not in created:
+                    cur.execute(self.create_temp)
+                    created.add(self.temp)
+                with cur.copy(self.copy_sql) as copy:
+                    copy.set_types(self.copy_types)
+                    write = copy.write_row
+                    for row in params:
+                        write(row)
+                cur.execute(self.sql)
+                cur.execute(self.clear_temp)  # the transaction may go on with the next page
+        except BaseException:
+            created.discard(self.temp)  # rolled back with the transaction that created it
+            raise

@@ -7,10 +7,10 @@ Contract:
 - reads use queryAll, so soft-deleted rows (IsDeleted) arrive in their window as the deleted flag;
   rows purged from the recycle bin are caught by `/deleted` once per `deleted_check_hours`;
 - rows are ordered by (SystemModstamp, Id) — SystemModstamp is not unique — and the cursor saved
-  with each committed page is that pair, so a crash resumes without a gap;
-- each page is written as it arrives; nothing holds the whole object in memory. REST pages are
-  never parsed in Python: their records' JSON text is typed and upserted by the database
-  (`StagingWriter.write_json_page`); Bulk 2.0 CSV pages are typed in Python (`write_page`).
+  with each page (committed with it) is that pair, so a crash resumes without a gap;
+- each page is written as it arrives, the next one fetched meanwhile (`StagingWriter.load`);
+  nothing holds the whole object in memory. A REST page's records keep their own JSON text as
+  `raw` (`prepare_json`); Bulk 2.0 CSV pages are lists of records (`prepare`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import datetime as dt
 import sqlalchemy as sa
 
 from ...config import SalesforceExtract
-from ...extract.prefetch import prefetch
 from ...extract.report import ExtractReport
 from ...extract.rows import FieldSpec, RowBuilder
 from ...extract.state import ExtractState, load_state, save_state
@@ -96,19 +95,18 @@ def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: st
     specs = field_specs(describe_fields)
     builder = RowBuilder(specs, id_field="Id", modified_field="SystemModstamp",
                          is_deleted=lambda r: r.get("IsDeleted") in (True, "true"))
-    writer = StagingWriter(engine, table, builder, state, run_id=run_id, advance_cursor=window.incremental,
-                           json_deleted_field="IsDeleted")
+    writer = StagingWriter(engine, table, builder, state, run_id=run_id, advance_cursor=window.incremental)
     report.columns_added = writer.columns_added
 
     soql = window_soql(sobject, [s.source for s in specs], window)
     # Never let the client spend a COUNT() call to choose REST or Bulk: a window or an incremental
     # read is small; a full reload is as large as the last full load was.
     expected = state.columns.get("last_full_rows", 0) if window.start is None else 0
-    for page in prefetch(client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected, raw=True)):
-        if isinstance(page, bytes):
-            writer.write_json_page(page_records_json(page))
-        else:
-            writer.write_page(page)
+    def prepare(page):
+        return writer.prepare_json(page_records_json(page)) if isinstance(page, bytes) else writer.prepare(page)
+
+    writer.load(client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected, raw=True),
+                prepare)
 
     if window.incremental and window.start is None:
         # A full load through queryAll already saw every soft delete still in the recycle bin.

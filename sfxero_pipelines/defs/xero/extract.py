@@ -19,7 +19,6 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from ...extract.prefetch import prefetch
 from ...extract.report import ExtractReport
 from ...extract.rows import RowBuilder
 from ...extract.state import ExtractState, load_state, save_state
@@ -57,10 +56,9 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
     report.columns_added = writer.columns_added
     # If-Modified-Since has second precision (Xero documents yyyy-mm-ddThh:mm:ss, UTC, no zone).
     since = window.start.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0) if window.start else None
-    for page in prefetch(client.iter_pages(obj.collection, if_modified_since=since, where=window_where(obj, window),
-                                           order="UpdatedDateUTC ASC", include_archived=obj.include_archived,
-                                           page_size=page_size)):
-        writer.write_page(page)
+    writer.load(client.iter_pages(obj.collection, if_modified_since=since, where=window_where(obj, window),
+                                  order="UpdatedDateUTC ASC", include_archived=obj.include_archived,
+                                  page_size=page_size), writer.prepare)
     if window.incremental and writer.max_modified is not None:
         state.cursor_modified_at = max(writer.max_modified, state.cursor_modified_at or writer.max_modified)
     with engine.begin() as conn:

@@ -1,0 +1,348 @@
+"""The page loader (`StagingWriter.prepare*` + `commit`: `PageRows` column pass, bulk upsert) against
+the reference — `RowBuilder.build` per record, `Upserter` per row — on SQLite and the real PostgreSQL:
+- the same page binds the same values (raw aside: the record's own text) and stores the same
+  values, column for column, as the database holds them;
+- malformed records (a bad datetime, a missing id, an unknown enum value, ...) are staged with the
+  reference's flag and reason next to the plain ones, and the counts and sample match;
+- repeated ids, nested values, impossible dates and empty pages give the reference's result;
+- the modified-timestamp guard holds; the cursor is saved with the page;
+- the JSON page split keeps each record's text; the fetch/prepare pipeline keeps order, re-raises a
+  stage's error and stops its threads when the consumer stops early.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from sfxero_pipelines.defs.salesforce.client import clean_record, page_records_json, split_query_page
+from sfxero_pipelines.defs.salesforce.extract import field_specs
+from sfxero_pipelines.defs.xero.extract import _builder
+from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
+from sfxero_pipelines.extract.prefetch import pipeline
+from sfxero_pipelines.extract.rows import RowBuilder
+from sfxero_pipelines.extract.state import ExtractState, load_state, save_state
+from sfxero_pipelines.extract.writer import StagingWriter, split_json_array
+from sfxero_pipelines.staging.tables import Upserter
+
+DESCRIBE = [["Id", "id"], ["IsDeleted", "boolean"], ["Name", "string"], ["Description", "textarea"],
+            ["NumberOfEmployees", "int"], ["AnnualRevenue", "currency"], ["Probability", "percent"],
+            ["CloseDate", "date"], ["CreatedDate", "datetime"], ["Active__c", "boolean"],
+            ["BillingAddress", "address"], ["SystemModstamp", "datetime"]]
+
+
+def _record(i: int, **fields) -> dict:
+    base = {"Id": f"001{i:015d}", "IsDeleted": False, "Name": f"Account {i}", "Description": None,
+            "NumberOfEmployees": 10 * i, "AnnualRevenue": 1000.5 + i, "Probability": 12.5,
+            "CloseDate": "2026-11-21", "CreatedDate": "2026-11-01T05:49:07.000+0000", "Active__c": True,
+            "SystemModstamp": f"2026-11-21T05:49:{i % 60:02d}.{i % 1000:03d}+0000"}
+    return {**base, **fields}
+
+
+ODD_BUT_VALID = [
+    _record(1, Name="Ünïcode ☃ \"quoted\" back\\slash\nnew line\ttab", Description=""),
+    _record(2, NumberOfEmployees=None, AnnualRevenue=None, Probability=None, CloseDate=None, CreatedDate=None,
+            Active__c=None, Name=None),
+    _record(3, NumberOfEmployees=-9007199254740993, AnnualRevenue=0.1 + 0.2, Probability=1e-7),
+    _record(4, AnnualRevenue=12345678901234.567, Probability=100, NumberOfEmployees=0),
+    _record(5, IsDeleted=True, Active__c=False, CreatedDate="2024-02-29T23:59:59.999Z"),
+    _record(6, AnnualRevenue=-0.00005, Probability=1.5e300, Description="x" * 5000),
+    {k: v for k, v in _record(7).items() if k not in ("Name", "CloseDate", "Active__c")},  # absent fields
+    # Values the reference converts without a complaint: a number or a dict in a text field, a
+    # numeric string in an int field, "true" for a boolean, another datetime shape and offset.
+    _record(8, Name=42, Description={"nested": ["value"]}, NumberOfEmployees="12", Active__c="TRUE",
+            CreatedDate="2026-11-01T07:49:07+02:00", CloseDate="2026-11-21T10:00:00"),
+]
+MALFORMED = [
+    _record(100, CreatedDate="2026-13-45T99:00:00.000+0000"),
+    {k: v for k, v in _record(101).items() if k != "Id"},
+    _record(102, Active__c="yes"),
+    _record(103, SystemModstamp=None),
+    _record(104, CloseDate="2026-02-30", Probability="lots"),
+    _record(105, SystemModstamp="2026-02-30T10:00:00.000+0000"),
+    _record(106, NumberOfEmployees=True),
+]
+
+
+def _builder_sf() -> RowBuilder:
+    return RowBuilder(field_specs(DESCRIBE), id_field="Id", modified_field="SystemModstamp",
+                      is_deleted=lambda r: r.get("IsDeleted") in (True, "true"))
+
+
+def _writer(staging, table: str, *, advance_cursor: bool = False, builder: RowBuilder | None = None,
+            **kwargs) -> StagingWriter:
+    return StagingWriter(staging.engine, table, builder or _builder_sf(), ExtractState(table), run_id="t",
+                         advance_cursor=advance_cursor, **kwargs)
+
+
+def _reference_write(staging, table: str, records: list[dict], builder: RowBuilder | None = None) -> list[dict]:
+    """What write_page did before the column pass: build, one row per id, Upserter, one transaction."""
+    builder = builder or _builder_sf()
+    writer = _writer(staging, table, builder=builder)  # creates the table
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = list({r["id"]: r for r in (builder.build(rec, now) for rec in records)}.values())
+    if rows:
+        with staging.engine.begin() as conn:
+            Upserter(conn, writer.table).execute(conn, rows)
+    return rows
+
+
+def _stored(staging, table: str) -> dict[str, dict]:
+    """Every column as the database holds it (text form and storage type), extracted_at aside."""
+    engine = staging.engine
+    with engine.connect() as conn:
+        columns = [c["name"] for c in sa.inspect(conn).get_columns(table) if c["name"] != "extracted_at"]
+        if engine.dialect.name == "sqlite":
+            select = ", ".join(f'CAST("{c}" AS TEXT), typeof("{c}")' for c in columns)
+        else:
+            select = ", ".join(f'"{c}"::text, pg_typeof("{c}")::text' for c in columns)
+        rows = conn.exec_driver_sql(f'SELECT {select} FROM "{table}"').all()
+    out = {}
+    for row in rows:
+        values = dict(zip(columns, zip(row[0::2], row[1::2])))
+        values["raw"] = json.loads(values["raw"][0])  # same JSON value; spacing differs by design
+        out[values["id"][0]] = values
+    return out
+
+
+def _read_back(staging, table: str) -> dict[str, dict]:
+    writer_table = sa.Table(table, sa.MetaData(), autoload_with=staging.engine)
+    with staging.engine.connect() as conn:
+        return {r["id"]: {k: v for k, v in r.items() if k != "extracted_at"}
+                for r in conn.execute(sa.select(writer_table)).mappings()}
+
+
+def _bound_without_raw(writer: StagingWriter, params: list) -> list[tuple]:
+    names = [c.name for c in writer.table.columns]
+    keep = [i for i, n in enumerate(names) if n not in ("raw", "extracted_at")]
+    if params and isinstance(params[0], dict):
+        params = [tuple(p[n] for n in names) for p in params]
+    return [tuple(p[i] for i in keep) for p in params]
+
+
+def _assert_binds_like_the_reference(staging, writer: StagingWriter, records: list[dict]) -> None:
+    page = writer.prepare(records)
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = list({r["id"]: r for r in (writer.builder.build(rec, now) for rec in records)}.values())
+    with staging.engine.connect() as conn:
+        expected = Upserter(conn, writer.table).params(rows)
+    assert _bound_without_raw(writer, page.params) == _bound_without_raw(writer, expected)
+    assert page.ids == [r["id"] for r in rows] and page.modified == [r["modified_at"] for r in rows]
+    assert page.invalid == [(r["id"], r["invalid_reason"]) for r in rows if r["invalid_reason"]]
+    assert page.deleted == sum(1 for r in rows if r["is_deleted"])
+
+
+def test_a_page_binds_and_stores_exactly_what_the_reference_does(staging):
+    page = [_record(i) for i in range(10, 60)] + ODD_BUT_VALID
+    writer = _writer(staging, "sf_fast")
+    _assert_binds_like_the_reference(staging, writer, page)
+    assert writer.write_json_page(json.dumps(page, separators=(",", ":"), ensure_ascii=False)) == len(page)
+    _reference_write(staging, "sf_ref", page)
+    assert _stored(staging, "sf_fast") == _stored(staging, "sf_ref")
+    assert _read_back(staging, "sf_fast") == _read_back(staging, "sf_ref")
+    assert writer.counts == {"rows": len(page), "deleted": 1}
+    assert writer.max_modified == max(_builder_sf().build(r, None)["modified_at"] for r in page)
+    row = _read_back(staging, "sf_fast")[_record(5)["Id"]]
+    assert row["is_deleted"] is True and row["active__c"] is False and row["createddate"].microsecond == 999000
+    # raw is the record's own text: the same JSON value.
+    raw = _read_back(staging, "sf_fast")[_record(1)["Id"]]["raw"]
+    assert (json.loads(raw) if isinstance(raw, str) else raw) == ODD_BUT_VALID[0]
+
+
+def test_malformed_records_are_staged_with_the_reference_reason_and_the_rest_lands(staging):
+    good = [_record(i) for i in range(20)]
+    page = good[:5] + MALFORMED[:4] + good[5:15] + MALFORMED[4:] + good[15:]
+    writer = _writer(staging, "sf_fast")
+    _assert_binds_like_the_reference(staging, writer, page)
+    assert writer.write_json_page(json.dumps(page)) == len(page)
+    _reference_write(staging, "sf_ref", page)
+    rows = _read_back(staging, "sf_fast")
+    assert rows == _read_back(staging, "sf_ref") and _stored(staging, "sf_fast") == _stored(staging, "sf_ref")
+    assert {r["Id"] for r in good} <= set(rows) and len(rows) == len(page)
+    bad_datetime = MALFORMED[0]["Id"]
+    assert rows[bad_datetime]["invalid_reason"].startswith("CreatedDate: unparseable datetime")
+    assert rows[bad_datetime]["createddate"] is None and rows[bad_datetime]["name"] == "Account 100"
+    missing = [r for r in rows.values() if r["id"].startswith("missing-id-")]
+    assert len(missing) == 1 and "missing required field Id" in missing[0]["invalid_reason"]
+    assert "not a boolean" in rows[MALFORMED[2]["Id"]]["invalid_reason"]
+    assert "missing required field SystemModstamp" in rows[MALFORMED[3]["Id"]]["invalid_reason"]
+    assert rows[MALFORMED[4]["Id"]]["invalid_reason"] == ("Probability: not a number: 'lots'; "
+                                                          "CloseDate: unparseable date: '2026-02-30'")
+    assert writer.counts == {"rows": len(page), "invalid": len(MALFORMED)}
+    assert [s["id"] for s in writer.invalid_sample] == [r["id"] for r in rows.values() if r["invalid_reason"]][:10]
+
+
+def test_xero_records_bind_like_the_reference_malformed_ones_included(staging):
+    invoice = XERO_OBJECTS["invoices"]
+    builder = _builder(invoice)
+    base = {"Type": "ACCREC", "Contact": {"ContactID": "c-1", "Name": "Acme"}, "Date": "/Date(1730764800000+0000)/",
+            "DueDate": "/Date(1733356800000+0000)/", "Status": "AUTHORISED", "LineAmountTypes": "Exclusive",
+            "SubTotal": 100.0, "TotalTax": 0.0, "Total": 100.0, "AmountDue": 100.0, "CurrencyCode": "EUR",
+            "CurrencyRate": 1, "LineItems": [{"Description": "x", "LineAmount": 100.0}]}
+    records = [{**base, "InvoiceID": f"inv-{i}", "UpdatedDateUTC": f"/Date({1732153357196 + i}+0000)/"}
+               for i in range(30)]
+    records[3]["Status"] = "NEWSTATUS"
+    records[4]["Date"] = "junk"
+    records[5]["Contact"] = None
+    records[6]["Status"] = ["not", "hashable"]
+    records[7]["UpdatedDateUTC"] = "2026-01-01T00:00:00"
+    records[8]["Total"] = "100.5"
+    del records[9]["InvoiceID"]
+    records[10]["Status"] = "VOIDED"
+    records.append({**records[0], "Reference": "second copy"})  # a repeated id: the last copy wins
+    writer = _writer(staging, "xero_fast", builder=builder)
+    _assert_binds_like_the_reference(staging, writer, records)
+    writer.write_page(records)
+    _reference_write(staging, "xero_ref", records, builder)
+    assert _stored(staging, "xero_fast") == _stored(staging, "xero_ref")
+    assert writer.counts == {"rows": 30, "deleted": 1, "invalid": 5}
+    assert _read_back(staging, "xero_fast")["inv-0"]["reference"] == "second copy"
+
+
+@pytest.mark.parametrize("case", ["repeated id", "nested value", "impossible date", "empty", "not objects"])
+def test_odd_pages_give_the_reference_result(staging, case):
+    page = [_record(i) for i in range(10)]
+    if case == "repeated id":
+        page.append(_record(3, Name="second copy", SystemModstamp="2026-11-21T06:00:00.000+0000"))
+    elif case == "nested value":
+        page[4]["Description"] = {"not": "a string"}
+    elif case == "impossible date":
+        page[4]["CloseDate"] = "2026-02-30"
+        page[5]["CreatedDate"] = "2026-02-30T10:00:00.000+0000"
+    elif case == "empty":
+        page = []
+    writer = _writer(staging, "sf_fast")
+    if case == "not objects":
+        with pytest.raises(AttributeError):  # as the reference: a page of non-objects is not records
+            writer.write_json_page(json.dumps([1, 2]))
+        return
+    assert writer.write_json_page(json.dumps(page)) == len(_reference_write(staging, "sf_ref", page))
+    assert _read_back(staging, "sf_fast") == _read_back(staging, "sf_ref")
+    if case == "repeated id":
+        assert _read_back(staging, "sf_fast")[_record(3)["Id"]]["name"] == "second copy"
+        assert writer.counts["rows"] == 10
+
+
+def test_guard_holds_and_the_cursor_is_saved_with_the_page(staging):
+    newer = _record(1, Name="newer", SystemModstamp="2026-11-22T00:00:00.000+0000")
+    older = _record(1, Name="older", SystemModstamp="2026-11-21T00:00:00.000+0000")
+    writer = _writer(staging, "sf_guard", advance_cursor=True)
+    with staging.engine.begin() as conn:
+        save_state(conn, writer.state)
+    writer.write_page([newer])
+    writer.write_json_page(json.dumps([older, _record(2)]))  # a rerun of an earlier window
+    rows = _read_back(staging, "sf_guard")
+    assert rows[newer["Id"]]["name"] == "newer" and rows[_record(2)["Id"]]["name"] == "Account 2"
+    assert writer.counts["rows"] == 3  # counted as read
+    newest = _record(1, Name="newest", SystemModstamp="2026-11-23T00:00:00.000+0000")
+    writer.write_json_page(json.dumps([newest, _record(3)]))
+    assert _read_back(staging, "sf_guard")[newest["Id"]]["name"] == "newest"
+    with staging.engine.connect() as conn:
+        state = load_state(conn, "sf_guard")
+    assert (state.cursor_id, state.cursor_modified_at.isoformat()) == (_record(3)["Id"], "2026-11-21T05:49:03.003000+00:00")
+    # A malformed record last in the page carries the cursor too.
+    writer.write_json_page(json.dumps([_record(4), _record(5, CreatedDate="junk")]))
+    with staging.engine.connect() as conn:
+        assert load_state(conn, "sf_guard").cursor_id == _record(5)["Id"]
+
+
+def test_a_failed_page_commits_nothing_and_the_next_page_still_lands(staging):
+    writer = _writer(staging, "sf_fail")
+    writer.write_page([_record(1)])
+    page = writer.prepare([_record(2)])
+    page.params[0] = page.params[0][:-1] + (object(),)  # a value no driver can bind
+    with pytest.raises(Exception):
+        writer.commit(page)
+    assert set(_read_back(staging, "sf_fail")) == {_record(1)["Id"]} and writer.counts["rows"] == 1
+    writer.write_page([_record(3)])
+    assert set(_read_back(staging, "sf_fail")) == {_record(1)["Id"], _record(3)["Id"]}
+
+
+@pytest.mark.parametrize("prepare_json", [False, True])
+def test_pages_commit_in_batches_and_an_error_rolls_back_only_the_uncommitted_ones(staging, prepare_json):
+    writer = _writer(staging, "sf_batch", advance_cursor=True, commit_rows=5)
+    pages = [[_record(i) for i in range(k * 3, k * 3 + 3)] for k in range(4)]
+
+    def source():
+        for page in pages[:3]:
+            yield json.dumps(page) if prepare_json else page
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        writer.load(source(), writer.prepare_json if prepare_json else writer.prepare)
+    # Pages 0 and 1 (6 rows >= 5) were committed with their cursor; page 2 was rolled back.
+    committed = {r["Id"] for page in pages[:2] for r in page}
+    assert set(_read_back(staging, "sf_batch")) == committed
+    with staging.engine.connect() as conn:
+        assert load_state(conn, "sf_batch").cursor_id == pages[1][-1]["Id"]
+    # The connection (SQLite's write lock) was given back: another writer goes on.
+    other = _writer(staging, "sf_batch", advance_cursor=True)
+    other.load(iter(pages[2:]), other.prepare)
+    assert set(_read_back(staging, "sf_batch")) == {r["Id"] for page in pages for r in page}
+    with staging.engine.connect() as conn:
+        assert load_state(conn, "sf_batch").cursor_id == pages[3][-1]["Id"]
+    assert other.counts["rows"] == 6
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_split_json_array_keeps_each_record_text(separators):
+    records = [_record(i) for i in range(5)] + ODD_BUT_VALID + [{}, {"a": [1, {"b": "},{"}]}]
+    text = json.dumps(records, separators=separators, ensure_ascii=False)
+    parsed, raws = split_json_array(f" \n{text}\n ")
+    assert parsed == records and [json.loads(r) for r in raws] == records
+    assert all(text.find(r) >= 0 for r in raws)
+    assert split_json_array("[]") == ([], []) and split_json_array(" [ ] ") == ([], [])
+    for bad in ("{}", "[1,]", "[1 2]", "[1]x", "", "[1"):
+        with pytest.raises(ValueError):
+            split_json_array(bad)
+
+
+def test_page_records_json_is_clean_record_of_each():
+    records = [{"attributes": {"type": "Account", "url": f"/services/data/v59.0/sobjects/Account/{i}"}, "Id": str(i),
+                "Name": 'a "b" {c} [d]'} for i in range(3)]
+    nested = [{"attributes": {"type": "Contact"}, "Id": "003",
+               "Account": {"attributes": {"type": "Account", "url": "/x"}, "Name": "A"}}]
+    for body in ({"totalSize": 3, "done": False, "nextRecordsUrl": "/services/data/v59.0/query/01g-3",
+                  "records": records},
+                 {"records": records, "totalSize": 3, "done": True},
+                 {"totalSize": 1, "done": True, "records": nested},
+                 {"totalSize": 0, "done": True, "records": []}):
+        for separators in ((",", ":"), (", ", ": ")):
+            raw = json.dumps(body, separators=separators).encode()
+            envelope, _ = split_query_page(raw)
+            assert envelope == {k: v for k, v in body.items() if k != "records"}
+            assert json.loads(page_records_json(raw)) == [clean_record(r) for r in body["records"]]
+
+
+def test_pipeline_keeps_order_reraises_and_stops_its_threads():
+    assert list(pipeline(iter(range(50)), lambda x: x * 2)) == [x * 2 for x in range(50)]
+
+    def failing(x):
+        if x == 7:
+            raise RuntimeError("bad page")
+        return x
+
+    with pytest.raises(RuntimeError, match="bad page"):
+        list(pipeline(iter(range(20)), failing))
+
+    fetched = []
+
+    def pages():
+        for i in range(1000):
+            fetched.append(i)
+            yield i
+
+    before = threading.active_count()
+    for i, page in enumerate(pipeline(pages(), lambda x: x)):
+        if i == 3:
+            break
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before  # both stages stopped
+    assert len(fetched) < 20  # the source was closed, not drained
