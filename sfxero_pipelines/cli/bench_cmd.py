@@ -30,4 +30,14 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) 
 
         emit(run_reconcile_bench(size, staging_url), as_json)
         return EXIT_OK
+    if which == "push":
+        from ..bench.push_bench import run_push_bench
+
+        emit(run_push_bench(size, staging_url), as_json)
+        return EXIT_OK
+    if which == "e2e":
+        from ..bench.e2e_bench import run_e2e_bench
+
+        emit(run_e2e_bench(size, staging_url), as_json)
+        return EXIT_OK
     raise NotAvailableYet(f"bench {which}")
