@@ -38,19 +38,26 @@ class ContactPlan:
 
 # ---- reading -----------------------------------------------------------------------------------
 
-def _xero_expr(conn: sa.Connection, xero_field: str) -> str | None:
-    """SQL for a nested Xero field on PostgreSQL (None: read `raw` and extract in Python)."""
-    if conn.dialect.name != "postgresql":
-        return None
+def _xero_groups(nested: list[str]) -> dict[str, str]:
+    """Nested Xero fields grouped by the array element they read: group alias → jsonpath
+    (one element per phone/address type, so each is found once per row, not once per field)."""
+    groups: dict[str, str] = {}
+    for f in nested:
+        parts = f.split(".")
+        kind = "PhoneType" if parts[0] == "Phones" else "AddressType"
+        groups.setdefault(f"{parts[0]}.{parts[1]}",
+                          f"'$.{parts[0]}[*] ? (@.{kind} == \"{parts[1]}\")'")
+    return groups
+
+
+def _xero_expr(xero_field: str, group: str) -> str:
+    """SQL for a nested Xero field on PostgreSQL, from its group's element (`n.<group>`)."""
     parts = xero_field.split(".")
+    g = f"n.{group}"
     if parts[0] == "Phones":
-        return ("(SELECT concat_ws(' ', '+' || nullif(p->>'PhoneCountryCode', ''), nullif(p->>'PhoneAreaCode', ''), "
-                f"p->>'PhoneNumber') FROM jsonb_path_query_first(j.j, '$.Phones[*] ? (@.PhoneType == \"{parts[1]}\")') "
-                "AS p WHERE coalesce(p->>'PhoneNumber', '') <> '')")
-    if parts[0] == "Addresses":
-        return (f"jsonb_path_query_first(j.j, '$.Addresses[*] ? (@.AddressType == \"{parts[1]}\").{parts[2]}') "
-                "#>> '{}'")
-    return f"j.j ->> '{xero_field}'"
+        return (f"CASE WHEN coalesce({g}->>'PhoneNumber', '') <> '' THEN concat_ws(' ', '+' || "
+                f"nullif({g}->>'PhoneCountryCode', ''), nullif({g}->>'PhoneAreaCode', ''), {g}->>'PhoneNumber') END")
+    return f"({g}->>'{parts[2]}')"
 
 
 def xero_path(raw: dict, xero_field: str):
@@ -72,33 +79,58 @@ def xero_path(raw: dict, xero_field: str):
     return None if v is None else str(v)
 
 
-def read_xero_contacts(conn: sa.Connection, nested: list[str]) -> pd.DataFrame:
+XERO_BASE = ["id", "modified_at", "invalid_reason", "contact_status", "contact_number", "name", "email_address",
+             "ar_outstanding", "ar_overdue"]
+
+
+def _xero_columns(nested_fields: list[str]) -> list[str]:
+    """Typed xero_contact columns read: what matching and R4 need, and the mapped plain fields."""
+    mapped = {XERO_COLUMNS[f] for f in nested_fields if f in XERO_COLUMNS}
+    return [*XERO_BASE, *sorted(mapped - set(XERO_BASE))]
+
+
+def _xero_select(conn: sa.Connection, nested: list[str], mapped: list[str]) -> tuple[list[str], list[str], str]:
+    """(select expressions, column names, FROM clause) of the Xero Contact read. On PostgreSQL the
+    nested fields come out of `raw` in the server (parsed once per row); elsewhere `raw` is read."""
     L.require_table(conn, "xero_contact")
     have = L.table_columns(conn, "xero_contact")
-    base = ["id", "modified_at", "invalid_reason", "contact_status", "contact_number", "name", "email_address",
-            "ar_outstanding", "ar_overdue", *sorted(set(XERO_COLUMNS.values()) - {"contact_number", "name", "email_address"})]
+    base = _xero_columns(mapped)
     sel = [f"x.{L.q(conn, c)}" if c in have else "NULL" for c in base]
     names = list(base)
-    pg = conn.dialect.name == "postgresql"
-    if nested and pg:
-        sel += [_xero_expr(conn, f) for f in nested]
+    if nested and conn.dialect.name == "postgresql":
+        groups = _xero_groups(nested)
+        alias = {key: f"g{i}" for i, key in enumerate(groups)}
+        sel += [_xero_expr(f, alias[".".join(f.split(".")[:2])]) for f in nested]
         names += [f"nx_{i}" for i in range(len(nested))]
-        # OFFSET 0 keeps the subquery from being flattened, so raw is parsed once per row, not per field.
-        src = "(SELECT xc.*, xc.raw::jsonb AS j FROM xero_contact xc OFFSET 0) x CROSS JOIN LATERAL (SELECT x.j) j"
+        lateral = ", ".join(f"jsonb_path_query_first(x.j, {path}) AS {alias[key]}" for key, path in groups.items())
+        # OFFSET 0 keeps both subqueries from being flattened: raw is parsed once per row and each
+        # array element found once, however many fields read it.
+        src = (f"(SELECT xc.*, xc.raw::jsonb AS j FROM xero_contact xc OFFSET 0) x "
+               f"CROSS JOIN LATERAL (SELECT {lateral} OFFSET 0) n")
     else:
         if nested:
             sel.append("x.raw")
             names.append("raw")
         src = "xero_contact x"
-    df = L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
-    if nested and not pg:
-        raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
-        for i, f in enumerate(nested):
-            df[f"nx_{i}"] = pd.Series([xero_path(r, f) for r in raws], index=df.index, dtype="object")
+    return sel, names, src
+
+
+def _nested_in_python(df: pd.DataFrame, nested: list[str]) -> pd.DataFrame:
+    raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
+    for i, f in enumerate(nested):
+        df[f"nx_{i}"] = pd.Series([xero_path(r, f) for r in raws], index=df.index, dtype="object")
     return df
 
 
-def _read_xero_async(conn: sa.Connection, nested: list[str]):
+def read_xero_contacts(conn: sa.Connection, nested: list[str], mapped: list[str] = ()) -> pd.DataFrame:
+    sel, names, src = _xero_select(conn, nested, list(mapped))
+    df = L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
+    if "raw" in df.columns:
+        df = _nested_in_python(df, nested)
+    return df
+
+
+def _read_xero_async(conn: sa.Connection, nested: list[str], mapped: list[str]):
     if conn.dialect.name != "postgresql":
         return None
     from concurrent.futures import ThreadPoolExecutor
@@ -107,16 +139,15 @@ def _read_xero_async(conn: sa.Connection, nested: list[str]):
 
     def read() -> pd.DataFrame:
         with conn.engine.connect() as other:
-            return read_xero_contacts(other, nested)
+            return read_xero_contacts(other, nested, mapped)
 
     future = pool.submit(read)
     pool.shutdown(wait=False)
     return future.result
 
 
-def read_accounts(conn: sa.Connection, columns: list[str], contact_columns: list[str]) -> pd.DataFrame:
-    """Live Accounts with their R1 link (sync_link) and primary Contact (`pc_*` columns) joined in
-    the database: the earliest-created Contact with an email, else the earliest."""
+def _account_select(conn: sa.Connection, columns: list[str], contact_columns: list[str]) -> tuple[list[str], list[str], str]:
+    """(select expressions, column names, FROM ... WHERE) of the Account read."""
     L.require_table(conn, "sf_account")
     have = L.table_columns(conn, "sf_account")
     cols = ["id", "modified_at", "invalid_reason", *[c for c in dict.fromkeys(columns) if c not in ("id", "modified_at", "invalid_reason")]]
@@ -141,7 +172,58 @@ def read_accounts(conn: sa.Connection, columns: list[str], contact_columns: list
     else:
         sel += ["NULL"] * len(pc_cols)
     names += [f"pc_{c}" for c in pc_cols]
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM sf_account a{joins} WHERE NOT a.is_deleted", names)
+    return sel, names, f"sf_account a{joins} WHERE NOT a.is_deleted"
+
+
+def read_accounts(conn: sa.Connection, columns: list[str], contact_columns: list[str]) -> pd.DataFrame:
+    """Live Accounts with their R1 link (sync_link) and primary Contact (`pc_*` columns) joined in
+    the database: the earliest-created Contact with an email, else the earliest."""
+    sel, names, src = _account_select(conn, columns, contact_columns)
+    return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
+
+
+def read_linked(conn: sa.Connection, columns: list[str], contact_columns: list[str], nested: list[str],
+                mapped: list[str], same: list[tuple[str, str]], keep: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PostgreSQL, one query: Accounts FULL JOIN Xero Contacts on the R1 sync_link, with `_fast`
+    true where the pair cannot produce a row other than an R1 skip: linked in sync_link to a staged,
+    active Xero Contact, neither side (nor the primary Contact) invalid or held, and every compared
+    value (`same`: Account column, Xero column) identical as text — the raw-equality prefilter of
+    fields.compare, decided in the database. Such rows come back with only their ids, link and
+    `keep` columns (filters): the bulk of an in-sync organisation never crosses to Python.
+    Returns (accounts, xero contacts) as read_accounts / read_xero_contacts would, plus `_fast`."""
+    s_sel, s_names, s_src = _account_select(conn, columns, contact_columns)
+    x_sel, x_names, x_src = _xero_select(conn, nested, mapped)
+    def q(name: str) -> str:
+        return L.q(conn, name)
+
+    s_sub = "SELECT " + ", ".join(f"{e} AS {q('s_' + n)}" for e, n in zip(s_sel, s_names)) + f" FROM {s_src}"
+    x_sub = "SELECT " + ", ".join(f"{e} AS {q('x_' + n)}" for e, n in zip(x_sel, x_names)) + f" FROM {x_src}"
+    cond = ["s.s__link IS NOT NULL", "x.x_id IS NOT NULL", "s.s_invalid_reason IS NULL", "x.x_invalid_reason IS NULL",
+            "coalesce(x.x_contact_status, 'ACTIVE') NOT IN ('ARCHIVED', 'GDPRREQUEST')"]
+    cond += [f"s.{q('s_' + a)}::text IS NOT DISTINCT FROM x.{q('x_' + b)}::text" for a, b in same]
+    holds = ""
+    if L.has_table(conn, "held_record"):
+        for alias, table, col in (("ha", "sf_account", "s.s_id"), ("hx", "xero_contact", "x.x_id"),
+                                  ("hc", "sf_contact", "s.s_pc_id")):
+            holds += (f" LEFT JOIN (SELECT DISTINCT record_id FROM held_record WHERE released_at IS NULL AND "
+                      f"table_name = '{table}') {alias} ON {alias}.record_id = {col}")
+            cond.append(f"{alias}.record_id IS NULL")
+    kept = {"id", "_link", *keep}
+    out = [f"j.{q('s_' + n)}" if n in kept else f"CASE WHEN j._fast THEN NULL ELSE j.{q('s_' + n)} END" for n in s_names]
+    out += [f"j.{q('x_' + n)}" if n == "id" else f"CASE WHEN j._fast THEN NULL ELSE j.{q('x_' + n)} END" for n in x_names]
+    # OFFSET 0: `_fast` is computed once per row, not once per column that tests it. Unlinked
+    # Accounts join on a key of their own: thousands of NULL keys in one hash bucket make PostgreSQL
+    # split its hash table into millions of batches (minutes instead of seconds at 1M).
+    sql = (f"SELECT {', '.join(out)}, j._fast FROM (SELECT s.*, x.*, coalesce({' AND '.join(cond)}, false) AS _fast "
+           f"FROM ({s_sub}) s FULL JOIN ({x_sub}) x ON x.x_id = coalesce(s.s__link, 'unlinked:' || s.s_id){holds} "
+           "OFFSET 0) j")
+    j = L.frame(conn, sql, [*(f"s_{n}" for n in s_names), *(f"x_{n}" for n in x_names), "_fast"])
+    fast = j.pop("_fast").eq("t").to_numpy()
+    has_s, has_x = j.s_id.notna().to_numpy(), j.x_id.notna().to_numpy()
+    sf = pd.DataFrame({n: j[f"s_{n}"].to_numpy()[has_s] for n in s_names})
+    sf["_fast"] = fast[has_s]
+    xc = pd.DataFrame({n: j[f"x_{n}"].to_numpy()[has_x] for n in x_names})
+    return sf, xc
 
 
 def apply_filters(df: pd.DataFrame, filters, key: str) -> pd.Series:
@@ -219,6 +301,25 @@ def xero_payload(fields: dict[str, object], current: dict[str, object] | None = 
     return body
 
 
+_IN_SYNC = {rule: f"in sync (matched by {rule})" for rule in ("link", "contact_number", "email", "name")}
+
+
+def _sf_col(f) -> str:
+    """The read column holding a mapped Salesforce field (`pc_*` for the primary Contact's)."""
+    return f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
+
+
+def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
+    """Whether in-sync pairs can be settled in the database: PostgreSQL, and every mapped field is one
+    where identical raw values cannot differ once mapped (no value map, no default)."""
+    return (conn.dialect.name == "postgresql" and L.has_table(conn, "sync_link") and FAST_PATH
+            and all(f.value_map is None and f.default is None for f in fields_cfg))
+
+
+#: Settle identical linked pairs in the database (tests switch it off to compare both paths).
+FAST_PATH = True
+
+
 def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
     rc = cfg.recipes
     fields_cfg = cfg.mapping.contact_fields
@@ -234,14 +335,26 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
             raise ConfigError(f"mapping.contact_fields[{i}].sf", f"Account field '{f.sf}' is not in staging (sf_account)")
     country_col = "billingcountry" if "billingcountry" in have else None
     nested = [f.xero for f in fields_cfg if f.xero not in XERO_COLUMNS]
-    # On PostgreSQL the Xero read (JSON extraction runs in the server) overlaps with reading and
-    # preparing the Salesforce side here; each uses its own connection.
-    xc_future = _read_xero_async(conn, nested)
-    sf = read_accounts(conn, [*acct_cols, *filter_cols, link_col, *bal_cols, *([country_col] if country_col else [])],
-                       [column_name(f.sf.split(".", 1)[1]) for f in contact_fields])
+    mapped = [f.xero for f in fields_cfg if f.xero in XERO_COLUMNS]
+    acct_read = [*acct_cols, *filter_cols, link_col, *bal_cols, *([country_col] if country_col else [])]
+    contact_read = [column_name(f.sf.split(".", 1)[1]) for f in contact_fields]
+    if _fast_path(conn, fields_cfg):
+        # PostgreSQL: pairs whose every compared value is identical are settled in the database.
+        same = [(_sf_col(f), XERO_COLUMNS[f.xero] if f.xero in XERO_COLUMNS else f"nx_{nested.index(f.xero)}")
+                for f in fields_cfg]
+        same += [(column_name(s_name), x_col) for s_name, x_col in BALANCES] + [(link_col, "id")]
+        sf, xc = read_linked(conn, acct_read, contact_read, nested, mapped, same, keep=filter_cols)
+    else:
+        # On PostgreSQL the Xero read (JSON extraction runs in the server) overlaps with reading and
+        # preparing the Salesforce side here; each uses its own connection.
+        xc_future = _read_xero_async(conn, nested, mapped)
+        sf = read_accounts(conn, acct_read, contact_read)
+        xc = None
     sf_links = sf.loc[sf._link.notna(), ["id", "_link"]].rename(columns={"id": "sf_id", "_link": "xero_id"})
-    sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
-    xc = xc_future() if xc_future else read_xero_contacts(conn, nested)
+    if rc.R1.filters:
+        sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
+    if xc is None:
+        xc = xc_future() if xc_future else read_xero_contacts(conn, nested, mapped)
     holds = L.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
 
     active = xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
@@ -255,13 +368,25 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
             keys.append(("name", lambda d: N.v_name(d.name), lambda d: N.v_name(d.name)))
     m = match(sf, xc, links=sf_links, sf_link_col=link_col, active=active, keys=keys,
               target_label="Xero Contact")
+    del sf_links, active
+
+    pairs = m.pairs.reset_index(drop=True)
+    in_sync = pairs.iloc[:0]
+    if "_fast" in sf.columns:
+        # Pairs settled in the database: matched by their sync_link (not a new link), nothing differs.
+        fast_ids = sf.id[sf._fast.to_numpy(dtype=bool)]
+        settled = (pairs.sf_id.isin(fast_ids).to_numpy() & (pairs["match"] == "link").to_numpy()
+                   & ~pairs.link.to_numpy(dtype=bool))
+        in_sync, pairs = pairs[settled].reset_index(drop=True), pairs[~settled].reset_index(drop=True)
+        del fast_ids, settled
 
     # -- pair frame: s_<i> / x_<i> per mapped field -------------------------------------------------
     sfi = sf.set_index("id")
-    xci = xc.set_index("id")
-    pairs = m.pairs.reset_index(drop=True)
+    del sf
     s_rows = sfi.loc[pairs.sf_id]
-    x_rows = xci.loc[pairs.xero_id]
+    x_rows = xc.set_index("id").loc[pairs.xero_id]
+    stats = {"matched_by": m.by_rule, "accounts": len(sfi), "xero_contacts": len(xc), "settled_in_database": len(in_sync)}
+    del xc
     cols: dict[str, object] = {"sf_id": pairs.sf_id.values, "xero_id": pairs.xero_id.values,
                                "match": pairs["match"].values, "link": pairs.link.values,
                                "s_modified_at": s_rows.modified_at.values, "x_modified_at": x_rows.modified_at.values,
@@ -270,13 +395,13 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
     if country_col:
         cols["s_country"] = s_rows[country_col].values
     for i, f in enumerate(fields_cfg):
-        scol = f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
-        cols[f"s_{i}"] = s_rows[scol].values
+        cols[f"s_{i}"] = s_rows[_sf_col(f)].values
         cols[f"x_{i}"] = x_rows[XERO_COLUMNS[f.xero]].values if f.xero in XERO_COLUMNS else \
             x_rows[f"nx_{nested.index(f.xero)}"].values
     for s_name, x_col in BALANCES:
         cols[f"s_{s_name}"] = s_rows[column_name(s_name)].values
         cols[f"x_{s_name}"] = x_rows[x_col].values
+    del s_rows, x_rows
     pf = pd.DataFrame(cols)
     for c in pf.columns:
         if pf[c].dtype != object and c != "link":
@@ -343,8 +468,10 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
             if links_new[r] or r in suppressed:
                 sk_diff[j] = {"match": matches[r], "link": bool(links_new[r]),
                               **({"suppressed": suppressed[r]} if r in suppressed else {})}
-        sk_reason = ok["match"].iloc[sk].map(lambda x: f"in sync (matched by {x})")
+        sk_reason = ok["match"].iloc[sk].map(_IN_SYNC)  # one shared string per rule, not one per row
         parts.append(P.rows("R1", "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff, sk_reason.tolist()))
+        if len(in_sync):
+            parts.append(P.rows("R1", "sf_to_xero", "skip", in_sync.sf_id, in_sync.xero_id, None, _IN_SYNC["link"]))
         if back:
             rr = sorted(back)
             parts.append(P.rows("R1", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
@@ -382,7 +509,6 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
                        zip(c.rule, c.candidates, c.other_sf)]
             parts.append(P.rows("R1", "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
         parts.append(_creates(cfg, sfi.loc[m.unmatched], holds, rules_for_create=fields_cfg, country_col=country_col))
-    stats = {"matched_by": m.by_rule, "accounts": len(sf), "xero_contacts": len(xc)}
     return ContactPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else P.empty(),
                        stats=stats)
 

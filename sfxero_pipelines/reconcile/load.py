@@ -8,8 +8,10 @@ backends give identical plans.
 from __future__ import annotations
 
 import json
+import itertools
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from psycopg.types.string import TextLoader
@@ -18,6 +20,9 @@ from ..errors import ConfigError
 
 _TEXT_TYPES = ("numeric", "timestamptz", "timestamp", "date", "bool", "float4", "float8", "int2", "int4", "int8",
                "json", "jsonb", "uuid")
+#: Rows fetched per round trip (and per DataFrame slice).
+SLICE = 100_000
+_cursors = itertools.count()
 
 
 def has_table(conn: sa.Connection, name: str) -> bool:
@@ -40,16 +45,22 @@ def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
     if conn.dialect.name == "postgresql":
         # Every column loaded as PostgreSQL's text output (what COPY would print), which both
         # backends' comparisons expect; psycopg's C fetch is faster than COPY + CSV parsing here.
+        # A server-side cursor, read in slices: a client-side one holds the whole result in libpq
+        # memory until closed (~0.6 GB at 1M accounts, and the C heap keeps it after the free), and
+        # a full list of row tuples next to the DataFrame would double peak memory again.
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur:
+        raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")  # plan for all rows, as a plain SELECT
+        parts = []
+        shared: list[int] | None = None
+        with raw.cursor(name=f"sfxero_frame_{next(_cursors)}") as cur:
             for type_name in _TEXT_TYPES:
                 cur.adapters.register_loader(type_name, TextLoader)
             cur.execute(sql)
-            # In slices: a full list of row tuples next to the DataFrame doubles peak memory at 1M rows.
-            parts = []
-            while rows := cur.fetchmany(100_000):
-                parts.append(pd.DataFrame(rows, columns=columns, dtype="object"))
+            while rows := cur.fetchmany(SLICE):
+                part = pd.DataFrame(rows, columns=columns, dtype="object")
                 del rows
+                shared = _share_repeats(part, shared)
+                parts.append(part)
         if not parts:
             return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
@@ -57,6 +68,32 @@ def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
     df = pd.DataFrame([tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows],
                       columns=columns, dtype="object")
     return df
+
+
+def _share_repeats(part: pd.DataFrame, which: list[int] | None) -> list[int]:
+    """One string object per distinct value in the columns that repeat (currency, country, status,
+    timestamps of a bulk load...): each fetched value is its own object otherwise, ~60 bytes apiece.
+    Which columns repeat is decided on the first slice. Returns those column positions."""
+    if which is None:
+        which = []
+        for i in range(part.shape[1]):
+            values = part.iloc[:, i].to_numpy()
+            codes, uniques = pd.factorize(values)
+            if len(uniques) * 4 < len(values):
+                which.append(i)
+                part.isetitem(i, _from_codes(codes, uniques))
+        return which
+    for i in which:
+        codes, uniques = pd.factorize(part.iloc[:, i].to_numpy())
+        part.isetitem(i, _from_codes(codes, uniques))
+    return which
+
+
+def _from_codes(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    out = np.empty(len(codes), dtype=object)  # None where the value was NULL (code -1)
+    have = codes >= 0
+    out[have] = np.asarray(uniques, dtype=object)[codes[have]]
+    return out
 
 
 def _text(value) -> str:

