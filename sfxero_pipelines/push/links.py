@@ -26,14 +26,18 @@ def record_links(conn: sa.Connection, recipe_links: list[tuple[str, str, str]]) 
             for sf_id, xero_id in conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(
                     sync_link.c.recipe == recipe, sync_link.c.sf_id.in_(ids[i:i + 500]))):
                 existing[(recipe, sf_id)] = xero_id
-    changed = 0
-    for (recipe, sf_id), xero_id in sorted(wanted.items()):
-        if existing.get((recipe, sf_id)) == xero_id:
-            continue
-        # The Xero id may be linked to another Salesforce record (a merge in Salesforce): the newest wins.
-        conn.execute(sync_link.delete().where(sync_link.c.recipe == recipe,
-                                              (sync_link.c.sf_id == sf_id) | (sync_link.c.xero_id == xero_id)))
-        conn.execute(sync_link.insert().values(recipe=recipe, sf_id=sf_id, xero_id=xero_id, created_at=now,
-                                               updated_at=now))
-        changed += 1
-    return changed
+    moved = {k: x for k, x in wanted.items() if existing.get(k) != x}
+    # One Xero id per recipe: if two Salesforce records claim it, the last in id order wins.
+    by_xero = {(r, x): s for (r, s), x in sorted(moved.items())}
+    rows = [{"recipe": r, "sf_id": s, "xero_id": x, "created_at": now, "updated_at": now}
+            for (r, x), s in sorted(by_xero.items())]
+    for recipe in sorted({r["recipe"] for r in rows}):
+        mine = [r for r in rows if r["recipe"] == recipe]
+        for i in range(0, len(mine), 500):
+            chunk = mine[i:i + 500]
+            # The Xero id may be linked to another Salesforce record (a merge in Salesforce): the newest wins.
+            conn.execute(sync_link.delete().where(sync_link.c.recipe == recipe, sa.or_(
+                sync_link.c.sf_id.in_([r["sf_id"] for r in chunk]), sync_link.c.xero_id.in_([r["xero_id"] for r in chunk]))))
+    if rows:
+        conn.execute(sync_link.insert(), rows)
+    return len(rows)

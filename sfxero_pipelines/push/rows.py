@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import sqlalchemy as sa
 
@@ -57,7 +58,7 @@ class PushRow:
         """Field → value this write sets, in the plan's field names (echo suppression reads it)."""
         return {name: change.get("new") for name, change in self.fields.items()}
 
-    @property
+    @cached_property
     def key(self) -> str:
         material = dumps([self.recipe, self.direction, self.action, self.source_id, self.target_id,
                           self.target_object, self.fields, self.payload])

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from ..errors import ApiError
 from ..reconcile.load import open_holds
+from ..reconcile.plan import load_latest
 from . import holds, ledger, links, writeback
 from .report import PushReport
 from .rows import PushRow, batch_key
@@ -57,6 +58,9 @@ class XeroWriter:
     # -- entry point ----------------------------------------------------------------------------
     def push(self, rows: list[PushRow], link_rows: list[PushRow]) -> None:
         self.report.planned += len(rows)
+        # Accounts matched to an existing Contact (in sync, link still to record): invoices that
+        # name them by Account Id go to that Contact.
+        self.contact_ids.update({r.source_id: r.target_id for r in link_rows if r.recipe == "R1"})
         with self.engine.begin() as conn:
             self.report.links_recorded += links.record_links(
                 conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if r.recipe in LINKED])
@@ -85,15 +89,21 @@ class XeroWriter:
         self.flush_write_backs()
 
     def _note_held_dependencies(self, rows: list[PushRow]) -> None:
-        """Rows that refer to a record held upstream (an invoice whose Account is held) wait with
-        that reason instead of being sent for Xero to refuse."""
+        """Rows that refer to a record this push will not create (an invoice whose Account is held,
+        or whose Account's R1 row is a conflict or held in the plan) wait with that reason instead
+        of being sent for Xero to refuse with a message nobody can act on."""
         deps = {(d.get("recipe"), d.get("source_id")) for r in rows if (d := r.diff.get("depends_on"))}
-        tables = {"R1": "sf_account"}
-        wanted = sorted({tables[rec] for rec, _ in deps if rec in tables})
-        if not wanted:
+        if not deps:
             return
+        tables = {"R1": "sf_account"}
         with self.engine.connect() as conn:
-            held = open_holds(conn, wanted)
+            held = open_holds(conn, sorted({tables[rec] for rec, _ in deps if rec in tables}))
+            for recipe in sorted({rec for rec, _ in deps if rec}):
+                plan = load_latest(conn, recipe)
+                unwritten = plan[plan.action.isin(["conflict", "held"])]
+                for source_id, action, reason in zip(unwritten.source_id, unwritten.action, unwritten.reason):
+                    if (recipe, source_id) in deps:
+                        self.failed_sources[(recipe, source_id)] = f"its {recipe} row is {action}: {reason}"
         for recipe, source_id in deps:
             reason = held.get(tables.get(recipe, ""), {}).get(source_id)
             if reason:
@@ -140,6 +150,10 @@ class XeroWriter:
         for r in batch:
             dep = (r.diff.get("depends_on") or {})
             why = self.failed_sources.get((dep.get("recipe"), dep.get("source_id"))) if dep else None
+            contact = r.payload.get("Contact") or {}
+            if dep and not why and not contact.get("ContactID") and contact.get("ContactNumber") not in self.contact_ids:
+                # Contacts are written before invoices: a number still unknown here was not created.
+                why = "no Xero Contact was created or linked for it in this push"
             (waiting if why else ready).append((r, why))
         if waiting:
             self._record([r for r, _ in waiting], [None] * len(waiting), sent=False, errors=
