@@ -20,9 +20,9 @@ the reference binds its parameters, then one INSERT ... SELECT ... ON CONFLICT w
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -31,46 +31,13 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from ..staging.tables import ensure_object_table
+from .json_text import split_json_array
 from .page_rows import BuiltPage, PageRows
 from .prefetch import pipeline
 from .rows import RowBuilder
 from .state import ExtractState, save_state
 
 T = TypeVar("T")
-_JSON_WS = re.compile(r"[ \t\n\r]*")
-_SEPARATOR = re.compile(r"[ \t\n\r]*(,|\])[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-
-
-def split_json_array(text: str) -> tuple[list, list[str]]:
-    """The elements of a JSON array text, parsed, with each one's own text."""
-    records: list = []
-    raws: list[str] = []
-    start = _JSON_WS.match(text).end()
-    if text[start:start + 1] != "[":
-        raise ValueError("not a JSON array")
-    i = _JSON_WS.match(text, start + 1).end()
-    if text[i:i + 1] == "]":
-        end = i + 1
-    else:
-        decode = _DECODER.raw_decode
-        separator = _SEPARATOR.match
-        while True:
-            value, j = decode(text, i)
-            records.append(value)
-            raws.append(text[i:j])
-            m = separator(text, j)
-            if m is None:
-                raise ValueError(f"bad JSON array at {j}")
-            i = m.end()
-            if m.group(1) == "]":
-                end = i
-                break
-    if text[end:].strip(" \t\n\r"):
-        raise ValueError("extra data after the JSON array")
-    return records, raws
-
-
 class StagingWriter:
     """Writes one object's pages into its staging table.
 
@@ -124,6 +91,10 @@ class StagingWriter:
         for every row it inserts; a busy typing thread would then hold each row up, so pages are
         typed here, between writes, while the next one is fetched."""
         stream = pipeline(pages, prepare, prepare_ahead=self._bulk.copy)
+        # Every page allocates tens of thousands of objects (Xero records are nested), and each full
+        # collection would walk the whole process heap: freeze what exists now so collections during
+        # the load walk only the load's own objects (12-20% of its CPU); unfreeze when done.
+        gc.freeze()
         try:
             for page in stream:
                 self.write(page)
@@ -132,6 +103,7 @@ class StagingWriter:
             raise
         finally:
             stream.close()
+            gc.unfreeze()
         self.close()
 
     def write(self, page: BuiltPage) -> int:

@@ -27,7 +27,8 @@ from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
 from sfxero_pipelines.extract.prefetch import pipeline
 from sfxero_pipelines.extract.rows import RowBuilder
 from sfxero_pipelines.extract.state import ExtractState, load_state, save_state
-from sfxero_pipelines.extract.writer import StagingWriter, split_json_array
+from sfxero_pipelines.extract.json_text import split_json_array, split_member_array
+from sfxero_pipelines.extract.writer import StagingWriter
 from sfxero_pipelines.staging.tables import Upserter
 
 DESCRIBE = [["Id", "id"], ["IsDeleted", "boolean"], ["Name", "string"], ["Description", "textarea"],
@@ -300,6 +301,23 @@ def test_split_json_array_keeps_each_record_text(separators):
     for bad in ("{}", "[1,]", "[1 2]", "[1]x", "", "[1"):
         with pytest.raises(ValueError):
             split_json_array(bad)
+
+
+def test_split_member_array_is_json_loads_with_each_record_text():
+    invoices = [{"InvoiceID": "a", "Contact": {"ContactID": "c"}, "LineItems": [{"x": 1}, {"y": "]}"}]},
+                {"InvoiceID": "b", "Date": "/Date(1730764800000+0000)/"}]
+    body = {"Id": "x", "Status": "OK", "pagination": {"page": 1, "pageCount": 3}, "Invoices": invoices, "Warnings": None}
+    for separators in ((",", ":"), (", ", ": ")):
+        text = json.dumps(body, separators=separators).replace("/", "\\/")  # Xero escapes slashes
+        members, records, raws = split_member_array(text, "Invoices")
+        assert members == {k: v for k, v in body.items() if k != "Invoices"} and records == invoices
+        assert [json.loads(r) for r in raws] == invoices
+    assert split_member_array(json.dumps({"pagination": {}}), "Invoices") == ({"pagination": {}}, [], [])
+    assert split_member_array(json.dumps({"Invoices": []}), "Invoices") == ({}, [], [])
+    for other in ('{"Invoices": null}', '{"Invoices": [], "Invoices": []}', "[]", '{"a": 1} x', '{"a" 1}'):
+        assert split_member_array(other, "Invoices") is None
+    with pytest.raises(ValueError):
+        split_member_array('{"Invoices": [1,]}', "Invoices")
 
 
 def test_page_records_json_is_clean_record_of_each():

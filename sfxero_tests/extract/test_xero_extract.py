@@ -11,8 +11,8 @@ the Xero emulator over HTTPS:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-
 
 from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
 from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
@@ -190,3 +190,58 @@ def test_metadata_reports_rows_window_calls_and_budget(make_sandbox, staging):
     # An incremental run with nothing new costs exactly one call.
     again = metadata_of(_run(server, staging, ["invoices"], partition=today()), "xero_invoice")
     assert again["api_calls"].get("GET Invoices") == 1 and again["api_calls_total"] - again["api_calls"].get("token", 0) == 1
+
+
+def test_pages_with_text_make_iter_pages_calls_and_records(make_sandbox):
+    from sfxero_pipelines.defs.xero.extract import _page_rows, _pages_with_text
+
+    sandbox = make_sandbox(xero_limits=FAST_XERO)  # no minute limit: a 429 wait would count a call twice
+
+    since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0) + dt.timedelta(days=1)
+    cases = [("Invoices", 'Type=="ACCREC"', None), ("Contacts", None, None), ("Payments", None, None),
+             ("Invoices", None, since)]  # the last: nothing modified since, one call
+    for collection, where, modified_since in cases:
+        for page_size in (7, 10, 1000):
+            args = dict(where=where, order="UpdatedDateUTC ASC", include_archived=True, page_size=page_size,
+                        if_modified_since=modified_since)
+            with xero_resource(sandbox).get_client() as client:
+                expected = list(client.iter_pages(collection, **args))
+                expected_calls = dict(client.api_calls)
+            with xero_resource(sandbox).get_client() as client:
+                pages = [_page_rows(page, collection) for page in _pages_with_text(client, collection, **args)]
+                assert dict(client.api_calls) == expected_calls, (collection, page_size)
+            assert [records for records, _ in pages] == expected, (collection, page_size)
+            for records, texts in pages:
+                assert [json.loads(t) for t in texts] == records
+
+
+def test_pages_with_text_stop_rule_without_a_leading_pagination():
+    from sfxero_pipelines.defs.xero.extract import _page_rows, _pages_with_text
+
+    records = [{"InvoiceID": f"i{n}", "Total": n} for n in range(7)]
+
+    class Client:
+        def __init__(self, layout):
+            self.layout, self.calls = layout, []
+
+        @staticmethod
+        def _ims(value):
+            return value
+
+        def _call(self, label, method, page, page_size, **kwargs):
+            self.calls.append(page)
+            rows = records[(page - 1) * page_size:page * page_size]
+            pagination = {"page": page, "pageSize": page_size, "pageCount": 3, "itemCount": len(records)}
+            body = {"before": {"Id": "x", "pagination": pagination, "Invoices": rows},
+                    "after": {"Invoices": rows, "pagination": pagination},
+                    "none": {"Id": "x", "Invoices": rows},
+                    "uncounted": {"pagination": {"page": page}, "Invoices": rows}}[self.layout]
+            return 200, json.dumps(body).encode(), {}
+
+    for layout in ("before", "after", "none", "uncounted"):
+        client = Client(layout)
+        pages = [_page_rows(p, "Invoices") for p in _pages_with_text(
+            client, "Invoices", if_modified_since=None, where=None, order="x", include_archived=True, page_size=3)]
+        assert client.calls == [1, 2, 3], layout
+        assert [r for rows, _ in pages for r in rows] == records
+        assert all([json.loads(t) for t in texts] == rows for rows, texts in pages)

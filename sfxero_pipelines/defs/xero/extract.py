@@ -16,14 +16,18 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
+from ...extract.json_text import members_before, split_member_array
 from ...extract.report import ExtractReport
 from ...extract.rows import RowBuilder
 from ...extract.state import ExtractState, load_state, save_state
 from ...extract.window import ReadWindow, read_window
 from ...extract.writer import StagingWriter
+from .client import _LIST, PAGED
 from .objects import XeroObject
 
 
@@ -38,6 +42,80 @@ def window_where(obj: XeroObject, window: ReadWindow) -> str | None:
         end = window.end.astimezone(dt.timezone.utc)
         clauses.append(f"UpdatedDateUTC < DateTime({end.year},{end.month:02d},{end.day:02d})")
     return " && ".join(clauses) or None
+
+
+def _pages_with_text(client, collection: str, *, if_modified_since: dt.datetime | None, where: str | None,
+                     order: str, include_archived: bool, page_size: int) -> Iterator[tuple]:
+    """`client.iter_pages(...)`, each page either ("text", response text) or ("rows", records, texts);
+    `_page_rows` turns either into (records, each record's JSON text or None).
+
+    The same calls through the client's `_call` (pacing, retries, token renewal, budget and call
+    counts are the client's) and the same stop rule. The records are parsed once, keeping each one's
+    text for `raw` instead of serializing every record again (as much work as parsing the page), and
+    not in this thread when the envelope before them says how many there are: the next request goes
+    out at once. A client without `_call` gives iter_pages' records and no texts."""
+    call = getattr(client, "_call", None)
+    if call is None or collection not in PAGED:
+        for rows in client.iter_pages(collection, if_modified_since=if_modified_since, where=where, order=order,
+                                      include_archived=include_archived, page_size=page_size):
+            yield "rows", rows, None
+        return
+    kwargs: dict = {}
+    if if_modified_since is not None:
+        kwargs["if_modified_since"] = client._ims(if_modified_since)
+    if where:
+        kwargs["where"] = where
+    if order:
+        kwargs["order"] = order
+    if collection in ("Contacts", "Invoices"):
+        kwargs["include_archived"] = include_archived
+    label = f"GET {collection}"
+    page = 1
+    while True:
+        _status, body, _headers = call(label, _LIST[collection], page=page, page_size=page_size, **kwargs)
+        try:
+            text = body.decode("utf-8")
+            head = members_before(text, collection)
+        except UnicodeDecodeError:
+            head = None
+        pagination = head.get("pagination") if head else None
+        if isinstance(pagination, dict) and _counted(pagination):
+            # iter_pages stops after a short page or the last one: the envelope counts this page.
+            yield "text", text
+            size, count = pagination["pageSize"], pagination["itemCount"]
+            rows = max(0, min(size, count - (page - 1) * size))
+        else:
+            envelope, records, texts = _read(body, collection)
+            yield "rows", records, texts
+            pagination, rows = envelope.get("pagination") or {}, len(records)
+        if rows < page_size or (pagination.get("pageCount") is not None and page >= pagination["pageCount"]):
+            return
+        page += 1
+
+
+def _counted(pagination: dict) -> bool:
+    return all(type(pagination.get(k)) is int for k in ("page", "pageSize", "pageCount", "itemCount"))
+
+
+def _read(body: bytes | str, collection: str) -> tuple[dict, list[dict], list[str] | None]:
+    """A response as iter_pages reads it — (envelope, its `collection` records) — plus each
+    record's text (None when the response is not of the usual shape: then json.loads reads it)."""
+    try:
+        split = split_member_array(body.decode("utf-8") if isinstance(body, bytes) else body, collection)
+    except ValueError:  # UnicodeDecodeError included
+        split = None
+    if split is None:
+        data = json.loads(body)
+        return data, data.get(collection) or [], None
+    return split
+
+
+def _page_rows(page: tuple, collection: str) -> tuple[list[dict], list[str] | None]:
+    """A `_pages_with_text` page as (records, their texts)."""
+    if page[0] == "rows":
+        return page[1], page[2]
+    _envelope, records, texts = _read(page[1], collection)
+    return records, texts
 
 
 def _load_state(engine: sa.Engine, table: str) -> ExtractState:
@@ -56,9 +134,9 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
     report.columns_added = writer.columns_added
     # If-Modified-Since has second precision (Xero documents yyyy-mm-ddThh:mm:ss, UTC, no zone).
     since = window.start.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0) if window.start else None
-    writer.load(client.iter_pages(obj.collection, if_modified_since=since, where=window_where(obj, window),
-                                  order="UpdatedDateUTC ASC", include_archived=obj.include_archived,
-                                  page_size=page_size), writer.prepare)
+    pages = _pages_with_text(client, obj.collection, if_modified_since=since, where=window_where(obj, window),
+                             order="UpdatedDateUTC ASC", include_archived=obj.include_archived, page_size=page_size)
+    writer.load(pages, lambda page: writer.prepare(*_page_rows(page, obj.collection)))
     if window.incremental and writer.max_modified is not None:
         state.cursor_modified_at = max(writer.max_modified, state.cursor_modified_at or writer.max_modified)
     with engine.begin() as conn:
