@@ -183,6 +183,10 @@ class XeroWriter:
             raise ApiError(SYSTEM, f"POST {collection}", 200, "answer",
                            f"sent {len(rows)} elements, Xero answered {len(answer)}: outcome unknown, resolved next run")
         self._record(rows, answer, [_element_error(a) for a in answer])
+        if len(self.write_backs) >= self.cfg.salesforce_batch_size:
+            # A full Salesforce call's worth: send it now, while Xero's minute budget refills, and so a
+            # crash leaves less to complete.
+            self.flush_write_backs()
 
     # -- outcomes -------------------------------------------------------------------------------
     def _record(self, rows: list[PushRow], records: list[dict | None], errors: list[str | None], *,
