@@ -8,6 +8,7 @@ as an R1 xero_to_sf row); R4 and R5 rows go xero_to_sf for linked pairs only.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,9 +90,11 @@ def _xero_columns(nested_fields: list[str]) -> list[str]:
     return [*XERO_BASE, *sorted(mapped - set(XERO_BASE))]
 
 
-def _xero_select(conn: sa.Connection, nested: list[str], mapped: list[str]) -> tuple[list[str], list[str], str]:
+def _xero_select(conn: sa.Connection, nested: list[str], mapped: list[str],
+                 where: str = "") -> tuple[list[str], list[str], str]:
     """(select expressions, column names, FROM clause) of the Xero Contact read. On PostgreSQL the
-    nested fields come out of `raw` in the server (parsed once per row); elsewhere `raw` is read."""
+    nested fields come out of `raw` in the server (parsed once per row); elsewhere `raw` is read.
+    `where`: a condition on `xc` (a partition of the table)."""
     L.require_table(conn, "xero_contact")
     have = L.table_columns(conn, "xero_contact")
     base = _xero_columns(mapped)
@@ -105,13 +108,13 @@ def _xero_select(conn: sa.Connection, nested: list[str], mapped: list[str]) -> t
         lateral = ", ".join(f"jsonb_path_query_first(x.j, {path}) AS {alias[key]}" for key, path in groups.items())
         # OFFSET 0 keeps both subqueries from being flattened: raw is parsed once per row and each
         # array element found once, however many fields read it.
-        src = (f"(SELECT xc.*, xc.raw::jsonb AS j FROM xero_contact xc OFFSET 0) x "
+        src = (f"(SELECT xc.*, xc.raw::jsonb AS j FROM xero_contact xc{' WHERE ' + where if where else ''} OFFSET 0) x "
                f"CROSS JOIN LATERAL (SELECT {lateral} OFFSET 0) n")
     else:
         if nested:
             sel.append("x.raw")
             names.append("raw")
-        src = "xero_contact x"
+        src = f"xero_contact x{' WHERE ' + where.replace('xc.', 'x.') if where else ''}"
     return sel, names, src
 
 
@@ -182,22 +185,75 @@ def read_accounts(conn: sa.Connection, columns: list[str], contact_columns: list
     return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
 
 
+#: Concurrent partitions of the PostgreSQL read (one server process each; most of the cost is the
+#: server parsing Xero's JSON).
+READ_PARTITIONS = 2 if (os.cpu_count() or 1) > 1 else 1
+
+
 def read_linked(conn: sa.Connection, columns: list[str], contact_columns: list[str], nested: list[str],
                 mapped: list[str], same: list[tuple[str, str]], keep: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """PostgreSQL, one query: Accounts FULL JOIN Xero Contacts on the R1 sync_link, with `_fast`
-    true where the pair cannot produce a row other than an R1 skip: linked in sync_link to a staged,
-    active Xero Contact, neither side (nor the primary Contact) invalid or held, and every compared
-    value (`same`: Account column, Xero column) identical as text — the raw-equality prefilter of
+    """PostgreSQL: Accounts FULL JOIN Xero Contacts on the R1 sync_link, with `_fast` true where the
+    pair cannot produce a row other than an R1 skip: linked in sync_link to a staged, active Xero
+    Contact, neither side (nor the primary Contact) invalid or held, and every compared value
+    (`same`: Account column, Xero column) identical as text — the raw-equality prefilter of
     fields.compare, decided in the database. Such rows come back with only their ids, link and
     `keep` columns (filters): the bulk of an in-sync organisation never crosses to Python.
-    Returns (accounts, xero contacts) as read_accounts / read_xero_contacts would, plus `_fast`."""
+
+    Read as READ_PARTITIONS queries over disjoint halves of the join key, run at once on their own
+    connections under this transaction's snapshot (pg_export_snapshot), so they see exactly what
+    one query would. Returns (accounts, xero contacts) as read_accounts / read_xero_contacts would,
+    plus `_fast` on the accounts."""
+    n = READ_PARTITIONS
+    queries = [_linked_sql(conn, columns, contact_columns, nested, mapped, same, keep, k, n) for k in range(n)]
+    sql0, names, s_names, x_names = queries[0]
+    if n == 1:
+        frames = [L.frame(conn, sql0, names)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        snapshot = conn.connection.driver_connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+
+        def read(sql: str) -> pd.DataFrame:
+            with conn.engine.connect() as other:
+                raw = other.connection.driver_connection
+                raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                raw.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                try:
+                    return L.frame(other, sql, names)
+                finally:
+                    other.rollback()
+
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="sfxero-read") as pool:
+            frames = list(pool.map(read, [q[0] for q in queries]))
+    sfs, xcs = [], []
+    for j in frames:
+        fast = j.pop("_fast").eq("t").to_numpy()
+        has_s, has_x = j.s_id.notna().to_numpy(), j.x_id.notna().to_numpy()
+        # dtype object, as L.frame reads: pandas would otherwise infer its (slower) str dtype.
+        sf = pd.DataFrame({c: j[f"s_{c}"].to_numpy()[has_s] for c in s_names}, dtype="object")
+        sf["_fast"] = fast[has_s]
+        sfs.append(sf)
+        xcs.append(pd.DataFrame({c: j[f"x_{c}"].to_numpy()[has_x] for c in x_names}, dtype="object"))
+    del frames, j
+    if n == 1:
+        return sfs[0], xcs[0]
+    return pd.concat(sfs, ignore_index=True), pd.concat(xcs, ignore_index=True)
+
+
+def _linked_sql(conn: sa.Connection, columns, contact_columns, nested, mapped, same, keep, part: int,
+                parts: int) -> tuple[str, list[str], list[str], list[str]]:
     s_sel, s_names, s_src = _account_select(conn, columns, contact_columns)
-    x_sel, x_names, x_src = _xero_select(conn, nested, mapped)
+    # Both sides of a pair fall in the same partition: it is chosen by the join key.
+    x_where = f"((hashtext(xc.id) & 2147483647) % {parts}) = {part}" if parts > 1 else ""
+    x_sel, x_names, x_src = _xero_select(conn, nested, mapped, where=x_where)
+    if parts > 1:
+        s_src += f" AND ((hashtext(coalesce(l.xero_id, 'unlinked:' || a.id)) & 2147483647) % {parts}) = {part}"
+
     def q(name: str) -> str:
         return L.q(conn, name)
 
-    s_sub = "SELECT " + ", ".join(f"{e} AS {q('s_' + n)}" for e, n in zip(s_sel, s_names)) + f" FROM {s_src}"
-    x_sub = "SELECT " + ", ".join(f"{e} AS {q('x_' + n)}" for e, n in zip(x_sel, x_names)) + f" FROM {x_src}"
+    s_sub = "SELECT " + ", ".join(f"{e} AS {q('s_' + c)}" for e, c in zip(s_sel, s_names)) + f" FROM {s_src}"
+    x_sub = "SELECT " + ", ".join(f"{e} AS {q('x_' + c)}" for e, c in zip(x_sel, x_names)) + f" FROM {x_src}"
     cond = ["s.s__link IS NOT NULL", "x.x_id IS NOT NULL", "s.s_invalid_reason IS NULL", "x.x_invalid_reason IS NULL",
             "coalesce(x.x_contact_status, 'ACTIVE') NOT IN ('ARCHIVED', 'GDPRREQUEST')"]
     cond += [f"s.{q('s_' + a)}::text IS NOT DISTINCT FROM x.{q('x_' + b)}::text" for a, b in same]
@@ -209,21 +265,15 @@ def read_linked(conn: sa.Connection, columns: list[str], contact_columns: list[s
                       f"table_name = '{table}') {alias} ON {alias}.record_id = {col}")
             cond.append(f"{alias}.record_id IS NULL")
     kept = {"id", "_link", *keep}
-    out = [f"j.{q('s_' + n)}" if n in kept else f"CASE WHEN j._fast THEN NULL ELSE j.{q('s_' + n)} END" for n in s_names]
-    out += [f"j.{q('x_' + n)}" if n == "id" else f"CASE WHEN j._fast THEN NULL ELSE j.{q('x_' + n)} END" for n in x_names]
+    out = [f"j.{q('s_' + c)}" if c in kept else f"CASE WHEN j._fast THEN NULL ELSE j.{q('s_' + c)} END" for c in s_names]
+    out += [f"j.{q('x_' + c)}" if c == "id" else f"CASE WHEN j._fast THEN NULL ELSE j.{q('x_' + c)} END" for c in x_names]
     # OFFSET 0: `_fast` is computed once per row, not once per column that tests it. Unlinked
     # Accounts join on a key of their own: thousands of NULL keys in one hash bucket make PostgreSQL
     # split its hash table into millions of batches (minutes instead of seconds at 1M).
     sql = (f"SELECT {', '.join(out)}, j._fast FROM (SELECT s.*, x.*, coalesce({' AND '.join(cond)}, false) AS _fast "
            f"FROM ({s_sub}) s FULL JOIN ({x_sub}) x ON x.x_id = coalesce(s.s__link, 'unlinked:' || s.s_id){holds} "
            "OFFSET 0) j")
-    j = L.frame(conn, sql, [*(f"s_{n}" for n in s_names), *(f"x_{n}" for n in x_names), "_fast"])
-    fast = j.pop("_fast").eq("t").to_numpy()
-    has_s, has_x = j.s_id.notna().to_numpy(), j.x_id.notna().to_numpy()
-    sf = pd.DataFrame({n: j[f"s_{n}"].to_numpy()[has_s] for n in s_names})
-    sf["_fast"] = fast[has_s]
-    xc = pd.DataFrame({n: j[f"x_{n}"].to_numpy()[has_x] for n in x_names})
-    return sf, xc
+    return sql, [*(f"s_{c}" for c in s_names), *(f"x_{c}" for c in x_names), "_fast"], s_names, x_names
 
 
 def apply_filters(df: pd.DataFrame, filters, key: str) -> pd.Series:

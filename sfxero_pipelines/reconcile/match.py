@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 
@@ -25,6 +26,16 @@ class MatchResult:
     #: Salesforce ids left unmatched
     unmatched: pd.Series
     by_rule: dict[str, int] = field(default_factory=dict)
+
+
+def _lists(keys: pd.Series, values: pd.Series) -> dict:
+    """key → sorted list of its values."""
+    out: dict = {}
+    for k, v in zip(keys, values):
+        out.setdefault(k, []).append(v)
+    for v in out.values():
+        v.sort()
+    return out
 
 
 def _empty(cols: list[str]) -> pd.DataFrame:
@@ -43,31 +54,46 @@ def match(sf: pd.DataFrame, target: pd.DataFrame, *, links: pd.DataFrame, sf_lin
     """
     by_rule: dict[str, int] = {}
     # -- 1. links: ours (sync_link) first, then the id written back into Salesforce --------------
-    lk = links[["sf_id", "xero_id"]]
-    lk = lk[lk.sf_id.isin(sf.id)]
+    # Positional masks over `sf` and `target` rather than id sets: 1M ids are hashed a few times, not a dozen.
+    lk = links.loc[links.sf_id.isin(sf.id).to_numpy(), ["sf_id", "xero_id"]]
+    has_link = sf.id.isin(lk.sf_id).to_numpy()
+    by_field = np.zeros(len(sf), dtype=bool)
     if sf_link_col and sf_link_col in sf.columns:
-        field_links = sf.loc[sf[sf_link_col].notna() & ~sf.id.isin(lk.sf_id), ["id", sf_link_col]]
-        field_links = field_links.rename(columns={"id": "sf_id", sf_link_col: "xero_id"})
+        by_field = sf[sf_link_col].notna().to_numpy() & ~has_link
+        field_links = sf.loc[by_field, ["id", sf_link_col]].rename(columns={"id": "sf_id", sf_link_col: "xero_id"})
         lk = pd.concat([lk, field_links], ignore_index=True)
+    from_field = np.zeros(len(lk), dtype=bool)
+    from_field[len(lk) - int(by_field.sum()):] = True
     lk = lk.assign(xero_id=lk.xero_id.astype("object").str.strip())
-    known = pd.Series(active.values, index=target.id.values)
-    exists = lk.xero_id.isin(known.index)
-    is_active = lk.xero_id.map(known).fillna(False).astype(bool)
+    active_np = np.asarray(active, dtype=bool)
+    target_ids = pd.Index(target.id.to_numpy(dtype=object))
+    if target_ids.is_unique:
+        pos = target_ids.get_indexer(lk.xero_id.to_numpy(dtype=object))
+        exists = pos >= 0
+        is_active = exists & active_np[np.where(exists, pos, 0)] if len(active_np) else exists
+    else:  # duplicate target ids (not from a staged table): by value
+        known = pd.Series(active_np, index=target.id.values)
+        exists = lk.xero_id.isin(known.index).to_numpy()
+        is_active = lk.xero_id.map(known.groupby(level=0).any()).fillna(False).astype(bool).to_numpy()
+        pos = None
     # Two Salesforce records linked to one target (a copied Xero_Contact_Id__c): ambiguous.
-    dup_target = lk.xero_id.duplicated(keep=False)
-    broken = lk[~exists | ~is_active | dup_target].copy()
+    dup_target = lk.xero_id.duplicated(keep=False).to_numpy()
+    bad = ~exists | ~is_active | dup_target
+    broken = lk[bad].copy()
     broken["reason"] = [
         (f"linked to {target_label} {x}, which is also linked from another Salesforce record" if d else
          f"linked {target_label} {x} is archived or deleted" if e else f"linked {target_label} {x} not found in staging")
-        for x, e, d in zip(broken.xero_id, exists[broken.index], dup_target[broken.index])]
-    linked = lk[exists & is_active & ~dup_target].assign(match="link", link=False)
-    linked.loc[~linked.sf_id.isin(links.sf_id), "link"] = True  # found only via the Salesforce field
+        for x, e, d in zip(broken.xero_id, exists[bad], dup_target[bad])]
+    linked = lk[~bad].assign(match="link", link=from_field[~bad])  # link: found only via the Salesforce field
     by_rule["link"] = len(linked)
     pairs = [linked]
-    taken_sf = set(lk.sf_id)
-    taken_x = set(lk.xero_id)
-    rem_sf = sf[~sf.id.isin(taken_sf)]
-    rem_x = target[active.values & ~target.id.isin(taken_x).values]
+    rem_sf = sf[~(has_link | by_field)]
+    if pos is not None:
+        taken_x = np.zeros(len(target), dtype=bool)
+        taken_x[pos[exists]] = True
+    else:
+        taken_x = target.id.isin(set(lk.xero_id)).to_numpy()
+    rem_x = target[active_np & ~taken_x]
     conflicts = []
     # -- 2.. deterministic key, email, name --------------------------------------------------------
     for rule, sf_key, x_key in keys:
@@ -90,11 +116,13 @@ def match(sf: pd.DataFrame, target: pd.DataFrame, *, links: pd.DataFrame, sf_lin
         by_rule[rule] = len(good)
         amb_a, amb_b = a[~a.key.isin(uniq_keys)], b[~b.key.isin(uniq_keys)]
         if not amb_a.empty:
-            cand = amb_b.sort_values("xero_id").groupby("key", sort=False).xero_id.agg(list)
-            others = amb_a.sort_values("sf_id").groupby("key", sort=False).sf_id.agg(list)
-            c = amb_a.assign(rule=rule, candidates=amb_a.key.map(cand), other_sf=amb_a.key.map(others))
-            c["other_sf"] = [[s for s in o if s != me] for o, me in zip(c.other_sf, c.sf_id)]
-            conflicts.append(c[["sf_id", "rule", "candidates", "other_sf"]])
+            cand = _lists(amb_b.key, amb_b.xero_id)
+            others = _lists(amb_a.key, amb_a.sf_id)
+            c = pd.DataFrame({"sf_id": amb_a.sf_id.to_numpy(dtype=object), "rule": rule,
+                              "candidates": [cand.get(k, []) for k in amb_a.key],
+                              "other_sf": [[s for s in others[k] if s != me] for k, me in zip(amb_a.key, amb_a.sf_id)]},
+                             dtype="object")
+            conflicts.append(c)
         used_sf = set(a.sf_id)  # matched or ambiguous: out of the pool either way
         used_x = set(b.xero_id)
         rem_sf = rem_sf[~rem_sf.id.isin(used_sf)]
