@@ -18,7 +18,11 @@ def automation_defs(config: SfxeroConfig) -> dg.Definitions:
     return dg.Definitions(
         schedules=build_cycle_schedules(config.schedules),
         sensors=[*build_chain_sensors(sensor_status), build_push_sensor(sensor_status),
-                 build_failure_sensor(config.notify, sensor_status)],
+                 build_failure_sensor(config.notify, sensor_status),
+                 # Evaluates the assets' own AutomationConditions (the daily reconciliation report);
+                 # Dagster's implicit default sensor would start STOPPED.
+                 dg.AutomationConditionSensorDefinition("asset_automation_sensor", target=dg.AssetSelection.all(),
+                                                        default_status=sensor_status)],
     )
 
 
