@@ -57,35 +57,39 @@ def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
                 cur.adapters.register_loader(type_name, TextLoader)
             cur.execute(sql)
             while rows := cur.fetchmany(SLICE):
-                part = pd.DataFrame(rows, columns=columns, dtype="object")
+                block = np.empty((len(rows), len(columns)), dtype=object)
+                block[:] = rows
                 del rows
-                shared = _share_repeats(part, shared)
-                parts.append(part)
+                shared = _share_repeats(block, shared)
+                parts.append(block)
         if not parts:
             return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        block = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        del parts
+        # One object block, kept as object: pandas 3 would otherwise infer its (slower) str dtype.
+        return pd.DataFrame(block, columns=columns, dtype="object", copy=False)
     rows = conn.exec_driver_sql(sql).fetchall()
     df = pd.DataFrame([tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows],
                       columns=columns, dtype="object")
     return df
 
 
-def _share_repeats(part: pd.DataFrame, which: list[int] | None) -> list[int]:
+def _share_repeats(block: np.ndarray, which: list[int] | None) -> list[int]:
     """One string object per distinct value in the columns that repeat (currency, country, status,
     timestamps of a bulk load...): each fetched value is its own object otherwise, ~60 bytes apiece.
     Which columns repeat is decided on the first slice. Returns those column positions."""
     if which is None:
         which = []
-        for i in range(part.shape[1]):
-            values = part.iloc[:, i].to_numpy()
-            codes, uniques = pd.factorize(values)
-            if len(uniques) * 4 < len(values):
+        for i in range(block.shape[1]):
+            values = block[:, i]
+            present = values[values != None]  # noqa: E711 (elementwise)
+            codes, uniques = pd.factorize(present)
+            if len(uniques) * 4 < len(present):
                 which.append(i)
-                part.isetitem(i, _from_codes(codes, uniques))
+                block[:, i] = _from_codes(*pd.factorize(values))
         return which
     for i in which:
-        codes, uniques = pd.factorize(part.iloc[:, i].to_numpy())
-        part.isetitem(i, _from_codes(codes, uniques))
+        block[:, i] = _from_codes(*pd.factorize(block[:, i]))
     return which
 
 
