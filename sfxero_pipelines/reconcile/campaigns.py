@@ -174,6 +174,15 @@ def read_members(conn: sa.Connection, campaign_id: str) -> pd.DataFrame:
 
 # ---- planning ------------------------------------------------------------------------------------
 
+def _lists(keys: pd.Series, values: pd.Series) -> dict[str, list[str]]:
+    """key → sorted distinct values (None keys left out)."""
+    out: dict[str, set[str]] = {}
+    for k, v in zip(keys, values):
+        if k is not None and v is not None:
+            out.setdefault(k, set()).add(v)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
     rc = cfg.recipes.R6
     campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
@@ -192,11 +201,11 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
     holds = L.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead"])
 
     # -- who each Xero Contact is in Salesforce ------------------------------------------------------
-    accounts_of = links.groupby("xero_id", sort=True).account_id.agg(lambda s: sorted(set(s))).to_dict()
+    accounts_of = _lists(links.xero_id, links.account_id)
     primary = contacts[contacts.primary & contacts.accountid.notna()].set_index("accountid").id.to_dict()
-    contacts_of_account = contacts[contacts.accountid.notna()].groupby("accountid", sort=True).id.agg(list).to_dict()
-    contacts_by_email = contacts[contacts.key.notna()].groupby("key", sort=True).id.agg(sorted).to_dict()
-    leads_by_email = leads[leads.key.notna()].groupby("key", sort=True).id.agg(sorted).to_dict()
+    contacts_of_account = _lists(contacts.accountid, contacts.id)
+    contacts_by_email = _lists(contacts.key, contacts.id)
+    leads_by_email = _lists(leads.key, leads.id)
     invalid = {**contacts.set_index("id").invalid_reason.dropna().to_dict(),
                **leads.set_index("id").invalid_reason.dropna().to_dict()}
 
