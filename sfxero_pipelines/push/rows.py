@@ -66,11 +66,12 @@ class PushRow:
 
     @property
     def source_table(self) -> str:
-        """The staged table of the source record: where a hold on this row is recorded, so the next
-        reconciliation plans it as `held` instead of writing it again."""
+        """Where a hold on this row is recorded so the next reconciliation plans it as `held` instead
+        of writing it again: the source record's staged table (R6: `sf_campaign_member`, under the
+        Xero Contact's id, so the hold stops the membership and not the Contact's other recipes)."""
         if self.direction == "sf_to_xero":
             return {"R1": "sf_account", "R2": "sf_opportunity", "R7": "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
-        return {"R3": "xero_invoice"}.get(self.recipe, "xero_contact")
+        return {"R3": "xero_invoice", "R6": "sf_campaign_member"}.get(self.recipe, "xero_contact")
 
 
 def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: set[str] | None = None,

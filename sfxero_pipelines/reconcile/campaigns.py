@@ -198,7 +198,9 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
     links = read_links(conn)
     contacts, leads = read_people(conn)
     members = read_members(conn, campaign_id)
-    holds = L.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead"])
+    # A membership write Salesforce rejected is held on `sf_campaign_member` under the Xero Contact's
+    # id (the push does it), so it holds this recipe's row only, not the Contact's other recipes.
+    holds = L.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead", "sf_campaign_member"])
 
     # -- who each Xero Contact is in Salesforce ------------------------------------------------------
     accounts_of = _lists(links.xero_id, links.account_id)
@@ -255,12 +257,14 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
             member_of[person] = m_id
             member_kind[person] = "ContactId" if c_id else "LeadId"
 
-    h_x, h_c, h_l = holds["xero_contact"], holds["sf_contact"], holds["sf_lead"]
+    h_x, h_c, h_l, h_m = holds["xero_contact"], holds["sf_contact"], holds["sf_lead"], holds["sf_campaign_member"]
     xc_invalid = xc.set_index("id").invalid_reason.dropna().to_dict()
 
     def x_hold(x_id: str) -> str | None:
         if x_id in h_x:
             return f"Xero Contact {x_id} {h_x[x_id]}"
+        if x_id in h_m:
+            return f"Campaign membership for Xero Contact {x_id} {h_m[x_id]}"
         if x_id in xc_invalid:
             return f"Xero Contact staged invalid: {xc_invalid[x_id]}"
         return None

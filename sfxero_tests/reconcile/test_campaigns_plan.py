@@ -230,3 +230,23 @@ def test_same_staging_gives_the_identical_plan(world):
     assert p1.plan_ids == p2.plan_ids and p1.rows.equals(p2.rows)
     assert sorted(r.action for r in first) == ["create", "delete"]
     assert c in first[0].diff or c in first[1].diff
+
+
+def test_a_membership_salesforce_rejected_holds_r6_only(world):
+    """The push holds a rejected CampaignMember write on `sf_campaign_member` under the Xero Contact's
+    id: the next R6 plan holds that row with the message; the Contact's other recipes are untouched."""
+    from sfxero_pipelines.push.rows import PushRow
+
+    campaign(world)
+    x, a = linked_account(world)
+    world.sf("Contact", AccountId=a, LastName="Payer", Email="ap@acme.example")
+    invoice(world, x, 400.0)
+    [row] = rows_of(world)
+    push_row = PushRow(plan_id="p", row_no=1, recipe=row.recipe, direction=row.direction, action=row.action,
+                       source_id=row.source_id, target_id=None, diff=diff_of(row))
+    world.hold(push_row.source_table, x, "Salesforce rejected the R6 create of CampaignMember: FIELD_INTEGRITY")
+    [held] = rows_of(world)
+    assert held.action == "held" and "FIELD_INTEGRITY" in held.reason
+    with world.db.engine.connect() as conn:
+        contacts = build_plan(conn, parse_config({}), families=("contacts",)).rows
+    assert not (contacts.action == "held").any()
