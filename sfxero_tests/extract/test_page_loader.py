@@ -290,6 +290,17 @@ def test_pages_commit_in_batches_and_an_error_rolls_back_only_the_uncommitted_on
     assert other.counts["rows"] == 6
 
 
+def test_a_load_gives_the_connection_back_with_its_own_settings(staging):
+    def cache_size():
+        with staging.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA cache_size").scalar() if staging.engine.dialect.name == "sqlite" else 0
+
+    before = cache_size()
+    writer = _writer(staging, "sf_settings")
+    writer.load(iter([[_record(1)], [_record(2)]]), writer.prepare)
+    assert cache_size() == before and writer.counts["rows"] == 2
+
+
 @pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
 def test_split_json_array_keeps_each_record_text(separators):
     records = [_record(i) for i in range(5)] + ODD_BUT_VALID + [{}, {"a": [1, {"b": "},{"}]}]
