@@ -48,9 +48,9 @@ def _element_error(element: dict) -> str | None:
 
 class XeroWriter:
     def __init__(self, engine: sa.Engine, client, sf_client, *, cfg: PushConfig, run_id: str | None,
-                 report: PushReport, log=None) -> None:
+                 report: PushReport) -> None:
         self.engine, self.client, self.sf_client = engine, client, sf_client
-        self.cfg, self.run_id, self.report, self.log = cfg, run_id, report, log
+        self.cfg, self.run_id, self.report = cfg, run_id, report
         self.contact_ids: dict[str, str] = {}  # Account Id → ContactID learned in this push
         self.failed_sources: dict[tuple[str, str], str] = {}
         self.write_backs: list[SfWrite] = []
@@ -67,15 +67,22 @@ class XeroWriter:
             known = ledger.states(conn, [r.key for r in rows])
         todo: list[PushRow] = []
         unknown: list[PushRow] = []
+        done_links: list[tuple[str, str, str]] = []
         for r in rows:
             state = known.get(r.key)
             if state and state["outcome"] == ledger.SUCCEEDED:
+                # Written by an earlier run: complete what a crash may have cut short after it.
                 self.report.already_done += 1
-                self._completed(r, state["response"].get("write_back") or {}, state["target_id"], fresh=False)
+                self._completed(r, state["response"].get("write_back") or {}, state["target_id"])
+                if r.recipe in LINKED and r.action == "create" and state["target_id"]:
+                    done_links.append((r.recipe, r.source_id, state["target_id"]))
             elif state and state["outcome"] == ledger.PENDING and r.action == "create":
                 unknown.append(r)
             else:
                 todo.append(r)
+        if done_links:
+            with self.engine.begin() as conn:
+                self.report.links_recorded += links.record_links(conn, done_links)
         todo += self._look_up(unknown)
         self._note_held_dependencies(todo)
         for target_object in ("Contact", "Invoice"):
@@ -207,7 +214,7 @@ class XeroWriter:
                 else:
                     self.report.written += 1
                     self.report.by_recipe[r.recipe] += 1
-                self._completed(r, back, xero_id, fresh=True)
+                self._completed(r, back, xero_id)
             else:
                 message = error or "no answer for this element"
                 results.append({"key": r.key, "outcome": ledger.FAILED, "target_id": r.target_id,
@@ -226,15 +233,12 @@ class XeroWriter:
             holds.hold(conn, held, run_id=self.run_id)
             holds.release(conn, released)
 
-    def _completed(self, r: PushRow, back: dict, xero_id: str | None, *, fresh: bool) -> None:
+    def _completed(self, r: PushRow, back: dict, xero_id: str | None) -> None:
         """After a succeeded write (now or in an earlier run): remember the ContactID for invoices
-        that refer to the Contact by number, make sure the link exists, and queue the write-back
-        (`back`: SF field → value taken from Xero's answer)."""
+        that refer to the Contact by number, and queue the write-back (`back`: SF field → value
+        taken from Xero's answer)."""
         if r.target_object == "Contact" and xero_id and r.source_id:
             self.contact_ids[r.source_id] = xero_id
-        if not fresh and r.recipe in LINKED and xero_id and r.action == "create":
-            with self.engine.begin() as conn:
-                self.report.links_recorded += links.record_links(conn, [(r.recipe, r.source_id, xero_id)])
         spec = r.diff.get("write_back")
         if spec and xero_id and back:
             self.write_backs.append(SfWrite(
