@@ -4,8 +4,9 @@ The API round trip (network and the server's work) and our typing/loading are in
 reader thread keeps at most `depth` pages ahead of the writer: the loop costs about the slower of
 the two instead of their sum, and memory stays bounded by `depth` pages.
 
-`pipeline` adds a second stage: one thread fetches, another prepares (types) each page, and the
-caller writes: fetching, typing page k+1 and the database's work on page k overlap.
+`pipeline` adds the typing step: pages fetched ahead in one thread and typed either in a second
+thread (fetching, typing page k+1 and the database's own work on page k overlap: PostgreSQL) or in
+the caller's thread between writes (SQLite, whose inserts give up the interpreter lock row by row).
 """
 
 from __future__ import annotations

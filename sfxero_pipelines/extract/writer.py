@@ -258,11 +258,16 @@ class _BulkUpsert:
             self.sql = f"INSERT INTO {name} ({cols}) VALUES ({', '.join(marker for _ in self.names)}) {conflict}"
 
     def setup(self, conn: sa.Connection) -> None:
-        """Before a load's first page, on its connection. SQLite: a page cache that holds the
-        primary-key index of a large table (2 MB by default: at 200k rows most index pages were
-        read again from the file for every page; -12% of the write's CPU); the pool gets the
-        connection back with its own setting (`teardown`)."""
-        if self.sqlite:
+        """Before a load's first page, on its connection, outside the page transactions.
+
+        PostgreSQL: the session's temp table for the COPY (committed here, so a rolled-back page
+        transaction cannot take it away). SQLite: a page cache that holds the primary-key index of
+        a large table (2 MB by default: at 200k rows most index pages were read again from the file
+        for every page; -12% of the write's CPU); `teardown` gives the pool back its own setting."""
+        if self.copy:
+            conn.exec_driver_sql(self.create_temp)
+            conn.commit()
+        elif self.sqlite:
             dbapi = conn.connection.driver_connection
             self._cache_size = dbapi.execute("PRAGMA cache_size").fetchone()[0]
             dbapi.execute(f"PRAGMA cache_size = {-_SQLITE_CACHE_KIB}")
@@ -276,20 +281,11 @@ class _BulkUpsert:
         if not self.copy:
             conn.exec_driver_sql(self.sql, params)
             return
-        dbapi = conn.connection
-        created = dbapi.info.setdefault("sfxero_temp_tables", set())
-        try:
-            with dbapi.driver_connection.cursor() as cur:
-                if self.temp not in created:
-                    cur.execute(self.create_temp)
-                    created.add(self.temp)
-                with cur.copy(self.copy_sql) as copy:
-                    copy.set_types(self.copy_types)
-                    write = copy.write_row
-                    for row in params:
-                        write(row)
-                cur.execute(self.sql)
-                cur.execute(self.clear_temp)  # the transaction may go on with the next page
-        except BaseException:
-            created.discard(self.temp)  # rolled back with the transaction that created it
-            raise
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(self.copy_sql) as copy:
+                copy.set_types(self.copy_types)
+                write = copy.write_row
+                for row in params:
+                    write(row)
+            cur.execute(self.sql)
+            cur.execute(self.clear_temp)  # the transaction may go on with the next page

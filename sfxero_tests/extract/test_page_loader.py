@@ -290,6 +290,21 @@ def test_pages_commit_in_batches_and_an_error_rolls_back_only_the_uncommitted_on
     assert other.counts["rows"] == 6
 
 
+def test_a_load_that_fails_before_its_first_commit_leaves_the_next_one_working(staging):
+    writer = _writer(staging, "sf_first")
+
+    def source():
+        yield [_record(1)]
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError):
+        writer.load(source(), writer.prepare)
+    assert _read_back(staging, "sf_first") == {}
+    again = _writer(staging, "sf_first")  # the same pooled connection: its session state is intact
+    again.load(iter([[_record(1)], [_record(2)]]), again.prepare)
+    assert set(_read_back(staging, "sf_first")) == {_record(1)["Id"], _record(2)["Id"]}
+
+
 def test_a_load_gives_the_connection_back_with_its_own_settings(staging):
     def cache_size():
         with staging.engine.connect() as conn:
