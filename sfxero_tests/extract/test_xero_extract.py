@@ -224,11 +224,7 @@ def test_pages_with_text_stop_rule_without_a_leading_pagination():
         def __init__(self, layout):
             self.layout, self.calls = layout, []
 
-        @staticmethod
-        def _ims(value):
-            return value
-
-        def _call(self, label, method, page, page_size, **kwargs):
+        def get_page(self, collection, page, page_size, **kwargs):
             self.calls.append(page)
             rows = records[(page - 1) * page_size:page * page_size]
             pagination = {"page": page, "pageSize": page_size, "pageCount": 3, "itemCount": len(records)}
@@ -236,7 +232,7 @@ def test_pages_with_text_stop_rule_without_a_leading_pagination():
                     "after": {"Invoices": rows, "pagination": pagination},
                     "none": {"Id": "x", "Invoices": rows},
                     "uncounted": {"pagination": {"page": page}, "Invoices": rows}}[self.layout]
-            return 200, json.dumps(body).encode(), {}
+            return json.dumps(body).encode()
 
     for layout in ("before", "after", "none", "uncounted"):
         client = Client(layout)

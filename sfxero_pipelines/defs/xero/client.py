@@ -338,10 +338,11 @@ class XeroClient:
         # Xero documents a UTC `yyyy-mm-ddThh:mm:ss`; the SDK sends isoformat() of what it gets.
         return value.replace(microsecond=0)
 
-    def iter_pages(self, collection: str, *, if_modified_since: dt.datetime | None = None, where: str | None = None,
-                   order: str | None = None, statuses: list[str] | None = None, include_archived: bool = True,
-                   page_size: int = 1000, params: dict | None = None) -> Iterator[list[dict]]:
-        """Yield each page of a paged collection (raw wire dicts) as it arrives."""
+    def get_page(self, collection: str, page: int, *, page_size: int = 1000, if_modified_since: dt.datetime | None = None,
+                 where: str | None = None, order: str | None = None, statuses: list[str] | None = None,
+                 include_archived: bool = True, params: dict | None = None) -> bytes:
+        """One page of a paged collection as the raw response body (paced, retried and counted like
+        every call), for readers that parse it themselves; `iter_pages` is the parsed loop."""
         if collection not in PAGED:
             raise ValueError(f"{collection} is not a paged collection (use get_all); paged: {', '.join(PAGED)}")
         kwargs = dict(params or {})
@@ -357,15 +358,22 @@ class XeroClient:
             kwargs["statuses"] = list(statuses)
         if collection in ("Contacts", "Invoices"):
             kwargs["include_archived"] = include_archived
-        label = f"GET {collection}"
+        _status, body, _headers = self._call(f"GET {collection}", _LIST[collection], page=page, page_size=page_size,
+                                             **kwargs)
+        return body
+
+    def iter_pages(self, collection: str, *, if_modified_since: dt.datetime | None = None, where: str | None = None,
+                   order: str | None = None, statuses: list[str] | None = None, include_archived: bool = True,
+                   page_size: int = 1000, params: dict | None = None) -> Iterator[list[dict]]:
+        """Yield each page of a paged collection (raw wire dicts) as it arrives."""
         page = 1
         while True:
-            _status, body, _headers = self._call(label, _LIST[collection], page=page, page_size=page_size, **kwargs)
-            data = json.loads(body)
+            data = json.loads(self.get_page(collection, page, page_size=page_size, if_modified_since=if_modified_since,
+                                            where=where, order=order, statuses=statuses,
+                                            include_archived=include_archived, params=params))
             rows = data.get(collection) or []
             yield rows
-            pagination = data.get("pagination") or {}
-            if len(rows) < page_size or (pagination.get("pageCount") is not None and page >= pagination["pageCount"]):
+            if last_page(data.get("pagination") or {}, page, len(rows), page_size):
                 return
             page += 1
 
@@ -435,6 +443,11 @@ class XeroClient:
                                              allocations={"Allocations": list(allocations)},
                                              summarize_errors=False, idempotency_key=idempotency_key)
         return json.loads(body).get("Allocations") or []
+
+
+def last_page(pagination: dict, page: int, rows: int, page_size: int) -> bool:
+    """Xero's paging stop rule: a short page, or the envelope's last page."""
+    return rows < page_size or (pagination.get("pageCount") is not None and page >= pagination["pageCount"])
 
 
 def _short(body) -> str:

@@ -27,7 +27,7 @@ from ...extract.rows import RowBuilder
 from ...extract.state import ExtractState, load_state, save_state
 from ...extract.window import ReadWindow, read_window
 from ...extract.writer import StagingWriter
-from .client import _LIST, PAGED
+from .client import PAGED, last_page
 from .objects import XeroObject
 
 
@@ -49,30 +49,20 @@ def _pages_with_text(client, collection: str, *, if_modified_since: dt.datetime 
     """`client.iter_pages(...)`, each page either ("text", response text) or ("rows", records, texts);
     `_page_rows` turns either into (records, each record's JSON text or None).
 
-    The same calls through the client's `_call` (pacing, retries, token renewal, budget and call
+    The same calls through the client's `get_page` (pacing, retries, token renewal, budget and call
     counts are the client's) and the same stop rule. The records are parsed once, keeping each one's
     text for `raw` instead of serializing every record again (as much work as parsing the page), and
     not in this thread when the envelope before them says how many there are: the next request goes
-    out at once. A client without `_call` gives iter_pages' records and no texts."""
-    call = getattr(client, "_call", None)
-    if call is None or collection not in PAGED:
+    out at once. A client without `get_page` gives iter_pages' records and no texts."""
+    if not hasattr(client, "get_page") or collection not in PAGED:
         for rows in client.iter_pages(collection, if_modified_since=if_modified_since, where=where, order=order,
                                       include_archived=include_archived, page_size=page_size):
             yield "rows", rows, None
         return
-    kwargs: dict = {}
-    if if_modified_since is not None:
-        kwargs["if_modified_since"] = client._ims(if_modified_since)
-    if where:
-        kwargs["where"] = where
-    if order:
-        kwargs["order"] = order
-    if collection in ("Contacts", "Invoices"):
-        kwargs["include_archived"] = include_archived
-    label = f"GET {collection}"
     page = 1
     while True:
-        _status, body, _headers = call(label, _LIST[collection], page=page, page_size=page_size, **kwargs)
+        body = client.get_page(collection, page, page_size=page_size, if_modified_since=if_modified_since, where=where,
+                               order=order, include_archived=include_archived)
         try:
             text = body.decode("utf-8")
             head = members_before(text, collection)
@@ -88,7 +78,7 @@ def _pages_with_text(client, collection: str, *, if_modified_since: dt.datetime 
             envelope, records, texts = _read(body, collection)
             yield "rows", records, texts
             pagination, rows = envelope.get("pagination") or {}, len(records)
-        if rows < page_size or (pagination.get("pageCount") is not None and page >= pagination["pageCount"]):
+        if last_page(pagination, page, rows, page_size):
             return
         page += 1
 
