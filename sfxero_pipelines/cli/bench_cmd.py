@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from ..errors import ConfigError
 from . import EXIT_OK, NotAvailableYet
+
+#: bench name → (module under sfxero_pipelines.bench, its entry point taking (size, staging_url)).
+BENCH_RUNNERS = {
+    "extract": ("extract_bench", "run_extract_bench"),
+    "check": ("check_bench", "run_check_bench"),
+    "reconcile": ("reconcile_bench", "run_reconcile_bench"),
+    "push": ("push_bench", "run_push_bench"),
+    "e2e": ("e2e_bench", "run_e2e_bench"),
+}
 
 
 def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) -> int:
@@ -15,29 +26,9 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) 
         from ..settings import staging_url as validate
 
         staging_url = validate({"SFXERO_STAGING_URL": staging_url})
-    if which == "extract":
-        from ..bench.extract_bench import run_extract_bench
-
-        emit(run_extract_bench(size, staging_url), as_json)
-        return EXIT_OK
-    if which == "check":
-        from ..bench.check_bench import run_check_bench
-
-        emit(run_check_bench(size, staging_url), as_json)
-        return EXIT_OK
-    if which == "reconcile":
-        from ..bench.reconcile_bench import run_reconcile_bench
-
-        emit(run_reconcile_bench(size, staging_url), as_json)
-        return EXIT_OK
-    if which == "push":
-        from ..bench.push_bench import run_push_bench
-
-        emit(run_push_bench(size, staging_url), as_json)
-        return EXIT_OK
-    if which == "e2e":
-        from ..bench.e2e_bench import run_e2e_bench
-
-        emit(run_e2e_bench(size, staging_url), as_json)
-        return EXIT_OK
-    raise NotAvailableYet(f"bench {which}")
+    if which not in BENCH_RUNNERS:
+        raise NotAvailableYet(f"bench {which}")
+    module, entry = BENCH_RUNNERS[which]
+    runner = getattr(import_module(f"..bench.{module}", __package__), entry)
+    emit(runner(size, staging_url), as_json)
+    return EXIT_OK
