@@ -51,3 +51,5 @@ def test_cli_reports_config_errors_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "sfxero: sfxero.yaml: extract.lookback_seconds: Input should be greater than or equal to 0"]
+    # Reported before anything starts: no sandbox was left running in the background.
+    assert not (tmp_path / ".sfxero").exists()

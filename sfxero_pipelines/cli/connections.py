@@ -29,7 +29,11 @@ def sandbox_answers(env: dict[str, str]) -> bool:
 
 @contextmanager
 def use_configured_or_sandbox(env_file: Path = DEFAULT_SANDBOX_ENV_FILE) -> Iterator[str]:
-    """Yields "configured" or "sandbox"; the environment is set accordingly."""
+    """Yields "configured" or "sandbox"; the environment is set accordingly. sfxero.yaml is
+    validated first: a configuration error must not leave a background sandbox behind."""
+    from ..config import load_config
+
+    load_config()
     if has_salesforce_credentials() and has_xero_credentials():
         yield "configured"
         return
