@@ -17,9 +17,12 @@ install: $(STAMP)
 
 ## Sandbox up (in the background, reused if running), the full cycle end to end, then a summary
 ## proving convergence. With credentials configured, the sandbox is not used.
+## Exit 1 from sync means "finished, some records held" (the sandbox seeds a few bad ones on purpose):
+## the run still succeeded, so make does not fail on it; 2 (configuration) and others do.
 run: $(STAMP)
 	$(BIN)/sfxero sandbox --detach
-	$(BIN)/sfxero sync --stage all
+	@$(BIN)/sfxero sync --stage all; rc=$$?; \
+	if [ $$rc -eq 1 ]; then echo "Finished with held records: see \`$(BIN)/sfxero status\`"; exit 0; fi; exit $$rc
 
 ## The Dagster UI on the same instance and staging state as `make run`.
 dev: $(STAMP)
