@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from .config_model import StrictModel
 from .errors import ConfigError
 from .push.settings import NotifyConfig, PushConfig, SchedulesConfig
 from .reconcile.settings import MappingConfig, Recipes, check_references
@@ -33,11 +34,7 @@ XeroObject = Literal[
 DEFAULT_XERO_OBJECTS: list[str] = list(XeroObject.__args__)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SalesforceExtract(_Strict):
+class SalesforceExtract(StrictModel):
     #: API names; custom objects (`Invoice_Run__c`) work too: fields come from describe.
     objects: list[str] = Field(default_factory=lambda: list(DEFAULT_SALESFORCE_OBJECTS))
     #: REST page size (Sforce-Query-Options batchSize): 200..2000.
@@ -60,12 +57,12 @@ class SalesforceExtract(_Strict):
         return objects
 
 
-class XeroExtract(_Strict):
+class XeroExtract(StrictModel):
     objects: list[XeroObject] = Field(default_factory=lambda: list(DEFAULT_XERO_OBJECTS))
     page_size: int = Field(1000, ge=1, le=1000)
 
 
-class ExtractConfig(_Strict):
+class ExtractConfig(StrictModel):
     #: First daily partition: a backfill from here is the historical sync.
     start_date: dt.date = dt.date(2024, 1, 1)
     #: Incremental reads start this far before the saved cursor: late commits and same-second
@@ -75,7 +72,7 @@ class ExtractConfig(_Strict):
     xero: XeroExtract = XeroExtract()
 
 
-class ChecksConfig(_Strict):
+class ChecksConfig(StrictModel):
     """Data-quality checks in front of reconciliation and push (`sfxero_pipelines/checks`)."""
 
     #: Share of a table's rows failing record-level expectations above which the whole table blocks
@@ -96,7 +93,7 @@ class ChecksConfig(_Strict):
     sample_size: int = Field(20, ge=1, le=500)
 
 
-class SfxeroConfig(_Strict):
+class SfxeroConfig(StrictModel):
     extract: ExtractConfig = ExtractConfig()
     checks: ChecksConfig = ChecksConfig()
     #: Field mappings, value maps and ownership (reconcile; see reconcile/settings.py).

@@ -17,14 +17,12 @@ notify:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ..config_model import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PushConfig(_Strict):
+class PushConfig(StrictModel):
     #: Xero accepts at most 50 elements per write; fewer makes more calls for the same work.
     xero_batch_size: int = Field(50, ge=1, le=50)
     #: sObject Collections take at most 200 records per call.
@@ -34,11 +32,22 @@ class PushConfig(_Strict):
     salesforce_bulk_threshold: int = Field(10_000, ge=200)
 
 
-class SchedulesConfig(_Strict):
+class SchedulesConfig(StrictModel):
     cycle_cron: str = "0 * * * *"
     timezone: str = "UTC"
     #: Whether the schedule and sensors start running when the code location loads.
     enabled: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. UTC, Europe/London)") from None
+        return value
 
     @field_validator("cycle_cron")
     @classmethod
@@ -50,7 +59,7 @@ class SchedulesConfig(_Strict):
         return value
 
 
-class SmtpConfig(_Strict):
+class SmtpConfig(StrictModel):
     host: str
     port: int = Field(587, ge=1, le=65535)
     sender: str
@@ -61,7 +70,7 @@ class SmtpConfig(_Strict):
     password_env: str | None = None
 
 
-class NotifyConfig(_Strict):
+class NotifyConfig(StrictModel):
     webhook_url: str | None = None
     smtp: SmtpConfig | None = None
 

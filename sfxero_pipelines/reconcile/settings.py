@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from ..config_model import StrictModel
 
 Owner = Literal["salesforce", "xero", "last_writer"]
 Transform = Literal["text", "email", "phone", "country", "upper", "lower", "money"]
@@ -41,11 +43,7 @@ _XERO_NESTED = re.compile(r"^(Phones\.(DEFAULT|MOBILE|FAX|DDI)|Addresses\.(POBOX
                           r"(AddressLine1|AddressLine2|City|Region|PostalCode|Country))$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldMapping(_Strict):
+class FieldMapping(StrictModel):
     sf: str
     xero: str
     transform: Transform = "text"
@@ -84,7 +82,7 @@ DEFAULT_CONTACT_FIELDS = [
 ]
 
 
-class MappingConfig(_Strict):
+class MappingConfig(StrictModel):
     default_phone_country: str = Field("US", pattern=r"^[A-Z]{2}$")
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     contact_fields: list[FieldMapping] = Field(default_factory=lambda: list(DEFAULT_CONTACT_FIELDS))
@@ -100,7 +98,7 @@ class MappingConfig(_Strict):
         return fields
 
 
-class Filter(_Strict):
+class Filter(StrictModel):
     """Which records take part: `{field: Type, op: in, value: [Customer]}` (field = Salesforce API name)."""
 
     field: str
@@ -123,7 +121,7 @@ class Filter(_Strict):
         return self
 
 
-class RecipeConfig(_Strict):
+class RecipeConfig(StrictModel):
     enabled: bool = True
     filters: list[Filter] = Field(default_factory=list)
 
@@ -152,7 +150,7 @@ class InvoiceRecipe(RecipeConfig):
     default_tax_type: str | None = None
 
 
-class CampaignRecipe(_Strict):
+class CampaignRecipe(StrictModel):
     """R6: Xero Contacts owing at least `min_overdue_amount` (in the Xero organisation's base currency)
     on ACCREC invoices at least `min_days_overdue` days past their due date get the linked Account's
     primary Contact (or, with no Account link, the Contact or Lead with the Xero Contact's email)
@@ -167,7 +165,7 @@ class CampaignRecipe(_Strict):
     member_status: str | None = None
 
 
-class Recipes(_Strict):
+class Recipes(StrictModel):
     R1: ContactRecipe = ContactRecipe()
     R2: InvoiceRecipe = InvoiceRecipe()
     R3: RecipeConfig = RecipeConfig()

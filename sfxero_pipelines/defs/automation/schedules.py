@@ -8,12 +8,10 @@ launches nothing twice.
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ...config import config_path
-from ...errors import ConfigError
 from ...extract.partitions import daily_partitions
 from ...push.settings import SchedulesConfig
 from ..sync.jobs import extract_job, reference_extract_job
@@ -27,14 +25,6 @@ def default_status(cfg: SchedulesConfig) -> tuple[dg.DefaultScheduleStatus, dg.D
     if cfg.enabled:
         return dg.DefaultScheduleStatus.RUNNING, dg.DefaultSensorStatus.RUNNING
     return dg.DefaultScheduleStatus.STOPPED, dg.DefaultSensorStatus.STOPPED
-
-
-def check_timezone(cfg: SchedulesConfig) -> ZoneInfo:
-    try:
-        return ZoneInfo(cfg.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{config_path()}: schedules.timezone",
-                          f"'{cfg.timezone}' is not an IANA time zone (e.g. UTC, Europe/London)") from None
 
 
 def cycle_id(when: dt.datetime) -> str:
@@ -58,7 +48,7 @@ def open_partition(when: dt.datetime, partitions_def: dg.DailyPartitionsDefiniti
 
 def build_cycle_schedules(cfg: SchedulesConfig,
                           partitions_def: dg.DailyPartitionsDefinition | None = None) -> list[dg.ScheduleDefinition]:
-    zone = check_timezone(cfg)
+    zone = ZoneInfo(cfg.timezone)  # validated with the config (schedules.timezone)
     schedule_status, _ = default_status(cfg)
     partitions = partitions_def or daily_partitions()
 
