@@ -90,17 +90,17 @@ class SalesforceWriter:
 
     # -- batching -------------------------------------------------------------------------------
     def _in_chunks(self, writes: list[SfWrite], send) -> None:
+        """Send `writes` in calls of at most `salesforce_batch_size` records, a record touched by
+        several writes counted once (they are merged), a write never split across calls."""
         chunk: list[SfWrite] = []
-        ids: set = set()
+        records: set = set()
         for w in writes:
-            new = {(s, r.get("Id")) for s, r in w.records if r.get("Id")} - ids
-            size = len(ids) + len(new) + sum(1 for _, r in w.records if not r.get("Id"))
-            if chunk and size > self.cfg.salesforce_batch_size:
+            mine = {(s, r.get("Id") or f"{w.key}#{i}") for i, (s, r) in enumerate(w.records)}
+            if chunk and len(records | mine) > self.cfg.salesforce_batch_size:
                 send(chunk)
-                chunk, ids = [], set()
-                new = {(s, r.get("Id")) for s, r in w.records if r.get("Id")}
+                chunk, records = [], set()
             chunk.append(w)
-            ids |= new
+            records |= mine
         if chunk:
             send(chunk)
 
