@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import pandas as pd
 import sqlalchemy as sa
 
 from ..reconcile.plan import dumps, load_latest
@@ -75,10 +76,11 @@ class PushRow:
 
 
 def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: set[str] | None = None,
-              recipe: str | None = None) -> tuple[list[PushRow], list[PushRow]]:
+              recipe: str | None = None, plan: pd.DataFrame | None = None) -> tuple[list[PushRow], list[PushRow]]:
     """(rows to write, skip rows whose link is still to record) for one target system (or all), in
-    push order: R1 before the recipes whose creates refer to its Contacts, then plan order."""
-    plan = load_latest(conn, recipe)
+    push order: R1 before the recipes whose creates refer to its Contacts, then plan order.
+    `plan`: the latest plans already loaded (`load_latest`), to read them once."""
+    plan = load_latest(conn, recipe) if plan is None else plan
     writes, links = [], []
     for r in plan.itertuples(index=False):
         if target_system is not None and TARGET.get(r.direction) != target_system:
@@ -94,6 +96,14 @@ def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: s
             links.append(row)
     writes.sort(key=lambda w: (ORDER.get(w.recipe, 1), w.recipe, w.row_no))
     return writes, links
+
+
+def unwritten(plan: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(recipe, source id) → why the plan writes nothing for that record (its row is a conflict or
+    held): what a row depending on it must wait for."""
+    rows = plan[plan.action.isin(["conflict", "held"])]
+    return {(recipe, source): f"its {recipe} row is {action}: {reason}"
+            for recipe, source, action, reason in zip(rows.recipe, rows.source_id, rows.action, rows.reason)}
 
 
 def _id(value) -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .report import PushReport
-from .rows import PushRow, load_rows
+from ..reconcile.plan import load_latest
+from .rows import PushRow, load_rows, unwritten
 from .settings import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
 from .to_xero import XeroWriter
@@ -20,8 +21,10 @@ def push_to_xero(engine: sa.Engine, xero_client, sf_client, *, cfg: PushConfig, 
                  only_sources: set[str] | None = None) -> PushReport:
     report = PushReport(target="xero")
     with engine.connect() as conn:
-        rows, link_rows = load_rows(conn, "xero", only_sources=only_sources)
-    XeroWriter(engine, xero_client, sf_client, cfg=cfg, run_id=run_id, report=report).push(rows, link_rows)
+        plan = load_latest(conn)
+        rows, link_rows = load_rows(conn, "xero", only_sources=only_sources, plan=plan)
+    XeroWriter(engine, xero_client, sf_client, cfg=cfg, run_id=run_id, report=report).push(
+        rows, link_rows, unwritten(plan))
     report.api_calls.update(_calls(xero_client, "xero"))
     report.api_calls.update(_calls(sf_client, "salesforce"))
     return report

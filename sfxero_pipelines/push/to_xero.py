@@ -20,7 +20,6 @@ import sqlalchemy as sa
 
 from ..errors import ApiError
 from ..reconcile.load import open_holds
-from ..reconcile.plan import load_latest
 from . import holds, ledger, links, writeback
 from .report import PushReport
 from .rows import PushRow, batch_key
@@ -56,7 +55,9 @@ class XeroWriter:
         self.write_backs: list[SfWrite] = []
 
     # -- entry point ----------------------------------------------------------------------------
-    def push(self, rows: list[PushRow], link_rows: list[PushRow]) -> None:
+    def push(self, rows: list[PushRow], link_rows: list[PushRow],
+             unwritten: dict[tuple[str, str], str] | None = None) -> None:
+        """`unwritten`: (recipe, source id) → why the plan writes nothing for it (`rows.unwritten`)."""
         self.report.planned += len(rows)
         # Accounts matched to an existing Contact (in sync, link still to record): invoices that
         # name them by Account Id go to that Contact.
@@ -84,7 +85,7 @@ class XeroWriter:
             with self.engine.begin() as conn:
                 self.report.links_recorded += links.record_links(conn, done_links)
         todo += self._look_up(unknown)
-        self._note_held_dependencies(todo)
+        self._note_held_dependencies(todo, unwritten or {})
         for target_object in ("Contact", "Invoice"):
             mine = [r for r in todo if r.target_object == target_object]
             for start in range(0, len(mine), self.cfg.xero_batch_size):
@@ -95,24 +96,18 @@ class XeroWriter:
                          [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
         self.flush_write_backs()
 
-    def _note_held_dependencies(self, rows: list[PushRow]) -> None:
-        """Rows that refer to a record this push will not create (an invoice whose Account is held,
-        or whose Account's R1 row is a conflict or held in the plan) wait with that reason instead
-        of being sent for Xero to refuse with a message nobody can act on."""
+    def _note_held_dependencies(self, rows: list[PushRow], unwritten: dict[tuple[str, str], str]) -> None:
+        """Rows that refer to a record this push will not create (an invoice whose Account's R1 row
+        is a conflict or held in the plan, or whose Account was held since) wait with that reason
+        instead of being sent for Xero to refuse with a message nobody can act on."""
         deps = {(d.get("recipe"), d.get("source_id")) for r in rows if (d := r.diff.get("depends_on"))}
         if not deps:
             return
         tables = {"R1": "sf_account"}
         with self.engine.connect() as conn:
             held = open_holds(conn, sorted({tables[rec] for rec, _ in deps if rec in tables}))
-            for recipe in sorted({rec for rec, _ in deps if rec}):
-                plan = load_latest(conn, recipe)
-                unwritten = plan[plan.action.isin(["conflict", "held"])]
-                for source_id, action, reason in zip(unwritten.source_id, unwritten.action, unwritten.reason):
-                    if (recipe, source_id) in deps:
-                        self.failed_sources[(recipe, source_id)] = f"its {recipe} row is {action}: {reason}"
         for recipe, source_id in deps:
-            reason = held.get(tables.get(recipe, ""), {}).get(source_id)
+            reason = held.get(tables.get(recipe, ""), {}).get(source_id) or unwritten.get((recipe, source_id))
             if reason:
                 self.failed_sources[(recipe, source_id)] = reason
 
