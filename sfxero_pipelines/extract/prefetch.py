@@ -2,7 +2,9 @@
 
 The API round trip (network and the server's work) and our typing/loading are independent, so a
 reader thread keeps at most `depth` pages ahead of the writer: the loop costs about the slower of
-the two instead of their sum, and memory stays bounded by `depth` pages.
+the two instead of their sum, and memory stays bounded by `depth` pages. A source that already
+requests its next page itself while the current one is loaded (`RequestingAhead`) is read in the
+consumer's thread instead.
 
 `pipeline` adds the typing step: pages fetched ahead in one thread and typed either in a second
 thread (fetching, typing page k+1 and the database's own work on page k overlap: PostgreSQL) or in
@@ -64,14 +66,32 @@ def prefetch(pages: Iterable[T], depth: int = 2) -> Iterator[T]:
         reader.join(timeout=30)
 
 
+class RequestingAhead(Iterator[T]):
+    """Pages from a source that sends the request for the next page before handing over the
+    current one: reading the response there costs the reading thread's CPU, so `pipeline` does not
+    give it a reader thread of its own."""
+
+    def __init__(self, pages: Iterator[T]) -> None:
+        self._pages = pages
+
+    def __next__(self) -> T:
+        return next(self._pages)
+
+    def close(self) -> None:
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
+
+
 def pipeline(pages: Iterable[T], prepare: Callable[[T], U], depth: int = 2, *,
              prepare_ahead: bool = True) -> Iterator[U]:
-    """`prepare(page)` for each page, in order, pages fetched `depth` ahead in a thread. With
-    `prepare_ahead`, pages are also prepared one ahead in a second thread (`prepare` must then not
-    touch the caller's database connection); otherwise in the caller's thread."""
+    """`prepare(page)` for each page, in order, pages fetched `depth` ahead in a thread (unless
+    `RequestingAhead`). With `prepare_ahead`, pages are also prepared one ahead in a second thread
+    (`prepare` must then not touch the caller's database connection); otherwise in the caller's
+    thread."""
 
     def prepared() -> Iterator[U]:
-        source = prefetch(pages, depth)
+        source = pages if isinstance(pages, RequestingAhead) else prefetch(pages, depth)
         try:
             for page in source:
                 yield prepare(page)

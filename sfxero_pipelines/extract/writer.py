@@ -6,13 +6,12 @@ every ~20k rows or 2 s and at the end (`StagingWriter`): a crash loses at most t
 pages and their cursor, which the next run reads again.
 
 A page is written in two steps, so fetching, typing and writing can overlap (`StagingWriter.load`):
-- `prepare(records)` / `prepare_json(text)`: CPU only, no database: the page typed into bound
-  rows by `PageRows` (the values `RowBuilder` + `Upserter` bind, malformed records staged with
-  their reason, one row per id). `prepare_json` takes the page as the text of a JSON array and
-  keeps each record's own text as `raw`; `prepare(records, raws)` takes such texts too;
+- `prepare(records, raws=None)`: CPU only, no database: the page typed into bound rows by
+  `PageRows` (the values `RowBuilder` + `Upserter` bind, malformed records staged with their
+  reason, one row per id); `raws`, each record's JSON text when the caller has it, becomes `raw`;
 - `write(page)`: the upsert with the modified-timestamp guard (an older copy never overwrites a
   newer one) and the cursor, in the open transaction; then the counts.
-`write_page` / `write_json_page` prepare, write and commit one page.
+`write_page` prepares, writes and commits one page.
 
 The upsert is a driver-level bulk statement: SQLite `executemany` of INSERT ... ON CONFLICT DO
 UPDATE ... WHERE <guard>; PostgreSQL (psycopg 3) a binary COPY into a session temp table typed as
@@ -24,22 +23,25 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import sqlalchemy as sa
 
 from ..staging.tables import ensure_object_table
-from .json_text import split_json_array
 from .page_rows import BuiltPage, PageRows
 from .prefetch import pipeline
 from .rows import RowBuilder
 from .state import ExtractState, save_state
 
 T = TypeVar("T")
+log = logging.getLogger("sfxero.extract")
+
+
 class StagingWriter:
     """Writes one object's pages into its staging table.
 
@@ -47,7 +49,12 @@ class StagingWriter:
     `commit_rows` rows or `commit_seconds` seconds and at the end: a transaction per page cost more
     than the page itself on SQLite (each rewrites most primary-key index pages, the ids arriving in
     modified order). An error rolls back the uncommitted pages and the cursor saved with them (`abort`),
-    so the next run reads them again; until `close`, the connection (on SQLite, the write lock) is held."""
+    so the next run reads them again; until `close`, the connection (on SQLite, the write lock) is held.
+
+    A commit during the load runs in a helper thread while the next page is fetched and typed (a
+    commit writes tens of megabytes and gives up the interpreter lock while it does); the next write,
+    `flush`, `close` and `abort` wait for it first, so commits stay in page order and a failed one
+    fails the load."""
 
     def __init__(self, engine: sa.Engine, table_name: str, builder: RowBuilder, state: ExtractState,
                  *, run_id: str | None, advance_cursor: bool, commit_rows: int = 20_000,
@@ -69,20 +76,13 @@ class StagingWriter:
         self._txn: sa.RootTransaction | None = None
         self._pending = 0
         self._since = 0.0
+        self._committer: ThreadPoolExecutor | None = None
+        self._committing: Future | None = None
 
     # -- CPU only ---------------------------------------------------------------------------------------
     def prepare(self, records: Iterable[dict], raws: list[str] | None = None) -> BuiltPage:
         records = records if isinstance(records, list) else list(records)
         return self.rows.build(records, dt.datetime.now(dt.timezone.utc), raws)
-
-    def prepare_json(self, records_json: str) -> BuiltPage:
-        """`prepare` for a page given as the text of a JSON array of records (each record's text is
-        kept as its `raw`: the same JSON value as json.dumps of it, the source's own spacing)."""
-        try:
-            records, raws = split_json_array(records_json)
-        except ValueError:
-            return self.prepare(json.loads(records_json))  # not an array: json.loads says why
-        return self.prepare(records, raws)
 
     # -- database ---------------------------------------------------------------------------------------
     def load(self, pages: Iterable[T], prepare: Callable[[T], BuiltPage]) -> None:
@@ -112,6 +112,7 @@ class StagingWriter:
         """Upsert a prepared page and save the cursor at its last record, in the open transaction."""
         if not len(page):
             return 0
+        self._settle()
         if self._conn is None:
             self._conn = self.engine.connect()
             self._bulk.setup(self._conn)
@@ -126,11 +127,14 @@ class StagingWriter:
         self._count(page)
         self._pending += len(page)
         if self._pending >= self.commit_rows or time.monotonic() - self._since >= self.commit_seconds:
-            self.flush()
+            txn, self._txn, self._pending = self._txn, None, 0
+            self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="sfxero-commit")
+            self._committing = self._committer.submit(txn.commit)
         return len(page)
 
     def flush(self) -> None:
         """Commit the pages written so far."""
+        self._settle()
         if self._txn is not None:
             txn, self._txn, self._pending = self._txn, None, 0
             try:
@@ -139,9 +143,20 @@ class StagingWriter:
                 self.abort()
                 raise
 
+    def _settle(self) -> None:
+        """Wait for the commit running in the helper thread; if it failed, abort and raise its error."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            try:
+                committing.result()
+            except BaseException:
+                self.abort()
+                raise
+
     def close(self) -> None:
         """Commit and give the connection back."""
         self.flush()
+        self._stop_committer()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
@@ -151,6 +166,11 @@ class StagingWriter:
 
     def abort(self) -> None:
         """Roll back the uncommitted pages and give the connection back."""
+        committing, self._committing = self._committing, None
+        if committing is not None and committing.exception() is not None:
+            # Reported by whoever called `_settle`; here another error is on its way up.
+            log.warning("staging %s: a commit had failed too: %s", self.table_name, committing.exception())
+        self._stop_committer()
         txn, conn, self._txn, self._conn, self._pending = self._txn, self._conn, None, None, 0
         try:
             if txn is not None and txn.is_active:
@@ -162,14 +182,14 @@ class StagingWriter:
                 finally:
                     conn.close()
 
+    def _stop_committer(self) -> None:
+        if self._committer is not None:
+            committer, self._committer = self._committer, None
+            committer.shutdown(wait=True)
+
     def write_page(self, records: Iterable[dict]) -> int:
         """Prepare, write and commit one page."""
         written = self.write(self.prepare(records))
-        self.close()
-        return written
-
-    def write_json_page(self, records_json: str) -> int:
-        written = self.write(self.prepare_json(records_json))
         self.close()
         return written
 

@@ -6,7 +6,7 @@ the reference — `RowBuilder.build` per record, `Upserter` per row — on SQLit
   reference's flag and reason next to the plain ones, and the counts and sample match;
 - repeated ids, nested values, impossible dates and empty pages give the reference's result;
 - the modified-timestamp guard holds; the cursor is saved with the page;
-- the JSON page split keeps each record's text; the fetch/prepare pipeline keeps order, re-raises a
+- a page's records and their JSON texts are json.loads' records; the fetch/prepare pipeline keeps order, re-raises a
   stage's error and stops its threads when the consumer stops early.
 """
 
@@ -20,14 +20,14 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from sfxero_pipelines.defs.salesforce.client import clean_record, page_records_json, split_query_page
+from sfxero_pipelines.defs.salesforce.client import clean_record, page_records, split_query_page
 from sfxero_pipelines.defs.salesforce.extract import field_specs
 from sfxero_pipelines.defs.xero.extract import _builder
 from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
 from sfxero_pipelines.extract.prefetch import pipeline
 from sfxero_pipelines.extract.rows import RowBuilder
 from sfxero_pipelines.extract.state import ExtractState, load_state, save_state
-from sfxero_pipelines.extract.json_text import split_json_array, split_member_array
+from sfxero_pipelines.extract import json_records
 from sfxero_pipelines.extract.writer import StagingWriter
 from sfxero_pipelines.staging.tables import Upserter
 
@@ -126,6 +126,14 @@ def _bound_without_raw(writer: StagingWriter, params: list) -> list[tuple]:
     return [tuple(p[i] for i in keep) for p in params]
 
 
+def _write_parsed(writer: StagingWriter, page: list) -> int:
+    """Write and commit a page as the extracts do: parsed from its JSON text, with each record's text."""
+    records = json_records.loads(json.dumps(page, ensure_ascii=False).encode())
+    written = writer.write(writer.prepare(records, json_records.record_texts(records)))
+    writer.close()
+    return written
+
+
 def _assert_binds_like_the_reference(staging, writer: StagingWriter, records: list[dict]) -> None:
     page = writer.prepare(records)
     now = dt.datetime.now(dt.timezone.utc)
@@ -142,7 +150,7 @@ def test_a_page_binds_and_stores_exactly_what_the_reference_does(staging):
     page = [_record(i) for i in range(10, 60)] + ODD_BUT_VALID
     writer = _writer(staging, "sf_fast")
     _assert_binds_like_the_reference(staging, writer, page)
-    assert writer.write_json_page(json.dumps(page, separators=(",", ":"), ensure_ascii=False)) == len(page)
+    assert _write_parsed(writer, page) == len(page)
     _reference_write(staging, "sf_ref", page)
     assert _stored(staging, "sf_fast") == _stored(staging, "sf_ref")
     assert _read_back(staging, "sf_fast") == _read_back(staging, "sf_ref")
@@ -150,7 +158,7 @@ def test_a_page_binds_and_stores_exactly_what_the_reference_does(staging):
     assert writer.max_modified == max(_builder_sf().build(r, None)["modified_at"] for r in page)
     row = _read_back(staging, "sf_fast")[_record(5)["Id"]]
     assert row["is_deleted"] is True and row["active__c"] is False and row["createddate"].microsecond == 999000
-    # raw is the record's own text: the same JSON value.
+    # raw is the record's JSON text: the same JSON value.
     raw = _read_back(staging, "sf_fast")[_record(1)["Id"]]["raw"]
     assert (json.loads(raw) if isinstance(raw, str) else raw) == ODD_BUT_VALID[0]
 
@@ -160,7 +168,7 @@ def test_malformed_records_are_staged_with_the_reference_reason_and_the_rest_lan
     page = good[:5] + MALFORMED[:4] + good[5:15] + MALFORMED[4:] + good[15:]
     writer = _writer(staging, "sf_fast")
     _assert_binds_like_the_reference(staging, writer, page)
-    assert writer.write_json_page(json.dumps(page)) == len(page)
+    assert _write_parsed(writer, page) == len(page)
     _reference_write(staging, "sf_ref", page)
     rows = _read_back(staging, "sf_fast")
     assert rows == _read_back(staging, "sf_ref") and _stored(staging, "sf_fast") == _stored(staging, "sf_ref")
@@ -220,9 +228,9 @@ def test_odd_pages_give_the_reference_result(staging, case):
     writer = _writer(staging, "sf_fast")
     if case == "not objects":
         with pytest.raises(AttributeError):  # as the reference: a page of non-objects is not records
-            writer.write_json_page(json.dumps([1, 2]))
+            _write_parsed(writer, [1, 2])
         return
-    assert writer.write_json_page(json.dumps(page)) == len(_reference_write(staging, "sf_ref", page))
+    assert _write_parsed(writer, page) == len(_reference_write(staging, "sf_ref", page))
     assert _read_back(staging, "sf_fast") == _read_back(staging, "sf_ref")
     if case == "repeated id":
         assert _read_back(staging, "sf_fast")[_record(3)["Id"]]["name"] == "second copy"
@@ -236,18 +244,18 @@ def test_guard_holds_and_the_cursor_is_saved_with_the_page(staging):
     with staging.engine.begin() as conn:
         save_state(conn, writer.state)
     writer.write_page([newer])
-    writer.write_json_page(json.dumps([older, _record(2)]))  # a rerun of an earlier window
+    _write_parsed(writer, [older, _record(2)])  # a rerun of an earlier window
     rows = _read_back(staging, "sf_guard")
     assert rows[newer["Id"]]["name"] == "newer" and rows[_record(2)["Id"]]["name"] == "Account 2"
     assert writer.counts["rows"] == 3  # counted as read
     newest = _record(1, Name="newest", SystemModstamp="2026-11-23T00:00:00.000+0000")
-    writer.write_json_page(json.dumps([newest, _record(3)]))
+    _write_parsed(writer, [newest, _record(3)])
     assert _read_back(staging, "sf_guard")[newest["Id"]]["name"] == "newest"
     with staging.engine.connect() as conn:
         state = load_state(conn, "sf_guard")
     assert (state.cursor_id, state.cursor_modified_at.isoformat()) == (_record(3)["Id"], "2026-11-21T05:49:03.003000+00:00")
     # A malformed record last in the page carries the cursor too.
-    writer.write_json_page(json.dumps([_record(4), _record(5, CreatedDate="junk")]))
+    _write_parsed(writer, [_record(4), _record(5, CreatedDate="junk")])
     with staging.engine.connect() as conn:
         assert load_state(conn, "sf_guard").cursor_id == _record(5)["Id"]
 
@@ -257,25 +265,28 @@ def test_a_failed_page_commits_nothing_and_the_next_page_still_lands(staging):
     writer.write_page([_record(1)])
     page = writer.prepare([_record(2)])
     page.params[0] = page.params[0][:-1] + (object(),)  # a value no driver can bind
-    with pytest.raises(Exception):
-        writer.commit(page)
+    with pytest.raises(Exception, match="object"):  # the driver's own error, naming the type
+        writer.write(page)
     assert set(_read_back(staging, "sf_fail")) == {_record(1)["Id"]} and writer.counts["rows"] == 1
     writer.write_page([_record(3)])
     assert set(_read_back(staging, "sf_fail")) == {_record(1)["Id"], _record(3)["Id"]}
 
 
-@pytest.mark.parametrize("prepare_json", [False, True])
-def test_pages_commit_in_batches_and_an_error_rolls_back_only_the_uncommitted_ones(staging, prepare_json):
+@pytest.mark.parametrize("with_texts", [False, True])
+def test_pages_commit_in_batches_and_an_error_rolls_back_only_the_uncommitted_ones(staging, with_texts):
     writer = _writer(staging, "sf_batch", advance_cursor=True, commit_rows=5)
     pages = [[_record(i) for i in range(k * 3, k * 3 + 3)] for k in range(4)]
 
     def source():
         for page in pages[:3]:
-            yield json.dumps(page) if prepare_json else page
+            yield page
         raise RuntimeError("the source broke")
 
+    def prepare(page):
+        return writer.prepare(page, json_records.record_texts(page) if with_texts else None)
+
     with pytest.raises(RuntimeError, match="the source broke"):
-        writer.load(source(), writer.prepare_json if prepare_json else writer.prepare)
+        writer.load(source(), prepare)
     # Pages 0 and 1 (6 rows >= 5) were committed with their cursor; page 2 was rolled back.
     committed = {r["Id"] for page in pages[:2] for r in page}
     assert set(_read_back(staging, "sf_batch")) == committed
@@ -316,51 +327,38 @@ def test_a_load_gives_the_connection_back_with_its_own_settings(staging):
     assert cache_size() == before and writer.counts["rows"] == 2
 
 
-@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
-def test_split_json_array_keeps_each_record_text(separators):
+def test_json_records_read_and_write_what_json_does():
     records = [_record(i) for i in range(5)] + ODD_BUT_VALID + [{}, {"a": [1, {"b": "},{"}]}]
-    text = json.dumps(records, separators=separators, ensure_ascii=False)
-    parsed, raws = split_json_array(f" \n{text}\n ")
-    assert parsed == records and [json.loads(r) for r in raws] == records
-    assert all(text.find(r) >= 0 for r in raws)
-    assert split_json_array("[]") == ([], []) and split_json_array(" [ ] ") == ([], [])
-    for bad in ("{}", "[1,]", "[1 2]", "[1]x", "", "[1"):
-        with pytest.raises(ValueError):
-            split_json_array(bad)
+    text = json.dumps({"Invoices": records}, ensure_ascii=False)
+    assert json_records.loads(text.encode()) == json_records.loads(text) == json.loads(text)
+    assert [json.loads(r) for r in json_records.record_texts(records)] == records
+    # What orjson refuses, json reads (and fails on with its own error).
+    assert json_records.loads('{"a": NaN, "b": "\\ud800"}')["b"] == "\ud800"
+    with pytest.raises(json.JSONDecodeError):
+        json_records.loads("[1,]")
+    huge = {"n": 10 ** 30}
+    assert json_records.record_texts([huge, {"m": 1}]) == ['{"n": 1000000000000000000000000000000}', '{"m":1}']
 
 
-def test_split_member_array_is_json_loads_with_each_record_text():
-    invoices = [{"InvoiceID": "a", "Contact": {"ContactID": "c"}, "LineItems": [{"x": 1}, {"y": "]}"}]},
-                {"InvoiceID": "b", "Date": "/Date(1730764800000+0000)/"}]
-    body = {"Id": "x", "Status": "OK", "pagination": {"page": 1, "pageCount": 3}, "Invoices": invoices, "Warnings": None}
-    for separators in ((",", ":"), (", ", ": ")):
-        text = json.dumps(body, separators=separators).replace("/", "\\/")  # Xero escapes slashes
-        members, records, raws = split_member_array(text, "Invoices")
-        assert members == {k: v for k, v in body.items() if k != "Invoices"} and records == invoices
-        assert [json.loads(r) for r in raws] == invoices
-    assert split_member_array(json.dumps({"pagination": {}}), "Invoices") == ({"pagination": {}}, [], [])
-    assert split_member_array(json.dumps({"Invoices": []}), "Invoices") == ({}, [], [])
-    for other in ('{"Invoices": null}', '{"Invoices": [], "Invoices": []}', "[]", '{"a": 1} x', '{"a" 1}'):
-        assert split_member_array(other, "Invoices") is None
-    with pytest.raises(ValueError):
-        split_member_array('{"Invoices": [1,]}', "Invoices")
-
-
-def test_page_records_json_is_clean_record_of_each():
+def test_page_records_are_clean_record_of_each_with_their_texts():
     records = [{"attributes": {"type": "Account", "url": f"/services/data/v59.0/sobjects/Account/{i}"}, "Id": str(i),
                 "Name": 'a "b" {c} [d]'} for i in range(3)]
     nested = [{"attributes": {"type": "Contact"}, "Id": "003",
                "Account": {"attributes": {"type": "Account", "url": "/x"}, "Name": "A"}}]
+    # "attributes" as a value, and a record without its own: each is still clean_record of it.
+    odd = [{"attributes": {"type": "Account"}, "Id": "1", "Name": "attributes"}, {"Id": "2", "Name": "x"}]
     for body in ({"totalSize": 3, "done": False, "nextRecordsUrl": "/services/data/v59.0/query/01g-3",
                   "records": records},
                  {"records": records, "totalSize": 3, "done": True},
                  {"totalSize": 1, "done": True, "records": nested},
+                 {"totalSize": 2, "done": True, "records": odd},
                  {"totalSize": 0, "done": True, "records": []}):
         for separators in ((",", ":"), (", ", ": ")):
             raw = json.dumps(body, separators=separators).encode()
             envelope, _ = split_query_page(raw)
             assert envelope == {k: v for k, v in body.items() if k != "records"}
-            assert json.loads(page_records_json(raw)) == [clean_record(r) for r in body["records"]]
+            records, texts = page_records(raw)
+            assert records == [clean_record(r) for r in body["records"]] == [json.loads(t) for t in texts]
 
 
 def test_pipeline_keeps_order_reraises_and_stops_its_threads():

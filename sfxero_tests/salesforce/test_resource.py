@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import json
 import math
+import threading
+import time
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -210,3 +215,75 @@ def test_resource_from_env(sandbox_env, monkeypatch):
     with pytest.raises(ConfigError) as info:
         salesforce_resource_from_env().get_client()
     assert "SALESFORCE_CLIENT_SECRET" in str(info.value)
+
+
+def test_raw_pages_are_query_pages_with_the_next_request_already_sent(make_sandbox):
+    from sfxero_pipelines.defs.salesforce.client import page_records
+
+    server = make_sandbox(size=400, seed=25, faults="token_ttl_s=60")
+    soql = "SELECT Id, Name, Account.Name FROM Contact ORDER BY SystemModstamp, Id"
+    with resource(server).get_client() as sf:
+        expected = [r for page in sf.query_pages(soql, batch_size=200) for r in page]
+    with resource(server).get_client() as sf:
+        pages = sf.query_raw_pages(soql, batch_size=200)
+        first = next(pages)
+        # The next page was asked for before this one was handed over: its answer arrives while the
+        # caller still holds the first page.
+        deadline = time.monotonic() + 10
+        while sf.api_calls["queryMore"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sf.api_calls["query"] == 1 and sf.api_calls["queryMore"] == 1
+        sandbox_call(server, "sf", "POST", "/__sandbox/clock", {"advance_s": 120})  # the token expires
+        rows = [r for body in [first, *pages] for r in page_records(body)[0]]
+        assert rows == expected and len(rows) > 400
+        # Each page once, plus the one request the expired token got refused (re-sent after logging in).
+        assert sf.api_calls["queryMore"] == math.ceil(len(rows) / 200) - 1 + 1 and sf.api_calls["token"] == 2
+        # A caller that stops early leaves no helper thread behind.
+        pages = sf.query_raw_pages(soql, batch_size=200)
+        next(pages)
+        pages.close()
+        assert _helpers_finish()
+
+
+def _helpers_finish(timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [t for t in threading.enumerate() if t.name.startswith("sfxero-query") and t.is_alive()]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_body_that_breaks_off_is_requested_again(make_sandbox):
+    """A response whose body stops short of its Content-Length (a real socket, closed early) is
+    read again through the client, with its retries and call counting."""
+    server = make_sandbox(size="small", seed=26)
+
+    class Truncating(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"totalSize": 1, "records": [')
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Truncating)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        broken = requests.get(f"http://127.0.0.1:{httpd.server_port}/", stream=True, timeout=10)
+        with resource(server).get_client() as sf:
+            expected = [r["Id"] for page in sf.query_pages("SELECT Id FROM Account") for r in page]
+            before = sf.api_calls["query"]
+
+            def request(c):
+                return c._call_salesforce("GET", c.base_url + "query/", params={"q": "SELECT Id FROM Account"},
+                                          stream=True)
+
+            body = sf._read_body(broken, request, "query")
+            assert [r["Id"] for r in json.loads(body)["records"]] == expected
+            assert sf.api_calls["query"] == before + 1
+    finally:
+        httpd.shutdown()

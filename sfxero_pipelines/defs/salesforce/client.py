@@ -21,9 +21,8 @@ Contract (what extract and push rely on):
   success on partial work); a 403 REQUEST_LIMIT_EXCEEDED raises it too. `api_calls` counts HTTP
   calls per endpoint name for run metadata.
 - Secrets (client secret, password, private key, access token) never reach logs, exceptions or repr.
-- `query_raw_pages` yields REST query pages as the raw response bytes (no JSON parse in Python);
-  `page_records_json` turns one into the JSON array text of its records, `attributes` removed exactly
-  as `clean_record` does, for the SQL page loader.
+- `query_raw_pages` yields REST query pages as the raw response bytes (only the envelope is read);
+  `page_records` turns one into its records, cleaned as `clean_record` does, and their JSON texts.
 """
 
 from __future__ import annotations
@@ -38,8 +37,10 @@ import logging
 import random
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import Operation
@@ -61,6 +63,8 @@ from simple_salesforce.exceptions import (
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ...errors import ApiError, AuthError, BudgetExhausted, redact
+from ...extract import json_records
+from ...extract.prefetch import RequestingAhead
 
 log = logging.getLogger("sfxero.salesforce")
 
@@ -74,11 +78,7 @@ _TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTI
 _SCALAR = r'"[A-Za-z]+"\s*:\s*(?:"[^"\\]*"|true|false|null|-?\d+)'
 _PAGE_HEAD = re.compile(rf'\{{\s*((?:{_SCALAR}\s*,\s*)*)"records"\s*:\s*(?=\[)'.encode())
 _PAGE_TAIL = re.compile(rf'\]\s*((?:,\s*{_SCALAR}\s*)*)\}}\s*$'.encode())
-# A record's `attributes` member as the REST API sends it: first, compact, type and url. The literal
-# prefix keeps the scan fast; any other shape is left in place as a nested value (the slow path).
-_ATTRIBUTES = re.compile(r'\{"attributes":\{"type":"[^"\\]*"(?:,"url":"[^"\\]*")?\},?')
-# A member whose value is an object or array (also such text inside a string: then the slow path).
-_NESTED_VALUE = re.compile(r'":\s*[\[{]')
+_MISSING = object()
 
 
 class _Adapter(HTTPAdapter):
@@ -172,6 +172,18 @@ def clean_record(rec: dict) -> dict:
     return out
 
 
+def _body(response: requests.Response) -> bytes:
+    """A streamed response's body in one read. `.content` reads a 2 MB page 10 KB at a time through
+    three layers of Python, twice the CPU, all of it holding the interpreter lock the loader needs;
+    a broken read raises what `.content` raises (a transient error, retried). Read to its end, the
+    connection goes back to the pool."""
+    try:
+        return response.raw.read(decode_content=True)
+    except urllib3.exceptions.HTTPError as exc:
+        response.close()
+        raise requests.ConnectionError(f"reading the response body failed: {type(exc).__name__}") from None
+
+
 def split_query_page(body: bytes) -> tuple[dict, bytes | None]:
     """A REST query page -> (its envelope without records, the `records` array bytes).
 
@@ -187,19 +199,16 @@ def split_query_page(body: bytes) -> tuple[dict, bytes | None]:
     return envelope, body[head.end():tail.start() + 1]
 
 
-def page_records_json(body: bytes) -> str:
-    """The JSON array text of a REST query page's records, exactly `clean_record` of each.
+def page_records(body: bytes) -> tuple[list[dict], list[str]]:
+    """A REST query page's records, each exactly `clean_record` of it, and each one's JSON text.
 
-    Fast path: the array sliced out of the body and each record's leading `attributes` member cut
-    with a regex, when no nested value is left (a relationship record or a subquery, whose
-    `attributes` `clean_record` handles differently). Otherwise the page is parsed and cleaned."""
-    envelope, records = split_query_page(body)
-    if records is not None:
-        text = _ATTRIBUTES.sub("{", records.decode("utf-8"))
-        if not _NESTED_VALUE.search(text):
-            return text
-        envelope = {"records": json.loads(records)}
-    return json.dumps([clean_record(r) for r in envelope.get("records") or []])
+    A record's own `attributes` is dropped in place; the whole `clean_record` runs only when the page
+    holds more of them than records (a relationship record or a subquery carries its own)."""
+    records = json_records.loads(body).get("records") or []
+    own = sum(1 for r in records if r.__class__ is dict and r.pop("attributes", _MISSING) is not _MISSING)
+    if body.count(b'"attributes"') != own:
+        records = [clean_record(r) if isinstance(r, dict) else r for r in records]
+    return records, json_records.record_texts(records)
 
 
 def parse_bulk_csv(text: str) -> list[dict]:
@@ -448,25 +457,70 @@ class SalesforceClient:
                                                           include_deleted=include_deleted, headers=headers), "queryMore")
 
     def query_raw_pages(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000) -> Iterator[bytes]:
-        """`query_pages` without the parse: each page's raw response body, as it arrives.
+        """`query_pages` without the parse: each page's raw response body. Turn a page into records
+        with `page_records`.
 
         Same calls, retries, re-authentication, budget and `api_calls` as `query_pages`; only the
-        envelope is read (`split_query_page`) to follow `nextRecordsUrl`. Turn a page into records
-        with `page_records_json`."""
+        envelope is read (`split_query_page`) to follow `nextRecordsUrl`. The request for the next
+        page goes out (from a helper thread, which then only waits for its headers) before this
+        page is handed over, so Salesforce prepares it while the caller loads this one; the body
+        is read by the caller's thread. A reader thread would fight the loader for the interpreter
+        lock on each of the body's ~130 TLS records, which made the page's transfer four times
+        slower than the server. One request is in flight at a time."""
         headers = {"Sforce-Query-Options": f"batchSize={int(batch_size)}"}
         op = "queryAll" if include_deleted else "query"
-        body = self._call(lambda sf: sf._call_salesforce("GET", sf.base_url + f"{op}/", name="query",
-                                                         params={"q": soql}, headers=headers).content, op)
-        while True:
-            envelope, records = split_query_page(body)
-            if records is None or records.strip() != b"[]":  # like query_pages: no empty pages
-                yield body
-            if envelope.get("done", True) or not envelope.get("nextRecordsUrl"):
-                return
-            next_url = envelope["nextRecordsUrl"]
+
+        def first(sf: Salesforce) -> requests.Response:
+            return sf._call_salesforce("GET", sf.base_url + f"{op}/", name="query", params={"q": soql},
+                                       headers=headers, stream=True)
+
+        def more(next_url: str) -> Callable[[Salesforce], requests.Response]:
             # As simple-salesforce's query_more(identifier_is_url=True) builds it.
-            body = self._call(lambda sf: sf._call_salesforce("GET", f"https://{sf.sf_instance}{next_url}",
-                                                             name="query_more", headers=headers).content, "queryMore")
+            return lambda sf: sf._call_salesforce("GET", f"https://{sf.sf_instance}{next_url}", name="query_more",
+                                                  headers=headers, stream=True)
+
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="sfxero-query")
+
+        def send(request: Callable[[Salesforce], requests.Response], what: str) -> Future:
+            # Wait until the helper runs: from there it reaches the socket well within the 5 ms a
+            # thread may hold the interpreter lock, while the caller's next step (parsing a page in
+            # one C call) would hold it from the helper for 10 ms.
+            started = threading.Event()
+
+            def call() -> requests.Response:
+                started.set()
+                return self._call(request, what)
+
+            pending = ahead.submit(call)
+            started.wait()
+            return pending
+
+        try:
+            request, what = first, op
+            pending = send(request, what)
+            while True:
+                body = self._read_body(pending.result(), request, what)
+                envelope, records = split_query_page(body)
+                done = envelope.get("done", True) or not envelope.get("nextRecordsUrl")
+                if not done:
+                    request, what = more(envelope["nextRecordsUrl"]), "queryMore"
+                    pending = send(request, what)
+                if records is None or records.strip() != b"[]":  # like query_pages: no empty pages
+                    yield body
+                if done:
+                    return
+        finally:
+            # A caller that stops early leaves at most one response unread; its connection is dropped.
+            ahead.shutdown(wait=False, cancel_futures=True)
+
+    def _read_body(self, response: requests.Response, request: Callable[[Salesforce], requests.Response],
+                   what: str) -> bytes:
+        """The body of a streamed response; if reading it breaks, the same request again (retried)."""
+        try:
+            return _body(response)
+        except requests.ConnectionError:
+            log.info("Salesforce %s: the response body broke off; requesting the page again", what)
+            return self._call(lambda sf: _body(request(sf)), what)
 
     def bulk_query_pages(self, soql: str, *, include_deleted: bool = False,
                          max_records: int = 50_000) -> Iterator[list[dict]]:
@@ -519,7 +573,7 @@ class SalesforceClient:
         if expected_rows >= self._cfg.bulk_threshold and not re.search(r"(?i)\boffset\b|\bcount\s*\(", soql):
             return self.bulk_query_pages(soql, include_deleted=include_deleted)
         if raw:
-            return self.query_raw_pages(soql, include_deleted=include_deleted)
+            return RequestingAhead(self.query_raw_pages(soql, include_deleted=include_deleted))
         return self.query_pages(soql, include_deleted=include_deleted)
 
     def updated(self, sobject: str, start: dt.datetime, end: dt.datetime) -> list[str]:

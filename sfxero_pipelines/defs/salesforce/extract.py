@@ -9,8 +9,8 @@ Contract:
 - rows are ordered by (SystemModstamp, Id) — SystemModstamp is not unique — and the cursor saved
   with each page (committed with it) is that pair, so a crash resumes without a gap;
 - each page is written as it arrives, the next one fetched meanwhile (`StagingWriter.load`);
-  nothing holds the whole object in memory. A REST page's records keep their own JSON text as
-  `raw` (`prepare_json`); Bulk 2.0 CSV pages are lists of records (`prepare`).
+  nothing holds the whole object in memory. A REST page is parsed in the writer's thread, not the
+  fetching one (`page_records`); Bulk 2.0 CSV pages are lists of records.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ...extract.state import ExtractState, load_state, save_state
 from ...extract.window import ReadWindow, read_window
 from ...extract.writer import StagingWriter
 from ...staging.schema import column_name
-from .client import page_records_json
+from .client import page_records
 
 _KINDS = {"boolean": "bool", "int": "int", "double": "float", "percent": "float", "currency": "money",
           "date": "date", "datetime": "datetime"}
@@ -103,7 +103,7 @@ def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: st
     # read is small; a full reload is as large as the last full load was.
     expected = state.columns.get("last_full_rows", 0) if window.start is None else 0
     def prepare(page):
-        return writer.prepare_json(page_records_json(page)) if isinstance(page, bytes) else writer.prepare(page)
+        return writer.prepare(*page_records(page)) if isinstance(page, bytes) else writer.prepare(page)
 
     writer.load(client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected, raw=True),
                 prepare)

@@ -16,12 +16,12 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from ...extract.json_text import members_before, split_member_array
+from ...extract import json_records
 from ...extract.report import ExtractReport
 from ...extract.rows import RowBuilder
 from ...extract.state import ExtractState, load_state, save_state
@@ -44,68 +44,60 @@ def window_where(obj: XeroObject, window: ReadWindow) -> str | None:
     return " && ".join(clauses) or None
 
 
-def _pages_with_text(client, collection: str, *, if_modified_since: dt.datetime | None, where: str | None,
-                     order: str, include_archived: bool, page_size: int) -> Iterator[tuple]:
-    """`client.iter_pages(...)`, each page either ("text", response text) or ("rows", records, texts);
-    `_page_rows` turns either into (records, each record's JSON text or None).
+def _pages(client, collection: str, *, if_modified_since: dt.datetime | None, where: str | None, order: str,
+           include_archived: bool, page_size: int) -> Iterator[bytes | list[dict]]:
+    """`client.iter_pages(...)`, each page either the response body (parsed by `_page_rows` in the
+    writer's thread) or its records already parsed.
 
     The same calls through the client's `get_page` (pacing, retries, token renewal, budget and call
-    counts are the client's) and the same stop rule. The records are parsed once, keeping each one's
-    text for `raw` instead of serializing every record again (as much work as parsing the page), and
-    not in this thread when the envelope before them says how many there are: the next request goes
-    out at once. A client without `get_page` gives iter_pages' records and no texts."""
+    counts are the client's) and the same stop rule. When the envelope before the records counts
+    them (`pagination`, read alone), the body is handed on unparsed and the next request goes out at
+    once. A client without `get_page` gives iter_pages' records."""
     if not hasattr(client, "get_page") or collection not in PAGED:
-        for rows in client.iter_pages(collection, if_modified_since=if_modified_since, where=where, order=order,
-                                      include_archived=include_archived, page_size=page_size):
-            yield "rows", rows, None
+        yield from client.iter_pages(collection, if_modified_since=if_modified_since, where=where, order=order,
+                                     include_archived=include_archived, page_size=page_size)
         return
     page = 1
     while True:
         body = client.get_page(collection, page, page_size=page_size, if_modified_since=if_modified_since, where=where,
                                order=order, include_archived=include_archived)
-        try:
-            text = body.decode("utf-8")
-            head = members_before(text, collection)
-        except UnicodeDecodeError:
-            head = None
-        pagination = head.get("pagination") if head else None
-        if isinstance(pagination, dict) and _counted(pagination):
+        pagination = _leading_pagination(body, collection)
+        if pagination is not None:
             # iter_pages stops after a short page or the last one: the envelope counts this page.
-            yield "text", text
+            yield body
             size, count = pagination["pageSize"], pagination["itemCount"]
             rows = max(0, min(size, count - (page - 1) * size))
         else:
-            envelope, records, texts = _read(body, collection)
-            yield "rows", records, texts
-            pagination, rows = envelope.get("pagination") or {}, len(records)
+            data = json_records.loads(body)
+            records = data.get(collection) or []
+            yield records
+            pagination, rows = data.get("pagination") or {}, len(records)
         if last_page(pagination, page, rows, page_size):
             return
         page += 1
 
 
-def _counted(pagination: dict) -> bool:
-    return all(type(pagination.get(k)) is int for k in ("page", "pageSize", "pageCount", "itemCount"))
+_PAGINATION = re.compile(rb'"pagination"\s*:\s*(\{[^{}]*\})')
 
 
-def _read(body: bytes | str, collection: str) -> tuple[dict, list[dict], list[str] | None]:
-    """A response as iter_pages reads it — (envelope, its `collection` records) — plus each
-    record's text (None when the response is not of the usual shape: then json.loads reads it)."""
+def _leading_pagination(body: bytes, collection: str) -> dict | None:
+    """The envelope's `pagination` when it comes before the records and counts them, else None."""
+    records_at = body.find(b'"%s"' % collection.encode())
+    m = _PAGINATION.search(body, 0, records_at if records_at >= 0 else 4096)
+    if m is None:
+        return None
     try:
-        split = split_member_array(body.decode("utf-8") if isinstance(body, bytes) else body, collection)
-    except ValueError:  # UnicodeDecodeError included
-        split = None
-    if split is None:
-        data = json.loads(body)
-        return data, data.get(collection) or [], None
-    return split
+        pagination = json_records.loads(m.group(1))
+    except ValueError:
+        return None
+    counted = all(type(pagination.get(k)) is int for k in ("page", "pageSize", "pageCount", "itemCount"))
+    return pagination if counted else None
 
 
-def _page_rows(page: tuple, collection: str) -> tuple[list[dict], list[str] | None]:
-    """A `_pages_with_text` page as (records, their texts)."""
-    if page[0] == "rows":
-        return page[1], page[2]
-    _envelope, records, texts = _read(page[1], collection)
-    return records, texts
+def _page_rows(page: bytes | list[dict], collection: str) -> tuple[list[dict], list[str]]:
+    """A `_pages` page as (records, their JSON texts)."""
+    records = (json_records.loads(page).get(collection) or []) if isinstance(page, bytes) else page
+    return records, json_records.record_texts(records)
 
 
 def _load_state(engine: sa.Engine, table: str) -> ExtractState:
@@ -124,8 +116,8 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
     report.columns_added = writer.columns_added
     # If-Modified-Since has second precision (Xero documents yyyy-mm-ddThh:mm:ss, UTC, no zone).
     since = window.start.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0) if window.start else None
-    pages = _pages_with_text(client, obj.collection, if_modified_since=since, where=window_where(obj, window),
-                             order="UpdatedDateUTC ASC", include_archived=obj.include_archived, page_size=page_size)
+    pages = _pages(client, obj.collection, if_modified_since=since, where=window_where(obj, window),
+                   order="UpdatedDateUTC ASC", include_archived=obj.include_archived, page_size=page_size)
     writer.load(pages, lambda page: writer.prepare(*_page_rows(page, obj.collection)))
     if window.incremental and writer.max_modified is not None:
         state.cursor_modified_at = max(writer.max_modified, state.cursor_modified_at or writer.max_modified)
