@@ -69,13 +69,13 @@ def extract_floor(env: dict, sf_objects: list[str], xero_keys: list[str]) -> dic
                             client_secret=env["SALESFORCE_CLIENT_SECRET"], ca_bundle=env["SFXERO_CA_BUNDLE"],
                             api_version=env["SALESFORCE_API_VERSION"])
     soqls = []
-    with sf.get_client() as client:  # describe is setup, not floor
+    with sf.get_client() as client:  # the SELECT lists; the floor asks for each describe again, as extract does
         for sobject in sf_objects:
             fields = [s.source for s in field_specs([[f["name"], f["type"]] for f in client.describe(sobject)["fields"]])]
-            soqls.append(window_soql(sobject, fields, ReadWindow(None, None, today, today)))
+            soqls.append((sobject, window_soql(sobject, fields, ReadWindow(None, None, today, today))))
     del client
     gc.collect()
-    sf_s = sum(_sf_floor(env, soql) for soql in soqls)
+    sf_s = sum(_sf_floor(env, sobject, soql) for sobject, soql in soqls)
 
     s = requests.Session()
     s.trust_env = False
