@@ -23,11 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -39,7 +37,6 @@ from .rows import RowBuilder
 from .state import ExtractState, save_state
 
 T = TypeVar("T")
-log = logging.getLogger("sfxero.extract")
 
 
 class StagingWriter:
@@ -49,12 +46,7 @@ class StagingWriter:
     `commit_rows` rows or `commit_seconds` seconds and at the end: a transaction per page cost more
     than the page itself on SQLite (each rewrites most primary-key index pages, the ids arriving in
     modified order). An error rolls back the uncommitted pages and the cursor saved with them (`abort`),
-    so the next run reads them again; until `close`, the connection (on SQLite, the write lock) is held.
-
-    A commit during the load runs in a helper thread while the next page is fetched and typed (a
-    commit writes tens of megabytes and gives up the interpreter lock while it does); the next write,
-    `flush`, `close` and `abort` wait for it first, so commits stay in page order and a failed one
-    fails the load."""
+    so the next run reads them again; until `close`, the connection (on SQLite, the write lock) is held."""
 
     def __init__(self, engine: sa.Engine, table_name: str, builder: RowBuilder, state: ExtractState,
                  *, run_id: str | None, advance_cursor: bool, commit_rows: int = 20_000,
@@ -76,8 +68,6 @@ class StagingWriter:
         self._txn: sa.RootTransaction | None = None
         self._pending = 0
         self._since = 0.0
-        self._committer: ThreadPoolExecutor | None = None
-        self._committing: Future | None = None
 
     # -- CPU only ---------------------------------------------------------------------------------------
     def prepare(self, records: Iterable[dict], raws: list[str] | None = None) -> BuiltPage:
@@ -112,7 +102,6 @@ class StagingWriter:
         """Upsert a prepared page and save the cursor at its last record, in the open transaction."""
         if not len(page):
             return 0
-        self._settle()
         if self._conn is None:
             self._conn = self.engine.connect()
             self._bulk.setup(self._conn)
@@ -127,14 +116,11 @@ class StagingWriter:
         self._count(page)
         self._pending += len(page)
         if self._pending >= self.commit_rows or time.monotonic() - self._since >= self.commit_seconds:
-            txn, self._txn, self._pending = self._txn, None, 0
-            self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="sfxero-commit")
-            self._committing = self._committer.submit(txn.commit)
+            self.flush()
         return len(page)
 
     def flush(self) -> None:
         """Commit the pages written so far."""
-        self._settle()
         if self._txn is not None:
             txn, self._txn, self._pending = self._txn, None, 0
             try:
@@ -143,20 +129,9 @@ class StagingWriter:
                 self.abort()
                 raise
 
-    def _settle(self) -> None:
-        """Wait for the commit running in the helper thread; if it failed, abort and raise its error."""
-        committing, self._committing = self._committing, None
-        if committing is not None:
-            try:
-                committing.result()
-            except BaseException:
-                self.abort()
-                raise
-
     def close(self) -> None:
         """Commit and give the connection back."""
         self.flush()
-        self._stop_committer()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
@@ -166,11 +141,6 @@ class StagingWriter:
 
     def abort(self) -> None:
         """Roll back the uncommitted pages and give the connection back."""
-        committing, self._committing = self._committing, None
-        if committing is not None and committing.exception() is not None:
-            # Reported by whoever called `_settle`; here another error is on its way up.
-            log.warning("staging %s: a commit had failed too: %s", self.table_name, committing.exception())
-        self._stop_committer()
         txn, conn, self._txn, self._conn, self._pending = self._txn, self._conn, None, None, 0
         try:
             if txn is not None and txn.is_active:
@@ -181,11 +151,6 @@ class StagingWriter:
                     self._bulk.teardown(conn)
                 finally:
                     conn.close()
-
-    def _stop_committer(self) -> None:
-        if self._committer is not None:
-            committer, self._committer = self._committer, None
-            committer.shutdown(wait=True)
 
     def write_page(self, records: Iterable[dict]) -> int:
         """Prepare, write and commit one page."""
