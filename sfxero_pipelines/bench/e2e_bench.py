@@ -31,8 +31,8 @@ from pathlib import Path
 import requests
 
 from ..settings import display_url, engine_for
-from .harness import environ, peak_rss_mb, sandbox_process, sandbox_stats
-from .push_bench import LIFTED_XERO_LIMITS, api_calls, fast_mode, reset_emulators
+from .harness import LIFTED_XERO_LIMITS, api_calls, environ, peak_rss_mb, sandbox_process, sandbox_stats
+from .push_bench import fast_mode, reset_emulators
 from .reconcile_bench import bench_database
 
 CYCLE = (("extract", "extract"), ("check", "check"), ("reconcile", "reconcile"), ("push", "push"),
@@ -55,7 +55,6 @@ def _xero_get(s: requests.Session, url: str, params: dict, headers: dict) -> tup
 
 def extract_floor(env: dict, sf_objects: list[str], xero_keys: list[str]) -> dict:
     """Bare page fetches of every extracted object; returns seconds per system and 429s waited out."""
-    from ..config import SalesforceExtract
     from ..defs.salesforce.extract import field_specs, window_soql
     from ..defs.salesforce.resources import SalesforceResource
     from ..defs.xero.objects import XERO_OBJECTS

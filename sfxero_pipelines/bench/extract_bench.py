@@ -24,17 +24,11 @@ import sqlalchemy as sa
 from ..settings import display_url, engine_for
 from ..staging.migrations import migrate
 from ..staging.schema import extract_state
-from .harness import peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import LIFTED_XERO_LIMITS, api_calls, peak_rss_mb, sandbox_process, sandbox_stats
 
 SF_OBJECT, XERO_OBJECT = "Account", "invoices"
 _NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
 _PAGE_COUNT = re.compile(rb'"pageCount"\s*:\s*(\d+)')
-_TOKEN_PATHS = ("/services/oauth2/token", "/connect/token")
-LIFTED_XERO_LIMITS = {"per_minute": 1_000_000, "app_per_minute": 1_000_000, "per_day": 100_000_000, "concurrent": 50}
-
-
-def _api_calls(stats: dict) -> int:
-    return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(_TOKEN_PATHS))
 
 
 def _sf_floor(env: dict, sobject: str, soql: str) -> float:
@@ -121,7 +115,7 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
             with sf.get_client() as client:
                 report = extract_salesforce_object(client, engine, SF_OBJECT, "sf_account", cfg=sf_cfg, run_id="bench", **part)
                 timings["sf"].append(time.perf_counter() - started)
-            calls["salesforce_full"], rows["salesforce"] = _api_calls(sandbox_stats(env, "sf")), report.rows
+            calls["salesforce_full"], rows["salesforce"] = api_calls(sandbox_stats(env, "sf")), report.rows
 
             timings["xero_floor"].append(_xero_floor(env, invoice.where))
             _fresh_tables(engine, [invoice.table])
@@ -130,7 +124,7 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
             with xero.get_client() as client:
                 report = extract_xero_paged(client, engine, invoice, page_size=1000, run_id="bench", **part)
                 timings["xero"].append(time.perf_counter() - started)
-            calls["xero_full"], rows["xero"] = _api_calls(sandbox_stats(env, "xero")), report.rows
+            calls["xero_full"], rows["xero"] = api_calls(sandbox_stats(env, "xero")), report.rows
 
         # Incremental runs with nothing changed: exactly one call per object.
         sandbox_stats(env, "sf", reset=True)
@@ -139,8 +133,8 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
         sandbox_stats(env, "xero", reset=True)
         with xero.get_client() as client:
             extract_xero_paged(client, engine, invoice, page_size=1000, run_id="bench", **part)
-        calls["salesforce_incremental_unchanged"] = _api_calls(sandbox_stats(env, "sf"))
-        calls["xero_incremental_unchanged"] = _api_calls(sandbox_stats(env, "xero"))
+        calls["salesforce_incremental_unchanged"] = api_calls(sandbox_stats(env, "sf"))
+        calls["xero_incremental_unchanged"] = api_calls(sandbox_stats(env, "xero"))
 
     engine.dispose()
     best = {k: min(v) for k, v in timings.items()}

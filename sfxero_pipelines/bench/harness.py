@@ -56,6 +56,16 @@ def sandbox_process(size: int, *, seed: int = 42, xero_limits: dict | None = Non
             proc.kill()
 
 
+#: Emulator and client Xero limits for benches that measure loading, not pacing.
+LIFTED_XERO_LIMITS = {"per_minute": 1_000_000, "app_per_minute": 1_000_000, "per_day": 100_000_000, "concurrent": 50}
+_TOKEN_PATHS = ("/services/oauth2/token", "/connect/token")
+
+
+def api_calls(stats: dict) -> int:
+    """API requests an emulator counted (`sandbox_stats`), token requests excluded (as in every bench)."""
+    return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(_TOKEN_PATHS))
+
+
 def sandbox_stats(env: dict[str, str], system: str, reset: bool = False) -> dict:
     base = env["SALESFORCE_LOGIN_URL"] if system == "sf" else env["XERO_IDENTITY_URL"]
     url = f"{base}/__sandbox/stats"

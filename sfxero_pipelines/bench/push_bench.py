@@ -42,11 +42,9 @@ from pathlib import Path
 import requests
 
 from ..settings import display_url, engine_for
-from .harness import peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import LIFTED_XERO_LIMITS, api_calls, peak_rss_mb, sandbox_process, sandbox_stats
 from .reconcile_bench import bench_database
 
-#: Emulator and client limits for the fast mode (SFXERO_BENCH_FAST=1).
-LIFTED_XERO_LIMITS = {"per_minute": 1_000_000, "app_per_minute": 1_000_000, "per_day": 100_000_000, "concurrent": 50}
 REAL_PER_MINUTE = 60
 #: Salesforce objects the R1/R2 planners read → their staged tables (SPEC §8 names).
 SF_OBJECTS = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "sf_opportunity",
@@ -54,16 +52,10 @@ SF_OBJECTS = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "
 #: R2 creates per sandbox Account (~0.54 measured: ~1.55 Opportunities per Account, 35 % won, a few
 #: held for lines without a Xero Item); sized with margin.
 _CREATES_PER_ACCOUNT = 0.45
-_TOKEN_PATHS = ("/services/oauth2/token", "/connect/token")
 
 
 def fast_mode() -> bool:
     return os.environ.get("SFXERO_BENCH_FAST", "").strip().lower() in ("1", "true", "yes")
-
-
-def api_calls(stats: dict) -> int:
-    """API requests an emulator counted, token requests excluded (as in every bench)."""
-    return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(_TOKEN_PATHS))
 
 
 def reset_emulators(env: dict) -> None:
