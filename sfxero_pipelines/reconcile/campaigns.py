@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,12 +42,6 @@ from . import plan as P
 RECIPE = "R6"
 DIRECTION = "xero_to_sf"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-
-
-@dataclass
-class CampaignPlan:
-    rows: pd.DataFrame
-    stats: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,7 +177,7 @@ def _lists(keys: pd.Series, values: pd.Series) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
+def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     rc = cfg.recipes.R6
     campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
     if not _SF_ID.match(campaign_id):
@@ -354,4 +348,4 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignPlan:
                                 [r[3] for r in rows], [r[4] for r in rows]))
     stats = {"campaign": campaign_id, "as_of": as_of.isoformat(), "overdue_contacts": len(owing),
              "members": len(members)}
-    return CampaignPlan(rows=pd.concat(parts, ignore_index=True) if parts else P.empty(), stats=stats)
+    return P.FamilyPlan(rows=pd.concat(parts, ignore_index=True) if parts else P.empty(), stats=stats)

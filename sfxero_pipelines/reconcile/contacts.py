@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,12 +28,6 @@ XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumbe
                 "TaxNumber": "tax_number", "DefaultCurrency": "default_currency"}
 BALANCES = [("Xero_Outstanding__c", "ar_outstanding"), ("Xero_Overdue__c", "ar_overdue")]
 LINK_FIELD = "Xero_Contact_Id__c"
-
-
-@dataclass
-class ContactPlan:
-    rows: pd.DataFrame
-    stats: dict = field(default_factory=dict)
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -370,7 +363,7 @@ def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
 FAST_PATH = True
 
 
-def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
+def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     rc = cfg.recipes
     fields_cfg = cfg.mapping.contact_fields
     acct_fields = [f for f in fields_cfg if not f.sf.startswith("Contact.")]
@@ -559,7 +552,7 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> ContactPlan:
                        zip(c.rule, c.candidates, c.other_sf)]
             parts.append(P.rows("R1", "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
         parts.append(_creates(cfg, sfi.loc[m.unmatched], holds, rules_for_create=fields_cfg, country_col=country_col))
-    return ContactPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else P.empty(),
+    return P.FamilyPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else P.empty(),
                        stats=stats)
 
 

@@ -13,7 +13,7 @@ is held instead of created, so one sale is never invoiced twice.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,12 +33,6 @@ R3_FIELDS = [("Xero_Invoice_Status__c", "status", N.v_text), ("Xero_Amount_Paid_
              ("Xero_Amount_Due__c", "amount_due", N.v_money), ("Xero_Fully_Paid_On__c", "fully_paid_on_date",
                                                                  lambda s: N.v_text(s).str.slice(0, 10).astype("object"))]
 BACK_FIELDS = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
-
-
-@dataclass
-class InvoicePlan:
-    rows: pd.DataFrame
-    stats: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -217,7 +211,7 @@ class _Lines:
         return self._value
 
 
-def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> InvoicePlan:
+def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     """R2/R3 (won Opportunities) and R7 (activated Orders) against the staged ACCREC invoices."""
     rr = cfg.recipes
     inv = read_invoices(conn)
@@ -236,7 +230,7 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> InvoicePlan:
         parts.append(rows)
         stats["R7"] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
-    return InvoicePlan(rows=rows, stats=stats)
+    return P.FamilyPlan(rows=rows, stats=stats)
 
 
 def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,

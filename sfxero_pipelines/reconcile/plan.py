@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,14 @@ def rows(recipe: str, direction: str, action: str, source_id, target_id, diff, r
         "diff": pd.Series([None if d is None else dumps(d) for d in diffs], dtype="object"),
         "reason": pd.Series(list(reason) if isinstance(reason, (list, pd.Series)) else [reason] * n, dtype="object"),
     }, columns=PLAN_COLUMNS)
+
+
+@dataclass
+class FamilyPlan:
+    """One recipe family's plan rows (not yet finalized) and its matching statistics."""
+
+    rows: pd.DataFrame
+    stats: dict = field(default_factory=dict)
 
 
 def empty() -> pd.DataFrame:
