@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -108,7 +109,16 @@ def _sqlite_datetime(value):
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _pg_numeric(value):
+    # Exactly PostgreSQL's own float8 -> numeric cast (float8_numeric prints 15 significant digits,
+    # "%.*g" with DBL_DIG), so a money column stores what binding the float stored. As a Decimal
+    # the value can be written by a binary COPY straight into the numeric column.
+    return Decimal(f"{value:.15g}")
+
+
 def _fast_processor(type_: sa.types.TypeEngine, dialect):
+    if dialect.name == "postgresql" and isinstance(type_, sa.Numeric) and not isinstance(type_, sa.Float):
+        return _pg_numeric
     if dialect.name == "sqlite" and isinstance(type_, sa.DateTime):
         return _sqlite_datetime
     if dialect.name == "sqlite" and type(type_) is sa.Date:

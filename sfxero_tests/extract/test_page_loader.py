@@ -388,3 +388,22 @@ def test_pipeline_keeps_order_reraises_and_stops_its_threads():
         time.sleep(0.05)
     assert threading.active_count() == before  # both stages stopped
     assert len(fetched) < 20  # the source was closed, not drained
+
+
+def test_a_new_table_takes_pages_whole_until_an_id_repeats_then_upserts_with_the_guard(staging):
+    # On PostgreSQL, into a table it created, the writer COPYs pages straight into the table; the
+    # page with an id already there is undone alone and goes through the upsert, as do the rest.
+    pages = [[_record(i) for i in range(0, 5)], [_record(i) for i in range(5, 10)],
+             [_record(2, Name="older copy", SystemModstamp="2026-11-20T00:00:00.000+0000"),
+              _record(7, Name="newer copy", SystemModstamp="2026-11-22T00:00:00.000+0000"), _record(10)],
+             [_record(11)]]
+    writer = _writer(staging, "sf_new", advance_cursor=True)
+    writer.load(iter(pages), lambda page: writer.prepare(page, json_records.record_texts(page)))
+    _reference_write(staging, "sf_ref", [r for page in pages[:2] for r in page])
+    _reference_write(staging, "sf_ref", pages[2] + pages[3])
+    rows = _read_back(staging, "sf_new")
+    assert rows == _read_back(staging, "sf_ref") and _stored(staging, "sf_new") == _stored(staging, "sf_ref")
+    assert rows[_record(2)["Id"]]["name"] == "Account 2" and rows[_record(7)["Id"]]["name"] == "newer copy"
+    assert len(rows) == 12 and writer.counts["rows"] == 14
+    with staging.engine.connect() as conn:
+        assert load_state(conn, "sf_new").cursor_id == _record(11)["Id"]
