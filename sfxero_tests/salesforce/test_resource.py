@@ -14,6 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sfxero_pipelines.defs.salesforce.client import trust_context
 from sfxero_pipelines.defs.salesforce.resources import SalesforceResource, salesforce_resource_from_env
 from sfxero_pipelines.errors import ApiError, AuthError, BudgetExhausted, ConfigError
 from sfxero_tests.conftest import sandbox_call
@@ -287,3 +288,19 @@ def test_a_body_that_breaks_off_is_requested_again(make_sandbox):
             assert sf.api_calls["query"] == before + 1
     finally:
         httpd.shutdown()
+
+
+def test_tls_trusts_the_public_roots_plus_the_configured_ca_and_nothing_else(make_sandbox, monkeypatch):
+    server = make_sandbox(size="small", seed=29)
+    ca = server.env["SFXERO_CA_BUNDLE"]
+    # REQUESTS_CA_BUNDLE would make requests trust the sandbox: the client's own trust store wins.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
+    with pytest.raises(ApiError) as info:
+        with resource(server, ca_bundle=None, max_retries=0).get_client() as sf:
+            sf.limits()
+    assert "SSLError" in str(info.value)
+    with resource(server).get_client() as sf:
+        assert sf.count("SELECT COUNT() FROM Account") == 40
+    # Loaded once per process and shared: the public roots and the one extra CA.
+    assert trust_context(ca) is trust_context(ca)
+    assert trust_context(ca).cert_store_stats()["x509_ca"] == trust_context(None).cert_store_stats()["x509_ca"] + 1 > 100
