@@ -407,3 +407,30 @@ def test_a_new_table_takes_pages_whole_until_an_id_repeats_then_upserts_with_the
     assert len(rows) == 12 and writer.counts["rows"] == 14
     with staging.engine.connect() as conn:
         assert load_state(conn, "sf_new").cursor_id == _record(11)["Id"]
+
+
+def test_the_collector_is_paused_during_a_load_and_given_back_as_it_was(staging):
+    import gc
+
+    seen = []
+    writer = _writer(staging, "sf_gc")
+
+    def prepare(page):
+        seen.append(gc.isenabled())
+        return writer.prepare(page)
+
+    def failing():
+        yield [_record(1)]
+        raise RuntimeError("the source broke")
+
+    assert gc.isenabled()
+    writer.load(iter([[_record(2)], [_record(3)]]), prepare)
+    with pytest.raises(RuntimeError):
+        writer.load(failing(), prepare)
+    assert seen == [False] * 3 and gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        writer.load(iter([[_record(4)]]), prepare)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
