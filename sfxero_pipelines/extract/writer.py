@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import hashlib
 import threading
@@ -113,7 +114,7 @@ class StagingWriter:
         if self._txn is None:
             self._txn, self._since = self._conn.begin(), time.monotonic()
         try:
-            self._bulk.execute(self._conn, page.params)
+            self._bulk.execute(self._conn, page.params, page.columns)
             self._advance(self._conn, page.modified[-1], page.ids[-1])
         except BaseException:
             self.abort()
@@ -294,7 +295,14 @@ class _BulkUpsert:
             marker = "?" if dialect.paramstyle == "qmark" else "%s"
             if dialect.paramstyle not in ("qmark", "format", "pyformat"):
                 raise NotImplementedError(f"staging on a {dialect.paramstyle} driver")
-            self.sql = f"INSERT INTO {name} ({cols}) VALUES ({', '.join(marker for _ in self.names)}) {conflict}"
+
+            # A column a page leaves out (null in all its rows) is null in the INSERT, and in
+            # `excluded` for the update (the tables have no column defaults).
+            def insert(columns: tuple[str, ...]) -> str:
+                listed = ", ".join(quote(c) for c in columns)
+                return f"INSERT INTO {name} ({listed}) VALUES ({', '.join(marker for _ in columns)}) {conflict}"
+
+            self._insert = functools.lru_cache(maxsize=64)(insert)
 
     def setup(self, conn: sa.Connection) -> None:
         """Before a load's first page, on its connection, outside the page transactions.
@@ -317,9 +325,10 @@ class _BulkUpsert:
             conn.connection.driver_connection.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
             self._cache_size = None
 
-    def execute(self, conn: sa.Connection, params: list[tuple]) -> None:
+    def execute(self, conn: sa.Connection, params: list[tuple], columns: tuple[str, ...]) -> None:
+        """Upsert rows of `columns` (all the table's columns on PostgreSQL, see `PageRows`)."""
         if not self.copy:
-            conn.exec_driver_sql(self.sql, params)
+            conn.exec_driver_sql(self._insert(columns), params)
             return
         with conn.connection.driver_connection.cursor() as cur:
             if self.into_table and self._copy_into_table(cur, params):
