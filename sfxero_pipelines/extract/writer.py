@@ -1,8 +1,8 @@
 """Stream pages of source records into one staging table.
 
-Pages are written as they arrive (memory stays flat whatever the object's size), each with the
-cursor it reached when the read is incremental and in source order, in a transaction committed
-every ~20k rows or 2 s and at the end (`StagingWriter`): a crash loses at most the uncommitted
+Pages are written as they arrive (memory stays flat whatever the object's size), in a transaction
+committed every ~20k rows or 2 s and at the end (`StagingWriter`), with the cursor the last of them
+reached when the read is incremental and in source order: a crash loses at most the uncommitted
 pages and their cursor, which the next run reads again.
 
 A page is written in two steps, so fetching, typing and writing can overlap (`StagingWriter.load`):
@@ -10,7 +10,7 @@ A page is written in two steps, so fetching, typing and writing can overlap (`St
   `PageRows` (the values `RowBuilder` + `Upserter` bind, malformed records staged with their
   reason, one row per id); `raws`, each record's JSON text when the caller has it, becomes `raw`;
 - `write(page)`: the upsert with the modified-timestamp guard (an older copy never overwrites a
-  newer one) and the cursor, in the open transaction; then the counts.
+  newer one), in the open transaction; then the cursor (saved with the commit) and the counts.
 `write_page` prepares, writes and commits one page.
 
 The upsert is a driver-level bulk statement: SQLite `executemany` of INSERT ... ON CONFLICT DO
@@ -78,6 +78,7 @@ class StagingWriter:
         self._txn: sa.RootTransaction | None = None
         self._pending = 0
         self._since = 0.0
+        self._cursor_moved = False
 
     # -- CPU only ---------------------------------------------------------------------------------------
     def prepare(self, records: Iterable[dict], raws: list[str] | None = None) -> BuiltPage:
@@ -105,7 +106,7 @@ class StagingWriter:
         self.close()
 
     def write(self, page: BuiltPage) -> int:
-        """Upsert a prepared page and save the cursor at its last record, in the open transaction."""
+        """Upsert a prepared page in the open transaction and move the cursor to its last record."""
         if not len(page):
             return 0
         if self._conn is None:
@@ -115,10 +116,10 @@ class StagingWriter:
             self._txn, self._since = self._conn.begin(), time.monotonic()
         try:
             self._bulk.execute(self._conn, page.params, page.columns)
-            self._advance(self._conn, page.modified[-1], page.ids[-1])
         except BaseException:
             self.abort()
             raise
+        self._advance(page.modified[-1], page.ids[-1])
         self._count(page)
         self._pending += len(page)
         if self._pending >= self.commit_rows or time.monotonic() - self._since >= self.commit_seconds:
@@ -126,10 +127,13 @@ class StagingWriter:
         return len(page)
 
     def flush(self) -> None:
-        """Commit the pages written so far."""
+        """Commit the pages written so far, with the cursor the last of them reached."""
         if self._txn is not None:
             txn, self._txn, self._pending = self._txn, None, 0
             try:
+                if self._cursor_moved:
+                    save_state(self._conn, self.state, self.run_id)
+                    self._cursor_moved = False
                 txn.commit()
             except BaseException:
                 self.abort()
@@ -148,6 +152,7 @@ class StagingWriter:
     def abort(self) -> None:
         """Roll back the uncommitted pages and give the connection back."""
         txn, conn, self._txn, self._conn, self._pending = self._txn, self._conn, None, None, 0
+        self._cursor_moved = False
         try:
             if txn is not None and txn.is_active:
                 txn.rollback()
@@ -164,11 +169,13 @@ class StagingWriter:
         self.close()
         return written
 
-    def _advance(self, conn: sa.Connection, modified_at: dt.datetime | None, record_id: str) -> None:
-        """Save the cursor at the page's last record (source order), with the page, if incremental."""
+    def _advance(self, modified_at: dt.datetime | None, record_id: str) -> None:
+        """Move the cursor to the page's last record (source order), if incremental. It is saved
+        when the pages are committed, in their transaction (`flush`): a save per page cost a round
+        trip each, and only the last one before a commit ever counted."""
         if self.advance_cursor and modified_at is not None:
             self.state.cursor_modified_at, self.state.cursor_id = modified_at, record_id
-            save_state(conn, self.state, self.run_id)
+            self._cursor_moved = True
 
     def _count(self, page: BuiltPage) -> None:
         self.counts["rows"] += len(page)
