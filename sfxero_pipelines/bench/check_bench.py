@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import tempfile
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -24,7 +22,7 @@ from ..settings import display_url, engine_for
 from ..staging.migrations import migrate
 from ..staging.schema import held_record
 from ..staging.tables import ensure_object_table
-from .harness import peak_rss_mb
+from .harness import bench_database, peak_rss_mb
 
 _UTC = dt.timezone.utc
 
@@ -106,11 +104,17 @@ FROM xero_invoice WHERE NOT is_deleted
 
 
 def run_check_bench(size: int, staging_url: str | None) -> dict:
+    """`staging_url`: a PostgreSQL server to stage on (a database is created and dropped for the run);
+    default and SQLite URLs use a temporary SQLite file."""
+    with bench_database(staging_url) as url:
+        return _run(size, url)
+
+
+def _run(size: int, staging_url: str) -> dict:
     from ..checks.holds import sync_holds
     from ..checks.runner import run_suite
     from ..config import ChecksConfig
 
-    staging_url = staging_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='sfxero-bench-')) / 'staging.db'}"
     engine = engine_for(staging_url)
     migrate(engine)
     defects = stage_synthetic_invoices(engine, size)
@@ -129,6 +133,7 @@ def run_check_bench(size: int, staging_url: str | None) -> dict:
             conn.execute(sa.text("SELECT count(*) - count(DISTINCT id) FROM xero_invoice")).scalar_one()
             conn.execute(sa.text(FLOOR_SQL), {"min_date": dt.date(2000, 1, 1), "max_date": dt.date(2100, 1, 1)}).one()
         floor_best = min(floor_best, time.perf_counter() - started)
+    engine.dispose()
     return {
         "bench": "check",
         "records": size,

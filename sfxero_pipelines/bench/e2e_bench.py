@@ -31,9 +31,8 @@ from pathlib import Path
 import requests
 
 from ..settings import display_url, engine_for
-from .harness import LIFTED_XERO_LIMITS, api_calls, environ, peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, environ, peak_rss_mb, sandbox_process, sandbox_stats
 from .push_bench import fast_mode, reset_emulators
-from .reconcile_bench import bench_database
 
 CYCLE = (("extract", "extract"), ("check", "check"), ("reconcile", "reconcile"), ("push", "push"),
          ("extract_verify", "extract"), ("check_verify", "check"), ("reconcile_verify", "reconcile"))
@@ -196,8 +195,6 @@ def run_e2e_bench(size: int, staging_url: str | None) -> dict:
             reset_emulators(env)
             cycle = run_cycle(env, staging_url, work / "dagster_home", fast)
             gc.collect()  # closes client sockets the sandbox would wait for on shutdown
-            if url.startswith("sqlite:///"):
-                shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stages = cycle["stages"]

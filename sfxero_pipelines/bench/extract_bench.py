@@ -4,8 +4,8 @@ Xero object (invoices), each of `size` records, against its floor.
 Floor: the same requests made with bare `requests` (keep-alive, same TLS), no JSON parsing and no
 loading — the next-page link is found with a regex: the token, Salesforce's describe (the loader
 asks for it too: the bench starts from an empty table and state) and every page. Both timings
-start before the login. Floor and loader run alternately twice in the same run against the same
-sandbox process; the best of each is reported. The Xero minute limit is lifted in the sandbox and
+start before the login. Floor and loader run alternately, `rounds(size)` times each, in the same run
+against the same sandbox process; the best of each is reported. The Xero minute limit is lifted in the sandbox and
 the client for this bench: it measures loading; pacing is measured by `bench push`.
 """
 
@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import tempfile
 import time
-from pathlib import Path
 
 import requests
 import sqlalchemy as sa
@@ -24,7 +22,7 @@ import sqlalchemy as sa
 from ..settings import display_url, engine_for
 from ..staging.migrations import migrate
 from ..staging.schema import extract_state
-from .harness import LIFTED_XERO_LIMITS, api_calls, peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
 
 SF_OBJECT, XERO_OBJECT = "Account", "invoices"
 _NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
@@ -33,40 +31,47 @@ _PAGE_COUNT = re.compile(rb'"pageCount"\s*:\s*(\d+)')
 
 def _sf_floor(env: dict, sobject: str, soql: str) -> float:
     started = time.perf_counter()
-    s = requests.Session()
-    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
-    s.verify = env["SFXERO_CA_BUNDLE"]
-    token = s.post(f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token", data={"grant_type": "client_credentials"},
-                   auth=(env["SALESFORCE_CLIENT_ID"], env["SALESFORCE_CLIENT_SECRET"]), timeout=60).json()
-    base, headers = token["instance_url"], {"Authorization": f"Bearer {token['access_token']}",
-                                             "Sforce-Query-Options": "batchSize=2000"}
-    api = f"{base}/services/data/v{env.get('SALESFORCE_API_VERSION', '59.0')}"
-    s.get(f"{api}/sobjects/{sobject}/describe", headers=headers, timeout=60).raise_for_status()
-    r = s.get(f"{api}/queryAll", params={"q": soql}, headers=headers, timeout=300)
-    r.raise_for_status()
-    while (m := _NEXT.search(r.content, 0, 4096) or _NEXT.search(r.content)):
-        r = s.get(base + m.group(1).decode(), headers=headers, timeout=300)
+    with requests.Session() as s:  # closed: the sandbox waits for open connections when it stops
+        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
+        s.verify = env["SFXERO_CA_BUNDLE"]
+        token = s.post(f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=(env["SALESFORCE_CLIENT_ID"], env["SALESFORCE_CLIENT_SECRET"]), timeout=60).json()
+        base, headers = token["instance_url"], {"Authorization": f"Bearer {token['access_token']}",
+                                                 "Sforce-Query-Options": "batchSize=2000"}
+        api = f"{base}/services/data/v{env.get('SALESFORCE_API_VERSION', '59.0')}"
+        s.get(f"{api}/sobjects/{sobject}/describe", headers=headers, timeout=60).raise_for_status()
+        r = s.get(f"{api}/queryAll", params={"q": soql}, headers=headers, timeout=300)
         r.raise_for_status()
-    return time.perf_counter() - started
+        while (m := _NEXT.search(r.content, 0, 4096) or _NEXT.search(r.content)):
+            r = s.get(base + m.group(1).decode(), headers=headers, timeout=300)
+            r.raise_for_status()
+        return time.perf_counter() - started  # as the loader's: taken before the connection closes
 
 
 def _xero_floor(env: dict, where: str, page_size: int = 1000) -> float:
     started = time.perf_counter()
-    s = requests.Session()
-    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
-    s.verify = env["SFXERO_CA_BUNDLE"]
-    token = s.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
-                   auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}", "xero-tenant-id": env["XERO_TENANT_ID"],
-               "Accept": "application/json"}
-    params = {"pageSize": page_size, "where": where, "order": "UpdatedDateUTC ASC"}
-    r = s.get(f"{env['XERO_API_URL']}/Invoices", params={**params, "page": 1}, headers=headers, timeout=300)
-    r.raise_for_status()
-    pages = int(_PAGE_COUNT.search(r.content).group(1))
-    for page in range(2, pages + 1):
-        s.get(f"{env['XERO_API_URL']}/Invoices", params={**params, "page": page}, headers=headers,
-              timeout=300).raise_for_status()
-    return time.perf_counter() - started
+    with requests.Session() as s:  # closed: the sandbox waits for open connections when it stops
+        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
+        s.verify = env["SFXERO_CA_BUNDLE"]
+        token = s.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
+                       auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}", "xero-tenant-id": env["XERO_TENANT_ID"],
+                   "Accept": "application/json"}
+        params = {"pageSize": page_size, "where": where, "order": "UpdatedDateUTC ASC"}
+        r = s.get(f"{env['XERO_API_URL']}/Invoices", params={**params, "page": 1}, headers=headers, timeout=300)
+        r.raise_for_status()
+        pages = int(_PAGE_COUNT.search(r.content).group(1))
+        for page in range(2, pages + 1):
+            s.get(f"{env['XERO_API_URL']}/Invoices", params={**params, "page": page}, headers=headers,
+                  timeout=300).raise_for_status()
+        return time.perf_counter() - started
+
+
+def rounds(size: int) -> int:
+    """Rounds of floor and loader: more where a run is short. A 10k run lasts a third of a second,
+    and one hiccup of a shared two-core machine moved either by a fifth (best of 2 swung ±0.15 in
+    the ratio); a 200k run lasts seconds and three rounds settle it."""
+    return 7 if size <= 50_000 else 3
 
 
 def _fresh_tables(engine: sa.Engine, tables: list[str]) -> None:
@@ -78,6 +83,13 @@ def _fresh_tables(engine: sa.Engine, tables: list[str]) -> None:
 
 
 def run_extract_bench(size: int, staging_url: str | None) -> dict:
+    """`staging_url`: a PostgreSQL server to stage on (a database is created and dropped for the run);
+    default and SQLite URLs use a temporary SQLite file."""
+    with bench_database(staging_url) as url:
+        return _run(size, url)
+
+
+def _run(size: int, staging_url: str) -> dict:
     from ..config import SalesforceExtract
     from ..defs.salesforce.extract import extract_salesforce_object, field_specs, window_soql
     from ..defs.salesforce.resources import SalesforceResource
@@ -86,7 +98,6 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
     from ..defs.xero.resources import XeroResource
     from ..extract.window import ReadWindow
 
-    staging_url = staging_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='sfxero-bench-')) / 'staging.db'}"
     engine = engine_for(staging_url)
     invoice = XERO_OBJECTS[XERO_OBJECT]
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -107,7 +118,7 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
         timings: dict[str, list[float]] = {"sf_floor": [], "sf": [], "xero_floor": [], "xero": []}
         calls: dict[str, int] = {}
         rows: dict[str, int] = {}
-        for _ in range(2):
+        for _ in range(rounds(size)):
             timings["sf_floor"].append(_sf_floor(env, SF_OBJECT, sf_soql))
             _fresh_tables(engine, ["sf_account"])
             sandbox_stats(env, "sf", reset=True)
@@ -148,6 +159,7 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
         "ratio_to_floor": round(seconds / floor, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "size_per_object": size,
+        "rounds": rounds(size),
         "staging": display_url(staging_url).split("://")[0],
         "per_object": {
             "salesforce.Account": {"records": rows["salesforce"], "seconds": round(best["sf"], 3),

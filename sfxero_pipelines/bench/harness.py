@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from ..settings import load_env_file
 
@@ -51,9 +55,37 @@ def sandbox_process(size: int, *, seed: int = 42, xero_limits: dict | None = Non
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            # A graceful stop waits for the clients' idle keep-alive connections (a pooled one may
+            # outlive its client until garbage collection); the emulator has nothing to save.
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def bench_database(staging_url: str | None) -> Iterator[str]:
+    """A staging database for one bench run, removed afterwards: a temporary SQLite file by default
+    (or for a SQLite URL), else a new database on the given PostgreSQL server."""
+    if not staging_url or staging_url.startswith("sqlite"):
+        workdir = Path(tempfile.mkdtemp(prefix="sfxero-bench-db-"))
+        try:
+            yield f"sqlite:///{workdir / 'staging.db'}"
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
+    url = make_url(staging_url)
+    name = f"sfxero_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 #: Emulator and client Xero limits for benches that measure loading, not pacing.

@@ -33,17 +33,14 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import requests
 
 from ..settings import display_url, engine_for
-from .harness import LIFTED_XERO_LIMITS, api_calls, peak_rss_mb, sandbox_process, sandbox_stats
-from .reconcile_bench import bench_database
+from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
 
 REAL_PER_MINUTE = 60
 #: Salesforce objects the R1/R2 planners read → their staged tables (SPEC §8 names).
@@ -300,11 +297,7 @@ def run_push_bench(size: int, staging_url: str | None) -> dict:
     default and SQLite URLs use a temporary SQLite file."""
     fast = fast_mode()
     with bench_database(staging_url) as url:
-        try:
-            return _run(size, url, fast)
-        finally:
-            if url.startswith("sqlite:///"):
-                shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
+        return _run(size, url, fast)
 
 
 def _run(size: int, staging_url: str, fast: bool) -> dict:

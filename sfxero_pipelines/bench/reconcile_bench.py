@@ -13,11 +13,7 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
-import tempfile
 import time
-import uuid
-from contextlib import contextmanager
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -29,7 +25,7 @@ from ..settings import engine_for
 from ..staging.migrations import migrate
 from ..staging.schema import column_name
 from ..staging.tables import ensure_object_table
-from .harness import peak_rss_mb
+from .harness import bench_database, peak_rss_mb
 
 ACCOUNT_FIELDS = {"Name": "text", "AccountNumber": "text", "Phone": "text", "BillingStreet": "text",
                   "BillingCity": "text", "BillingPostalCode": "text", "BillingCountry": "text",
@@ -38,25 +34,6 @@ ACCOUNT_FIELDS = {"Name": "text", "AccountNumber": "text", "Phone": "text", "Bil
 CONTACT_FIELDS = {"AccountId": "text", "LastName": "text", "Email": "text", "CreatedDate": "datetime"}
 STAMP = "2025-03-01 12:00:00+00"
 CHUNK = 100_000
-
-
-@contextmanager
-def bench_database(staging_url: str | None):
-    if not staging_url or staging_url.startswith("sqlite"):
-        path = Path(tempfile.mkdtemp(prefix="sfxero-rbench-")) / "staging.db"
-        yield f"sqlite:///{path}"
-        return
-    url = make_url(staging_url)
-    name = f"sfxero_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _sf_id(prefix: str, i: int) -> str:

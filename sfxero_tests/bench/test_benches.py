@@ -1,6 +1,6 @@
-"""`sfxero bench push` and `sfxero bench e2e` as a user runs them: one JSON object on the last line
-with SPEC §9's keys, and the API calls within issue #8's bounds (no timing assertions: the machine
-is shared). Both use SFXERO_BENCH_FAST (Xero's minute limit lifted) and a temporary directory on
+"""`sfxero bench extract`, `push` and `e2e` as a user runs them: one JSON object on the last line
+with SPEC §9's keys, and the API calls within issues #5's and #8's bounds (no timing assertions: the
+machine is shared). Both use SFXERO_BENCH_FAST (Xero's minute limit lifted) and a temporary directory on
 tmpfs when there is one; the e2e run extracts a reduced set of objects (what R1–R5 read) to stay
 quick — the full cycle at real limits is the benchmark's job, not the test's."""
 
@@ -48,6 +48,23 @@ def bench(cwd: Path, scratch: Path, *args: str, env: dict | None = None) -> dict
     assert SPEC_KEYS <= set(out)
     assert set(out["api_calls"]) == {"salesforce", "xero"}
     return out
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_bench_extract_stays_within_the_call_bounds_on_both_backends(tmp_path, scratch, backend, request):
+    staging = ["--staging", request.getfixturevalue("pg_url")] if backend == "postgresql" else []
+    out = bench(tmp_path, scratch, "extract", "--size", "1500", *staging)
+    assert out["bench"] == "extract" and out["staging"].startswith(backend)
+    assert out["records"] == 3000 and out["rounds"] >= 3
+    sf, xero = out["per_object"]["salesforce.Account"], out["per_object"]["xero.invoices"]
+    assert sf["records"] == xero["records"] == 1500
+    # One Salesforce page (2,000 a page) after the describe; two Xero pages (1,000 a page).
+    assert out["api_calls"] == {"salesforce": sf["api_calls"], "xero": xero["api_calls"]} == {"salesforce": 2, "xero": 2}
+    assert sf["api_call_bound"] == math.ceil(1500 / 2000) + 1 and xero["api_call_bound"] == math.ceil(1500 / 1000) + 1
+    assert sf["incremental_unchanged_calls"] == xero["incremental_unchanged_calls"] == 1
+    for figures in (out, sf, xero):
+        assert figures["seconds"] > 0 and figures["floor_seconds"] > 0
+        assert figures["ratio_to_floor"] == pytest.approx(figures["seconds"] / figures["floor_seconds"], rel=0.01)
 
 
 def test_bench_push_stays_within_the_call_bounds(tmp_path, scratch):
