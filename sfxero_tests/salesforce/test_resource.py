@@ -225,13 +225,17 @@ def test_raw_pages_are_query_pages_with_the_next_request_already_sent(make_sandb
     soql = "SELECT Id, Name, Account.Name FROM Contact ORDER BY SystemModstamp, Id"
     with resource(server).get_client() as sf:
         expected = [r for page in sf.query_pages(soql, batch_size=200) for r in page]
+    sandbox_call(server, "sf", "DELETE", "/__sandbox/stats")
     with resource(server).get_client() as sf:
         pages = sf.query_raw_pages(soql, batch_size=200)
         first = next(pages)
-        # The next page was asked for before this one was handed over: its answer arrives while the
-        # caller still holds the first page.
+        # The next page's request was on the wire before this one was handed over: the emulator
+        # gets it while the caller still holds the first page.
         deadline = time.monotonic() + 10
-        while sf.api_calls["queryMore"] == 0 and time.monotonic() < deadline:
+        while not _query_more_arrived(server) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _query_more_arrived(server)
+        while sf.api_calls["queryMore"] == 0 and time.monotonic() < deadline:  # counted on its answer
             time.sleep(0.01)
         assert sf.api_calls["query"] == 1 and sf.api_calls["queryMore"] == 1
         sandbox_call(server, "sf", "POST", "/__sandbox/clock", {"advance_s": 120})  # the token expires
@@ -244,6 +248,11 @@ def test_raw_pages_are_query_pages_with_the_next_request_already_sent(make_sandb
         next(pages)
         pages.close()
         assert _helpers_finish()
+
+
+def _query_more_arrived(server) -> bool:
+    requests_seen = sandbox_call(server, "sf", "GET", "/__sandbox/stats")["requests"]
+    return sum(n for key, n in requests_seen.items() if "/query/" in key) == 1
 
 
 def _helpers_finish(timeout: float = 10.0) -> bool:
