@@ -322,14 +322,23 @@ def test_a_load_that_fails_before_its_first_commit_leaves_the_next_one_working(s
 
 
 def test_a_load_gives_the_connection_back_with_its_own_settings(staging):
-    def cache_size():
-        with staging.engine.connect() as conn:
-            return conn.exec_driver_sql("PRAGMA cache_size").scalar() if staging.engine.dialect.name == "sqlite" else 0
+    sqlite = staging.engine.dialect.name == "sqlite"
 
-    before = cache_size()
-    writer = _writer(staging, "sf_settings")
-    writer.load(iter([[_record(1)], [_record(2)]]), writer.prepare)
-    assert cache_size() == before and writer.counts["rows"] == 2
+    def settings():
+        with staging.engine.connect() as conn:
+            return [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("cache_size", "wal_autocheckpoint")] \
+                if sqlite else []
+
+    before = settings()
+    # A commit after every page: on SQLite each one has the WAL checkpointed by a thread of its own.
+    writer = _writer(staging, "sf_settings", commit_rows=1)
+    writer.load(iter([[_record(i)] for i in range(6)]), writer.prepare)
+    assert settings() == before and writer.counts["rows"] == 6 and len(_read_back(staging, "sf_settings")) == 6
+    assert not [t for t in threading.enumerate() if t.name == "sfxero-checkpoint"]
+    if sqlite:
+        with staging.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
 
 
 def test_json_records_read_and_write_what_json_does():
