@@ -110,10 +110,10 @@ def _sqlite_datetime(value):
 
 
 def _pg_numeric(value):
-    # Exactly PostgreSQL's own float8 -> numeric cast (float8_numeric prints 15 significant digits,
-    # "%.*g" with DBL_DIG), so a money column stores what binding the float stored. As a Decimal
-    # the value can be written by a binary COPY straight into the numeric column.
-    return Decimal(f"{value:.15g}")
+    # A float as exactly PostgreSQL's own float8 -> numeric cast makes it (float8_numeric prints 15
+    # significant digits, "%.*g" with DBL_DIG), so a money column stores what binding the float
+    # stored; as a Decimal it can be written by a binary COPY straight into the numeric column.
+    return Decimal(f"{value:.15g}") if value.__class__ is float else value
 
 
 def _fast_processor(type_: sa.types.TypeEngine, dialect):

@@ -448,3 +448,25 @@ def test_the_collector_is_paused_during_a_load_and_given_back_as_it_was(staging)
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_money_binds_on_postgresql_as_the_server_casts_the_float(pg_url):
+    # Money is bound as a Decimal on PostgreSQL (so a binary COPY can write it): it must store what
+    # binding the float did, PostgreSQL's float8 -> numeric(18,4) cast.
+    import random
+
+    from sfxero_pipelines.settings import engine_for
+    from sfxero_pipelines.staging.tables import _pg_numeric
+
+    rng = random.Random(5)
+    floats = [0.1 + 0.2, 12345678901234.567, -0.00005, 0.00005, 2.5e-05, 1.5e-05, 1e-7, 0.0, -0.0, 1234.5678,
+              99999999999999.99 / 10, 1e-300, *(rng.uniform(-1e13, 1e13) for _ in range(3000)),
+              *(rng.uniform(-10, 10) for _ in range(3000)), *(round(rng.uniform(-1e6, 1e6), 2) for _ in range(3000))]
+    engine = engine_for(pg_url)
+    with engine.connect() as conn:
+        differ = conn.exec_driver_sql(
+            "SELECT count(*) FROM unnest(%s::float8[], %s::numeric[]) AS t(f, d) "
+            "WHERE CAST(f AS numeric(18, 4)) IS DISTINCT FROM CAST(d AS numeric(18, 4))",
+            (floats, [_pg_numeric(f) for f in floats])).scalar()
+    engine.dispose()
+    assert differ == 0
