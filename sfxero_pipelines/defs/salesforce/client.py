@@ -11,9 +11,9 @@ Contract (what extract and push rely on):
   snapshots the token) and retry the same request: a query cursor survives, so no record is lost
   or repeated.
 - Every HTTP call goes through one `requests.Session` whose adapter sets a timeout (SS passes none,
-  and SFType methods cannot take one) and the CA bundle (SFXERO_CA_BUNDLE is trusted in addition to
-  the public roots; set on the adapter because REQUESTS_CA_BUNDLE in the environment would
-  otherwise override `session.verify`).
+  and SFType methods cannot take one) and the trust store (SFXERO_CA_BUNDLE is trusted in addition
+  to the public roots, one SSLContext per process, `trust_context`; set on the adapter because
+  REQUESTS_CA_BUNDLE in the environment would otherwise override `session.verify`).
 - Transient failures (connection errors, timeouts, 5xx, UNABLE_TO_LOCK_ROW) are retried with
   exponential backoff and jitter, `max_retries` times; other API errors raise `errors.ApiError`.
 - `Sforce-Limit-Info` is parsed from every response into `api_usage`; before each call, if
