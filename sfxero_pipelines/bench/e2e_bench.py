@@ -31,7 +31,8 @@ from pathlib import Path
 import requests
 
 from ..settings import display_url, engine_for
-from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, environ, peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, environ, peak_rss_mb, sandbox_process,
+                      sandbox_session, sandbox_stats)
 from .push_bench import fast_mode, reset_emulators
 
 CYCLE = (("extract", "extract"), ("check", "check"), ("reconcile", "reconcile"), ("push", "push"),
@@ -75,9 +76,7 @@ def extract_floor(env: dict, sf_objects: list[str], xero_keys: list[str]) -> dic
     gc.collect()
     sf_s = sum(_sf_floor(env, sobject, soql) for sobject, soql in soqls)
 
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = env["SFXERO_CA_BUNDLE"]
+    s = sandbox_session(env)
     token = s.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
                    auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()
     headers = {"Authorization": f"Bearer {token['access_token']}", "xero-tenant-id": env["XERO_TENANT_ID"],

@@ -16,13 +16,13 @@ import math
 import re
 import time
 
-import requests
 import sqlalchemy as sa
 
 from ..settings import display_url, engine_for
 from ..staging.migrations import migrate
 from ..staging.schema import extract_state
-from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process,
+                      sandbox_session, sandbox_stats)
 
 SF_OBJECT, XERO_OBJECT = "Account", "invoices"
 _NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
@@ -31,9 +31,7 @@ _PAGE_COUNT = re.compile(rb'"pageCount"\s*:\s*(\d+)')
 
 def _sf_floor(env: dict, sobject: str, soql: str) -> float:
     started = time.perf_counter()
-    with requests.Session() as s:  # closed: the sandbox waits for open connections when it stops
-        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
-        s.verify = env["SFXERO_CA_BUNDLE"]
+    with sandbox_session(env) as s:  # closed: the sandbox waits for open connections when it stops
         token = s.post(f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token", data={"grant_type": "client_credentials"},
                        auth=(env["SALESFORCE_CLIENT_ID"], env["SALESFORCE_CLIENT_SECRET"]), timeout=60).json()
         base, headers = token["instance_url"], {"Authorization": f"Bearer {token['access_token']}",
@@ -50,9 +48,7 @@ def _sf_floor(env: dict, sobject: str, soql: str) -> float:
 
 def _xero_floor(env: dict, where: str, page_size: int = 1000) -> float:
     started = time.perf_counter()
-    with requests.Session() as s:  # closed: the sandbox waits for open connections when it stops
-        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override s.verify
-        s.verify = env["SFXERO_CA_BUNDLE"]
+    with sandbox_session(env) as s:  # closed: the sandbox waits for open connections when it stops
         token = s.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
                        auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()
         headers = {"Authorization": f"Bearer {token['access_token']}", "xero-tenant-id": env["XERO_TENANT_ID"],

@@ -98,6 +98,14 @@ def api_calls(stats: dict) -> int:
     return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(_TOKEN_PATHS))
 
 
+def sandbox_session(env: dict[str, str]) -> requests.Session:
+    """A bare `requests` session that trusts the sandbox's CA: what the benches' floors fetch with."""
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override session.verify
+    session.verify = env["SFXERO_CA_BUNDLE"]
+    return session
+
+
 def sandbox_stats(env: dict[str, str], system: str, reset: bool = False) -> dict:
     base = env["SALESFORCE_LOGIN_URL"] if system == "sf" else env["XERO_IDENTITY_URL"]
     url = f"{base}/__sandbox/stats"

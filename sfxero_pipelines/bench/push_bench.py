@@ -40,7 +40,8 @@ from collections import Counter
 import requests
 
 from ..settings import display_url, engine_for
-from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
+from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process,
+                      sandbox_session, sandbox_stats)
 
 REAL_PER_MINUTE = 60
 #: Salesforce objects the R1/R2 planners read → their staged tables (SPEC §8 names).
@@ -180,16 +181,12 @@ def _path(record: dict, spec) -> tuple[bool, object]:
 
 def run_floor(env: dict, payloads: list[tuple[dict, dict]], batch: int = 50, sf_batch: int = 200) -> dict:
     """The same Xero batches and Salesforce write-backs with bare `requests`."""
-    x = requests.Session()
-    x.trust_env = False
-    x.verify = env["SFXERO_CA_BUNDLE"]
+    x = sandbox_session(env)
     token = x.post(f"{env['XERO_IDENTITY_URL']}/connect/token", data={"grant_type": "client_credentials"},
                    auth=(env["XERO_CLIENT_ID"], env["XERO_CLIENT_SECRET"]), timeout=60).json()
     xh = {"Authorization": f"Bearer {token['access_token']}", "xero-tenant-id": env["XERO_TENANT_ID"],
           "Accept": "application/json", "Content-Type": "application/json"}
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = env["SFXERO_CA_BUNDLE"]
+    s = sandbox_session(env)
     tok = s.post(f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token", data={"grant_type": "client_credentials"},
                  auth=(env["SALESFORCE_CLIENT_ID"], env["SALESFORCE_CLIENT_SECRET"]), timeout=60).json()
     sh = {"Authorization": f"Bearer {tok['access_token']}", "Content-Type": "application/json"}
