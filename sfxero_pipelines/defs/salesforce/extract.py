@@ -6,11 +6,11 @@ Contract:
   `describe_ttl_hours` so an unchanged incremental run costs one API call;
 - reads use queryAll, so soft-deleted rows (IsDeleted) arrive in their window as the deleted flag;
   rows purged from the recycle bin are caught by `/deleted` once per `deleted_check_hours`;
-- rows are ordered by (SystemModstamp, Id) — SystemModstamp is not unique — and the cursor saved
-  with each page (committed with it) is that pair, so a crash resumes without a gap;
+- rows are ordered by (SystemModstamp, Id) — SystemModstamp is not unique — and the cursor
+  committed with the pages (the last one's) is that pair, so a crash resumes without a gap;
 - each page is written as it arrives, the next one fetched meanwhile (`StagingWriter.load`);
-  nothing holds the whole object in memory. A REST page is parsed in the writer's thread, not the
-  fetching one (`page_records`); Bulk 2.0 CSV pages are lists of records.
+  nothing holds the whole object in memory. A REST page is parsed where it is typed
+  (`page_records`), not by the request for it; Bulk 2.0 CSV pages are lists of records.
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ def window_where(obj: XeroObject, window: ReadWindow) -> str | None:
 
 def _pages(client, collection: str, *, if_modified_since: dt.datetime | None, where: str | None, order: str,
            include_archived: bool, page_size: int) -> Iterator[bytes | list[dict]]:
-    """`client.iter_pages(...)`, each page either the response body (parsed by `_page_rows` in the
-    writer's thread) or its records already parsed.
+    """`client.iter_pages(...)`, each page either the response body (parsed by `_page_rows` where
+    the page is typed) or its records already parsed.
 
     The same calls through the client's `get_page` (pacing, retries, token renewal, budget and call
     counts are the client's) and the same stop rule. When the envelope before the records counts
