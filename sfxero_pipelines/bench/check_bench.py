@@ -35,7 +35,7 @@ def _typed(obj) -> dict:
 
 def stage_synthetic_invoices(engine: sa.Engine, size: int, seed: int = 7) -> int:
     """Write `size` invoices and their contacts into staging; returns how many carry a defect."""
-    from ..defs.xero.objects import XERO_OBJECTS
+    from ..extract.xero_objects import XERO_OBJECTS
 
     rng = random.Random(seed)
     now = dt.datetime.now(_UTC)

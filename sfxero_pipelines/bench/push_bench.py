@@ -81,9 +81,9 @@ def _resources(env: dict, fast: bool):
 def stage_and_plan(env: dict, staging_url: str, size: int, fast: bool) -> dict:
     """Stage the sandbox with the extract code and store an R2 plan of `size` invoice creates."""
     from ..config import load_config
-    from ..defs.salesforce.extract import extract_salesforce_object
-    from ..defs.xero.extract import extract_xero_paged, extract_xero_reference
-    from ..defs.xero.objects import XERO_OBJECTS
+    from ..extract.salesforce import extract_salesforce_object
+    from ..extract.xero import extract_xero_paged, extract_xero_reference
+    from ..extract.xero_objects import XERO_OBJECTS
     from ..push.links import record_links
     from ..reconcile import plan as P
     from ..reconcile.build import build_family

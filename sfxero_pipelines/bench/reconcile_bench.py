@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from ..config import SfxeroConfig
-from ..defs.xero.objects import XERO_OBJECTS
+from ..extract.xero_objects import XERO_OBJECTS
 from ..extract.rows import COLUMN_TYPES
 from ..settings import engine_for
 from ..staging.migrations import migrate

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from .report import PushReport
 from ..reconcile.plan import load_latest
 from .rows import PushRow, load_rows, unwritten
-from .settings import PushConfig
+from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
 from .to_xero import XeroWriter
 

@@ -23,7 +23,7 @@ from ..reconcile.load import open_holds
 from . import holds, ledger, links, writeback
 from .report import PushReport
 from .rows import PushRow, batch_key
-from .settings import PushConfig
+from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
 
 SYSTEM = "xero"
