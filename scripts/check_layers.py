@@ -6,12 +6,15 @@ function body too: a lazy import is still a dependency):
    cycle between top-level packages.
 2. Below `defs/` and `cli/` nothing imports Dagster, and nothing anywhere imports a private `dagster._*`.
 3. The sandbox imports nothing from production, and production imports the sandbox only from `cli/`.
+4. Each sync-state table has one owner module (`staging/state/`): no other module imports its Table
+   from the schema or has SQL naming it (FROM / JOIN / INTO / UPDATE / TABLE <name> in a string).
 Run as `python scripts/check_layers.py` (`make test` runs it); prints one line per violation, exit 1.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +35,13 @@ LAYERS: dict[str, int] = {
 #: Where Dagster may be imported.
 DAGSTER_ALLOWED = {"definitions", "defs", "cli", "bench"}
 SANDBOX = "sandbox"
+#: Sync-state table -> the one module that issues SQL against it (besides its definition and migrations).
+STATE_OWNERS = {
+    "held_record": "staging/state/holds.py", "sync_ledger": "staging/state/ledger.py",
+    "sync_link": "staging/state/links.py", "sync_plan": "staging/state/plans.py",
+}
+SCHEMA_FILES = {"staging/schema.py", "staging/migrations.py"}
+_SQL_ON = {t: re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+{t}\b", re.I) for t in STATE_OWNERS}
 
 
 def _top(module: str) -> str | None:
@@ -90,6 +100,28 @@ def violations() -> list[str]:
                                 f"from a higher layer ({target}, layer {LAYERS[target]})")
             edges[here].add(target)
     problems += [f"import cycle between top-level packages: {' -> '.join(c)}" for c in _cycles(edges)]
+    problems += _state_owners()
+    return problems
+
+
+def _state_owners() -> list[str]:
+    problems = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in SCHEMA_FILES:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("schema"):
+                for alias in node.names:
+                    if alias.name in STATE_OWNERS and STATE_OWNERS[alias.name] != rel:
+                        problems.append(f"{PACKAGE}/{rel}:{node.lineno}: imports the {alias.name} table; "
+                                        f"only {STATE_OWNERS[alias.name]} may")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for table, pattern in _SQL_ON.items():
+                    if STATE_OWNERS[table] != rel and pattern.search(node.value):
+                        problems.append(f"{PACKAGE}/{rel}:{node.lineno}: SQL on {table}; "
+                                        f"only {STATE_OWNERS[table]} may issue it")
     return problems
 
 

@@ -131,7 +131,8 @@ def _delta(after: dict, before: dict) -> dict:
 
 
 def _plan_summary(engine) -> dict:
-    from ..reconcile.plan import load_latest, summary
+    from ..reconcile.plan import summary
+    from ..staging.state.plans import load_latest
 
     with engine.connect() as conn:
         return {r: {a: n for a, n in c.items() if n} for r, c in summary(load_latest(conn)).items()}

@@ -188,7 +188,7 @@ def generate_elsewhere(url: str, size: int) -> dict[str, int]:
 def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
     from ..reconcile import load as L
     from ..reconcile.build import build_plan
-    from ..reconcile.plan import write_plan
+    from ..staging.state.plans import write_plan
 
     cfg = SfxeroConfig()
     with bench_database(staging_url) as url:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .report import PushReport
-from ..reconcile.plan import load_latest
+from ..staging.state.plans import load_latest
 from .rows import PushRow, load_rows, unwritten
 from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite

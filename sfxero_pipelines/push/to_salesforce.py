@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..errors import ApiError
-from . import holds, ledger
+from ..staging.state import holds, ledger
 from .report import PushReport
 from ..config import PushConfig
 

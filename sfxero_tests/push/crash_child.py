@@ -17,7 +17,7 @@ import sys
 def _arm(target: str, nth: int, when: str) -> None:
     from sfxero_pipelines.clients.salesforce import SalesforceClient
     from sfxero_pipelines.clients.xero import XeroClient
-    from sfxero_pipelines.push import holds, ledger, links
+    from sfxero_pipelines.staging.state import holds, ledger, links
 
     owners = {"ledger": ledger, "links": links, "holds": holds, "XeroClient": XeroClient,
               "SalesforceClient": SalesforceClient}
