@@ -67,8 +67,8 @@ def fmt_dt(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(epoch * 1000) % 1000:03d}+0000"
 
 
-def parse_dt(value: str) -> str | None:
-    """Any ISO-8601 datetime (Z, +hh:mm, +hhmm, with or without ms) -> the stored shape, or None."""
+def parse_instant(value: str) -> dt.datetime | None:
+    """Any ISO-8601 datetime (Z, +hh:mm, +hhmm, any number of fractional digits) -> an aware UTC datetime."""
     s = value.strip()
     if s.endswith("Z"):
         s = s[:-1] + "+00:00"
@@ -81,7 +81,16 @@ def parse_dt(value: str) -> str | None:
         return None
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.timezone.utc)
-    return fmt_dt(d.timestamp())
+    return d.astimezone(dt.timezone.utc)
+
+
+def parse_dt(value: str) -> str | None:
+    """Any ISO-8601 datetime -> the stored shape (UTC, milliseconds, sub-millisecond digits dropped), or None."""
+    d = parse_instant(value)
+    if d is None:
+        return None
+    # Formatted from the datetime, not its float timestamp: .511 must not come back as .510.
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{d.microsecond // 1000:03d}+0000"
 
 
 def parse_date(value: str) -> str | None:
