@@ -28,6 +28,7 @@ from ..world import World
 from . import schema
 from .auth import Sessions
 from .bulk import BulkJobs
+from .composite import Composite, Subrequests
 from .seed import Seeder, load_fixtures
 from .soql import Plan, parse
 from .store import Org, SfError, Table, fmt_dt, normalize_id, parse_dt
@@ -35,7 +36,13 @@ from .store import Org, SfError, Table, fmt_dt, normalize_id, parse_dt
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.I)
 _DATA = "/services/data/v{version}"
 _CURSOR_IDLE_S = 15 * 60
+# A /composite or /composite/batch subrequest may not itself be one of these (nor a Bulk job).
+_NOT_SUBREQUESTS = {_DATA + "/composite", _DATA + "/composite/batch"}
 _MIN_VERSION, _MAX_VERSION = 20.0, 66.0
+
+
+def _version_ok(version: str) -> bool:
+    return bool(re.fullmatch(r"\d+\.\d", version)) and _MIN_VERSION <= float(version) <= _MAX_VERSION
 
 
 def _json(obj, status: int = 200, headers: dict | None = None) -> Response:
@@ -100,12 +107,15 @@ class SalesforceEmulator(Emulator):
 
     def api_routes(self):
         routes = []
+        data_routes = []  # what a /composite subrequest may reach: the plain data API, unwrapped
 
         def add(path: str, methods: list[str], handler, *, api: bool = True, slash: bool = True) -> None:
             wrapped = self._api(handler) if api else handler
             routes.append((path, methods, wrapped))
             if slash:
                 routes.append((path + "/", methods, wrapped))
+            if api and path.startswith(_DATA + "/") and path not in _NOT_SUBREQUESTS and "/jobs/" not in path:
+                data_routes.extend([(path, methods, handler), (path + "/", methods, handler)])
 
         add("/services/oauth2/token", ["POST"], self.sessions.token, api=False)
         add("/services/data", ["GET"], self.h_versions, api=False)
@@ -130,6 +140,11 @@ class SalesforceEmulator(Emulator):
         add(_DATA + "/composite/sobjects", ["PATCH"], self.h_coll_update)
         add(_DATA + "/composite/sobjects", ["DELETE"], self.h_coll_delete)
         add(_DATA + "/composite/sobjects/{sobject}/{field}", ["PATCH"], self.h_coll_upsert)
+        composite = Composite(self, Subrequests(data_routes, _version_ok))
+        add(_DATA + "/composite", ["POST"], composite.composite)
+        add(_DATA + "/composite/batch", ["POST"], composite.batch)
+        add(_DATA + "/composite/sobjects/{sobject}", ["GET"], composite.retrieve_get)
+        add(_DATA + "/composite/sobjects/{sobject}", ["POST"], composite.retrieve_post)
         add(_DATA + "/jobs/query", ["POST"], self.bulk.create_query)
         add(_DATA + "/jobs/query/{job_id}", ["GET"], self.bulk.get_query)
         add(_DATA + "/jobs/query/{job_id}", ["PATCH"], self.bulk.abort_query)
@@ -162,11 +177,7 @@ class SalesforceEmulator(Emulator):
             headers = self._limit_header()
             version = request.path_params.get("version")
             if version is not None:
-                try:
-                    ok = _MIN_VERSION <= float(version) <= _MAX_VERSION and re.fullmatch(r"\d+\.\d", version)
-                except ValueError:
-                    ok = False
-                if not ok:
+                if not _version_ok(version):
                     return _json([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
                                  404, headers)
             if self.faults.roll("5xx"):
@@ -452,21 +463,24 @@ class SalesforceEmulator(Emulator):
                                     "errors": [exc.item()]})
                     if all_or_none:
                         break
-            if all_or_none and failed:
-                self.org.rollback()
-                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because "
-                          "not all records were valid and the request was using AllOrNone header", "fields": []}
-                out = []
-                for i, item in enumerate(items):
-                    if i < len(results) and not results[i]["success"]:
-                        out.append(results[i])
-                    else:
-                        rid = item.get("Id") if isinstance(item, dict) else item
-                        out.append({"id": rid if isinstance(rid, str) else None, "success": False, "errors": [rolled]})
-                results = out
-        finally:
+        except BaseException:
             if all_or_none:
-                self.org.commit()
+                self.org.rollback()
+            raise
+        if all_or_none and failed:
+            self.org.rollback()
+            rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because "
+                      "not all records were valid and the request was using AllOrNone header", "fields": []}
+            out = []
+            for i, item in enumerate(items):
+                if i < len(results) and not results[i]["success"]:
+                    out.append(results[i])
+                else:
+                    rid = item.get("Id") if isinstance(item, dict) else item
+                    out.append({"id": rid if isinstance(rid, str) else None, "success": False, "errors": [rolled]})
+            results = out
+        elif all_or_none:
+            self.org.commit()
         return _json(results)
 
     @staticmethod
