@@ -26,7 +26,8 @@ from .store import SfError, fmt_dt, normalize_id
 _DEFAULT_PAGE = 50_000
 
 
-def _csv_value(v) -> str:
+def csv_value(v) -> str:
+    """A value as a Bulk CSV cell: empty for null, true/false, Z-suffixed datetimes."""
     if v is None:
         return ""
     if v is True:
@@ -146,7 +147,7 @@ class BulkJobs:
         for rid in ids:
             row = rows_by_id.get(rid)
             if row is not None:
-                out.append([_csv_value(v) for v in plan.csv_row(row)])
+                out.append([csv_value(v) for v in plan.csv_row(row)])
         end = start + len(ids)
         next_loc = base64.b64encode(str(end).encode()).decode().rstrip("=") if end < len(job["_ids"]) else "null"
         return Response(_csv(out, plan.csv_columns()), media_type="text/csv",
