@@ -85,7 +85,7 @@ class SalesforceEmulator(Emulator):
         self.bulk = BulkJobs(self)
         self.bulk_v1 = BulkV1(self)
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
-        self._describe_cache: dict[tuple[str, str], bytes] = {}
+        self._describe_cache: dict[tuple[str, str, str], bytes] = {}
         self.seed_data()
 
     # -- Emulator contract ---------------------------------------------------------------------
@@ -349,10 +349,11 @@ class SalesforceEmulator(Emulator):
 
     async def h_describe(self, request: Request, version: str) -> Response:
         t = self._table(request)
-        key = (t.obj.name, version)
+        instance_url = "https://" + (request.headers.get("host") or request.url.netloc)
+        key = (t.obj.name, version, instance_url)
         if key not in self._describe_cache:
             self._describe_cache[key] = json.dumps(
-                t.obj.describe(version, schema.child_relationships(t.obj.name))).encode()
+                t.obj.describe(version, schema.child_relationships(t.obj.name), instance_url)).encode()
         return Response(self._describe_cache[key], media_type="application/json;charset=UTF-8")
 
     async def h_sobject_info(self, request: Request, version: str) -> Response:
