@@ -39,6 +39,7 @@ VALID = [
     ("SELECT Name FROM Account WHERE CreatedDate >= 2024-06-01T00:00:00Z", {ACME_L, ZP, JP, BETA}),
     ("SELECT Name FROM Account WHERE CreatedDate < 2024-06-01T02:00:00+02:00", {ACME}),
     # Datetime literal forms: any number of fractional digits, Z or an offset (compared as the UTC instant).
+    ("SELECT Name FROM Account WHERE SystemModstamp >= 2000-12-02T23:49:18.511000Z", {ACME, ACME_L, ZP, JP, BETA}),
     ("SELECT Name FROM Account WHERE CreatedDate = 2024-06-01T00:00:00Z", {ACME_L, BETA}),
     ("SELECT Name FROM Account WHERE CreatedDate = 2024-06-01T00:00:00.0Z", {ACME_L, BETA}),
     ("SELECT Name FROM Account WHERE CreatedDate = 2024-06-01T00:00:00.000Z", {ACME_L, BETA}),

@@ -33,9 +33,9 @@ from xml.sax.saxutils import escape
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .bulk import csv_value
+from .bulk import bulk_query_plan, csv_value
 from .schema import sobject
-from .soql import Plan, parse
+from .soql import Plan
 from .store import SfError, id18
 
 NS = "http://www.force.com/2009/06/asyncapi/dataload"
@@ -253,17 +253,10 @@ class BulkV1:
         return batch
 
     def _run(self, job: dict, soql: str) -> tuple[list[str], Plan]:
-        q = parse(soql)
-        plan = Plan(self.emu.org, q, self.emu.clock.now())
+        plan = bulk_query_plan(self.emu.org, soql, self.emu.clock.now())
         if plan.obj.name != job["object"]:
             raise SfError("INVALID_TYPE", f"The query object {plan.obj.name} does not match the job's object "
                           f"{job['object']}")
-        if q.count or q.count_field:
-            raise SfError("MALFORMED_QUERY", "Aggregate Relationships not supported in Bulk Query")
-        if q.offset is not None:
-            raise SfError("MALFORMED_QUERY", "OFFSET is not supported in Bulk Query")
-        if any(p.parts is not None for p in plan.paths):
-            raise SfError("FUNCTIONALITY_NOT_ENABLED", "Selecting compound data not supported in Bulk Query")
         rows = plan.run(job["operation"] == "queryAll")
         return [r[0] for r in rows], plan
 
