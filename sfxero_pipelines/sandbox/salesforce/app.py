@@ -1,4 +1,4 @@
-"""The Salesforce emulator: REST, sObject Collections, replication endpoints, Bulk API 2.0, limits.
+"""The Salesforce emulator: REST, sObject Collections, Composite, replication, Bulk API 1.0 and 2.0, limits.
 
 Wire behaviour follows docs/salesforce-api.md (not our client). Every `/services/data/vXX.X/...`
 call needs `Authorization: Bearer <token>` (401 INVALID_SESSION_ID as a JSON array otherwise),
@@ -9,6 +9,9 @@ expire. Query cursors: `nextRecordsUrl` = `/services/data/vXX.X/query/<cursor>-<
 from `Sforce-Query-Options: batchSize=N` clamped to [200, 2000]; at most `max_cursors` (10) open
 per user, oldest dropped; idle cursors expire after 15 minutes (INVALID_QUERY_LOCATOR).
 Request stats use path templates without a trailing slash (simple-salesforce adds one to some).
+Bulk API 1.0 (`/services/async/NN.0/...`, bulk_v1.py) authenticates by `X-SFDC-Session` and counts
+against the same budget; `/composite`, `/composite/batch` and Collections retrieve (composite.py)
+are one call each, their subrequests running in-process through the handlers below.
 """
 
 from __future__ import annotations
