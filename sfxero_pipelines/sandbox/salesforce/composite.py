@@ -198,6 +198,8 @@ class Composite:
                 raise SfError("DUPLICATE_VALUE", f"Duplicate referenceId provided in the request: {ref}")
             seen.add(ref)
         all_or_none = bool(body.get("allOrNone"))
+        # The transaction stays ours alone: subrequest handlers never suspend (no I/O, no sleeps), so no
+        # other request runs on the event loop between `begin` and `commit`/`rollback`.
         done: dict[str, Any] = {}  # referenceId -> body of a successful subrequest
         out: list[dict] = []
         if all_or_none:
