@@ -159,3 +159,15 @@ def test_xml_results_and_session_errors(server):
     ingest = s.post(base + "/job", json={"operation": "insert", "object": "Account", "contentType": "JSON"},
                     headers={"X-SFDC-Session": headers["X-SFDC-Session"]})
     assert ingest.status_code == 400 and "Bulk API 2.0" in ingest.json()["exceptionMessage"]
+
+
+def test_bulk_jobs_after_a_sandbox_reset_are_metered(server):
+    # Both Bulk generations' jobs must land in the post-reset job tables that /limits reads.
+    sandbox_call(server, "sf", "POST", "/__sandbox/reset")
+    sf = raw_sf(server)
+    before = sf.limits()
+    list(sf.bulk2.Account.query("SELECT Id FROM Account", wait=0))
+    sf.bulk.Account.query("SELECT Id FROM Account", wait=0)
+    after = sf.limits()
+    assert before["DailyBulkV2QueryJobs"]["Remaining"] - after["DailyBulkV2QueryJobs"]["Remaining"] == 1
+    assert before["DailyBulkApiBatches"]["Remaining"] - after["DailyBulkApiBatches"]["Remaining"] == 1

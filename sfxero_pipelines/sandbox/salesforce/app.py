@@ -173,21 +173,26 @@ class SalesforceEmulator(Emulator):
         add_v1("/job/{job_id}/batch/{batch_id}/request", ["GET"], "batch_request")
         add_v1("/job/{job_id}/batch/{batch_id}/result", ["GET"], "result_list")
         add_v1("/job/{job_id}/batch/{batch_id}/result/{result_id}", ["GET"], "result")
-        add(_DATA + "/jobs/query", ["POST"], self.bulk.create_query)
-        add(_DATA + "/jobs/query/{job_id}", ["GET"], self.bulk.get_query)
-        add(_DATA + "/jobs/query/{job_id}", ["PATCH"], self.bulk.abort_query)
-        add(_DATA + "/jobs/query/{job_id}", ["DELETE"], self.bulk.delete_job)
-        add(_DATA + "/jobs/query/{job_id}/results", ["GET"], self.bulk.query_results)
-        add(_DATA + "/jobs/ingest", ["POST"], self.bulk.create_ingest)
-        add(_DATA + "/jobs/ingest/{job_id}", ["GET"], self.bulk.get_ingest)
-        add(_DATA + "/jobs/ingest/{job_id}", ["PATCH"], self.bulk.set_ingest_state)
-        add(_DATA + "/jobs/ingest/{job_id}", ["DELETE"], self.bulk.delete_job)
-        add(_DATA + "/jobs/ingest/{job_id}/batches", ["PUT"], self.bulk.upload)
-        add(_DATA + "/jobs/ingest/{job_id}/{kind}", ["GET"], self.bulk.ingest_results)
+        add(_DATA + "/jobs/query", ["POST"], self._bulk_handler("create_query"))
+        add(_DATA + "/jobs/query/{job_id}", ["GET"], self._bulk_handler("get_query"))
+        add(_DATA + "/jobs/query/{job_id}", ["PATCH"], self._bulk_handler("abort_query"))
+        add(_DATA + "/jobs/query/{job_id}", ["DELETE"], self._bulk_handler("delete_job"))
+        add(_DATA + "/jobs/query/{job_id}/results", ["GET"], self._bulk_handler("query_results"))
+        add(_DATA + "/jobs/ingest", ["POST"], self._bulk_handler("create_ingest"))
+        add(_DATA + "/jobs/ingest/{job_id}", ["GET"], self._bulk_handler("get_ingest"))
+        add(_DATA + "/jobs/ingest/{job_id}", ["PATCH"], self._bulk_handler("set_ingest_state"))
+        add(_DATA + "/jobs/ingest/{job_id}", ["DELETE"], self._bulk_handler("delete_job"))
+        add(_DATA + "/jobs/ingest/{job_id}/batches", ["PUT"], self._bulk_handler("upload"))
+        add(_DATA + "/jobs/ingest/{job_id}/{kind}", ["GET"], self._bulk_handler("ingest_results"))
         return routes
 
+    # Bulk handlers are looked up per call: a sandbox reset replaces self.bulk / self.bulk_v1 (and their jobs).
+    def _bulk_handler(self, name: str):
+        async def handler(request: Request, version: str) -> Response:
+            return await getattr(self.bulk, name)(request, version)
+        return handler
+
     def _bulk_v1_handler(self, name: str):
-        # Looked up per call: a sandbox reset replaces self.bulk_v1 (and its jobs).
         async def handler(request: Request, version: str) -> Response:
             return await self.bulk_v1.dispatch(getattr(self.bulk_v1, name))(request, version)
         return handler
