@@ -166,3 +166,33 @@ def test_collections_retrieve_by_ids_returns_the_orgs_records(sf, server):
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.restful("composite/sobjects/Account", params={"ids": A1, "fields": "Nope"})
     assert info.value.content[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_tree_inserts_a_hierarchy_all_or_nothing(sf, server):
+    tree = {"records": [
+        {"attributes": {"type": "Account", "referenceId": "acc1"}, "Name": "Tree Co",
+         "Contacts": {"records": [
+             {"attributes": {"type": "Contact", "referenceId": "c1"}, "LastName": "Leaf", "Email": "l@tree.example"},
+             {"attributes": {"type": "Contact", "referenceId": "c2"}, "LastName": "Twig"}]},
+         "Opportunities": {"records": [
+             {"attributes": {"type": "Opportunity", "referenceId": "o1"}, "Name": "Tree deal",
+              "StageName": "Prospecting", "CloseDate": "2027-01-31"}]}},
+        {"attributes": {"type": "Account", "referenceId": "acc2"}, "Name": "Second Tree"},
+    ]}
+    out = sf.restful("composite/tree/Account", method="POST", json=tree)
+    assert out["hasErrors"] is False
+    ids = {r["referenceId"]: r["id"] for r in out["results"]}
+    assert set(ids) == {"acc1", "c1", "c2", "o1", "acc2"}
+    contacts, opps = records(server, "Contact"), records(server, "Opportunity")
+    assert contacts[ids["c1"]]["AccountId"] == ids["acc1"] and contacts[ids["c2"]]["LastName"] == "Twig"
+    assert opps[ids["o1"]]["AccountId"] == ids["acc1"]
+    assert records(server, "Account")[ids["acc2"]]["Name"] == "Second Tree"
+
+    before_accounts, before_contacts = records(server, "Account"), records(server, "Contact")
+    tree["records"][1] = {"attributes": {"type": "Account", "referenceId": "bad"}, "Website": "no name"}
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.restful("composite/tree/Account", method="POST", json=tree)
+    assert info.value.content["hasErrors"] is True
+    assert [r["referenceId"] for r in info.value.content["results"]] == ["bad"]
+    assert info.value.content["results"][0]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert records(server, "Account") == before_accounts and records(server, "Contact") == before_contacts

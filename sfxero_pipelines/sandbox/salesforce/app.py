@@ -157,6 +157,7 @@ class SalesforceEmulator(Emulator):
         composite = Composite(self, Subrequests(data_routes, _version_ok))
         add(_DATA + "/composite", ["POST"], composite.composite)
         add(_DATA + "/composite/batch", ["POST"], composite.batch)
+        add(_DATA + "/composite/tree/{sobject}", ["POST"], composite.tree)
         add(_DATA + "/composite/sobjects/{sobject}", ["GET"], composite.retrieve_get)
         add(_DATA + "/composite/sobjects/{sobject}", ["POST"], composite.retrieve_post)
         v1 = self._bulk_v1_handler

@@ -1,4 +1,4 @@
-"""The Composite resources: `/composite`, `/composite/batch` and sObject Collections retrieve.
+"""The Composite resources: `/composite`, `/composite/batch`, `/composite/tree` and Collections retrieve.
 
 Contract (docs/salesforce-api.md §3.3, docs/sandbox.md):
 - Each resource is ONE API call (`Sforce-Limit-Info`, `/limits` DailyApiRequests), however many
@@ -14,6 +14,10 @@ Contract (docs/salesforce-api.md §3.3, docs/sandbox.md):
 - `POST /composite/batch`: up to 25 independent subrequests `{method, url: "vNN.N/...", richInput?}`;
   `haltOnError: true` answers 412 BATCH_PROCESSING_HALTED for every subrequest after the first
   failure. Answer: 200 `{"hasErrors", "results": [{"statusCode", "result"}]}`.
+- `POST /composite/tree/{sobject}`: up to 200 records in trees up to 5 levels deep (children under
+  their relationship name, `{"Contacts": {"records": [...]}}`, linked to the parent by its lookup),
+  all or nothing: 201 `{"hasErrors": false, "results": [{"referenceId", "id"}]}` or 400 with the
+  failing records' `errors`.
 - `GET /composite/sobjects/{sobject}?ids=&fields=` (and the POST form with a JSON `{ids, fields}`):
   up to 2,000 records in `ids` order, `null` for an id that holds no live record.
 A malformed envelope (too many subrequests, missing method/url/referenceId, duplicate referenceId)
@@ -31,11 +35,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from .schema import child_relationships
 from .soql import Plan, parse
 from .store import SfError, normalize_id
 
 MAX_SUBREQUESTS = 25
 MAX_RETRIEVE_IDS = 2000
+MAX_TREE_RECORDS, MAX_TREE_DEPTH = 200, 5
 _REF = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
 _REFERENCE_ID = re.compile(r"[A-Za-z0-9_]+")
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
@@ -118,6 +124,20 @@ class Subrequests:
             except ValueError:
                 payload = response.body.decode("utf-8", "replace")
         return response.status_code, out_headers, payload
+
+
+def _count_tree(records: list, depth: int) -> int:
+    if depth > MAX_TREE_DEPTH:
+        raise SfError("INVALID_INPUT", f"A tree request nests records at most {MAX_TREE_DEPTH} levels deep")
+    total = 0
+    for rec in records:
+        if not isinstance(rec, dict):
+            raise SfError("JSON_PARSER_ERROR", "every record must be a JSON object")
+        total += 1
+        for v in rec.values():
+            if isinstance(v, dict) and isinstance(v.get("records"), list):
+                total += _count_tree(v["records"], depth + 1)
+    return total
 
 
 def _lookup(value: Any, path: str) -> Any:
@@ -258,6 +278,62 @@ class Composite:
             has_errors = has_errors or status >= 400
             results.append({"statusCode": status, "result": result})
         return _json({"hasErrors": has_errors, "results": results})
+
+    # -- /composite/tree/{sobject} --------------------------------------------------------------------
+    async def tree(self, request: Request, version: str) -> Response:
+        obj = self.emu.org.table(request.path_params["sobject"])
+        if obj is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        body = await self.emu.json_body(request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not records:
+            raise SfError("JSON_PARSER_ERROR", "records is required and must be a non-empty array")
+        total = _count_tree(records, 1)
+        if total > MAX_TREE_RECORDS:
+            raise SfError("LIMIT_EXCEEDED", f"Limit Exceeded: a tree request takes up to {MAX_TREE_RECORDS} "
+                          f"records, this one has {total}")
+        org = self.emu.org
+        created: list[dict] = []
+        failed: list[dict] = []
+
+        def insert(rec: dict, obj_name: str, fk: str | None, parent_id: str | None) -> None:
+            attrs = rec.get("attributes") if isinstance(rec.get("attributes"), dict) else {}
+            ref = attrs.get("referenceId")
+            try:
+                if attrs.get("type", "").lower() != obj_name.lower():
+                    raise SfError("INVALID_TYPE", f"The record type must be {obj_name}, not {attrs.get('type')}")
+                children = {k: v for k, v in rec.items() if isinstance(v, dict) and "records" in v}
+                data = {k: v for k, v in rec.items() if k != "attributes" and k not in children}
+                if fk:
+                    data[fk] = parent_id
+                rid = org.create(obj_name, data)
+            except SfError as exc:
+                failed.append({"referenceId": ref, "errors": [exc.item()]})
+                return
+            created.append({"referenceId": ref, "id": rid})
+            relationships = {c["relationshipName"].lower(): c for c in child_relationships(obj_name)}
+            for name, nested in children.items():
+                rel = relationships.get(name.lower())
+                if rel is None:
+                    failed.append({"referenceId": ref, "errors": [SfError(
+                        "INVALID_FIELD", f"No such child relationship '{name}' on {obj_name}").item()]})
+                    continue
+                for child in nested.get("records") or []:
+                    insert(child, rel["childSObject"], rel["field"], rid)
+
+        # All or nothing, as the real resource is; handlers never suspend, so the transaction is ours alone.
+        org.begin()
+        try:
+            for rec in records:
+                insert(rec, obj.obj.name, None, None)
+        except BaseException:
+            org.rollback()
+            raise
+        if failed:
+            org.rollback()
+            return _json({"hasErrors": True, "results": failed}, 400)
+        org.commit()
+        return _json({"hasErrors": False, "results": created}, 201)
 
     # -- /composite/sobjects/{sobject} retrieve ------------------------------------------------------
     async def retrieve_get(self, request: Request, version: str) -> Response:
