@@ -171,3 +171,27 @@ def test_bulk_jobs_after_a_sandbox_reset_are_metered(server):
     after = sf.limits()
     assert before["DailyBulkV2QueryJobs"]["Remaining"] - after["DailyBulkV2QueryJobs"]["Remaining"] == 1
     assert before["DailyBulkApiBatches"]["Remaining"] - after["DailyBulkApiBatches"]["Remaining"] == 1
+
+
+def test_csv_job_created_from_json_answers_batches_in_xml(server):
+    # The flow of Singer's tap-salesforce: JSON jobInfo with contentType CSV, then XML batchInfo / result-list.
+    s = ca_session(server)
+    base = server.salesforce_url + "/services/async/59.0"
+    headers = {"X-SFDC-Session": token(server, s)["access_token"], "Content-Type": "application/json"}
+    job = s.post(base + "/job", json={"operation": "queryAll", "object": "Contact", "contentType": "CSV"},
+                 headers={**headers, "Sforce-Enable-PKChunking": "true"})
+    assert job.status_code == 201 and job.json()["contentType"] == "CSV" and job.json()["state"] == "Open"
+    job_id = job.json()["id"]
+    batch = _xml(s.post(f"{base}/job/{job_id}/batch", data="SELECT Id, LastName FROM Contact",
+                        headers={**headers, "Content-Type": "text/csv"}))
+    assert batch.findtext("a:jobId", namespaces=NS) == job_id
+    infos = _xml(s.get(f"{base}/job/{job_id}/batch", headers=headers)).findall("a:batchInfo", NS)
+    assert [b.findtext("a:state", namespaces=NS) for b in infos] == ["NotProcessed", "Completed"]
+    chunk = infos[1].findtext("a:id", namespaces=NS)
+    rid = _xml(s.get(f"{base}/job/{job_id}/batch/{chunk}/result", headers=headers)).findtext("a:result", namespaces=NS)
+    rows = list(csv.DictReader(io.StringIO(s.get(f"{base}/job/{job_id}/batch/{chunk}/result/{rid}",
+                                                 headers=headers).text)))
+    assert {r["Id"]: r["LastName"] for r in rows} == {i: r["LastName"] for i, r in held(server, "Contact").items()}
+    bad_chunk = s.post(base + "/job", json={"operation": "query", "object": "Contact", "contentType": "CSV"},
+                       headers={**headers, "Sforce-Enable-PKChunking": "chunkSize=999999"})
+    assert bad_chunk.status_code == 400 and bad_chunk.json()["exceptionCode"] == "InvalidJob"
