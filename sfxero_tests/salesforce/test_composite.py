@@ -108,6 +108,18 @@ def test_more_than_25_subrequests_is_refused_whole(sf, server):
     assert [r["httpStatusCode"] for r in composite(sf, subs[:25])] == [201] * 25
 
 
+def test_more_than_5_query_or_collection_subrequests_is_refused_whole(sf):
+    queries = [{"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Account", "referenceId": f"q{i}"}
+               for i in range(5)]
+    extra = {"method": "POST", "url": f"{V}/composite/sobjects", "referenceId": "coll",
+             "body": {"records": [{"attributes": {"type": "Account"}, "Name": "Sixth"}]}}
+    assert [r["httpStatusCode"] for r in composite(sf, queries)] == [200] * 5
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        composite(sf, queries + [extra])
+    assert info.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+    assert set(sf.restful("composite")) == {"tree", "batch", "sobjects"}
+
+
 def test_duplicate_reference_id_is_refused_whole(sf):
     with pytest.raises(SalesforceMalformedRequest) as info:
         composite(sf, [{"method": "GET", "url": f"{V}/limits", "referenceId": "x"}] * 2)

@@ -156,6 +156,7 @@ class SalesforceEmulator(Emulator):
         add(_DATA + "/composite/sobjects/{sobject}/{field}", ["PATCH"], self.h_coll_upsert)
         composite = Composite(self, Subrequests(data_routes, _version_ok))
         add(_DATA + "/composite", ["POST"], composite.composite)
+        add(_DATA + "/composite", ["GET"], composite.resources)
         add(_DATA + "/composite/batch", ["POST"], composite.batch)
         add(_DATA + "/composite/tree/{sobject}", ["POST"], composite.tree)
         add(_DATA + "/composite/sobjects/{sobject}", ["GET"], composite.retrieve_get)

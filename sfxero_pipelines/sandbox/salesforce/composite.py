@@ -4,7 +4,7 @@ Contract (docs/salesforce-api.md §3.3, docs/sandbox.md):
 - Each resource is ONE API call (`Sforce-Limit-Info`, `/limits` DailyApiRequests), however many
   subrequests it carries; subrequests run in-process through the same handlers as direct calls,
   so they answer exactly what the direct call would.
-- `POST /composite`: up to 25 subrequests, each `{method, url, referenceId, body?, httpHeaders?}`.
+- `POST /composite`: up to 25 subrequests (at most 5 of them query, queryAll or Collections), each `{method, url, referenceId, body?, httpHeaders?}`.
   `@{ref.field}` (also `@{ref.records[0].Id}`) in a later subrequest's url or body is replaced
   by the value from an earlier subrequest's response body. `allOrNone: true`: the first
   subrequest that fails (status >= 400) rolls back every write of the request, earlier ones
@@ -42,6 +42,8 @@ from .store import SfError, normalize_id
 MAX_SUBREQUESTS = 25
 MAX_RETRIEVE_IDS = 2000
 MAX_TREE_RECORDS, MAX_TREE_DEPTH = 200, 5
+MAX_QUERY_OR_COLLECTION = 5  # of a /composite's 25 subrequests, at most 5 may be query/queryAll/Collections
+_HEAVY = re.compile(r"^/services/data/v[\d.]+/(query|queryAll|composite/sobjects)(/|$)")
 _REF = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])+)\}")
 _REFERENCE_ID = re.compile(r"[A-Za-z0-9_]+")
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
@@ -217,6 +219,10 @@ class Composite:
             if ref in seen:
                 raise SfError("DUPLICATE_VALUE", f"Duplicate referenceId provided in the request: {ref}")
             seen.add(ref)
+        heavy = sum(1 for item in items if _HEAVY.match(urlsplit(str(item["url"])).path))
+        if heavy > MAX_QUERY_OR_COLLECTION:
+            raise SfError("LIMIT_EXCEEDED", f"Limit Exceeded: a composite request takes up to "
+                          f"{MAX_QUERY_OR_COLLECTION} query or sObject Collections subrequests, this one has {heavy}")
         all_or_none = bool(body.get("allOrNone"))
         # The transaction stays ours alone: subrequest handlers never suspend (no I/O, no sleeps), so no
         # other request runs on the event loop between `begin` and `commit`/`rollback`.
@@ -260,6 +266,10 @@ class Composite:
         elif all_or_none:
             self.emu.org.commit()
         return _json({"compositeResponse": out})
+
+    async def resources(self, request: Request, version: str) -> Response:
+        base = f"/services/data/v{version}/composite"
+        return _json({"tree": base + "/tree", "batch": base + "/batch", "sobjects": base + "/sobjects"})
 
     # -- /composite/batch ------------------------------------------------------------------------
     async def batch(self, request: Request, version: str) -> Response:
