@@ -117,8 +117,8 @@ class Subrequests:
             response = await handler(Request(scope, receive), params["version"])
         except SfError as exc:
             return exc.status, {}, exc.body()
-        out_headers = {k: v for k, v in response.headers.items() if k.lower() == "location"}
-        out_headers = {"Location": v for v in out_headers.values()}
+        location = response.headers.get("location")
+        out_headers = {"Location": location} if location else {}
         payload = None
         if response.body:
             try:
