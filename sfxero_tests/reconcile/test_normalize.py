@@ -114,8 +114,8 @@ def test_currency_corpus_is_iso_4217_per_pycountry_or_kept(case):
 
 
 def test_vectorised_email_and_name_match_scalar():
-    values = [" Ops@Acme.COM ", "not-an-email", None, "a@b.co"]
-    assert N.v_email(pd.Series(values, dtype="object")).tolist() == [N.norm_email(v) for v in values]
+    values = [" Ops@Acme.COM ", "not-an-email", None, "a@b.co", "   "]
+    assert N.v_email(pd.Series(values, dtype="object")).tolist() == ["ops@acme.com", None, None, "a@b.co", None]
     names = ["Acme Ltd", None, "Müller GmbH"]
     assert N.v_name(pd.Series(names, dtype="object")).tolist() == [N.norm_name(v) for v in names]
 
