@@ -4,7 +4,7 @@
 
 ```yaml
 mapping:
-  default_phone_country: GB          # calling code for numbers written without one
+  default_phone_country: GB          # region of national numbers in records without a country
   value_maps:
     country: {"Great Britain": GB}   # extends the built-in country table
     stage_to_status: {"Closed Won": AUTHORISED}
