@@ -8,12 +8,12 @@ libraries, and never turn a value into a different one:
   `default_phone_country` when the record has none, or one phonenumbers does not know) and written
   E.164 (a number written with 00 in a region that dials out with another prefix, as the US's 011,
   is still read as international). E.164 has no room for an extension, so one is kept after it as
-  " ext. N" (libphonenumber's default wording, which it parses back). A number phonenumbers cannot parse, or parses to a number
-  that is not valid, is written exactly as the source gave it (trimmed) and compares with the
-  other side by its digits (`phone_key`): "555 0100" and "555-0100" stay in sync, and "06 1234 5678"
-  without a country never becomes a different number. Kept rather than held: it is the user's
-  value, writing it back verbatim loses nothing, and holding the record for its phone would stop
-  every other field of it from syncing.
+  " ext. N" (libphonenumber's default wording, which it parses back). A number phonenumbers cannot
+  parse, or parses to a number that is not valid, is written exactly as the source gave it
+  (trimmed) and compares with the other side by its digits (`phone_key`): "555 0100" and
+  "555-0100" stay in sync, and "06 1234 5678" in a record without a country never becomes a
+  different number. Kept rather than held: it is the user's value, writing it back verbatim loses
+  nothing, and holding the record for its phone would stop every other field of it from syncing.
 - Countries (`pycountry`): ISO 3166-1 names, alpha-2/alpha-3/numeric codes and a small table of
   everyday spellings pycountry does not carry ("UK", "Deutschland", "Holland") give the alpha-2
   code; `mapping.value_maps.country` extends the table. An unknown name passes through trimmed,

@@ -101,7 +101,8 @@ def test_country_corpus_is_iso_alpha2_per_pycountry(case):
 
 def test_country_column_form_and_the_configured_table():
     raw = [c["raw"] for c in CORPUS["countries"]]
-    assert N.v_country(pd.Series(raw + [None], dtype="object")).tolist() == [c["iso"] for c in CORPUS["countries"]] + [None]
+    expected = [c["iso"] for c in CORPUS["countries"]]
+    assert N.v_country(pd.Series(raw + [None], dtype="object")).tolist() == expected + [None]
     # mapping.value_maps.country is checked first (keys casefolded by the caller).
     assert N.norm_country("Blighty", {"blighty": "GB"}) == "GB"
     assert N.norm_country("  Atlantis ") == "Atlantis"
