@@ -64,12 +64,23 @@ class XeroExtract(StrictModel):
 
 class ExtractConfig(StrictModel):
     #: First daily partition: a backfill from here is the historical sync.
-    start_date: dt.date = dt.date(2024, 1, 1)
+    start_date: dt.date = Field(dt.date(2024, 1, 1), strict=False)
     #: Incremental reads start this far before the saved cursor: late commits and same-second
     #: writes land behind a cursor, and the upsert makes re-reading them harmless.
     lookback_seconds: int = Field(300, ge=0, le=86_400)
     salesforce: SalesforceExtract = SalesforceExtract()
     xero: XeroExtract = XeroExtract()
+
+    @field_validator("start_date")
+    @classmethod
+    def _not_in_future(cls, start: dt.date) -> dt.date:
+        # Partitions are UTC days from start_date: a later start leaves no partition for today, so
+        # no sync could run at all.
+        today = dt.datetime.now(dt.timezone.utc).date()
+        if start > today:
+            raise ValueError(f"{start.isoformat()} is in the future (today is {today.isoformat()} UTC): "
+                             "the first daily partition must be today or earlier")
+        return start
 
 
 class ChecksConfig(StrictModel):
@@ -81,7 +92,7 @@ class ChecksConfig(StrictModel):
     #: Rounding allowed between an invoice's Total and the sum of its lines (+ tax).
     total_tolerance: float = Field(0.01, ge=0)
     #: Dates before this, or more than `max_future_days` ahead, are out of range.
-    min_date: dt.date = dt.date(2000, 1, 1)
+    min_date: dt.date = Field(dt.date(2000, 1, 1), strict=False)
     max_future_days: int = Field(3650, ge=1)
     #: WARN when a table's newest extract is older than this.
     freshness_hours: float = Field(26, gt=0)
@@ -108,6 +119,30 @@ class SfxeroConfig(StrictModel):
     notify: NotifyConfig = NotifyConfig()
 
 
+#: What each recipe reads from staging (its reconcile step stops without these tables), so a
+#: configuration that leaves one out is refused on load rather than failing the reconcile run.
+RECIPE_SALESFORCE_OBJECTS = {"R1": ("Account",), "R4": ("Account",), "R5": ("Account",),
+                             "R2": ("Opportunity",), "R3": ("Opportunity",), "R7": ("Order",)}
+RECIPE_XERO_OBJECTS = {"R1": ("contacts",), "R4": ("contacts",), "R5": ("contacts",),
+                       "R6": ("contacts", "invoices")}
+
+
+def _check_recipe_objects(config: SfxeroConfig) -> None:
+    for system, needs in (("salesforce", RECIPE_SALESFORCE_OBJECTS), ("xero", RECIPE_XERO_OBJECTS)):
+        listed = set(getattr(config.extract, system).objects)
+        missing: dict[str, list[str]] = {}
+        for recipe, objects in needs.items():
+            if getattr(config.recipes, recipe).enabled:
+                for obj in objects:
+                    if obj not in listed:
+                        missing.setdefault(obj, []).append(recipe)
+        if missing:
+            obj, recipes = next(iter(missing.items()))
+            raise KeyError(f"extract.{system}.objects", f"must include {obj}: recipe{'s' * (len(recipes) > 1)} "
+                           f"{', '.join(recipes)} read{'s' * (len(recipes) == 1)} it (or disable "
+                           f"{'them' if len(recipes) > 1 else 'it'} under recipes:)")
+
+
 def _key_path(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -126,6 +161,7 @@ def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig
         raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
     try:
         check_references(config.mapping, config.recipes)
+        _check_recipe_objects(config)
     except KeyError as exc:
         raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
     return config
