@@ -47,8 +47,8 @@ def cli() -> None:
 @click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="JSON fixture file (SPEC §5 format) instead of seeded data.")
 @click.option("--faults", default="", help='e.g. "xero.429=0.1,sf.5xx=0.05,latency_ms=20,token_ttl_s=60".')
 @click.option("--env-file", default=".sfxero/sandbox.env", show_default=True, type=click.Path(dir_okay=False), help="Where to write the connection settings.")
-@click.option("--sf-port", default=0, type=int, help="Salesforce emulator port (0 = any free port).")
-@click.option("--xero-port", default=0, type=int, help="Xero emulator port (0 = any free port).")
+@click.option("--sf-port", default=0, type=click.IntRange(0, 65535), help="Salesforce emulator port (0 = any free port).")
+@click.option("--xero-port", default=0, type=click.IntRange(0, 65535), help="Xero emulator port (0 = any free port).")
 @click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
 def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
@@ -79,7 +79,7 @@ def sync(stage: str) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--recipe", type=click.Choice(["R1", "R2", "R3", "R4", "R5"]), help="Only this recipe's rows.")
-@click.option("--limit", type=int, default=None, help="Show at most N rows that are not in sync.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N rows that are not in sync.")
 def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
     """Dry run: what a push would do, record by record. Writes nothing anywhere."""
     from .plan_cmd import run_plan
