@@ -56,6 +56,24 @@ def display_url(url: str) -> str:
     return _mask(url)
 
 
+def check_ca_bundle(path: str | None) -> str | None:
+    """SFXERO_CA_BUNDLE, validated: unset, or a readable file of PEM CA certificates. A missing or
+    unusable file is a ConfigError naming the variable (it would fail every connection, and no
+    retry can fix it)."""
+    if not path:
+        return None
+    import ssl
+
+    if not Path(path).is_file():
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} does not exist or is not a file")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} is not a usable PEM CA file "
+                          f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    return path
+
+
 def dagster_home(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 

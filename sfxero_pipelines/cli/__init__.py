@@ -25,10 +25,14 @@ class NotAvailableYet(ConfigError):
 
 
 def require_staging() -> str:
-    """Validate SFXERO_STAGING_URL before a command touches staging (a ConfigError names it)."""
+    """Validate SFXERO_STAGING_URL, and that the database answers, before a command touches
+    staging (a ConfigError names it)."""
     from ..settings import staging_url
+    from .preflight import check_staging
 
-    return staging_url()
+    url = staging_url()
+    check_staging(url)
+    return url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,9 +74,11 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
 @click.option("--stage", type=click.Choice(STAGES), default="all", show_default=True, help="Run one stage, or the whole cycle.")
 def sync(stage: str) -> None:
     """Run the sync headless: extract, check, reconcile, push (as real Dagster runs)."""
+    from .preflight import preflight
+
+    preflight(stage)  # before the run machinery is even imported: a bad setting is one line, at once
     from .sync_cmd import run_sync
 
-    require_staging()
     sys.exit(run_sync(stage))
 
 
@@ -112,9 +118,11 @@ def status(as_json: bool) -> None:
 @click.argument("record_ids", nargs=-1)
 def replay(record_ids: tuple[str, ...]) -> None:
     """Re-push held records after a fix (all of them, or the given source record ids)."""
+    from .preflight import preflight
+
+    preflight("all")  # a replay runs the whole cycle
     from .replay_cmd import run_replay
 
-    require_staging()
     sys.exit(run_replay(record_ids))
 
 

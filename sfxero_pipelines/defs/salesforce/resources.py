@@ -22,7 +22,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
-from ...settings import env_value
+from ...settings import check_ca_bundle, env_value
 from .client import SalesforceClient, Settings
 
 _ENV = {
@@ -71,6 +71,7 @@ class SalesforceResource(dg.ConfigurableResource):
                               "SALESFORCE_USERNAME select the JWT bearer grant)")
         if not 0 < float(values["budget_stop_share"]) <= 1:
             raise ConfigError("budget_stop_share", "must be in (0, 1]")
+        values["ca_bundle"] = check_ca_bundle(values["ca_bundle"])
         return Settings(**values)
 
     def get_client(self) -> SalesforceClient:
