@@ -38,6 +38,7 @@ def _failed_once(events: list[dg.DagsterEvent], *needles: str) -> str:
     assert len(failures) == 1
     assert not [e for e in events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     message = failures[0].event_specific_data.error.message.strip()
+    assert len(message.splitlines()) == 1, message
     for needle in needles:
         assert needle in message
     assert WRONG_SECRET not in message
