@@ -118,9 +118,9 @@ def status(as_json: bool) -> None:
 @click.argument("record_ids", nargs=-1)
 def replay(record_ids: tuple[str, ...]) -> None:
     """Re-push held records after a fix (all of them, or the given source record ids)."""
-    from .preflight import preflight
+    from .preflight import check_local
 
-    preflight("all")  # a replay runs the whole cycle
+    check_local()  # the Salesforce checks wait for `sync`: with nothing held, replay calls no API
     from .replay_cmd import run_replay
 
     sys.exit(run_replay(record_ids))

@@ -34,15 +34,21 @@ FILTER_OBJECTS = {"R1": "Account", "R2": "Opportunity", "R7": "Order"}
 
 def preflight(stage: str = "all") -> SfxeroConfig:
     """Raise a `ConfigError` naming the first problem found; return the loaded config."""
-    config = load_config()
-    check_staging(staging_url())
-    check_dagster_home(dagster_home())
+    config = check_local()
     if stage in SALESFORCE_STAGES:
         from .connections import use_configured_or_sandbox
 
         with use_configured_or_sandbox():
             check_ca_bundle(os.environ.get("SFXERO_CA_BUNDLE"))
             check_salesforce(config)
+    return config
+
+
+def check_local() -> SfxeroConfig:
+    """Checks 1-3: what needs no API (and starts no sandbox)."""
+    config = load_config()
+    check_staging(staging_url())
+    check_dagster_home(dagster_home())
     return config
 
 
