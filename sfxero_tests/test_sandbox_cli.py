@@ -95,7 +95,8 @@ def _refused(tmp_path, fixture: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "fixture.json"
     path.write_text(json.dumps(fixture))
     return subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
-                           "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+                           "--env-file", str(tmp_path / "e.env")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
 
 
 @pytest.mark.parametrize("contact", [{"Name": None, "EmailAddress": "ap@nameless.example"},
@@ -110,7 +111,8 @@ def test_fixture_contact_without_a_name_is_refused_naming_the_record(tmp_path, c
 
 def test_sandbox_port_out_of_range_is_a_usage_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--sf-port", "99999",
-                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+                             "--env-file", str(tmp_path / "e.env")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--sf-port" in lines[0] and "99999" in lines[0]
