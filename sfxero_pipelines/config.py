@@ -138,9 +138,8 @@ def _check_recipe_objects(config: SfxeroConfig) -> None:
                         missing.setdefault(obj, []).append(recipe)
         if missing:
             obj, recipes = next(iter(missing.items()))
-            raise KeyError(f"extract.{system}.objects", f"must include {obj}: recipe{'s' * (len(recipes) > 1)} "
-                           f"{', '.join(recipes)} read{'s' * (len(recipes) == 1)} it (or disable "
-                           f"{'them' if len(recipes) > 1 else 'it'} under recipes:)")
+            raise KeyError(f"extract.{system}.objects", f"must include {obj} (read by {', '.join(recipes)}; "
+                           "or disable those recipes under recipes:)")
 
 
 def _key_path(loc: tuple) -> str:
