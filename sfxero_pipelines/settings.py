@@ -67,10 +67,11 @@ def check_ca_bundle(path: str | None) -> str | None:
     if not Path(path).is_file():
         raise ConfigError("SFXERO_CA_BUNDLE", f"{path} does not exist or is not a file")
     try:
-        ssl.create_default_context().load_verify_locations(cafile=path)
+        # A bare context: only this file is parsed, not the system's roots as well.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} is not a usable PEM CA file "
-                          f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} is not a usable PEM CA file ({why})") from None
     return path
 
 

@@ -14,7 +14,8 @@ What it fixes in the SDK, and why:
   with `BudgetExhausted`.
 - A 429 that still happens (minute/concurrent) waits `Retry-After` and retries; `day` raises
   `BudgetExhausted` (never sleeps for hours). 5xx, 503 and connection errors retry with exponential
-  backoff (tenacity); an untrusted certificate or an unreadable CA file is a `ConfigError` at once. Writes carry an `Idempotency-Key`, so a retried write is replayed, not repeated.
+  backoff (tenacity); an untrusted certificate or an unreadable CA file is a `ConfigError` at once.
+  Writes carry an `Idempotency-Key`, so a retried write is replayed, not repeated.
 - Reads use `_preload_content=False` and parse JSON here, so an enum value the SDK does not know
   (a new status) cannot make the SDK drop a page.
 
