@@ -98,3 +98,14 @@ def test_wrong_client_secret_names_the_variable_not_the_value(tmp_path, sandbox)
     result, elapsed = sfxero_sync(tmp_path, sandbox, env={"SALESFORCE_CLIENT_SECRET": WRONG_SECRET})
     assert_one_line(result, elapsed, "SALESFORCE_CLIENT_SECRET", "invalid_client")
     assert WRONG_SECRET not in result.stderr + result.stdout
+
+
+def test_wrong_xero_secret_names_the_variable_not_the_value(tmp_path, sandbox):
+    result, elapsed = sfxero_sync(tmp_path, sandbox, env={"XERO_CLIENT_SECRET": WRONG_SECRET})
+    assert_one_line(result, elapsed, "XERO_CLIENT_SECRET", "refused by Xero")
+    assert WRONG_SECRET not in result.stderr + result.stdout
+
+
+def test_unreachable_xero_organisation_is_one_line(tmp_path, sandbox):
+    result, elapsed = sfxero_sync(tmp_path, sandbox, env={"XERO_TENANT_ID": "00000000-0000-0000-0000-00000000beef"})
+    assert_one_line(result, elapsed, "XERO_TENANT_ID", "not an organisation")
