@@ -5,6 +5,7 @@ Real Dagster runs of the real extract assets against the sandbox over HTTPS."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import dagster as dg
@@ -88,6 +89,7 @@ def test_untrusted_certificate_is_not_retried_by_the_clients(sandbox, tmp_path, 
     (requests.ConnectionError("connection reset"), True),
     (requests.Timeout("read timed out"), True),
     (ConnectionResetError(104, "reset"), True),
+    (sqlite3.OperationalError("database is locked"), True),
     (ApiError("Salesforce", "describe Foo__c", 404, "NOT_FOUND", "no such object"), False),
     (ApiError("xero", "POST Contacts", 400, "ValidationException", "bad"), False),
     (AuthError("xero", "refused", ("XERO_CLIENT_SECRET",)), False),

@@ -24,6 +24,9 @@ API_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIA
 
 def is_transient(exc: BaseException) -> bool:
     """Whether rerunning the step may succeed where this failure happened."""
+    import sqlite3
+
+    import psycopg
     import requests
     import sqlalchemy as sa
     import urllib3
@@ -34,8 +37,10 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError)):
         return True
-    # The database went away or was locked: the builtins are resets, refusals and timeouts.
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, ConnectionError, TimeoutError)):
+    # The database went away or was locked (through SQLAlchemy, or the loaders' raw connections);
+    # the builtins are resets, refusals and timeouts.
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError,
+                        sqlite3.OperationalError, ConnectionError, TimeoutError)):
         return True
     return False
 
@@ -45,7 +50,7 @@ def only_transient_retried() -> Iterator[None]:
     """Wrap a step's body: a failure that cannot heal stops the step at once, with its reason."""
     try:
         yield
-    except dg.Failure:
+    except (dg.Failure, dg.RetryRequested):
         raise
     except Exception as exc:
         if is_transient(exc):
