@@ -14,7 +14,7 @@ import requests
 
 from sfxero_pipelines.defs.salesforce.assets import build_salesforce_extract_asset
 from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
-from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 from sfxero_pipelines.errors import ApiError, AuthError, BudgetExhausted, ConfigError
 from sfxero_pipelines.sandbox.tls import ensure_tls_files
 from sfxero_tests.extract.conftest import salesforce_resource, today, xero_resource

@@ -118,7 +118,7 @@ def check_xero() -> None:
 
 def check_salesforce(config: SfxeroConfig) -> None:
     """Objects and mapped fields against the org's describe, with short timeouts (one retry)."""
-    from ..defs.salesforce.client import SalesforceClient
+    from ..clients.salesforce import SalesforceClient
     from ..defs.salesforce.resources import salesforce_resource_from_env
 
     source = str(config_path())

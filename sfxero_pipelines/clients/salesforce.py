@@ -65,9 +65,9 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ...errors import ApiError, AuthError, BudgetExhausted, certificate_problem, redact, untrusted_certificate
-from ...extract import json_records
-from ...extract.prefetch import RequestingAhead
+from ..errors import ApiError, AuthError, BudgetExhausted, certificate_problem, redact, untrusted_certificate
+from . import json_records
+from .prefetch import RequestingAhead
 
 log = logging.getLogger("sfxero.salesforce")
 
