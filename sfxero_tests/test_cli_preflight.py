@@ -3,8 +3,9 @@ one stderr line naming the key or variable, exit 2, in seconds — not a run fai
 with a traceback. Through the real CLI, in a subprocess, against the real sandbox (its credentials
 in the environment, so no background sandbox is started) and the real PostgreSQL server.
 
-The elapsed time is asserted only as a hang guard (HANG_GUARD_S); the measured figures are printed
-(`pytest -s`)."""
+The elapsed time is asserted only as a hang guard (HANG_GUARD_S: the failures these checks replace
+took 37 s to minutes; on a loaded shared machine a one-line answer has taken up to 11 s); the measured
+figures are printed (`pytest -s`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HANG_GUARD_S = 10
+HANG_GUARD_S = 30
 WRONG_SECRET = "Wrong-Secret-Value-4242"
 
 
