@@ -67,3 +67,12 @@ def test_negative_plan_limit_is_refused(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--limit" in lines[0] and "-1" in lines[0]
+
+
+def test_status_with_an_unusable_dagster_home_is_one_line(tmp_path):
+    (tmp_path / "home-file").write_text("")
+    result = sfxero("status", env={"SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}",
+                                   "DAGSTER_HOME": str(tmp_path / "home-file")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DAGSTER_HOME" in lines[0] and "not a directory" in lines[0]

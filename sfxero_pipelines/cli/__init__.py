@@ -35,6 +35,14 @@ def require_staging() -> str:
     return url
 
 
+def require_dagster_home() -> None:
+    """Validate DAGSTER_HOME before a command opens the instance (a ConfigError names it)."""
+    from ..settings import dagster_home
+    from .preflight import check_dagster_home
+
+    check_dagster_home(dagster_home())
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sfxero", prog_name="sfxero")
 def cli() -> None:
@@ -101,6 +109,7 @@ def dev(port: int) -> None:
     from .dev_cmd import run_dev
 
     require_staging()
+    require_dagster_home()
     run_dev(port)
 
 
@@ -111,6 +120,7 @@ def status(as_json: bool) -> None:
     from .status_cmd import run_status
 
     require_staging()
+    require_dagster_home()
     sys.exit(run_status(as_json))
 
 
