@@ -130,6 +130,17 @@ def bench(which: str, size: int, staging_url: str | None, as_json: bool) -> None
     sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (put a TLS proxy in front).")
+@click.option("--port", default=8787, show_default=True, type=int)
+def webhooks(host: str, port: int) -> None:
+    """Receive Xero webhooks (POST /webhooks/xero) into the staging inbox; needs XERO_WEBHOOK_KEY."""
+    from .webhooks_cmd import run_webhooks
+
+    require_staging()
+    run_webhooks(host, port)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps errors to SPEC §6 exit codes with one-line messages."""
     try:
