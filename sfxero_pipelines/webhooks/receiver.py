@@ -38,6 +38,8 @@ XERO_PATH = "/webhooks/xero"
 #: Xero gives an endpoint 5 s to answer; past that the delivery counts as failed anyway, so staging
 #: gets this long (lock waits included) and the answer still leaves in time.
 WRITE_TIMEOUT_S = 4.0
+#: Xero sends at most 100 thin events per payload (tens of KB); anything far larger is not Xero.
+MAX_BODY_BYTES = 1_000_000
 
 
 class InboxWriter:
@@ -87,7 +89,11 @@ def create_app(*, webhook_key: str, writer: InboxWriter) -> Starlette:
         raise ValueError("webhook_key is empty")
 
     async def xero(request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+            return Response(status_code=413)
         body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return Response(status_code=413)
         if not verify_xero_signature(webhook_key, body, request.headers.get("x-xero-signature")):
             return Response(status_code=401)
         try:

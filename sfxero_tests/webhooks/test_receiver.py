@@ -59,6 +59,10 @@ def test_intent_to_receive_handshake(receiver, staging):
 def test_mis_signed_events_are_not_recorded(receiver, staging):
     body = delivery(event("c-1"))
     assert post(receiver.url, body, xero_signature("wrong", body)).status_code == 401
+    # A signed body that is not a Xero payload, and one far larger than Xero sends: refused, nothing kept.
+    assert post(receiver.url, b"[1, 2]", xero_signature(WEBHOOK_KEY, b"[1, 2]")).status_code == 400
+    huge = delivery(*[event(f"c-{i}") for i in range(6000)])
+    assert post(receiver.url, huge, xero_signature(WEBHOOK_KEY, huge)).status_code == 413
     with staging.begin() as conn:
         assert inbox.count_events(conn) == 0
 
