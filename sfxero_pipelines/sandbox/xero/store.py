@@ -24,6 +24,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable
 
+from .journals import JournalLedger
 from .wire import ZERO_GUID, day_ms, dumps, iso_from_ms, ms_date, parse_date_ms
 
 DAY_MS = 86_400_000
@@ -39,6 +40,15 @@ COLLECTIONS = {
     "Accounts": "AccountID",
     "TaxRates": "TaxType",
     "Currencies": "Code",
+    "Quotes": "QuoteID",
+    "PurchaseOrders": "PurchaseOrderID",
+    "Overpayments": "OverpaymentID",
+    "Prepayments": "PrepaymentID",
+    "ManualJournals": "ManualJournalID",
+    "BankTransfers": "BankTransferID",
+    "ContactGroups": "ContactGroupID",
+    "TrackingCategories": "TrackingCategoryID",
+    "Users": "UserID",
 }
 _DEAD = {"DELETED", "VOIDED", "ARCHIVED"}
 
@@ -67,7 +77,8 @@ class Collection:
         rid = record[self.id_field]
         status = record.get("Status") or record.get("ContactStatus")
         contact = record.get("Contact") or {}
-        updated = parse_date_ms(record.get("UpdatedDateUTC")) or 0
+        # BankTransfers carry only CreatedDateUTC, which is what If-Modified-Since compares for them.
+        updated = parse_date_ms(record.get("UpdatedDateUTC") or record.get("CreatedDateUTC")) or 0
         old = self.by_id.get(rid)
         self._seq += 1
         rec = Rec(rid, self._seq, updated, status, record.get("Type"), contact.get("ContactID"),
@@ -142,7 +153,10 @@ class Org:
         # ContactID -> {InvoiceID: (is_receivable, amount due in base currency, due date ms)}
         self.open_docs: dict[str, dict[str, tuple[bool, float, int]]] = {}
         self._balance_owner: dict[str, str] = {}
-        self.counters = {"INV": 0, "CN": 0}
+        self.counters = {"INV": 0, "CN": 0, "QU": 0, "PO": 0}
+        self.quote_numbers: dict[str, str] = {}
+        self.purchase_order_numbers: dict[str, str] = {}
+        self.journals = JournalLedger(self)
         self.listeners: list[Callable[[str, str, str], None]] = []
 
     # -- ids and time -----------------------------------------------------------------------------
@@ -212,6 +226,18 @@ class Org:
         if cn.get("CreditNoteNumber"):
             self.credit_note_numbers[cn["CreditNoteNumber"]] = cn["CreditNoteID"]
         self.c["CreditNotes"].put(cn)
+
+    def store_quote(self, quote: dict) -> None:
+        self.quote_numbers[quote["QuoteNumber"]] = quote["QuoteID"]
+        self.c["Quotes"].put(quote)
+
+    def store_purchase_order(self, order: dict) -> None:
+        self.purchase_order_numbers[order["PurchaseOrderNumber"]] = order["PurchaseOrderID"]
+        self.c["PurchaseOrders"].put(order)
+
+    def post_journal(self, source_type: str, plural: str, source_id: str, date) -> None:
+        self.journals.post(self.now_ms(), parse_date_ms(date) or day_ms(self.now_ms()), source_type, plural,
+                           source_id)
 
     def store_item(self, item: dict) -> None:
         self.item_codes[item["Code"]] = item["ItemID"]
@@ -559,6 +585,8 @@ class Org:
                 if status == "AUTHORISED" else (0.0 if status != "DRAFT" and status != "SUBMITTED" else doc["Total"])
             doc.setdefault("Allocations", [])
         self._touch(doc)
+        if status == "AUTHORISED" and (old is None or old["Status"] not in ("AUTHORISED", "PAID")):
+            self.post_journal(type_, kind, doc[idf], doc["Date"])
         if is_inv:
             self.store_invoice(doc)
             self._notify("INVOICE", "UPDATE" if old else "CREATE", doc[idf])
@@ -614,6 +642,7 @@ class Org:
         self._touch(payment)
         self.apply_payment(inv, payment)
         self.c["Payments"].put(payment)
+        self.post_journal(payment["PaymentType"], "Payments", payment["PaymentID"], payment["Date"])
         return payment
 
     @staticmethod
@@ -767,6 +796,9 @@ class Org:
         doc["Type"], doc["Status"] = type_, status
         self._touch(doc)
         coll.put(doc)
+        if old is None and status == "AUTHORISED":
+            self.post_journal("CASHREC" if type_ == "RECEIVE" else "CASHPAID", "BankTransactions",
+                              doc["BankTransactionID"], doc["Date"])
         return doc
 
     # -- items ------------------------------------------------------------------------------------
