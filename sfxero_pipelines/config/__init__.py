@@ -24,7 +24,7 @@ from .extract import (DEFAULT_SALESFORCE_OBJECTS, DEFAULT_XERO_OBJECTS, ExtractC
 from .mapping import MappingConfig
 from .notify import NotifyConfig, SmtpConfig
 from .push import PushConfig
-from .recipes import Recipes, check_references
+from .recipes import Recipes, check_references, check_xero_inputs
 from .schedules import SchedulesConfig
 
 DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
@@ -69,6 +69,7 @@ def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig
         raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
     try:
         check_references(config.mapping, config.recipes)
+        check_xero_inputs(config.extract.xero.objects, config.recipes)
     except KeyError as exc:
         raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
     return config

@@ -92,6 +92,23 @@ class Recipes(StrictModel):
     R7: InvoiceRecipe = InvoiceRecipe(enabled=False)
 
 
+#: Staged Xero objects (extract.xero.objects keys) each recipe reads: without them a recipe would
+#: see Xero as empty and plan to create again what is already there.
+RECIPE_XERO_INPUTS = {
+    "contacts": ("R1", "R4", "R5", "R6"),
+    "invoices": ("R2", "R3", "R6", "R7"),
+}
+
+
+def check_xero_inputs(xero_objects: list[str], recipes: Recipes) -> None:
+    """Raises KeyError(key path, problem) when an enabled recipe reads an object left out of extraction."""
+    for key, readers in RECIPE_XERO_INPUTS.items():
+        enabled = [name for name in readers if getattr(recipes, name).enabled]
+        if key not in xero_objects and enabled:
+            raise KeyError("extract.xero.objects", f"'{key}' is read by recipes {', '.join(enabled)} (enabled): "
+                                                   f"add it, or disable {'it' if len(enabled) == 1 else 'them'}")
+
+
 def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
     """Cross-section checks; raises KeyError(key path, problem) (turned into a ConfigError by config.parse_config)."""
     if recipes.R6.enabled and not recipes.R6.campaign:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ..extract_metadata import EXTRACT_KIND_TAG
+
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
 # alone would bring their checks along and run every suite twice per cycle).
+# By tag, not by asset name: `extract.xero.objects` may leave any of them out.
+REFERENCE_EXTRACT = dg.AssetSelection.tag(EXTRACT_KIND_TAG, "reference").without_checks()
 PARTITIONED_EXTRACT = (dg.AssetSelection.groups("salesforce_extract", "xero_extract")
-                       - dg.AssetSelection.assets("xero_item", "xero_account", "xero_tax_rate", "xero_currency")
-                       ).without_checks()
-REFERENCE_EXTRACT = dg.AssetSelection.assets("xero_item", "xero_account", "xero_tax_rate", "xero_currency").without_checks()
+                       - dg.AssetSelection.tag(EXTRACT_KIND_TAG, "reference")).without_checks()
 
 extract_job = dg.define_asset_job(
     "extract_job", selection=PARTITIONED_EXTRACT,

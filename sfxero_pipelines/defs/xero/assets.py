@@ -7,7 +7,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...config import load_config
-from ..extract_metadata import extract_metadata
+from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
 from ..staging.resources import StagingDatabase
 from ...extract.xero import extract_xero_paged, extract_xero_reference
@@ -32,6 +32,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     common = dict(
         name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=_RETRY,
         metadata={"dagster/table_name": obj.table, "source_collection": obj.collection},
+        tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "reference"},
     )
     if obj.paged:
         @dg.asset(partitions_def=daily_partitions(), backfill_policy=dg.BackfillPolicy.single_run(),
