@@ -1,4 +1,5 @@
-"""Xero extract assets: partitioned ones for transactional objects, whole-table ones for reference data."""
+"""Xero extract assets: partitioned ones for transactional objects, whole-table ones for reference data,
+and journals read by JournalNumber (unpartitioned: an offset cursor, not a date window)."""
 
 
 import datetime as dt
@@ -10,7 +11,7 @@ from ...config import load_config
 from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
 from ..staging.resources import StagingDatabase
-from ...extract.xero import extract_xero_paged, extract_xero_reference
+from ...extract.xero import extract_xero_journals, extract_xero_paged, extract_xero_reference
 from ...extract.xero_objects import XERO_OBJECTS, XeroObject
 from .resources import XeroResource
 
@@ -32,7 +33,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     common = dict(
         name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=_RETRY,
         metadata={"dagster/table_name": obj.table, "source_collection": obj.collection},
-        tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "reference"},
+        tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "offset" if obj.offset_paged else "reference"},
     )
     if obj.paged:
         @dg.asset(partitions_def=daily_partitions(), backfill_policy=dg.BackfillPolicy.single_run(),
@@ -49,6 +50,16 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
                 return _result(context, client, staging, obj, report)
 
         return _paged
+
+    if obj.offset_paged:
+        @dg.asset(description=f"Xero {obj.key}, read after the last JournalNumber staged (journals are never edited).",
+                  **common)
+        def _offset(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
+            with xero.get_client() as client:
+                return _result(context, client, staging, obj, extract_xero_journals(client, staging.engine, obj,
+                                                                                     run_id=context.run.run_id))
+
+        return _offset
 
     @dg.asset(description=f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted.",
               **common)
