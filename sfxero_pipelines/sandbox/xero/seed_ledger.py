@@ -42,6 +42,9 @@ class LedgerSeeder:
         """Before the invoice is stored: journals for it and its payments, and the quote/PO it came from."""
         org, status = self.org, inv["Status"]
         date_ms = parse_date_ms(inv["Date"])
+        if inv["Type"] == "ACCREC" and status == "AUTHORISED" and self.rng.random() < 0.15:
+            # The customer promised a date: Xero shows it on the sales invoice.
+            inv["ExpectedPaymentDate"] = ms_date(parse_date_ms(inv["DueDate"]) + self.rng.randrange(1, 20) * DAY_MS)
         if inv["Type"] == "ACCREC" and status in ("AUTHORISED", "PAID"):
             if self.rng.random() < 0.2:
                 self._quote_from(inv, date_ms, updated_ms)
@@ -98,9 +101,7 @@ class LedgerSeeder:
         quote = {
             "QuoteID": self.new_id(), "QuoteNumber": f"QU-{org.counters['QU']:04d}", "Reference": reference,
             "Terms": "Valid for 30 days.", "Contact": contact, "LineItems": [dict(line) for line in lines],
-            "Date": ms_date(quote_date), "DateString": iso_from_ms(quote_date, with_z=False),
-            "ExpiryDate": ms_date(quote_date + 30 * DAY_MS),
-            "ExpiryDateString": iso_from_ms(quote_date + 30 * DAY_MS, with_z=False), "Status": status,
+            "Date": ms_date(quote_date), "ExpiryDate": ms_date(quote_date + 30 * DAY_MS), "Status": status,
             "CurrencyCode": currency, "CurrencyRate": rate, "SubTotal": sub, "TotalTax": tax,
             "Total": round(sub + tax, 2), "TotalDiscount": 0.0, "Title": "Quote", "Summary": "",
             "UpdatedDateUTC": ms_date(min(updated_ms - 1, quote_date + DAY_MS)), "LineAmountTypes": "EXCLUSIVE",
@@ -120,8 +121,7 @@ class LedgerSeeder:
             "PurchaseOrderID": self.new_id(), "PurchaseOrderNumber": f"PO-{org.counters['PO']:04d}",
             "Reference": bill.get("InvoiceNumber", "") if status == "BILLED" else "", "Contact": bill["Contact"],
             "LineItems": [dict(line) for line in bill["LineItems"]], "Date": ms_date(order_date),
-            "DateString": iso_from_ms(order_date, with_z=False), "DeliveryDate": ms_date(order_date + 14 * DAY_MS),
-            "DeliveryDateString": iso_from_ms(order_date + 14 * DAY_MS, with_z=False),
+            "DeliveryDate": ms_date(order_date + 14 * DAY_MS),
             "LineAmountTypes": "Exclusive", "CurrencyCode": bill["CurrencyCode"],
             "CurrencyRate": bill["CurrencyRate"], "Status": status, "SentToContact": status != "DRAFT",
             "DeliveryAddress": "", "AttentionTo": "", "Telephone": "", "DeliveryInstructions": "",

@@ -62,9 +62,18 @@ class Rec:
         self.status, self.type, self.contact_id, self.blob = status, type_, contact_id, blob
 
 
+# Date fields Xero echoes as a zone-less ISO companion (`DateString: "2018-10-20T00:00:00"`), per collection.
+_DATE_STRINGS = {
+    "Invoices": ("Date", "DueDate"), "CreditNotes": ("Date", "DueDate"), "BankTransactions": ("Date",),
+    "Payments": ("Date",), "Overpayments": ("Date",), "Prepayments": ("Date",), "Quotes": ("Date", "ExpiryDate"),
+    "PurchaseOrders": ("Date", "DeliveryDate"), "BankTransfers": ("Date", "CreatedDateUTC"),
+}
+
+
 class Collection:
     def __init__(self, name: str, id_field: str) -> None:
         self.name, self.id_field = name, id_field
+        self._date_strings = _DATE_STRINGS.get(name, ())
         self.by_id: dict[str, Rec] = {}
         self._order: list[Rec] | None = []
         self._keys: list[tuple[int, int]] | None = []
@@ -75,6 +84,12 @@ class Collection:
 
     def put(self, record: dict) -> Rec:
         rid = record[self.id_field]
+        for field in self._date_strings:
+            ms = parse_date_ms(record.get(field))
+            if ms is not None:
+                record[field + "String"] = iso_from_ms(ms, with_z=False)
+            else:
+                record.pop(field + "String", None)
         status = record.get("Status") or record.get("ContactStatus")
         contact = record.get("Contact") or {}
         # BankTransfers carry only CreatedDateUTC, which is what If-Modified-Since compares for them.
@@ -546,7 +561,7 @@ class Org:
         if contact:
             doc["Contact"] = self.contact_ref(contact)
         self._currency(doc, old, errors)
-        for field in ("Date", "DueDate"):
+        for field in ("Date", "DueDate", "ExpectedPaymentDate", "PlannedPaymentDate"):
             if doc.get(field) is not None:
                 ms = parse_date_ms(doc[field])
                 if ms is None:
