@@ -51,24 +51,21 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
 
         return _paged
 
+    # Unpartitioned: journals after the last JournalNumber staged, or reference data read whole.
     if obj.offset_paged:
-        @dg.asset(description=f"Xero {obj.key}, read after the last JournalNumber staged (journals are never edited).",
-                  **common)
-        def _offset(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
-            with xero.get_client() as client:
-                return _result(context, client, staging, obj, extract_xero_journals(client, staging.engine, obj,
-                                                                                     run_id=context.run.run_id))
+        extract_whole = extract_xero_journals
+        description = f"Xero {obj.key}, read after the last JournalNumber staged (journals are never edited)."
+    else:
+        extract_whole = extract_xero_reference
+        description = f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted."
 
-        return _offset
-
-    @dg.asset(description=f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted.",
-              **common)
-    def _reference(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
+    @dg.asset(description=description, **common)
+    def _whole(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
         with xero.get_client() as client:
-            return _result(context, client, staging, obj, extract_xero_reference(client, staging.engine, obj,
-                                                                                  run_id=context.run.run_id))
+            return _result(context, client, staging, obj, extract_whole(client, staging.engine, obj,
+                                                                         run_id=context.run.run_id))
 
-    return _reference
+    return _whole
 
 
 xero_extract_assets: list[dg.AssetsDefinition] = [build_xero_extract_asset(XERO_OBJECTS[key]) for key in load_config().extract.xero.objects]

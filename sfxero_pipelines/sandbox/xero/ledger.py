@@ -89,6 +89,22 @@ def _party(org: Org, doc: dict, element: dict, old: dict | None, errors: list[st
         doc["Contact"] = org.contact_ref(contact)
 
 
+def _number(org: Org, doc: dict, errors: list[str], status: str, kind: str, numbers: dict, prefix: str) -> None:
+    """The document's number (unique, or the next `PREFIX-0001`), its status and timestamp; raises the errors."""
+    number_field, id_field = f"{kind}Number", f"{kind}ID"
+    number = doc.get(number_field)
+    if number and numbers.get(number) not in (None, doc[id_field]):
+        errors.append(f"{'Purchase Order' if kind == 'PurchaseOrder' else kind} # must be unique.")
+    if errors:
+        raise WriteError(errors)
+    if not number:
+        org.counters[prefix] += 1
+        doc[number_field] = f"{prefix}-{org.counters[prefix]:04d}"
+    doc["Status"] = status
+    doc.setdefault("TotalDiscount", 0.0)
+    doc["UpdatedDateUTC"] = ms_date(org.now_ms())
+
+
 def write_quote(org: Org, element: dict, *, create_only: bool) -> dict:
     old = _existing(org, "Quotes", "QuoteID", element, create_only, "Quote", org.quote_numbers, "QuoteNumber")
     status = _status(old, element, _QUOTE_FLOW, "DRAFT", "quote")
@@ -108,17 +124,7 @@ def write_quote(org: Org, element: dict, *, create_only: bool) -> dict:
     org._currency(doc, old, errors)
     org.compute_lines(doc, sales=True, errors=errors, strict_accounts=False)
     doc["LineAmountTypes"] = lat
-    number = doc.get("QuoteNumber")
-    if number and org.quote_numbers.get(number) not in (None, doc["QuoteID"]):
-        errors.append("Quote # must be unique.")
-    if errors:
-        raise WriteError(errors)
-    if not number:
-        org.counters["QU"] += 1
-        doc["QuoteNumber"] = f"QU-{org.counters['QU']:04d}"
-    doc["Status"] = status
-    doc.setdefault("TotalDiscount", 0.0)
-    doc["UpdatedDateUTC"] = ms_date(org.now_ms())
+    _number(org, doc, errors, status, "Quote", org.quote_numbers, "QU")
     org.store_quote(doc)
     return doc
 
@@ -138,17 +144,7 @@ def write_purchase_order(org: Org, element: dict, *, create_only: bool) -> dict:
     org.compute_lines(doc, sales=False, errors=errors, strict_accounts=False)
     if status in ("SUBMITTED", "AUTHORISED") and not doc["LineItems"]:
         errors.append("At least one line item is required to approve a purchase order")
-    number = doc.get("PurchaseOrderNumber")
-    if number and org.purchase_order_numbers.get(number) not in (None, doc["PurchaseOrderID"]):
-        errors.append("Purchase Order # must be unique.")
-    if errors:
-        raise WriteError(errors)
-    if not number:
-        org.counters["PO"] += 1
-        doc["PurchaseOrderNumber"] = f"PO-{org.counters['PO']:04d}"
-    doc["Status"] = status
-    doc.setdefault("TotalDiscount", 0.0)
-    doc["UpdatedDateUTC"] = ms_date(org.now_ms())
+    _number(org, doc, errors, status, "PurchaseOrder", org.purchase_order_numbers, "PO")
     org.store_purchase_order(doc)
     return doc
 
