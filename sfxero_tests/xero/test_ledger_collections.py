@@ -314,7 +314,8 @@ def test_every_new_collection_is_seeded_at_every_size(sandbox):
     for plural in ("Quotes", "PurchaseOrders", "Overpayments", "Prepayments", "ManualJournals", "BankTransfers",
                    "ContactGroups", "TrackingCategories", "Users"):
         assert _records(sandbox, plural), plural
-    assert len(sandbox.xero.org.journals) > 100
+    journals = _records(sandbox, "Journals")
+    assert len(journals) > 100 and [j["JournalNumber"] for j in journals] == list(range(1, len(journals) + 1))
 
 
 def test_ids_unknown_to_the_new_collections_are_404(api):
@@ -325,3 +326,31 @@ def test_ids_unknown_to_the_new_collections_are_404(api):
                    "get_contact_group", "get_tracking_category", "get_user", "get_overpayment", "get_prepayment"):
         with pytest.raises(NotFoundException):
             getattr(accounting_api, method)(tenant, str(uuid.uuid4()))
+
+
+def test_fixtures_load_the_new_collections_through_xeros_rules(xero_sandbox, monkeypatch):
+    contact_id, quote_id = str(uuid.uuid4()), str(uuid.uuid4())
+    line = {"Description": "Seats", "Quantity": 2, "UnitAmount": 50, "AccountCode": "200", "TaxType": "OUTPUT"}
+    fixtures = {"xero": {
+        "Contacts": [{"ContactID": contact_id, "Name": "Fixture Buyer"}],
+        "Quotes": [{"QuoteID": quote_id, "Contact": {"ContactID": contact_id}, "Date": "2026-01-10",
+                    "LineItems": [line], "Status": "SENT"}],
+        "ManualJournals": [{"Narration": "Opening balance", "Status": "POSTED", "JournalLines": [
+            {"LineAmount": 500, "AccountCode": "090"}, {"LineAmount": -500, "AccountCode": "960"}]}],
+        "ContactGroups": [{"Name": "VIP"}],
+        "Users": [{"FirstName": "Ana", "LastName": "Ruiz", "EmailAddress": "ana@example.com",
+                   "OrganisationRole": "STANDARD"}],
+    }}
+    server = xero_sandbox(fixtures=fixtures)
+    client, _ = cc_client(server, monkeypatch)
+    accounting_api, tenant = accounting(server, client), server.env["XERO_TENANT_ID"]
+    quote = accounting_api.get_quote(tenant, quote_id).quotes[0]
+    assert quote.total == 115.0 and quote.quote_number == "QU-0001" and quote.status.value == "SENT"
+    journals = accounting_api.get_journals(tenant).journals
+    assert [j.source_type for j in journals] == ["MANJOURNAL"]
+    assert [g.name for g in accounting_api.get_contact_groups(tenant).contact_groups] == ["VIP"]
+    assert [u.first_name for u in accounting_api.get_users(tenant).users] == ["Ana"]
+    assert accounting_api.get_purchase_orders(tenant, page=1).purchase_orders == []
+    with pytest.raises(ValueError, match=r"fixture ManualJournals\[0\]: .*debits"):
+        xero_sandbox(fixtures={"xero": {"ManualJournals": [{"Narration": "x", "JournalLines": [
+            {"LineAmount": 5, "AccountCode": "090"}, {"LineAmount": -4, "AccountCode": "960"}]}]}})

@@ -139,6 +139,10 @@ class XeroEmulator(Emulator):
     def records(self, object_name: str) -> list[dict] | None:
         if object_name == "Organisation":
             return [dict(self.org.organisation)]
+        if object_name == "Journals":
+            with self.org.lock:
+                journals = [self.org.journals.render(n) for n in range(1, len(self.org.journals) + 1)]
+            return [dict(j, _deleted=False) for j in journals if j is not None]
         if object_name not in COLLECTIONS:
             return None
         out = []

@@ -105,11 +105,11 @@ def _number(org: Org, doc: dict, errors: list[str], status: str, kind: str, numb
     doc["UpdatedDateUTC"] = ms_date(org.now_ms())
 
 
-def write_quote(org: Org, element: dict, *, create_only: bool) -> dict:
+def write_quote(org: Org, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
     old = _existing(org, "Quotes", "QuoteID", element, create_only, "Quote", org.quote_numbers, "QuoteNumber")
     status = _status(old, element, _QUOTE_FLOW, "DRAFT", "quote")
     errors: list[str] = []
-    doc = _merge(old, element, "QuoteID", {"QuoteID": org.new_id()})
+    doc = _merge(old, element, "QuoteID", {"QuoteID": fixed_id or org.new_id()})
     _party(org, doc, element, old, errors)
     if not doc.get("Date"):
         errors.append("Date is required for a quote")
@@ -129,12 +129,12 @@ def write_quote(org: Org, element: dict, *, create_only: bool) -> dict:
     return doc
 
 
-def write_purchase_order(org: Org, element: dict, *, create_only: bool) -> dict:
+def write_purchase_order(org: Org, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
     old = _existing(org, "PurchaseOrders", "PurchaseOrderID", element, create_only, "Purchase order",
                     org.purchase_order_numbers, "PurchaseOrderNumber")
     status = _status(old, element, _PO_FLOW, "DRAFT", "purchase order")
     errors: list[str] = []
-    doc = _merge(old, element, "PurchaseOrderID", {"PurchaseOrderID": org.new_id(), "HasAttachments": False,
+    doc = _merge(old, element, "PurchaseOrderID", {"PurchaseOrderID": fixed_id or org.new_id(), "HasAttachments": False,
                                                    "SentToContact": False})
     _party(org, doc, element, old, errors)
     _date(doc, "Date", errors, org.now_ms())
@@ -149,11 +149,11 @@ def write_purchase_order(org: Org, element: dict, *, create_only: bool) -> dict:
     return doc
 
 
-def write_manual_journal(org: Org, element: dict, *, create_only: bool) -> dict:
+def write_manual_journal(org: Org, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
     old = _existing(org, "ManualJournals", "ManualJournalID", element, create_only, "Manual journal")
     status = _status(old, element, _MJ_FLOW, "DRAFT", "manual journal")
     errors: list[str] = []
-    doc = _merge(old, element, "ManualJournalID", {"ManualJournalID": org.new_id(), "HasAttachments": False,
+    doc = _merge(old, element, "ManualJournalID", {"ManualJournalID": fixed_id or org.new_id(), "HasAttachments": False,
                                                    "ShowOnCashBasisReports": True, "LineAmountTypes": "NoTax"})
     if not str(doc.get("Narration") or "").strip():
         errors.append("Narration must not be empty")
@@ -197,7 +197,7 @@ def write_manual_journal(org: Org, element: dict, *, create_only: bool) -> dict:
     return doc
 
 
-def write_bank_transfer(org: Org, element: dict, *, create_only: bool) -> dict:
+def write_bank_transfer(org: Org, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
     if not create_only or element.get("BankTransferID"):
         raise WriteError(["Bank transfers cannot be edited; create a new one with PUT"])
     errors: list[str] = []
@@ -222,7 +222,7 @@ def write_bank_transfer(org: Org, element: dict, *, create_only: bool) -> dict:
         raise WriteError(errors)
     now = org.now_ms()
     transfer = {
-        "BankTransferID": org.new_id(), "FromBankAccount": _bank_ref(accounts[0]),
+        "BankTransferID": fixed_id or org.new_id(), "FromBankAccount": _bank_ref(accounts[0]),
         "ToBankAccount": _bank_ref(accounts[1]), "Amount": amount, "Date": doc["Date"], "CurrencyRate": 1.0,
         "FromBankTransactionID": org.new_id(), "ToBankTransactionID": org.new_id(),
         "FromIsReconciled": bool(element.get("FromIsReconciled", False)),
@@ -251,7 +251,7 @@ def _bank_ref(acc: dict) -> dict:
     return {"AccountID": acc["AccountID"], "Code": acc.get("Code", ""), "Name": acc.get("Name", "")}
 
 
-def write_contact_group(org: Org, element: dict, *, create_only: bool) -> dict:
+def write_contact_group(org: Org, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
     old = _existing(org, "ContactGroups", "ContactGroupID", element, create_only, "Contact group")
     if old and old.get("Status") == "DELETED":
         raise WriteError(["This contact group has been deleted"])
@@ -270,7 +270,7 @@ def write_contact_group(org: Org, element: dict, *, create_only: bool) -> dict:
             errors.append(f"A contact group named '{name}' already exists")
     if errors:
         raise WriteError(errors)
-    group = dict(old) if old else {"ContactGroupID": org.new_id(), "Contacts": []}
+    group = dict(old) if old else {"ContactGroupID": fixed_id or org.new_id(), "Contacts": []}
     group["Name"], group["Status"] = name, status
     org.c["ContactGroups"].put(group)
     return group

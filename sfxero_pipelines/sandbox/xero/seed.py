@@ -15,7 +15,7 @@ import itertools
 import random
 
 from ..world import FX_FROM_USD, PRODUCTS, World
-from .seed_ledger import LedgerSeeder
+from .seed_ledger import LEDGER_FIXTURES, LedgerSeeder, load_ledger_fixtures
 from .store import DAY_MS, Org, WriteError
 from .wire import day_ms, iso_from_ms, ms_date, parse_date_ms
 
@@ -377,7 +377,7 @@ def seed_world(org: Org, world: World) -> None:
 def load_fixture_data(org: Org, fixtures: dict) -> None:
     """SPEC §5 fixtures, Xero half. Missing IDs and timestamps are generated; totals are computed."""
     known = {"Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items", "Accounts",
-             "TaxRates", "Currencies", "Organisation"}
+             "TaxRates", "Currencies", "Organisation"} | set(LEDGER_FIXTURES)
     unknown = set(fixtures) - known
     if unknown:
         raise ValueError(f"unknown Xero fixture object(s): {', '.join(sorted(unknown))}")
@@ -462,3 +462,4 @@ def load_fixture_data(org: Org, fixtures: dict) -> None:
             org.write_payment(dict(raw), fixed_id=raw.get("PaymentID"))
         except WriteError as exc:
             raise ValueError(f"fixture Payments: {exc}") from None
+    load_ledger_fixtures(org, fixtures)
