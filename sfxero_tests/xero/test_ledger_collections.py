@@ -293,6 +293,13 @@ def test_tracking_categories_users_overpayments_prepayments(api, sandbox):
     assert one.total == overpayments[0].total
     prepayments = accounting_api.get_prepayments(tenant, page=1).prepayments
     assert prepayments and accounting_api.get_prepayment(tenant, prepayments[0].prepayment_id).prepayments[0].total
+    for method, plural, items in (("get_overpayments", "overpayments", overpayments),
+                                  ("get_prepayments", "prepayments", prepayments)):
+        first = getattr(accounting_api, method)(tenant, page=1, page_size=1)
+        assert len(getattr(first, plural)) == 1 and first.pagination.item_count == len(items)
+        newest = max(_utc(i.updated_date_utc) for i in items)
+        since = getattr(getattr(accounting_api, method)(tenant, if_modified_since=newest), plural)
+        assert since and all(_utc(i.updated_date_utc) >= newest for i in since) and len(since) <= len(items)
 
 
 def test_an_allocated_overpayment_reduces_its_invoice(make_sandbox, monkeypatch, response_validator):
