@@ -20,7 +20,7 @@ from .conftest import FAST_XERO, materialize, metadata_of, staged, today, xero_r
 
 PARTITIONED = ["quotes", "purchase_orders", "overpayments", "prepayments", "manual_journals"]
 WHOLE = ["bank_transfers", "contact_groups", "tracking_categories"]
-ASSETS = {key: build_xero_extract_asset(XERO_OBJECTS[key]) for key in PARTITIONED + WHOLE + ["journals"]}
+ASSETS = {key: build_xero_extract_asset(XERO_OBJECTS[key]) for key in PARTITIONED + WHOLE + ["journals", "contacts"]}
 _DEAD = {"DELETED", "VOIDED", "ARCHIVED"}
 
 
@@ -159,3 +159,26 @@ def test_whole_objects_flag_a_deleted_transfer(make_sandbox, staging):
     rows = staged(staging, "xero_bank_transfer")
     assert len(rows) == len(transfers) + 1 and rows[transfer_id]["is_deleted"] and rows[transfer_id]["amount"] == 42.0
     assert _calls(result, "xero_bank_transfer", "BankTransfers") == 1
+
+
+def test_new_suites_pass_on_seeded_data_and_catch_a_bad_record(make_sandbox, staging):
+    from sfxero_pipelines.checks.runner import run_suite
+    from sfxero_pipelines.config import ChecksConfig
+
+    server = make_sandbox(xero_limits=FAST_XERO)
+    stray = {"QuoteID": str(uuid.uuid4()), "QuoteNumber": "QU-STRAY", "Status": "SENT", "CurrencyCode": "USD",
+             "Contact": {"ContactID": str(uuid.uuid4()), "Name": "Nobody"}, "Date": "/Date(1767225600000+0000)/",
+             "Total": 10.0, "SubTotal": 10.0,
+             "UpdatedDateUTC": f"/Date({int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000) - 60_000}+0000)/"}
+    with server.xero.org.lock:
+        server.xero.org.c["Quotes"].put(stray)
+    assert _run(server, staging, ["contacts"] + PARTITIONED, partition=today()).success
+    assert _run(server, staging, ["bank_transfers", "journals"]).success
+    cfg = ChecksConfig()
+    with staging.engine.connect() as conn:
+        for table in ("xero_purchase_order", "xero_overpayment", "xero_prepayment", "xero_manual_journal",
+                      "xero_bank_transfer", "xero_journal", "xero_quote"):
+            outcome = run_suite(conn, table, cfg)
+            assert outcome.staged and outcome.rows > 0, table
+            expected_bad = {stray["QuoteID"]} if table == "xero_quote" else set()
+            assert set(outcome.record_failures) == expected_bad, (table, sorted(outcome.record_failures)[:3])
