@@ -43,17 +43,36 @@ from xero_python.exceptions import ApiException
 from .. import errors
 
 SYSTEM = "xero"
-PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments")
-UNPAGED = ("Items", "Accounts", "TaxRates", "Currencies", "Organisation")
+PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Quotes", "PurchaseOrders",
+         "Overpayments", "Prepayments", "ManualJournals")
+UNPAGED = ("Items", "Accounts", "TaxRates", "Currencies", "Organisation", "BankTransfers", "ContactGroups",
+           "TrackingCategories", "Users")
+#: GET /Quotes pages by `page` alone, 100 a page; GET /Quotes and /PurchaseOrders take no `where`.
+FIXED_PAGE_SIZE = {"Quotes": 100}
+NO_WHERE = ("Quotes", "PurchaseOrders")
+#: GET /Journals: 100 journals after `offset` (a JournalNumber) per call, no page or pageSize.
+JOURNAL_PAGE = 100
 _LIST = {"Contacts": "get_contacts", "Invoices": "get_invoices", "CreditNotes": "get_credit_notes",
          "BankTransactions": "get_bank_transactions", "Payments": "get_payments", "Items": "get_items",
          "Accounts": "get_accounts", "TaxRates": "get_tax_rates", "Currencies": "get_currencies",
-         "Organisation": "get_organisations"}
+         "Organisation": "get_organisations", "Quotes": "get_quotes", "PurchaseOrders": "get_purchase_orders",
+         "Overpayments": "get_overpayments", "Prepayments": "get_prepayments",
+         "ManualJournals": "get_manual_journals", "BankTransfers": "get_bank_transfers",
+         "ContactGroups": "get_contact_groups", "TrackingCategories": "get_tracking_categories",
+         "Users": "get_users"}
 _ONE = {"Contacts": ("get_contact", "contact_id"), "Invoices": ("get_invoice", "invoice_id"),
         "CreditNotes": ("get_credit_note", "credit_note_id"),
         "BankTransactions": ("get_bank_transaction", "bank_transaction_id"),
         "Payments": ("get_payment", "payment_id"), "Items": ("get_item", "item_id"),
-        "Accounts": ("get_account", "account_id")}
+        "Accounts": ("get_account", "account_id"), "Quotes": ("get_quote", "quote_id"),
+        "PurchaseOrders": ("get_purchase_order", "purchase_order_id"),
+        "Overpayments": ("get_overpayment", "overpayment_id"), "Prepayments": ("get_prepayment", "prepayment_id"),
+        "ManualJournals": ("get_manual_journal", "manual_journal_id"), "Journals": ("get_journal", "journal_id"),
+        "BankTransfers": ("get_bank_transfer", "bank_transfer_id"),
+        "ContactGroups": ("get_contact_group", "contact_group_id"),
+        "TrackingCategories": ("get_tracking_category", "tracking_category_id"), "Users": ("get_user", "user_id")}
+#: Unpaged lists that leave records out unless asked (deleted transfers, archived tracking categories).
+_INCLUDE_ALL = {"BankTransfers": {"include_deleted": True}, "TrackingCategories": {"include_archived": True}}
 # (PUT method, POST method, SDK body argument name)
 _WRITE = {"Contacts": ("create_contacts", "update_or_create_contacts", "contacts"),
           "Invoices": ("create_invoices", "update_or_create_invoices", "invoices"),
@@ -62,7 +81,8 @@ _WRITE = {"Contacts": ("create_contacts", "update_or_create_contacts", "contacts
                                "bank_transactions"),
           "Items": ("create_items", "update_or_create_items", "items"),
           "Payments": ("create_payments", "create_payment", None)}
-_IMS = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items", "Accounts")
+_IMS = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items", "Accounts", "Quotes",
+        "PurchaseOrders", "Overpayments", "Prepayments", "ManualJournals", "BankTransfers", "Users")
 _PLURAL_KEY = {"Organisation": "Organisations"}
 _MAX_LIMIT_WAITS = 20
 _MAX_RETRY_AFTER_S = 120
@@ -356,23 +376,27 @@ class XeroClient:
         if if_modified_since is not None:
             kwargs["if_modified_since"] = self._ims(if_modified_since)
         if where:
+            if collection in NO_WHERE:
+                raise ValueError(f"GET {collection} takes no where filter")
             kwargs["where"] = where
         if order:
             kwargs["order"] = order
+        if collection not in FIXED_PAGE_SIZE:
+            kwargs["page_size"] = page_size
         if statuses:
             if collection != "Invoices":
                 raise ValueError("statuses is only supported for Invoices")
             kwargs["statuses"] = list(statuses)
         if collection in ("Contacts", "Invoices"):
             kwargs["include_archived"] = include_archived
-        _status, body, _headers = self._call(f"GET {collection}", _LIST[collection], page=page, page_size=page_size,
-                                             **kwargs)
+        _status, body, _headers = self._call(f"GET {collection}", _LIST[collection], page=page, **kwargs)
         return body
 
     def iter_pages(self, collection: str, *, if_modified_since: dt.datetime | None = None, where: str | None = None,
                    order: str | None = None, statuses: list[str] | None = None, include_archived: bool = True,
                    page_size: int = 1000, params: dict | None = None) -> Iterator[list[dict]]:
         """Yield each page of a paged collection (raw wire dicts) as it arrives."""
+        page_size = FIXED_PAGE_SIZE.get(collection, page_size)
         page = 1
         while True:
             data = json.loads(self.get_page(collection, page, page_size=page_size, if_modified_since=if_modified_since,
@@ -389,7 +413,7 @@ class XeroClient:
         """An unpaged collection in one call (Items, Accounts, TaxRates, Currencies, Organisation)."""
         if collection not in UNPAGED:
             raise ValueError(f"{collection} is paged (use iter_pages); unpaged: {', '.join(UNPAGED)}")
-        kwargs: dict = {}
+        kwargs: dict = dict(_INCLUDE_ALL.get(collection, {}))
         if where and collection != "Organisation":
             kwargs["where"] = where
         if order and collection != "Organisation":
@@ -398,6 +422,11 @@ class XeroClient:
             kwargs["if_modified_since"] = self._ims(if_modified_since)
         _status, body, _headers = self._call(f"GET {collection}", _LIST[collection], **kwargs)
         return json.loads(body).get(_PLURAL_KEY.get(collection, collection)) or []
+
+    def journals_after(self, offset: int) -> list[dict]:
+        """Up to `JOURNAL_PAGE` journals with JournalNumber > `offset`, in number order (one call)."""
+        _status, body, _headers = self._call("GET Journals", "get_journals", offset=offset)
+        return json.loads(body).get("Journals") or []
 
     def get_by_id(self, collection: str, id: str) -> dict | None:  # noqa: A002 - the API's own word
         if collection not in _ONE:

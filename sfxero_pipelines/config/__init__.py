@@ -58,8 +58,10 @@ class SfxeroConfig(StrictModel):
 #: configuration that leaves one out is refused on load rather than failing the reconcile run.
 RECIPE_SALESFORCE_OBJECTS = {"R1": ("Account",), "R4": ("Account",), "R5": ("Account",),
                              "R2": ("Opportunity",), "R3": ("Opportunity",), "R7": ("Order",)}
-RECIPE_XERO_OBJECTS = {"R1": ("contacts",), "R4": ("contacts",), "R5": ("contacts",),
-                       "R6": ("contacts", "invoices")}
+# Leaving one of these out while a recipe reading it is on would make Xero look empty to it: it would plan
+# duplicates. Refused on load instead.
+RECIPE_XERO_OBJECTS = {"R1": ("contacts",), "R4": ("contacts",), "R5": ("contacts",), "R2": ("invoices",),
+                       "R3": ("invoices",), "R7": ("invoices",), "R6": ("contacts", "invoices")}
 
 
 def _check_recipe_objects(config: SfxeroConfig) -> None:

@@ -5,7 +5,7 @@ extract:
   start_date: "2024-01-01"     # first daily partition: a backfill from here is the historical sync
   lookback_seconds: 300        # incremental reads start this far before the saved cursor
   salesforce: {objects: [Account, Contact, ...], batch_size: 2000, bulk_threshold: 50000}
-  xero: {objects: [contacts, invoices, ...], page_size: 1000}
+  xero: {objects: [contacts, invoices, ...], page_size: 1000}   # journals: opt in (needs the journals scope)
 ```
 """
 
@@ -25,8 +25,12 @@ DEFAULT_SALESFORCE_OBJECTS = [
 XeroObject = Literal[
     "contacts", "invoices", "bills", "credit_notes", "bank_transactions", "payments",
     "items", "accounts", "tax_rates", "currencies",
+    "quotes", "purchase_orders", "overpayments", "prepayments", "manual_journals", "journals",
+    "bank_transfers", "contact_groups", "tracking_categories",
 ]
-DEFAULT_XERO_OBJECTS: list[str] = list(XeroObject.__args__)
+#: Everything but `journals`: Xero grants the journals scope to fewer apps (connections made since
+#: April 2026 get granular scopes without it), so reading them is opted into.
+DEFAULT_XERO_OBJECTS: list[str] = [o for o in XeroObject.__args__ if o != "journals"]
 
 
 class SalesforceExtract(StrictModel):

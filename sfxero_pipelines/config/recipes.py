@@ -92,6 +92,8 @@ class Recipes(StrictModel):
     R7: InvoiceRecipe = InvoiceRecipe(enabled=False)
 
 
+#: Staged Xero objects (extract.xero.objects keys) each recipe reads: without them a recipe would
+#: see Xero as empty and plan to create again what is already there.
 def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
     """Cross-section checks; raises KeyError(key path, problem) (turned into a ConfigError by config.parse_config)."""
     if recipes.R6.enabled and not recipes.R6.campaign:

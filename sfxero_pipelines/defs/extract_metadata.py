@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+#: Which extract job stages an asset ("partitioned" or "reference"): the jobs select by this tag, so
+#: any configured subset of objects resolves (selecting an absent asset by name fails the code location).
+EXTRACT_KIND_TAG = "sfxero/extract"
+
 
 def extract_metadata(*, table: str, total_rows: int, report, api_calls: dict, budget: dict) -> dict:
     window = report.window

@@ -6,6 +6,9 @@ in `raw`, so a field added by Xero is never lost, only untyped. Enum values outs
 Deletes in Xero are statuses: DELETED/VOIDED documents, ARCHIVED contacts, accounts and tax rates
 (the status column keeps which). Items are hard-deleted,
 so reference objects are read in full each run and rows that vanished are flagged deleted.
+Bank transfers carry no UpdatedDateUTC (a delete does not move CreatedDateUTC), so they are read
+whole with their deleted ones; contact groups and tracking categories have no timestamp at all.
+Journals are never edited: read after the last JournalNumber staged.
 """
 
 from __future__ import annotations
@@ -31,9 +34,18 @@ class XeroObject:
     status_field: str | None = None
     deleted_statuses: frozenset[str] = frozenset()
     include_archived: bool = False
+    #: Read by `offset` (Journals: a JournalNumber cursor, never a date window).
+    offset_paged: bool = False
 
     def is_deleted(self, record: dict) -> bool:
         return self.status_field is not None and record.get(self.status_field) in self.deleted_statuses
+
+
+JOURNAL_SOURCE_TYPES = frozenset({
+    "ACCREC", "ACCPAY", "ACCRECCREDIT", "ACCPAYCREDIT", "ACCRECPAYMENT", "ACCPAYPAYMENT", "ARCREDITPAYMENT",
+    "APCREDITPAYMENT", "CASHREC", "CASHPAID", "TRANSFER", "ARPREPAYMENT", "APPREPAYMENT", "AROVERPAYMENT",
+    "APOVERPAYMENT", "EXPCLAIM", "EXPPAYMENT", "MANJOURNAL", "PAYSLIP", "WAGEPAYABLE", "INTEGRATEDPAYROLLPE",
+    "INTEGRATEDPAYROLLPT", "EXTERNALSPENDMONEY", "INTEGRATEDPAYROLLPTPAYMENT", "INTEGRATEDPAYROLLCN"})
 
 
 def F(source: str, column: str, kind: str = "text", allowed=None, required: bool = False) -> FieldSpec:
@@ -56,6 +68,18 @@ def _invoice_fields(type_: str) -> tuple[FieldSpec, ...]:
         F("AmountCredited", "amount_credited", "money"), F("CurrencyCode", "currency_code"),
         F("CurrencyRate", "currency_rate", "float"), F("FullyPaidOnDate", "fully_paid_on_date", "msdate"),
         _UPDATED,
+    )
+
+
+def _credit_fields(id_field: str, column: str, types: set[str]) -> tuple[FieldSpec, ...]:
+    """Overpayments and prepayments: a credit held for a contact until allocated."""
+    return (
+        F(id_field, column, required=True), F("Type", "type", allowed=types, required=True),
+        F("Contact.ContactID", "contact_id", required=True), F("Date", "date", "msdate"),
+        F("Status", "status", allowed={"AUTHORISED", "PAID", "VOIDED"}, required=True), F("Reference", "reference"),
+        F("SubTotal", "sub_total", "money"), F("TotalTax", "total_tax", "money"), F("Total", "total", "money"),
+        F("RemainingCredit", "remaining_credit", "money"), F("AppliedAmount", "applied_amount", "money"),
+        F("CurrencyCode", "currency_code"), F("CurrencyRate", "currency_rate", "float"), _UPDATED,
     )
 
 
@@ -150,4 +174,82 @@ XERO_OBJECTS: dict[str, XeroObject] = {o.key: o for o in (
     XeroObject(
         "currencies", "xero_currency", "Currencies", "Code", paged=False, modified_field=None,
         fields=(F("Code", "code", required=True), F("Description", "description"))),
+    XeroObject(
+        "quotes", "xero_quote", "Quotes", "QuoteID", status_field="Status", deleted_statuses=frozenset({"DELETED"}),
+        fields=(
+            F("QuoteID", "quote_id", required=True), F("QuoteNumber", "quote_number"), F("Reference", "reference"),
+            F("Contact.ContactID", "contact_id", required=True), F("Contact.Name", "contact_name"),
+            F("Date", "date", "msdate"), F("ExpiryDate", "expiry_date", "msdate"),
+            F("Status", "status", allowed={"DRAFT", "SENT", "DECLINED", "ACCEPTED", "INVOICED", "DELETED"},
+              required=True),
+            F("LineAmountTypes", "line_amount_types", allowed={"EXCLUSIVE", "INCLUSIVE", "NOTAX"}),
+            F("SubTotal", "sub_total", "money"), F("TotalTax", "total_tax", "money"), F("Total", "total", "money"),
+            F("TotalDiscount", "total_discount", "money"), F("CurrencyCode", "currency_code"),
+            F("CurrencyRate", "currency_rate", "float"), F("Title", "title"), _UPDATED,
+        )),
+    XeroObject(
+        "purchase_orders", "xero_purchase_order", "PurchaseOrders", "PurchaseOrderID", status_field="Status",
+        deleted_statuses=frozenset({"DELETED"}),
+        fields=(
+            F("PurchaseOrderID", "purchase_order_id", required=True),
+            F("PurchaseOrderNumber", "purchase_order_number"), F("Reference", "reference"),
+            F("Contact.ContactID", "contact_id", required=True), F("Contact.Name", "contact_name"),
+            F("Date", "date", "msdate"), F("DeliveryDate", "delivery_date", "msdate"),
+            F("ExpectedArrivalDate", "expected_arrival_date", "msdate"),
+            F("Status", "status", allowed={"DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED"}, required=True),
+            F("LineAmountTypes", "line_amount_types", allowed={"Exclusive", "Inclusive", "NoTax"}),
+            F("SubTotal", "sub_total", "money"), F("TotalTax", "total_tax", "money"), F("Total", "total", "money"),
+            F("CurrencyCode", "currency_code"), F("CurrencyRate", "currency_rate", "float"),
+            F("SentToContact", "sent_to_contact", "bool"), _UPDATED,
+        )),
+    XeroObject("overpayments", "xero_overpayment", "Overpayments", "OverpaymentID", status_field="Status",
+               deleted_statuses=frozenset({"VOIDED"}),
+               fields=_credit_fields("OverpaymentID", "overpayment_id",
+                                     {"RECEIVE-OVERPAYMENT", "SPEND-OVERPAYMENT", "AROVERPAYMENT"})),
+    XeroObject("prepayments", "xero_prepayment", "Prepayments", "PrepaymentID", status_field="Status",
+               deleted_statuses=frozenset({"VOIDED"}),
+               fields=_credit_fields("PrepaymentID", "prepayment_id",
+                                     {"RECEIVE-PREPAYMENT", "SPEND-PREPAYMENT", "ARPREPAYMENT", "APPREPAYMENT"})),
+    XeroObject(
+        "manual_journals", "xero_manual_journal", "ManualJournals", "ManualJournalID", status_field="Status",
+        deleted_statuses=frozenset({"DELETED", "VOIDED"}),
+        fields=(
+            F("ManualJournalID", "manual_journal_id", required=True), F("Narration", "narration", required=True),
+            F("Date", "date", "msdate"),
+            F("Status", "status", allowed={"DRAFT", "POSTED", "DELETED", "VOIDED", "ARCHIVED"}, required=True),
+            F("LineAmountTypes", "line_amount_types", allowed={"Exclusive", "Inclusive", "NoTax"}),
+            F("ShowOnCashBasisReports", "show_on_cash_basis_reports", "bool"), _UPDATED,
+        )),
+    XeroObject(
+        "journals", "xero_journal", "Journals", "JournalID", paged=False, offset_paged=True,
+        modified_field="CreatedDateUTC",
+        fields=(
+            F("JournalID", "journal_id", required=True), F("JournalNumber", "journal_number", "int", required=True),
+            F("JournalDate", "journal_date", "msdate"), F("Reference", "reference"), F("SourceID", "source_id"),
+            F("SourceType", "source_type", allowed=JOURNAL_SOURCE_TYPES),
+            F("CreatedDateUTC", "created_date_utc", "msdatetime", required=True),
+        )),
+    XeroObject(
+        "bank_transfers", "xero_bank_transfer", "BankTransfers", "BankTransferID", paged=False,
+        modified_field="CreatedDateUTC", status_field="Status", deleted_statuses=frozenset({"DELETED"}),
+        fields=(
+            F("BankTransferID", "bank_transfer_id", required=True),
+            F("FromBankAccount.AccountID", "from_account_id"), F("FromBankAccount.Code", "from_account_code"),
+            F("ToBankAccount.AccountID", "to_account_id"), F("ToBankAccount.Code", "to_account_code"),
+            F("Amount", "amount", "money", required=True), F("Date", "date", "msdate"),
+            F("CurrencyRate", "currency_rate", "float"), F("Reference", "reference"),
+            F("FromIsReconciled", "from_is_reconciled", "bool"), F("ToIsReconciled", "to_is_reconciled", "bool"),
+            F("Status", "status", allowed={"AUTHORISED", "DELETED"}),
+            F("CreatedDateUTC", "created_date_utc", "msdatetime"),
+        )),
+    XeroObject(
+        "contact_groups", "xero_contact_group", "ContactGroups", "ContactGroupID", paged=False, modified_field=None,
+        status_field="Status", deleted_statuses=frozenset({"DELETED"}),
+        fields=(F("ContactGroupID", "contact_group_id", required=True), F("Name", "name", required=True),
+                F("Status", "status", allowed={"ACTIVE", "DELETED"}))),
+    XeroObject(
+        "tracking_categories", "xero_tracking_category", "TrackingCategories", "TrackingCategoryID", paged=False,
+        modified_field=None, status_field="Status", deleted_statuses=frozenset({"ARCHIVED", "DELETED"}),
+        fields=(F("TrackingCategoryID", "tracking_category_id", required=True), F("Name", "name", required=True),
+                F("Status", "status", allowed={"ACTIVE", "ARCHIVED", "DELETED"}))),
 )}

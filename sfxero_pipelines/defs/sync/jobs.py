@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ..extract_metadata import EXTRACT_KIND_TAG
+
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
 # alone would bring their checks along and run every suite twice per cycle).
-PARTITIONED_EXTRACT = (dg.AssetSelection.groups("salesforce_extract", "xero_extract")
-                       - dg.AssetSelection.assets("xero_item", "xero_account", "xero_tax_rate", "xero_currency")
-                       ).without_checks()
-REFERENCE_EXTRACT = dg.AssetSelection.assets("xero_item", "xero_account", "xero_tax_rate", "xero_currency").without_checks()
+# By tag, not by asset name: `extract.xero.objects` may leave any of them out.
+# Journals (read by offset, unpartitioned) run with the reference data.
+UNPARTITIONED = dg.AssetSelection.tag(EXTRACT_KIND_TAG, "reference") | dg.AssetSelection.tag(EXTRACT_KIND_TAG, "offset")
+REFERENCE_EXTRACT = UNPARTITIONED.without_checks()
+PARTITIONED_EXTRACT = (dg.AssetSelection.groups("salesforce_extract", "xero_extract") - UNPARTITIONED).without_checks()
 
 extract_job = dg.define_asset_job(
     "extract_job", selection=PARTITIONED_EXTRACT,
@@ -21,7 +24,8 @@ extract_job = dg.define_asset_job(
 )
 reference_extract_job = dg.define_asset_job(
     "reference_extract_job", selection=REFERENCE_EXTRACT,
-    description="Stage Xero reference data (items, accounts, tax rates, currencies) in full.",
+    description="Stage Xero reference data (items, accounts, tax rates, currencies, bank transfers, contact groups, "
+                "tracking categories) in full, and the journals after the last one staged.",
 )
 
 STAGED = dg.AssetSelection.groups("salesforce_extract", "xero_extract")

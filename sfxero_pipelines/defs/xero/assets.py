@@ -1,4 +1,5 @@
-"""Xero extract assets: partitioned ones for transactional objects, whole-table ones for reference data."""
+"""Xero extract assets: partitioned ones for transactional objects, whole-table ones for reference data,
+and journals read by JournalNumber (unpartitioned: an offset cursor, not a date window)."""
 
 
 import datetime as dt
@@ -7,11 +8,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...config import load_config
-from ..extract_metadata import extract_metadata
+from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
-from ...extract.xero import extract_xero_paged, extract_xero_reference
+from ...extract.xero import extract_xero_journals, extract_xero_paged, extract_xero_reference
 from ...extract.xero_objects import XERO_OBJECTS, XeroObject
 from .resources import XeroResource
 
@@ -30,6 +31,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     common = dict(
         name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=API_RETRY,
         metadata={"dagster/table_name": obj.table, "source_collection": obj.collection},
+        tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "offset" if obj.offset_paged else "reference"},
     )
     if obj.paged:
         @dg.asset(partitions_def=daily_partitions(), backfill_policy=dg.BackfillPolicy.single_run(),
@@ -47,14 +49,21 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
 
         return _paged
 
-    @dg.asset(description=f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted.",
-              **common)
-    def _reference(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
-        with only_transient_retried(), xero.get_client() as client:
-            return _result(context, client, staging, obj, extract_xero_reference(client, staging.engine, obj,
-                                                                                  run_id=context.run.run_id))
+    # Unpartitioned: journals after the last JournalNumber staged, or reference data read whole.
+    if obj.offset_paged:
+        extract_whole = extract_xero_journals
+        description = f"Xero {obj.key}, read after the last JournalNumber staged (journals are never edited)."
+    else:
+        extract_whole = extract_xero_reference
+        description = f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted."
 
-    return _reference
+    @dg.asset(description=description, **common)
+    def _whole(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
+        with only_transient_retried(), xero.get_client() as client:
+            return _result(context, client, staging, obj, extract_whole(client, staging.engine, obj,
+                                                                         run_id=context.run.run_id))
+
+    return _whole
 
 
 xero_extract_assets: list[dg.AssetsDefinition] = [build_xero_extract_asset(XERO_OBJECTS[key]) for key in load_config().extract.xero.objects]

@@ -28,6 +28,8 @@ from starlette.responses import JSONResponse, Response
 from ..emulator import Emulator, Handler
 from . import wire
 from .identity import ACCESS_TTL_S, Identity, TokenError
+from .ledger import (add_group_contacts, clear_group_contacts, delete_bank_transfer, write_bank_transfer,
+                     write_contact_group, write_manual_journal, write_purchase_order, write_quote)
 from .idempotency import MAX_KEY_LEN, IdempotencyStore
 from .limits import Limits
 from .seed import load_fixture_data, new_org, seed_world
@@ -36,14 +38,27 @@ from .webhooks import WebhookSender
 from .where import QueryError, compile_order, compile_where, sort_key
 
 API = "/api.xro/2.0"
-PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments")
-IMS_SUPPORTED = PAGED + ("Items", "Accounts")
+LEDGER_WRITES = {"Quotes": write_quote, "PurchaseOrders": write_purchase_order,
+                 "ManualJournals": write_manual_journal, "BankTransfers": write_bank_transfer,
+                 "ContactGroups": write_contact_group}
+PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Quotes", "PurchaseOrders",
+         "Overpayments", "Prepayments", "ManualJournals")
+# Quotes page by `page` alone: Xero's GET /Quotes takes no pageSize.
+FIXED_PAGE = ("Quotes",)
+IMS_SUPPORTED = PAGED + ("Items", "Accounts", "BankTransfers", "Users")
+# Collections served read-only (created in Xero through other documents, or by people).
+READ_ONLY = ("Overpayments", "Prepayments", "TrackingCategories", "Users")
+# (date field, query parameter prefix) filters of Quotes and PurchaseOrders.
+_DATE_FILTERS = (("Date", "date"), ("ExpiryDate", "expirydate"))
 _DEAD = {"DELETED", "VOIDED", "ARCHIVED"}
 _SUMMARY_DROP = {
     "Invoices": ("LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments", "Attachments"),
     "Contacts": ("Addresses", "Phones", "ContactPersons", "ContactGroups", "Attachments", "PaymentTerms",
                  "BatchPayments", "Balances"),
 }
+# Fields Xero leaves out of a list answered without `page` (invoices come without their lines).
+_UNPAGED_DROP = {"Invoices": ("LineItems",)}
+
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -127,6 +142,10 @@ class XeroEmulator(Emulator):
     def records(self, object_name: str) -> list[dict] | None:
         if object_name == "Organisation":
             return [dict(self.org.organisation)]
+        if object_name == "Journals":
+            with self.org.lock:
+                journals = [self.org.journals.render(n) for n in range(1, len(self.org.journals) + 1)]
+            return [dict(j, _deleted=False) for j in journals if j is not None]
         if object_name not in COLLECTIONS:
             return None
         out = []
@@ -159,6 +178,21 @@ class XeroEmulator(Emulator):
             idf = COLLECTIONS[plural]
             routes.append((f"{API}/{plural}", ["GET", "PUT", "POST"], self._api(plural, self._collection)))
             routes.append((f"{API}/{plural}/{{{idf}}}", ["GET", "POST"], self._api(plural, self._one)))
+        for plural in ("Quotes", "PurchaseOrders", "ManualJournals"):
+            idf = COLLECTIONS[plural]
+            routes.append((f"{API}/{plural}", ["GET", "PUT", "POST"], self._api(plural, self._collection)))
+            routes.append((f"{API}/{plural}/{{{idf}}}", ["GET", "POST"], self._api(plural, self._one)))
+        for plural in ("BankTransfers", "ContactGroups"):
+            idf = COLLECTIONS[plural]
+            routes.append((f"{API}/{plural}", ["GET", "PUT"], self._api(plural, self._collection)))
+            routes.append((f"{API}/{plural}/{{{idf}}}", ["GET", "POST"], self._api(plural, self._one)))
+        routes.append((f"{API}/ContactGroups/{{ContactGroupID}}/Contacts", ["PUT", "DELETE"],
+                       self._api("ContactGroups", self._group_contacts)))
+        for plural in READ_ONLY:
+            routes.append((f"{API}/{plural}", ["GET"], self._api(plural, self._collection)))
+            routes.append((f"{API}/{plural}/{{{COLLECTIONS[plural]}}}", ["GET"], self._api(plural, self._one)))
+        routes.append((f"{API}/Journals", ["GET"], self._api("Journals", self._journals)))
+        routes.append((f"{API}/Journals/{{JournalID}}", ["GET"], self._api("Journals", self._journal)))
         for plural in ("Accounts", "TaxRates", "Currencies"):
             routes.append((f"{API}/{plural}", ["GET"], self._api(plural, self._collection)))
         routes.append((f"{API}/Accounts/{{AccountID}}", ["GET"], self._api("Accounts", self._one)))
@@ -295,36 +329,43 @@ class XeroEmulator(Emulator):
         where = compile_where(params["where"]) if params.get("where", "").strip() else None
         order = compile_order(params["order"]) if params.get("order", "").strip() else None
         ids = {v.strip().lower() for v in params.get("ids", "").split(",") if v.strip()}
-        contact_ids = {v.strip().lower() for v in params.get("contactids", "").split(",") if v.strip()}
-        statuses = {v.strip().upper() for v in params.get("statuses", "").split(",") if v.strip()}
-        numbers = {v.strip() for v in params.get("invoicenumbers", "").split(",") if v.strip()}
+        contact_ids = {v.strip().lower() for v in (params.get("contactids") or params.get("contactid") or "").split(",")
+                       if v.strip()}
+        statuses = {v.strip().upper() for v in (params.get("statuses") or params.get("status") or "").split(",")
+                    if v.strip()}
+        numbers = {v.strip() for v in (params.get("invoicenumbers") or params.get("quotenumber") or "").split(",")
+                   if v.strip()}
+        hidden = self._hidden_statuses(plural, params)
+        dates = self._date_bounds(params)
         include_archived = _bool(params.get("includearchived"), False)
         summary = _bool(params.get("summaryonly"), False) and plural in ("Invoices", "Contacts")
         search = params.get("searchterm", "").strip().lower()
         paged = plural in PAGED and "page" in params
         try:
             page = max(1, int(params.get("page") or 1))
-            page_size = min(1000, max(1, int(params.get("pagesize") or 100)))
+            page_size = 100 if plural in FIXED_PAGE else min(1000, max(1, int(params.get("pagesize") or 100)))
         except ValueError:
             return wire.simple_error(16, "QueryParseException", "page and pageSize must be integers")
         recs = coll.since(ims) if ims is not None else coll.ordered()[0]
-        hot_filter = ids or contact_ids or statuses or (plural == "Contacts" and not include_archived)
+        hot_filter = ids or contact_ids or statuses or hidden or (plural == "Contacts" and not include_archived)
         if hot_filter:
             recs = [r for r in recs if (not ids or r.id in ids)
                     and (not contact_ids or (r.contact_id or "").lower() in contact_ids)
                     and (not statuses or (r.status or "") in statuses)
+                    and (r.status or "") not in hidden
                     and (plural != "Contacts" or include_archived or r.status != "ARCHIVED")]
         recs_before = recs
-        filtered = where or order or numbers or search
+        filtered = where or order or numbers or search or dates
         if filtered:
             # Filtering and ordering need every record decoded. Done once per query and reused by
             # its later pages (keyed on the collection's write sequence, so any write invalidates):
             # re-decoding a 200k-invoice org for each of its 200 pages made paging quadratic.
             key = (id(coll), coll._seq, plural, ims, params.get("where"), params.get("order"), frozenset(numbers),
-                   search, frozenset(ids), frozenset(contact_ids), frozenset(statuses), include_archived)
+                   search, frozenset(ids), frozenset(contact_ids), frozenset(statuses), include_archived,
+                   tuple(sorted(dates.items())), frozenset(hidden))
             recs = self._query_cache.get(key)
             if recs is None:
-                recs = self._filter_and_order(plural, coll, recs_before, where, order, numbers, search)
+                recs = self._filter_and_order(plural, coll, recs_before, where, order, numbers, search, dates)
                 self._query_cache[key] = recs
                 while len(self._query_cache) > 8:
                     self._query_cache.pop(next(iter(self._query_cache)))
@@ -336,21 +377,49 @@ class XeroEmulator(Emulator):
             rows = rows[start:start + page_size]
             pagination = {"page": page, "pageSize": page_size, "pageCount": math.ceil(total / page_size),
                           "itemCount": total}
-        if filtered:
+        drop = _UNPAGED_DROP.get(plural, ()) if not paged else ()
+        if plural == "ContactGroups":
+            drop = ("Contacts",)
+        if filtered or drop:
             decoded = [Collection.load(r) for r in rows]
             if plural == "Contacts":
                 decoded = [self._present(plural, d) for d in decoded]
+            if drop:
+                decoded = [{k: v for k, v in d.items() if k not in drop} for d in decoded]
             items = [wire.dumps(self._present(plural, d, summary) if summary else d) for d in decoded]
         else:
             items = self._serialize(plural, rows, summary)
         return wire.json_response(wire.envelope_bytes(plural, items, self.org.now_ms(), pagination))
 
-    def _filter_and_order(self, plural, coll, recs, where, order, numbers, search) -> list:
+    @staticmethod
+    def _hidden_statuses(plural: str, params: dict) -> frozenset[str]:
+        """Statuses a list leaves out unless asked: archived tracking categories, deleted transfers."""
+        if plural == "TrackingCategories" and not _bool(params.get("includearchived"), False):
+            return frozenset({"ARCHIVED", "DELETED"})
+        if plural == "BankTransfers" and not _bool(params.get("includedeleted"), False):
+            return frozenset({"DELETED"})
+        return frozenset()
+
+    @staticmethod
+    def _date_bounds(params: dict) -> dict[str, tuple[int | None, int | None]]:
+        """DateFrom/DateTo (and ExpiryDateFrom/To) as inclusive day bounds per date field."""
+        bounds = {}
+        for field, prefix in _DATE_FILTERS:
+            low = wire.parse_date_ms(params.get(prefix + "from"))
+            high = wire.parse_date_ms(params.get(prefix + "to"))
+            if low is not None or high is not None:
+                bounds[field] = (low, high)
+        return bounds
+
+    def _filter_and_order(self, plural, coll, recs, where, order, numbers, search, dates=None) -> list:
         pairs = [(r, Collection.load(r)) for r in recs]
         if plural == "Contacts":
             pairs = [(r, self._present(plural, d)) for r, d in pairs]
         if numbers:
-            pairs = [(r, d) for r, d in pairs if d.get("InvoiceNumber") in numbers]
+            pairs = [(r, d) for r, d in pairs if (d.get("InvoiceNumber") or d.get("QuoteNumber")) in numbers]
+        for field, (low, high) in (dates or {}).items():
+            pairs = [(r, d) for r, d in pairs if (ms := wire.parse_date_ms(d.get(field))) is not None
+                     and (low is None or ms >= low) and (high is None or ms <= high)]
         if search:
             fields = ("Name", "FirstName", "LastName", "EmailAddress", "ContactNumber", "InvoiceNumber", "Reference")
             pairs = [(r, d) for r, d in pairs if any(search in str(d.get(f, "")).lower() for f in fields)]
@@ -381,6 +450,16 @@ class XeroEmulator(Emulator):
             return wire.not_found()
         if request.method == "GET":
             return self._envelope(plural, [self._present(plural, record)])
+        if plural == "BankTransfers":
+            elements = self._elements(plural, body)
+            if isinstance(elements, Response):
+                return elements
+            try:
+                transfer = delete_bank_transfer(self.org, record["BankTransferID"], elements[0] if elements else {})
+            except WriteError as exc:
+                return wire.validation_exception([{**(elements[0] if elements else {}), "ValidationErrors":
+                                                  [{"Message": m} for m in exc.messages]}])
+            return self._envelope(plural, [transfer])
         if plural == "Payments":
             elements = self._elements(plural, body)
             if isinstance(elements, Response):
@@ -399,6 +478,41 @@ class XeroEmulator(Emulator):
         element = dict(elements[0])
         element[COLLECTIONS[plural]] = record[COLLECTIONS[plural]]
         return self._apply_writes(plural, [element], create_only=False, summarize=True)
+
+    def _journals(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        try:
+            offset = int(params.get("offset") or 0)
+        except ValueError:
+            return wire.simple_error(16, "QueryParseException", "offset must be an integer")
+        since = _parse_ims(request.headers.get("if-modified-since"))
+        journals = self.org.journals.page(offset=offset, since_ms=since,
+                                          payments_only=_bool(params.get("paymentsonly"), False))
+        return self._envelope("Journals", journals)
+
+    def _journal(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        number = self.org.journals.number_of(request.path_params["JournalID"])
+        journal = self.org.journals.render(number) if number else None
+        if journal is None:
+            return wire.not_found()
+        return self._envelope("Journals", [journal])
+
+    def _group_contacts(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        group_id = request.path_params["ContactGroupID"]
+        if request.method == "DELETE":
+            if not clear_group_contacts(self.org, group_id):
+                return wire.not_found()
+            return Response(b"", status_code=204)
+        if self._find("ContactGroups", group_id) is None:
+            return wire.not_found()
+        elements = self._elements("Contacts", body)
+        if isinstance(elements, Response):
+            return elements
+        try:
+            added = add_group_contacts(self.org, group_id, elements)
+        except WriteError as exc:
+            return wire.validation_exception([{"ContactGroupID": group_id,
+                                               "ValidationErrors": [{"Message": m} for m in exc.messages]}])
+        return self._envelope("Contacts", added)
 
     def _organisation(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
         return self._envelope("Organisations", [self.org.organisation])
@@ -452,6 +566,8 @@ class XeroEmulator(Emulator):
             return org.write_payment(element)
         if plural == "Items":
             return org.write_item(element, create_only=create_only)
+        if plural in LEDGER_WRITES:
+            return LEDGER_WRITES[plural](org, element, create_only=create_only)
         raise WriteError([f"{plural} cannot be written"])
 
     def _apply_writes(self, plural: str, elements: list[dict], *, create_only: bool, summarize: bool) -> Response:

@@ -15,6 +15,7 @@ import itertools
 import random
 
 from ..world import FX_FROM_USD, PRODUCTS, World
+from .seed_ledger import LEDGER_FIXTURES, LedgerSeeder, load_ledger_fixtures
 from .store import DAY_MS, Org, WriteError, contact_name
 from .wire import day_ms, iso_from_ms, ms_date, parse_date_ms
 
@@ -216,6 +217,7 @@ def seed_world(org: Org, world: World) -> None:
     inv_counter = 0
     cn_counter = 0
     credit_budget = n_cn
+    ledger = LedgerSeeder(org, world.seed, start, today)
 
     def lines_for(sales: bool, currency: str) -> tuple[list, float, float]:
         fx = FX_FROM_USD.get(currency, 1.0)
@@ -259,13 +261,15 @@ def seed_world(org: Org, world: World) -> None:
                 line.pop("ItemCode", None), line.pop("Item", None)
                 line["AccountCode"] = "260" if sales else "429"
                 line["AccountID"] = org.accounts_by_code[line["AccountCode"]]["AccountID"]
-            org.c["BankTransactions"].put({
+            txn = {
                 "BankTransactionID": _id(rng), "Type": "RECEIVE" if sales else "SPEND", "Contact": contact,
                 "BankAccount": bank_ref, "LineItems": lines, "IsReconciled": rng.random() < 0.7,
                 "Date": ms_date(doc_date), "Reference": f"Bank {rng.randint(10000, 99999)}", "CurrencyCode": "USD",
                 "CurrencyRate": 1.0, "Status": "DELETED" if rng.random() < 0.04 else "AUTHORISED",
                 "LineAmountTypes": "Exclusive", "SubTotal": sub, "TotalTax": 0.0, "Total": sub,
-                "HasAttachments": False, "UpdatedDateUTC": ms_date(updated)})
+                "HasAttachments": False, "UpdatedDateUTC": ms_date(updated)}
+            org.c["BankTransactions"].put(txn)
+            ledger.bank_transaction(txn, updated)
             continue
         sales = kind == "ACCREC"
         contact, home_currency = rng.choice(customers if sales else suppliers)
@@ -344,6 +348,7 @@ def seed_world(org: Org, world: World) -> None:
             if status == "PAID":
                 inv["AmountDue"] = 0.0
                 inv["FullyPaidOnDate"] = inv["Payments"][-1]["Date"] if inv["Payments"] else ms_date(doc_date)
+        ledger.invoice(inv, updated)
         inv.update(stamp(updated))
         org.store_invoice(inv)
     # A few unallocated credit notes (remaining credit) for customers.
@@ -366,12 +371,13 @@ def seed_world(org: Org, world: World) -> None:
             "Allocations": [], "HasAttachments": False, "HasErrors": False, **stamp(clock_ms)})
     org.counters["INV"] = inv_counter
     org.counters["CN"] = cn_counter
+    ledger.finish(customers)
 
 
 def load_fixture_data(org: Org, fixtures: dict) -> None:
     """SPEC §5 fixtures, Xero half. Missing IDs and timestamps are generated; totals are computed."""
     known = {"Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items", "Accounts",
-             "TaxRates", "Currencies", "Organisation"}
+             "TaxRates", "Currencies", "Organisation"} | set(LEDGER_FIXTURES)
     unknown = set(fixtures) - known
     if unknown:
         raise ValueError(f"unknown Xero fixture object(s): {', '.join(sorted(unknown))}")
@@ -460,3 +466,4 @@ def load_fixture_data(org: Org, fixtures: dict) -> None:
             org.write_payment(dict(raw), fixed_id=raw.get("PaymentID"))
         except WriteError as exc:
             raise ValueError(f"fixture Payments: {exc}") from None
+    load_ledger_fixtures(org, fixtures)

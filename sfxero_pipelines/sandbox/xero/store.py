@@ -17,6 +17,7 @@ DRAFT, no voiding with payments), payments and credit-note allocations keeping `
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import random
 import threading
@@ -24,6 +25,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable
 
+from .journals import JournalLedger
 from .wire import ZERO_GUID, day_ms, dumps, iso_from_ms, ms_date, parse_date_ms
 
 DAY_MS = 86_400_000
@@ -39,6 +41,15 @@ COLLECTIONS = {
     "Accounts": "AccountID",
     "TaxRates": "TaxType",
     "Currencies": "Code",
+    "Quotes": "QuoteID",
+    "PurchaseOrders": "PurchaseOrderID",
+    "Overpayments": "OverpaymentID",
+    "Prepayments": "PrepaymentID",
+    "ManualJournals": "ManualJournalID",
+    "BankTransfers": "BankTransferID",
+    "ContactGroups": "ContactGroupID",
+    "TrackingCategories": "TrackingCategoryID",
+    "Users": "UserID",
 }
 _DEAD = {"DELETED", "VOIDED", "ARCHIVED"}
 
@@ -52,9 +63,28 @@ class Rec:
         self.status, self.type, self.contact_id, self.blob = status, type_, contact_id, blob
 
 
+# Date fields Xero echoes as a zone-less ISO companion (`DateString: "2018-10-20T00:00:00"`), per collection.
+_DATE_STRINGS = {
+    "Invoices": ("Date", "DueDate"), "CreditNotes": ("Date", "DueDate"), "BankTransactions": ("Date",),
+    "Payments": ("Date",), "Overpayments": ("Date",), "Prepayments": ("Date",), "Quotes": ("Date", "ExpiryDate"),
+    "PurchaseOrders": ("Date", "DeliveryDate"), "BankTransfers": ("Date", "CreatedDateUTC"),
+}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _date_string(value) -> str | None:
+    # Cached: a seeded org's documents share a few hundred distinct dates, and formatting one per
+    # record was a visible share of `--size large` start-up.
+    if not isinstance(value, str):
+        return None
+    ms = parse_date_ms(value)
+    return None if ms is None else iso_from_ms(ms, with_z=False)
+
+
 class Collection:
     def __init__(self, name: str, id_field: str) -> None:
         self.name, self.id_field = name, id_field
+        self._date_strings = _DATE_STRINGS.get(name, ())
         self.by_id: dict[str, Rec] = {}
         self._order: list[Rec] | None = []
         self._keys: list[tuple[int, int]] | None = []
@@ -65,9 +95,16 @@ class Collection:
 
     def put(self, record: dict) -> Rec:
         rid = record[self.id_field]
+        for field in self._date_strings:
+            companion = _date_string(record.get(field))
+            if companion is not None:
+                record[field + "String"] = companion
+            else:
+                record.pop(field + "String", None)
         status = record.get("Status") or record.get("ContactStatus")
         contact = record.get("Contact") or {}
-        updated = parse_date_ms(record.get("UpdatedDateUTC")) or 0
+        # BankTransfers carry only CreatedDateUTC, which is what If-Modified-Since compares for them.
+        updated = parse_date_ms(record.get("UpdatedDateUTC") or record.get("CreatedDateUTC")) or 0
         old = self.by_id.get(rid)
         self._seq += 1
         rec = Rec(rid, self._seq, updated, status, record.get("Type"), contact.get("ContactID"),
@@ -149,7 +186,10 @@ class Org:
         # ContactID -> {InvoiceID: (is_receivable, amount due in base currency, due date ms)}
         self.open_docs: dict[str, dict[str, tuple[bool, float, int]]] = {}
         self._balance_owner: dict[str, str] = {}
-        self.counters = {"INV": 0, "CN": 0}
+        self.counters = {"INV": 0, "CN": 0, "QU": 0, "PO": 0}
+        self.quote_numbers: dict[str, str] = {}
+        self.purchase_order_numbers: dict[str, str] = {}
+        self.journals = JournalLedger(self)
         self.listeners: list[Callable[[str, str, str], None]] = []
 
     # -- ids and time -----------------------------------------------------------------------------
@@ -219,6 +259,18 @@ class Org:
         if cn.get("CreditNoteNumber"):
             self.credit_note_numbers[cn["CreditNoteNumber"]] = cn["CreditNoteID"]
         self.c["CreditNotes"].put(cn)
+
+    def store_quote(self, quote: dict) -> None:
+        self.quote_numbers[quote["QuoteNumber"]] = quote["QuoteID"]
+        self.c["Quotes"].put(quote)
+
+    def store_purchase_order(self, order: dict) -> None:
+        self.purchase_order_numbers[order["PurchaseOrderNumber"]] = order["PurchaseOrderID"]
+        self.c["PurchaseOrders"].put(order)
+
+    def post_journal(self, source_type: str, plural: str, source_id: str, date) -> None:
+        self.journals.post(self.now_ms(), parse_date_ms(date) or day_ms(self.now_ms()), source_type, plural,
+                           source_id)
 
     def store_item(self, item: dict) -> None:
         self.item_codes[item["Code"]] = item["ItemID"]
@@ -533,7 +585,7 @@ class Org:
         if contact:
             doc["Contact"] = self.contact_ref(contact)
         self._currency(doc, old, errors)
-        for field in ("Date", "DueDate"):
+        for field in ("Date", "DueDate", "ExpectedPaymentDate", "PlannedPaymentDate"):
             if doc.get(field) is not None:
                 ms = parse_date_ms(doc[field])
                 if ms is None:
@@ -572,6 +624,8 @@ class Org:
                 if status == "AUTHORISED" else (0.0 if status != "DRAFT" and status != "SUBMITTED" else doc["Total"])
             doc.setdefault("Allocations", [])
         self._touch(doc)
+        if status == "AUTHORISED" and (old is None or old["Status"] not in ("AUTHORISED", "PAID")):
+            self.post_journal(type_, kind, doc[idf], doc["Date"])
         if is_inv:
             self.store_invoice(doc)
             self._notify("INVOICE", "UPDATE" if old else "CREATE", doc[idf])
@@ -627,6 +681,7 @@ class Org:
         self._touch(payment)
         self.apply_payment(inv, payment)
         self.c["Payments"].put(payment)
+        self.post_journal(payment["PaymentType"], "Payments", payment["PaymentID"], payment["Date"])
         return payment
 
     @staticmethod
@@ -780,6 +835,9 @@ class Org:
         doc["Type"], doc["Status"] = type_, status
         self._touch(doc)
         coll.put(doc)
+        if old is None and status == "AUTHORISED":
+            self.post_journal("CASHREC" if type_ == "RECEIVE" else "CASHPAID", "BankTransactions",
+                              doc["BankTransactionID"], doc["Date"])
         return doc
 
     # -- items ------------------------------------------------------------------------------------
