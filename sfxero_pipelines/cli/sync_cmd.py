@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import click
 
 from ..defs.sync.jobs import STAGE_JOBS
-from . import EXIT_HELD, EXIT_OK, NotAvailableYet
+from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
 
@@ -103,8 +103,8 @@ def execute_stage(stage: str, instance, definitions) -> StageResult:
         kwargs = {}
         if job.partitions_def is not None:
             kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
-                                        tags={"sfxero/stage": stage}, **kwargs)
+        result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet,
+                                  tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
         rows += (_check_rows(result) if stage == "check" else
                  _materialization_rows(result, PUSH_KEYS if stage == "push" else EXTRACT_KEYS))

@@ -68,6 +68,13 @@ def xero_state(server) -> dict:
     }
 
 
+def api_writes(server) -> int:
+    """Write requests both emulators have answered (token requests aside): how far a push has got."""
+    stats = [sandbox_call(server, s, "GET", "/__sandbox/stats")["requests"] for s in ("sf", "xero")]
+    return sum(n for st in stats for k, n in st.items()
+               if k.split(" ")[0] in ("POST", "PATCH", "PUT", "DELETE") and "token" not in k)
+
+
 def sf_field(server, obj: str, field: str) -> dict[str, object]:
     return {r["Id"]: r.get(field) for r in records(server, "sf", obj)}
 
