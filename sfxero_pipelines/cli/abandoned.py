@@ -15,12 +15,11 @@ before it is sent, so the next push resumes instead of repeating.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-from pathlib import Path
 
 import dagster as dg
+
+from ..owner import Owner
 
 HOST_TAG, PID_TAG, PID_STARTED_TAG = "sfxero/host", "sfxero/pid", "sfxero/pid_started"
 HEARTBEAT_TAG, ABANDONED_TAG = "sfxero/heartbeat", "sfxero/abandoned"
@@ -31,36 +30,20 @@ UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.
               dg.DagsterRunStatus.CANCELING]
 
 
-def process_started(pid: int) -> str | None:
-    """When `pid` started (clock ticks since boot, from /proc), or None where /proc does not say."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def launcher_tags() -> dict[str, str]:
     """The tags naming this process as the launcher of a run."""
-    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), HEARTBEAT_TAG: str(int(time.time()))}
-    if started := process_started(os.getpid()):
-        tags[PID_STARTED_TAG] = started
+    me = Owner.me()
+    tags = {HOST_TAG: me.host, PID_TAG: str(me.pid), HEARTBEAT_TAG: str(int(time.time()))}
+    if me.started:
+        tags[PID_STARTED_TAG] = me.started
     return tags
 
 
 def launcher_alive(tags: dict[str, str], now: float) -> bool:
-    if tags.get(HOST_TAG) != socket.gethostname():
+    owner = Owner(tags.get(HOST_TAG, ""), int(tags[PID_TAG]), tags.get(PID_STARTED_TAG))
+    if not owner.local:
         return now - float(tags.get(HEARTBEAT_TAG) or 0) < STALE_HEARTBEAT_S
-    pid = int(tags[PID_TAG])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    recorded = tags.get(PID_STARTED_TAG)
-    return recorded is None or process_started(pid) in (None, recorded)
+    return owner.alive()
 
 
 def reap_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:

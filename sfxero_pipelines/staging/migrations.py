@@ -36,6 +36,8 @@ def _create_sync_state(conn: sa.Connection) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
+    Migration(2, "writer_lease: one push writer per (system, tenant)",
+              lambda conn: schema.writer_lease.create(conn, checkfirst=True)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -11,22 +11,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 
-from ..conftest import sandbox_call
 from ..test_cli import sfxero
-from .conftest import Cycle, api_writes, xero_state
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-#: Small batches: the push makes many calls, so it is surely killed (or interrupted) mid-way.
-SMALL_BATCHES = "\npush:\n  xero_batch_size: 5\n  salesforce_batch_size: 10\n"
+from .conftest import Cycle, api_writes, assert_each_record_once, cli_env, runs, set_latency, start_push, wait_for
 
 
 @pytest.fixture
@@ -38,46 +31,10 @@ def planned(make_sandbox, tmp_path, monkeypatch):
     summary = Cycle(server, db).plan_to_push()
     db.dispose()
     assert summary["R1"]["create"] > 0
-    config = tmp_path / "sfxero.yaml"
-    config.write_text(open(os.path.join(ROOT, "sfxero.yaml")).read() + SMALL_BATCHES)
-    env = {**server.env, "SFXERO_STAGING_URL": staging_url, "DAGSTER_HOME": str(tmp_path / "home"),
-           "SFXERO_CONFIG": str(config)}
+    env = cli_env(server, tmp_path, staging_url)
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
     set_latency(server, 300)
     return server, env
-
-
-def set_latency(server, ms: int) -> None:
-    for system in ("sf", "xero"):
-        sandbox_call(server, system, "POST", "/__sandbox/faults", {"spec": f"latency_ms={ms}" if ms else ""})
-
-
-def start_push(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "sync", "--stage", "push"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-
-
-def wait_for(condition, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def runs(job_name: str) -> list[dg.DagsterRun]:
-    with dg.DagsterInstance.get() as instance:
-        return list(reversed(instance.get_runs(filters=dg.RunsFilter(job_name=job_name))))
-
-
-def assert_each_record_once(server, staging_url: str) -> None:
-    state = xero_state(server)
-    assert max(state["contacts_by_number"].values()) == 1, "duplicate Contact"
-    assert max(state["invoices_by_reference"].values()) == 1, "duplicate invoice"
-    engine = sa.create_engine(staging_url)
-    with engine.connect() as conn:
-        pending = conn.execute(sa.text("SELECT count(*) FROM sync_ledger WHERE outcome = 'pending'")).scalar_one()
-    engine.dispose()
-    assert pending == 0
 
 
 def test_a_push_killed_with_sigkill_is_reaped_and_the_next_sync_resumes(planned):

@@ -13,6 +13,7 @@ import dagster as dg
 
 from ...config import load_config
 from ...errors import AuthError, BudgetExhausted
+from ...push.lease import WriterBusy
 from ...push.report import PushReport
 from ...push.run import push_to_salesforce, push_to_xero
 from ...reconcile.build import FAMILIES
@@ -41,8 +42,9 @@ def _result(context: dg.AssetExecutionContext, report: PushReport) -> dg.Materia
 def _guarded(context: dg.AssetExecutionContext, fn) -> PushReport:
     try:
         return fn()
-    except (AuthError, BudgetExhausted) as exc:
-        # Not a record problem and not transient: stop with the reason, no retry.
+    except (AuthError, BudgetExhausted, WriterBusy) as exc:
+        # Not a record problem and not transient (another push kept writing for the whole
+        # bounded wait): stop with the reason, no retry.
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
