@@ -24,7 +24,7 @@ import uuid
 import click
 import dagster as dg
 
-from .abandoned import HEARTBEAT_EVERY_S, HEARTBEAT_TAG, launcher_tags, reap_abandoned_runs
+from .abandoned import HEARTBEAT_EVERY_S, HEARTBEAT_TAG, HOST_TAG, PID_TAG, launcher_tags, reap_abandoned_runs
 
 #: How often a waiting CLI looks again at a busy pool and for dead launchers.
 POLL_S = 1.0
@@ -63,14 +63,22 @@ def _reap(instance: dg.DagsterInstance) -> None:
         click.echo(f"  {note}")
 
 
+def _holder(instance: dg.DagsterInstance, run_id: str) -> str:
+    run = instance.get_run_by_id(run_id)
+    if run is None or PID_TAG not in run.tags:
+        # Not launched by sfxero: only Dagster (run monitoring) or a person can tell it is dead.
+        return f"run {run_id[:8]} (not started by sfxero; if nothing runs it, terminate it in the UI)"
+    return f"run {run_id[:8]} ({run.job_name}, pid {run.tags[PID_TAG]} on {run.tags.get(HOST_TAG)})"
+
+
 def _wait_for_pools(instance: dg.DagsterInstance, job: dg.JobDefinition) -> None:
     pools, said, last_reap = job_pools(job), set(), time.monotonic()
     while busy := busy_pools(instance, pools):
         for pool, holders in busy.items():
             if (pool, frozenset(holders)) not in said:
                 said.add((pool, frozenset(holders)))
-                click.echo(f"  {job.name}: waiting for a {pool} slot, held by run "
-                           f"{', '.join(sorted(h[:8] for h in holders))} (Ctrl-C stops)")
+                click.echo(f"  {job.name}: waiting for a {pool} slot, held by "
+                           f"{'; '.join(_holder(instance, h) for h in sorted(holders))} (Ctrl-C stops)")
         time.sleep(POLL_S)
         if time.monotonic() - last_reap > REAP_EVERY_S:
             _reap(instance)
