@@ -56,6 +56,25 @@ def display_url(url: str) -> str:
     return _mask(url)
 
 
+def check_ca_bundle(path: str | None) -> str | None:
+    """SFXERO_CA_BUNDLE, validated: unset, or a readable file of PEM CA certificates. A missing or
+    unusable file is a ConfigError naming the variable (it would fail every connection, and no
+    retry can fix it)."""
+    if not path:
+        return None
+    import ssl
+
+    if not Path(path).is_file():
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} does not exist or is not a file")
+    try:
+        # A bare context: only this file is parsed, not the system's roots as well.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} is not a usable PEM CA file ({why})") from None
+    return path
+
+
 def dagster_home(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 
@@ -78,16 +97,6 @@ def load_env_file(path: Path, environ: dict | None = None, override: bool = Fals
         if override or key.strip() not in target:
             target[key.strip()] = value
     return loaded
-
-
-def env_value(value):
-    """A resource field's value: an unresolved `dg.EnvVar` is read now (resources used outside a
-    Dagster run, e.g. by the CLI and tests); anything else is returned as is."""
-    import dagster as dg
-
-    if isinstance(value, dg.EnvVar):
-        return value.get_value()
-    return value
 
 
 def has_salesforce_credentials(environ: Mapping[str, str] = os.environ) -> bool:

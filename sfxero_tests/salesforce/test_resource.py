@@ -14,7 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sfxero_pipelines.defs.salesforce.client import trust_context
+from sfxero_pipelines.clients.salesforce import trust_context
 from sfxero_pipelines.defs.salesforce.resources import SalesforceResource, salesforce_resource_from_env
 from sfxero_pipelines.errors import ApiError, AuthError, BudgetExhausted, ConfigError
 from sfxero_tests.conftest import sandbox_call
@@ -219,7 +219,7 @@ def test_resource_from_env(sandbox_env, monkeypatch):
 
 
 def test_raw_pages_are_query_pages_with_the_next_request_already_sent(make_sandbox):
-    from sfxero_pipelines.defs.salesforce.client import page_records
+    from sfxero_pipelines.clients.salesforce import page_records
 
     server = make_sandbox(size=400, seed=25, faults="token_ttl_s=60")
     soql = "SELECT Id, Name, Account.Name FROM Contact ORDER BY SystemModstamp, Id"
@@ -304,10 +304,11 @@ def test_tls_trusts_the_public_roots_plus_the_configured_ca_and_nothing_else(mak
     ca = server.env["SFXERO_CA_BUNDLE"]
     # REQUESTS_CA_BUNDLE would make requests trust the sandbox: the client's own trust store wins.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
-    with pytest.raises(ApiError) as info:
-        with resource(server, ca_bundle=None, max_retries=0).get_client() as sf:
+    # An untrusted certificate is configuration (never retried): one line naming the variable.
+    with pytest.raises(ConfigError) as info:
+        with resource(server, ca_bundle=None).get_client() as sf:
             sf.limits()
-    assert "SSLError" in str(info.value)
+    assert info.value.key == "SFXERO_CA_BUNDLE" and "not trusted" in str(info.value)
     with resource(server).get_client() as sf:
         assert sf.count("SELECT COUNT() FROM Account") == 40
     # Loaded once per process and shared: the public roots and the one extra CA.
