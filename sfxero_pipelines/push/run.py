@@ -3,14 +3,14 @@
 `push_to_xero` executes the sf_to_xero rows of the latest plans (and their write-backs into
 Salesforce); `push_to_salesforce` the xero_to_sf rows. Both are safe to run again at any time —
 after a crash, a retry or on a stale plan: the ledger decides what is already done. Each holds the
-writer lease of the systems it writes to (`lease.py`), so two pushes never write at once.
+writer lease of the systems it writes to (`staging/state/lease.py`), so two pushes never write at once.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .lease import WAIT_S, writer_lease
+from ..staging.state.lease import WAIT_S, writer_lease
 from .report import PushReport
 from ..staging.state.plans import load_latest
 from .rows import PushRow, load_rows, unwritten

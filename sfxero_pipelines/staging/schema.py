@@ -86,7 +86,7 @@ sync_ledger = sa.Table(
     sa.Index("ix_sync_ledger_source", "recipe", "source_id"),
 )
 
-# One push writer per (system, tenant) on SQLite (push/lease.py); PostgreSQL uses an advisory lock instead.
+# One push writer per (system, tenant) on SQLite (staging/state/lease.py); PostgreSQL uses an advisory lock instead.
 writer_lease = sa.Table(
     "writer_lease", metadata,
     sa.Column("system", sa.String(16), primary_key=True),

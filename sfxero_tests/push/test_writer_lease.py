@@ -18,14 +18,14 @@ import pytest
 import sqlalchemy as sa
 
 from sfxero_pipelines.cli.instance import get_instance
-from sfxero_pipelines.push.lease import WriterBusy, writer_lease
+from sfxero_pipelines.staging.state.lease import WriterBusy, writer_lease
 
 from .conftest import Cycle, assert_each_record_once, cli_env, set_latency, start_push
 
 HOLDER = """
 import sys, time
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
-from sfxero_pipelines.push.lease import writer_lease
+from sfxero_pipelines.staging.state.lease import writer_lease
 with writer_lease(StagingDatabase(url=sys.argv[1]).engine, [("xero", "tenant-1")], run_id="holder-run"):
     print("held", flush=True)
     time.sleep(600)

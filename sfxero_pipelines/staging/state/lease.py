@@ -26,8 +26,8 @@ from contextlib import ExitStack, contextmanager
 
 import sqlalchemy as sa
 
-from ..errors import SfxeroError
-from ..owner import Owner
+from ...errors import SfxeroError
+from ...owner import Owner
 
 #: How long a push waits for another writer of the same system to finish before giving up.
 WAIT_S = 900.0
