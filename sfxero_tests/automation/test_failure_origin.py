@@ -4,7 +4,8 @@ with its origin, dequeued and run by the daemon).
 
 Real parts throughout: `dagster-daemon run` on a persisted instance evaluates the failure sensor as in
 production (with its code-location origin: the evaluation that used to skip origin-less runs), a fresh
-sandbox with a wrong Xero secret makes the runs fail, and a local webhook receives the alerts.
+sandbox whose Xero daily call limit is spent makes the runs fail (after the CLI's preflight, which only
+checks the token and the organisation), and a local webhook receives the alerts.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ class Daemon:
 
 @pytest.mark.timeout(600)  # a daemon, its code server and run workers each load the code location
 def test_cli_runs_and_ui_runs_both_alert(make_sandbox, webhook, tmp_path, monkeypatch):
-    server = make_sandbox(size=5, seed=7)
+    server = make_sandbox(size=5, seed=7, xero_limits={"per_day": 0})
     config = tmp_path / "sfxero.yaml"
     config.write_text((ROOT / "sfxero.yaml").read_text() + f"\nnotify:\n  webhook_url: {webhook.url}\n")
-    env = {**os.environ, **server.env, "XERO_CLIENT_SECRET": "wrong-secret", "SFXERO_CONFIG": str(config),
+    env = {**os.environ, **server.env, "SFXERO_CONFIG": str(config),
            "SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}", "DAGSTER_HOME": str(tmp_path / "home"),
            "PYTHONPATH": str(ROOT)}
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
