@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-SUBCOMMANDS = ["sandbox", "sync", "plan", "dev", "status", "replay", "bench"]
+SUBCOMMANDS = ["sandbox", "sync", "plan", "dev", "status", "replay", "bench", "webhooks"]
 
 
 def sfxero(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

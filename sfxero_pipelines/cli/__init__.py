@@ -63,8 +63,9 @@ def cli() -> None:
 @click.option("--xero-port", default=0, type=click.IntRange(0, 65535), help="Xero emulator port (0 = any free port).")
 @click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
+@click.option("--webhook-url", default=None, help="Send Xero webhooks (signed with XERO_WEBHOOK_KEY) to this URL.")
 def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
-            detach: bool, stop: bool) -> None:
+            detach: bool, stop: bool, webhook_url: str | None) -> None:
     """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""
     from .sandbox_cmd import run_sandbox, start_detached, stop_detached
 
@@ -75,7 +76,7 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
         start_detached(sys.argv[1:], env_file)
         return
     run_sandbox(size=size, seed=seed, fixtures=fixtures, faults=faults, env_file=env_file,
-                sf_port=sf_port, xero_port=xero_port)
+                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url)
 
 
 @cli.command()
@@ -146,6 +147,17 @@ def bench(which: str, size: int, staging_url: str | None, as_json: bool) -> None
     from .bench_cmd import run_bench
 
     sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (put a TLS proxy in front).")
+@click.option("--port", default=8787, show_default=True, type=int)
+def webhooks(host: str, port: int) -> None:
+    """Receive Xero webhooks (POST /webhooks/xero) into the staging inbox; needs XERO_WEBHOOK_KEY."""
+    from .webhooks_cmd import run_webhooks
+
+    require_staging()
+    run_webhooks(host, port)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -73,6 +73,7 @@ log = logging.getLogger("sfxero.salesforce")
 
 SYSTEM = "Salesforce"
 COLLECTION_LIMIT = 200  # sObject Collections accept at most 200 records per call (doc §3.2)
+COMPOSITE_BATCH_LIMIT = 25  # subrequests per /composite/batch (doc §3.3)
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _FROM = re.compile(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
 _TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "QUERY_TIMEOUT"}
@@ -178,7 +179,7 @@ def endpoint_name(method: str, url: str) -> str:
             return parts[2]
         return "sobject"
     if head == "composite":
-        return "composite/sobjects" if len(parts) > 1 and parts[1] == "sobjects" else "composite"
+        return f"composite/{parts[1]}" if len(parts) > 1 and parts[1] in ("sobjects", "batch") else "composite"
     if head == "jobs" and len(parts) > 1:
         return f"bulk2/{parts[1]}"
     return head
@@ -636,6 +637,17 @@ class SalesforceClient:
         if raw:
             return RequestingAhead(self.query_raw_pages(soql, include_deleted=include_deleted))
         return self.query_pages(soql, include_deleted=include_deleted)
+
+    def composite_batch(self, subrequests: list[tuple[str, str]], *, halt_on_error: bool = False) -> list[dict]:
+        """Up to 25 independent (method, url relative to `/services/data/vNN.N/`) GETs in ONE
+        `/composite/batch` call (one API request against the daily limit however many it carries).
+        Returns `{"statusCode", "result"}` per subrequest, in order; a failed subrequest fails alone."""
+        if not 0 < len(subrequests) <= COMPOSITE_BATCH_LIMIT:
+            raise ValueError(f"composite/batch takes 1 to {COMPOSITE_BATCH_LIMIT} subrequests, not {len(subrequests)}")
+        body = {"haltOnError": halt_on_error, "batchRequests": [
+            {"method": method, "url": f"v{self._cfg.api_version}/{url.lstrip('/')}"} for method, url in subrequests]}
+        return self._call(lambda sf: sf.restful("composite/batch", method="POST", json=body),
+                          "composite/batch")["results"]
 
     def updated(self, sobject: str, start: dt.datetime, end: dt.datetime) -> list[str]:
         return self._call(lambda sf: getattr(sf, sobject).updated(_utc(start), _utc(end)), "updated")["ids"]
