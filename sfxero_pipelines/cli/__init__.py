@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="sfxero", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("sfxero: interrupted by SIGINT", err=True)
+            sys.exit(130)
         click.echo("sfxero: aborted", err=True)
         sys.exit(EXIT_CONFIG)
     except click.ClickException as exc:

@@ -40,7 +40,7 @@ def run_replay(record_ids: tuple[str, ...]) -> int:
                (" …" if len(chosen) > 10 else ""))
     started = dt.datetime.now(dt.timezone.utc)
     with use_configured_or_sandbox():
-        _run_stages(("extract", "check", "reconcile", "push"), get_instance(), defs(), stop_on_block=True)
+        _run_stages(("extract", "check", "reconcile", "push"), get_instance(), defs())
     with engine.connect() as conn:
         again = {h["record_id"]: h["reason"] for h in open_push_holds(conn)}
         written = succeeded_since(conn, [h["record_id"] for h in chosen], started)

@@ -1,5 +1,6 @@
 """`sfxero status`: last runs, API budget left, held records — read from the instance and staging only.
 
+A run abandoned by a dead `sfxero` process is marked failed first (its slots freed), and its line says so.
 No API call is made: the budget shown is what the last extract or push reported (Salesforce's
 `Sforce-Limit-Info`, Xero's rate-limit headers), with the time it was reported.
 """
@@ -13,6 +14,7 @@ import click
 
 from ..staging.state.holds import open_holds_by_stage
 from . import EXIT_HELD, EXIT_OK
+from .abandoned import ABANDONED_TAG, reap_abandoned_runs
 from .instance import get_instance
 
 #: Assets whose materializations report each system's budget (the busiest reader of each).
@@ -32,6 +34,8 @@ def print_runs(instance, limit: int = 10) -> None:
         took = f"{rec.end_time - rec.start_time:.1f}s" if rec.start_time and rec.end_time else ""
         click.echo(f"  {_when(rec.start_time or rec.create_timestamp.timestamp()):<24}{run.job_name:<24}"
                    f"{run.status.value:<10}{took:>8}  {run.run_id[:8]}")
+        if note := run.tags.get(ABANDONED_TAG):
+            click.echo(f"    {note}")
 
 
 def print_budget(instance) -> None:
@@ -66,11 +70,14 @@ def run_status(as_json: bool = False) -> int:
     from ..defs.staging.resources import staging_for_cli
 
     instance = get_instance()
+    # A run whose launcher died is failed now, so the list below shows what really happened to it.
+    reap_abandoned_runs(instance)
     with staging_for_cli().engine.connect() as conn:
         holds = open_holds_by_stage(conn)
     if as_json:
         runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,
-                 "start": r.start_time, "end": r.end_time} for r in instance.get_run_records(limit=10)]
+                 "start": r.start_time, "end": r.end_time, "note": r.dagster_run.tags.get(ABANDONED_TAG)}
+                for r in instance.get_run_records(limit=10)]
         click.echo(json.dumps({"runs": runs, "held": holds}, default=str))
     else:
         print_runs(instance)

@@ -4,18 +4,21 @@ Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run sho
 (`make dev`) exactly as if launched there. Partitioned jobs run today's partition: the incremental
 sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
-summary says whether the two systems converged. Exit 0 when every run succeeded; 1 when a run
-failed, records were held, or the verifying plan still has work.
+summary says whether the two systems converged. A failed stage stops the stages that depend on it
+(data flows one way: a failed extract leaves nothing fit to check, reconcile or push), and the summary
+names it with its first error line. Exit 0 when every run succeeded; 1 when a run failed, records were
+held, or the verifying plan still has work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import click
 
 from ..defs.sync.jobs import STAGE_JOBS
-from . import EXIT_HELD, EXIT_OK, NotAvailableYet
+from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
 
@@ -66,10 +69,33 @@ def print_push_table(rows: list[tuple]) -> None:
         click.echo(f"  {r[0]:<18}" + "".join(f"{v!s:>{w}}" for v, w in zip(r[1:], (8, 9, 9, 8, 8, 6, 7))))
 
 
-def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]]:
+def _innermost_line(error) -> str:
+    # Dagster wraps a step's exception ("Error occurred while executing …"): the cause says what went wrong.
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[0] if error is not None and error.message.strip() else ""
+
+
+def run_errors(result) -> list[str]:
+    """One line per failed step of a run (the innermost cause), or the run's own failure message."""
+    lines = [f"step {e.step_key} failed: {_innermost_line(e.event_specific_data.error)}"
+             for e in result.all_events if e.is_step_failure]
+    if not lines:
+        lines = [e.message.strip().splitlines()[0] for e in result.all_events if e.is_run_failure and e.message]
+    return lines
+
+
+@dataclass
+class StageResult:
+    ok: bool
+    rows: list[tuple]
+    errors: list[str]
+
+
+def execute_stage(stage: str, instance, definitions) -> StageResult:
     if stage not in STAGE_JOBS:
         raise NotAvailableYet(f"sync --stage {stage}")
-    ok, rows = True, []
+    ok, rows, errors = True, [], []
     # The event log keeps every debug event for the UI; the terminal gets warnings and the summary.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     for job_name in STAGE_JOBS[stage]:
@@ -77,17 +103,21 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
         kwargs = {}
         if job.partitions_def is not None:
             kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
-                                        tags={"sfxero/stage": stage}, **kwargs)
+        result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet,
+                                  tags={"sfxero/stage": stage}, **kwargs)
         ok &= result.success
         rows += (_check_rows(result) if stage == "check" else
                  _materialization_rows(result, PUSH_KEYS if stage == "push" else EXTRACT_KEYS))
         if not result.success:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    click.echo(f"  {job_name}: step {event.step_key} failed: "
-                               f"{event.event_specific_data.error.message.strip().splitlines()[0]}", err=True)
-    return ok, rows
+            for line in run_errors(result):
+                errors.append(f"{job_name}: {line}")
+                click.echo(f"  {job_name}: {line}", err=True)
+    return StageResult(ok, rows, errors)
+
+
+def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]]:
+    result = execute_stage(stage, instance, definitions)
+    return result.ok, result.rows
 
 
 def _print_stage(name: str, ok: bool, rows: list[tuple]) -> None:
@@ -102,23 +132,34 @@ def _print_stage(name: str, ok: bool, rows: list[tuple]) -> None:
             click.echo(f"  {r[0]:<26}{r[1]:>8}{r[2]:>9}{r[3]:>9}{r[4]:>9}{r[5]:>7}  {r[6]}")
 
 
-def _run_stages(stages: tuple[str, ...], instance, definitions, *, stop_on_block: bool) -> tuple[bool, bool]:
-    """(all runs ok and nothing held, a blocking check stopped the cycle)."""
+@dataclass
+class CycleResult:
+    ok: bool                 # every run succeeded and nothing was held
+    stopped: str | None      # why the cycle stopped early: "<stage> failed: <first error line>"
+
+
+def _run_stages(stages: tuple[str, ...], instance, definitions) -> CycleResult:
+    """Runs `stages` in order; a failed stage stops the ones after it, which all depend on it."""
     all_ok = True
-    for name in stages:
-        ok, rows = run_stage_jobs(name, instance, definitions)
-        all_ok &= ok
-        _print_stage(name, ok, rows)
-        if name == "check":
-            if not ok and stop_on_block:
+    for i, name in enumerate(stages):
+        result = execute_stage(name, instance, definitions)
+        all_ok &= result.ok
+        _print_stage(name, result.ok, result.rows)
+        if not result.ok:
+            first = result.errors[0] if result.errors else "a run failed"
+            if name == "check":
                 # A blocking check failed: nothing may reach Xero or Salesforce in this cycle.
                 click.echo("- stopping: a blocking check failed (see ERROR rows above)")
-                return False, True
+                first = next((f"{r[0]} {r[1]}: {r[6]}" for r in result.rows if r[2] == "ERROR"), first)
+            elif stages[i + 1:]:
+                click.echo(f"- stopping: {name} failed, so {', '.join(stages[i + 1:])} would work on stale data")
+            return CycleResult(False, f"{name} failed: {first}")
+        if name == "check":
             # Records held by a check: the rest goes on, but the sync finished with held records.
-            all_ok &= not any(isinstance(r[4], int) and r[4] > 0 for r in rows)
+            all_ok &= not any(isinstance(r[4], int) and r[4] > 0 for r in result.rows)
         if name == "push":
-            all_ok &= not any(isinstance(r[6], int) and r[6] > 0 for r in rows)
-    return all_ok, False
+            all_ok &= not any(isinstance(r[6], int) and r[6] > 0 for r in result.rows)
+    return CycleResult(all_ok, None)
 
 
 def verify_convergence(staging_engine) -> tuple[bool, dict[str, dict[str, int]]]:
@@ -141,11 +182,17 @@ def run_sync(stage: str) -> int:
         definitions = defs()
         click.echo(f"sfxero sync ({'against the sandbox' if 'sandbox' in mode else 'configured credentials'}; "
                    f"Dagster instance {instance.root_directory})")
-        all_ok, blocked = _run_stages(stages, instance, definitions, stop_on_block=stage == "all")
-        if stage != "all" or blocked:
-            return EXIT_OK if all_ok else EXIT_HELD
+        cycle = _run_stages(stages, instance, definitions)
+        if stage != "all":
+            return EXIT_OK if cycle.ok else EXIT_HELD
+        if cycle.stopped:
+            click.echo(f"NOT converged: {cycle.stopped}")
+            return EXIT_HELD
         click.echo("Verifying: extract, check and reconcile again; the new plan must have nothing to write.")
-        ok, _ = _run_stages(("extract", "check", "reconcile"), instance, definitions, stop_on_block=True)
+        verify = _run_stages(("extract", "check", "reconcile"), instance, definitions)
+        if verify.stopped:
+            click.echo(f"NOT converged: the verifying {verify.stopped}")
+            return EXIT_HELD
         from ..defs.staging.resources import staging_for_cli
 
         converged, counts = verify_convergence(staging_for_cli().engine)
@@ -155,4 +202,4 @@ def run_sync(stage: str) -> int:
                                                                                     "conflict", "held")))
         click.echo("Converged: the second plan has nothing to create or update." if converged else
                    "NOT converged: the second plan still has writes (see `sfxero plan`).")
-        return EXIT_OK if all_ok and ok and converged else EXIT_HELD
+        return EXIT_OK if cycle.ok and verify.ok and converged else EXIT_HELD

@@ -2,13 +2,15 @@
 
 `push_to_xero` executes the sf_to_xero rows of the latest plans (and their write-backs into
 Salesforce); `push_to_salesforce` the xero_to_sf rows. Both are safe to run again at any time —
-after a crash, a retry or on a stale plan: the ledger decides what is already done.
+after a crash, a retry or on a stale plan: the ledger decides what is already done. Each holds the
+writer lease of the systems it writes to (`staging/state/lease.py`), so two pushes never write at once.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..staging.state.lease import WAIT_S, writer_lease
 from .report import PushReport
 from ..staging.state.plans import load_latest
 from .rows import PushRow, load_rows, unwritten
@@ -18,13 +20,16 @@ from .to_xero import XeroWriter
 
 
 def push_to_xero(engine: sa.Engine, xero_client, sf_client, *, cfg: PushConfig, run_id: str | None,
-                 only_sources: set[str] | None = None) -> PushReport:
+                 only_sources: set[str] | None = None, writer_wait_s: float = WAIT_S) -> PushReport:
     report = PushReport(target="xero")
-    with engine.connect() as conn:
-        plan = load_latest(conn)
-        rows, link_rows = load_rows(conn, "xero", only_sources=only_sources, plan=plan)
-    XeroWriter(engine, xero_client, sf_client, cfg=cfg, run_id=run_id, report=report).push(
-        rows, link_rows, unwritten(plan))
+    # Xero writes and their write-backs into Salesforce: the only writer of both while it runs.
+    with writer_lease(engine, [("xero", xero_client.tenant_id), ("salesforce", "")], run_id=run_id,
+                      wait_s=writer_wait_s):
+        with engine.connect() as conn:
+            plan = load_latest(conn)
+            rows, link_rows = load_rows(conn, "xero", only_sources=only_sources, plan=plan)
+        XeroWriter(engine, xero_client, sf_client, cfg=cfg, run_id=run_id, report=report).push(
+            rows, link_rows, unwritten(plan))
     report.api_calls.update(_calls(xero_client, "xero"))
     report.api_calls.update(_calls(sf_client, "salesforce"))
     return report
@@ -39,12 +44,14 @@ def sf_write(row: PushRow) -> SfWrite:
 
 
 def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id: str | None,
-                       only_sources: set[str] | None = None) -> PushReport:
+                       only_sources: set[str] | None = None, writer_wait_s: float = WAIT_S) -> PushReport:
     report = PushReport(target="salesforce")
-    with engine.connect() as conn:
-        rows, _ = load_rows(conn, "salesforce", only_sources=only_sources)
-    report.planned = len(rows)
-    SalesforceWriter(engine, sf_client, cfg=cfg, run_id=run_id, report=report).write([sf_write(r) for r in rows])
+    # One Salesforce org per staging database: the tenant part of its lease is empty.
+    with writer_lease(engine, [("salesforce", "")], run_id=run_id, wait_s=writer_wait_s):
+        with engine.connect() as conn:
+            rows, _ = load_rows(conn, "salesforce", only_sources=only_sources)
+        report.planned = len(rows)
+        SalesforceWriter(engine, sf_client, cfg=cfg, run_id=run_id, report=report).write([sf_write(r) for r in rows])
     report.api_calls.update(_calls(sf_client, "salesforce"))
     return report
 

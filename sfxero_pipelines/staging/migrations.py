@@ -38,9 +38,14 @@ def _create_webhook_inbox(conn: sa.Connection) -> None:
     schema.webhook_inbox.create(conn, checkfirst=True)
 
 
+def _create_writer_lease(conn: sa.Connection) -> None:
+    schema.writer_lease.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
     Migration(2, "webhook_inbox: received webhook events, one row per event", _create_webhook_inbox),
+    Migration(3, "writer_lease: one push writer per (system, tenant)", _create_writer_lease),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

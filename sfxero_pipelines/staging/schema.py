@@ -86,6 +86,20 @@ sync_ledger = sa.Table(
     sa.Index("ix_sync_ledger_source", "recipe", "source_id"),
 )
 
+# One push writer per (system, tenant) on SQLite (staging/state/lease.py); PostgreSQL uses an advisory lock instead.
+writer_lease = sa.Table(
+    "writer_lease", metadata,
+    sa.Column("system", sa.String(16), primary_key=True),
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("owner_host", sa.String(255), nullable=False),
+    sa.Column("owner_pid", sa.Integer, nullable=False),
+    sa.Column("owner_started", sa.String(32)),
+    sa.Column("owner_token", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("acquired_at", sa.Float, nullable=False),  # epoch seconds: compared with time.time()
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
 held_record = sa.Table(
     "held_record", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -4,9 +4,15 @@ emulators' own view of what was written (`/__sandbox/records`)."""
 from __future__ import annotations
 
 import collections
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from sfxero_pipelines.cli.sync_cmd import run_stage_jobs, verify_convergence
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
@@ -67,6 +73,59 @@ def xero_state(server) -> dict:
         "invoices_by_reference": collections.Counter(i.get("Reference") for i in invoices if i.get("Reference")),
         "contact_count": len(contacts), "invoice_count": len(invoices),
     }
+
+
+#: Small batches: a push makes many calls, so it is surely still writing when killed or overlapped.
+SMALL_BATCHES = "\npush:\n  xero_batch_size: 5\n  salesforce_batch_size: 10\n"
+
+
+def cli_env(server, tmp_path: Path, staging_url: str) -> dict[str, str]:
+    """Environment for the `sfxero` command: the sandbox, this staging, an instance and a small-batch config."""
+    config = tmp_path / "sfxero.yaml"
+    config.write_text((Path(__file__).resolve().parents[2] / "sfxero.yaml").read_text() + SMALL_BATCHES)
+    return {**server.env, "SFXERO_STAGING_URL": staging_url, "DAGSTER_HOME": str(tmp_path / "home"),
+            "SFXERO_CONFIG": str(config)}
+
+
+def start_push(env: dict) -> subprocess.Popen:
+    """`sfxero sync --stage push` in its own process."""
+    return subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "sync", "--stage", "push"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+
+
+def set_latency(server, ms: int) -> None:
+    for system in ("sf", "xero"):
+        sandbox_call(server, system, "POST", "/__sandbox/faults", {"spec": f"latency_ms={ms}" if ms else ""})
+
+
+def wait_for(condition, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def runs(job_name: str) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.get() as instance:
+        return list(reversed(instance.get_runs(filters=dg.RunsFilter(job_name=job_name))))
+
+
+def assert_each_record_once(server, staging_url: str) -> None:
+    state = xero_state(server)
+    assert max(state["contacts_by_number"].values()) == 1, "duplicate Contact"
+    assert max(state["invoices_by_reference"].values()) == 1, "duplicate invoice"
+    engine = sa.create_engine(staging_url)
+    with engine.connect() as conn:
+        pending = conn.execute(sa.text("SELECT count(*) FROM sync_ledger WHERE outcome = 'pending'")).scalar_one()
+    engine.dispose()
+    assert pending == 0
+
+
+def api_writes(server) -> int:
+    """Write requests both emulators have answered (token requests aside): how far a push has got."""
+    stats = [sandbox_call(server, s, "GET", "/__sandbox/stats")["requests"] for s in ("sf", "xero")]
+    return sum(n for st in stats for k, n in st.items()
+               if k.split(" ")[0] in ("POST", "PATCH", "PUT", "DELETE") and "token" not in k)
 
 
 def sf_field(server, obj: str, field: str) -> dict[str, object]:

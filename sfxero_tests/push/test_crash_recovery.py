@@ -31,7 +31,7 @@ from sfxero_pipelines.sandbox.runner import SandboxServer
 
 from ..conftest import sandbox_call, sandbox_reset
 from ..extract.conftest import salesforce_resource, xero_resource
-from .conftest import Cycle, records, xero_state
+from .conftest import Cycle, api_writes, records, xero_state
 
 #: Small batches so one push makes many calls and there are many distinct places to die.
 BATCH = {"xero_batch_size": 5, "salesforce_batch_size": 10}
@@ -152,10 +152,7 @@ def test_sigkill_at_a_random_moment_then_rerun(planned, tmp_path, seed):
     child = _child(server, f"sqlite:///{db_file}", None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:
-        stats = [sandbox_call(server, s, "GET", "/__sandbox/stats")["requests"] for s in ("sf", "xero")]
-        writes = sum(n for st in stats for k, n in st.items() if k.split(" ")[0] in ("POST", "PATCH", "PUT", "DELETE")
-                     and "token" not in k)
-        if writes >= writes_before_kill:
+        if api_writes(server) >= writes_before_kill:
             time.sleep(rng.uniform(0, 0.05))
             os.kill(child.pid, signal.SIGKILL)
             break

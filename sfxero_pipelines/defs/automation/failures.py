@@ -1,4 +1,8 @@
-"""The run-failure sensor: every failed run of this code location is reported (webhook, email or log).
+"""The run-failure sensor: every failed run on the instance is reported (webhook, email or log).
+
+Whoever started the run: `sfxero sync` executes its runs in process, so they carry no code-location
+origin, and a run-failure sensor watching only its own code location skips every one of them. So
+the sensor monitors all code locations (sfxero is the only one an sfxero instance serves).
 
 The message names the job, the run (full id, the UI's short id and its `/runs/<id>` path), the
 partition, and each failed step with the first line of its error: the innermost cause, since
@@ -41,7 +45,7 @@ def run_failure(context: dg.RunFailureSensorContext) -> RunFailure:
 def build_failure_sensor(cfg: NotifyConfig, status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     channels = [name for name, on in (("webhook", cfg.webhook_url), ("email", cfg.smtp)) if on] or ["the sensor log"]
 
-    @dg.run_failure_sensor(name="notify_run_failure_sensor", default_status=status,
+    @dg.run_failure_sensor(name="notify_run_failure_sensor", default_status=status, monitor_all_code_locations=True,
                            description=f"Reports every failed run (job, run, failed step and error) to "
                                        f"{' and '.join(channels)}, as sfxero.yaml's notify: section says.")
     def notify_run_failure_sensor(context: dg.RunFailureSensorContext):
