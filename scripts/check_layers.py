@@ -39,6 +39,7 @@ SANDBOX = "sandbox"
 STATE_OWNERS = {
     "held_record": "staging/state/holds.py", "sync_ledger": "staging/state/ledger.py",
     "sync_link": "staging/state/links.py", "sync_plan": "staging/state/plans.py",
+    "oauth_token": "staging/state/tokens.py",
 }
 SCHEMA_FILES = {"staging/schema.py", "staging/migrations.py"}
 _SQL_ON = {t: re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+{t}\b", re.I) for t in STATE_OWNERS}

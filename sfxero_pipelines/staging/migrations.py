@@ -34,8 +34,13 @@ def _create_sync_state(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _create_oauth_token(conn: sa.Connection) -> None:
+    schema.oauth_token.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
+    Migration(2, "oauth_token: stored, encrypted, rotating OAuth connections", _create_oauth_token),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
