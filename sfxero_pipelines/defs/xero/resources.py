@@ -9,6 +9,10 @@ retry policy) and use it as a context manager:
             ...
         context.add_output_metadata({"xero_api_calls": dict(client.api_calls)})
 
+Tokens: a connection stored by `sfxero connect xero` (table `oauth_token` in the staging database)
+is used when there is one, shared by every client; otherwise client credentials (custom connection),
+or `refresh_token` kept in memory.
+
 `xero_resource_from_env()` builds one from the environment (the variables that are set), without
 registering it anywhere.
 """
@@ -22,7 +26,10 @@ from pydantic import Field
 
 from ...errors import ConfigError
 from ..env_values import env_value
+from ...clients.secret_key import token_cipher
 from ...clients.xero import XeroClient
+from ...clients.xero_tokens import stored_provider
+from ...settings import staging_url
 
 DEFAULT_API_URL = "https://api.xero.com/api.xro/2.0"
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"
@@ -49,6 +56,8 @@ class XeroResource(dg.ConfigurableResource):
     limit_window_s: float = Field(default=60.0, description="Length of Xero's rate-limit 'minute' (tests shorten "
                                   "it together with the emulator's).")
     backoff_initial_s: float = 0.5
+    staging_url: str | None = Field(default=None, description="Where stored connections live (SFXERO_STAGING_URL; "
+                                    "default the staging database).", repr=False)
 
     def get_client(self) -> XeroClient:
         client_id, client_secret = env_value(self.client_id), env_value(self.client_secret)
@@ -61,10 +70,20 @@ class XeroResource(dg.ConfigurableResource):
         ca_bundle = env_value(self.ca_bundle)
         if ca_bundle and not os.path.exists(ca_bundle):
             raise ConfigError("SFXERO_CA_BUNDLE", f"file {ca_bundle} does not exist")
+        identity_url = env_value(self.identity_url) or DEFAULT_IDENTITY_URL
+        tenant_id = env_value(self.tenant_id)
+        provider = None
+        if not env_value(self.refresh_token):
+            provider = stored_provider(staging_url=env_value(self.staging_url) or staging_url(),
+                                       tenant_id=tenant_id, cipher_factory=token_cipher, identity_url=identity_url,
+                                       client_id=client_id, client_secret=client_secret,
+                                       verify=ca_bundle or True, timeout_s=self.timeout_s)
+            if provider is not None:
+                tenant_id = provider.tenant_id
         return XeroClient(
             api_url=env_value(self.api_url) or DEFAULT_API_URL,
-            identity_url=env_value(self.identity_url) or DEFAULT_IDENTITY_URL,
-            client_id=client_id, client_secret=client_secret, tenant_id=env_value(self.tenant_id),
+            identity_url=identity_url, token_provider=provider,
+            client_id=client_id, client_secret=client_secret, tenant_id=tenant_id,
             ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
             per_minute_limit=self.per_minute_limit, concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
@@ -73,7 +92,8 @@ class XeroResource(dg.ConfigurableResource):
 
 
 _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_id": "XERO_CLIENT_ID",
-        "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE"}
+        "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE",
+        "staging_url": "SFXERO_STAGING_URL"}
 
 
 def xero_resource_from_env(**overrides) -> XeroResource:
