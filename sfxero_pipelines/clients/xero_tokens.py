@@ -104,8 +104,9 @@ class StoredTokenProvider:
                     tokens.touch(conn, SYSTEM, self.tenant_id)
                     conn.commit()
                 return row.access_token, left, row.scopes
+            lock_key = tokens.grant_key(row)
         dead: tuple[str, str] | None = None
-        with tokens.locked(self.engine, SYSTEM, self.tenant_id) as conn:
+        with tokens.locked(self.engine, SYSTEM, lock_key) as conn:
             row = self._usable_row(conn)
             left = usable_seconds(row, _now())
             if left > 0 and row.access_token != rejected:
@@ -116,14 +117,15 @@ class StoredTokenProvider:
                 state = tokens.EXPIRED if aged else tokens.REVOKED
                 reason = ("refresh token unused for 60 days" if aged
                           else "Xero refused the refresh token (invalid_grant): revoked, or rotated elsewhere")
-                tokens.mark(conn, SYSTEM, self.tenant_id, state, reason)
+                tokens.mark(conn, SYSTEM, self.tenant_id, state, reason, grant_id=row.grant_id)
                 dead = (row.tenant_name or self.tenant_id, f"{state}: {reason}")
             else:
                 if self._after_token_answer is not None:
                     self._after_token_answer()
                 expires_in = float(answer.get("expires_in") or 1800)
                 tokens.record_rotation(conn, self.cipher, system=SYSTEM, tenant_id=self.tenant_id,
-                                       refresh_token=answer.get("refresh_token"), access_token=answer["access_token"],
+                                       grant_id=row.grant_id, refresh_token=answer.get("refresh_token"),
+                                       access_token=answer["access_token"],
                                        access_expires_at=_now() + dt.timedelta(seconds=expires_in),
                                        scopes=answer.get("scope"))
                 self.rotations += 1

@@ -106,6 +106,10 @@ oauth_token = sa.Table(
     sa.Column("system", sa.String(16), primary_key=True),
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("tenant_name", sa.Text),
+    # One consent can grant several organisations one token pair: rows sharing a grant (Xero's
+    # authEventId) rotate together. connection_id is Xero's /connections id (to disconnect one tenant).
+    sa.Column("grant_id", sa.String(64)),
+    sa.Column("connection_id", sa.String(64)),
     sa.Column("scopes", sa.Text, nullable=False),
     # Fernet ciphertexts: the key lives outside the database (SFXERO_SECRET_KEY or .sfxero/secret.key).
     sa.Column("refresh_token_enc", sa.Text),

@@ -69,3 +69,21 @@ def test_a_bad_key_is_one_line_without_its_value():
         token_cipher({"SFXERO_SECRET_KEY": "not-a-key-hunter2"})
     assert "SFXERO_SECRET_KEY" in str(err.value) and "hunter2" not in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_tenants_of_one_consent_rotate_together(staging):
+    cipher = Fernet(Fernet.generate_key())
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=30)
+    with staging.begin() as conn:
+        for tenant in ("tenant-1", "tenant-2"):
+            tokens.save_connection(conn, cipher, system="xero", tenant_id=tenant, tenant_name=tenant, scopes="s",
+                                   refresh_token=REFRESH, access_token=ACCESS, access_expires_at=later,
+                                   grant_id="auth-event-1", connection_id=f"conn-{tenant}")
+        _save(conn, cipher, "tenant-3")  # another consent
+        tokens.record_rotation(conn, cipher, system="xero", tenant_id="tenant-1", grant_id="auth-event-1",
+                               refresh_token="rt-2", access_token="at-2", access_expires_at=later, scopes=None)
+    with staging.begin() as conn:
+        pairs = {t: (c.refresh_token, c.access_token, c.rotations) for t in ("tenant-1", "tenant-2", "tenant-3")
+                 for c in [tokens.load(conn, cipher, "xero", t)]}
+    assert pairs == {"tenant-1": ("rt-2", "at-2", 1), "tenant-2": ("rt-2", "at-2", 1),
+                     "tenant-3": (REFRESH, ACCESS, 0)}

@@ -4,8 +4,10 @@ Contract:
 - Tokens go in and come out as plain text here and are Fernet ciphertext in the table; the cipher is
   passed in by the caller (the key never reaches the database). A row whose ciphertext the key cannot
   open raises `ConfigError` naming `SFXERO_SECRET_KEY`, never the token.
-- `locked(engine, system, tenant)` is the single-flight section: a transaction holding an exclusive lock
-  on that connection (PostgreSQL `pg_advisory_xact_lock`, SQLite `BEGIN IMMEDIATE`), in which the caller
+- Rows of one consent share a grant (`grant_id`, Xero's authEventId) and so one token pair: a rotation
+  updates every row of the grant, and the lock is taken per grant.
+- `locked(engine, system, grant)` is the single-flight section: a transaction holding an exclusive lock
+  on that grant (PostgreSQL `pg_advisory_xact_lock`, SQLite `BEGIN IMMEDIATE`), in which the caller
   re-reads the row, refreshes if still needed and records the rotation; the commit at its end is what
   makes the new pair usable by anyone.
 - `state`: active | revoked | expired. Only `save_connection` (a new consent) makes a row active again.
@@ -33,6 +35,8 @@ class StoredConnection:
     system: str
     tenant_id: str
     tenant_name: str | None
+    grant_id: str | None
+    connection_id: str | None
     scopes: str
     state: str
     state_reason: str | None
@@ -68,7 +72,8 @@ def _dec(cipher: Fernet, text: str | None) -> str | None:
 
 def _row(row, cipher: Fernet | None) -> StoredConnection:
     return StoredConnection(
-        system=row.system, tenant_id=row.tenant_id, tenant_name=row.tenant_name, scopes=row.scopes,
+        system=row.system, tenant_id=row.tenant_id, tenant_name=row.tenant_name, grant_id=row.grant_id,
+        connection_id=row.connection_id, scopes=row.scopes,
         state=row.state, state_reason=row.state_reason, created_at=_utc(row.created_at),
         refreshed_at=_utc(row.refreshed_at), last_used_at=_utc(row.last_used_at),
         access_expires_at=_utc(row.access_expires_at), rotations=row.rotations or 0,
@@ -78,15 +83,16 @@ def _row(row, cipher: Fernet | None) -> StoredConnection:
 
 def save_connection(conn: sa.Connection, cipher: Fernet, *, system: str, tenant_id: str, tenant_name: str | None,
                     scopes: str, refresh_token: str | None, access_token: str | None,
-                    access_expires_at: dt.datetime | None) -> None:
+                    access_expires_at: dt.datetime | None, grant_id: str | None = None,
+                    connection_id: str | None = None) -> None:
     """A new consent for (system, tenant): replaces whatever was stored, active again."""
     now = dt.datetime.now(dt.timezone.utc)
     key = (oauth_token.c.system == system) & (oauth_token.c.tenant_id == tenant_id)
     created = conn.execute(sa.select(oauth_token.c.created_at).where(key)).scalar()
     conn.execute(oauth_token.delete().where(key))
     conn.execute(oauth_token.insert().values(
-        system=system, tenant_id=tenant_id, tenant_name=tenant_name, scopes=scopes,
-        refresh_token_enc=_enc(cipher, refresh_token), access_token_enc=_enc(cipher, access_token),
+        system=system, tenant_id=tenant_id, tenant_name=tenant_name, grant_id=grant_id,
+        connection_id=connection_id, scopes=scopes, refresh_token_enc=_enc(cipher, refresh_token), access_token_enc=_enc(cipher, access_token),
         access_expires_at=access_expires_at, state=ACTIVE, state_reason=None, created_at=created or now,
         refreshed_at=now, last_used_at=None, rotations=0))
 
@@ -107,8 +113,21 @@ def list_connections(conn: sa.Connection, system: str | None = None) -> list[Sto
     return [_row(row, None) for row in conn.execute(query)]
 
 
-def record_rotation(conn: sa.Connection, cipher: Fernet, *, system: str, tenant_id: str, refresh_token: str | None,
-                    access_token: str, access_expires_at: dt.datetime, scopes: str | None) -> None:
+def grant_key(row: StoredConnection) -> str:
+    """What refreshes of this row lock on: its grant, or the tenant for a row without one."""
+    return f"grant:{row.grant_id}" if row.grant_id else f"tenant:{row.tenant_id}"
+
+
+def _same_grant(system: str, tenant_id: str, grant_id: str | None):
+    if grant_id:
+        return (oauth_token.c.system == system) & (oauth_token.c.grant_id == grant_id)
+    return (oauth_token.c.system == system) & (oauth_token.c.tenant_id == tenant_id)
+
+
+def record_rotation(conn: sa.Connection, cipher: Fernet, *, system: str, tenant_id: str, grant_id: str | None,
+                    refresh_token: str | None, access_token: str, access_expires_at: dt.datetime,
+                    scopes: str | None) -> None:
+    """The new pair, for every row of the grant (they share it), still active ones only."""
     now = dt.datetime.now(dt.timezone.utc)
     values: dict = {"access_token_enc": _enc(cipher, access_token), "access_expires_at": access_expires_at,
                     "last_used_at": now, "rotations": oauth_token.c.rotations + 1}
@@ -116,13 +135,13 @@ def record_rotation(conn: sa.Connection, cipher: Fernet, *, system: str, tenant_
         values.update(refresh_token_enc=_enc(cipher, refresh_token), refreshed_at=now)
     if scopes:
         values["scopes"] = scopes
-    conn.execute(oauth_token.update().where(oauth_token.c.system == system, oauth_token.c.tenant_id == tenant_id)
-                 .values(**values))
+    conn.execute(oauth_token.update().where(_same_grant(system, tenant_id, grant_id),
+                                            oauth_token.c.state == ACTIVE).values(**values))
 
 
-def mark(conn: sa.Connection, system: str, tenant_id: str, state: str, reason: str) -> None:
-    """Record that the connection can no longer be used (revoked / expired); its tokens are dropped."""
-    conn.execute(oauth_token.update().where(oauth_token.c.system == system, oauth_token.c.tenant_id == tenant_id)
+def mark(conn: sa.Connection, system: str, tenant_id: str, state: str, reason: str, grant_id: str | None = None) -> None:
+    """Record that the grant can no longer be used (revoked / expired): every row of it; tokens dropped."""
+    conn.execute(oauth_token.update().where(_same_grant(system, tenant_id, grant_id))
                  .values(state=state, state_reason=reason, access_token_enc=None, access_expires_at=None))
 
 
@@ -137,18 +156,18 @@ def forget(conn: sa.Connection, system: str, tenant_id: str) -> bool:
     return result.rowcount > 0
 
 
-def _lock_key(system: str, tenant_id: str) -> int:
-    digest = hashlib.blake2b(f"oauth_token:{system}:{tenant_id}".encode(), digest_size=8).digest()
+def _lock_key(system: str, key: str) -> int:
+    digest = hashlib.blake2b(f"oauth_token:{system}:{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
 @contextmanager
-def locked(engine: sa.Engine, system: str, tenant_id: str) -> Iterator[sa.Connection]:
-    """A transaction holding the connection's exclusive lock; committed on success, rolled back on error.
-    Every process refreshing (system, tenant) queues here, so exactly one rotates and the rest re-read."""
+def locked(engine: sa.Engine, system: str, key: str) -> Iterator[sa.Connection]:
+    """A transaction holding the exclusive lock of a grant (`grant_key`); committed on success, rolled
+    back on error. Every process refreshing it queues here, so exactly one rotates and the rest re-read."""
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(system, tenant_id)})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(system, key)})
         else:
             # SQLite has no row locks: the write lock on the whole database, taken up front, serialises
             # refreshers (the connection's busy timeout makes the others wait rather than fail).
