@@ -51,8 +51,9 @@ def cli() -> None:
 @click.option("--xero-port", default=0, type=int, help="Xero emulator port (0 = any free port).")
 @click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
+@click.option("--auto-consent", is_flag=True, help="Xero's consent page approves at once (for `sfxero connect xero` in scripts).")
 def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
-            detach: bool, stop: bool) -> None:
+            detach: bool, stop: bool, auto_consent: bool) -> None:
     """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""
     from .sandbox_cmd import run_sandbox, start_detached, stop_detached
 
@@ -63,7 +64,7 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
         start_detached(sys.argv[1:], env_file)
         return
     run_sandbox(size=size, seed=seed, fixtures=fixtures, faults=faults, env_file=env_file,
-                sf_port=sf_port, xero_port=xero_port)
+                sf_port=sf_port, xero_port=xero_port, auto_consent=auto_consent)
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from ..sandbox.faults import FaultSpecError
 
 
 def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_file: str,
-                sf_port: int, xero_port: int) -> None:
+                sf_port: int, xero_port: int, auto_consent: bool = False) -> None:
     from ..sandbox.runner import SandboxServer
     from ..sandbox.world import resolve_size
 
@@ -41,7 +41,7 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
             raise ConfigError("--fixtures", 'expected {"salesforce": {...}, "xero": {...}}')
     try:
         server = SandboxServer(size=size, seed=seed, fixtures=fixture_data, faults=faults,
-                               sf_port=sf_port, xero_port=xero_port)
+                               sf_port=sf_port, xero_port=xero_port, auto_consent=auto_consent)
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
     except ValueError as exc:  # the emulators refuse fixture records as the real APIs would

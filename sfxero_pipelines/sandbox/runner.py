@@ -65,6 +65,7 @@ class SandboxServer:
         sf_port: int = 0,
         xero_port: int = 0,
         xero_limits: dict | None = None,
+        auto_consent: bool = False,
     ) -> None:
         # Imported here so that `sandbox.runner` can be imported by tools that never start a server.
         from .salesforce import SalesforceEmulator
@@ -83,6 +84,7 @@ class SandboxServer:
             world=world, credentials=self.credentials, faults=fault_sets["xero"], clock=Clock(),
             fixtures=(fixtures or {}).get("xero") if fixtures else None, limits=xero_limits,
         )
+        self.xero.auto_consent = auto_consent
         self._sockets = {"sf": _bind(host, sf_port), "xero": _bind(host, xero_port)}
         self._servers: list[uvicorn.Server] = []
         self._thread: threading.Thread | None = None
