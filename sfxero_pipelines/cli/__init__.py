@@ -131,6 +131,12 @@ def bench(which: str, size: int, staging_url: str | None, as_json: bool) -> None
     sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json))
 
 
+from .connect_cmd import connect, connections, disconnect  # noqa: E402 - light: click commands only
+
+for _command in (connect, connections, disconnect):
+    cli.add_command(_command)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps errors to SPEC §6 exit codes with one-line messages."""
     try:

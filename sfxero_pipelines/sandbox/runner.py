@@ -113,6 +113,7 @@ class SandboxServer:
             "SALESFORCE_API_VERSION": "59.0",
             "XERO_API_URL": f"{self.xero_url}/api.xro/2.0",
             "XERO_IDENTITY_URL": self.xero_url,
+            "XERO_LOGIN_URL": self.xero_url,  # the consent page (login.xero.com on the real service)
             "XERO_CLIENT_ID": c.xero_client_id,
             "XERO_CLIENT_SECRET": c.xero_client_secret,
             "XERO_TENANT_ID": c.xero_tenant_id,
