@@ -16,7 +16,7 @@ from ..errors import ConfigError, SfxeroError
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")
-BENCHES = ("extract", "check", "reconcile", "push", "e2e")
+BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens")
 
 
 class NotAvailableYet(ConfigError):
