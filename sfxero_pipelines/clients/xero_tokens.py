@@ -169,18 +169,32 @@ def _staging_exists(url: str) -> bool:
 
 def stored_provider(*, staging_url: str | None, tenant_id: str | None, cipher_factory: Callable[[], Fernet],
                     identity_url: str, client_id: str, client_secret: str, verify: bool | str,
-                    timeout_s: float) -> StoredTokenProvider | None:
+                    timeout_s: float, seed_refresh_token: str | None = None,
+                    staging_named: bool = True) -> StoredTokenProvider | None:
     """The provider for the stored Xero connection to use, or None when nothing is stored (then the
     client keeps to client credentials, the custom-connection way). Without `tenant_id`, the one stored
-    organisation; several stored and none chosen is a ConfigError naming XERO_TENANT_ID."""
-    if not staging_url or not _staging_exists(staging_url):
+    organisation; several stored and none chosen is a ConfigError naming XERO_TENANT_ID.
+
+    `seed_refresh_token` (XERO_REFRESH_TOKEN, from another tool's consent) is stored for `tenant_id` when
+    that tenant has no active connection yet; from then on the stored, rotated token is the one used
+    (the variable's value dies 30 minutes after its first rotation). `staging_named`: the URL was
+    configured, not the default (a default database is only used once it exists)."""
+    seeding = bool(seed_refresh_token and tenant_id)
+    # Looking for a connection never creates a database; storing a seeded token creates a named one.
+    if not staging_url or not ((seeding and staging_named) or _staging_exists(staging_url)):
         return None
     engine = engine_for(staging_url)
     try:
         migrate(engine)
-        with engine.connect() as conn:
+        with engine.begin() as conn:
             stored = [c for c in tokens.list_connections(conn, SYSTEM)
                       if tenant_id is None or c.tenant_id == tenant_id]
+            if seeding and not any(c.state == tokens.ACTIVE for c in stored):
+                tokens.save_connection(conn, cipher_factory(), system=SYSTEM, tenant_id=tenant_id, tenant_name=None,
+                                       scopes="", refresh_token=seed_refresh_token, access_token=None,
+                                       access_expires_at=None)
+                stored = tokens.list_connections(conn, SYSTEM)
+                stored = [c for c in stored if c.tenant_id == tenant_id]
     except BaseException:
         engine.dispose()
         raise

@@ -156,3 +156,19 @@ def test_invalid_grant_marks_the_connection_and_fails_once_in_one_line(staging, 
     with staging.begin() as conn:
         row = tokens.list_connections(conn, "xero")[0]
     assert row.state == tokens.REVOKED and row.refreshed_at <= dt.datetime.now(dt.timezone.utc)
+
+
+def test_xero_refresh_token_seeds_the_store_once_then_the_rotated_one_is_used(staging, make_sandbox, monkeypatch):
+    server = make_sandbox()
+    key = Fernet.generate_key()
+    monkeypatch.setenv("SFXERO_SECRET_KEY", key.decode())
+    seed = server.xero.issue_refresh_token()
+    resource = resource_for(server, refresh_token=seed, staging_url=staging.url, per_minute_limit=1_000_000)
+    with resource.get_client() as client:
+        assert client.get_all("Currencies") and client.api_calls["token"] == 1
+    with staging.begin() as conn:
+        row = tokens.load(conn, Fernet(key), "xero", server.env["XERO_TENANT_ID"])
+    assert row.rotations == 1 and row.refresh_token != seed
+    # The same (now rotated-away) variable again: the store wins, its fresh access token is reused.
+    with resource.get_client() as client:
+        assert client.get_all("Currencies") and client.api_calls["token"] == 0
