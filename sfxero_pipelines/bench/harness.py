@@ -32,8 +32,9 @@ def peak_rss_mb() -> float:
 
 
 @contextmanager
-def sandbox_process(size: int, *, seed: int = 42, xero_limits: dict | None = None,
-                    startup_timeout_s: float = 900) -> Iterator[dict[str, str]]:
+def sandbox_process(size: int | str, *, seed: int = 42, xero_limits: dict | None = None,
+                    startup_timeout_s: float = 900, faults: str = "",
+                    auto_consent: bool = False) -> Iterator[dict[str, str]]:
     """Start `python -m sfxero_pipelines.sandbox` and yield its env once both emulators answer."""
     workdir = Path(tempfile.mkdtemp(prefix="sfxero-bench-"))
     env_file = workdir / "sandbox.env"
@@ -41,6 +42,10 @@ def sandbox_process(size: int, *, seed: int = 42, xero_limits: dict | None = Non
            "--env-file", str(env_file), "--state-dir", str(workdir / "state")]
     if xero_limits:
         cmd += ["--xero-limits", json.dumps(xero_limits)]
+    if faults:
+        cmd += ["--faults", faults]
+    if auto_consent:
+        cmd.append("--auto-consent")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + startup_timeout_s

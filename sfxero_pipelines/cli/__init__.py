@@ -16,7 +16,7 @@ from ..errors import ConfigError, SfxeroError
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")
-BENCHES = ("extract", "check", "reconcile", "push", "e2e")
+BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens")
 
 
 class NotAvailableYet(ConfigError):
@@ -64,8 +64,9 @@ def cli() -> None:
 @click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
 @click.option("--webhook-url", default=None, help="Send Xero webhooks (signed with XERO_WEBHOOK_KEY) to this URL.")
+@click.option("--auto-consent", is_flag=True, help="Xero's consent page approves at once (for `sfxero connect xero` in scripts).")
 def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
-            detach: bool, stop: bool, webhook_url: str | None) -> None:
+            detach: bool, stop: bool, webhook_url: str | None, auto_consent: bool) -> None:
     """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""
     from .sandbox_cmd import run_sandbox, start_detached, stop_detached
 
@@ -76,7 +77,7 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
         start_detached(sys.argv[1:], env_file)
         return
     run_sandbox(size=size, seed=seed, fixtures=fixtures, faults=faults, env_file=env_file,
-                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url)
+                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url, auto_consent=auto_consent)
 
 
 @cli.command()
@@ -158,6 +159,12 @@ def webhooks(host: str, port: int) -> None:
 
     require_staging()
     run_webhooks(host, port)
+
+
+from .connect_cmd import connect, connections, disconnect  # noqa: E402 - light: click commands only
+
+for _command in (connect, connections, disconnect):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ BENCH_RUNNERS = {
     "reconcile": ("reconcile_bench", "run_reconcile_bench"),
     "push": ("push_bench", "run_push_bench"),
     "e2e": ("e2e_bench", "run_e2e_bench"),
+    "tokens": ("tokens_bench", "run_tokens_bench"),
 }
 
 

@@ -22,7 +22,7 @@ from ..sandbox.faults import FaultSpecError
 
 
 def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_file: str,
-                sf_port: int, xero_port: int, webhook_url: str | None = None) -> None:
+                sf_port: int, xero_port: int, webhook_url: str | None = None, auto_consent: bool = False) -> None:
     from ..sandbox.runner import SandboxServer
     from ..sandbox.world import resolve_size
 
@@ -43,7 +43,8 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
         raise ConfigError("--webhook-url", f"'{webhook_url}' is not an http(s) URL")
     try:
         server = SandboxServer(size=size, seed=seed, fixtures=fixture_data, faults=faults,
-                               sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url)
+                               sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url,
+                               auto_consent=auto_consent)
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
     except ValueError as exc:  # the emulators refuse fixture records as the real APIs would

@@ -5,7 +5,8 @@ What it fixes in the SDK, and why:
   (metaclass default), so the token is assigned explicitly and never shared.
 - Client-credentials tokens are fetched here (CA-verified POST to `{identity_url}/connect/token`) and
   renewed before expiry: the SDK stores them without `expires_at` and would use an expired one.
-  A refresh-token (auth-code) grant is supported too, keeping the rotated refresh token.
+  A refresh-token (auth-code) grant is supported too, keeping the rotated refresh token; a stored
+  connection (`token_provider`, see `xero_tokens.py`) shares one token across clients and processes.
 - urllib3's hidden `Retry.DEFAULT` is switched off: it sleeps on any `Retry-After`, which on a
   daily-limit 429 means hours.
 - Pacing instead of discovering limits by 429: a sliding window keeps us under the per-minute limit
@@ -41,6 +42,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
 from .. import errors
+from .xero_tokens import StoredTokenProvider, TokenEndpointUnavailable
 
 SYSTEM = "xero"
 PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Quotes", "PurchaseOrders",
@@ -150,12 +152,14 @@ class XeroClient:
     def __init__(self, *, api_url: str, identity_url: str, client_id: str, client_secret: str,
                  tenant_id: str | None, ca_bundle: str | None, timeout_s: float, max_retries: int,
                  per_minute_limit: int, concurrent_limit: int, day_budget_stop_share: float, day_limit: int,
-                 limit_window_s: float, refresh_token: str | None = None, backoff_initial_s: float = 0.5) -> None:
+                 limit_window_s: float, refresh_token: str | None = None, backoff_initial_s: float = 0.5,
+                 token_provider: "StoredTokenProvider | None" = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_url = identity_url.rstrip("/")
         self.tenant_id = tenant_id or ""
         self._client_id, self._client_secret = client_id, client_secret
         self._refresh_token = refresh_token
+        self._token_provider = token_provider
         self._verify: bool | str = ca_bundle or True
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -198,6 +202,8 @@ class XeroClient:
     def close(self) -> None:
         self._api_client.rest_client.pool_manager.clear()
         self._http.close()
+        if self._token_provider is not None:
+            self._token_provider.close()
 
     # -- tokens -----------------------------------------------------------------------------------
     def _secrets(self) -> list[str | None]:
@@ -212,6 +218,9 @@ class XeroClient:
     def _ensure_token(self, force: bool = False) -> None:
         with self._token_lock:
             if not force and self._token and time.monotonic() < self._token_expires:
+                return
+            if self._token_provider is not None:
+                self._token_from_provider(force)
                 return
             if self._refresh_token:
                 form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
@@ -250,6 +259,18 @@ class XeroClient:
             # Renew ahead of expiry: a request in flight must not cross the token's end.
             self._token_expires = time.monotonic() + expires_in - min(60.0, expires_in / 4)
             self._token = token
+
+    def _token_from_provider(self, force: bool) -> None:
+        rejected = (self._token or {}).get("access_token") if force else None
+        calls_before = self._token_provider.token_calls
+        try:
+            access, usable_s, scope = self._token_provider.access_token(rejected=rejected)
+        except TokenEndpointUnavailable as exc:
+            raise _Transient("token", exc.status, exc.detail) from None
+        finally:
+            self.api_calls["token"] += self._token_provider.token_calls - calls_before
+        self._token = {"access_token": access, "scope": scope, "token_type": "Bearer", "expires_in": int(usable_s)}
+        self._token_expires = time.monotonic() + usable_s
 
     @property
     def refresh_token(self) -> str | None:

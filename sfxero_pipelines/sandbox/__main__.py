@@ -21,9 +21,11 @@ def main() -> None:
     parser.add_argument("--env-file", required=True)
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR))
     parser.add_argument("--xero-limits", default=None, help="JSON, e.g. {\"per_minute\": 100000}")
+    parser.add_argument("--auto-consent", action="store_true", help="Xero's consent page approves at once.")
     args = parser.parse_args()
     server = SandboxServer(size=args.size, seed=args.seed, faults=args.faults, state_dir=Path(args.state_dir),
-                           xero_limits=json.loads(args.xero_limits) if args.xero_limits else None)
+                           xero_limits=json.loads(args.xero_limits) if args.xero_limits else None,
+                           auto_consent=args.auto_consent)
     server.write_env_file(Path(args.env_file))
     server.serve_forever()
 

@@ -68,6 +68,7 @@ class SandboxServer:
         xero_port: int = 0,
         xero_limits: dict | None = None,
         webhook_url: str | None = None,
+        auto_consent: bool = False,
     ) -> None:
         # Imported here so that `sandbox.runner` can be imported by tools that never start a server.
         from .salesforce import SalesforceEmulator
@@ -86,6 +87,7 @@ class SandboxServer:
             world=world, credentials=self.credentials, faults=fault_sets["xero"], clock=Clock(),
             fixtures=(fixtures or {}).get("xero") if fixtures else None, limits=xero_limits,
         )
+        self.xero.auto_consent = auto_consent
         self._sockets = {"sf": _bind(host, sf_port), "xero": _bind(host, xero_port)}
         # Events name the resource on this emulator, so a consumer can GET what they point at.
         self.xero.webhooks.api_url_base = f"{self.xero_url}/api.xro/2.0"
@@ -120,6 +122,7 @@ class SandboxServer:
             "SALESFORCE_API_VERSION": "59.0",
             "XERO_API_URL": f"{self.xero_url}/api.xro/2.0",
             "XERO_IDENTITY_URL": self.xero_url,
+            "XERO_LOGIN_URL": self.xero_url,  # the consent page (login.xero.com on the real service)
             "XERO_CLIENT_ID": c.xero_client_id,
             "XERO_CLIENT_SECRET": c.xero_client_secret,
             "XERO_TENANT_ID": c.xero_tenant_id,

@@ -42,10 +42,15 @@ def _create_writer_lease(conn: sa.Connection) -> None:
     schema.writer_lease.create(conn, checkfirst=True)
 
 
+def _create_oauth_token(conn: sa.Connection) -> None:
+    schema.oauth_token.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
     Migration(2, "webhook_inbox: received webhook events, one row per event", _create_webhook_inbox),
     Migration(3, "writer_lease: one push writer per (system, tenant)", _create_writer_lease),
+    Migration(4, "oauth_token: stored, encrypted, rotating OAuth connections", _create_oauth_token),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

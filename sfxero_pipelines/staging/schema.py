@@ -136,6 +136,30 @@ webhook_inbox = sa.Table(
     sa.Index("ix_webhook_inbox_unprocessed", "processed_at", "id"),
 )
 
+oauth_token = sa.Table(
+    "oauth_token", metadata,
+    # Keyed by (system, tenant) so several organisations (and Salesforce later) fit beside each other.
+    sa.Column("system", sa.String(16), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("tenant_name", sa.Text),
+    # One consent can grant several organisations one token pair: rows sharing a grant (Xero's
+    # authEventId) rotate together. connection_id is Xero's /connections id (to disconnect one tenant).
+    sa.Column("grant_id", sa.String(64)),
+    sa.Column("connection_id", sa.String(64)),
+    sa.Column("scopes", sa.Text, nullable=False),
+    # Fernet ciphertexts: the key lives outside the database (SFXERO_SECRET_KEY or .sfxero/secret.key).
+    sa.Column("refresh_token_enc", sa.Text),
+    sa.Column("access_token_enc", sa.Text),
+    sa.Column("access_expires_at", sa.DateTime(timezone=True)),
+    sa.Column("state", sa.String(16), nullable=False),  # active | revoked | expired
+    sa.Column("state_reason", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # When the current refresh token was issued: Xero drops one unused for 60 days.
+    sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("rotations", sa.Integer, nullable=False, default=0),
+)
+
 _IDENT = re.compile(r"[^a-z0-9_]+")
 
 

@@ -9,6 +9,11 @@ retry policy) and use it as a context manager:
             ...
         context.add_output_metadata({"xero_api_calls": dict(client.api_calls)})
 
+Tokens: a connection stored by `sfxero connect xero` (table `oauth_token` in the staging database)
+is used when there is one, shared by every client; `refresh_token` (XERO_REFRESH_TOKEN) with a tenant
+seeds that store once; otherwise client credentials (custom connection), or a tenant-less
+`refresh_token` kept in memory.
+
 `xero_resource_from_env()` builds one from the environment (the variables that are set), without
 registering it anywhere.
 """
@@ -23,7 +28,10 @@ from pydantic import Field
 from ...errors import ConfigError
 from ...settings import check_ca_bundle
 from ..env_values import env_value
+from ...clients.secret_key import token_cipher
 from ...clients.xero import XeroClient
+from ...clients.xero_tokens import stored_provider
+from ...settings import staging_url
 
 DEFAULT_API_URL = "https://api.xero.com/api.xro/2.0"
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"
@@ -50,6 +58,8 @@ class XeroResource(dg.ConfigurableResource):
     limit_window_s: float = Field(default=60.0, description="Length of Xero's rate-limit 'minute' (tests shorten "
                                   "it together with the emulator's).")
     backoff_initial_s: float = 0.5
+    staging_url: str | None = Field(default=None, description="Where stored connections live (SFXERO_STAGING_URL; "
+                                    "default the staging database).", repr=False)
 
     def get_client(self) -> XeroClient:
         client_id, client_secret = env_value(self.client_id), env_value(self.client_secret)
@@ -60,19 +70,33 @@ class XeroResource(dg.ConfigurableResource):
         if not 0 < self.day_budget_stop_share <= 1:
             raise ConfigError("day_budget_stop_share", "must be in (0, 1]")
         ca_bundle = check_ca_bundle(env_value(self.ca_bundle))
+        identity_url = env_value(self.identity_url) or DEFAULT_IDENTITY_URL
+        tenant_id = env_value(self.tenant_id)
+        refresh_token = env_value(self.refresh_token)
+        provider = None
+        if not refresh_token or tenant_id:
+            provider = stored_provider(staging_url=env_value(self.staging_url) or staging_url(),
+                                       tenant_id=tenant_id, cipher_factory=token_cipher, identity_url=identity_url,
+                                       client_id=client_id, client_secret=client_secret,
+                                       verify=ca_bundle or True, timeout_s=self.timeout_s,
+                                       seed_refresh_token=refresh_token,
+                                       staging_named=bool(env_value(self.staging_url)))
+            if provider is not None:
+                tenant_id = provider.tenant_id
         return XeroClient(
             api_url=env_value(self.api_url) or DEFAULT_API_URL,
-            identity_url=env_value(self.identity_url) or DEFAULT_IDENTITY_URL,
-            client_id=client_id, client_secret=client_secret, tenant_id=env_value(self.tenant_id),
+            identity_url=identity_url, token_provider=provider,
+            client_id=client_id, client_secret=client_secret, tenant_id=tenant_id,
             ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
             per_minute_limit=self.per_minute_limit, concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
-            limit_window_s=self.limit_window_s, refresh_token=env_value(self.refresh_token),
+            limit_window_s=self.limit_window_s, refresh_token=None if provider else refresh_token,
             backoff_initial_s=self.backoff_initial_s)
 
 
 _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_id": "XERO_CLIENT_ID",
-        "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE"}
+        "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE",
+        "staging_url": "SFXERO_STAGING_URL", "refresh_token": "XERO_REFRESH_TOKEN"}
 
 
 def xero_resource_from_env(**overrides) -> XeroResource:

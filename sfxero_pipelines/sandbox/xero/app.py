@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import html
 import json
 import math
 import uuid
@@ -23,10 +24,11 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ..emulator import Emulator, Handler
 from . import wire
+from . import consent
 from .identity import ACCESS_TTL_S, Identity, TokenError
 from .ledger import (add_group_contacts, clear_group_contacts, delete_bank_transfer, write_bank_transfer,
                      write_contact_group, write_manual_journal, write_purchase_order, write_quote)
@@ -105,6 +107,9 @@ class XeroEmulator(Emulator):
         if webhook_url and webhook_key:
             self.webhooks.configure(webhook_url, webhook_key)
         self.response_hooks: list[Callable] = []
+        # `sfxero sandbox --auto-consent`: the consent page approves at once (no person to click).
+        self.auto_consent = False
+        self.disconnected: set[str] = set()
         self._fixtures = fixtures
         self.org: Org
         self.seed_data()
@@ -171,8 +176,12 @@ class XeroEmulator(Emulator):
     def api_routes(self):
         routes = [
             ("/connect/token", ["POST"], self._token),
+            ("/connect/revocation", ["POST"], self._revocation),
+            (consent.PATH, ["GET", "POST"], self._authorize),
             ("/connections", ["GET"], self._connections),
             ("/Connections", ["GET"], self._connections),
+            ("/connections/{connection_id}", ["DELETE"], self._disconnect),
+            ("/Connections/{connection_id}", ["DELETE"], self._disconnect),
         ]
         for plural in ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items"):
             idf = COLLECTIONS[plural]
@@ -212,12 +221,51 @@ class XeroEmulator(Emulator):
             response = JSONResponse(payload, headers={"Cache-Control": "no-store"})
         return response
 
+    async def _authorize(self, request: Request) -> Response:
+        if request.method == "POST":
+            params = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        else:
+            params = dict(request.query_params)
+        try:
+            auth = consent.parse_request(params, self.identity.client_id)
+        except consent.ConsentError as exc:
+            return HTMLResponse(f"<!doctype html><html><body><h1>Error</h1><p>{html.escape(str(exc))}</p>"
+                                "</body></html>", 400)
+        if request.method == "GET" and not self.auto_consent:
+            return HTMLResponse(consent.consent_page(auth, self.tenant_name))
+        if request.method == "POST" and params.get("decision") != "allow":
+            return RedirectResponse(consent.redirect_to(auth, error="access_denied"), 302)
+        code = self.identity.issue_code(auth)
+        self.disconnected.discard(self.tenant_id)  # consenting again reconnects the organisation
+        return RedirectResponse(consent.redirect_to(auth, code=code, scope=auth.scope), 302)
+
+    async def _revocation(self, request: Request) -> Response:
+        try:
+            self.identity.revoke(request.headers, await request.body())
+        except TokenError as exc:
+            return JSONResponse({"error": exc.error}, exc.status)
+        return Response(status_code=200)
+
+    def _connection_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.tenant_id))
+
+    async def _disconnect(self, request: Request) -> Response:
+        token, problem = self.identity.check(request.headers.get("authorization"))
+        if token is None:
+            return wire.problem(401, problem)
+        if request.path_params["connection_id"] != self._connection_id():
+            return Response(status_code=404)
+        self.disconnected.add(self.tenant_id)
+        return Response(status_code=204)
+
     async def _connections(self, request: Request) -> Response:
         token, problem = self.identity.check(request.headers.get("authorization"))
         if token is None:
             return wire.problem(401, problem)
+        if self.tenant_id in self.disconnected:
+            return JSONResponse([])
         created = wire.iso_from_ms(wire.parse_date_ms(self.org.organisation["CreatedDateUTC"]), with_z=False)
-        body = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.tenant_id)), "authEventId":
+        body = [{"id": self._connection_id(), "authEventId":
                  str(uuid.uuid5(uuid.NAMESPACE_DNS, self.tenant_id)), "tenantId": self.tenant_id,
                  "tenantType": "ORGANISATION", "tenantName": self.tenant_name,
                  "createdDateUtc": created + ".0000000", "updatedDateUtc": created + ".0000000"}]

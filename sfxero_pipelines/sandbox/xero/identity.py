@@ -1,8 +1,14 @@
-"""Xero identity: `/connect/token` and `/connections`, with Xero's token rules.
+"""Xero identity: consent codes, `/connect/token`, `/connect/revocation` and `/connections`, with Xero's token rules.
 
 - Client authentication by `client_secret_basic` (Authorization: Basic) or `client_secret_post`
   (form fields), as the SDK sends the latter on refresh.
 - `client_credentials` (custom connection): access token only, no refresh token.
+- `authorization_code`: a code from the consent page (`consent.py`), single use, 5 minutes, same
+  redirect URI; with a PKCE challenge the S256 `code_verifier` must match (else 400 `invalid_grant`),
+  and a client holding no secret may then authenticate by `client_id` alone (Xero's PKCE apps).
+  Returns access + refresh tokens (a refresh token only with `offline_access`).
+- `/connect/revocation` (`token=<refresh token>`): the whole token family and its access tokens die.
+- Refresh tokens unused for 60 days (emulator clock) are refused with `invalid_grant`.
 - `refresh_token`: every refresh rotates the refresh token; the previous one stays usable for a
   30-minute grace (a lost response can be retried); anything older → 400 `invalid_grant`.
 - Access tokens last 30 minutes on the emulator clock, or `faults.token_ttl_s`.
@@ -19,6 +25,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from .consent import CODE_TTL_S, AuthorizationRequest, IssuedCode, new_code, verify_pkce
+
 ACCESS_TTL_S = 1800
 REFRESH_GRACE_S = 1800
 REFRESH_TTL_S = 60 * 86400
@@ -30,6 +38,7 @@ SCOPES = ("offline_access accounting.transactions accounting.contacts accounting
 class AccessToken:
     expires_at: float
     custom_connection: bool
+    family: "RefreshFamily | None" = None
 
 
 @dataclass
@@ -38,6 +47,7 @@ class RefreshFamily:
     previous: str | None
     previous_valid_until: float
     expires_at: float
+    scope: str = SCOPES
 
 
 class TokenError(Exception):
@@ -54,6 +64,7 @@ class Identity:
         self._lock = threading.Lock()
         self._access: dict[str, AccessToken] = {}
         self._refresh: dict[str, RefreshFamily] = {}  # any token of the family -> family
+        self._codes: dict[str, IssuedCode] = {}
 
     def _client_ok(self, headers, form: dict) -> bool:
         cid, secret = form.get("client_id"), form.get("client_secret")
@@ -66,24 +77,72 @@ class Identity:
         return bool(cid and secret) and hmac.compare_digest(cid, self.client_id) and \
             hmac.compare_digest(secret, self._secret)
 
-    def _mint_access(self, custom: bool) -> tuple[str, int]:
+    def _mint_access(self, custom: bool, family: RefreshFamily | None = None) -> tuple[str, int]:
         ttl = int(self._ttl_s())
         token = "xsbx_at_" + secrets.token_urlsafe(32)
-        self._access[token] = AccessToken(self.clock.time() + ttl, custom)
+        self._access[token] = AccessToken(self.clock.time() + ttl, custom, family)
         return token, ttl
+
+    def _new_family(self, scope: str = SCOPES) -> tuple[str, RefreshFamily]:
+        token = "xsbx_rt_" + secrets.token_urlsafe(32)
+        family = RefreshFamily(token, None, 0.0, self.clock.time() + REFRESH_TTL_S, scope)
+        self._refresh[token] = family
+        return token, family
+
+    def issue_code(self, request: AuthorizationRequest) -> str:
+        """The code the consent page redirects with (the user allowed access)."""
+        with self._lock:
+            code = new_code()
+            self._codes[code] = IssuedCode(request, self.clock.time() + CODE_TTL_S)
+            return code
+
+    def _exchange_code(self, headers, form: dict) -> dict:
+        issued = self._codes.pop(form.get("code", ""), None)  # single use, even when refused below
+        if issued is None or self.clock.time() > issued.expires_at:
+            raise TokenError(400, "invalid_grant")
+        request = issued.request
+        public = bool(request.code_challenge) and form.get("client_id") == self.client_id \
+            and not form.get("client_secret") and "authorization" not in headers
+        if not (public or self._client_ok(headers, form)):
+            raise TokenError(400, "invalid_client")
+        if form.get("redirect_uri") != request.redirect_uri:
+            raise TokenError(400, "invalid_grant")
+        if not verify_pkce(request.code_challenge, form.get("code_verifier")):
+            raise TokenError(400, "invalid_grant")
+        payload: dict = {"token_type": "Bearer", "scope": request.scope}
+        family = None
+        if "offline_access" in request.scope.split():
+            payload["refresh_token"], family = self._new_family(request.scope)
+        payload["access_token"], payload["expires_in"] = self._mint_access(custom=False, family=family)
+        return payload
+
+    def revoke(self, headers, body: bytes) -> None:
+        """`/connect/revocation`: the refresh token's whole family and the access tokens minted from it."""
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        if not self._client_ok(headers, form):
+            raise TokenError(400, "invalid_client")
+        with self._lock:
+            family = self._refresh.get(form.get("token", ""))
+            if family is None:
+                return  # RFC 7009: an unknown token is not an error
+            for token in [t for t, f in self._refresh.items() if f is family]:
+                del self._refresh[token]
+            for token in [t for t, a in self._access.items() if a.family is family]:
+                del self._access[token]
 
     def issue_refresh_token(self) -> str:
         """Test hook standing in for the browser consent flow: a fresh refresh token for the tenant."""
         with self._lock:
-            token = "xsbx_rt_" + secrets.token_urlsafe(32)
-            self._refresh[token] = RefreshFamily(token, None, 0.0, self.clock.time() + REFRESH_TTL_S)
-            return token
+            return self._new_family()[0]
 
     def token(self, headers, body: bytes) -> dict:
         form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            with self._lock:
+                return self._exchange_code(headers, form)
         if not self._client_ok(headers, form):
             raise TokenError(400, "invalid_client")
-        grant = form.get("grant_type")
         with self._lock:
             if grant == "client_credentials":
                 access, ttl = self._mint_access(custom=True)
@@ -109,8 +168,8 @@ class Identity:
                 family.current = new
                 family.expires_at = now + REFRESH_TTL_S
                 self._refresh[new] = family
-                access, ttl = self._mint_access(custom=False)
-                return {"access_token": access, "expires_in": ttl, "token_type": "Bearer", "scope": SCOPES,
+                access, ttl = self._mint_access(custom=False, family=family)
+                return {"access_token": access, "expires_in": ttl, "token_type": "Bearer", "scope": family.scope,
                         "refresh_token": new}
         raise TokenError(400, "unsupported_grant_type")
 

@@ -6,6 +6,7 @@
 - `plans`: `sync_plan`, the stored plans, written by reconcile and read by push, the sensors and the CLI;
 - `inbox`: `webhook_inbox`, webhook events as received, until the real-time lane consumes them;
 - `lease`: `writer_lease` (SQLite; an advisory lock on PostgreSQL), one push writer per system and tenant.
+- `tokens`: `oauth_token`, stored OAuth connections per (system, tenant), tokens encrypted, and their refresh lock.
 
 Checks, reconcile, push and the CLI call these; none of them reads or writes those tables with SQL of its
 own (scripts/check_layers.py fails if one does). SQL here is SQLAlchemy Core or text with bound values;
