@@ -31,6 +31,9 @@ SYSTEM = "xero"
 OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Invoice": ("Invoices", "InvoiceID", "Reference")}
 #: Recipes whose Xero records are linked to a Salesforce record in `sync_link`.
 LINKED = {"R1", "R2", "R7"}
+#: Invoice lines are planned to 4 dp (`reconcile.xero_amounts`); without `unitdp=4` Xero would round
+#: each UnitAmount to 2 dp and compute other totals than the plan compared.
+UNIT_DP = {"Invoices": {"unitdp": 4}}
 _LOOKUP_BATCH = 25  # ids per `where` lookup: keeps the URL well under common proxy limits
 
 
@@ -172,7 +175,7 @@ class XeroWriter:
                          run_id=self.run_id, request_hash=key)
         try:
             answer = self.client.write(collection, [self._body(r) for r in rows], method="POST",
-                                       idempotency_key=key, summarize_errors=False)
+                                       idempotency_key=key, summarize_errors=False, **UNIT_DP.get(collection, {}))
         except ApiError as exc:
             if exc.code == "transient" or exc.status is None or exc.status >= 500:
                 # Xero may or may not have applied it: the ledger stays pending and the next run looks up.
