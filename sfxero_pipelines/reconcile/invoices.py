@@ -332,9 +332,10 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
                     action = "held"
                 elif amt_diff[i] and not cur_diff[i] and made_total is not None and round(made_total, 2) == amt_x.iloc[i]:
                     action = "conflict"
+                    # Sending the lines again would change nothing: an update here would be planned forever.
                     why = (f"{src.sobject}.{src.amount} {float(amt_s.iloc[i]):.2f} differs from its lines, which make "
-                           f"{float(amt_x.iloc[i]):.2f} in Xero (Quantity and UnitAmount to 4 dp, each LineAmount rounded to "
-                           f"2 dp), and the invoice already holds that: correct the {src.sobject}'s amount or lines")
+                           f"{float(amt_x.iloc[i]):.2f} as Xero rounds them, and the invoice already holds that: "
+                           f"correct the {src.sobject}'s amount or its lines")
                 else:
                     # The full replacement lines, as for creates.
                     action, why = "update", "amount or currency changed; invoice is still editable"

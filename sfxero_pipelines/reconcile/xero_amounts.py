@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 QUANTITY_DP = 4
 UNIT_DP = 4  # with `unitdp=4` on the request
@@ -77,6 +78,9 @@ class XeroLine:
     problem: str | None = None
 
 
+# Lines repeat a handful of (quantity, price) pairs (price-book prices times small quantities):
+# decimal arithmetic once per distinct line, not once per line.
+@lru_cache(maxsize=1 << 16)
 def xero_line(quantity, unit_price, discount, total) -> XeroLine:
     """The line as Xero will hold it, from Salesforce's Quantity, UnitPrice, Discount (percent) and
     TotalPrice (None: computed from the others, as Salesforce does)."""

@@ -151,7 +151,8 @@ def test_amount_the_lines_cannot_make_is_a_conflict_not_an_endless_update(world)
     draft(world, o, 200.0)
     row = plan(world)[("R2", "sf_to_xero", o)]
     assert row.action == "conflict"
-    assert row.reason.startswith("Opportunity.Amount 250.00 differs from its lines, which make 200.00 in Xero")
+    assert row.reason.startswith("Opportunity.Amount 250.00 differs from its lines, which make 200.00 as Xero "
+                              "rounds them")
 
 
 # -- Xero's limits ----------------------------------------------------------------------------------
@@ -185,3 +186,14 @@ def test_invoice_total_beyond_xero_limit_is_held(world):
         line(world, o, p2, 100, 6e10, 6e12)
     row = plan(world)[("R2", "sf_to_xero", o)]
     assert row.action == "held" and "invoice SubTotal 12000000000000" in row.reason
+
+
+def test_xero_rounding_is_decimal_with_midpoints_away_from_zero():
+    from decimal import Decimal
+
+    from sfxero_pipelines.reconcile.xero_amounts import xero_line
+
+    # 2.675 is 2.67499999... as a binary float, which round() takes down; Xero rounds the decimal.
+    assert xero_line(1, 2.675, None, None).amount == Decimal("2.68")
+    assert xero_line(-1, 2.675, None, None).amount == Decimal("-2.68")
+    assert xero_line(3, 19.99, 12.5, None).amount == Decimal("52.47")  # 59.97 less 12.5% = 52.47375
