@@ -5,7 +5,7 @@ Xero's 4 dp so the invoice Xero computes is 0.41 and the verifying pass plans no
 
 from __future__ import annotations
 
-from sfxero_pipelines.reconcile.plan import load_latest
+from sfxero_pipelines.staging.state.plans import load_latest
 from sfxero_pipelines.sandbox.salesforce.store import normalize_id
 
 from ..extract.conftest import FAST_XERO
