@@ -1,6 +1,6 @@
 """Invoice amounts through real extract → check → reconcile → push runs on the sandbox, both staging
 backends: an Opportunity or Order with a line held at check is held (no invoice is created from its
-other lines), and a fractional line (3.3333333 x 0.123456789 = 0.41 in Salesforce) is written at
+other lines), so is one whose unit price is beyond what Xero takes, and a fractional line (3.3333333 x 0.123456789 = 0.41 in Salesforce) is written at
 Xero's 4 dp so the invoice Xero computes is 0.41 and the verifying pass plans nothing for it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def sfid(prefix: str, n: int) -> str:
 
 
 A, P = sfid("001", 1), sfid("01t", 1)
-O_HELD, O_FRAC, ORDER = sfid("006", 1), sfid("006", 2), sfid("801", 1)
+O_HELD, O_FRAC, O_HUGE, ORDER = sfid("006", 1), sfid("006", 2), sfid("006", 3), sfid("801", 1)
 LINE_ZERO, ITEM_ZERO = sfid("00k", 2), sfid("802", 2)
 PB, PBE = sfid("01s", 1), sfid("01u", 1)
 
@@ -36,12 +36,13 @@ FIXTURES = {
         "Pricebook2": [{"Id": PB, "Name": "Standard Price Book", "IsStandard": True, "IsActive": True}],
         "PricebookEntry": [{"Id": PBE, "Pricebook2Id": PB, "Product2Id": P, "UnitPrice": 10, "IsActive": True,
                             "CurrencyIsoCode": "USD"}],
-        "Opportunity": [_opp(O_HELD), _opp(O_FRAC)],
+        "Opportunity": [_opp(O_HELD), _opp(O_FRAC), _opp(O_HUGE)],
         "OpportunityLineItem": [
             {"Id": sfid("00k", 1), "OpportunityId": O_HELD, "Product2Id": P, "Quantity": 1, "UnitPrice": 100},
             {"Id": LINE_ZERO, "OpportunityId": O_HELD, "Product2Id": P, "Quantity": 0, "UnitPrice": 50},
             {"Id": sfid("00k", 3), "OpportunityId": O_FRAC, "Product2Id": P, "Quantity": 3.3333333,
              "UnitPrice": 0.123456789},
+            {"Id": sfid("00k", 4), "OpportunityId": O_HUGE, "Product2Id": P, "Quantity": 1, "UnitPrice": 2e11},
         ],
         "Order": [{"Id": ORDER, "AccountId": A, "Status": "Activated", "EffectiveDate": "2025-06-30",
                    "CurrencyIsoCode": "USD", "Pricebook2Id": PB}],
@@ -78,10 +79,12 @@ def test_held_lines_hold_their_record_and_fractional_prices_converge(make_sandbo
                                   "check: expect_column_values_to_be_between(quantity)"), held.reason
     assert order.action == "held" and f"waits for its OrderItem {ITEM_ZERO}, held at check" in order.reason, order
     assert plan[("R2", O_FRAC)].action == "create"
+    huge = plan[("R2", O_HUGE)]
+    assert huge.action == "held" and "UnitAmount 200000000000 is beyond what Xero accepts" in huge.reason, huge
 
     ok, _ = cycle.stage("push")
     invoices = {i.get("Reference"): i for i in live(records(server, "xero", "Invoices"))}
-    assert O_HELD not in invoices and ORDER not in invoices
+    assert O_HELD not in invoices and ORDER not in invoices and O_HUGE not in invoices
     made = invoices[O_FRAC]
     assert made["SubTotal"] == 0.41
     assert (made["LineItems"][0]["Quantity"], made["LineItems"][0]["UnitAmount"]) == (3.3333, 0.1235)
