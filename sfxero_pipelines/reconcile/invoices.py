@@ -94,6 +94,20 @@ ORDERS = Source("R7", "Order", "sf_order", "sf_order_item", "orderid", "TotalAmo
                 related=("opportunityid",), line_sobject="OrderItem")
 
 
+#: Invoice recipe → its Salesforce source.
+SOURCES = {s.recipe: s for s in (OPPORTUNITIES, ORDERS)}
+
+
+def waiting(conn: sa.Connection, src: Source) -> dict[str, str]:
+    """Record id → why no invoice may be written from it now: its own open hold, else a held line (a
+    record is invoiced from all its lines or not at all), named with that line's reason."""
+    own = L.open_holds(conn, [src.table])[src.table]
+    lines = L.held_parts(conn, src.lines_table, src.parent, src.line_sobject)
+    out = {i: f"{src.sobject} {i} waits for its {why}" for i, why in lines.items()}
+    out.update({i: f"{src.sobject} {i} {why}" for i, why in own.items()})
+    return out
+
+
 def _col(have: set[str], alias: str, c: str | None, conn) -> str:
     return f"{alias}.{L.q(conn, c)}" if c and c in have else "NULL"
 
@@ -265,7 +279,8 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     filter_cols = [column_name(f.field) for f in rc.filters]
     rec = read_records(conn, src, filter_cols)
     rec = rec[apply_filters(rec, rc.filters, f"recipes.{recipe}")].reset_index(drop=True)
-    holds = L.open_holds(conn, [src.table, "xero_invoice"])
+    waits = waiting(conn, src)
+    h_x = L.open_holds(conn, ["xero_invoice"])["xero_invoice"]
     have = L.table_columns(conn, src.table)
     back_fields = [(f, c) for f, c in BACK_FIELDS if column_name(f) in have]
     active = ~inv.status.isin(["DELETED", "VOIDED"])
@@ -287,12 +302,7 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     for sf_name, x_col in back_fields:
         pf[f"s_{sf_name}"] = s[column_name(sf_name)].values
         pf[f"x_{sf_name}"] = pairs.xero_id.values if x_col == "id" else x[x_col].values
-    h_s, h_x = holds[src.table], holds["xero_invoice"]
-    # A record with a held line is not invoiced from its other lines: it waits with the line's reason.
-    held_lines = L.held_parts(conn, src.lines_table, src.parent, src.line_sobject)
-    reason = pf.sf_id.map(lambda i: f"{src.sobject} {i} {h_s[i]}" if i in h_s else None).astype("object")
-    reason = reason.fillna(pf.sf_id.map(lambda i: f"{src.sobject} {i} waits for its {held_lines[i]}"
-                                        if i in held_lines else None))
+    reason = pf.sf_id.map(waits.get).astype("object")
     reason = reason.fillna(pf.xero_id.map(lambda i: f"Xero invoice {i} {h_x[i]}" if i in h_x else None))
     reason = reason.fillna(pf.s_invalid.map(lambda r: f"{src.sobject} staged invalid: {r}" if isinstance(r, str) else None))
     held = reason.notna().to_numpy()
@@ -372,7 +382,7 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
                                 [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
                                  zip(c.rule, c.candidates, c.other_sf)],
                                 [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in zip(c.rule, c.candidates)]))
-        parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), holds[src.table], held_lines, lines,
+        parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), waits, lines,
                               back_fields, invoiced_by_r2))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
     return rows, {"matched_by": m.by_rule, "records": len(rec)}, set(rec.id)
@@ -402,8 +412,8 @@ def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
 _BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}
 
 
-def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, holds: dict, held_lines: dict[str, str],
-             source_lines: _Lines, back_fields: list[tuple[str, str]], invoiced_by_r2: set[str]) -> pd.DataFrame:
+def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[str, str], source_lines: _Lines,
+             back_fields: list[tuple[str, str]], invoiced_by_r2: set[str]) -> pd.DataFrame:
     if rec.empty:
         return P.empty()
     recipe = src.recipe
@@ -417,9 +427,8 @@ def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, holds: dict,
     created, held = [], []
     for j, r in enumerate(rec.itertuples(index=False)):
         contact_id = r.contact_link or r.contact_field
-        why = (f"{src.sobject} {r.id} {holds[r.id]}" if r.id in holds else
-               f"{src.sobject} {r.id} waits for its {held_lines[r.id]}" if r.id in held_lines else
-               f"{src.sobject} staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else
+        why = (waits.get(r.id) or
+               (f"{src.sobject} staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else None) or
                (f"its Opportunity {related[j]} is invoiced by R2 (R2 and R7 are both enabled): turn one of them off "
                 f"or link this Order to that invoice in sync_link" if related[j] in invoiced_by_r2 else None) or
                bad.get(r.id) or (None if r.id in lines else f"{src.label} has no line items to invoice") or

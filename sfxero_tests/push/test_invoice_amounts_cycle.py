@@ -8,7 +8,7 @@ from __future__ import annotations
 from sfxero_pipelines.staging.state.plans import load_latest
 from sfxero_pipelines.sandbox.salesforce.store import normalize_id
 
-from ..extract.conftest import FAST_XERO
+from ..extract.conftest import FAST_XERO, salesforce_resource
 from .conftest import Cycle, live, records
 
 XC = "11111111-1111-4111-8111-111111111111"
@@ -64,11 +64,15 @@ def _plan(staging) -> dict:
         return {(r.recipe, r.source_id): r for r in load_latest(conn).itertuples() if r.direction == "sf_to_xero"}
 
 
-def test_held_lines_hold_their_record_and_fractional_prices_converge(make_sandbox, staging, tmp_path, monkeypatch):
+def _config(tmp_path, monkeypatch) -> None:
     config = tmp_path / "sfxero.yaml"
-    # R7 on (Orders); a third of the lines is bad on purpose, above the default blocking share.
+    # R7 on (Orders); many lines are bad on purpose, above the default blocking share.
     config.write_text("recipes:\n  R7: {enabled: true}\nchecks:\n  max_bad_share: 0.9\n")
     monkeypatch.setenv("SFXERO_CONFIG", str(config))
+
+
+def test_held_lines_hold_their_record_and_fractional_prices_converge(make_sandbox, staging, tmp_path, monkeypatch):
+    _config(tmp_path, monkeypatch)
     server = make_sandbox(fixtures=FIXTURES, xero_limits=FAST_XERO)
     cycle = Cycle(server, staging)
     cycle.plan_to_push()
@@ -96,3 +100,31 @@ def test_held_lines_hold_their_record_and_fractional_prices_converge(make_sandbo
     assert again[("R2", O_HELD)].action == "held" and again[("R7", ORDER)].action == "held"
     converged, counts = cycle.converged()
     assert converged, counts
+
+
+def test_a_line_held_after_the_plan_stops_its_invoice_at_push(make_sandbox, staging, tmp_path, monkeypatch):
+    """A check that holds a line between reconcile and push (a stale plan): the push sends nothing for
+    that Opportunity, and the next plan holds it with the line's reason."""
+    _config(tmp_path, monkeypatch)
+    fixtures = {"salesforce": {k: FIXTURES["salesforce"][k] for k in ("Account", "Product2")},
+                "xero": FIXTURES["xero"]}
+    fixtures["salesforce"]["Opportunity"] = [_opp(O_FRAC)]
+    late = sfid("00k", 9)
+    fixtures["salesforce"]["OpportunityLineItem"] = [{"Id": late, "OpportunityId": O_FRAC, "Product2Id": P,
+                                                      "Quantity": 2, "UnitPrice": 10}]
+    server = make_sandbox(fixtures=fixtures, xero_limits=FAST_XERO)
+    cycle = Cycle(server, staging)
+    cycle.plan_to_push()
+    assert _plan(staging)[("R2", O_FRAC)].action == "create"
+
+    with salesforce_resource(server).get_client() as sf:
+        [result] = sf.update_collection([{"Id": late, "Quantity": 0}], sobject="OpportunityLineItem")
+        assert result["success"], result
+    for name in ("extract", "check"):
+        cycle.stage(name)
+    ok, rows = cycle.stage("push")
+    assert O_FRAC not in {i.get("Reference") for i in live(records(server, "xero", "Invoices"))}
+
+    cycle.stage("reconcile")
+    row = _plan(staging)[("R2", O_FRAC)]
+    assert row.action == "held" and f"waits for its OpportunityLineItem {late}, held at check" in row.reason, row
