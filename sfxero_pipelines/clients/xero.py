@@ -472,9 +472,10 @@ class XeroClient:
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, collection: str, records: list[dict], *, method: str = "POST", idempotency_key: str,
-              summarize_errors: bool = False) -> list[dict]:
+              summarize_errors: bool = False, unitdp: int | None = None) -> list[dict]:
         """One write request (the caller batches ≤50). Returns the per-element results with
-        `StatusAttributeString`, `ValidationErrors` and the IDs Xero assigned."""
+        `StatusAttributeString`, `ValidationErrors` and the IDs Xero assigned. `unitdp=4`: unit
+        amounts kept to 4 dp instead of 2 (documents with lines and Items only)."""
         if collection not in _WRITE:
             raise ValueError(f"{collection} cannot be written")
         if not idempotency_key:
@@ -490,8 +491,10 @@ class XeroClient:
         else:
             name = put_name if method == "PUT" else post_name
             body_arg = arg or "payments"
+            extra = {"unitdp": unitdp} if unitdp is not None else {}
             _status, body, _headers = self._call(label, name, **{body_arg: {collection: list(records)}},
-                                                 summarize_errors=summarize_errors, idempotency_key=idempotency_key)
+                                                 summarize_errors=summarize_errors, idempotency_key=idempotency_key,
+                                                 **extra)
         return json.loads(body).get(collection) or []
 
     def allocate_credit_note(self, credit_note_id: str, allocations: list[dict], *, idempotency_key: str) -> list[dict]:

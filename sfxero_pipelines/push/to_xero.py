@@ -22,6 +22,7 @@ from ..errors import ApiError
 from ..staging.state import holds, ledger, links
 from . import writeback
 from .report import PushReport
+from ..reconcile.invoices import SOURCES as INVOICE_SOURCES, waiting
 from .rows import PushRow, batch_key
 from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
@@ -31,6 +32,9 @@ SYSTEM = "xero"
 OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Invoice": ("Invoices", "InvoiceID", "Reference")}
 #: Recipes whose Xero records are linked to a Salesforce record in `sync_link`.
 LINKED = {"R1", "R2", "R7"}
+#: Invoice lines are planned to 4 dp (`reconcile.xero_amounts`); without `unitdp=4` Xero would round
+#: each UnitAmount to 2 dp and compute other totals than the plan compared.
+UNIT_DP = {"Invoices": {"unitdp": 4}}
 _LOOKUP_BATCH = 25  # ids per `where` lookup: keeps the URL well under common proxy limits
 
 
@@ -84,7 +88,7 @@ class XeroWriter:
         if done_links:
             with self.engine.begin() as conn:
                 self.report.links_recorded += links.record_links(conn, done_links)
-        todo += self._look_up(unknown)
+        todo = self._without_held_since_plan(todo + self._look_up(unknown))
         self._note_held_dependencies(todo, unwritten or {})
         for target_object in ("Contact", "Invoice"):
             mine = [r for r in todo if r.target_object == target_object]
@@ -95,6 +99,21 @@ class XeroWriter:
             self._record(unsupported, [None] * len(unsupported), sent=False, errors=
                          [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
         self.flush_write_backs()
+
+    def _without_held_since_plan(self, rows: list[PushRow]) -> list[PushRow]:
+        """Invoice writes whose record, or one of its lines, was held after the plan was made (a check
+        ran in between) are not sent: an invoice is written from all its lines or not at all. No push
+        hold is opened, so fixing the line is enough; the next plan lists the record held."""
+        mine = [r for r in rows if r.recipe in INVOICE_SOURCES and r.target_object == "Invoice" and r.source_id]
+        if not mine:
+            return rows
+        with self.engine.connect() as conn:
+            waits = {recipe: waiting(conn, INVOICE_SOURCES[recipe]) for recipe in sorted({r.recipe for r in mine})}
+        stopped = {(r.recipe, r.source_id): waits[r.recipe][r.source_id] for r in mine if r.source_id in waits[r.recipe]}
+        for (recipe, source_id), reason in sorted(stopped.items()):
+            self.report.held.append({"recipe": recipe, "source_id": source_id, "target_object": "Invoice",
+                                     "reason": f"not sent, held since the plan was made: {reason}"})
+        return [r for r in rows if (r.recipe, r.source_id) not in stopped]
 
     def _note_held_dependencies(self, rows: list[PushRow], unwritten: dict[tuple[str, str], str]) -> None:
         """Rows that refer to a record this push will not create (an invoice whose Account's R1 row
@@ -172,7 +191,7 @@ class XeroWriter:
                          run_id=self.run_id, request_hash=key)
         try:
             answer = self.client.write(collection, [self._body(r) for r in rows], method="POST",
-                                       idempotency_key=key, summarize_errors=False)
+                                       idempotency_key=key, summarize_errors=False, **UNIT_DP.get(collection, {}))
         except ApiError as exc:
             if exc.code == "transient" or exc.status is None or exc.status >= 500:
                 # Xero may or may not have applied it: the ledger stays pending and the next run looks up.

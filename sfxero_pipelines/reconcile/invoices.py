@@ -3,8 +3,12 @@ and R7 (activated Order + OrderItems → Xero ACCREC invoice).
 
 R2 and R7 are the same recipe over two Salesforce objects (`Source` says which table, lines,
 amount, date and write-back fields): matching by link (sync_link R2/R7, or Xero_Invoice_Id__c
-written back) → invoice Reference = record Id; creates carry the full invoice body; a line whose
-product has no Xero Item, or a record without lines, is held with the reason. An approved
+written back) → invoice Reference = record Id; creates and updates carry the full invoice lines, at
+the precision Xero keeps (`xero_amounts`). A record is held with the reason, and no invoice is
+created or updated from it, when one of its lines is held (at check or since), names a product with
+no Xero Item, or has figures beyond Xero's limits, or when it has no lines. The amount is compared
+as Xero computes it: an invoice already holding what the lines make, yet differing from the
+record's amount, is a conflict (sending the lines again would change nothing). An approved
 (AUTHORISED/PAID) invoice whose amount or currency no longer matches is a conflict: Xero does not
 allow editing it, a person decides. With both R2 and R7 on, an Order whose Opportunity R2 invoices
 is held instead of created, so one sale is never invoiced twice.
@@ -28,6 +32,7 @@ from . import plan as P
 from .contacts import apply_filters
 from .fields import FieldRule, compare, value_mapper
 from .match import match
+from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
 R3_FIELDS = [("Xero_Invoice_Status__c", "status", N.v_text), ("Xero_Amount_Paid__c", "amount_paid", N.v_money),
@@ -62,6 +67,8 @@ class Source:
     payments: bool = False
     #: Extra record columns read (R7: the Order's Opportunity, for the R2/R7 overlap check).
     related: tuple[str, ...] = ()
+    #: The line object's name, for reasons ("OpportunityLineItem").
+    line_sobject: str = ""
 
     def where(self, conn: sa.Connection, have: set[str]) -> str:
         if self.recipe == "R2":
@@ -80,10 +87,25 @@ def activated(have: set[str], alias: str) -> str:
 
 OPPORTUNITIES = Source("R2", "Opportunity", "sf_opportunity", "sf_opportunity_line_item", "opportunityid", "Amount",
                        "CloseDate", "StageName", "won Opportunity", line_sort="sortorder", line_name="name",
-                       line_code="productcode", line_discount="discount", payments=True)
+                       line_code="productcode", line_discount="discount", payments=True,
+                       line_sobject="OpportunityLineItem")
 ORDERS = Source("R7", "Order", "sf_order", "sf_order_item", "orderid", "TotalAmount", "EffectiveDate", "Status",
                 "activated Order", line_sort="orderitemnumber", line_name=None, line_code=None, line_discount=None,
-                related=("opportunityid",))
+                related=("opportunityid",), line_sobject="OrderItem")
+
+
+#: Invoice recipe → its Salesforce source.
+SOURCES = {s.recipe: s for s in (OPPORTUNITIES, ORDERS)}
+
+
+def waiting(conn: sa.Connection, src: Source) -> dict[str, str]:
+    """Record id → why no invoice may be written from it now: its own open hold, else a held line (a
+    record is invoiced from all its lines or not at all), named with that line's reason."""
+    own = L.open_holds(conn, [src.table])[src.table]
+    lines = L.held_parts(conn, src.lines_table, src.parent, src.line_sobject)
+    out = {i: f"{src.sobject} {i} waits for its {why}" for i, why in lines.items()}
+    out.update({i: f"{src.sobject} {i} {why}" for i, why in own.items()})
+    return out
 
 
 def _col(have: set[str], alias: str, c: str | None, conn) -> str:
@@ -133,7 +155,7 @@ def read_invoices(conn: sa.Connection) -> pd.DataFrame:
 
 
 LINE_COLUMNS = ["id", "parent", "product2id", "productcode", "name", "quantity", "unitprice", "discount",
-                "description", "sortorder", "p_code", "p_name"]
+                "totalprice", "description", "sortorder", "p_code", "p_name"]
 
 
 def read_lines(conn: sa.Connection, src: Source) -> pd.DataFrame:
@@ -143,7 +165,8 @@ def read_lines(conn: sa.Connection, src: Source) -> pd.DataFrame:
     have = L.table_columns(conn, src.lines_table)
     own = [("id", "id"), ("parent", src.parent), ("product2id", "product2id"), ("productcode", src.line_code),
            ("name", src.line_name), ("quantity", "quantity"), ("unitprice", "unitprice"),
-           ("discount", src.line_discount), ("description", "description"), ("sortorder", src.line_sort)]
+           ("discount", src.line_discount), ("totalprice", "totalprice"), ("description", "description"),
+           ("sortorder", src.line_sort)]
     sel = [_col(have, "li", c, conn) for _, c in own]
     join = ""
     if L.has_table(conn, "sf_product2"):
@@ -164,17 +187,21 @@ def read_items(conn: sa.Connection) -> dict[str, dict]:
     return {r.code: {"account": r.account, "tax": r.tax} for r in df.itertuples()}
 
 
-def _num(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return 0.0
+@dataclass
+class InvoiceLines:
+    """A source's invoice lines by record id: the Xero LineItems to send, why a record cannot be
+    invoiced (a line unmappable or beyond Xero's limits), and the amount Xero will compute from them
+    (the SubTotal, or the Total with tax-inclusive lines)."""
+
+    items: dict[str, list]
+    bad: dict[str, str]
+    totals: dict[str, float]
 
 
-def _line_items(lines: pd.DataFrame, items: dict, rc) -> tuple[dict[str, list], dict[str, str]]:
-    """Record id → Xero LineItems, and record id → hold reason for unmappable lines."""
+def _line_items(lines: pd.DataFrame, items: dict, rc) -> InvoiceLines:
     out: dict[str, list] = {}
     bad: dict[str, str] = {}
+    sums: dict = {}
     # Numeric order where the sort field is a number ("10" after "9"), then the line id.
     lines = lines.assign(_sort=pd.to_numeric(lines.sortorder, errors="coerce")).sort_values(
         ["parent", "_sort", "sortorder", "id"], kind="mergesort", na_position="last")
@@ -185,16 +212,26 @@ def _line_items(lines: pd.DataFrame, items: dict, rc) -> tuple[dict[str, list], 
             bad.setdefault(r.parent, f"line {r.id}: ProductCode {code!r} has no Xero Item" if code else
                            f"line {r.id} has no ProductCode to map to a Xero Item")
             continue
-        line = {"ItemCode": code, "Description": r.description or r.name or r.p_name or code,
-                "Quantity": _num(r.quantity), "UnitAmount": round(_num(r.unitprice), 2),
+        x = xero_line(r.quantity, r.unitprice, r.discount, r.totalprice)
+        if x.problem:
+            bad.setdefault(r.parent, f"line {r.id}: {x.problem}")
+            continue
+        description = r.description or r.name or r.p_name or code
+        line = {"ItemCode": code, "Description": f"{description} ({x.note})" if x.note else description,
+                "Quantity": float(x.quantity), "UnitAmount": float(x.unit_amount),
                 "AccountCode": item["account"] or rc.default_account_code}
-        if r.discount is not None and _num(r.discount):
-            line["DiscountRate"] = _num(r.discount)
+        if x.discount:
+            line["DiscountRate"] = float(x.discount)
         tax = item["tax"] or rc.default_tax_type
         if tax:
             line["TaxType"] = tax
         out.setdefault(r.parent, []).append(line)
-    return out, bad
+        sums[r.parent] = sums.get(r.parent, 0) + x.amount
+    basis = "Total" if rc.line_amount_types == "Inclusive" else "SubTotal"
+    for parent, total in sums.items():
+        if abs(total) > MAX_AMOUNT:
+            bad.setdefault(parent, f"invoice {beyond(basis, total, MAX_AMOUNT)}")
+    return InvoiceLines(out, bad, {p: float(t) for p, t in sums.items()})
 
 
 class _Lines:
@@ -202,9 +239,9 @@ class _Lines:
 
     def __init__(self, conn: sa.Connection, src: Source, rc, shared: dict) -> None:
         self.conn, self.src, self.rc, self.shared = conn, src, rc, shared
-        self._value: tuple[dict, dict] | None = None
+        self._value: InvoiceLines | None = None
 
-    def get(self) -> tuple[dict[str, list], dict[str, str]]:
+    def get(self) -> InvoiceLines:
         if self._value is None:
             if "items" not in self.shared:  # Xero Items: read once for both sources
                 self.shared["items"] = read_items(self.conn)
@@ -242,7 +279,8 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     filter_cols = [column_name(f.field) for f in rc.filters]
     rec = read_records(conn, src, filter_cols)
     rec = rec[apply_filters(rec, rc.filters, f"recipes.{recipe}")].reset_index(drop=True)
-    holds = L.open_holds(conn, [src.table, "xero_invoice"])
+    waits = waiting(conn, src)
+    h_x = L.open_holds(conn, ["xero_invoice"])["xero_invoice"]
     have = L.table_columns(conn, src.table)
     back_fields = [(f, c) for f, c in BACK_FIELDS if column_name(f) in have]
     active = ~inv.status.isin(["DELETED", "VOIDED"])
@@ -264,8 +302,7 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     for sf_name, x_col in back_fields:
         pf[f"s_{sf_name}"] = s[column_name(sf_name)].values
         pf[f"x_{sf_name}"] = pairs.xero_id.values if x_col == "id" else x[x_col].values
-    h_s, h_x = holds[src.table], holds["xero_invoice"]
-    reason = pf.sf_id.map(lambda i: f"{src.sobject} {i} {h_s[i]}" if i in h_s else None).astype("object")
+    reason = pf.sf_id.map(waits.get).astype("object")
     reason = reason.fillna(pf.xero_id.map(lambda i: f"Xero invoice {i} {h_x[i]}" if i in h_x else None))
     reason = reason.fillna(pf.s_invalid.map(lambda r: f"{src.sobject} staged invalid: {r}" if isinstance(r, str) else None))
     held = reason.notna().to_numpy()
@@ -283,25 +320,39 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
         cur_diff = (cur_s.notna() & cur_x.notna() & (cur_s != cur_x)).to_numpy()
         changed = amt_diff | cur_diff
         editable = ok.status.isin(list(EDITABLE)).to_numpy()
-        for action, mask in (("update", changed & editable), ("conflict", changed & ~editable)):
-            idx = np.flatnonzero(mask)
-            diffs, reasons = [], []
-            for i in idx:
-                fields = {}
-                if amt_diff[i]:
-                    fields["SubTotal" if rc.line_amount_types != "Inclusive" else "Total"] = {
-                        "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": amount_rule}
-                if cur_diff[i]:
-                    fields["CurrencyCode"] = {"old": cur_x.iloc[i], "new": cur_s.iloc[i],
-                                              "rule": f"{recipe}: {src.sobject}.CurrencyIsoCode → CurrencyCode"}
-                d = {"match": ok["match"].iloc[i], "link": bool(ok.link.iloc[i]), "target_object": "Invoice", "fields": fields}
-                if action == "update":
+        decided: dict[str, tuple[list, list, list]] = {a: ([], [], []) for a in ("update", "conflict", "held")}
+        for i in np.flatnonzero(changed):
+            sid = ok.sf_id.iloc[i]
+            fields = {}
+            if amt_diff[i]:
+                fields["SubTotal" if rc.line_amount_types != "Inclusive" else "Total"] = {
+                    "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": amount_rule}
+            if cur_diff[i]:
+                fields["CurrencyCode"] = {"old": cur_x.iloc[i], "new": cur_s.iloc[i],
+                                          "rule": f"{recipe}: {src.sobject}.CurrencyIsoCode → CurrencyCode"}
+            d = {"match": ok["match"].iloc[i], "link": bool(ok.link.iloc[i]), "target_object": "Invoice", "fields": fields}
+            if not editable[i]:
+                action, why = "conflict", (f"invoice is {ok.status.iloc[i]} in Xero and can no longer be edited; "
+                                           "amount or currency differs — raise a credit note or correct by hand")
+            else:
+                made = lines.get()
+                made_total = made.totals.get(sid)
+                why = made.bad.get(sid) or (None if sid in made.items else f"{src.label} has no line items to invoice")
+                if why:
+                    action = "held"
+                elif amt_diff[i] and not cur_diff[i] and made_total is not None and round(made_total, 2) == amt_x.iloc[i]:
+                    action = "conflict"
+                    # Sending the lines again would change nothing: an update here would be planned forever.
+                    why = (f"{src.sobject}.{src.amount} {float(amt_s.iloc[i]):.2f} differs from its lines, which make "
+                           f"{float(amt_x.iloc[i]):.2f} as Xero rounds them, and the invoice already holds that: "
+                           f"correct the {src.sobject}'s amount or its lines")
+                else:
                     # The full replacement lines, as for creates.
-                    d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": lines.get()[0].get(ok.sf_id.iloc[i], [])}
-                diffs.append(d)
-                reasons.append("amount or currency changed; invoice is still editable" if action == "update" else
-                               f"invoice is {ok.status.iloc[i]} in Xero and can no longer be edited; "
-                               "amount or currency differs — raise a credit note or correct by hand")
+                    action, why = "update", "amount or currency changed; invoice is still editable"
+                    d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": made.items[sid]}
+            for bucket, value in zip(decided[action], (i, d, why)):
+                bucket.append(value)
+        for action, (idx, diffs, reasons) in decided.items():
             parts.append(P.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
         sk = np.flatnonzero(~changed)
         parts.append(P.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
@@ -331,7 +382,7 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
                                 [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
                                  zip(c.rule, c.candidates, c.other_sf)],
                                 [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in zip(c.rule, c.candidates)]))
-        parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), holds[src.table], lines,
+        parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), waits, lines,
                               back_fields, invoiced_by_r2))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
     return rows, {"matched_by": m.by_rule, "records": len(rec)}, set(rec.id)
@@ -361,12 +412,13 @@ def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
 _BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}
 
 
-def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, holds: dict, source_lines: _Lines,
+def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[str, str], source_lines: _Lines,
              back_fields: list[tuple[str, str]], invoiced_by_r2: set[str]) -> pd.DataFrame:
     if rec.empty:
         return P.empty()
     recipe = src.recipe
-    lines, bad = source_lines.get()
+    got = source_lines.get()
+    lines, bad = got.items, got.bad
     status_map = value_mapper(cfg.mapping.value_maps.get(rc.status_map)) if rc.status_map else None
     statuses = status_map(rec.stage).tolist() if status_map else [None] * len(rec)
     # R2's write-back (R3's fields included); R7's: the Order's invoice id/number fields that are staged.
@@ -375,8 +427,8 @@ def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, holds: dict,
     created, held = [], []
     for j, r in enumerate(rec.itertuples(index=False)):
         contact_id = r.contact_link or r.contact_field
-        why = (f"{src.sobject} {r.id} {holds[r.id]}" if r.id in holds else
-               f"{src.sobject} staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else
+        why = (waits.get(r.id) or
+               (f"{src.sobject} staged invalid: {r.invalid_reason}" if isinstance(r.invalid_reason, str) else None) or
                (f"its Opportunity {related[j]} is invoiced by R2 (R2 and R7 are both enabled): turn one of them off "
                 f"or link this Order to that invoice in sync_link" if related[j] in invoiced_by_r2 else None) or
                bad.get(r.id) or (None if r.id in lines else f"{src.label} has no line items to invoice") or

@@ -120,3 +120,24 @@ def bool_true(conn: sa.Connection, column: str) -> str:
 # and what our latest successful writes set (echo suppression).
 open_holds = state_holds.open_hold_reasons
 last_written = state_ledger.last_written
+
+
+def held_parts(conn: sa.Connection, table: str, parent_col: str, label: str) -> dict[str, str]:
+    """parent id → why it waits, for records whose live parts (line items in `table`, pointing to
+    their parent through `parent_col`) have an open hold: "<label> <id>, held at <stage>: <reason>",
+    the first held part named and the others counted. A deleted part holds nothing."""
+    if not state_holds.has_holds_table(conn) or parent_col not in table_columns(conn, table):
+        return {}
+    reasons = open_holds(conn, [table])[table]
+    if not reasons:
+        return {}
+    parent = f"p.{q(conn, parent_col)}"
+    rows = conn.exec_driver_sql(
+        f"SELECT {parent}, p.id FROM {q(conn, table)} p WHERE NOT p.is_deleted AND {parent} IS NOT NULL "
+        f"AND p.id IN ({state_holds.open_hold_ids_sql(table)}) ORDER BY {parent}, p.id").fetchall()
+    out: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for parent_id, part_id in rows:
+        out.setdefault(parent_id, f"{label} {part_id}, {reasons[part_id]}")
+        count[parent_id] = count.get(parent_id, 0) + 1
+    return {p: text + (f" (and {count[p] - 1} more held)" if count[p] > 1 else "") for p, text in out.items()}

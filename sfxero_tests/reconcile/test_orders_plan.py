@@ -172,6 +172,7 @@ def test_same_staging_gives_the_identical_plan(world):
     o = order(world, a)
     world.sf("OrderItem", OrderId=o, Product2Id=pro, Quantity=1, UnitPrice=1000)
     o2 = order(world, a, total=10.0)
+    world.sf("OrderItem", OrderId=o2, Product2Id=pro, Quantity=1, UnitPrice=10)
     world.xero("Invoices", Type="ACCREC", Reference=o2, Contact={"ContactID": "c"}, Status="DRAFT", SubTotal=5.0)
     (first, p1), (_, p2) = plan(world), plan(world)
     assert p1.plan_ids == p2.plan_ids and p1.rows.equals(p2.rows)

@@ -94,6 +94,24 @@ def test_idempotent_replay_and_key_reuse(fresh):
     assert exc.value.status == 400 and "different request" in str(exc.value)
 
 
+def test_unit_amounts_keep_two_decimals_unless_unitdp_4_and_lines_round_half_away(fresh):
+    """Xero keeps UnitAmount to 2 dp unless the write carries `unitdp=4`, Quantity to 4 dp, and
+    rounds amounts in decimal with a midpoint away from zero (2.675 → 2.68, where a binary float's
+    round() gives 2.67)."""
+    _server, client = fresh
+    contact = _active_contact(client)
+    lines = [_line(Quantity=3.3333333, UnitAmount=0.123456789), _line(Quantity=1, UnitAmount=2.675)]
+
+    def write(**kw):
+        [result] = client.write("Invoices", [_invoice(contact, Status="DRAFT", LineItems=[dict(li) for li in lines])],
+                                method="PUT", idempotency_key=str(uuid.uuid4()), **kw)
+        assert result["StatusAttributeString"] == "OK", result
+        return [(li["Quantity"], li["UnitAmount"], li["LineAmount"]) for li in result["LineItems"]], result["SubTotal"]
+
+    assert write() == ([(3.3333, 0.12, 0.40), (1.0, 2.68, 2.68)], 3.08)
+    assert write(unitdp=4) == ([(3.3333, 0.1235, 0.41), (1.0, 2.675, 2.68)], 3.09)
+
+
 def test_contact_rules_put_vs_post_upsert(fresh):
     _server, client = fresh
     existing = _active_contact(client)

@@ -63,6 +63,11 @@ _UNPAGED_DROP = {"Invoices": ("LineItems",)}
 
 
 
+def _unit_dp(params: dict) -> int:
+    """Xero keeps UnitAmount to 2 dp unless the request opts in to 4 with `unitdp=4`."""
+    return 4 if params.get("unitdp", "").strip() == "4" else 2
+
+
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -525,7 +530,7 @@ class XeroEmulator(Emulator):
             return wire.simple_error(14, "PostDataInvalidException", "Exactly one element is expected")
         element = dict(elements[0])
         element[COLLECTIONS[plural]] = record[COLLECTIONS[plural]]
-        return self._apply_writes(plural, [element], create_only=False, summarize=True)
+        return self._apply_writes(plural, [element], create_only=False, summarize=True, unit_dp=_unit_dp(params))
 
     def _journals(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
         try:
@@ -600,16 +605,17 @@ class XeroEmulator(Emulator):
         if plural == "Payments" and request.method == "POST" and len(elements) > 1:
             return wire.simple_error(14, "PostDataInvalidException", "POST /Payments creates one payment; use PUT "
                                      "for several")
-        return self._apply_writes(plural, elements, create_only=create_only, summarize=summarize)
+        return self._apply_writes(plural, elements, create_only=create_only, summarize=summarize,
+                                  unit_dp=_unit_dp(params))
 
-    def _write_one(self, plural: str, element: dict, create_only: bool) -> dict:
+    def _write_one(self, plural: str, element: dict, create_only: bool, unit_dp: int) -> dict:
         org = self.org
         if plural == "Contacts":
             return org.write_contact(element, create_only=create_only)
         if plural in ("Invoices", "CreditNotes"):
-            return org.write_document(element, kind=plural, create_only=create_only)
+            return org.write_document(element, kind=plural, create_only=create_only, unit_dp=unit_dp)
         if plural == "BankTransactions":
-            return org.write_bank_transaction(element, create_only=create_only)
+            return org.write_bank_transaction(element, create_only=create_only, unit_dp=unit_dp)
         if plural == "Payments":
             return org.write_payment(element)
         if plural == "Items":
@@ -618,12 +624,13 @@ class XeroEmulator(Emulator):
             return LEDGER_WRITES[plural](org, element, create_only=create_only)
         raise WriteError([f"{plural} cannot be written"])
 
-    def _apply_writes(self, plural: str, elements: list[dict], *, create_only: bool, summarize: bool) -> Response:
+    def _apply_writes(self, plural: str, elements: list[dict], *, create_only: bool, summarize: bool,
+                      unit_dp: int = 2) -> Response:
         idf = COLLECTIONS[plural]
         results, failed = [], []
         for element in elements:
             try:
-                record = self._write_one(plural, dict(element), create_only)
+                record = self._write_one(plural, dict(element), create_only, unit_dp)
                 result = self._present(plural, record) if plural != "Contacts" else dict(record)
                 if not summarize:
                     result["StatusAttributeString"] = "OK"

@@ -458,7 +458,8 @@ def load_fixture_data(org: Org, fixtures: dict) -> None:
                 org.store_credit_note(doc)
     for raw in fixtures.get("BankTransactions", []):
         try:
-            org.write_bank_transaction(dict(raw), create_only=True, fixed_id=raw.get("BankTransactionID"))
+            org.write_bank_transaction(dict(raw), create_only=True, fixed_id=raw.get("BankTransactionID"),
+                                       unit_dp=4)
         except WriteError as exc:
             raise ValueError(f"fixture BankTransactions: {exc}") from None
     for raw in fixtures.get("Payments", []):

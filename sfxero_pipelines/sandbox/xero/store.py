@@ -24,6 +24,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
+from decimal import ROUND_HALF_UP, Decimal
 
 from .journals import JournalLedger
 from .wire import ZERO_GUID, day_ms, dumps, iso_from_ms, ms_date, parse_date_ms
@@ -162,6 +163,20 @@ def contact_name(value) -> str | None:
 
 def _round2(x: float) -> float:
     return round(x + 0.0, 2)
+
+
+def _dec(x) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+def _xround(x: Decimal, dp: int) -> Decimal:
+    """Xero's rounding of line figures: in decimal, a midpoint away from zero (2.675 → 2.68, where a
+    binary float's round() gives 2.67)."""
+    return x.quantize(Decimal(1).scaleb(-dp), rounding=ROUND_HALF_UP)
+
+
+#: Quantity keeps 4 dp; UnitAmount 2 dp, or 4 when the request opts in with `unitdp=4`.
+QUANTITY_DP = 4
 
 
 class Org:
@@ -354,7 +369,11 @@ class Org:
             return None
         return acc
 
-    def compute_lines(self, doc: dict, *, sales: bool, errors: list[str], strict_accounts: bool) -> None:
+    def compute_lines(self, doc: dict, *, sales: bool, errors: list[str], strict_accounts: bool,
+                      unit_dp: int = 4) -> None:
+        """Derive each line's figures and the document's totals as Xero does. `unit_dp`: the
+        UnitAmount precision of the request (2, or 4 with `unitdp=4`); seeded and stored lines are
+        already within it."""
         """Fill line amounts, tax and document totals; collect errors for bad codes and totals."""
         lat = doc.get("LineAmountTypes") or "Exclusive"
         if lat not in ("Exclusive", "Inclusive", "NoTax"):
@@ -409,7 +428,9 @@ class Org:
             except (TypeError, ValueError):
                 errors.append(f"Line item {n}: Quantity, UnitAmount and DiscountRate must be numbers")
                 continue
-            amount = _round2(qty * unit * (1 - disc / 100.0))
+            qty_d, unit_d, disc_d = _xround(_dec(qty), QUANTITY_DP), _xround(_dec(unit), unit_dp), _xround(_dec(disc), 2)
+            qty, unit = float(qty_d), float(unit_d)
+            amount = float(_xround(qty_d * unit_d * (100 - disc_d) / 100, 2))
             if line.get("LineAmount") is not None:
                 try:
                     given = _round2(float(line["LineAmount"]))
@@ -530,7 +551,8 @@ class Org:
         return merged
 
     # -- invoices and credit notes ----------------------------------------------------------------
-    def write_document(self, element: dict, *, kind: str, create_only: bool, doc_id: str | None = None) -> dict:
+    def write_document(self, element: dict, *, kind: str, create_only: bool, doc_id: str | None = None,
+                       unit_dp: int = 2) -> dict:
         """Create or update an invoice (kind 'Invoices') or credit note ('CreditNotes')."""
         is_inv = kind == "Invoices"
         idf = "InvoiceID" if is_inv else "CreditNoteID"
@@ -596,8 +618,10 @@ class Org:
             doc["Date"] = ms_date(day_ms(self.now_ms()))
         if is_inv and status in ("SUBMITTED", "AUTHORISED") and not doc.get("DueDate"):
             errors.append("Due Date is required.")
+        # Lines kept from the stored document were rounded when written: only new lines take the request's dp.
         self.compute_lines(doc, sales=type_ in ("ACCREC", "ACCRECCREDIT"), errors=errors,
-                           strict_accounts=status in ("SUBMITTED", "AUTHORISED"))
+                           strict_accounts=status in ("SUBMITTED", "AUTHORISED"),
+                           unit_dp=unit_dp if "LineItems" in element else 4)
         if status in ("SUBMITTED", "AUTHORISED") and not doc["LineItems"]:
             errors.append("At least one line item is required to approve this document")
         number = doc.get(numf)
@@ -783,7 +807,8 @@ class Org:
                 "CreditNote": {"CreditNoteID": cn["CreditNoteID"], "Type": cn["Type"]}, "IsDeleted": False}
 
     # -- bank transactions ------------------------------------------------------------------------
-    def write_bank_transaction(self, element: dict, *, create_only: bool, fixed_id: str | None = None) -> dict:
+    def write_bank_transaction(self, element: dict, *, create_only: bool, fixed_id: str | None = None,
+                               unit_dp: int = 2) -> dict:
         coll = self.c["BankTransactions"]
         rid = (element.get("BankTransactionID") or "").lower() or None
         old = coll.get(rid) if rid and not fixed_id else None
@@ -827,7 +852,8 @@ class Org:
                 doc["Date"] = ms_date(day_ms(ms))
         else:
             doc["Date"] = ms_date(day_ms(self.now_ms()))
-        self.compute_lines(doc, sales=type_ == "RECEIVE", errors=errors, strict_accounts=True)
+        self.compute_lines(doc, sales=type_ == "RECEIVE", errors=errors, strict_accounts=True,
+                           unit_dp=unit_dp if "LineItems" in element else 4)
         if not doc["LineItems"]:
             errors.append("At least one line item is required")
         if errors:
