@@ -34,7 +34,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
 from operator import contains, itemgetter
 
 import sqlalchemy as sa
@@ -156,8 +156,10 @@ class PageRows:
         if raws is None:
             serialize = self.serialize
             raws = [serialize(r) for r in records]
-        if any(map(contains, raws, repeat(_NUL_ESCAPE))):
-            slow.update(i for i, r in enumerate(raws) if _NUL_ESCAPE in r)
+        # A record with a NUL is the reference's (see rows). Looking for a backslash first: one
+        # character is found many times faster than the escape, and most records have no escape.
+        if any(map(contains, raws, repeat("\\"))):
+            slow.update(i for i in compress(range(n), map(contains, raws, repeat("\\"))) if _NUL_ESCAPE in raws[i])
         system = {"id": ids, "modified_at": bound_modified, "is_deleted": bound_flags, "extracted_at": [stamp] * n,
                   "invalid_reason": [None] * n, "raw": raws}
         bound.update(system)
