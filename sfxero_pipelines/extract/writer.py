@@ -19,7 +19,7 @@ taken for every page; SQLite: the upsert is idempotent, so the rows it did apply
 again) and written again row by row, each under a savepoint: every good row is staged; a refused
 row is staged with the refused typed columns null and `invalid_reason` naming each field and the
 database's own message; a row refused even with every typed column null is held (`held_record`,
-stage `extract`, with that message) instead. The cursor still moves to the page's last record and the
+stage `extract`, with that message; released once a later load stages it) instead. The cursor still moves to the page's last record and the
 counts report them (`invalid`, `held`). The fast path is unchanged: the row-by-row retry only runs
 after a failure.
 
@@ -95,6 +95,7 @@ class StagingWriter:
         self._pending = 0
         self._since = 0.0
         self._cursor_moved = False
+        self._wrote = False  # rows written since the last close
 
     # -- CPU only ---------------------------------------------------------------------------------------
     def prepare(self, records: Iterable[dict], raws: list[str] | None = None) -> BuiltPage:
@@ -131,6 +132,7 @@ class StagingWriter:
         if self._txn is None:
             self._txn, self._since = self._conn.begin(), time.monotonic()
         self._advance(page.modified[-1], page.ids[-1])  # a held record is recorded, not lost
+        self._wrote = True
         try:
             try:
                 self._bulk.execute(self._conn, page.params, page.columns)
@@ -162,7 +164,17 @@ class StagingWriter:
                 raise
 
     def close(self) -> None:
-        """Commit and give the connection back."""
+        """Release the holds of records staged since they were held, commit, and give the
+        connection back."""
+        if self._wrote and self._conn is not None:
+            self._wrote = False
+            if self._txn is None:
+                self._txn, self._since = self._conn.begin(), time.monotonic()
+            try:
+                self._release_holds()
+            except BaseException:
+                self.abort()
+                raise
         self.flush()
         if self._conn is not None:
             conn, self._conn = self._conn, None
@@ -174,7 +186,7 @@ class StagingWriter:
     def abort(self) -> None:
         """Roll back the uncommitted pages and give the connection back."""
         txn, conn, self._txn, self._conn, self._pending = self._txn, self._conn, None, None, 0
-        self._cursor_moved = False
+        self._cursor_moved = self._wrote = False
         try:
             if txn is not None and txn.is_active:
                 txn.rollback()
@@ -264,6 +276,17 @@ class StagingWriter:
             if not self._conn.execute(held_record.update().where(*match).values(**values)).rowcount:
                 self._conn.execute(held_record.insert().values(stage="extract", table_name=self.table_name,
                                                                record_id=key, **values))
+
+    def _release_holds(self) -> None:
+        """A record held because the database refused it is released once a copy of it is staged
+        (extracted after the hold): the source fixed it, or the schema now takes it. One statement
+        per load, whatever the number of holds."""
+        table = self.table
+        staged_since = sa.exists().where(table.c.id == held_record.c.record_id,
+                                         table.c.extracted_at > held_record.c.held_at)
+        self._conn.execute(held_record.update().where(
+            held_record.c.stage == "extract", held_record.c.table_name == self.table_name,
+            held_record.c.released_at.is_(None), staged_since).values(released_at=dt.datetime.now(dt.timezone.utc)))
 
     def _count(self, page: BuiltPage) -> None:
         self.counts["rows"] += len(page)

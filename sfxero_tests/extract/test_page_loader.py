@@ -531,12 +531,22 @@ def test_a_row_the_database_refuses_is_staged_with_its_reason_and_its_page_lands
     assert writer.counts["rows"] == 7 and writer.counts["invalid"] == 2 and writer.counts["held"] == 1
     assert {s["id"] for s in writer.invalid_sample} == {refused["Id"], "unstorable"}
 
-    # The fast path again for the next page; a rerun of the held record updates its hold, not a second one.
+    # A rerun of the held record updates its hold, not a second one; the rest of that page lands.
     again = _writer(staging, table, advance_cursor=True)
     again.write_page([unstorable, _record(9)])
+    open_holds = sa.select(sa.func.count()).select_from(held_record).where(held_record.c.released_at.is_(None))
     with staging.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(held_record)).scalar_one() == 1
+        assert conn.execute(open_holds).scalar_one() == 1
     assert _record(9)["Id"] in _read_back(staging, table)
+    # Once the database takes it, the record is staged and its hold released.
+    with staging.engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT refused_id" if conn.dialect.name == "postgresql"
+                             else "DROP TRIGGER refused_id")
+    _writer(staging, table, advance_cursor=True).write_page([unstorable])
+    assert "unstorable" in _read_back(staging, table)
+    with staging.engine.connect() as conn:
+        assert conn.execute(open_holds).scalar_one() == 0
 
 
 def test_numbers_no_column_holds_are_flagged_and_the_rest_of_the_page_lands(staging):
