@@ -54,7 +54,7 @@ import sqlalchemy as sa
 from ..staging.schema import SYSTEM_COLUMNS, held_record
 from ..staging.tables import ensure_object_table
 from .page_rows import BuiltPage, PageRows
-from .prefetch import pipeline
+from ..clients.prefetch import pipeline
 from .rows import RowBuilder
 from .state import ExtractState, save_state
 
