@@ -41,7 +41,7 @@ import sqlalchemy as sa
 
 from ..staging.schema import SYSTEM_COLUMNS
 from ..staging.tables import _fast_processor
-from . import json_records
+from ..clients import json_records
 from .rows import INT64_MAX, INT64_MIN, PARSERS, BadValue, FieldSpec, RowBuilder
 
 _NONE = type(None)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from . import json_records
+from ..clients import json_records
 
 COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
     "text": sa.Text(),

@@ -51,7 +51,8 @@ from typing import TypeVar
 import psycopg
 import sqlalchemy as sa
 
-from ..staging.schema import SYSTEM_COLUMNS, held_record
+from ..staging.schema import SYSTEM_COLUMNS
+from ..staging.state import holds
 from ..staging.tables import ensure_object_table
 from .page_rows import BuiltPage, PageRows
 from ..clients.prefetch import pipeline
@@ -171,7 +172,8 @@ class StagingWriter:
             if self._txn is None:
                 self._txn, self._since = self._conn.begin(), time.monotonic()
             try:
-                self._release_holds()
+                # A record held because the database refused it, staged since: released.
+                holds.release_restaged(self._conn, self.table)
             except BaseException:
                 self.abort()
                 raise
@@ -267,26 +269,10 @@ class StagingWriter:
 
     def _hold(self, held: list[tuple[str, str]]) -> None:
         """Hold records the database refused outright, once each (a rerun updates the open hold)."""
-        now = dt.datetime.now(dt.timezone.utc)
-        for record_id, reason in held:
-            key = record_id[:64]  # held_record.record_id's width; the whole id is in the detail
-            match = (held_record.c.stage == "extract", held_record.c.table_name == self.table_name,
-                     held_record.c.record_id == key, held_record.c.released_at.is_(None))
-            values = {"reason": reason, "detail": {"id": record_id}, "run_id": self.run_id, "held_at": now}
-            if not self._conn.execute(held_record.update().where(*match).values(**values)).rowcount:
-                self._conn.execute(held_record.insert().values(stage="extract", table_name=self.table_name,
-                                                               record_id=key, **values))
-
-    def _release_holds(self) -> None:
-        """A record held because the database refused it is released once a copy of it is staged
-        (extracted after the hold): the source fixed it, or the schema now takes it. One statement
-        per load, whatever the number of holds."""
-        table = self.table
-        staged_since = sa.exists().where(table.c.id == held_record.c.record_id,
-                                         table.c.extracted_at > held_record.c.held_at)
-        self._conn.execute(held_record.update().where(
-            held_record.c.stage == "extract", held_record.c.table_name == self.table_name,
-            held_record.c.released_at.is_(None), staged_since).values(released_at=dt.datetime.now(dt.timezone.utc)))
+        # held_record.record_id is 64 wide, as the object tables' id: the whole id is in the detail.
+        holds.hold(self._conn, [{"table_name": self.table_name, "record_id": record_id[:64], "reason": reason,
+                                 "detail": {"id": record_id}} for record_id, reason in held],
+                   run_id=self.run_id, stage=holds.EXTRACT_STAGE)
 
     def _count(self, page: BuiltPage) -> None:
         self.counts["rows"] += len(page)

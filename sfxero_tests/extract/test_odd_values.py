@@ -19,7 +19,7 @@ from sfxero_pipelines.checks.runner import run_suite
 from sfxero_pipelines.config import ChecksConfig
 from sfxero_pipelines.defs.salesforce.assets import build_salesforce_extract_asset
 from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
-from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 from sfxero_pipelines.extract.rows import original_record
 from sfxero_pipelines.sandbox.salesforce.store import normalize_id
 
