@@ -11,7 +11,7 @@ themselves, or, for Salesforce's datetime shape on SQLite, a slice that gives th
 Contract:
 - a record whose values are not all plain — a malformed value, a missing required field or id, an
   enum value outside its set, a number out of its column's range (NaN, infinity, beyond 64 bits), a
-  NUL anywhere in it (its JSON text holds the escape `\u0000`), a delete test that raises, an
+  NUL anywhere in it (its JSON text holds the escape `\\u0000`), a delete test that raises, an
   unexpected type — is built by
   `RowBuilder.build` itself, so it is staged exactly as the reference stages it (its flag and
   `invalid_reason` included; a record is never dropped, an error the reference raises is raised),

@@ -9,9 +9,9 @@ NUL (U+0000) is legal in both APIs' strings, but PostgreSQL stores it in neither
 (nor jsonb). A record holding one (in any string, keys included) is staged on both backends with
 every NUL removed, in its typed columns and in `raw`, and is not flagged invalid: nothing else in it
 is wrong, and a held Account would hold its Contacts and deals with it. Nothing is lost: its `raw`
-gets one more key, `_sfxero_original`, the source record's JSON text (where NUL is the escape
-`\u0000`, which both backends store); `original_record(raw)` gives the record as the source sent
-it. The row's `cleaned_fields` (not a column) names the fields that held a NUL.
+gets one more key, `_sfxero_original`, the source record's JSON text as a string (a NUL in it is
+the six characters `\\u0000`, plain text to both backends' JSON); `original_record(raw)` gives the
+record as the source sent it. The row's `cleaned_fields` (not a column) names the fields that held a NUL.
 """
 
 from __future__ import annotations

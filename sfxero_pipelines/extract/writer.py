@@ -18,10 +18,10 @@ data exception or a constraint, `_row_level`), the page alone is undone (Postgre
 taken for every page; SQLite: the upsert is idempotent, so the rows it did apply are simply written
 again) and written again row by row, each under a savepoint: every good row is staged; a refused
 row is staged with the refused typed columns null and `invalid_reason` naming each field and the
-database's own message; a row refused even with every typed column null is held (`held_record`,
-stage `extract`, with that message; released once a later load stages it) instead. The cursor still moves to the page's last record and the
-counts report them (`invalid`, `held`). The fast path is unchanged: the row-by-row retry only runs
-after a failure.
+database's own message; a row refused even with every typed column null is held instead
+(`held_record`, stage `extract`, with that message; released once a later load stages it). The
+cursor still moves to the page's last record and the counts report them (`invalid`, `held`). The
+fast path keeps its statements and round trips: the row-by-row retry only runs after a failure.
 
 The upsert is a driver-level bulk statement: SQLite `executemany` of INSERT ... ON CONFLICT DO
 UPDATE ... WHERE <guard>; PostgreSQL (psycopg 3) a binary COPY into a session temp table typed as
