@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "push": 5,
     "reconcile": 4,
     "checks": 3,
-    "extract": 2, "notify": 2,
+    "extract": 2, "notify": 2, "webhooks": 2,
     "staging": 1, "clients": 1, "config": 1, "config_model": 1, "settings": 1, "errors": 1,
     "__init__": 0,
 }
@@ -39,6 +39,7 @@ SANDBOX = "sandbox"
 STATE_OWNERS = {
     "held_record": "staging/state/holds.py", "sync_ledger": "staging/state/ledger.py",
     "sync_link": "staging/state/links.py", "sync_plan": "staging/state/plans.py",
+    "webhook_inbox": "staging/state/inbox.py",
 }
 SCHEMA_FILES = {"staging/schema.py", "staging/migrations.py"}
 _SQL_ON = {t: re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+{t}\b", re.I) for t in STATE_OWNERS}

@@ -22,7 +22,7 @@ from ..sandbox.faults import FaultSpecError
 
 
 def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_file: str,
-                sf_port: int, xero_port: int) -> None:
+                sf_port: int, xero_port: int, webhook_url: str | None = None) -> None:
     from ..sandbox.runner import SandboxServer
     from ..sandbox.world import resolve_size
 
@@ -39,9 +39,11 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
             raise ConfigError("--fixtures", f"{fixtures} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(fixture_data, dict) or not set(fixture_data) <= {"salesforce", "xero"}:
             raise ConfigError("--fixtures", 'expected {"salesforce": {...}, "xero": {...}}')
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise ConfigError("--webhook-url", f"'{webhook_url}' is not an http(s) URL")
     try:
         server = SandboxServer(size=size, seed=seed, fixtures=fixture_data, faults=faults,
-                               sf_port=sf_port, xero_port=xero_port)
+                               sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url)
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
     except ValueError as exc:  # the emulators refuse fixture records as the real APIs would
@@ -53,6 +55,8 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
     click.echo(f"  Salesforce emulator: {server.salesforce_url}  (login URL, instance URL)")
     click.echo(f"  Xero emulator:       {server.xero_url}/api.xro/2.0  (identity: {server.xero_url})")
     click.echo(f"  CA bundle:           {server.tls.ca_cert}")
+    if webhook_url:
+        click.echo(f"  Xero webhooks to:    {webhook_url}  (state: GET {server.xero_url}/__sandbox/webhooks)")
     click.echo(f"  Settings written to  {path}  (read by `sfxero sync` and `make dev`)")
     click.echo("Press Ctrl-C to stop.", err=True)
     try:

@@ -3,7 +3,7 @@
 Read from `$SFXERO_CONFIG` or `./sfxero.yaml`; every key is optional and defaults to the built-in
 recipes (docs/architecture.md §5) and the objects they touch. Unknown keys are errors (a typo must not
 silently fall back to a default). One module per section (`extract.py`, `checks.py`, `mapping.py`,
-`recipes.py`, `push.py`, `schedules.py`, `notify.py`); this one holds the whole and its loader.
+`recipes.py`, `push.py`, `schedules.py`, `notify.py`, `realtime.py`); this one holds the whole and its loader.
 Stages import their section from here; no stage imports another stage's settings.
 """
 
@@ -24,6 +24,7 @@ from .extract import (DEFAULT_SALESFORCE_OBJECTS, DEFAULT_XERO_OBJECTS, ExtractC
 from .mapping import MappingConfig
 from .notify import NotifyConfig, SmtpConfig
 from .push import PushConfig
+from .realtime import RealtimeConfig
 from .recipes import Recipes, check_references
 from .schedules import SchedulesConfig
 
@@ -31,8 +32,8 @@ DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
 
 __all__ = [
     "DEFAULT_SALESFORCE_OBJECTS", "DEFAULT_XERO_OBJECTS", "ChecksConfig", "ExtractConfig", "MappingConfig",
-    "NotifyConfig", "PushConfig", "Recipes", "SalesforceExtract", "SchedulesConfig", "SfxeroConfig", "SmtpConfig",
-    "XeroExtract", "XeroObject", "config_path", "load_config", "parse_config",
+    "NotifyConfig", "PushConfig", "RealtimeConfig", "Recipes", "SalesforceExtract", "SchedulesConfig",
+    "SfxeroConfig", "SmtpConfig", "XeroExtract", "XeroObject", "config_path", "load_config", "parse_config",
 ]
 
 
@@ -49,6 +50,31 @@ class SfxeroConfig(StrictModel):
     schedules: SchedulesConfig = SchedulesConfig()
     #: Where failed runs are reported (logged when neither is set).
     notify: NotifyConfig = NotifyConfig()
+    #: The real-time lane: webhooks and Salesforce change polling (realtime.py).
+    realtime: RealtimeConfig = RealtimeConfig()
+
+
+#: What each recipe reads from staging (its reconcile step stops without these tables), so a
+#: configuration that leaves one out is refused on load rather than failing the reconcile run.
+RECIPE_SALESFORCE_OBJECTS = {"R1": ("Account",), "R4": ("Account",), "R5": ("Account",),
+                             "R2": ("Opportunity",), "R3": ("Opportunity",), "R7": ("Order",)}
+RECIPE_XERO_OBJECTS = {"R1": ("contacts",), "R4": ("contacts",), "R5": ("contacts",),
+                       "R6": ("contacts", "invoices")}
+
+
+def _check_recipe_objects(config: SfxeroConfig) -> None:
+    for system, needs in (("salesforce", RECIPE_SALESFORCE_OBJECTS), ("xero", RECIPE_XERO_OBJECTS)):
+        listed = set(getattr(config.extract, system).objects)
+        missing: dict[str, list[str]] = {}
+        for recipe, objects in needs.items():
+            if getattr(config.recipes, recipe).enabled:
+                for obj in objects:
+                    if obj not in listed:
+                        missing.setdefault(obj, []).append(recipe)
+        if missing:
+            obj, recipes = next(iter(missing.items()))
+            raise KeyError(f"extract.{system}.objects", f"must include {obj} (read by {', '.join(recipes)}; "
+                           "or disable those recipes under recipes:)")
 
 
 def _key_path(loc: tuple) -> str:
@@ -69,6 +95,7 @@ def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig
         raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
     try:
         check_references(config.mapping, config.recipes)
+        _check_recipe_objects(config)
     except KeyError as exc:
         raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
     return config

@@ -34,7 +34,7 @@ COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
     "int": sa.BigInteger(),
     "float": sa.Float(),
     # Unconstrained: a Salesforce currency field holds up to 18 digits at any scale (1e15 and
-    # -9.99e17 are legal amounts); numeric(18,4) refused anything from 10^14 (migration 2 widens
+    # -9.99e17 are legal amounts); numeric(18,4) refused anything from 10^14 (migration 3 widens
     # older tables).
     "money": sa.Numeric(asdecimal=False),
     "date": sa.Date(),

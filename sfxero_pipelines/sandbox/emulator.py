@@ -10,7 +10,8 @@ Contract (SPEC §5), on each emulator:
 Test and benchmark conveniences: `DELETE /__sandbox/stats` zeroes counters only;
 `POST /__sandbox/faults {"spec": "..."}` replaces the fault settings; `POST /__sandbox/clock
 {"advance_s": N, "freeze": true|false}` moves or stops the emulator's clock; `POST /__sandbox/fixtures` loads SPEC §5's fixture
-format (this system's half) in place of the current data.
+format (this system's half) in place of the current data. An emulator adds routes of its own through
+`introspection_routes` (the Xero emulator's `/__sandbox/webhooks`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class Emulator(ABC):
     def load_fixtures(self, fixtures: dict) -> None:
         """Replace the data with this system's half of a SPEC §5 fixture file and remember it for reset."""
 
+    def introspection_routes(self) -> list[Route]:
+        """`/__sandbox/...` routes only this emulator has (not counted as API calls)."""
+        return []
+
     # -- accounting -----------------------------------------------------------------------------
     def count(self, method: str, template: str) -> None:
         with self._stats_lock:
@@ -95,6 +100,7 @@ class Emulator(ABC):
             Route("/__sandbox/faults", self._post_faults, methods=["POST"]),
             Route("/__sandbox/clock", self._post_clock, methods=["POST"]),
             Route("/__sandbox/fixtures", self._post_fixtures, methods=["POST"]),
+            *self.introspection_routes(),
         ]
         for template, methods, handler in self.api_routes():
             routes.append(Route(template, self._wrap(template, handler), methods=methods))

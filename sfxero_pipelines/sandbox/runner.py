@@ -9,6 +9,7 @@ It runs in the foreground (`sfxero sandbox`) or in a background thread (tests, `
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -39,6 +40,7 @@ class SandboxCredentials:
     xero_client_id: str = field(default_factory=lambda: secrets.token_hex(16).upper())
     xero_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(36))
     xero_tenant_id: str = "8d7a1f32-6c3e-4b8e-9f0a-5e2d1c4b7a90"
+    xero_webhook_key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(48)).decode())
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -65,6 +67,7 @@ class SandboxServer:
         sf_port: int = 0,
         xero_port: int = 0,
         xero_limits: dict | None = None,
+        webhook_url: str | None = None,
     ) -> None:
         # Imported here so that `sandbox.runner` can be imported by tools that never start a server.
         from .salesforce import SalesforceEmulator
@@ -84,6 +87,12 @@ class SandboxServer:
             fixtures=(fixtures or {}).get("xero") if fixtures else None, limits=xero_limits,
         )
         self._sockets = {"sf": _bind(host, sf_port), "xero": _bind(host, xero_port)}
+        # Events name the resource on this emulator, so a consumer can GET what they point at.
+        self.xero.webhooks.api_url_base = f"{self.xero_url}/api.xro/2.0"
+        if webhook_url:
+            self.xero.configure_webhooks(webhook_url, self.credentials.xero_webhook_key)
+        else:
+            self.xero.webhooks.key = self.credentials.xero_webhook_key  # for a URL set later at run time
         self._servers: list[uvicorn.Server] = []
         self._thread: threading.Thread | None = None
 
@@ -114,6 +123,7 @@ class SandboxServer:
             "XERO_CLIENT_ID": c.xero_client_id,
             "XERO_CLIENT_SECRET": c.xero_client_secret,
             "XERO_TENANT_ID": c.xero_tenant_id,
+            "XERO_WEBHOOK_KEY": c.xero_webhook_key,
             "SFXERO_CA_BUNDLE": str(self.tls.ca_cert.resolve()),
             "SFXERO_SANDBOX": "1",
         }
@@ -166,6 +176,7 @@ class SandboxServer:
         raise RuntimeError("sandbox did not start within 5 seconds")
 
     def stop(self) -> None:
+        self.xero.webhooks.close()
         for server in self._servers:
             server.should_exit = True
             # Without force_exit uvicorn waits on idle keep-alive TLS connections until the join timeout.

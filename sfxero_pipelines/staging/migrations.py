@@ -35,6 +35,10 @@ def _create_sync_state(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _create_webhook_inbox(conn: sa.Connection) -> None:
+    schema.webhook_inbox.create(conn, checkfirst=True)
+
+
 def _widen_money(conn: sa.Connection) -> None:
     """Money columns numeric(18,4) -> numeric, in every object table: 18,4 refused amounts from
     10^14, which Salesforce currency fields (18 digits) and Xero allow, and a page holding one
@@ -58,7 +62,8 @@ def _widen_money(conn: sa.Connection) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
-    Migration(2, "object tables: money columns numeric(18,4) -> numeric", _widen_money),
+    Migration(2, "webhook_inbox: received webhook events, one row per event", _create_webhook_inbox),
+    Migration(3, "object tables: money columns numeric(18,4) -> numeric", _widen_money),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

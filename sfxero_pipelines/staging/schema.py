@@ -2,7 +2,7 @@
 
 Two kinds of tables:
 - sync state with a fixed shape (`sync_link`, `sync_plan`, `sync_ledger`, `held_record`,
-  `extract_state`), created and changed only through `migrations.py`;
+  `extract_state`, `webhook_inbox`), created and changed only through `migrations.py`;
 - one table per extracted object (`sf_<object>`, `xero_<object>`) whose typed columns come from the
   source's own description (Salesforce describe, Xero's schema), created by `object_table` and
   widened when the source grows a field. Every object table has the same system columns: the source
@@ -98,6 +98,28 @@ held_record = sa.Table(
     sa.Column("held_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),
     sa.Index("ix_held_record_open", "stage", "table_name", "record_id", "released_at"),
+)
+
+webhook_inbox = sa.Table(
+    "webhook_inbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),  # xero
+    # The event's identity as the sender states it: a retry or a replay (Xero delivers at least once
+    # and replays for 31 days) carries the same five values, so the unique key makes it one row.
+    # eventDateUtc is kept as sent: re-parsing could change the text and split one event in two.
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("event_category", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(64), nullable=False),
+    sa.Column("event_date_utc", sa.String(40), nullable=False),
+    sa.Column("resource_url", sa.Text),
+    sa.Column("invalid_reason", sa.Text),
+    sa.Column("event", Json, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("source", "tenant_id", "event_category", "event_type", "resource_id", "event_date_utc",
+                        name="uq_webhook_inbox_event"),
+    sa.Index("ix_webhook_inbox_unprocessed", "processed_at", "id"),
 )
 
 _IDENT = re.compile(r"[^a-z0-9_]+")

@@ -105,6 +105,9 @@ class XeroEmulator(Emulator):
     def configure_webhooks(self, url: str | None, key: str | None, *, verify: bool | str | None = None) -> None:
         self.webhooks.configure(url, key, verify=verify)
 
+    def introspection_routes(self):
+        return self.webhooks.routes()
+
     def seed_data(self) -> None:
         org = new_org(self.clock, self.world.seed)
         if self._fixtures is not None:
