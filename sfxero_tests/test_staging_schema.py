@@ -80,3 +80,34 @@ def test_object_table_widens_and_upsert_keeps_newest(staging_url):
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 1
         assert conn.execute(sa.select(table.c.name)).scalar_one() == "newer"
     db.dispose()
+
+
+def test_money_columns_of_an_existing_database_widen_to_any_legal_amount(staging_url, monkeypatch):
+    """A database staged by a release whose money columns were numeric(18,4) (refusing 10^14 and up)
+    is migrated: the columns take 1e15 and -9.99e17, the amounts already staged are kept."""
+    widen = next(m for m in migrations.MIGRATIONS if m.apply is migrations._widen_money)
+    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(m for m in migrations.MIGRATIONS if m is not widen))
+    db = StagingDatabase(url=staging_url)
+    old_money = sa.Numeric(18, 4, asdecimal=False)
+    table, _ = ensure_object_table(db.engine, "sf_opportunity", {"amount": old_money, "name": sa.Text()})
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def row(record_id, amount):
+        return {"id": record_id, "amount": amount, "name": "Deal", "modified_at": now, "is_deleted": False,
+                "extracted_at": now, "invalid_reason": None, "raw": {"Amount": amount}}
+
+    with db.begin() as conn:
+        upsert_rows(conn, table, [row("006A", 1250.5)])
+    monkeypatch.undo()
+    assert migrations.migrate(db.engine) == [widen.version]
+    with db.begin() as conn:
+        upsert_rows(conn, table, [row("006B", 1e15), row("006C", -9.99e17)])
+    with db.begin() as conn:
+        amounts = dict(conn.execute(sa.text("SELECT id, amount FROM sf_opportunity")).all())
+    assert {k: float(v) for k, v in amounts.items()} == {"006A": 1250.5, "006B": 1e15, "006C": -9.99e17}
+    if db.engine.dialect.name == "postgresql":
+        with db.begin() as conn:
+            precision = conn.execute(sa.text("SELECT numeric_precision FROM information_schema.columns "
+                                             "WHERE table_name = 'sf_opportunity' AND column_name = 'amount'")).scalar_one()
+        assert precision is None  # unconstrained numeric
+    db.dispose()

@@ -17,6 +17,7 @@ def extract_metadata(*, table: str, total_rows: int, report, api_calls: dict, bu
         "rows_staged": report.rows,
         "deleted_rows": report.deleted,
         "invalid_rows": report.invalid,
+        "cleaned_rows": report.cleaned,
         "window": window.describe(),
         "window_start": window.start.isoformat() if window.start else "beginning",
         "window_end": window.end.isoformat() if window.end else "now",
@@ -31,4 +32,8 @@ def extract_metadata(*, table: str, total_rows: int, report, api_calls: dict, bu
         meta["schema_drift"] = dg.MetadataValue.json(report.schema_drift)
     if report.invalid_sample:
         meta["invalid_sample"] = dg.MetadataValue.json(report.invalid_sample)
+    if report.cleaned_sample:
+        meta["cleaned_sample"] = dg.MetadataValue.json(report.cleaned_sample)
+    if report.held:
+        meta["held_rows"] = report.held
     return meta

@@ -10,12 +10,17 @@ themselves, or, for Salesforce's datetime shape on SQLite, a slice that gives th
 
 Contract:
 - a record whose values are not all plain — a malformed value, a missing required field or id, an
-  enum value outside its set, a delete test that raises, an unexpected type — is built by
+  enum value outside its set, a number out of its column's range (NaN, infinity, beyond 64 bits), a
+  NUL anywhere in it (its JSON text holds the escape `\\u0000`), a delete test that raises, an
+  unexpected type — is built by
   `RowBuilder.build` itself, so it is staged exactly as the reference stages it (its flag and
-  `invalid_reason` included; a record is never dropped, an error the reference raises is raised);
+  `invalid_reason` included; a record is never dropped, an error the reference raises is raised),
+  and bound with its reference `raw` when that differs from the record (NULs removed, the original
+  kept, see `rows`);
 - every other record is bound exactly as `Upserter.params(RowBuilder.build(record))` binds it,
   column for column, except `raw`: the record's own JSON text when the caller has it (`raws`), else
-  the dialect's JSON serializer of the record (what SQLAlchemy's JSON type binds), as text;
+  the record serialized by `json_records.dumps` (the same JSON value SQLAlchemy's JSON type binds,
+  but NaN and Infinity as null, which both backends' JSON reads), as text;
 - on SQLite, a column null in every row of the page is left out of its rows (`BuiltPage.columns`):
   the INSERT leaves it null just the same;
 - one row per id, as `StagingWriter.write_page` always did: the last copy's values at the first
@@ -25,17 +30,19 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import contains, itemgetter
 
 import sqlalchemy as sa
 
 from ..staging.schema import SYSTEM_COLUMNS
 from ..staging.tables import _fast_processor
-from .rows import PARSERS, BadValue, FieldSpec, RowBuilder
+from ..clients import json_records
+from .rows import INT64_MAX, INT64_MIN, PARSERS, BadValue, FieldSpec, RowBuilder
 
 _NONE = type(None)
 _DATETIME_KINDS = ("datetime", "msdatetime")
@@ -45,6 +52,7 @@ _SF_SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}(?:
 _SF_DATETIME = re.compile(_SF_SHAPE)
 _SF_DATETIMES = re.compile(rf"(?:{_SF_SHAPE}\n)*{_SF_SHAPE}")  # a column's values joined by newlines
 _CACHE_LIMIT = 50_000  # distinct dates remembered per column
+_NUL_ESCAPE = "\\u0000"  # how JSON writes NUL; a record's text holds it if the record holds one
 
 
 @dataclass
@@ -57,9 +65,18 @@ class BuiltPage:
     modified: list[dt.datetime | None]  # aware modified timestamps, per row
     deleted: int = 0
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (id, reason), in row order
+    cleaned: list[tuple[str, list[str]]] = field(default_factory=list)  # (id, fields whose NULs were removed)
+    held: list[tuple[str, str]] = field(default_factory=list)  # (id, reason): refused outright, not staged (writer)
 
     def __len__(self) -> int:
         return len(self.params)
+
+
+def _in_int64(col) -> bool:
+    """Whether a column of ints (and nulls) fits a BigInteger column; else the reference flags the
+    ones that do not."""
+    values = [v for v in col if v is not None] if None in col else col
+    return not values or (INT64_MIN <= min(values) and max(values) <= INT64_MAX)
 
 
 def _bools(col, proc) -> list:
@@ -95,7 +112,9 @@ class PageRows:
             return _fast_processor(column.type, dialect) or column.type.dialect_impl(dialect).bind_processor(dialect)
 
         self.processors = {c.name: processor(c) for c in table.columns}
-        self.serialize = getattr(dialect, "_json_serializer", None) or json.dumps
+        # orjson (json_records.dumps), not the dialect's json.dumps: that writes NaN and Infinity
+        # (which json.loads reads) as tokens PostgreSQL's json refuses; orjson writes null.
+        self.serialize = json_records.dumps
         specs = {s.column: s for s in builder.fields}  # later specs win for a column, as in build()
         self.columns = [_Column(c.name, specs[c.name], self.processors[c.name])
                         for c in table.columns if c.name not in SYSTEM_COLUMNS and c.name in specs]
@@ -137,6 +156,10 @@ class PageRows:
         if raws is None:
             serialize = self.serialize
             raws = [serialize(r) for r in records]
+        # A record with a NUL is the reference's (see rows). Looking for a backslash first: one
+        # character is found many times faster than the escape, and most records have no escape.
+        if any(map(contains, raws, repeat("\\"))):
+            slow.update(i for i in compress(range(n), map(contains, raws, repeat("\\"))) if _NUL_ESCAPE in raws[i])
         system = {"id": ids, "modified_at": bound_modified, "is_deleted": bound_flags, "extracted_at": [stamp] * n,
                   "invalid_reason": [None] * n, "raw": raws}
         bound.update(system)
@@ -144,18 +167,21 @@ class PageRows:
         columns = [bound.get(name, nulls) for name in self.names]
         ids = list(ids)
         reasons: dict[int, str] = {}
+        cleaned: dict[int, list[str]] = {}
         reference: dict[int, tuple] = {}
         for i in sorted(slow):
             row = self.builder.build(records[i], extracted_at)
-            reference[i] = self._bind(row, raws[i])
+            reference[i] = self._bind(row, raws[i] if row["raw"] is records[i] else self.serialize(row["raw"]))
             ids[i], modified[i], flags[i] = row["id"], row["modified_at"], row["is_deleted"]
             if row["invalid_reason"]:
                 reasons[i] = row["invalid_reason"]
+            if row["cleaned_fields"]:
+                cleaned[i] = row["cleaned_fields"]
         kept = self._kept(columns, reference.values())
         params = list(zip(*[columns[j] for j in kept]))
         for i, values in reference.items():
             params[i] = values if len(kept) == len(values) else tuple(values[j] for j in kept)
-        return self._page(params, tuple(self.names[j] for j in kept), ids, modified, flags, reasons)
+        return self._page(params, tuple(self.names[j] for j in kept), ids, modified, flags, reasons, cleaned)
 
     def _kept(self, columns: list, reference: Iterable[tuple]) -> list[int]:
         """The columns a page binds. On SQLite, not those null in every row: sqlite3 looks for an
@@ -198,9 +224,11 @@ class PageRows:
             out = [v or None for v in col] if "" in col else list(col)
         elif kind == "bool" and types <= {bool, _NONE}:
             out = _bools(col, proc)
-        elif kind == "int" and types <= {int, _NONE}:
+        elif kind == "int" and types <= {int, _NONE} and _in_int64(col):
             out = list(col) if proc is None else [None if v is None else proc(v) for v in col]
-        elif kind in ("float", "money") and types <= {float, _NONE}:
+        elif kind in ("float", "money") and types <= {float, _NONE} and math.isfinite(sum(filter(None, col))):
+            # A NaN or infinity makes the sum so (as would finite values near the float limit;
+            # the reference then finds them fine): those records are the reference's.
             out = list(col) if proc is None else [None if v is None else proc(v) for v in col]
         elif kind == "datetime" and types <= {str, _NONE} and (plain := self._plain_datetimes(column, col)):
             out, stamps[column.name] = plain
@@ -352,13 +380,15 @@ class PageRows:
         rows = [self.builder.build(r, extracted_at) for r in records]
         if raws is None:
             raws = [self.serialize(r) for r in records]
+        raws = [raw if row["raw"] is record else self.serialize(row["raw"]) for row, raw, record in zip(rows, raws, records)]
         return self._page([self._bind(row, raw) for row, raw in zip(rows, raws)], tuple(self.names), [r["id"] for r in rows],
                           [r["modified_at"] for r in rows], [r["is_deleted"] for r in rows],
-                          {i: r["invalid_reason"] for i, r in enumerate(rows) if r["invalid_reason"]})
+                          {i: r["invalid_reason"] for i, r in enumerate(rows) if r["invalid_reason"]},
+                          {i: r["cleaned_fields"] for i, r in enumerate(rows) if r["cleaned_fields"]})
 
     @staticmethod
     def _page(params: list, columns: tuple[str, ...], ids: list, modified: list, flags: list,
-              reasons: dict[int, str]) -> BuiltPage:
+              reasons: dict[int, str], cleaned: dict[int, list[str]]) -> BuiltPage:
         if len(set(ids)) != len(ids):
             # One row per id (PostgreSQL refuses to upsert a row twice in one statement): the last
             # copy's values at the first copy's position.
@@ -369,5 +399,7 @@ class PageRows:
             params, ids = [params[i] for i in keep], [ids[i] for i in keep]
             modified, flags = [modified[i] for i in keep], [flags[i] for i in keep]
             reasons = {j: reasons[i] for j, i in enumerate(keep) if i in reasons}
+            cleaned = {j: cleaned[i] for j, i in enumerate(keep) if i in cleaned}
         return BuiltPage(params, columns, ids, modified, deleted=sum(1 for f in flags if f),
-                         invalid=[(ids[i], reasons[i]) for i in sorted(reasons)])
+                         invalid=[(ids[i], reasons[i]) for i in sorted(reasons)],
+                         cleaned=[(ids[i], cleaned[i]) for i in sorted(cleaned)])

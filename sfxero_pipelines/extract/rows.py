@@ -1,8 +1,17 @@
 """Turn source records into staging rows: typed columns, system columns, and a reason when malformed.
 
 A record that cannot be typed (a missing required field, an unknown enum value such as a new Xero
-status, an unparseable date) is still staged: the bad column is null, the raw record is kept whole,
-and `invalid_reason` says what was wrong. One odd value never fails a page.
+status, an unparseable date, a number no column can hold: NaN, infinity, an integer beyond 64 bits)
+is still staged: the bad column is null, the raw record is kept whole, and `invalid_reason` says
+what was wrong. One odd value never fails a page.
+
+NUL (U+0000) is legal in both APIs' strings, but PostgreSQL stores it in neither text nor json
+(nor jsonb). A record holding one (in any string, keys included) is staged on both backends with
+every NUL removed, in its typed columns and in `raw`, and is not flagged invalid: nothing else in it
+is wrong, and a held Account would hold its Contacts and deals with it. Nothing is lost: its `raw`
+gets one more key, `_sfxero_original`, the source record's JSON text as a string (a NUL in it is
+the six characters `\\u0000`, plain text to both backends' JSON); `original_record(raw)` gives the
+record as the source sent it. The row's `cleaned_fields` (not a column) names the fields that held a NUL.
 """
 
 from __future__ import annotations
@@ -10,18 +19,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..clients import json_records
+
 COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
     "text": sa.Text(),
     "bool": sa.Boolean(),
     "int": sa.BigInteger(),
     "float": sa.Float(),
-    "money": sa.Numeric(18, 4, asdecimal=False),
+    # Unconstrained: a Salesforce currency field holds up to 18 digits at any scale (1e15 and
+    # -9.99e17 are legal amounts); numeric(18,4) refused anything from 10^14 (migration 3 widens
+    # older tables).
+    "money": sa.Numeric(asdecimal=False),
     "date": sa.Date(),
     "datetime": sa.DateTime(timezone=True),
     "msdate": sa.Date(),
@@ -30,6 +45,9 @@ COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _UTC = dt.timezone.utc
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1  # a BigInteger column on both backends
+NUL = "\x00"
+ORIGINAL_KEY = "_sfxero_original"  # no Salesforce or Xero field starts with "_"
 
 
 class BadValue(ValueError):
@@ -52,18 +70,24 @@ def _int(v):
     if isinstance(v, bool):
         raise BadValue(f"not an integer: {v!r}")
     try:
-        return int(v)
-    except (TypeError, ValueError):
+        out = int(v)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise BadValue(f"not an integer: {v!r}") from None
+    if not INT64_MIN <= out <= INT64_MAX:
+        raise BadValue(f"out of range for a 64-bit integer: {v!r}")
+    return out
 
 
 def _float(v):
     if isinstance(v, bool):
         raise BadValue(f"not a number: {v!r}")
     try:
-        return float(v)
-    except (TypeError, ValueError):
+        out = float(v)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a double
         raise BadValue(f"not a number: {v!r}") from None
+    if not math.isfinite(out):
+        raise BadValue(f"not a finite number: {v!r}")
+    return out
 
 
 def _date(v):
@@ -118,6 +142,31 @@ def _is_allowed(value, allowed: frozenset[str]) -> bool:
         return False
 
 
+def without_nul(value):
+    """`value` with every NUL removed from its strings (dict keys included); `value` itself when it
+    holds none."""
+    if value.__class__ is str:
+        return value.replace(NUL, "") if NUL in value else value
+    if isinstance(value, dict):
+        items = [(without_nul(k), without_nul(v)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items())):
+            return value
+        return dict(items)
+    if isinstance(value, list):
+        items = [without_nul(v) for v in value]
+        return value if all(v is v0 for v, v0 in zip(items, value)) else items
+    return value
+
+
+def original_record(raw: dict | str) -> dict:
+    """The record as the source sent it, from a staged `raw` (a dict, or its JSON text)."""
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    if isinstance(raw, dict) and isinstance(raw.get(ORIGINAL_KEY), str):
+        return json.loads(raw[ORIGINAL_KEY])
+    return raw
+
+
 def _nested(record: dict, parts: list[str]):
     value = record
     for part in parts:
@@ -148,6 +197,13 @@ class RowBuilder:
         return {f.column: COLUMN_TYPES[f.kind] for f in self.fields}
 
     def build(self, record: dict, extracted_at: dt.datetime) -> dict:
+        """The staging row of `record`: its columns, plus `cleaned_fields` (the top-level fields
+        whose NULs were removed, see the module docstring; empty for almost every record)."""
+        source, cleaned = record, without_nul(record)
+        cleaned_fields: list[str] = []
+        if cleaned is not record and isinstance(record, dict):
+            cleaned_fields = [without_nul(k) for k, v in record.items() if without_nul(k) is not k or without_nul(v) is not v]
+            record = {**cleaned, ORIGINAL_KEY: json_records.dumps(source)}
         problems: list[str] = []
         row: dict = {}
         for column, key, path, parse, spec in self._plan:
@@ -185,5 +241,5 @@ class RowBuilder:
             problems.append(f"delete flag unreadable: {exc}")
             deleted = False
         row.update(id=str(record_id), modified_at=modified_at, is_deleted=deleted, extracted_at=extracted_at,
-                   invalid_reason="; ".join(problems) or None, raw=record)
+                   invalid_reason="; ".join(problems) or None, raw=record, cleaned_fields=cleaned_fields)
         return row

@@ -117,8 +117,7 @@ def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: st
     with engine.begin() as conn:
         save_state(conn, state, run_id)
 
-    report.rows, report.deleted, report.invalid = (writer.counts["rows"], writer.counts["deleted"], writer.counts["invalid"])
-    report.invalid_sample = writer.invalid_sample
+    report.take_counts(writer)
     return report
 
 

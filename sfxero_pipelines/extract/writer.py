@@ -13,6 +13,16 @@ A page is written in two steps, so fetching, typing and writing can overlap (`St
   newer one), in the open transaction; then the cursor (saved with the commit) and the counts.
 `write_page` prepares, writes and commits one page.
 
+A bad row never takes its page with it. When the database refuses a page for a row-level reason (a
+data exception or a constraint, `_row_level`), the page alone is undone (PostgreSQL: a savepoint
+taken for every page; SQLite: the upsert is idempotent, so the rows it did apply are simply written
+again) and written again row by row, each under a savepoint: every good row is staged; a refused
+row is staged with the refused typed columns null and `invalid_reason` naming each field and the
+database's own message; a row refused even with every typed column null is held instead
+(`held_record`, stage `extract`, with that message; released once a later load stages it). The
+cursor still moves to the page's last record and the counts report them (`invalid`, `held`). The
+fast path keeps its statements and round trips: the row-by-row retry only runs after a failure.
+
 The upsert is a driver-level bulk statement: SQLite `executemany` of INSERT ... ON CONFLICT DO
 UPDATE ... WHERE <guard>; PostgreSQL (psycopg 3) a binary COPY into a session temp table typed as
 the reference binds its parameters, then one INSERT ... SELECT ... ON CONFLICT with the same guard.
@@ -41,6 +51,8 @@ from typing import TypeVar
 import psycopg
 import sqlalchemy as sa
 
+from ..staging.schema import SYSTEM_COLUMNS
+from ..staging.state import holds
 from ..staging.tables import ensure_object_table
 from .page_rows import BuiltPage, PageRows
 from ..clients.prefetch import pipeline
@@ -72,9 +84,11 @@ class StagingWriter:
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.counts: Counter[str] = Counter()
         self.invalid_sample: list[dict] = []
+        self.cleaned_sample: list[dict] = []
         self.max_modified: dt.datetime | None = None
         self.table, self.columns_added = ensure_object_table(engine, table_name, builder.column_types)
         self.rows = PageRows(builder, self.table, engine.dialect)
+        self._sources = {spec.column: spec.source for spec in builder.fields}
         created = set(self.columns_added) == set(self.table.columns.keys())  # every column added: created now
         self._bulk = _BulkUpsert(engine.dialect, self.table, copy_into_table=created)
         self._conn: sa.Connection | None = None
@@ -82,6 +96,7 @@ class StagingWriter:
         self._pending = 0
         self._since = 0.0
         self._cursor_moved = False
+        self._wrote = False  # rows written since the last close
 
     # -- CPU only ---------------------------------------------------------------------------------------
     def prepare(self, records: Iterable[dict], raws: list[str] | None = None) -> BuiltPage:
@@ -117,12 +132,18 @@ class StagingWriter:
             self._bulk.setup(self._conn)
         if self._txn is None:
             self._txn, self._since = self._conn.begin(), time.monotonic()
+        self._advance(page.modified[-1], page.ids[-1])  # a held record is recorded, not lost
+        self._wrote = True
         try:
-            self._bulk.execute(self._conn, page.params, page.columns)
+            try:
+                self._bulk.execute(self._conn, page.params, page.columns)
+            except Exception as exc:
+                if not _row_level(exc):
+                    raise
+                page = self._write_apart(page)
         except BaseException:
             self.abort()
             raise
-        self._advance(page.modified[-1], page.ids[-1])
         self._count(page)
         self._pending += len(page)
         if self._pending >= self.commit_rows or time.monotonic() - self._since >= self.commit_seconds:
@@ -144,7 +165,18 @@ class StagingWriter:
                 raise
 
     def close(self) -> None:
-        """Commit and give the connection back."""
+        """Release the holds of records staged since they were held, commit, and give the
+        connection back."""
+        if self._wrote and self._conn is not None:
+            self._wrote = False
+            if self._txn is None:
+                self._txn, self._since = self._conn.begin(), time.monotonic()
+            try:
+                # A record held because the database refused it, staged since: released.
+                holds.release_restaged(self._conn, self.table)
+            except BaseException:
+                self.abort()
+                raise
         self.flush()
         if self._conn is not None:
             conn, self._conn = self._conn, None
@@ -156,7 +188,7 @@ class StagingWriter:
     def abort(self) -> None:
         """Roll back the uncommitted pages and give the connection back."""
         txn, conn, self._txn, self._conn, self._pending = self._txn, self._conn, None, None, 0
-        self._cursor_moved = False
+        self._cursor_moved = self._wrote = False
         try:
             if txn is not None and txn.is_active:
                 txn.rollback()
@@ -181,6 +213,67 @@ class StagingWriter:
             self.state.cursor_modified_at, self.state.cursor_id = modified_at, record_id
             self._cursor_moved = True
 
+    def _write_apart(self, page: BuiltPage) -> BuiltPage:
+        """Write a refused page row by row (see the module docstring); the page as staged, with
+        the reasons of the rows the database refused."""
+        conn, bulk, columns, params = self._conn, self._bulk, page.columns, list(page.params)
+        if "invalid_reason" not in columns:  # SQLite leaves out a column null in every row of the page
+            columns, params = (*columns, "invalid_reason"), [(*row, None) for row in params]
+        bulk.begin_apart(conn)
+        reason_at = columns.index("invalid_reason")
+        typed = [j for j, name in enumerate(columns) if name not in SYSTEM_COLUMNS]
+        staged = [True] * len(page)
+        reasons = dict(page.invalid)
+        held: list[tuple[str, str]] = []
+        for i, row in enumerate(list(params)):
+            refused = bulk.attempt(conn, row, columns, keep=True)
+            if refused is None:
+                continue
+            bare = list(row)
+            for j in typed:
+                bare[j] = None
+            if (problem := bulk.attempt(conn, tuple(bare), columns, keep=False)) is not None:
+                staged[i] = False
+                held.append((page.ids[i], f"the database refused the record: {problem}"))
+                continue
+            bad = {}
+            for j in typed:
+                if row[j] is not None:
+                    probe = list(bare)
+                    probe[j] = row[j]
+                    if (problem := bulk.attempt(conn, tuple(probe), columns, keep=False)) is not None:
+                        bad[j] = problem
+            if bad:  # stage the rest of its values, the refused ones null
+                fixed = [None if j in bad else v for j, v in enumerate(row)]
+                note = "; ".join(f"{self._sources.get(columns[j], columns[j])}: the database refused "
+                                 f"{_short(row[j])}: {problem}" for j, problem in bad.items())
+            else:
+                fixed, note = list(bare), f"the database refused the record's values together: {refused}"
+            reason = "; ".join(filter(None, (row[reason_at], note)))
+            fixed[reason_at] = bare[reason_at] = reason
+            # Values accepted one by one may still be refused together: then none of them is kept.
+            for candidate in (fixed, bare):
+                if (problem := bulk.attempt(conn, tuple(candidate), columns, keep=True)) is None:
+                    params[i], reasons[page.ids[i]] = tuple(candidate), reason
+                    break
+            else:
+                staged[i] = False
+                held.append((page.ids[i], f"the database refused the record: {problem}"))
+        if held:
+            self._hold(held)
+        keep = [i for i in range(len(page)) if staged[i]]
+        ids = [page.ids[i] for i in keep]
+        return BuiltPage([params[i] for i in keep], columns, ids, [page.modified[i] for i in keep],
+                         deleted=page.deleted, invalid=[(r, reasons[r]) for r in ids if r in reasons],
+                         cleaned=page.cleaned, held=held)
+
+    def _hold(self, held: list[tuple[str, str]]) -> None:
+        """Hold records the database refused outright, once each (a rerun updates the open hold)."""
+        # held_record.record_id is 64 wide, as the object tables' id: the whole id is in the detail.
+        holds.hold(self._conn, [{"table_name": self.table_name, "record_id": record_id[:64], "reason": reason,
+                                 "detail": {"id": record_id}} for record_id, reason in held],
+                   run_id=self.run_id, stage=holds.EXTRACT_STAGE)
+
     def _count(self, page: BuiltPage) -> None:
         self.counts["rows"] += len(page)
         if page.deleted:
@@ -190,14 +283,43 @@ class StagingWriter:
             newest = max(stamps)
             if self.max_modified is None or newest > self.max_modified:
                 self.max_modified = newest
-        for record_id, reason in page.invalid:
+        for record_id, reason in [*page.invalid, *page.held]:
             self.counts["invalid"] += 1
             if len(self.invalid_sample) < 10:
                 self.invalid_sample.append({"id": record_id, "reason": reason})
+        if page.held:
+            self.counts["held"] += len(page.held)
+        for record_id, fields in page.cleaned:
+            self.counts["cleaned"] += 1
+            if len(self.cleaned_sample) < 10:
+                self.cleaned_sample.append({"id": record_id, "fields": fields})
 
     def staged_total(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+
+
+def _row_level(exc: BaseException) -> bool:
+    """Whether the database refused a write for what is in a row (a data exception: a value out of
+    range, a character the encoding refuses...; or a constraint), not for the connection or the
+    statement. SQLAlchemy wraps the driver's error; sqlite3 raises OverflowError for an integer
+    beyond 64 bits."""
+    error = getattr(exc, "orig", None) or exc
+    return isinstance(error, (psycopg.DataError, psycopg.IntegrityError, sqlite3.DataError, sqlite3.IntegrityError,
+                              OverflowError))
+
+
+def _db_message(exc: BaseException) -> str:
+    """The database's one-line message for a refused write."""
+    error = getattr(exc, "orig", None) or exc
+    diag = getattr(error, "diag", None)
+    text = (diag.message_primary if diag is not None else None) or str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _collector_lock = threading.Lock()
@@ -407,21 +529,31 @@ class _BulkUpsert:
             self._cache_size = None
 
     def execute(self, conn: sa.Connection, params: list[tuple], columns: tuple[str, ...]) -> None:
-        """Upsert rows of `columns` (all the table's columns on PostgreSQL, see `PageRows`)."""
+        """Upsert rows of `columns` (all the table's columns on PostgreSQL, see `PageRows`). On
+        PostgreSQL the page is written under a savepoint, rolled back to when the page fails: the
+        pages before it in the transaction stay, and the page can be written again row by row."""
         if not self.copy:
             conn.exec_driver_sql(self._insert(columns), params)
             return
         with conn.connection.driver_connection.cursor() as cur:
-            if self.into_table and self._copy_into_table(cur, params):
-                return
-            self._copy(cur, self.copy_sql, params)
-            cur.execute(self.sql)
-            cur.execute(self.clear_temp)  # the transaction may go on with the next page
+            cur.execute(f"SAVEPOINT {self._SAVEPOINT}")
+            try:
+                if self.into_table and self._copy_into_table(cur, params):
+                    return
+                self._copy(cur, self.copy_sql, params)
+                # Alone, so psycopg prepares it after a few pages (planning a ~50-column upsert
+                # again for every page cost more than the round trip saved by sending it with the next).
+                cur.execute(self.sql)
+                cur.execute(f"{self.clear_temp}; RELEASE SAVEPOINT {self._SAVEPOINT}")
+            except Exception as exc:
+                if _row_level(exc):
+                    cur.execute(f"ROLLBACK TO SAVEPOINT {self._SAVEPOINT}")
+                    cur.execute(f"RELEASE SAVEPOINT {self._SAVEPOINT}")
+                raise
 
     def _copy_into_table(self, cur, params: list[tuple]) -> bool:
-        """COPY the page straight into the table; False (the page undone, and the upsert from now
-        on) when one of its ids is already there."""
-        cur.execute(f"SAVEPOINT {self._SAVEPOINT}")
+        """COPY the page straight into the table, under the page's savepoint; False (the page
+        undone, and the upsert from now on) when one of its ids is already there."""
         try:
             self._copy(cur, self.copy_into_sql, params)
         except psycopg.errors.UniqueViolation:
@@ -431,6 +563,45 @@ class _BulkUpsert:
             return False
         cur.execute(f"RELEASE SAVEPOINT {self._SAVEPOINT}")
         return True
+
+    def begin_apart(self, conn: sa.Connection) -> None:
+        """Before rows of a refused page are written one at a time (`attempt`)."""
+        if self.copy:
+            conn.exec_driver_sql(self.create_temp)  # a page copied straight into the table made none
+        elif self.sqlite and not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN")  # so a savepoint's release does not commit
+
+    def attempt(self, conn: sa.Connection, row: tuple, columns: tuple[str, ...], *, keep: bool) -> str | None:
+        """Upsert one row under a savepoint, kept or always undone (a probe); the database's message
+        when it refuses the row for a row-level reason (then nothing of it stays), else None."""
+        name = "sfxero_row"
+        if self.copy:
+            with conn.connection.driver_connection.cursor() as cur:
+                cur.execute(f"SAVEPOINT {name}")
+                try:
+                    self._copy(cur, self.copy_sql, [row])
+                    cur.execute(self.sql)
+                except Exception as exc:
+                    if not _row_level(exc):
+                        raise
+                    cur.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                    return _db_message(exc)
+                cur.execute(f"{self.clear_temp}; RELEASE SAVEPOINT {name}" if keep
+                            else f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                return None
+        conn.exec_driver_sql(f"SAVEPOINT {name}")
+        try:
+            conn.exec_driver_sql(self._insert(columns), [row])
+        except Exception as exc:
+            if not _row_level(exc):
+                raise
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+            return _db_message(exc)
+        if not keep:
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        return None
 
     def _copy(self, cur, sql: str, params: list[tuple]) -> None:
         with cur.copy(sql) as copy:

@@ -147,8 +147,7 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
         state.cursor_modified_at = max(writer.max_modified, state.cursor_modified_at or writer.max_modified)
     with engine.begin() as conn:
         save_state(conn, state, run_id)
-    report.rows, report.deleted, report.invalid = (writer.counts["rows"], writer.counts["deleted"], writer.counts["invalid"])
-    report.invalid_sample = writer.invalid_sample
+    report.take_counts(writer)
     return report
 
 
@@ -170,10 +169,9 @@ def extract_xero_reference(client, engine: sa.Engine, obj: XeroObject, *, run_id
         for i in range(0, len(vanished), 500):
             conn.execute(table.update().where(table.c.id.in_(vanished[i:i + 500])).values(is_deleted=True, extracted_at=now))
         save_state(conn, state, run_id)
-    report.rows = writer.counts["rows"]
-    report.deleted = writer.counts["deleted"] + len(vanished)
+    report.take_counts(writer)
+    report.deleted += len(vanished)
     report.purged_marked = len(vanished)
-    report.invalid, report.invalid_sample = writer.counts["invalid"], writer.invalid_sample
     return report
 
 

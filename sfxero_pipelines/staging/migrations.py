@@ -5,8 +5,9 @@
 and two processes migrating at once are serialised on PostgreSQL (an advisory lock).
 A release that changes the sync-state tables appends a migration here; it never edits an old one.
 
-Object tables (`sf_*`, `xero_*`) are not migrated here: their columns follow the source's schema and
-are widened at extract time by `ensure_object_table`.
+Object tables (`sf_*`, `xero_*`) get their columns at extract time (`ensure_object_table`: created,
+and a column added when the source grows a field). A release that changes the type a kind of field
+is staged as migrates the tables already there here.
 """
 
 from __future__ import annotations
@@ -46,11 +47,33 @@ def _create_oauth_token(conn: sa.Connection) -> None:
     schema.oauth_token.create(conn, checkfirst=True)
 
 
+def _widen_money(conn: sa.Connection) -> None:
+    """Money columns numeric(18,4) -> numeric, in every object table: 18,4 refused amounts from
+    10^14, which Salesforce currency fields (18 digits) and Xero allow, and a page holding one
+    failed whole. PostgreSQL only (SQLite keeps any number in a NUMERIC column); no table rewrite
+    (dropping a numeric's precision changes no stored value)."""
+    if conn.dialect.name != "postgresql":
+        return
+    columns = conn.execute(sa.text(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND data_type = 'numeric' "
+        "AND numeric_precision = 18 AND numeric_scale = 4 "
+        "AND (table_name LIKE 'sf\\_%' OR table_name LIKE 'xero\\_%') ORDER BY table_name, ordinal_position")).all()
+    quote = conn.dialect.identifier_preparer.quote
+    by_table: dict[str, list[str]] = {}
+    for table, column in columns:
+        by_table.setdefault(table, []).append(column)
+    for table, names in by_table.items():
+        alters = ", ".join(f"ALTER COLUMN {quote(c)} TYPE numeric" for c in names)
+        conn.exec_driver_sql(f"ALTER TABLE {quote(table)} {alters}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
     Migration(2, "webhook_inbox: received webhook events, one row per event", _create_webhook_inbox),
     Migration(3, "writer_lease: one push writer per (system, tenant)", _create_writer_lease),
     Migration(4, "oauth_token: stored, encrypted, rotating OAuth connections", _create_oauth_token),
+    Migration(5, "object tables: money columns numeric(18,4) -> numeric", _widen_money),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

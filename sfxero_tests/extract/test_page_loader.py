@@ -6,6 +6,9 @@ the reference — `RowBuilder.build` per record, `Upserter` per row — on SQLit
   reference's flag and reason next to the plain ones, and the counts and sample match;
 - repeated ids, nested values, impossible dates and empty pages give the reference's result;
 - the modified-timestamp guard holds; the cursor is saved with the page;
+- a row the database refuses (a constraint, a value out of range) is staged with the refused
+  fields null and their reason, or held when nothing of it can be stored; the rest of its page and
+  the pages before it land, and the cursor moves past it;
 - a page's records and their JSON texts are json.loads' records; the fetch/prepare pipeline keeps order, re-raises a
   stage's error and stops its threads when the consumer stops early.
 """
@@ -29,6 +32,7 @@ from sfxero_pipelines.extract.rows import RowBuilder
 from sfxero_pipelines.extract.state import ExtractState, load_state, save_state
 from sfxero_pipelines.clients import json_records
 from sfxero_pipelines.extract.writer import StagingWriter
+from sfxero_pipelines.staging.schema import held_record
 from sfxero_pipelines.staging.tables import Upserter
 
 DESCRIBE = [["Id", "id"], ["IsDeleted", "boolean"], ["Name", "string"], ["Description", "textarea"],
@@ -472,3 +476,100 @@ def test_money_binds_on_postgresql_as_the_server_casts_the_float(pg_url):
             (floats, [Decimal(_pg_numeric(f)) for f in floats])).scalar()  # an int for a whole amount
     engine.dispose()
     assert differ == 0
+
+
+def _refuse(staging, table: str) -> None:
+    """Make the database itself refuse some rows of `table`: a Name 'Refused Co' or a million
+    employees (the row can be staged without them), the id 'unstorable' (it cannot)."""
+    with staging.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT refused_values CHECK "
+                                 "(name IS DISTINCT FROM 'Refused Co' AND coalesce(numberofemployees, 0) < 1000000)")
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT refused_id CHECK (id <> 'unstorable')")
+        else:
+            conn.exec_driver_sql(f"CREATE TRIGGER refused_values BEFORE INSERT ON {table} WHEN NEW.name = 'Refused Co' "
+                                 "OR NEW.numberofemployees >= 1000000 BEGIN SELECT RAISE(ABORT, 'refused value'); END")
+            conn.exec_driver_sql(f"CREATE TRIGGER refused_id BEFORE INSERT ON {table} WHEN NEW.id = 'unstorable' "
+                                 "BEGIN SELECT RAISE(ABORT, 'refused id'); END")
+
+
+@pytest.mark.parametrize("new_table", [True, False], ids=["new-table", "existing-table"])
+def test_a_row_the_database_refuses_is_staged_with_its_reason_and_its_page_lands(staging, new_table):
+    table = "sf_refuse"
+    writer = _writer(staging, table, advance_cursor=True)
+    if not new_table:
+        writer.write_page([_record(100)])  # ids already there: the upsert path, not the straight COPY
+        writer = _writer(staging, table, advance_cursor=True)
+    _refuse(staging, table)
+    with staging.engine.begin() as conn:
+        save_state(conn, writer.state)
+    first = [_record(i) for i in range(1, 4)]
+    refused = _record(5, Name="Refused Co", NumberOfEmployees=5_000_000)
+    unstorable = _record(6, Id="unstorable")
+    second = [_record(4), refused, unstorable, _record(7, Name=None), _record(8)]
+    writer.write(writer.prepare(first))  # the same transaction as the refused page: must survive it
+    writer.write(writer.prepare(second, json_records.record_texts(second)))
+    writer.close()
+
+    rows = _read_back(staging, table)
+    expected = {r["Id"] for r in first + second if r is not unstorable} | ({_record(100)["Id"]} if not new_table else set())
+    assert set(rows) == expected
+    bad = rows[refused["Id"]]
+    assert bad["name"] is None and bad["numberofemployees"] is None and bad["annualrevenue"] == refused["AnnualRevenue"]
+    assert "Name: the database refused 'Refused Co'" in bad["invalid_reason"]
+    assert "NumberOfEmployees: the database refused 5000000" in bad["invalid_reason"]
+    raw = json.loads(bad["raw"]) if isinstance(bad["raw"], str) else bad["raw"]
+    assert raw["Name"] == "Refused Co"  # the source's value stays in raw
+    assert all(rows[i]["invalid_reason"] is None for i in expected - {refused["Id"]})
+    assert rows[_record(8)["Id"]]["name"] == "Account 8"
+    with staging.engine.connect() as conn:
+        holds = conn.execute(sa.select(held_record.c.stage, held_record.c.record_id, held_record.c.reason)
+                             .where(held_record.c.table_name == table)).all()
+        assert load_state(conn, table).cursor_id == _record(8)["Id"]  # past the refused and held rows
+    assert [(stage, record_id) for stage, record_id, _ in holds] == [("extract", "unstorable")]
+    assert holds[0].reason.startswith("the database refused the record: ")
+    assert writer.counts["rows"] == 7 and writer.counts["invalid"] == 2 and writer.counts["held"] == 1
+    assert {s["id"] for s in writer.invalid_sample} == {refused["Id"], "unstorable"}
+
+    # A rerun of the held record updates its hold, not a second one; the rest of that page lands.
+    again = _writer(staging, table, advance_cursor=True)
+    again.write_page([unstorable, _record(9)])
+    open_holds = sa.select(sa.func.count()).select_from(held_record).where(held_record.c.released_at.is_(None))
+    with staging.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(held_record)).scalar_one() == 1
+        assert conn.execute(open_holds).scalar_one() == 1
+    assert _record(9)["Id"] in _read_back(staging, table)
+    # Once the database takes it, the record is staged and its hold released.
+    with staging.engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT refused_id" if conn.dialect.name == "postgresql"
+                             else "DROP TRIGGER refused_id")
+    _writer(staging, table, advance_cursor=True).write_page([unstorable])
+    assert "unstorable" in _read_back(staging, table)
+    with staging.engine.connect() as conn:
+        assert conn.execute(open_holds).scalar_one() == 0
+
+
+def test_numbers_no_column_holds_are_flagged_and_the_rest_of_the_page_lands(staging):
+    """NaN and Infinity (json.loads reads them) and an integer beyond 64 bits: the record is staged
+    with that column null and the reason, on both backends, its JSON raw included."""
+    writer = _writer(staging, "sf_numbers")
+    body = ('[{"Id": "001000000000000001", "AnnualRevenue": NaN, "Probability": Infinity, '
+            '"SystemModstamp": "2026-11-21T05:49:01.001+0000"},'
+            '{"Id": "001000000000000002", "NumberOfEmployees": 123456789012345678901234, '
+            '"SystemModstamp": "2026-11-21T05:49:02.002+0000"},'
+            '{"Id": "001000000000000003", "AnnualRevenue": 1e15, "NumberOfEmployees": 9223372036854775807, '
+            '"SystemModstamp": "2026-11-21T05:49:03.003+0000"}]')
+    records = json_records.loads(body)
+    for texts in (None, json_records.record_texts(records)):
+        writer.write(writer.prepare(records, texts))
+        writer.close()
+        rows = _read_back(staging, "sf_numbers")
+        assert set(rows) == {r["Id"] for r in records}
+        first, second, third = (rows[r["Id"]] for r in records)
+        assert first["annualrevenue"] is None and first["probability"] is None
+        assert "AnnualRevenue: not a finite number: nan" in first["invalid_reason"]
+        assert "Probability: not a finite number: inf" in first["invalid_reason"]
+        assert second["numberofemployees"] is None
+        assert "NumberOfEmployees: out of range for a 64-bit integer" in second["invalid_reason"]
+        assert third["invalid_reason"] is None and third["annualrevenue"] == 1e15
+        assert third["numberofemployees"] == 2 ** 63 - 1

@@ -7,6 +7,9 @@
   record's staged table with the target's own message, so the next plan lists that record as `held`
   (not as a new attempt) until someone fixes it and runs `sfxero replay`, which releases the hold. One
   open hold per record: holding again updates the reason. A later successful write releases it.
+- Extract stage (`hold(..., stage=EXTRACT_STAGE)`, `release_restaged`): a record the staging
+  database refused outright is held on its table with the database's message; a later load that
+  stages a copy of it (extracted after the hold) releases it.
 - Readers: `open_hold_ids` (ids of one table with an open hold), `open_hold_reasons` (table -> id ->
   reason, any stage), `open_holds_by_stage` (for `sfxero status`), and `open_hold_ids_sql`, the same
   set as a subquery for planners that join it in the database.
@@ -24,6 +27,7 @@ from ..schema import held_record
 
 STAGE = "push"
 CHECK_STAGE = "check"
+EXTRACT_STAGE = "extract"
 
 
 def _now() -> dt.datetime:
@@ -117,19 +121,19 @@ def open_holds_by_stage(conn: sa.Connection) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def hold(conn: sa.Connection, items: list[dict], *, run_id: str | None) -> int:
+def hold(conn: sa.Connection, items: list[dict], *, run_id: str | None, stage: str = STAGE) -> int:
     """`items`: dicts with table_name, record_id, reason, detail. Returns holds newly opened."""
     now = _now()
     opened = 0
     for item in items:
         current = conn.execute(sa.select(held_record.c.id).where(
-            held_record.c.stage == STAGE, held_record.c.table_name == item["table_name"],
+            held_record.c.stage == stage, held_record.c.table_name == item["table_name"],
             held_record.c.record_id == item["record_id"], held_record.c.released_at.is_(None))).first()
         if current:
             conn.execute(held_record.update().where(held_record.c.id == current[0]).values(
                 reason=item["reason"], detail=item.get("detail"), run_id=run_id))
             continue
-        conn.execute(held_record.insert().values(stage=STAGE, table_name=item["table_name"], record_id=item["record_id"],
+        conn.execute(held_record.insert().values(stage=stage, table_name=item["table_name"], record_id=item["record_id"],
                                                  reason=item["reason"], detail=item.get("detail"), run_id=run_id,
                                                  held_at=now))
         opened += 1
@@ -152,6 +156,15 @@ def release(conn: sa.Connection, pairs: list[tuple[str, str]] | None = None) -> 
                                                 held_record.c.record_id.in_(ids[i:i + 500]))
                                      .values(released_at=now)).rowcount or 0
     return released
+
+
+def release_restaged(conn: sa.Connection, table: sa.Table) -> int:
+    """Release the extract holds of `table` whose record has since been staged (a row of it
+    extracted after the hold): the source fixed it, or the schema now takes it. One statement."""
+    staged_since = sa.exists().where(table.c.id == held_record.c.record_id, table.c.extracted_at > held_record.c.held_at)
+    return conn.execute(held_record.update().where(
+        held_record.c.stage == EXTRACT_STAGE, held_record.c.table_name == table.name,
+        held_record.c.released_at.is_(None), staged_since).values(released_at=_now())).rowcount or 0
 
 
 def open_push_holds(conn: sa.Connection) -> list[dict]:
