@@ -7,12 +7,26 @@
 - `sandbox_env`: the sandbox's connection settings applied to os.environ for the test.
 - `pg_url`: a fresh PostgreSQL database on the real server (127.0.0.1:5432), dropped afterwards.
 - `staging`: a StagingDatabase, once on SQLite and once on the real PostgreSQL (parametrized).
+
+Lanes (`make test-fast` runs `-m "not postgres and not subprocess and not slow"`): markers are given
+here at collection, so a new test lands in its lane without saying so —
+- `postgres`: the test uses `pg_url` (directly or through a fixture), or a parameter is "postgresql"
+  (the `staging` fixture's and any backend switch calling `getfixturevalue("pg_url")`);
+- `subprocess`: the test or one of its fixtures calls, directly or through a helper written in
+  `sfxero_tests`, anything from `subprocess` or `multiprocessing`;
+- `slow`: the test uses a fixture in SLOW_FIXTURES (a large sandbox), or says `@pytest.mark.slow`.
+Both rules are enforced while the test runs: `pg_url` and starting a process fail in a test outside
+their lane, naming the marker to add, so the fast lane never needs PostgreSQL or a child process.
+For pytest-xdist (`--dist loadgroup`), tests sharing a module- or class-scoped fixture are grouped
+on one worker, so that fixture is built once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +38,71 @@ import sqlalchemy as sa
 from sfxero_pipelines.sandbox.runner import SandboxServer
 
 PG_ADMIN_URL = os.environ.get("SFXERO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+#: Fixtures that build a large sandbox: tests using them are `slow`.
+SLOW_FIXTURES = {"medium_sandbox"}
+#: What starting a child process goes through; a test reaching any of these is `subprocess`.
+PROCESS_MODULES = ("subprocess", "multiprocessing")
+
+
+def _starts_processes(func, seen: set) -> bool:
+    """Whether `func` (a test, a fixture, a helper) names a process module, itself or through the
+    helpers it calls that are written in sfxero_tests (library code is not followed: its use of
+    subprocess would mark tests that never reach it)."""
+    code = getattr(func, "__code__", None)
+    if code is None or code in seen:
+        return False
+    seen.add(code)
+    env = getattr(func, "__globals__", {})
+    codes = [code]
+    while codes:
+        current = codes.pop()
+        codes.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+        for name in current.co_names:
+            value = env.get(name)
+            module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            if module and module.split(".")[0] in PROCESS_MODULES:
+                return True
+            if module and module.startswith("sfxero_tests") and _starts_processes(value, seen):
+                return True
+    return False
+
+
+def _fixture_defs(item) -> list:
+    info = getattr(item, "_fixtureinfo", None)
+    return [d for defs in (info.name2fixturedefs.values() if info else ()) for d in defs]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        defs = _fixture_defs(item)
+        if "pg_url" in names or any(isinstance(v, str) and v == "postgresql" for v in params.values()):
+            item.add_marker(pytest.mark.postgres)
+        seen: set = {_stay_in_lane.__wrapped__.__code__}  # the guard below names subprocess to patch it
+        if any(_starts_processes(f, seen) for f in [getattr(item, "function", None), *(d.func for d in defs)]):
+            item.add_marker(pytest.mark.subprocess)
+        if names & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if any(d.scope in ("module", "class", "package") for d in defs) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+@pytest.fixture(autouse=True)
+def _stay_in_lane(request, monkeypatch):
+    """A test outside the `subprocess` lane that starts a process fails, naming the marker."""
+    if request.node.get_closest_marker("subprocess"):
+        yield
+        return
+
+    def refuse(self, args, *rest, **kwargs):
+        pytest.fail(f"{request.node.nodeid} starts a process ({args!r}) but is not in the subprocess lane: "
+                    "add @pytest.mark.subprocess", pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +152,11 @@ def sandbox_reset(server: SandboxServer) -> None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(request) -> Iterator[str]:
     """A throwaway database on the real PostgreSQL server, dropped afterwards."""
+    if not request.node.get_closest_marker("postgres"):
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not in the postgres lane: a parameter named "
+                    "'postgresql' or @pytest.mark.postgres puts it there", pytrace=False)
     name = f"sfxero_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
