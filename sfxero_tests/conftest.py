@@ -15,8 +15,8 @@ here at collection, so a new test lands in its lane without saying so —
 - `subprocess`: the test or one of its fixtures calls, directly or through a helper written in
   `sfxero_tests`, anything from `subprocess` or `multiprocessing`;
 - `slow`: the test uses a fixture in SLOW_FIXTURES (a large sandbox), or says `@pytest.mark.slow`.
-Both rules are enforced while the test runs: `pg_url` and starting a process fail in a test outside
-their lane, naming the marker to add, so the fast lane never needs PostgreSQL or a child process.
+Both rules are enforced while the test runs: `pg_url`, and starting the project's code or a CLI in
+a child process, fail in a test outside their lane, naming the marker to add.
 For pytest-xdist (`--dist loadgroup`), tests sharing a module- or class-scoped fixture are grouped
 on one worker, so that fixture is built once.
 """
@@ -90,16 +90,37 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
+def _is_deliberate(args) -> bool:
+    """A child running this project's code or a CLI (`python -m sfxero_pipelines.cli`, a crash child,
+    the `sfxero` or `dagster` console script): what a test starts on purpose, the subprocess lane.
+    Helpers a library starts on its own (Dagster's compute-log `tail` and its orphan watcher on a
+    persistent instance) are not a lane."""
+    argv = [os.fsdecode(a) for a in ([args] if isinstance(args, (str, bytes, os.PathLike)) else args)]
+    program, rest = Path(argv[0]).name, argv[1:]
+    if program in ("sfxero", "dagster"):
+        return True
+    if not program.startswith("python") or not rest:
+        return False
+    if rest[0] == "-m" and len(rest) > 1:
+        return rest[1].split(".")[0] in ("sfxero_pipelines", "sfxero_tests", "dagster")
+    if rest[0] == "-c" and len(rest) > 1:
+        return "sfxero" in rest[1]
+    return "site-packages" not in rest[0]
+
+
 @pytest.fixture(autouse=True)
 def _stay_in_lane(request, monkeypatch):
-    """A test outside the `subprocess` lane that starts a process fails, naming the marker."""
+    """A test outside the `subprocess` lane that starts a process on purpose fails, naming the marker."""
     if request.node.get_closest_marker("subprocess"):
         yield
         return
+    execute_child = subprocess.Popen._execute_child
 
     def refuse(self, args, *rest, **kwargs):
-        pytest.fail(f"{request.node.nodeid} starts a process ({args!r}) but is not in the subprocess lane: "
-                    "add @pytest.mark.subprocess", pytrace=False)
+        if _is_deliberate(args):
+            pytest.fail(f"{request.node.nodeid} starts a process ({args!r}) but is not in the subprocess lane: "
+                        "add @pytest.mark.subprocess", pytrace=False)
+        return execute_child(self, args, *rest, **kwargs)
 
     monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
     yield

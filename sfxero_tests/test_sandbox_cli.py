@@ -1,5 +1,7 @@
 """`sfxero sandbox` as a newcomer runs it: a foreground process that prints where it listens,
-writes the connection settings (owner-only) and serves SPEC §5's fixture format over HTTPS."""
+writes the connection settings (owner-only) and serves SPEC §5's fixture format over HTTPS, until
+Ctrl-C (a real process and SIGINT). Refused fixture files are refused before anything starts, so
+those run in this interpreter."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import time
 import requests
 
 from sfxero_pipelines.settings import load_env_file
+
+from .test_cli import sfxero
 
 
 def _start(tmp_path, *args: str) -> tuple[subprocess.Popen, dict]:
@@ -74,8 +78,7 @@ def test_sandbox_loads_a_fixture_file(tmp_path):
 def test_bad_fixture_file_is_a_one_line_error(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
-                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+    result = sfxero("sandbox", "--fixtures", str(path), "--env-file", str(tmp_path / "e.env"))
     assert result.returncode == 2
     assert "--fixtures" in result.stderr and "not valid JSON" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -84,7 +87,6 @@ def test_bad_fixture_file_is_a_one_line_error(tmp_path):
 def test_fixture_the_api_would_refuse_names_the_record(tmp_path):
     path = tmp_path / "dupes.json"
     path.write_text(json.dumps({"xero": {"Contacts": [{"Name": "Twin Ltd"}, {"Name": "Twin Ltd"}]}}))
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
-                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+    result = sfxero("sandbox", "--fixtures", str(path), "--env-file", str(tmp_path / "e.env"))
     assert result.returncode == 2
     assert "--fixtures" in result.stderr and "Twin Ltd" in result.stderr and "Traceback" not in result.stderr
