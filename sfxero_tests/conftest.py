@@ -6,7 +6,11 @@
   fixtures; stopped at the end of the test.
 - `sandbox_env`: the sandbox's connection settings applied to os.environ for the test.
 - `pg_url`: a fresh PostgreSQL database on the real server (127.0.0.1:5432), dropped afterwards.
-- `staging`: a StagingDatabase, once on SQLite and once on the real PostgreSQL (parametrized).
+- `staging`: a StagingDatabase, once on SQLite and once on the real PostgreSQL (parametrized);
+  `sqlite_staging`: one on SQLite only.
+- `xero_resource(server, **overrides)`, `salesforce_resource(server, **overrides)`: the real
+  resources pointed at a sandbox (what every folder's tests build); FAST_XERO lifts Xero's minute
+  limit for tests that count calls rather than wait on the budget.
 
 Lanes (`make test-fast` runs `-m "not postgres and not subprocess and not slow"`): markers are given
 here at collection, so a new test lands in its lane without saying so —
@@ -198,6 +202,38 @@ def staging(request, tmp_path):
     db = StagingDatabase(url=url)
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def sqlite_staging(tmp_path):
+    from sfxero_pipelines.defs.staging.resources import StagingDatabase
+
+    db = StagingDatabase(url=f"sqlite:///{tmp_path / 'staging.db'}")
+    yield db
+    db.dispose()
+
+
+FAST_XERO = {"per_minute": 100_000, "app_per_minute": 100_000}
+
+
+def xero_resource(server: SandboxServer, **overrides):
+    from sfxero_pipelines.defs.xero.resources import XeroResource
+
+    env = server.env
+    return XeroResource(**{
+        "api_url": env["XERO_API_URL"], "identity_url": env["XERO_IDENTITY_URL"], "client_id": env["XERO_CLIENT_ID"],
+        "client_secret": env["XERO_CLIENT_SECRET"], "tenant_id": env["XERO_TENANT_ID"],
+        "ca_bundle": env["SFXERO_CA_BUNDLE"], **overrides})
+
+
+def salesforce_resource(server: SandboxServer, **overrides):
+    from sfxero_pipelines.defs.salesforce.resources import SalesforceResource
+
+    env = server.env
+    return SalesforceResource(**{
+        "login_url": env["SALESFORCE_LOGIN_URL"], "client_id": env["SALESFORCE_CLIENT_ID"],
+        "client_secret": env["SALESFORCE_CLIENT_SECRET"], "ca_bundle": env["SFXERO_CA_BUNDLE"],
+        "api_version": env["SALESFORCE_API_VERSION"], **overrides})
 
 
 def load_json(path: Path):
