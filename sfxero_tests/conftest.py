@@ -53,6 +53,8 @@ def _starts_processes(func, seen: set) -> bool:
     """Whether `func` (a test, a fixture, a helper) names a process module, itself or through the
     helpers it calls that are written in sfxero_tests (library code is not followed: its use of
     subprocess would mark tests that never reach it)."""
+    if isinstance(func, type):  # a helper class (e.g. push's Cycle): its methods
+        return any(_starts_processes(f, seen) for f in vars(func).values())
     code = getattr(func, "__code__", None)
     if code is None or code in seen:
         return False
@@ -65,9 +67,11 @@ def _starts_processes(func, seen: set) -> bool:
         for name in current.co_names:
             value = env.get(name)
             module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
-            if module and module.split(".")[0] in PROCESS_MODULES:
+            if not isinstance(module, str):
+                continue
+            if module.split(".")[0] in PROCESS_MODULES:
                 return True
-            if module and module.startswith("sfxero_tests") and _starts_processes(value, seen):
+            if module.startswith("sfxero_tests") and _starts_processes(value, seen):
                 return True
     return False
 
@@ -85,8 +89,10 @@ def pytest_collection_modifyitems(config, items):
         defs = _fixture_defs(item)
         if "pg_url" in names or any(isinstance(v, str) and v == "postgresql" for v in params.values()):
             item.add_marker(pytest.mark.postgres)
-        seen: set = {_stay_in_lane.__wrapped__.__code__}  # the guard below names subprocess to patch it
-        if any(_starts_processes(f, seen) for f in [getattr(item, "function", None), *(d.func for d in defs)]):
+        # The lane guard below names subprocess to patch it; it starts nothing.
+        funcs = [getattr(item, "function", None), *(d.func for d in defs if d.argname != "_stay_in_lane")]
+        seen: set = set()
+        if any(_starts_processes(f, seen) for f in funcs):
             item.add_marker(pytest.mark.subprocess)
         if names & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
@@ -180,8 +186,8 @@ def sandbox_reset(server: SandboxServer) -> None:
 def pg_url(request) -> Iterator[str]:
     """A throwaway database on the real PostgreSQL server, dropped afterwards."""
     if not request.node.get_closest_marker("postgres"):
-        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not in the postgres lane: a parameter named "
-                    "'postgresql' or @pytest.mark.postgres puts it there", pytrace=False)
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not in the postgres lane: a parameter "
+                    "'postgresql' (as the staging fixture's) or @pytest.mark.postgres puts it there", pytrace=False)
     name = f"sfxero_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
