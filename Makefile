@@ -1,19 +1,29 @@
-# The README's commands. Everything the project needs is installed into .venv by `make install`.
+# The README's commands. Everything the project needs is installed into .venv by `make install`,
+# at the versions pinned (with hashes) in requirements.lock: a fresh machine gets what CI tested.
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
 
-.PHONY: install run dev test test-fast sandbox stop bench clean
+.PHONY: install lock run dev test test-fast sandbox stop bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit("sfxero needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-pin requirements.lock after changing pyproject.toml's dependencies (uv resolves; pip installs).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+	  --quiet --custom-compile-command "make lock" -o $(LOCK)
 
 ## Sandbox up (in the background, reused if running), the full cycle end to end, then a summary
 ## proving convergence. With credentials configured, the sandbox is not used.

@@ -80,16 +80,6 @@ def load_env_file(path: Path, environ: dict | None = None, override: bool = Fals
     return loaded
 
 
-def env_value(value):
-    """A resource field's value: an unresolved `dg.EnvVar` is read now (resources used outside a
-    Dagster run, e.g. by the CLI and tests); anything else is returned as is."""
-    import dagster as dg
-
-    if isinstance(value, dg.EnvVar):
-        return value.get_value()
-    return value
-
-
 def has_salesforce_credentials(environ: Mapping[str, str] = os.environ) -> bool:
     return all(environ.get(v) for v in SALESFORCE_CREDENTIAL_VARS)
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..settings import display_url, engine_for
 from ..staging.migrations import migrate
-from ..staging.schema import held_record
+from ..staging.state.holds import forget_table
 from ..staging.tables import ensure_object_table
 from .harness import bench_database, peak_rss_mb
 
@@ -35,7 +35,7 @@ def _typed(obj) -> dict:
 
 def stage_synthetic_invoices(engine: sa.Engine, size: int, seed: int = 7) -> int:
     """Write `size` invoices and their contacts into staging; returns how many carry a defect."""
-    from ..defs.xero.objects import XERO_OBJECTS
+    from ..extract.xero_objects import XERO_OBJECTS
 
     rng = random.Random(seed)
     now = dt.datetime.now(_UTC)
@@ -46,7 +46,7 @@ def stage_synthetic_invoices(engine: sa.Engine, size: int, seed: int = 7) -> int
     with engine.begin() as conn:
         conn.execute(invoices_table.delete())
         conn.execute(contacts_table.delete())
-        conn.execute(held_record.delete().where(held_record.c.table_name == "xero_invoice"))
+        forget_table(conn, "xero_invoice")
         conn.execute(contacts_table.insert(), [
             {"id": cid, "modified_at": now, "is_deleted": False, "extracted_at": now, "raw": {"ContactID": cid},
              "contact_id": cid, "name": f"Customer {i}", "contact_status": "ACTIVE"} for i, cid in enumerate(contact_ids)])

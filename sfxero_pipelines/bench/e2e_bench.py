@@ -55,9 +55,9 @@ def _xero_get(s: requests.Session, url: str, params: dict, headers: dict) -> tup
 
 def extract_floor(env: dict, sf_objects: list[str], xero_keys: list[str]) -> dict:
     """Bare page fetches of every extracted object; returns seconds per system and 429s waited out."""
-    from ..defs.salesforce.extract import field_specs, window_soql
+    from ..extract.salesforce import field_specs, window_soql
     from ..defs.salesforce.resources import SalesforceResource
-    from ..defs.xero.objects import XERO_OBJECTS
+    from ..extract.xero_objects import XERO_OBJECTS
     from ..extract.window import ReadWindow
     from .extract_bench import _sf_floor
 
@@ -131,7 +131,8 @@ def _delta(after: dict, before: dict) -> dict:
 
 
 def _plan_summary(engine) -> dict:
-    from ..reconcile.plan import load_latest, summary
+    from ..reconcile.plan import summary
+    from ..staging.state.plans import load_latest
 
     with engine.connect() as conn:
         return {r: {a: n for a, n in c.items() if n} for r, c in summary(load_latest(conn)).items()}

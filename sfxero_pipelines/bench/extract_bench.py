@@ -87,10 +87,10 @@ def run_extract_bench(size: int, staging_url: str | None) -> dict:
 
 def _run(size: int, staging_url: str) -> dict:
     from ..config import SalesforceExtract
-    from ..defs.salesforce.extract import extract_salesforce_object, field_specs, window_soql
+    from ..extract.salesforce import extract_salesforce_object, field_specs, window_soql
     from ..defs.salesforce.resources import SalesforceResource
-    from ..defs.xero.extract import extract_xero_paged
-    from ..defs.xero.objects import XERO_OBJECTS
+    from ..extract.xero import extract_xero_paged
+    from ..extract.xero_objects import XERO_OBJECTS
     from ..defs.xero.resources import XeroResource
     from ..extract.window import ReadWindow
 

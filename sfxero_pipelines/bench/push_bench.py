@@ -81,10 +81,11 @@ def _resources(env: dict, fast: bool):
 def stage_and_plan(env: dict, staging_url: str, size: int, fast: bool) -> dict:
     """Stage the sandbox with the extract code and store an R2 plan of `size` invoice creates."""
     from ..config import load_config
-    from ..defs.salesforce.extract import extract_salesforce_object
-    from ..defs.xero.extract import extract_xero_paged, extract_xero_reference
-    from ..defs.xero.objects import XERO_OBJECTS
-    from ..push.links import record_links
+    from ..extract.salesforce import extract_salesforce_object
+    from ..extract.xero import extract_xero_paged, extract_xero_reference
+    from ..extract.xero_objects import XERO_OBJECTS
+    from ..staging.state.links import record_links
+    from ..staging.state.plans import write_plan
     from ..reconcile import plan as P
     from ..reconcile.build import build_family
     from ..staging.migrations import migrate
@@ -130,7 +131,7 @@ def stage_and_plan(env: dict, staging_url: str, size: int, fast: bool) -> dict:
             diffs.append(P.dumps(diff))
         creates["diff"] = diffs
         plan = P.finalize([creates[P.PLAN_COLUMNS]])
-        P.write_plan(conn, plan, recipes=("R2",))
+        write_plan(conn, plan, recipes=("R2",))
         summary = {k: v for k, v in P.summary(invoices).get("R2", {}).items() if v}
     engine.dispose()
     return {"staged": staged, "accounts_linked": int(linked), "r2_plan_of_sandbox": summary,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from ..config import SfxeroConfig
-from ..defs.xero.objects import XERO_OBJECTS
+from ..extract.xero_objects import XERO_OBJECTS
 from ..extract.rows import COLUMN_TYPES
 from ..settings import engine_for
 from ..staging.migrations import migrate
@@ -188,7 +188,7 @@ def generate_elsewhere(url: str, size: int) -> dict[str, int]:
 def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
     from ..reconcile import load as L
     from ..reconcile.build import build_plan
-    from ..reconcile.plan import write_plan
+    from ..staging.state.plans import write_plan
 
     cfg = SfxeroConfig()
     with bench_database(staging_url) as url:

@@ -8,7 +8,7 @@
   and the run-time parameters (`{"$PARAMETER": ...}`: foreign-key id sets, active codes, date range).
 - `runner.py`: validates a frame against its suite with great-expectations and returns an outcome
   (failing ids with the expectation and value, table-level failures, counts).
-- `holds.py`: writes failing records to `held_record` (stage `check`) and releases holds whose
-  record now passes; `open_holds` is the one query downstream stages need.
+- `holds.py`: which failures hold which records and why (stored in `held_record`, stage `check`, by
+  `staging/state/holds.py`); `open_holds` is the one query downstream stages need.
 - `signals.py`: soft signals (freshness, row-count drop, schema drift) that only ever warn.
 """

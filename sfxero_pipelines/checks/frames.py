@@ -22,6 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import ChecksConfig
+from ..staging.state import links
 from .suites import columns_of, reference
 
 _SPACES = re.compile(r"\s+")
@@ -177,8 +178,7 @@ def _frame_or_empty(conn, table: str, columns: list[str], where: str = "NOT is_d
 
 
 def _links(conn, recipe: str) -> dict[str, str]:
-    rows = conn.execute(sa.text("SELECT sf_id, xero_id FROM sync_link WHERE recipe = :r"), {"r": recipe})
-    return dict(rows.fetchall())
+    return links.links_of(conn, recipe)
 
 
 def _joined(values) -> str | None:

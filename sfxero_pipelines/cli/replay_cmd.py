@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-import sqlalchemy as sa
 
-from ..push.holds import open_push_holds, release
-from ..staging.schema import sync_ledger
+from ..staging.state.holds import open_push_holds, release
+from ..staging.state.ledger import succeeded_since
 from . import EXIT_HELD, EXIT_OK
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
@@ -44,9 +43,7 @@ def run_replay(record_ids: tuple[str, ...]) -> int:
         _run_stages(("extract", "check", "reconcile", "push"), get_instance(), defs(), stop_on_block=True)
     with engine.connect() as conn:
         again = {h["record_id"]: h["reason"] for h in open_push_holds(conn)}
-        written = {r[0] for r in conn.execute(sa.select(sync_ledger.c.source_id).where(
-            sync_ledger.c.outcome == "succeeded", sync_ledger.c.completed_at >= started,
-            sync_ledger.c.source_id.in_([h["record_id"] for h in chosen])))}
+        written = succeeded_since(conn, [h["record_id"] for h in chosen], started)
     done = True
     for h in chosen:
         rid = h["record_id"]

@@ -10,8 +10,8 @@ import datetime as dt
 import json
 
 import click
-import sqlalchemy as sa
 
+from ..staging.state.holds import open_holds_by_stage
 from . import EXIT_HELD, EXIT_OK
 from .instance import get_instance
 
@@ -47,13 +47,6 @@ def print_budget(instance) -> None:
             continue
         shown = ", ".join(f"{k} {v}" for k, v in sorted(budget.items()) if v is not None)
         click.echo(f"  {system:<11}{shown}  (at {_when(event.timestamp)})")
-
-
-def open_holds_by_stage(conn: sa.Connection) -> list[dict]:
-    rows = conn.execute(sa.text(
-        "SELECT stage, table_name, record_id, reason, held_at FROM held_record WHERE released_at IS NULL "
-        "ORDER BY stage, table_name, held_at, record_id")).mappings().all()
-    return [dict(r) for r in rows]
 
 
 def print_holds(holds: list[dict]) -> None:

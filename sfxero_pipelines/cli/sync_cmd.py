@@ -123,7 +123,8 @@ def _run_stages(stages: tuple[str, ...], instance, definitions, *, stop_on_block
 
 def verify_convergence(staging_engine) -> tuple[bool, dict[str, dict[str, int]]]:
     """The stored plan after the verifying pass: converged when no recipe has a create, update or delete."""
-    from ..reconcile.plan import load_latest, summary
+    from ..reconcile.plan import summary
+    from ..staging.state.plans import load_latest
 
     with staging_engine.connect() as conn:
         counts = summary(load_latest(conn))

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 
 from ..staging.tables import ensure_object_table
 from .page_rows import BuiltPage, PageRows
-from .prefetch import pipeline
+from ..clients.prefetch import pipeline
 from .rows import RowBuilder
 from .state import ExtractState, save_state
 

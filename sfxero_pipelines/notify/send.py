@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..errors import SfxeroError
-from ..push.settings import NotifyConfig, SmtpConfig
+from ..config import NotifyConfig, SmtpConfig
 from .message import RunFailure, first_line, scrub
 
 #: Seconds a webhook or an SMTP server gets to answer: a slow receiver must not hold up the sensor.

@@ -18,7 +18,8 @@ from functools import cached_property
 import pandas as pd
 import sqlalchemy as sa
 
-from ..reconcile.plan import dumps, load_latest
+from ..reconcile.plan import dumps
+from ..staging.state.plans import load_latest
 
 WRITE_ACTIONS = ("create", "update", "delete")
 #: Which system a direction writes to.

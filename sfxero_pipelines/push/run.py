@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .report import PushReport
-from ..reconcile.plan import load_latest
+from ..staging.state.plans import load_latest
 from .rows import PushRow, load_rows, unwritten
-from .settings import PushConfig
+from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
 from .to_xero import XeroWriter
 

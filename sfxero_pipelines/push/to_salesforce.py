@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..errors import ApiError
-from . import holds, ledger
+from ..staging.state import holds, ledger
 from .report import PushReport
-from .settings import PushConfig
+from ..config import PushConfig
 
 SYSTEM = "salesforce"
 #: Answers that mean the intended state already holds (a duplicate member, a record already deleted).

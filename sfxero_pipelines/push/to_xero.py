@@ -19,11 +19,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ..errors import ApiError
-from ..reconcile.load import open_holds
-from . import holds, ledger, links, writeback
+from ..staging.state import holds, ledger, links
+from . import writeback
 from .report import PushReport
 from .rows import PushRow, batch_key
-from .settings import PushConfig
+from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
 
 SYSTEM = "xero"
@@ -105,7 +105,7 @@ class XeroWriter:
             return
         tables = {"R1": "sf_account"}
         with self.engine.connect() as conn:
-            held = open_holds(conn, sorted({tables[rec] for rec, _ in deps if rec in tables}))
+            held = holds.open_hold_reasons(conn, sorted({tables[rec] for rec, _ in deps if rec in tables}))
         for recipe, source_id in deps:
             reason = held.get(tables.get(recipe, ""), {}).get(source_id) or unwritten.get((recipe, source_id))
             if reason:

@@ -1,10 +1,10 @@
-"""Reconciliation: compare staged Salesforce and Xero data and build the sync plan (SPEC §2, §8).
+"""Reconciliation: compare staged Salesforce and Xero data and build the sync plan (docs/architecture.md §5).
 
 Data flows one way: staged tables (+ `sync_link`, open holds, the ledger) → DataFrames →
 matching (link → deterministic key → normalised email → normalised name) → mapped values →
 field-level diffs with ownership and echo suppression → plan rows. Nothing here calls an API, and
-`build_*` functions never write; `plan.write_plan` is the only writer (used by the Dagster assets,
-never by `sfxero plan`).
+`build_*` functions never write; plans are stored by `staging/state/plans.py` (called by the Dagster
+assets, never by `sfxero plan`).
 
 Plan row contract (`sync_plan`):
 - `action`: create | update | delete | skip | conflict | held (delete: R6 removing a CampaignMember).

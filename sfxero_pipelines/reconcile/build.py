@@ -1,6 +1,6 @@
 """Build the whole plan from staging: every enabled recipe, canonical order, content-derived ids.
 
-`build_plan(conn, cfg)` only reads. Callers decide whether to store it (`plan.write_plan`, the
+`build_plan(conn, cfg)` only reads. Callers decide whether to store it (`staging.state.plans.write_plan`, the
 Dagster assets) or just show it (`sfxero plan`).
 """
 

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..errors import ConfigError
+from ..staging.state import links
 from . import load as L
 from . import normalize as N
 from . import plan as P
@@ -118,8 +119,8 @@ def read_links(conn: sa.Connection) -> pd.DataFrame:
     have = L.table_columns(conn, "sf_account")
     exprs = []
     join = ""
-    if L.has_table(conn, "sync_link"):
-        join = " LEFT JOIN sync_link l ON l.recipe = 'R1' AND l.sf_id = a.id"
+    if links.has_links_table(conn):
+        join = links.link_join_sql("l", "R1", "a.id")
         exprs.append("l.xero_id")
     if "xero_contact_id__c" in have:
         exprs.append("nullif(trim(a.xero_contact_id__c), '')")

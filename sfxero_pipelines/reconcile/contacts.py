@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from ..config import SfxeroConfig
 from ..errors import ConfigError
 from ..staging.schema import column_name
+from ..staging.state import holds as state_holds
+from ..staging.state import links
 from . import load as L
 from . import normalize as N
 from . import plan as P
@@ -150,9 +152,9 @@ def _account_select(conn: sa.Connection, columns: list[str], contact_columns: li
     sel = [f"a.{L.q(conn, c)}" if c in have else "NULL" for c in cols]
     names = list(cols)
     joins = ""
-    if L.has_table(conn, "sync_link"):
+    if links.has_links_table(conn):
         sel.append("l.xero_id")
-        joins += " LEFT JOIN sync_link l ON l.recipe = 'R1' AND l.sf_id = a.id"
+        joins += links.link_join_sql("l", "R1", "a.id")
     else:
         sel.append("NULL")
     names.append("_link")
@@ -251,11 +253,10 @@ def _linked_sql(conn: sa.Connection, columns, contact_columns, nested, mapped, s
             "coalesce(x.x_contact_status, 'ACTIVE') NOT IN ('ARCHIVED', 'GDPRREQUEST')"]
     cond += [f"s.{q('s_' + a)}::text IS NOT DISTINCT FROM x.{q('x_' + b)}::text" for a, b in same]
     holds = ""
-    if L.has_table(conn, "held_record"):
+    if state_holds.has_holds_table(conn):
         for alias, table, col in (("ha", "sf_account", "s.s_id"), ("hx", "xero_contact", "x.x_id"),
                                   ("hc", "sf_contact", "s.s_pc_id")):
-            holds += (f" LEFT JOIN (SELECT DISTINCT record_id FROM held_record WHERE released_at IS NULL AND "
-                      f"table_name = '{table}') {alias} ON {alias}.record_id = {col}")
+            holds += f" LEFT JOIN ({state_holds.open_hold_ids_sql(table)}) {alias} ON {alias}.record_id = {col}"
             cond.append(f"{alias}.record_id IS NULL")
     kept = {"id", "_link", *keep}
     out = [f"j.{q('s_' + c)}" if c in kept else f"CASE WHEN j._fast THEN NULL ELSE j.{q('s_' + c)} END" for c in s_names]
@@ -355,7 +356,7 @@ def _sf_col(f) -> str:
 def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
     """Whether in-sync pairs can be settled in the database: PostgreSQL, and every mapped field is one
     where identical raw values cannot differ once mapped (no value map, no default)."""
-    return (conn.dialect.name == "postgresql" and L.has_table(conn, "sync_link") and FAST_PATH
+    return (conn.dialect.name == "postgresql" and links.has_links_table(conn) and FAST_PATH
             and all(f.value_map is None and f.default is None for f in fields_cfg))
 
 

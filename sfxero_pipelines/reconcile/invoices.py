@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..staging.schema import column_name
+from ..staging.state import links
 from . import load as L
 from . import normalize as N
 from . import plan as P
@@ -105,8 +106,8 @@ def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataF
     names = [*canon, *more]
     joins = ""
     for alias, recipe, on in (("l", src.recipe, "o.id"), ("al", "R1", "o.accountid")):
-        if L.has_table(conn, "sync_link"):
-            joins += f" LEFT JOIN sync_link {alias} ON {alias}.recipe = '{recipe}' AND {alias}.sf_id = {on}"
+        if links.has_links_table(conn):
+            joins += links.link_join_sql(alias, recipe, on)
             sel.append(f"{alias}.xero_id")
         else:
             sel.append("NULL")

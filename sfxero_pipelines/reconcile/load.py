@@ -1,5 +1,5 @@
-"""Read staged tables into DataFrames, plus the sync
-state reconciliation needs: links, open holds and what we last wrote (the ledger).
+"""Read staged tables into DataFrames, plus the sync state reconciliation needs: open holds and what we
+last wrote (the ledger), read through their owners in `staging/state/`.
 
 Every value is read as text (None for SQL NULL): comparisons happen on normalised text, so the two
 backends give identical plans.
@@ -7,9 +7,7 @@ backends give identical plans.
 
 from __future__ import annotations
 
-import json
 import itertools
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -17,6 +15,8 @@ import sqlalchemy as sa
 from psycopg.types.string import TextLoader
 
 from ..errors import ConfigError
+from ..staging.state import holds as state_holds
+from ..staging.state import ledger as state_ledger
 
 _TEXT_TYPES = ("numeric", "timestamptz", "timestamp", "date", "bool", "float4", "float8", "int2", "int4", "int8",
                "json", "jsonb", "uuid")
@@ -116,43 +116,7 @@ def bool_true(conn: sa.Connection, column: str) -> str:
     return f"({column} = true)" if conn.dialect.name == "postgresql" else f"({column} = 1)"
 
 
-def open_holds(conn: sa.Connection, table_names: Iterable[str]) -> dict[str, dict[str, str]]:
-    """table → {record id: reason} for holds not yet released (any stage)."""
-    names = sorted(set(table_names))
-    out: dict[str, dict[str, str]] = {n: {} for n in names}
-    if not has_table(conn, "held_record") or not names:
-        return out
-    in_list = ", ".join(f"'{n}'" for n in names)
-    rows = conn.exec_driver_sql(
-        f"SELECT table_name, record_id, reason, stage, id FROM held_record WHERE released_at IS NULL "
-        f"AND table_name IN ({in_list}) ORDER BY table_name, record_id, id").fetchall()
-    for table, record, reason, stage, _ in rows:
-        prev = out[table].get(record)
-        text = f"held at {stage}: {reason}"
-        out[table][record] = text if prev is None else f"{prev}; {text}"
-    return out
-
-
-def last_written(conn: sa.Connection, target_system: str) -> dict[tuple[str, str], object]:
-    """(target id, field) → the value our latest successful write set, from `sync_ledger`.
-
-    Contract with the push step: a succeeded ledger row's `response` JSON carries
-    `{"written": {field: value}}` with the plan's field names and the values sent.
-    """
-    if not has_table(conn, "sync_ledger"):
-        return {}
-    rows = conn.exec_driver_sql(
-        "SELECT target_id, response, completed_at, attempted_at, idempotency_key FROM sync_ledger "
-        f"WHERE outcome = 'succeeded' AND target_system = '{target_system}' AND target_id IS NOT NULL "
-        "ORDER BY target_id, completed_at, attempted_at, idempotency_key").fetchall()
-    out: dict[tuple[str, str], object] = {}
-    for target_id, response, *_ in rows:
-        if isinstance(response, str):
-            try:
-                response = json.loads(response)
-            except ValueError:
-                continue
-        written = (response or {}).get("written") if isinstance(response, dict) else None
-        for field, value in (written or {}).items():
-            out[(target_id, field)] = value  # later rows overwrite earlier ones: the latest write wins
-    return out
+# Sync state is read through its owners (staging/state/): open holds (table -> id -> reason, any stage)
+# and what our latest successful writes set (echo suppression).
+open_holds = state_holds.open_hold_reasons
+last_written = state_ledger.last_written

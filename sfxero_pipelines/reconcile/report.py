@@ -10,19 +10,13 @@ from ..config import SfxeroConfig
 from . import load as L
 from .invoices import activated
 from .plan import ACTIONS
+from ..staging.state import plans
 
 
 def recipe_counts(conn: sa.Connection) -> list[dict]:
     """From the latest stored plan of each recipe."""
-    if not L.has_table(conn, "sync_plan"):
-        return []
-    latest = conn.exec_driver_sql(
-        "SELECT p.recipe, p.plan_id FROM sync_plan p WHERE p.row_no = 1 AND p.created_at = "
-        "(SELECT max(q.created_at) FROM sync_plan q WHERE q.row_no = 1 AND q.recipe = p.recipe)").fetchall()
     out = []
-    for recipe, plan_id in sorted(latest):
-        counts = dict(conn.execute(sa.text("SELECT action, count(*) FROM sync_plan WHERE plan_id = :p GROUP BY action"),
-                                   {"p": plan_id}).fetchall())
+    for recipe, plan_id, counts in plans.action_counts(conn):
         row = {"recipe": recipe, "plan_id": plan_id, "in_sync": counts.get("skip", 0)}
         row.update({("to_" + a if a in ("create", "update", "delete") else a + ("s" if a == "conflict" else "")):
                     int(counts.get(a, 0)) for a in ACTIONS if a != "skip"})

@@ -109,6 +109,13 @@ def column_name(field: str) -> str:
     return f"f_{name}" if name in SYSTEM_COLUMNS or name[0].isdigit() else name
 
 
+def snake(name: str) -> str:
+    """`OpportunityLineItem` → `opportunity_line_item`; custom `Invoice_Run__c` → `invoice_run__c`."""
+    if name.endswith("__c"):
+        return name.lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
 def object_table(name: str, typed_columns: dict[str, sa.types.TypeEngine], md: sa.MetaData | None = None) -> sa.Table:
     """The Table for one extracted object: system columns plus `typed_columns` (staging names)."""
     md = md if md is not None else sa.MetaData()

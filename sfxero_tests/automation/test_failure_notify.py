@@ -14,7 +14,7 @@ import pytest
 
 from sfxero_pipelines.defs.automation.failures import build_failure_sensor, run_failure
 from sfxero_pipelines.notify import FailedStep, RunFailure, notify, scrub
-from sfxero_pipelines.push.settings import NotifyConfig, SmtpConfig
+from sfxero_pipelines.config import NotifyConfig, SmtpConfig
 
 from .conftest import status_event
 

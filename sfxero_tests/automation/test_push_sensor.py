@@ -12,6 +12,7 @@ import dagster as dg
 
 from sfxero_pipelines.defs.automation.push import PLANS_TAG, build_push_sensor
 from sfxero_pipelines.reconcile import plan as plans
+from sfxero_pipelines.staging.state import plans as stored_plans
 
 from .conftest import add_run
 
@@ -22,7 +23,7 @@ SENSOR = build_push_sensor(dg.DefaultSensorStatus.RUNNING)
 def store(staging, *parts, minutes: int = 0, recipes: tuple[str, ...] = ()) -> dict[str, str]:
     plan = plans.finalize(list(parts))
     with staging.begin() as conn:
-        plans.write_plan(conn, plan, recipes=recipes, now=T0 + dt.timedelta(minutes=minutes))
+        stored_plans.write_plan(conn, plan, recipes=recipes, now=T0 + dt.timedelta(minutes=minutes))
     return plans.plan_ids(plan)
 
 
@@ -106,7 +107,7 @@ def test_only_the_latest_plan_of_each_recipe_counts(instance, staging):
     requests, why = sensor.tick()
     assert requests == {} and "nothing to push to xero" in why
     with staging.begin() as conn:
-        assert set(plans.load_latest(conn).plan_id) == {latest["R1"]}
+        assert set(stored_plans.load_latest(conn).plan_id) == {latest["R1"]}
 
 
 def test_no_push_while_reconcile_is_writing_plans(instance, staging):

@@ -15,7 +15,7 @@ from sfxero_pipelines.config import parse_config
 from sfxero_pipelines.defs.automation import definitions as automation
 from sfxero_pipelines.defs.automation.schedules import CYCLE_TAG, build_cycle_schedules, open_partition
 from sfxero_pipelines.errors import ConfigError
-from sfxero_pipelines.push.settings import SchedulesConfig
+from sfxero_pipelines.config import SchedulesConfig
 
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
 AUCKLAND = ZoneInfo("Pacific/Auckland")

@@ -7,7 +7,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 from sfxero_pipelines.extract.rows import COLUMN_TYPES
 from sfxero_pipelines.staging.schema import held_record
 from sfxero_pipelines.staging.tables import ensure_object_table

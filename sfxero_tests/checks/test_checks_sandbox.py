@@ -19,7 +19,7 @@ from sfxero_pipelines.defs.checks.checks import build_checks
 from sfxero_pipelines.defs.salesforce.assets import salesforce_extract_assets
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.xero.assets import xero_extract_assets
-from sfxero_pipelines.extract.partitions import daily_partitions
+from sfxero_pipelines.defs.partitions import daily_partitions
 from sfxero_pipelines.sandbox.salesforce.store import normalize_id
 
 from ..extract.conftest import FAST_XERO, salesforce_resource, today, xero_resource

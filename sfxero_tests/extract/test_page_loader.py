@@ -20,14 +20,14 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from sfxero_pipelines.defs.salesforce.client import clean_record, page_records, split_query_page
-from sfxero_pipelines.defs.salesforce.extract import field_specs
-from sfxero_pipelines.defs.xero.extract import _builder
-from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
-from sfxero_pipelines.extract.prefetch import pipeline
+from sfxero_pipelines.clients.salesforce import clean_record, page_records, split_query_page
+from sfxero_pipelines.extract.salesforce import field_specs
+from sfxero_pipelines.extract.xero import _builder
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
+from sfxero_pipelines.clients.prefetch import pipeline
 from sfxero_pipelines.extract.rows import RowBuilder
 from sfxero_pipelines.extract.state import ExtractState, load_state, save_state
-from sfxero_pipelines.extract import json_records
+from sfxero_pipelines.clients import json_records
 from sfxero_pipelines.extract.writer import StagingWriter
 from sfxero_pipelines.staging.tables import Upserter
 

@@ -15,7 +15,7 @@ import json
 import uuid
 
 from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
-from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 
 from ..conftest import sandbox_call
 from .conftest import FAST_XERO, materialize, metadata_of, staged, today, xero_resource
@@ -193,7 +193,7 @@ def test_metadata_reports_rows_window_calls_and_budget(make_sandbox, staging):
 
 
 def test_pages_make_iter_pages_calls_and_records(make_sandbox):
-    from sfxero_pipelines.defs.xero.extract import _page_rows, _pages
+    from sfxero_pipelines.extract.xero import _page_rows, _pages
 
     sandbox = make_sandbox(xero_limits=FAST_XERO)  # no minute limit: a 429 wait would count a call twice
 
@@ -216,7 +216,7 @@ def test_pages_make_iter_pages_calls_and_records(make_sandbox):
 
 
 def test_pages_stop_rule_without_a_leading_pagination():
-    from sfxero_pipelines.defs.xero.extract import _page_rows, _pages
+    from sfxero_pipelines.extract.xero import _page_rows, _pages
 
     records = [{"InvoiceID": f"i{n}", "Total": n} for n in range(7)]
 

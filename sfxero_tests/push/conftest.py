@@ -10,7 +10,8 @@ import pytest
 
 from sfxero_pipelines.cli.sync_cmd import run_stage_jobs, verify_convergence
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
-from sfxero_pipelines.reconcile.plan import load_latest, summary
+from sfxero_pipelines.reconcile.plan import summary
+from sfxero_pipelines.staging.state.plans import load_latest
 
 from ..conftest import FAST_XERO, sandbox_call
 from ..extract.conftest import salesforce_resource, xero_resource

@@ -15,9 +15,9 @@ import sys
 
 
 def _arm(target: str, nth: int, when: str) -> None:
-    from sfxero_pipelines.defs.salesforce.client import SalesforceClient
-    from sfxero_pipelines.defs.xero.client import XeroClient
-    from sfxero_pipelines.push import holds, ledger, links
+    from sfxero_pipelines.clients.salesforce import SalesforceClient
+    from sfxero_pipelines.clients.xero import XeroClient
+    from sfxero_pipelines.staging.state import holds, ledger, links
 
     owners = {"ledger": ledger, "links": links, "holds": holds, "XeroClient": XeroClient,
               "SalesforceClient": SalesforceClient}
@@ -48,7 +48,7 @@ def main() -> None:
     from sfxero_pipelines.defs.staging.resources import StagingDatabase
     from sfxero_pipelines.defs.xero.resources import xero_resource_from_env
     from sfxero_pipelines.push.run import push_to_salesforce, push_to_xero
-    from sfxero_pipelines.push.settings import PushConfig
+    from sfxero_pipelines.config import PushConfig
 
     cfg = PushConfig(**spec.get("batch", {}))
     staging = StagingDatabase(url=spec["staging_url"])

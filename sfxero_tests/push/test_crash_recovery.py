@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.push.run import push_to_salesforce, push_to_xero
-from sfxero_pipelines.push.settings import PushConfig
+from sfxero_pipelines.config import PushConfig
 from sfxero_pipelines.sandbox.runner import SandboxServer
 
 from ..conftest import sandbox_call, sandbox_reset

@@ -15,8 +15,8 @@ import pytest
 
 from sfxero_pipelines.cli.replay_cmd import run_replay
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
-from sfxero_pipelines.push.holds import open_push_holds
-from sfxero_pipelines.reconcile.plan import load_latest
+from sfxero_pipelines.staging.state.holds import open_push_holds
+from sfxero_pipelines.staging.state.plans import load_latest
 
 from ..extract.conftest import xero_resource
 from .conftest import Cycle, records, xero_state

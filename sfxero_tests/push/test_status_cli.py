@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
-from sfxero_pipelines.push import holds
+from sfxero_pipelines.staging.state import holds
 
 from ..test_cli import sfxero
 

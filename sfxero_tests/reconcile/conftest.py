@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
-from sfxero_pipelines.defs.xero.objects import XERO_OBJECTS
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 from sfxero_pipelines.extract.rows import COLUMN_TYPES
 from sfxero_pipelines.staging.schema import column_name, held_record, sync_ledger, sync_link
 from sfxero_pipelines.staging.tables import ensure_object_table, upsert_rows

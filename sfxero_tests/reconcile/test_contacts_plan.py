@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sfxero_pipelines.config import parse_config
 from sfxero_pipelines.reconcile.build import build_plan
-from sfxero_pipelines.reconcile.plan import load_latest, write_plan
+from sfxero_pipelines.staging.state.plans import load_latest, write_plan
 
 from .conftest import T0, diff_of
 

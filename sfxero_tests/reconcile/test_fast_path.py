@@ -10,7 +10,7 @@ import pytest
 from sfxero_pipelines.config import parse_config
 from sfxero_pipelines.reconcile import contacts
 from sfxero_pipelines.reconcile.build import build_plan
-from sfxero_pipelines.reconcile.plan import load_latest, write_plan
+from sfxero_pipelines.staging.state.plans import load_latest, write_plan
 
 from .conftest import T0
 

@@ -14,7 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sfxero_pipelines.defs.salesforce.client import trust_context
+from sfxero_pipelines.clients.salesforce import trust_context
 from sfxero_pipelines.defs.salesforce.resources import SalesforceResource, salesforce_resource_from_env
 from sfxero_pipelines.errors import ApiError, AuthError, BudgetExhausted, ConfigError
 from sfxero_tests.conftest import sandbox_call
@@ -219,7 +219,7 @@ def test_resource_from_env(sandbox_env, monkeypatch):
 
 
 def test_raw_pages_are_query_pages_with_the_next_request_already_sent(make_sandbox):
-    from sfxero_pipelines.defs.salesforce.client import page_records
+    from sfxero_pipelines.clients.salesforce import page_records
 
     server = make_sandbox(size=400, seed=25, faults="token_ttl_s=60")
     soql = "SELECT Id, Name, Account.Name FROM Contact ORDER BY SystemModstamp, Id"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ...notify import FailedStep, RunFailure, first_line, notify
-from ...push.settings import NotifyConfig
+from ...config import NotifyConfig
 
 
 def _error_line(error) -> str:

@@ -25,6 +25,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...push.rows import TARGET, WRITE_ACTIONS
+from ...staging.state import plans as stored_plans
 from ..staging.resources import StagingDatabase
 from ..sync.jobs import push_salesforce_job, push_xero_job, reconcile_job
 from .chain import IN_PROGRESS
@@ -33,50 +34,17 @@ PUSH_JOBS = {"xero": push_xero_job, "salesforce": push_salesforce_job}
 #: Tag on the push runs: which plan of each recipe they were launched for.
 PLANS_TAG = "sfxero/plans"
 
-# A loose index scan: each step seeks the next distinct plan_id on the primary key, so finding the
-# few stored plans costs a few seeks instead of reading every row of every plan (SQLite and PostgreSQL).
-_PLAN_IDS = sa.text("""
-    WITH RECURSIVE ids(plan_id) AS (
-        SELECT MIN(plan_id) FROM sync_plan
-        UNION ALL
-        SELECT (SELECT MIN(plan_id) FROM sync_plan WHERE plan_id > ids.plan_id) FROM ids WHERE ids.plan_id IS NOT NULL
-    )
-    SELECT plan_id FROM ids WHERE plan_id IS NOT NULL""")
-_FIRST_ROWS = sa.text("SELECT plan_id, recipe, created_at FROM sync_plan WHERE row_no = 1 AND plan_id IN :ids"
-                      ).bindparams(sa.bindparam("ids", expanding=True))
-_WRITES = sa.text("SELECT DISTINCT plan_id, direction FROM sync_plan WHERE plan_id IN :ids AND action IN :actions"
-                  ).bindparams(sa.bindparam("ids", expanding=True), sa.bindparam("actions", expanding=True))
-# diff is canonical JSON text (`"link":true`); rows written through SQLAlchemy's JSON type have a space.
-_LINKS = sa.text("SELECT 1 FROM sync_plan WHERE plan_id = :p AND action = 'skip' AND direction = 'sf_to_xero' "
-                 "AND target_id IS NOT NULL AND (CAST(diff AS TEXT) LIKE :compact OR CAST(diff AS TEXT) LIKE :spaced) "
-                 "LIMIT 1")
-
-
-def latest_plans(conn: sa.Connection) -> dict[str, str]:
-    """recipe → id of its latest stored plan (newest created_at; ties by plan_id, as reconcile.plan does)."""
-    ids = [r[0] for r in conn.execute(_PLAN_IDS)]
-    if not ids:
-        return {}
-    firsts = sorted(conn.execute(_FIRST_ROWS, {"ids": ids}).fetchall(), key=lambda r: r.plan_id)
-    latest: dict[str, tuple] = {}
-    for plan_id, recipe, created_at in firsts:
-        if recipe not in latest or created_at > latest[recipe][1]:
-            latest[recipe] = (plan_id, created_at)
-    return {recipe: plan_id for recipe, (plan_id, _) in sorted(latest.items())}
-
-
 def pushable_plans(conn: sa.Connection, latest: dict[str, str]) -> dict[str, dict[str, str]]:
     """target → {recipe: plan_id} of the latest plans with rows to push to that target."""
     out: dict[str, dict[str, str]] = {target: {} for target in PUSH_JOBS}
     recipe_of = {plan_id: recipe for recipe, plan_id in latest.items()}
     if not latest:
         return out
-    for plan_id, direction in conn.execute(_WRITES, {"ids": list(recipe_of), "actions": list(WRITE_ACTIONS)}):
+    for plan_id, direction in stored_plans.directions_with_actions(conn, list(recipe_of), list(WRITE_ACTIONS)):
         if direction in TARGET:
             out[TARGET[direction]][recipe_of[plan_id]] = plan_id
     for recipe, plan_id in latest.items():
-        if recipe not in out["xero"] and conn.execute(
-                _LINKS, {"p": plan_id, "compact": '%"link":true%', "spaced": '%"link": true%'}).first():
+        if recipe not in out["xero"] and stored_plans.has_link_skip(conn, plan_id):
             out["xero"][recipe] = plan_id
     return {target: dict(sorted(plans.items())) for target, plans in out.items()}
 
@@ -88,7 +56,7 @@ def fingerprint(plans: dict[str, str]) -> str:
 
 def evaluate(conn: sa.Connection, cursor: dict) -> tuple[list[dg.RunRequest], list[str], dict]:
     """(run requests, why each target has none, the new cursor) for the plans now stored."""
-    latest = latest_plans(conn)
+    latest = stored_plans.latest_plan_ids(conn)
     if not latest:
         return [], ["no sync plan is stored yet (reconcile_job writes them)"], cursor
     seen = fingerprint(latest)

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ...extract.partitions import daily_partitions
-from ...push.settings import SchedulesConfig
+from ..partitions import daily_partitions
+from ...config import SchedulesConfig
 from ..sync.jobs import extract_job, reference_extract_job
 
 #: Tag shared by the runs one schedule tick starts (and the check/reconcile runs that follow them).

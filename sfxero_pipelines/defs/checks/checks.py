@@ -25,9 +25,9 @@ from ...checks.holds import open_holds, sync_holds
 from ...checks.runner import SuiteOutcome, run_suite
 from ...checks.suites import load_suite, parameters_of
 from ...config import ChecksConfig, load_config
-from ...extract.partitions import snake
+from ...staging.schema import snake
 from ..staging.resources import StagingDatabase
-from ..xero.objects import XERO_OBJECTS
+from ...extract.xero_objects import XERO_OBJECTS
 
 # What each check waits for when it runs in the same run as the extract (a dependency also waits for
 # that asset's blocking checks). sf_opportunity_line_item is read but deliberately not a dependency:

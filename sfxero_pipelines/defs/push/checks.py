@@ -11,7 +11,7 @@ import json
 
 import dagster as dg
 
-from ...push.holds import open_push_holds
+from ...staging.state.holds import open_push_holds
 from ...push.preflight import plan_problems
 from ...push.rows import load_rows
 from ...reconcile.build import FAMILIES

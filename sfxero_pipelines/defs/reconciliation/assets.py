@@ -12,7 +12,8 @@ import dagster as dg
 
 from ...config import load_config
 from ...reconcile.build import FAMILIES, build_family
-from ...reconcile.plan import ACTIONS, write_plan
+from ...reconcile.plan import ACTIONS
+from ...staging.state.plans import write_plan
 from ...reconcile.report import amount_totals, markdown, recipe_counts
 from ..staging.resources import StagingDatabase
 

@@ -7,10 +7,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...config import load_config
-from ...extract.metadata import extract_metadata
-from ...extract.partitions import daily_partitions, snake
+from ..extract_metadata import extract_metadata
+from ...staging.schema import snake
+from ..partitions import daily_partitions
 from ..staging.resources import StagingDatabase
-from .extract import extract_salesforce_object
+from ...extract.salesforce import extract_salesforce_object
 from .resources import SalesforceResource
 
 

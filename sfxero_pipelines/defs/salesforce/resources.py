@@ -22,8 +22,8 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
-from ...settings import env_value
-from .client import SalesforceClient, Settings
+from ..env_values import env_value
+from ...clients.salesforce import SalesforceClient, Settings
 
 _ENV = {
     "login_url": "SALESFORCE_LOGIN_URL",

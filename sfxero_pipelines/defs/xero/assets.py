@@ -7,11 +7,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...config import load_config
-from ...extract.metadata import extract_metadata
-from ...extract.partitions import daily_partitions
+from ..extract_metadata import extract_metadata
+from ..partitions import daily_partitions
 from ..staging.resources import StagingDatabase
-from .extract import extract_xero_paged, extract_xero_reference
-from .objects import XERO_OBJECTS, XeroObject
+from ...extract.xero import extract_xero_paged, extract_xero_reference
+from ...extract.xero_objects import XERO_OBJECTS, XeroObject
 from .resources import XeroResource
 
 _RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)

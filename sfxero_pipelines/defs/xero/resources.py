@@ -21,8 +21,8 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
-from ...settings import env_value
-from .client import XeroClient
+from ..env_values import env_value
+from ...clients.xero import XeroClient
 
 DEFAULT_API_URL = "https://api.xero.com/api.xro/2.0"
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"

@@ -1,4 +1,4 @@
-"""The Salesforce emulator: REST, sObject Collections, replication endpoints, Bulk API 2.0, limits.
+"""The Salesforce emulator: REST, sObject Collections, Composite, replication, Bulk API 1.0 and 2.0, limits.
 
 Wire behaviour follows docs/salesforce-api.md (not our client). Every `/services/data/vXX.X/...`
 call needs `Authorization: Bearer <token>` (401 INVALID_SESSION_ID as a JSON array otherwise),
@@ -9,6 +9,9 @@ expire. Query cursors: `nextRecordsUrl` = `/services/data/vXX.X/query/<cursor>-<
 from `Sforce-Query-Options: batchSize=N` clamped to [200, 2000]; at most `max_cursors` (10) open
 per user, oldest dropped; idle cursors expire after 15 minutes (INVALID_QUERY_LOCATOR).
 Request stats use path templates without a trailing slash (simple-salesforce adds one to some).
+Bulk API 1.0 (`/services/async/NN.0/...`, bulk_v1.py) authenticates by `X-SFDC-Session` and counts
+against the same budget; `/composite`, `/composite/batch` and Collections retrieve (composite.py)
+are one call each, their subrequests running in-process through the handlers below.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from ..world import World
 from . import schema
 from .auth import Sessions
 from .bulk import BulkJobs
+from .bulk_v1 import BulkV1
+from .bulk_v1 import error_response as bulk_v1_error
+from .bulk_v1 import wants_json as bulk_v1_wants_json
+from .composite import Composite, Subrequests
+from .limits import org_limits
 from .seed import Seeder, load_fixtures
 from .soql import Plan, parse
 from .store import Org, SfError, Table, fmt_dt, normalize_id, parse_dt
@@ -35,7 +43,18 @@ from .store import Org, SfError, Table, fmt_dt, normalize_id, parse_dt
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.I)
 _DATA = "/services/data/v{version}"
 _CURSOR_IDLE_S = 15 * 60
+# Bulk API 1.0 names for the envelope's refusals, with the status the real service answers them with.
+_BULK_V1_CODES = {"INVALID_SESSION_ID": ("InvalidSessionId", 400), "REQUEST_LIMIT_EXCEEDED": ("ExceededQuota", 400),
+                  "NOT_FOUND": ("InvalidUrl", 404), "SERVER_UNAVAILABLE": ("ServerUnavailable", 503),
+                  "UNKNOWN_EXCEPTION": ("Unknown", 500)}
+_ASYNC = "/services/async/{version}"
+# A /composite or /composite/batch subrequest may not itself be one of these (nor a Bulk job).
+_NOT_SUBREQUESTS = {_DATA + "/composite", _DATA + "/composite/batch"}
 _MIN_VERSION, _MAX_VERSION = 20.0, 66.0
+
+
+def _version_ok(version: str) -> bool:
+    return bool(re.fullmatch(r"\d+\.\d", version)) and _MIN_VERSION <= float(version) <= _MAX_VERSION
 
 
 def _json(obj, status: int = 200, headers: dict | None = None) -> Response:
@@ -67,8 +86,9 @@ class SalesforceEmulator(Emulator):
         self.org = Org(self.clock.time)
         self.sessions = Sessions(self)
         self.bulk = BulkJobs(self)
+        self.bulk_v1 = BulkV1(self)
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
-        self._describe_cache: dict[tuple[str, str], bytes] = {}
+        self._describe_cache: dict[tuple[str, str, str], bytes] = {}
         self.seed_data()
 
     # -- Emulator contract ---------------------------------------------------------------------
@@ -77,6 +97,7 @@ class SalesforceEmulator(Emulator):
             self.org = Org(self.clock.time)
             self.cursors.clear()
             self.bulk = BulkJobs(self)
+            self.bulk_v1 = BulkV1(self)
             self.api_used = 0
             self._window_start = self.clock.time()
             if self._fixtures is not None:
@@ -100,12 +121,15 @@ class SalesforceEmulator(Emulator):
 
     def api_routes(self):
         routes = []
+        data_routes = []  # what a /composite subrequest may reach: the plain data API, unwrapped
 
         def add(path: str, methods: list[str], handler, *, api: bool = True, slash: bool = True) -> None:
             wrapped = self._api(handler) if api else handler
             routes.append((path, methods, wrapped))
             if slash:
                 routes.append((path + "/", methods, wrapped))
+            if api and path.startswith(_DATA + "/") and path not in _NOT_SUBREQUESTS and "/jobs/" not in path:
+                data_routes.extend([(path, methods, handler), (path + "/", methods, handler)])
 
         add("/services/oauth2/token", ["POST"], self.sessions.token, api=False)
         add("/services/data", ["GET"], self.h_versions, api=False)
@@ -130,55 +154,96 @@ class SalesforceEmulator(Emulator):
         add(_DATA + "/composite/sobjects", ["PATCH"], self.h_coll_update)
         add(_DATA + "/composite/sobjects", ["DELETE"], self.h_coll_delete)
         add(_DATA + "/composite/sobjects/{sobject}/{field}", ["PATCH"], self.h_coll_upsert)
-        add(_DATA + "/jobs/query", ["POST"], self.bulk.create_query)
-        add(_DATA + "/jobs/query/{job_id}", ["GET"], self.bulk.get_query)
-        add(_DATA + "/jobs/query/{job_id}", ["PATCH"], self.bulk.abort_query)
-        add(_DATA + "/jobs/query/{job_id}", ["DELETE"], self.bulk.delete_job)
-        add(_DATA + "/jobs/query/{job_id}/results", ["GET"], self.bulk.query_results)
-        add(_DATA + "/jobs/ingest", ["POST"], self.bulk.create_ingest)
-        add(_DATA + "/jobs/ingest/{job_id}", ["GET"], self.bulk.get_ingest)
-        add(_DATA + "/jobs/ingest/{job_id}", ["PATCH"], self.bulk.set_ingest_state)
-        add(_DATA + "/jobs/ingest/{job_id}", ["DELETE"], self.bulk.delete_job)
-        add(_DATA + "/jobs/ingest/{job_id}/batches", ["PUT"], self.bulk.upload)
-        add(_DATA + "/jobs/ingest/{job_id}/{kind}", ["GET"], self.bulk.ingest_results)
+        composite = Composite(self, Subrequests(data_routes, _version_ok))
+        add(_DATA + "/composite", ["POST"], composite.composite)
+        add(_DATA + "/composite", ["GET"], composite.resources)
+        add(_DATA + "/composite/batch", ["POST"], composite.batch)
+        add(_DATA + "/composite/tree/{sobject}", ["POST"], composite.tree)
+        add(_DATA + "/composite/sobjects/{sobject}", ["GET"], composite.retrieve_get)
+        add(_DATA + "/composite/sobjects/{sobject}", ["POST"], composite.retrieve_post)
+        v1 = self._bulk_v1_handler
+
+        def add_v1(path: str, methods: list[str], name: str) -> None:
+            routes.append((_ASYNC + path, methods, self._api(v1(name), bulk_v1=True)))
+
+        add_v1("/job", ["POST"], "create_job")
+        add_v1("/job/{job_id}", ["GET"], "get_job")
+        add_v1("/job/{job_id}", ["POST"], "update_job")
+        add_v1("/job/{job_id}/batch", ["POST"], "add_batch")
+        add_v1("/job/{job_id}/batch", ["GET"], "list_batches")
+        add_v1("/job/{job_id}/batch/{batch_id}", ["GET"], "get_batch")
+        add_v1("/job/{job_id}/batch/{batch_id}/request", ["GET"], "batch_request")
+        add_v1("/job/{job_id}/batch/{batch_id}/result", ["GET"], "result_list")
+        add_v1("/job/{job_id}/batch/{batch_id}/result/{result_id}", ["GET"], "result")
+        add(_DATA + "/jobs/query", ["POST"], self._bulk_handler("create_query"))
+        add(_DATA + "/jobs/query/{job_id}", ["GET"], self._bulk_handler("get_query"))
+        add(_DATA + "/jobs/query/{job_id}", ["PATCH"], self._bulk_handler("abort_query"))
+        add(_DATA + "/jobs/query/{job_id}", ["DELETE"], self._bulk_handler("delete_job"))
+        add(_DATA + "/jobs/query/{job_id}/results", ["GET"], self._bulk_handler("query_results"))
+        add(_DATA + "/jobs/ingest", ["POST"], self._bulk_handler("create_ingest"))
+        add(_DATA + "/jobs/ingest/{job_id}", ["GET"], self._bulk_handler("get_ingest"))
+        add(_DATA + "/jobs/ingest/{job_id}", ["PATCH"], self._bulk_handler("set_ingest_state"))
+        add(_DATA + "/jobs/ingest/{job_id}", ["DELETE"], self._bulk_handler("delete_job"))
+        add(_DATA + "/jobs/ingest/{job_id}/batches", ["PUT"], self._bulk_handler("upload"))
+        add(_DATA + "/jobs/ingest/{job_id}/{kind}", ["GET"], self._bulk_handler("ingest_results"))
         return routes
+
+    # Bulk handlers are looked up per call: a sandbox reset replaces self.bulk / self.bulk_v1 (and their jobs).
+    def _bulk_handler(self, name: str):
+        async def handler(request: Request, version: str) -> Response:
+            return await getattr(self.bulk, name)(request, version)
+        return handler
+
+    def _bulk_v1_handler(self, name: str):
+        async def handler(request: Request, version: str) -> Response:
+            return await self.bulk_v1.dispatch(getattr(self.bulk_v1, name))(request, version)
+        return handler
 
     # -- the API envelope ------------------------------------------------------------------------
     def _limit_header(self) -> dict:
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.daily_limit}"}
 
-    def _api(self, handler):
+    def _api(self, handler, *, bulk_v1: bool = False):
+        """The envelope of every data call: session check, daily budget, version, injected faults.
+
+        Bulk API 1.0 (`bulk_v1`) authenticates by `X-SFDC-Session` and answers errors in its own
+        `exceptionCode` shape; it counts against the same daily budget.
+        """
+        def fail(request: Request, code: str, message: str, status: int, headers: dict | None = None) -> Response:
+            if not bulk_v1:
+                return _json([{"message": message, "errorCode": code}], status, headers)
+            code, status = _BULK_V1_CODES.get(code, (code, status))
+            out = bulk_v1_error(code, message, status, bulk_v1_wants_json(request))
+            out.headers.update(headers or {})
+            return out
+
         async def endpoint(request: Request) -> Response:
             auth = request.headers.get("authorization", "")
             token = auth.split(" ", 1)[1].strip() if " " in auth else ""
-            if not auth.lower().startswith(("bearer ", "oauth ")) or not self.sessions.valid(token):
-                return _json([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401)
+            bearer = auth.lower().startswith(("bearer ", "oauth "))
+            if bulk_v1 and request.headers.get("x-sfdc-session"):
+                token, bearer = request.headers["x-sfdc-session"].strip(), True
+            if not bearer or not self.sessions.valid(token):
+                message = "Invalid session id" if bulk_v1 else "Session expired or invalid"
+                return fail(request, "INVALID_SESSION_ID", message, 401)
             if self.clock.time() - self._window_start >= 86_400:
                 self._window_start, self.api_used = self.clock.time(), 0
             if self.api_used >= self.daily_limit:
-                return _json([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
-                             403, self._limit_header())
+                return fail(request, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403,
+                            self._limit_header())
             self.api_used += 1
             headers = self._limit_header()
             version = request.path_params.get("version")
             if version is not None:
-                try:
-                    ok = _MIN_VERSION <= float(version) <= _MAX_VERSION and re.fullmatch(r"\d+\.\d", version)
-                except ValueError:
-                    ok = False
-                if not ok:
-                    return _json([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
-                                 404, headers)
+                if not _version_ok(version):
+                    return fail(request, "NOT_FOUND", "The requested resource does not exist", 404, headers)
             if self.faults.roll("5xx"):
                 if secrets.randbelow(2):
-                    return _json([{"errorCode": "SERVER_UNAVAILABLE", "message": "Service temporarily unavailable"}],
-                                 503, headers)
-                return _json([{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred. Please "
-                               "include this ErrorId if you contact support: 1797426141-62117 (-1150911468)"}],
-                             500, headers)
+                    return fail(request, "SERVER_UNAVAILABLE", "Service temporarily unavailable", 503, headers)
+                return fail(request, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId "
+                            "if you contact support: 1797426141-62117 (-1150911468)", 500, headers)
             if self.faults.roll("503"):
-                return _json([{"errorCode": "SERVER_UNAVAILABLE", "message": "Service temporarily unavailable"}],
-                             503, headers)
+                return fail(request, "SERVER_UNAVAILABLE", "Service temporarily unavailable", 503, headers)
             try:
                 response = await handler(request, version or "59.0")
             except SfError as exc:
@@ -217,14 +282,8 @@ class SalesforceEmulator(Emulator):
 
     async def h_limits(self, request: Request, version: str) -> Response:
         queries = sum(1 for j in self.bulk.jobs.values() if j["_kind"] == "query")
-        return _json({
-            "DailyApiRequests": {"Max": self.daily_limit, "Remaining": max(0, self.daily_limit - self.api_used)},
-            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - queries},
-            "DailyBulkV2QueryFileStorageMB": {"Max": 1048576, "Remaining": 1048576},
-            "DataStorageMB": {"Max": 5120, "Remaining": 5000},
-            "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
-        })
+        return _json(org_limits(api_max=self.daily_limit, api_used=self.api_used,
+                                bulk_batches_used=self.bulk_v1.batches_created, bulk_v2_query_jobs=queries))
 
     # -- query -----------------------------------------------------------------------------------------
     @staticmethod
@@ -300,10 +359,11 @@ class SalesforceEmulator(Emulator):
 
     async def h_describe(self, request: Request, version: str) -> Response:
         t = self._table(request)
-        key = (t.obj.name, version)
+        instance_url = "https://" + (request.headers.get("host") or request.url.netloc)
+        key = (t.obj.name, version, instance_url)
         if key not in self._describe_cache:
             self._describe_cache[key] = json.dumps(
-                t.obj.describe(version, schema.child_relationships(t.obj.name))).encode()
+                t.obj.describe(version, schema.child_relationships(t.obj.name), instance_url)).encode()
         return Response(self._describe_cache[key], media_type="application/json;charset=UTF-8")
 
     async def h_sobject_info(self, request: Request, version: str) -> Response:
@@ -452,21 +512,24 @@ class SalesforceEmulator(Emulator):
                                     "errors": [exc.item()]})
                     if all_or_none:
                         break
-            if all_or_none and failed:
-                self.org.rollback()
-                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because "
-                          "not all records were valid and the request was using AllOrNone header", "fields": []}
-                out = []
-                for i, item in enumerate(items):
-                    if i < len(results) and not results[i]["success"]:
-                        out.append(results[i])
-                    else:
-                        rid = item.get("Id") if isinstance(item, dict) else item
-                        out.append({"id": rid if isinstance(rid, str) else None, "success": False, "errors": [rolled]})
-                results = out
-        finally:
+        except BaseException:
             if all_or_none:
-                self.org.commit()
+                self.org.rollback()
+            raise
+        if all_or_none and failed:
+            self.org.rollback()
+            rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because "
+                      "not all records were valid and the request was using AllOrNone header", "fields": []}
+            out = []
+            for i, item in enumerate(items):
+                if i < len(results) and not results[i]["success"]:
+                    out.append(results[i])
+                else:
+                    rid = item.get("Id") if isinstance(item, dict) else item
+                    out.append({"id": rid if isinstance(rid, str) else None, "success": False, "errors": [rolled]})
+            results = out
+        elif all_or_none:
+            self.org.commit()
         return _json(results)
 
     @staticmethod

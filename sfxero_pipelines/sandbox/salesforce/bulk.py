@@ -26,7 +26,8 @@ from .store import SfError, fmt_dt, normalize_id
 _DEFAULT_PAGE = 50_000
 
 
-def _csv_value(v) -> str:
+def csv_value(v) -> str:
+    """A value as a Bulk CSV cell: empty for null, true/false, Z-suffixed datetimes."""
     if v is None:
         return ""
     if v is True:
@@ -40,6 +41,19 @@ def _csv_value(v) -> str:
     if isinstance(v, dict):
         return ""
     return str(v)
+
+
+def bulk_query_plan(org, soql: str, now) -> Plan:
+    """A bound query that Bulk (1.0 and 2.0) accepts: no aggregates, OFFSET or compound fields."""
+    q = parse(soql)
+    plan = Plan(org, q, now)
+    if q.count or q.count_field:
+        raise SfError("API_ERROR", "Aggregate queries are not supported by Bulk API")
+    if q.offset is not None:
+        raise SfError("API_ERROR", "OFFSET is not supported by Bulk API")
+    if any(p.parts is not None for p in plan.paths):
+        raise SfError("FUNCTIONALITY_NOT_ENABLED", "Selecting compound data not supported in Bulk Query")
+    return plan
 
 
 def _csv(rows: list[list], header: list[str]) -> str:
@@ -76,15 +90,7 @@ class BulkJobs:
         op = body.get("operation", "query")
         if op not in ("query", "queryAll"):
             raise SfError("INVALIDJOB", f"Invalid operation '{op}' for a query job")
-        soql = body.get("query") or ""
-        q = parse(soql)
-        plan = Plan(self.emu.org, q, self.emu.clock.now())
-        if q.count or q.count_field:
-            raise SfError("API_ERROR", "Aggregate queries are not supported by Bulk API 2.0")
-        if q.offset is not None:
-            raise SfError("API_ERROR", "OFFSET is not supported by Bulk API 2.0")
-        if any(p.parts is not None for p in plan.paths):
-            raise SfError("FUNCTIONALITY_NOT_ENABLED", "Selecting compound data not supported in Bulk Query")
+        plan = bulk_query_plan(self.emu.org, body.get("query") or "", self.emu.clock.now())
         rows = plan.run(op == "queryAll")
         now = fmt_dt(self.emu.clock.time())
         job = {
@@ -146,7 +152,7 @@ class BulkJobs:
         for rid in ids:
             row = rows_by_id.get(rid)
             if row is not None:
-                out.append([_csv_value(v) for v in plan.csv_row(row)])
+                out.append([csv_value(v) for v in plan.csv_row(row)])
         end = start + len(ids)
         next_loc = base64.b64encode(str(end).encode()).decode().rstrip("=") if end < len(job["_ids"]) else "null"
         return Response(_csv(out, plan.csv_columns()), media_type="text/csv",

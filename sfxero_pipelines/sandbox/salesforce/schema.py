@@ -31,6 +31,7 @@ _SOAP = {
     "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
     "datetime": "xsd:dateTime", "address": "urn:address",
 }
+_EXTRA_TYPE = {"textarea": "plaintextarea"}
 STRING_TYPES = {"string", "textarea", "picklist", "email", "phone", "url", "id", "reference", "combobox"}
 NUMBER_TYPES = {"int", "double", "currency", "percent"}
 
@@ -96,6 +97,34 @@ class Field:
             "deprecatedAndHidden": False,
             "htmlFormatted": False,
             "nameField": self.name == "Name",
+            # The rest of a real Field answer: features the sandbox org does not use, at their real defaults.
+            "aggregatable": self.type not in ("textarea", "address", "boolean"),
+            "aiPredictionField": False,
+            "cascadeDelete": False,
+            "controllerName": None,
+            "defaultValue": False if self.type == "boolean" else None,
+            "defaultValueFormula": None,
+            "dependentPicklist": False,
+            "displayLocationInDecimal": False,
+            "encrypted": False,
+            "extraTypeInfo": _EXTRA_TYPE.get(self.type) or ("personname" if self.name == "Name" and
+                                                            not self.createable else None),
+            "filteredLookupInfo": None,
+            "formulaTreatNullNumberAsZero": False,
+            "highScaleNumber": False,
+            "inlineHelpText": None,
+            "mask": None,
+            "maskType": None,
+            "namePointing": False,
+            "permissionable": self.custom or (nillable and self.updateable and self.type != "address"),
+            "polymorphicForeignKey": False,
+            "queryByDistance": False,
+            "referenceTargetField": None,
+            "relationshipOrder": None,
+            "restrictedDelete": False,
+            "restrictedPicklist": False,
+            "searchPrefilterable": False,
+            "writeRequiresMasterRead": False,
         }
 
 
@@ -121,22 +150,53 @@ class SObject:
     def describe_global_entry(self, version: str) -> dict:
         base = f"/services/data/v{version}/sobjects/{self.name}"
         return {
-            "name": self.name, "label": self.label or self.name, "labelPlural": (self.label or self.name) + "s",
-            "keyPrefix": self.key_prefix, "custom": False, "createable": True, "updateable": True,
-            "deletable": True, "queryable": True, "replicateable": True, "retrieveable": True,
-            "searchable": True, "undeletable": self.recycle_bin, "triggerable": True, "layoutable": True,
-            "urls": {"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"},
+            "activateable": False, "associateEntityType": None, "associateParentEntity": None,
+            "createable": True, "custom": False, "customSetting": False, "deepCloneable": False,
+            "deletable": True, "deprecatedAndHidden": False, "feedEnabled": self.name in _FEED_ENABLED,
+            "hasSubtypes": False, "isInterface": False, "isSubtype": False,
+            "keyPrefix": self.key_prefix, "label": self.label or self.name, "labelPlural": self.plural,
+            "layoutable": True, "mergeable": self.name in _MERGEABLE, "mruEnabled": True,
+            "name": self.name, "queryable": True, "replicateable": True, "retrieveable": True,
+            "searchable": True, "triggerable": True, "undeletable": self.recycle_bin, "updateable": True,
+            "urls": {"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}",
+                     "defaultValues": base + "/defaultValues?recordTypeId&fields"},
         }
 
-    def describe(self, version: str, children: list[dict]) -> dict:
+    @property
+    def plural(self) -> str:
+        return _PLURALS.get(self.name, (self.label or self.name) + "s")
+
+    def describe(self, version: str, children: list[dict], instance_url: str) -> dict:
         entry = self.describe_global_entry(version)
+        base = entry["urls"]["sobject"]
+        scopes = [{"label": f"All {self.plural.lower()}", "name": "everything"}]
+        if self.field("OwnerId"):
+            scopes.append({"label": f"My {self.plural.lower()}", "name": "mine"})
         entry.update({
+            "actionOverrides": [], "compactLayoutable": True, "defaultImplementation": None, "extendedBy": None,
+            "extendsInterfaces": None, "implementedBy": None, "implementsInterfaces": None,
+            "listviewable": None, "lookupLayoutable": None, "namedLayoutInfos": [], "networkScopeFieldName": None,
+            "searchLayoutable": True, "sobjectDescribeOption": "FULL", "supportedScopes": scopes,
             "fields": [f.describe() for f in self.fields],
             "childRelationships": children,
-            "recordTypeInfos": [{"name": "Master", "recordTypeId": "012000000000000AAA", "master": True,
-                                 "available": True, "defaultRecordTypeMapping": True, "active": True}],
+            "recordTypeInfos": [{"active": True, "available": True, "defaultRecordTypeMapping": True,
+                                 "developerName": "Master", "master": True, "name": "Master",
+                                 "recordTypeId": "012000000000000AAA",
+                                 "urls": {"layout": base + "/describe/layouts/012000000000000AAA"}}],
+        })
+        entry["urls"].update({
+            "compactLayouts": base + "/describe/compactLayouts", "approvalLayouts": base + "/describe/approvalLayouts",
+            "uiDetailTemplate": instance_url + "/{ID}", "uiEditTemplate": instance_url + "/{ID}/e",
+            "listviews": base + "/listviews", "uiNewRecord": f"{instance_url}/{self.key_prefix}/e",
+            "quickActions": base + "/quickActions", "layouts": base + "/describe/layouts",
         })
         return entry
+
+
+_FEED_ENABLED = {"Account", "Contact", "Opportunity", "Lead", "Campaign", "Order", "Product2", "User"}
+_MERGEABLE = {"Account", "Contact", "Lead"}
+_PLURALS = {"Opportunity": "Opportunities", "OpportunityLineItem": "Opportunity Products",
+            "PricebookEntry": "Price Book Entries", "Pricebook2": "Price Books", "Product2": "Products"}
 
 
 def _f(name, type_="string", length=0, **kw) -> Field:
@@ -331,5 +391,7 @@ def child_relationships(name: str) -> list[dict]:
         for f in child.fields:
             if f.reference_to == name and f.name not in ("CreatedById", "LastModifiedById", "OwnerId"):
                 out.append({"childSObject": child.name, "field": f.name, "cascadeDelete": f.required,
+                            "deprecatedAndHidden": False, "junctionIdListNames": [], "junctionReferenceTo": [],
+                            "restrictedDelete": False,
                             "relationshipName": plural.get(child.name, child.name + "s") if f.name != "ParentId" else "ChildAccounts"})
     return out

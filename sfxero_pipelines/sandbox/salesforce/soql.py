@@ -25,7 +25,7 @@ from .store import Org, SfError, Table, normalize_id, parse_dt
 _TOKEN = re.compile(r"""
  (?P<ws>\s+)
 |(?P<str>'(?:[^'\\]|\\.)*')
-|(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))
+|(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
 |(?P<date>\d{4}-\d{2}-\d{2})
 |(?P<num>[+-]?\d+(?:\.\d+)?)
 |(?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
@@ -102,6 +102,7 @@ class Value:
     value: Any
     pos: int
     n: int | None = None
+    between_ms: bool = False  # a datetime literal with non-zero sub-millisecond digits
 
 
 @dataclass
@@ -310,7 +311,10 @@ class Parser:
             stored = parse_dt(t.text)
             if stored is None:
                 raise self.fail(t)
-            return Value("datetime", stored, t.pos)
+            # Stored values carry milliseconds; a literal with non-zero digits past them lies strictly
+            # between two stored instants, which the comparison must honour (`>= x.511000Z` == `>= x.511Z`).
+            frac = re.search(r"\.(\d+)", t.text)
+            return Value("datetime", stored, t.pos, between_ms=bool(frac and frac.group(1)[3:].strip("0")))
         if t.kind == "ident":
             up = t.up
             if up in ("TRUE", "FALSE"):
@@ -564,7 +568,7 @@ class Plan:
             return self._cmp(p, get, node[2], node[3])
         if kind == "in":
             negate = node[2]
-            lits = [self._literal(p, v, "=") for v in node[3]]
+            lits = [self._literal(p, v, "=") for v in node[3] if not v.between_ms]
             has_null = any(lit is None for lit in lits)
             if p.ftype in _STRINGISH:
                 members = {lit.casefold() for lit in lits if lit is not None}
@@ -650,6 +654,16 @@ class Plan:
             if op == ">":
                 return lambda r: (x := get(r)) is not None and x >= end
             return lambda r: (x := get(r)) is not None and x >= start
+        if v.between_ms:
+            # The literal is floor + a fraction of a millisecond: no stored value equals it,
+            # `>`/`>=` mean "after floor", `<`/`<=` mean "at or before floor".
+            if op == "=":
+                return lambda r: False
+            if op == "!=":
+                return lambda r: True
+            if op in (">", ">="):
+                return lambda r: (x := get(r)) is not None and x > lit
+            return lambda r: (x := get(r)) is not None and x <= lit
         if p.ftype in _STRINGISH:
             lit = lit.casefold()
             key = str.casefold

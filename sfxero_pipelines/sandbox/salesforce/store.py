@@ -67,8 +67,8 @@ def fmt_dt(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(epoch * 1000) % 1000:03d}+0000"
 
 
-def parse_dt(value: str) -> str | None:
-    """Any ISO-8601 datetime (Z, +hh:mm, +hhmm, with or without ms) -> the stored shape, or None."""
+def parse_instant(value: str) -> dt.datetime | None:
+    """Any ISO-8601 datetime (Z, +hh:mm, +hhmm, any number of fractional digits) -> an aware UTC datetime."""
     s = value.strip()
     if s.endswith("Z"):
         s = s[:-1] + "+00:00"
@@ -81,7 +81,16 @@ def parse_dt(value: str) -> str | None:
         return None
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.timezone.utc)
-    return fmt_dt(d.timestamp())
+    return d.astimezone(dt.timezone.utc)
+
+
+def parse_dt(value: str) -> str | None:
+    """Any ISO-8601 datetime -> the stored shape (UTC, milliseconds, sub-millisecond digits dropped), or None."""
+    d = parse_instant(value)
+    if d is None:
+        return None
+    # Formatted from the datetime, not its float timestamp: .511 must not come back as .510.
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{d.microsecond // 1000:03d}+0000"
 
 
 def parse_date(value: str) -> str | None:
@@ -151,6 +160,8 @@ class Org:
         self.now = now
         self.tables: dict[str, Table] = {name: Table(obj) for name, obj in OBJECTS.items()}
         self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in OBJECTS}
+        self._journal: list = []  # undo log of the open transaction(s)
+        self._marks: list[tuple[int, dict[str, int]]] = []  # one savepoint per open `begin`
         self.user_id: str | None = None
         self.auto_numbers = {"Order": 0, "OrderItem": 0}
 
@@ -162,28 +173,40 @@ class Org:
         self.__init__(self.now)
 
     def begin(self) -> None:
-        """Start recording an undo log (sObject Collections with allOrNone=true)."""
-        journal: list = []
-        for t in self.tables.values():
-            t.journal = journal
-        self._journal = journal
-        self._log_marks = {k: len(v) for k, v in self.deleted_log.items()}
+        """Open a transaction (allOrNone); nested ones (a collection inside a /composite) are savepoints."""
+        if not self._marks:
+            journal: list = []
+            for t in self.tables.values():
+                t.journal = journal
+            self._journal = journal
+        self._marks.append((len(self._journal), {k: len(v) for k, v in self.deleted_log.items()}))
 
     def commit(self) -> None:
-        for t in self.tables.values():
-            t.journal = None
+        """Close the innermost transaction keeping its writes (the outer one may still roll them back)."""
+        self._marks.pop()
+        if not self._marks:
+            self._detach()
 
     def rollback(self) -> None:
-        journal = self._journal
-        self.commit()
-        for table, rid, old in reversed(journal):
+        """Undo every write since the innermost open `begin` and close that transaction."""
+        mark, log_marks = self._marks.pop()
+        undo = self._journal[mark:]
+        del self._journal[mark:]
+        if not self._marks:
+            self._detach()
+        for table, rid, old in reversed(undo):
             if old is None:
                 table.rows.pop(rid, None)
             else:
                 table.rows[rid] = old
             table._ext.clear()
-        for k, n in self._log_marks.items():
+        for k, n in log_marks.items():
             del self.deleted_log[k][n:]
+
+    def _detach(self) -> None:
+        for t in self.tables.values():
+            t.journal = None
+        self._journal = []
 
     def object_of_id(self, rid: str) -> str | None:
         return PREFIXES.get(rid[:3]) if isinstance(rid, str) else None

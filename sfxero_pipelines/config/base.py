@@ -1,4 +1,4 @@
-"""The base of every `sfxero.yaml` section model (config.py, reconcile/settings.py, push/settings.py).
+"""The base of every `sfxero.yaml` section model (one module per section in this package).
 
 Unknown keys are errors (a typo must not silently fall back to a default) and a loaded config
 cannot be changed under a running job.

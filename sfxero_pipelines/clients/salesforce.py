@@ -63,9 +63,9 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ...errors import ApiError, AuthError, BudgetExhausted, redact
-from ...extract import json_records
-from ...extract.prefetch import RequestingAhead
+from ..errors import ApiError, AuthError, BudgetExhausted, redact
+from . import json_records
+from .prefetch import RequestingAhead
 
 log = logging.getLogger("sfxero.salesforce")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...extract.rows import FieldSpec
+from .rows import FieldSpec
 
 INVOICE_STATUSES = frozenset({"DRAFT", "SUBMITTED", "DELETED", "AUTHORISED", "PAID", "VOIDED"})
 CURRENCY_CODES = None  # 168 ISO codes: validated by checks, not at staging time

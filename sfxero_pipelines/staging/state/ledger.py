@@ -1,4 +1,4 @@
-"""The write ledger (SPEC §8 `sync_ledger`): every write attempt, before and after the call.
+"""`sync_ledger`: every write attempt, before and after the call (docs/architecture.md §6).
 
 Protocol, per plan row (its idempotency key):
 1. `begin` records the attempt as `pending` (committed) before the request leaves;
@@ -19,7 +19,7 @@ import json
 
 import sqlalchemy as sa
 
-from ..staging.schema import sync_ledger
+from ..schema import sync_ledger
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
@@ -80,3 +80,37 @@ def unresolved(conn: sa.Connection, target_system: str) -> int:
     """Writes whose outcome is still unknown (a crash between call and record)."""
     return conn.execute(sa.select(sa.func.count()).select_from(sync_ledger).where(
         sync_ledger.c.target_system == target_system, sync_ledger.c.outcome == PENDING)).scalar_one()
+
+
+def last_written(conn: sa.Connection, target_system: str) -> dict[tuple[str, str], object]:
+    """(target id, field) -> the value our latest successful write set: what reconciliation reads to
+    suppress echoes of our own writes. A succeeded row's `response` carries `{"written": {field: value}}`
+    with the plan's field names and the values sent."""
+    if not sa.inspect(conn).has_table(sync_ledger.name):
+        return {}
+    rows = conn.execute(sa.select(sync_ledger.c.target_id, sync_ledger.c.response).where(
+        sync_ledger.c.outcome == SUCCEEDED, sync_ledger.c.target_system == target_system,
+        sync_ledger.c.target_id.is_not(None)).order_by(
+        sync_ledger.c.target_id, sync_ledger.c.completed_at, sync_ledger.c.attempted_at,
+        sync_ledger.c.idempotency_key))
+    out: dict[tuple[str, str], object] = {}
+    for target_id, response in rows:
+        if isinstance(response, str):
+            try:
+                response = json.loads(response)
+            except ValueError:
+                continue
+        written = (response or {}).get("written") if isinstance(response, dict) else None
+        for field, value in (written or {}).items():
+            out[(target_id, field)] = value  # later rows overwrite earlier ones: the latest write wins
+    return out
+
+
+def succeeded_since(conn: sa.Connection, source_ids: list[str], since: dt.datetime) -> set[str]:
+    """Which of `source_ids` had a write succeed at or after `since` (what `sfxero replay` reports)."""
+    out: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(source_ids))):
+        out |= {r[0] for r in conn.execute(sa.select(sync_ledger.c.source_id).where(
+            sync_ledger.c.outcome == SUCCEEDED, sync_ledger.c.completed_at >= since,
+            sync_ledger.c.source_id.in_(chunk)))}
+    return out

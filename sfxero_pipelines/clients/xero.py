@@ -39,7 +39,7 @@ from xero_python.api_client.configuration import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
-from ... import errors
+from .. import errors
 
 SYSTEM = "xero"
 PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments")

@@ -21,14 +21,14 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from ...extract import json_records
-from ...extract.report import ExtractReport
-from ...extract.rows import RowBuilder
-from ...extract.state import ExtractState, load_state, save_state
-from ...extract.window import ReadWindow, read_window
-from ...extract.writer import StagingWriter
-from .client import PAGED, last_page
-from .objects import XeroObject
+from ..clients import json_records
+from ..clients.xero import PAGED, last_page
+from .report import ExtractReport
+from .rows import RowBuilder
+from .state import ExtractState, load_state, save_state
+from .window import ReadWindow, read_window
+from .writer import StagingWriter
+from .xero_objects import XeroObject
 
 
 def _builder(obj: XeroObject) -> RowBuilder:

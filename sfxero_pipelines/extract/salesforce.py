@@ -18,14 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import sqlalchemy as sa
 
-from ...config import SalesforceExtract
-from ...extract.report import ExtractReport
-from ...extract.rows import FieldSpec, RowBuilder
-from ...extract.state import ExtractState, load_state, save_state
-from ...extract.window import ReadWindow, read_window
-from ...extract.writer import StagingWriter
-from ...staging.schema import column_name
-from .client import page_records
+from ..clients.salesforce import page_records
+from ..config import SalesforceExtract
+from ..staging.schema import column_name
+from .report import ExtractReport
+from .rows import FieldSpec, RowBuilder
+from .state import ExtractState, load_state, save_state
+from .window import ReadWindow, read_window
+from .writer import StagingWriter
 
 _KINDS = {"boolean": "bool", "int": "int", "double": "float", "percent": "float", "currency": "money",
           "date": "date", "datetime": "datetime"}

@@ -1,7 +1,8 @@
-"""`sync_link` writes: Salesforce id ↔ Xero id per recipe, recorded in the step that made the write.
+"""`sync_link`: Salesforce id <-> Xero id per recipe, recorded in the push step that made the write.
 
 Idempotent: recording a link that exists is a no-op; a Salesforce record re-linked to another Xero
-id (after the old one was deleted and recreated) moves its link.
+id (after the old one was deleted and recreated) moves its link. Readers: `links_of` (one recipe's
+links), and `link_join_sql`, the join planners use to read links beside staged rows in the database.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from ..staging.schema import sync_link
+from ..schema import sync_link
 
 
 def record_links(conn: sa.Connection, recipe_links: list[tuple[str, str, str]]) -> int:
@@ -41,3 +42,21 @@ def record_links(conn: sa.Connection, recipe_links: list[tuple[str, str, str]]) 
     if rows:
         conn.execute(sync_link.insert(), rows)
     return len(rows)
+
+
+def has_links_table(conn: sa.Connection) -> bool:
+    return sa.inspect(conn).has_table(sync_link.name)
+
+
+def links_of(conn: sa.Connection, recipe: str) -> dict[str, str]:
+    """Salesforce id -> Xero id of one recipe's links."""
+    return dict(conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(sync_link.c.recipe == recipe))
+                .fetchall())
+
+
+def link_join_sql(alias: str, recipe: str, sf_id_expr: str) -> str:
+    """` LEFT JOIN sync_link <alias> ON ...`: the link of `recipe` whose Salesforce id is `sf_id_expr`
+    (`<alias>.xero_id` then reads it). Arguments are identifiers and recipe codes the caller owns."""
+    if not (alias.isidentifier() and recipe.isalnum()):
+        raise ValueError(f"not an alias and recipe code: {alias!r}, {recipe!r}")
+    return f" LEFT JOIN {sync_link.name} {alias} ON {alias}.recipe = '{recipe}' AND {alias}.sf_id = {sf_id_expr}"

@@ -1,0 +1,100 @@
+"""`sfxero.yaml`, validated on load with errors that name the key: the one place configuration lives.
+
+Read from `$SFXERO_CONFIG` or `./sfxero.yaml`; every key is optional and defaults to the built-in
+recipes (docs/architecture.md §5) and the objects they touch. Unknown keys are errors (a typo must not
+silently fall back to a default). One module per section (`extract.py`, `checks.py`, `mapping.py`,
+`recipes.py`, `push.py`, `schedules.py`, `notify.py`); this one holds the whole and its loader.
+Stages import their section from here; no stage imports another stage's settings.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .base import StrictModel
+from .checks import ChecksConfig
+from .extract import (DEFAULT_SALESFORCE_OBJECTS, DEFAULT_XERO_OBJECTS, ExtractConfig, SalesforceExtract,
+                      XeroExtract, XeroObject)
+from .mapping import MappingConfig
+from .notify import NotifyConfig, SmtpConfig
+from .push import PushConfig
+from .recipes import Recipes, check_references
+from .schedules import SchedulesConfig
+
+DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
+
+__all__ = [
+    "DEFAULT_SALESFORCE_OBJECTS", "DEFAULT_XERO_OBJECTS", "ChecksConfig", "ExtractConfig", "MappingConfig",
+    "NotifyConfig", "PushConfig", "Recipes", "SalesforceExtract", "SchedulesConfig", "SfxeroConfig", "SmtpConfig",
+    "XeroExtract", "XeroObject", "config_path", "load_config", "parse_config",
+]
+
+
+class SfxeroConfig(StrictModel):
+    extract: ExtractConfig = ExtractConfig()
+    checks: ChecksConfig = ChecksConfig()
+    #: Field mappings, value maps and ownership (mapping.py).
+    mapping: MappingConfig = MappingConfig()
+    #: Which recipes run and their options (recipes.py).
+    recipes: Recipes = Recipes()
+    #: Batch sizes of the writes (push.py).
+    push: PushConfig = PushConfig()
+    #: When the extract → check → reconcile cycle runs.
+    schedules: SchedulesConfig = SchedulesConfig()
+    #: Where failed runs are reported (logged when neither is set).
+    notify: NotifyConfig = NotifyConfig()
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig:
+    try:
+        config = SfxeroConfig.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
+    try:
+        check_references(config.mapping, config.recipes)
+    except KeyError as exc:
+        raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
+    return config
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("SFXERO_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> SfxeroConfig:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(path, f"not valid YAML{where}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(path, "expected a mapping at the top level")
+    return parse_config(data, source=path)
+
+
+def load_config() -> SfxeroConfig:
+    path = config_path()
+    if not path.exists():
+        if os.environ.get("SFXERO_CONFIG"):
+            raise ConfigError("SFXERO_CONFIG", f"{path} does not exist")
+        return SfxeroConfig()
+    return _load(str(path), path.stat().st_mtime)
