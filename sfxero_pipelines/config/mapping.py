@@ -4,7 +4,7 @@
 
 ```yaml
 mapping:
-  default_phone_country: GB          # calling code for numbers written without one
+  default_phone_country: GB          # region of national numbers in records without a country
   value_maps:
     country: {"Great Britain": GB}   # extends the built-in country table
     stage_to_status: {"Closed Won": AUTHORISED}
@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 from .base import StrictModel
 
 Owner = Literal["salesforce", "xero", "last_writer"]
-Transform = Literal["text", "email", "phone", "country", "upper", "lower", "money"]
+Transform = Literal["text", "email", "phone", "country", "currency", "upper", "lower", "money"]
 MatchRule = Literal["link", "contact_number", "email", "name"]
 
 _SF_FIELD = re.compile(r"^(Contact\.)?[A-Za-z][A-Za-z0-9_]*$")
@@ -74,7 +74,7 @@ class FieldMapping(StrictModel):
 DEFAULT_CONTACT_FIELDS = [
     FieldMapping(sf="Name", xero="Name"),
     FieldMapping(sf="AccountNumber", xero="AccountNumber"),
-    FieldMapping(sf="CurrencyIsoCode", xero="DefaultCurrency", transform="upper"),
+    FieldMapping(sf="CurrencyIsoCode", xero="DefaultCurrency", transform="currency"),
     FieldMapping(sf="Contact.Email", xero="EmailAddress", transform="email", owner="xero"),
     FieldMapping(sf="Phone", xero="Phones.DEFAULT", transform="phone", owner="xero"),
     FieldMapping(sf="BillingStreet", xero="Addresses.POBOX.AddressLine1", owner="xero"),

@@ -22,7 +22,7 @@ from ..staging.state import links
 from . import load as L
 from . import normalize as N
 from . import plan as P
-from .fields import FieldRule, compare, inverse_mapper, transform, value_mapper
+from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import match
 
 XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
@@ -309,13 +309,14 @@ def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> l
             v = t(vm(s))
             return v if default is None else v.where(v.notna(), default).astype("object")
 
-        to_sf = (lambda s, t=t, inv=inv: inv(t(s))) if f.transform in ("phone", "email", "upper", "lower", "money") \
+        to_sf = (lambda s, t=t, inv=inv: inv(t(s))) \
+            if f.transform in ("phone", "email", "currency", "upper", "lower", "money") \
             else (lambda s, inv=inv: inv(N.v_text(s)))
         label = f"{f.sf}→{f.xero}" + (f" ({f.transform})" if f.transform != "text" else "") + \
                 (f" via value map '{f.value_map}'" if f.value_map else "")
         out.append(FieldRule(key=f.xero, sf_field=f.sf, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=to_xero,
                              compare=t, to_sf=to_sf, owner=f.owner, label=label,
-                             prefilter=f.value_map is None and f.default is None))
+                             prefilter=f.value_map is None and f.default is None, same_key=same_key(f.transform)))
     return out
 
 

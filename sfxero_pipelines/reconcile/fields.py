@@ -34,6 +34,9 @@ class FieldRule:
     #: Skip the transform where raw values are equal (false when a value map or default can make
     #: equal raw values differ once mapped).
     prefilter: bool = True
+    #: What two transformed values compare by, when not themselves (phones: a number kept as the
+    #: source gave it compares by its digits, see normalize.phone_key).
+    same_key: Callable[[pd.Series], pd.Series] | None = None
 
 
 def eq(a: pd.Series, b: pd.Series) -> np.ndarray:
@@ -70,7 +73,8 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
             continue
         s_val = rule.to_xero(pairs[rule.s_col].iloc[cand])
         x_cmp = rule.compare(pairs[rule.x_col].iloc[cand])
-        differ = cand[~eq(s_val, x_cmp)]
+        key = rule.same_key or _itself
+        differ = cand[~eq(key(s_val), key(x_cmp))]
         if not len(differ):
             continue
         s_val = s_val.loc[pairs.index[differ]]
@@ -93,8 +97,8 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
         sf_ids = pairs[sf_id_col].iloc[differ].tolist()
         ours_x = [written_xero.get((x, rule.key), _MISSING) for x in xero_ids]
         ours_s = [written_sf.get((s, rule.sf_field), _MISSING) for s in sf_ids]
-        echo_x = _is_echo(sub_x, ours_x, rule.compare)   # Xero's value is our own write
-        echo_s = _is_echo(sub_s, ours_s, rule.to_xero)   # Salesforce's value is our own write
+        echo_x = _is_echo(sub_x, ours_x, rule.compare, key)   # Xero's value is our own write
+        echo_s = _is_echo(sub_s, ours_s, rule.to_xero, key)   # Salesforce's value is our own write
         x_for_sf = rule.to_sf(pairs[rule.x_col].iloc[differ])
         s_raw, x_raw = pairs[rule.s_col].iloc[differ], pairs[rule.x_col].iloc[differ]
         for j, row in enumerate(differ):
@@ -124,12 +128,17 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
 _MISSING = object()
 
 
-def _is_echo(values: pd.Series, ours: list, norm: Callable[[pd.Series], pd.Series]) -> np.ndarray:
+def _itself(s: pd.Series) -> pd.Series:
+    return s
+
+
+def _is_echo(values: pd.Series, ours: list, norm: Callable[[pd.Series], pd.Series],
+             key: Callable[[pd.Series], pd.Series]) -> np.ndarray:
     have = np.array([o is not _MISSING for o in ours])
     if not have.any():
         return have
     ours_norm = norm(pd.Series([None if o is _MISSING else o for o in ours], index=values.index, dtype="object"))
-    return have & eq(values, ours_norm)
+    return have & eq(key(values), key(ours_norm))
 
 
 def _plain(v):
@@ -178,6 +187,13 @@ def transform(kind: str, *, country: pd.Series | None = None, default_country: s
         return lambda s: N.v_text(s).str.upper().astype("object")
     if kind == "lower":
         return lambda s: N.v_text(s).str.lower().astype("object")
+    if kind == "currency":
+        return lambda s: N.v_currency(N.v_text(s))
     if kind == "money":
         return N.v_money
     return N.v_text
+
+
+def same_key(kind: str) -> Callable[[pd.Series], pd.Series] | None:
+    """What values of a transform compare by, when not themselves (FieldRule.same_key)."""
+    return N.v_phone_key if kind == "phone" else None

@@ -136,6 +136,32 @@ def test_create_carries_the_full_mapped_record(world):
     assert diff_of(row)["fields"]["Phones.DEFAULT"]["rule"].startswith("Phone→Phones.DEFAULT (phone)")
 
 
+
+def test_phones_are_written_e164_as_read_in_the_accounts_country(world):
+    # Rome's 06 keeps its 0 in E.164; Kenya was outside the hand-written calling-code table.
+    rome = world.sf("Account", Name="Roma Srl", Phone="06 1234 5678", BillingCountry="Italia", CurrencyIsoCode="eur")
+    nairobi = world.sf("Account", Name="Nairobi Ltd", Phone="020 2012345", BillingCountry="Kenya")
+    p = plan(world)
+    [r] = rows(p, "R1", source=rome)
+    assert diff_of(r)["payload"]["Phones"] == [{"PhoneType": "DEFAULT", "PhoneNumber": "+390612345678"}]
+    assert diff_of(r)["payload"]["DefaultCurrency"] == "EUR"
+    assert diff_of(r)["payload"]["Addresses"] == [{"AddressType": "POBOX", "Country": "IT"}]
+    [k] = rows(p, "R1", source=nairobi)
+    assert diff_of(k)["payload"]["Phones"] == [{"PhoneType": "DEFAULT", "PhoneNumber": "+254202012345"}]
+
+
+def test_a_number_phonenumbers_cannot_read_is_written_as_given_and_compares_by_its_digits(world):
+    new = world.sf("Account", Name="Local Co", Phone="555-0100", BillingCountry="USA")
+    x = world.xero("Contacts", Name="Linked Co", ContactStatus="ACTIVE",
+                   Phones=[{"PhoneType": "DEFAULT", "PhoneNumber": "555 0100"}])
+    a = world.sf("Account", Name="Linked Co", Phone="(555) 0100", BillingCountry="USA", Xero_Contact_Id__c=x)
+    world.link("R1", a, x)
+    p = plan(world)
+    [r] = rows(p, "R1", source=new)
+    assert diff_of(r)["payload"]["Phones"] == [{"PhoneType": "DEFAULT", "PhoneNumber": "555-0100"}]
+    [linked] = rows(p, "R1", source=a)
+    assert linked.action == "skip" and rows(p, "R5") == []
+
 def test_account_without_name_is_held_not_created(world):
     a = world.sf("Account", Name=None)
     [row] = rows(plan(world), "R1", source=a)

@@ -1,4 +1,8 @@
-"""Normalisation rules used for matching and comparison: scalar and vectorised forms agree."""
+"""Normalisation rules used for matching and comparison, on a corpus whose expected values come from
+phonenumbers and pycountry themselves (data/normalise_corpus.json), not from sfxero's output."""
+
+import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -35,7 +39,7 @@ def test_name_that_is_only_a_suffix_keeps_itself():
     ("(415) 555-0100", "US", "+14155550100"),
     ("1-415-555-0100", "US", "+14155550100"),
     ("030 123456", "DE", "+4930123456"),
-    ("12", "US", None),
+    ("12", "US", "12"),       # not a number phonenumbers can read: kept as given, not dropped
     ("", "US", None),
 ])
 def test_phone_e164(raw, country, expected):
@@ -51,9 +55,68 @@ def test_country_iso(raw, expected):
     assert N.v_country(pd.Series([raw])).iloc[0] == expected
 
 
+CORPUS = json.loads((Path(__file__).parent / "data" / "normalise_corpus.json").read_text(encoding="utf-8"))
+PHONES = CORPUS["phones"]
+
+
+def test_corpus_covers_the_field():
+    assert len(PHONES) >= 60 and len({p["country"] for p in PHONES if p["country"]}) >= 15
+    assert len(CORPUS["countries"]) >= 40 and len({c["iso"] for c in CORPUS["countries"]}) >= 15
+
+
+@pytest.mark.parametrize("case", PHONES, ids=[f"{p['country']}:{p['raw']}" for p in PHONES])
+def test_phone_corpus_is_e164_as_phonenumbers_formats_it_or_kept_as_given(case):
+    # A record without a country reads national numbers in the mapping's default region (US).
+    expected = case["e164"] or case["raw"].strip()
+    assert N.norm_phone(case["raw"], case["country"], "US") == expected
+
+
+def test_phone_column_form_gives_the_corpus_values_row_by_row():
+    raw = pd.Series([p["raw"] for p in PHONES] + [None], dtype="object", index=range(5, 5 + len(PHONES) + 1))
+    country = pd.Series([p["country"] for p in PHONES] + ["GB"], dtype="object", index=raw.index)
+    out = N.v_phone(raw, country, "US")
+    assert out.index.equals(raw.index)
+    assert out.tolist() == [p["e164"] or p["raw"].strip() for p in PHONES] + [None]
+
+
+@pytest.mark.parametrize("country, default, region", [("IT", "US", "IT"), (None, "GB", "GB"), ("Atlantis", "GB", "GB"),
+                                                      ("it", "US", "IT"), ("", "AU", "AU")])
+def test_national_numbers_are_read_in_the_records_country_else_the_default(country, default, region):
+    assert N.phone_region(country, default) == region
+
+
+def test_a_number_kept_as_given_compares_by_its_digits():
+    kept = ["555 0100", "555-0100", "(555) 0100"]
+    assert {N.phone_key(N.norm_phone(v, "US")) for v in kept} == {"5550100"}
+    assert N.phone_key("+44 20 9000 0001") == N.phone_key("+442090000001") == "+442090000001"
+    assert N.phone_key("+442079460018 ext. 123") == "+442079460018 ext. 123"   # E.164 compares as itself
+    assert N.phone_key("+442079460018 ext. 123") != N.phone_key("+44207946001812 3")
+    assert N.v_phone_key(pd.Series(kept + [None], dtype="object")).tolist() == ["5550100"] * 3 + [None]
+
+
+@pytest.mark.parametrize("case", CORPUS["countries"], ids=[c["raw"] for c in CORPUS["countries"]])
+def test_country_corpus_is_iso_alpha2_per_pycountry(case):
+    assert N.norm_country(case["raw"]) == case["iso"]
+
+
+def test_country_column_form_and_the_configured_table():
+    raw = [c["raw"] for c in CORPUS["countries"]]
+    expected = [c["iso"] for c in CORPUS["countries"]]
+    assert N.v_country(pd.Series(raw + [None], dtype="object")).tolist() == expected + [None]
+    # mapping.value_maps.country is checked first (keys casefolded by the caller).
+    assert N.norm_country("Blighty", {"blighty": "GB"}) == "GB"
+    assert N.norm_country("  Atlantis ") == "Atlantis"
+
+
+@pytest.mark.parametrize("case", CORPUS["currencies"], ids=[c["raw"] for c in CORPUS["currencies"]])
+def test_currency_corpus_is_iso_4217_per_pycountry_or_kept(case):
+    assert N.norm_currency(case["raw"]) == case["iso"]
+    assert N.v_currency(pd.Series([case["raw"], None], dtype="object")).tolist() == [case["iso"], None]
+
+
 def test_vectorised_email_and_name_match_scalar():
-    values = [" Ops@Acme.COM ", "not-an-email", None, "a@b.co"]
-    assert N.v_email(pd.Series(values, dtype="object")).tolist() == [N.norm_email(v) for v in values]
+    values = [" Ops@Acme.COM ", "not-an-email", None, "a@b.co", "   "]
+    assert N.v_email(pd.Series(values, dtype="object")).tolist() == ["ops@acme.com", None, None, "a@b.co", None]
     names = ["Acme Ltd", None, "Müller GmbH"]
     assert N.v_name(pd.Series(names, dtype="object")).tolist() == [N.norm_name(v) for v in names]
 
