@@ -18,7 +18,8 @@ here at collection, so a new test lands in its lane without saying so —
   (the `staging` fixture's and any backend switch calling `getfixturevalue("pg_url")`);
 - `subprocess`: the test or one of its fixtures calls, directly or through a helper written in
   `sfxero_tests`, anything from `subprocess` or `multiprocessing`;
-- `slow`: the test uses a fixture in SLOW_FIXTURES (a large sandbox), or says `@pytest.mark.slow`.
+- `slow`: the test uses a fixture in SLOW_FIXTURES (a large sandbox) or, like `subprocess`, reaches a
+  helper in SLOW_HELPERS (the whole cycle as real runs), or says `@pytest.mark.slow` (the benches).
 Both rules are enforced while the test runs: `pg_url`, and starting the project's code or a CLI in
 a child process, fail in a test outside their lane, naming the marker to add.
 For pytest-xdist (`--dist loadgroup`), tests sharing a module- or class-scoped fixture are grouped
@@ -45,16 +46,26 @@ PG_ADMIN_URL = os.environ.get("SFXERO_TEST_PG_URL", "postgresql+psycopg://postgr
 
 #: Fixtures that build a large sandbox: tests using them are `slow`.
 SLOW_FIXTURES = {"medium_sandbox"}
+#: Helpers that run the whole cycle (extract, check, reconcile, push) as real runs: `slow` too.
+SLOW_HELPERS = {"sfxero_tests.push.conftest.Cycle"}
 #: What starting a child process goes through; a test reaching any of these is `subprocess`.
 PROCESS_MODULES = ("subprocess", "multiprocessing")
 
 
-def _starts_processes(func, seen: set) -> bool:
-    """Whether `func` (a test, a fixture, a helper) names a process module, itself or through the
-    helpers it calls that are written in sfxero_tests (library code is not followed: its use of
+def _is_process_api(value, module: str) -> bool:
+    return module.split(".")[0] in PROCESS_MODULES
+
+
+def _is_slow_helper(value, module: str) -> bool:
+    return f"{module}.{getattr(value, '__qualname__', '')}" in SLOW_HELPERS
+
+
+def _reaches(func, wanted, seen: set) -> bool:
+    """Whether `func` (a test, a fixture, a helper) names something `wanted`, itself or through the
+    helpers it calls that are written in sfxero_tests (library code is not followed: its own use of
     subprocess would mark tests that never reach it)."""
-    if isinstance(func, type):  # a helper class (e.g. push's Cycle): its methods
-        return any(_starts_processes(f, seen) for f in vars(func).values())
+    if isinstance(func, type):  # a helper class: its methods
+        return any(_reaches(f, wanted, seen) for f in vars(func).values())
     code = getattr(func, "__code__", None)
     if code is None or code in seen:
         return False
@@ -69,9 +80,9 @@ def _starts_processes(func, seen: set) -> bool:
             module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
             if not isinstance(module, str):
                 continue
-            if module.split(".")[0] in PROCESS_MODULES:
+            if wanted(value, module):
                 return True
-            if module.startswith("sfxero_tests") and _starts_processes(value, seen):
+            if module.startswith("sfxero_tests") and _reaches(value, wanted, seen):
                 return True
     return False
 
@@ -91,10 +102,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.postgres)
         # The lane guard below names subprocess to patch it; it starts nothing.
         funcs = [getattr(item, "function", None), *(d.func for d in defs if d.argname != "_stay_in_lane")]
-        seen: set = set()
-        if any(_starts_processes(f, seen) for f in funcs):
+        if any(_reaches(f, _is_process_api, seen) for seen in [set()] for f in funcs):
             item.add_marker(pytest.mark.subprocess)
-        if names & SLOW_FIXTURES:
+        if names & SLOW_FIXTURES or any(_reaches(f, _is_slow_helper, seen) for seen in [set()] for f in funcs):
             item.add_marker(pytest.mark.slow)
         if any(d.scope in ("module", "class", "package") for d in defs) and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -33,8 +33,6 @@ from ..conftest import sandbox_call, sandbox_reset
 from ..extract.conftest import salesforce_resource, xero_resource
 from .conftest import Cycle, records, xero_state
 
-pytestmark = pytest.mark.slow  # fifteen crashed pushes, each followed by two complete ones
-
 #: Small batches so one push makes many calls and there are many distinct places to die.
 BATCH = {"xero_batch_size": 5, "salesforce_batch_size": 10}
 CRASH_POINTS = [

@@ -4,12 +4,9 @@ or update), creates each record exactly once, writes ids back, and a push rerun 
 
 from __future__ import annotations
 
-import pytest
-
 from .conftest import Cycle, records, sf_field, xero_state
 
 
-@pytest.mark.slow  # the whole cycle twice on a seeded sandbox
 def test_full_cycle_converges_and_writes_each_record_once(fast_sandbox, staging):
     cycle = Cycle(fast_sandbox, staging)
     before = xero_state(fast_sandbox)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import collections
 import json
 
-import pytest
-
 from sfxero_pipelines.cli.replay_cmd import run_replay
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.staging.state.holds import open_push_holds
@@ -40,7 +38,6 @@ def _rename_item(server, code: str, new_code: str) -> None:
         x.write("Items", [{"ItemID": item["ItemID"], "Code": new_code}], idempotency_key=f"rename-{code}-{new_code}")
 
 
-@pytest.mark.slow  # the whole cycle, a push, a second plan and a replay on a seeded sandbox
 def test_rejected_record_is_held_with_xeros_message_then_replayed_once(make_sandbox, tmp_path, monkeypatch):
     server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
     staging = StagingDatabase(url=f"sqlite:///{tmp_path / 'staging.db'}")
@@ -88,7 +85,6 @@ def test_rejected_record_is_held_with_xeros_message_then_replayed_once(make_sand
         assert invoices[opps[opp]["Xero_Invoice_Id__c"]]["Reference"] == opp
 
 
-@pytest.mark.slow  # the whole cycle twice or three times through injected faults and their retries
 def test_cycle_converges_under_injected_faults(make_sandbox, staging):
     server = make_sandbox(size="small", seed=42, faults="xero.429=0.1,xero.5xx=0.1,sf.5xx=0.1,token_ttl_s=2",
                           xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
