@@ -56,6 +56,25 @@ def display_url(url: str) -> str:
     return _mask(url)
 
 
+def check_ca_bundle(path: str | None) -> str | None:
+    """SFXERO_CA_BUNDLE, validated: unset, or a readable file of PEM CA certificates. A missing or
+    unusable file is a ConfigError naming the variable (it would fail every connection, and no
+    retry can fix it)."""
+    if not path:
+        return None
+    import ssl
+
+    if not Path(path).is_file():
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} does not exist or is not a file")
+    try:
+        # A bare context: only this file is parsed, not the system's roots as well.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError("SFXERO_CA_BUNDLE", f"{path} is not a usable PEM CA file ({why})") from None
+    return path
+
+
 def dagster_home(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 

@@ -112,3 +112,21 @@ def test_bad_fault_spec_names_the_problem(tmp_path):
     result = sfxero("sandbox", "--faults", "xero.teapot=0.5", "--env-file", str(tmp_path / "e.env"))
     assert result.returncode == 2
     assert "--faults" in result.stderr and "teapot" in result.stderr
+
+
+def test_negative_plan_limit_is_refused(tmp_path):
+    # pandas' head(-1) would silently drop the last row instead of showing "at most -1".
+    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "plan", "--limit", "-1"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, env=os.environ)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--limit" in lines[0] and "-1" in lines[0]
+
+
+def test_status_with_an_unusable_dagster_home_is_one_line(tmp_path):
+    (tmp_path / "home-file").write_text("")
+    result = sfxero("status", env={"SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}",
+                                   "DAGSTER_HOME": str(tmp_path / "home-file")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DAGSTER_HOME" in lines[0] and "not a directory" in lines[0]

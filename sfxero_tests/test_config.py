@@ -51,3 +51,47 @@ def test_cli_reports_config_errors_in_one_line(tmp_path):
         "sfxero: sfxero.yaml: extract.lookback_seconds: Input should be greater than or equal to 0"]
     # Reported before anything starts: no sandbox was left running in the background.
     assert not (tmp_path / ".sfxero").exists()
+
+
+@pytest.mark.parametrize("data, key, fragment", [
+    # YAML `true` is not the integer 1, and "yes" is not a boolean: refused, not converted.
+    ({"extract": {"lookback_seconds": True}}, "extract.lookback_seconds", "valid integer"),
+    ({"extract": {"salesforce": {"batch_size": "2000"}}}, "extract.salesforce.batch_size", "valid integer"),
+    ({"recipes": {"R1": {"enabled": "yes"}}}, "recipes.R1.enabled", "valid boolean"),
+    ({"schedules": {"enabled": 1}}, "schedules.enabled", "valid boolean"),
+    ({"checks": {"max_bad_share": True}}, "checks.max_bad_share", "valid number"),
+])
+def test_values_of_the_wrong_kind_are_refused_not_converted(data, key, fragment):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    assert exc.value.key == f"sfxero.yaml: {key}"
+    assert fragment in str(exc.value)
+
+
+def test_dates_may_still_be_written_as_strings():
+    config = parse_config({"extract": {"start_date": "2024-02-01"}, "checks": {"min_date": "2001-01-01"}})
+    assert str(config.extract.start_date) == "2024-02-01" and str(config.checks.min_date) == "2001-01-01"
+
+
+def test_start_date_in_the_future_is_refused():
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"extract": {"start_date": "2999-01-01"}})
+    assert exc.value.key == "sfxero.yaml: extract.start_date"
+    assert "in the future" in exc.value.problem
+
+
+@pytest.mark.parametrize("data, key, fragment", [
+    ({"extract": {"salesforce": {"objects": []}}}, "extract.salesforce.objects", "must include Account"),
+    ({"extract": {"salesforce": {"objects": ["Account"]}}}, "extract.salesforce.objects", "must include Opportunity"),
+    ({"extract": {"xero": {"objects": ["invoices"]}}}, "extract.xero.objects", "must include contacts"),
+])
+def test_objects_the_enabled_recipes_read_are_required(data, key, fragment):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    assert exc.value.key == f"sfxero.yaml: {key}"
+    assert fragment in exc.value.problem
+
+
+def test_objects_of_disabled_recipes_may_be_left_out():
+    off = {r: {"enabled": False} for r in ("R1", "R2", "R3", "R4", "R5")}
+    assert parse_config({"extract": {"salesforce": {"objects": []}}, "recipes": off}).extract.salesforce.objects == []

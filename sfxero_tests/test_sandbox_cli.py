@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from sfxero_pipelines.settings import load_env_file
@@ -90,3 +91,30 @@ def test_fixture_the_api_would_refuse_names_the_record(tmp_path):
     result = sfxero("sandbox", "--fixtures", str(path), "--env-file", str(tmp_path / "e.env"))
     assert result.returncode == 2
     assert "--fixtures" in result.stderr and "Twin Ltd" in result.stderr and "Traceback" not in result.stderr
+
+
+def _refused(tmp_path, fixture: dict) -> subprocess.CompletedProcess:
+    path = tmp_path / "fixture.json"
+    path.write_text(json.dumps(fixture))
+    return subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
+                           "--env-file", str(tmp_path / "e.env")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("contact", [{"Name": None, "EmailAddress": "ap@nameless.example"},
+                                     {"EmailAddress": "ap@nameless.example"}, {"Name": "  "}])
+def test_fixture_contact_without_a_name_is_refused_naming_the_record(tmp_path, contact):
+    result = _refused(tmp_path, {"xero": {"Contacts": [{"Name": "Fine Ltd"}, contact]}})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--fixtures" in lines[0] and "Contacts[1]" in lines[0]
+    assert "name must be specified" in lines[0]
+
+
+def test_sandbox_port_out_of_range_is_a_usage_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--sf-port", "99999",
+                             "--env-file", str(tmp_path / "e.env")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--sf-port" in lines[0] and "99999" in lines[0]

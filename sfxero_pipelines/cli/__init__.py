@@ -25,10 +25,22 @@ class NotAvailableYet(ConfigError):
 
 
 def require_staging() -> str:
-    """Validate SFXERO_STAGING_URL before a command touches staging (a ConfigError names it)."""
+    """Validate SFXERO_STAGING_URL, and that the database answers, before a command touches
+    staging (a ConfigError names it)."""
     from ..settings import staging_url
+    from .preflight import check_staging
 
-    return staging_url()
+    url = staging_url()
+    check_staging(url)
+    return url
+
+
+def require_dagster_home() -> None:
+    """Validate DAGSTER_HOME before a command opens the instance (a ConfigError names it)."""
+    from ..settings import dagster_home
+    from .preflight import check_dagster_home
+
+    check_dagster_home(dagster_home())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,8 +59,8 @@ def cli() -> None:
 @click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="JSON fixture file (SPEC §5 format) instead of seeded data.")
 @click.option("--faults", default="", help='e.g. "xero.429=0.1,sf.5xx=0.05,latency_ms=20,token_ttl_s=60".')
 @click.option("--env-file", default=".sfxero/sandbox.env", show_default=True, type=click.Path(dir_okay=False), help="Where to write the connection settings.")
-@click.option("--sf-port", default=0, type=int, help="Salesforce emulator port (0 = any free port).")
-@click.option("--xero-port", default=0, type=int, help="Xero emulator port (0 = any free port).")
+@click.option("--sf-port", default=0, type=click.IntRange(0, 65535), help="Salesforce emulator port (0 = any free port).")
+@click.option("--xero-port", default=0, type=click.IntRange(0, 65535), help="Xero emulator port (0 = any free port).")
 @click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
 def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
@@ -70,16 +82,18 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
 @click.option("--stage", type=click.Choice(STAGES), default="all", show_default=True, help="Run one stage, or the whole cycle.")
 def sync(stage: str) -> None:
     """Run the sync headless: extract, check, reconcile, push (as real Dagster runs)."""
+    from .preflight import preflight
+
+    preflight(stage)  # before the run machinery is even imported: a bad setting is one line, at once
     from .sync_cmd import run_sync
 
-    require_staging()
     sys.exit(run_sync(stage))
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--recipe", type=click.Choice(["R1", "R2", "R3", "R4", "R5"]), help="Only this recipe's rows.")
-@click.option("--limit", type=int, default=None, help="Show at most N rows that are not in sync.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N rows that are not in sync.")
 def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
     """Dry run: what a push would do, record by record. Writes nothing anywhere."""
     from .plan_cmd import run_plan
@@ -95,6 +109,7 @@ def dev(port: int) -> None:
     from .dev_cmd import run_dev
 
     require_staging()
+    require_dagster_home()
     run_dev(port)
 
 
@@ -105,6 +120,7 @@ def status(as_json: bool) -> None:
     from .status_cmd import run_status
 
     require_staging()
+    require_dagster_home()
     sys.exit(run_status(as_json))
 
 
@@ -112,9 +128,11 @@ def status(as_json: bool) -> None:
 @click.argument("record_ids", nargs=-1)
 def replay(record_ids: tuple[str, ...]) -> None:
     """Re-push held records after a fix (all of them, or the given source record ids)."""
+    from .preflight import check_local
+
+    check_local()  # the Salesforce checks wait for `sync`: with nothing held, replay calls no API
     from .replay_cmd import run_replay
 
-    require_staging()
     sys.exit(run_replay(record_ids))
 
 

@@ -35,7 +35,8 @@ def use_configured_or_sandbox(env_file: Path = DEFAULT_SANDBOX_ENV_FILE) -> Iter
 
     load_config()
     if has_salesforce_credentials() and has_xero_credentials():
-        yield "configured"
+        # The sandbox's settings, once loaded (by the preflight, say), look like credentials.
+        yield "sandbox" if os.environ.get("SFXERO_SANDBOX") == "1" else "configured"
         return
     if env_file.exists():
         env = load_env_file(env_file, environ={})

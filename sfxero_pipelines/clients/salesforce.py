@@ -15,7 +15,9 @@ Contract (what extract and push rely on):
   to the public roots, one SSLContext per process, `trust_context`; set on the adapter because
   REQUESTS_CA_BUNDLE in the environment would otherwise override `session.verify`).
 - Transient failures (connection errors, timeouts, 5xx, UNABLE_TO_LOCK_ROW) are retried with
-  exponential backoff and jitter, `max_retries` times; other API errors raise `errors.ApiError`.
+  exponential backoff and jitter, `max_retries` times; other API errors raise `errors.ApiError`
+  (`transient` says which kind). A certificate the trust store refuses is configuration, not a
+  connection error: `ConfigError` naming SFXERO_CA_BUNDLE, at once.
 - `Sforce-Limit-Info` is parsed from every response into `api_usage`; before each call, if
   used/max >= `budget_stop_share` the client raises `errors.BudgetExhausted` (a run must not report
   success on partial work); a 403 REQUEST_LIMIT_EXCEEDED raises it too. `api_calls` counts HTTP
@@ -63,7 +65,7 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import ApiError, AuthError, BudgetExhausted, redact
+from ..errors import ApiError, AuthError, BudgetExhausted, certificate_problem, redact, untrusted_certificate
 from . import json_records
 from .prefetch import RequestingAhead
 
@@ -80,6 +82,13 @@ _SCALAR = r'"[A-Za-z]+"\s*:\s*(?:"[^"\\]*"|true|false|null|-?\d+)'
 _PAGE_HEAD = re.compile(rf'\{{\s*((?:{_SCALAR}\s*,\s*)*)"records"\s*:\s*(?=\[)'.encode())
 _PAGE_TAIL = re.compile(rf'\]\s*((?:,\s*{_SCALAR}\s*)*)\}}\s*$'.encode())
 _MISSING = object()
+#: The settings each OAuth grant reads: what a refused grant tells the user to check.
+_GRANT_VARIABLES = {
+    "JWT bearer": ("SALESFORCE_CLIENT_ID", "SALESFORCE_USERNAME", "SALESFORCE_PRIVATE_KEY_FILE"),
+    "username-password": ("SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_USERNAME",
+                          "SALESFORCE_PASSWORD"),
+    "client-credentials": ("SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"),
+}
 
 
 _request_sent = threading.local()  # .callback: called in this thread once a request is on the wire
@@ -192,6 +201,8 @@ def _error_message(exc: SalesforceError) -> str:
 
 
 def _transient(exc: BaseException) -> bool:
+    if certificate_problem(exc):  # requests reports it as a ConnectionError; it never heals
+        return False
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return True
     if isinstance(exc, SalesforceGeneralError) and getattr(exc, "status", 0) >= 500:
@@ -408,8 +419,8 @@ class SalesforceClient:
             except ValueError:
                 detail = f"HTTP {response.status_code}"
             who = f" for user {cfg.username}" if cfg.username and grant != "client-credentials" else ""
-            raise AuthError(SYSTEM, redact(f"{grant} grant{who} with client id {cfg.client_id} refused ({detail})",
-                                           self._secrets()))
+            raise AuthError(SYSTEM, redact(f"{grant} grant{who} refused ({detail})", self._secrets()),
+                            _GRANT_VARIABLES[grant])
         body = response.json()
         self._token = body["access_token"]
         self._sf = Salesforce(instance_url=body["instance_url"], session_id=self._token, session=self._session,
@@ -456,13 +467,17 @@ class SalesforceClient:
         except SalesforceError as exc:
             raise self._api_error(exc, what) from None
         except SalesforceOperationError as exc:
-            raise ApiError(SYSTEM, what, None, "JOB_FAILED", redact(str(exc)[:300], self._secrets())) from None
+            raise ApiError(SYSTEM, what, None, "JOB_FAILED", redact(str(exc)[:300], self._secrets()),
+                           transient=False) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
+            problem = certificate_problem(exc)
+            if problem:
+                raise untrusted_certificate(getattr(exc.request, "url", None) or self._cfg.login_url, problem) from None
             raise ApiError(SYSTEM, what, None, type(exc).__name__, "no response after retries") from None
 
     def _api_error(self, exc: SalesforceError, what: str) -> ApiError:
         return ApiError(SYSTEM, what, getattr(exc, "status", None), _error_code(exc) or type(exc).__name__,
-                        redact(_error_message(exc), self._secrets()))
+                        redact(_error_message(exc), self._secrets()), transient=True if _transient(exc) else None)
 
     def _bulk(self, sf: Salesforce, sobject: str):
         # `sf.bulk2` snapshots the session id when accessed: take it fresh every call (doc §8.5).
@@ -572,7 +587,8 @@ class SalesforceClient:
         """Bulk API 2.0 query job; each CSV result page parsed as it arrives (values are strings)."""
         m = _FROM.search(soql)
         if not m:
-            raise ApiError(SYSTEM, "bulk2/query", None, "MALFORMED_QUERY", "no FROM clause in the query")
+            raise ApiError(SYSTEM, "bulk2/query", None, "MALFORMED_QUERY", "no FROM clause in the query",
+                           transient=False)
         sobject = m.group(1)
         op = Operation.query_all if include_deleted else Operation.query
         job = self._call(lambda sf: self._bulk(sf, sobject).create_job(op, soql), "bulk2/query")
@@ -599,7 +615,7 @@ class SalesforceClient:
                 return info
             if state in ("Failed", "Aborted"):
                 raise ApiError(SYSTEM, "bulk2 job", None, state.upper(),
-                               redact(str(info.get("errorMessage") or state), self._secrets()))
+                               redact(str(info.get("errorMessage") or state), self._secrets()), transient=False)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         raise ApiError(SYSTEM, "bulk2 job", None, "TIMEOUT", f"job {job_id} did not finish within 24 hours")

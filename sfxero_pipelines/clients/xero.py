@@ -14,7 +14,8 @@ What it fixes in the SDK, and why:
   with `BudgetExhausted`.
 - A 429 that still happens (minute/concurrent) waits `Retry-After` and retries; `day` raises
   `BudgetExhausted` (never sleeps for hours). 5xx, 503 and connection errors retry with exponential
-  backoff (tenacity). Writes carry an `Idempotency-Key`, so a retried write is replayed, not repeated.
+  backoff (tenacity); an untrusted certificate or an unreadable CA file is a `ConfigError` at once.
+  Writes carry an `Idempotency-Key`, so a retried write is replayed, not repeated.
 - Reads use `_preload_content=False` and parse JSON here, so an enum value the SDK does not know
   (a new status) cannot make the SDK drop a page.
 
@@ -202,6 +203,13 @@ class XeroClient:
                                        auth=(self._client_id, self._client_secret), verify=self._verify,
                                        timeout=self.timeout_s)
             except requests.RequestException as exc:
+                problem = errors.certificate_problem(exc)
+                if problem:
+                    raise errors.untrusted_certificate(self.identity_url, problem) from None
+                if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                                    requests.exceptions.InvalidSchema)):
+                    raise errors.ConfigError("XERO_IDENTITY_URL", f"'{self.identity_url}' is not a usable URL") \
+                        from None
                 raise _Transient("token", None, errors.redact(type(exc).__name__ + ": " + str(exc),
                                                               self._secrets())) from None
             if resp.status_code >= 500:
@@ -213,9 +221,8 @@ class XeroClient:
                     code = ""
                 raise errors.AuthError(SYSTEM, f"token endpoint answered {resp.status_code} {code}".strip()
                                        + (" (refresh token stale or revoked: reconnect the organisation)"
-                                          if code == "invalid_grant" else
-                                          " (check XERO_CLIENT_ID / XERO_CLIENT_SECRET)"
-                                          if code == "invalid_client" else ""))
+                                          if code == "invalid_grant" else ""),
+                                       () if code == "invalid_grant" else ("XERO_CLIENT_ID", "XERO_CLIENT_SECRET"))
             token = resp.json()
             if token.get("refresh_token"):
                 self._refresh_token = token["refresh_token"]
@@ -270,7 +277,7 @@ class XeroClient:
                 except ApiException as exc:
                     status, headers, body = exc.status, getattr(exc, "headers", None), exc.body or b""
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
-                    raise _Transient(label, None, type(exc).__name__) from None
+                    raise _not_transient(exc, self.api_url) or _Transient(label, None, type(exc).__name__) from None
             finally:
                 self.pacer.release()
             self._note_limits(headers)
@@ -325,7 +332,7 @@ class XeroClient:
                     return self._once(label, method_name, *args, **kwargs)
         except _Transient as exc:
             raise errors.ApiError(SYSTEM, label, exc.status, "transient",
-                                  f"gave up after {self.max_retries + 1} attempts: {exc.detail}") from None
+                                  f"gave up after {self.max_retries + 1} attempts: {exc.detail}", transient=True) from None
         raise AssertionError("unreachable")
 
     # -- reading ----------------------------------------------------------------------------------
@@ -443,6 +450,17 @@ class XeroClient:
                                              allocations={"Allocations": list(allocations)},
                                              summarize_errors=False, idempotency_key=idempotency_key)
         return json.loads(body).get("Allocations") or []
+
+
+def _not_transient(exc: BaseException, url: str) -> errors.ConfigError | None:
+    """The configuration error behind a failed request, when it is one: no retry can fix a
+    certificate the trust store refuses or a CA file that cannot be read."""
+    problem = errors.certificate_problem(exc)
+    if problem:
+        return errors.untrusted_certificate(url, problem)
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+        return errors.ConfigError("SFXERO_CA_BUNDLE", f"cannot be read ({exc.strerror})")
+    return None
 
 
 def last_page(pagination: dict, page: int, rows: int, page_size: int) -> bool:

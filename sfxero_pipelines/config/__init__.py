@@ -51,6 +51,29 @@ class SfxeroConfig(StrictModel):
     notify: NotifyConfig = NotifyConfig()
 
 
+#: What each recipe reads from staging (its reconcile step stops without these tables), so a
+#: configuration that leaves one out is refused on load rather than failing the reconcile run.
+RECIPE_SALESFORCE_OBJECTS = {"R1": ("Account",), "R4": ("Account",), "R5": ("Account",),
+                             "R2": ("Opportunity",), "R3": ("Opportunity",), "R7": ("Order",)}
+RECIPE_XERO_OBJECTS = {"R1": ("contacts",), "R4": ("contacts",), "R5": ("contacts",),
+                       "R6": ("contacts", "invoices")}
+
+
+def _check_recipe_objects(config: SfxeroConfig) -> None:
+    for system, needs in (("salesforce", RECIPE_SALESFORCE_OBJECTS), ("xero", RECIPE_XERO_OBJECTS)):
+        listed = set(getattr(config.extract, system).objects)
+        missing: dict[str, list[str]] = {}
+        for recipe, objects in needs.items():
+            if getattr(config.recipes, recipe).enabled:
+                for obj in objects:
+                    if obj not in listed:
+                        missing.setdefault(obj, []).append(recipe)
+        if missing:
+            obj, recipes = next(iter(missing.items()))
+            raise KeyError(f"extract.{system}.objects", f"must include {obj} (read by {', '.join(recipes)}; "
+                           "or disable those recipes under recipes:)")
+
+
 def _key_path(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -69,6 +92,7 @@ def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig
         raise ConfigError(f"{source}: {_key_path(first['loc'])}", message) from None
     try:
         check_references(config.mapping, config.recipes)
+        _check_recipe_objects(config)
     except KeyError as exc:
         raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
     return config

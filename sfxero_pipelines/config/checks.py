@@ -17,7 +17,7 @@ class ChecksConfig(StrictModel):
     #: Rounding allowed between an invoice's Total and the sum of its lines (+ tax).
     total_tolerance: float = Field(0.01, ge=0)
     #: Dates before this, or more than `max_future_days` ahead, are out of range.
-    min_date: dt.date = dt.date(2000, 1, 1)
+    min_date: dt.date = Field(dt.date(2000, 1, 1), strict=False)
     max_future_days: int = Field(3650, ge=1)
     #: WARN when a table's newest extract is older than this.
     freshness_hours: float = Field(26, gt=0)

@@ -59,9 +59,20 @@ class XeroExtract(StrictModel):
 
 class ExtractConfig(StrictModel):
     #: First daily partition: a backfill from here is the historical sync.
-    start_date: dt.date = dt.date(2024, 1, 1)
+    start_date: dt.date = Field(dt.date(2024, 1, 1), strict=False)
     #: Incremental reads start this far before the saved cursor: late commits and same-second
     #: writes land behind a cursor, and the upsert makes re-reading them harmless.
     lookback_seconds: int = Field(300, ge=0, le=86_400)
     salesforce: SalesforceExtract = SalesforceExtract()
     xero: XeroExtract = XeroExtract()
+
+    @field_validator("start_date")
+    @classmethod
+    def _not_in_future(cls, start: dt.date) -> dt.date:
+        # Partitions are UTC days from start_date: a later start leaves no partition for today, so
+        # no sync could run at all.
+        today = dt.datetime.now(dt.timezone.utc).date()
+        if start > today:
+            raise ValueError(f"{start.isoformat()} is in the future (today is {today.isoformat()} UTC): "
+                             "the first daily partition must be today or earlier")
+        return start

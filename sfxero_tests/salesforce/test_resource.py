@@ -304,10 +304,11 @@ def test_tls_trusts_the_public_roots_plus_the_configured_ca_and_nothing_else(mak
     ca = server.env["SFXERO_CA_BUNDLE"]
     # REQUESTS_CA_BUNDLE would make requests trust the sandbox: the client's own trust store wins.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
-    with pytest.raises(ApiError) as info:
-        with resource(server, ca_bundle=None, max_retries=0).get_client() as sf:
+    # An untrusted certificate is configuration (never retried): one line naming the variable.
+    with pytest.raises(ConfigError) as info:
+        with resource(server, ca_bundle=None).get_client() as sf:
             sf.limits()
-    assert "SSLError" in str(info.value)
+    assert info.value.key == "SFXERO_CA_BUNDLE" and "not trusted" in str(info.value)
     with resource(server).get_client() as sf:
         assert sf.count("SELECT COUNT() FROM Account") == 40
     # Loaded once per process and shared: the public roots and the one extra CA.

@@ -12,12 +12,12 @@ listed by the `held_records` check of each asset.
 import dagster as dg
 
 from ...config import load_config
-from ...errors import AuthError, BudgetExhausted
 from ...push.report import PushReport
 from ...push.run import push_to_salesforce, push_to_xero
 from ...reconcile.build import FAMILIES
 from ..reconciliation.assets import plan_key
 from ..salesforce.resources import SalesforceResource
+from ..retries import only_transient_retried
 from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource
 
@@ -39,11 +39,10 @@ def _result(context: dg.AssetExecutionContext, report: PushReport) -> dg.Materia
 
 
 def _guarded(context: dg.AssetExecutionContext, fn) -> PushReport:
-    try:
+    # Only transient trouble is rerun; an auth error, an exhausted budget or a configuration error
+    # stops the step with its reason.
+    with only_transient_retried():
         return fn()
-    except (AuthError, BudgetExhausted) as exc:
-        # Not a record problem and not transient: stop with the reason, no retry.
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
 @dg.asset(group_name=GROUP, kinds={"xero"}, pool="xero_api", deps=PLAN_ASSETS, retry_policy=RETRY,

@@ -10,6 +10,7 @@ from ...config import load_config
 from ..extract_metadata import extract_metadata
 from ...staging.schema import snake
 from ..partitions import daily_partitions
+from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
 from ...extract.salesforce import extract_salesforce_object
 from .resources import SalesforceResource
@@ -30,14 +31,14 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
         partitions_def=daily_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="salesforce_api",
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL),
+        retry_policy=API_RETRY,
         description=f"Salesforce {sobject} staged by SystemModstamp window (queryAll: soft deletes become is_deleted).",
         metadata={"dagster/table_name": table, "source_object": sobject},
     )
     def _extract(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
                  staging: StagingDatabase) -> dg.MaterializeResult:
         window = context.partition_time_window
-        with salesforce.get_client() as client:
+        with only_transient_retried(), salesforce.get_client() as client:
             report = extract_salesforce_object(
                 client, staging.engine, sobject, table,
                 partition_start=window.start.astimezone(dt.timezone.utc),

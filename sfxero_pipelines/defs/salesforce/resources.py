@@ -22,6 +22,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
+from ...settings import check_ca_bundle
 from ..env_values import env_value
 from ...clients.salesforce import SalesforceClient, Settings
 
@@ -71,6 +72,7 @@ class SalesforceResource(dg.ConfigurableResource):
                               "SALESFORCE_USERNAME select the JWT bearer grant)")
         if not 0 < float(values["budget_stop_share"]) <= 1:
             raise ConfigError("budget_stop_share", "must be in (0, 1]")
+        values["ca_bundle"] = check_ca_bundle(values["ca_bundle"])
         return Settings(**values)
 
     def get_client(self) -> SalesforceClient:

@@ -9,13 +9,11 @@ import sqlalchemy as sa
 from ...config import load_config
 from ..extract_metadata import extract_metadata
 from ..partitions import daily_partitions
+from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
 from ...extract.xero import extract_xero_paged, extract_xero_reference
 from ...extract.xero_objects import XERO_OBJECTS, XeroObject
 from .resources import XeroResource
-
-_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)
-
 
 def _result(context, client, staging: StagingDatabase, obj: XeroObject, report) -> dg.MaterializeResult:
     calls, limits = dict(client.api_calls), dict(client.limits)
@@ -30,7 +28,7 @@ def _result(context, client, staging: StagingDatabase, obj: XeroObject, report) 
 def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     config = load_config().extract
     common = dict(
-        name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=_RETRY,
+        name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=API_RETRY,
         metadata={"dagster/table_name": obj.table, "source_collection": obj.collection},
     )
     if obj.paged:
@@ -39,7 +37,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
                   **common)
         def _paged(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
             window = context.partition_time_window
-            with xero.get_client() as client:
+            with only_transient_retried(), xero.get_client() as client:
                 report = extract_xero_paged(
                     client, staging.engine, obj, partition_start=window.start.astimezone(dt.timezone.utc),
                     partition_end=window.end.astimezone(dt.timezone.utc),
@@ -52,7 +50,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     @dg.asset(description=f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted.",
               **common)
     def _reference(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
-        with xero.get_client() as client:
+        with only_transient_retried(), xero.get_client() as client:
             return _result(context, client, staging, obj, extract_xero_reference(client, staging.engine, obj,
                                                                                   run_id=context.run.run_id))
 

@@ -21,6 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...errors import ConfigError
+from ...settings import check_ca_bundle
 from ..env_values import env_value
 from ...clients.xero import XeroClient
 
@@ -58,9 +59,7 @@ class XeroResource(dg.ConfigurableResource):
             raise ConfigError("XERO_CLIENT_SECRET", "is not set")
         if not 0 < self.day_budget_stop_share <= 1:
             raise ConfigError("day_budget_stop_share", "must be in (0, 1]")
-        ca_bundle = env_value(self.ca_bundle)
-        if ca_bundle and not os.path.exists(ca_bundle):
-            raise ConfigError("SFXERO_CA_BUNDLE", f"file {ca_bundle} does not exist")
+        ca_bundle = check_ca_bundle(env_value(self.ca_bundle))
         return XeroClient(
             api_url=env_value(self.api_url) or DEFAULT_API_URL,
             identity_url=env_value(self.identity_url) or DEFAULT_IDENTITY_URL,

@@ -15,7 +15,7 @@ import itertools
 import random
 
 from ..world import FX_FROM_USD, PRODUCTS, World
-from .store import DAY_MS, Org, WriteError
+from .store import DAY_MS, Org, WriteError, contact_name
 from .wire import day_ms, iso_from_ms, ms_date, parse_date_ms
 
 BASE_CURRENCY = "USD"
@@ -394,14 +394,18 @@ def load_fixture_data(org: Org, fixtures: dict) -> None:
         record["UpdatedDateUTC"] = ms_date(ms)
         return ms
 
-    for raw in fixtures.get("Contacts", []):
+    for i, raw in enumerate(fixtures.get("Contacts", [])):
         contact = org._new_contact({})
         contact.update(raw)
         contact.setdefault("ContactID", org.new_id())
         contact["ContactID"] = contact["ContactID"].lower()
         stamp(contact)
-        if contact["Name"].lower() in org.contact_names:
-            raise ValueError(f"fixture contact name '{contact['Name']}' is not unique")
+        name = contact_name(contact.get("Name"))
+        errors = org.contact_name_errors(name)
+        if errors:
+            which = f"'{name}'" if name else contact.get("ContactNumber") or contact.get("EmailAddress")
+            raise ValueError(f"fixture Contacts[{i}]{f' {which}' if which else ''}: {errors[0]}")
+        contact["Name"] = name
         org.store_contact(contact)
     for plural, idf in (("Invoices", "InvoiceID"), ("CreditNotes", "CreditNoteID")):
         for raw in fixtures.get(plural, []):

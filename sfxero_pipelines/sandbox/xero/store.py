@@ -116,6 +116,13 @@ class WriteError(Exception):
         super().__init__("; ".join(messages))
 
 
+def contact_name(value) -> str | None:
+    """A Contact Name as Xero keeps it (trimmed), or None when there is none (missing, null, blank)."""
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
 def _round2(x: float) -> float:
     return round(x + 0.0, 2)
 
@@ -234,7 +241,9 @@ class Org:
 
     # -- shared validation ------------------------------------------------------------------------
     def _resolve_contact(self, ref: dict | None, errors: list[str], *, create_ok: bool = True) -> dict | None:
-        if not isinstance(ref, dict) or not (ref.get("ContactID") or ref.get("Name") or ref.get("ContactNumber")):
+        # A blank Name names no contact: Xero would otherwise have to create one without a name.
+        name = contact_name(ref.get("Name")) if isinstance(ref, dict) else None
+        if not isinstance(ref, dict) or not (ref.get("ContactID") or name or ref.get("ContactNumber")):
             errors.append("A Contact must be specified for this type of transaction")
             return None
         cid = ref.get("ContactID")
@@ -245,13 +254,13 @@ class Org:
                 return None
         elif ref.get("ContactNumber") and ref["ContactNumber"] in self.contact_numbers:
             contact = self.c["Contacts"].get(self.contact_numbers[ref["ContactNumber"]])
-        elif ref.get("Name"):
-            existing = self.contact_names.get(ref["Name"].strip().lower())
+        elif name:
+            existing = self.contact_names.get(name.lower())
             if existing:
                 contact = self.c["Contacts"].get(existing)
             elif create_ok:
                 # Xero creates a contact on the fly when a document names an unknown one.
-                contact = self._new_contact({"Name": ref["Name"].strip()})
+                contact = self._new_contact({"Name": name})
                 self.store_contact(contact)
                 self._notify("CONTACT", "CREATE", contact["ContactID"])
             else:
@@ -408,6 +417,19 @@ class Org:
         contact["UpdatedDateUTC"] = ms_date(now)
         return contact
 
+    def contact_name_errors(self, name: str | None, old: dict | None = None) -> list[str]:
+        """Xero's rules for a Contact's Name (`name` as `contact_name` gives it): required, at most
+        255 characters, unique among contacts other than `old` (the contact being updated)."""
+        if not name:
+            return ["The contact name must be specified"]
+        if len(name) > 255:
+            return ["The contact name must be 255 characters or less"]
+        owner = self.contact_names.get(name.lower())
+        if owner and (old is None or owner != old["ContactID"]):
+            return [f"The contact name {name} is already assigned to another contact. The contact "
+                    "name must be unique across all active contacts."]
+        return []
+
     def write_contact(self, element: dict, *, create_only: bool) -> dict:
         errors: list[str] = []
         cid = (element.get("ContactID") or "").lower() or None
@@ -427,17 +449,8 @@ class Org:
                 match = self.contact_names.get(str(element["Name"]).strip().lower())
             if match:
                 old = self.c["Contacts"].get(match)
-        name = element.get("Name", (old or {}).get("Name"))
-        if not name or not str(name).strip():
-            errors.append("The contact name must be specified")
-        else:
-            name = str(name).strip()
-            if len(name) > 255:
-                errors.append("The contact name must be 255 characters or less")
-            owner = self.contact_names.get(name.lower())
-            if owner and (old is None or owner != old["ContactID"]):
-                errors.append(f"The contact name {name} is already assigned to another contact. The contact "
-                              "name must be unique across all active contacts.")
+        name = contact_name(element.get("Name", (old or {}).get("Name")))
+        errors.extend(self.contact_name_errors(name, old))
         number = element.get("ContactNumber")
         if number and self.contact_numbers.get(number) not in (None, (old or {}).get("ContactID")):
             errors.append(f"The contact number {number} is already assigned to another contact.")
