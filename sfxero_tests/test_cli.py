@@ -116,8 +116,7 @@ def test_bad_fault_spec_names_the_problem(tmp_path):
 
 def test_negative_plan_limit_is_refused(tmp_path):
     # pandas' head(-1) would silently drop the last row instead of showing "at most -1".
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "plan", "--limit", "-1"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, env=os.environ)
+    result = sfxero("plan", "--limit", "-1", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--limit" in lines[0] and "-1" in lines[0]
