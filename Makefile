@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 
-.PHONY: install lock run dev test sandbox stop bench clean
+.PHONY: install lock run dev test test-fast sandbox stop bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit("sfxero needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -38,9 +38,19 @@ run: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/sfxero dev
 
+## Tests run on WORKERS processes (pytest-xdist); tests sharing a module-scoped fixture stay on one
+## worker (loadgroup: the markers are given in sfxero_tests/conftest.py).
+WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+
 ## The whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+## The quick loop: everything that needs neither PostgreSQL, nor a child process, nor a large
+## sandbox or a long bench (the lanes are given automatically; see sfxero_tests/conftest.py).
+test-fast: $(STAMP)
+	$(PYTEST) -m "not postgres and not subprocess and not slow"
 
 sandbox: $(STAMP)
 	$(BIN)/sfxero sandbox

@@ -1,7 +1,8 @@
 """What `sfxero sync` checks before it starts any run: each configuration or environment mistake is
 one stderr line naming the key or variable, exit 2, in seconds — not a run failing after retries
-with a traceback. Through the real CLI, in a subprocess, against the real sandbox (its credentials
-in the environment, so no background sandbox is started) and the real PostgreSQL server.
+with a traceback. Through the real CLI (the console script's entry point, in this interpreter), against
+the real sandbox (its credentials in the environment, so no background sandbox is started) and the
+real PostgreSQL server.
 
 The elapsed time is asserted only as a hang guard (HANG_GUARD_S: the failures these checks replace
 took 37 s to minutes; on a loaded shared machine a one-line answer has taken up to 11 s); the measured
@@ -9,36 +10,32 @@ figures are printed (`pytest -s`)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from .test_cli import CliResult, sfxero
+
 HANG_GUARD_S = 30
 WRONG_SECRET = "Wrong-Secret-Value-4242"
 
 
 def sfxero_sync(tmp_path: Path, sandbox, *, config: dict | None = None, env: dict | None = None,
-                stage: str = "extract") -> tuple[subprocess.CompletedProcess, float]:
-    full_env = {**os.environ, **sandbox.env, "PYTHONPATH": str(ROOT),
-                "SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}", "DAGSTER_HOME": str(tmp_path / "dh")}
-    full_env.pop("SFXERO_DEBUG", None)
+                stage: str = "extract") -> tuple[CliResult, float]:
+    full_env = {**sandbox.env, "SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}",
+                "DAGSTER_HOME": str(tmp_path / "dh"), "SFXERO_DEBUG": None}
     if config is not None:
         (tmp_path / "sfxero.yaml").write_text(yaml.safe_dump(config))
         full_env["SFXERO_CONFIG"] = str(tmp_path / "sfxero.yaml")
     full_env.update(env or {})
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sync", "--stage", stage], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, env=full_env)
+    result = sfxero("sync", "--stage", stage, env=full_env, cwd=tmp_path)
     return result, time.monotonic() - started
 
 
-def assert_one_line(result: subprocess.CompletedProcess, elapsed: float, *needles: str) -> str:
+def assert_one_line(result: CliResult, elapsed: float, *needles: str) -> str:
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(lines) == 1, result.stderr[-2000:]

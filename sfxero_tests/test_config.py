@@ -3,15 +3,14 @@ names the key (SPEC §7), including through the CLI."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sfxero_pipelines.config import DEFAULT_SALESFORCE_OBJECTS, load_config, parse_config
 from sfxero_pipelines.errors import ConfigError
+
+from .test_cli import sfxero
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,8 +45,7 @@ def test_missing_config_file_named_by_env_var(monkeypatch, tmp_path):
 
 def test_cli_reports_config_errors_in_one_line(tmp_path):
     (tmp_path / "sfxero.yaml").write_text("extract:\n  lookback_seconds: -5\n")
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sync", "--stage", "extract"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = sfxero("sync", "--stage", "extract", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "sfxero: sfxero.yaml: extract.lookback_seconds: Input should be greater than or equal to 0"]

@@ -1,5 +1,7 @@
 """`sfxero sandbox` as a newcomer runs it: a foreground process that prints where it listens,
-writes the connection settings (owner-only) and serves SPEC §5's fixture format over HTTPS."""
+writes the connection settings (owner-only) and serves SPEC §5's fixture format over HTTPS, until
+Ctrl-C (a real process and SIGINT). Refused fixture files are refused before anything starts, so
+those run in this interpreter."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import pytest
 import requests
 
 from sfxero_pipelines.settings import load_env_file
+
+from .test_cli import CliResult, sfxero
 
 
 def _start(tmp_path, *args: str) -> tuple[subprocess.Popen, dict]:
@@ -75,8 +79,7 @@ def test_sandbox_loads_a_fixture_file(tmp_path):
 def test_bad_fixture_file_is_a_one_line_error(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
-                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+    result = sfxero("sandbox", "--fixtures", str(path), "--env-file", str(tmp_path / "e.env"))
     assert result.returncode == 2
     assert "--fixtures" in result.stderr and "not valid JSON" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -85,18 +88,15 @@ def test_bad_fixture_file_is_a_one_line_error(tmp_path):
 def test_fixture_the_api_would_refuse_names_the_record(tmp_path):
     path = tmp_path / "dupes.json"
     path.write_text(json.dumps({"xero": {"Contacts": [{"Name": "Twin Ltd"}, {"Name": "Twin Ltd"}]}}))
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
-                             "--env-file", str(tmp_path / "e.env")], capture_output=True, text=True, timeout=60)
+    result = sfxero("sandbox", "--fixtures", str(path), "--env-file", str(tmp_path / "e.env"))
     assert result.returncode == 2
     assert "--fixtures" in result.stderr and "Twin Ltd" in result.stderr and "Traceback" not in result.stderr
 
 
-def _refused(tmp_path, fixture: dict) -> subprocess.CompletedProcess:
+def _refused(tmp_path, fixture: dict) -> CliResult:
     path = tmp_path / "fixture.json"
     path.write_text(json.dumps(fixture))
-    return subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--fixtures", str(path),
-                           "--env-file", str(tmp_path / "e.env")], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)
+    return sfxero("sandbox", "--fixtures", str(path), "--env-file", str(tmp_path / "e.env"), cwd=tmp_path)
 
 
 @pytest.mark.parametrize("contact", [{"Name": None, "EmailAddress": "ap@nameless.example"},
@@ -110,9 +110,7 @@ def test_fixture_contact_without_a_name_is_refused_naming_the_record(tmp_path, c
 
 
 def test_sandbox_port_out_of_range_is_a_usage_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--sf-port", "99999",
-                             "--env-file", str(tmp_path / "e.env")], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60)
+    result = sfxero("sandbox", "--sf-port", "99999", "--env-file", str(tmp_path / "e.env"), cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--sf-port" in lines[0] and "99999" in lines[0]

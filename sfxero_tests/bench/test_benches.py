@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test is a bench run
+
 SPEC_KEYS = {"bench", "records", "seconds", "api_calls", "floor_seconds", "ratio_to_floor", "peak_rss_mb"}
 MINI_CONFIG = """
 extract:

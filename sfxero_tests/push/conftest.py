@@ -19,7 +19,7 @@ from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.reconcile.plan import summary
 from sfxero_pipelines.staging.state.plans import load_latest
 
-from ..conftest import sandbox_call
+from ..conftest import FAST_XERO, sandbox_call
 from ..extract.conftest import salesforce_resource, xero_resource
 
 
@@ -135,4 +135,4 @@ def sf_field(server, obj: str, field: str) -> dict[str, object]:
 @pytest.fixture
 def fast_sandbox(make_sandbox):
     """A fresh small sandbox whose Xero minute limit does not slow the test down."""
-    return make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
+    return make_sandbox(size="small", seed=42, xero_limits=FAST_XERO)

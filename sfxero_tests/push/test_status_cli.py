@@ -1,4 +1,5 @@
-"""`sfxero status` and `sfxero replay` as a user runs them (subprocess, real staging and instance)."""
+"""`sfxero status` and `sfxero replay` as a user runs them (through the console script's entry point;
+real staging and a real instance)."""
 
 from __future__ import annotations
 

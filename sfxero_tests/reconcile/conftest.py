@@ -64,13 +64,6 @@ def sf_id(prefix: str = "001") -> str:
     return f"{prefix}{next(_ids):015d}"
 
 
-@pytest.fixture
-def sqlite_staging(tmp_path) -> StagingDatabase:
-    db = StagingDatabase(url=f"sqlite:///{tmp_path / 'staging.db'}")
-    yield db
-    db.dispose()
-
-
 class Stager:
     def __init__(self, db: StagingDatabase) -> None:
         self.db = db

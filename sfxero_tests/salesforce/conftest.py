@@ -16,6 +16,7 @@ from sfxero_pipelines.defs.salesforce.resources import SalesforceResource
 from sfxero_pipelines.sandbox.runner import SandboxServer
 from sfxero_pipelines.sandbox.salesforce.store import id18
 
+from ..conftest import salesforce_resource
 from .soql_fixture import soql_fixtures
 
 
@@ -43,12 +44,8 @@ def raw_sf(server: SandboxServer) -> Salesforce:
 
 
 def resource(server: SandboxServer, **overrides) -> SalesforceResource:
-    e = server.env
-    kwargs = dict(login_url=e["SALESFORCE_LOGIN_URL"], client_id=e["SALESFORCE_CLIENT_ID"],
-                  client_secret=e["SALESFORCE_CLIENT_SECRET"], ca_bundle=e["SFXERO_CA_BUNDLE"],
-                  retry_backoff_s=0.01, timeout_s=20)
-    kwargs.update(overrides)
-    return SalesforceResource(**kwargs)
+    """The shared builder with a short retry backoff (these tests provoke retries on purpose)."""
+    return salesforce_resource(server, **{"retry_backoff_s": 0.01, "timeout_s": 20, **overrides})
 
 
 def sfid(prefix: str, n: int) -> str:

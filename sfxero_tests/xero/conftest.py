@@ -25,6 +25,8 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from sfxero_pipelines.defs.xero.resources import XeroResource
 
+from ..conftest import xero_resource
+
 SPEC_PATH = Path(os.environ.get("SFXERO_XERO_SPEC", Path(__file__).resolve().parents[3] / "shared" / "specs"
                                 / "xero_accounting.yaml"))
 if not SPEC_PATH.exists():
@@ -140,12 +142,8 @@ def xero_sandbox(make_sandbox, response_validator):
 
 
 def resource_for(server, **overrides) -> XeroResource:
-    env = server.env
-    kwargs = dict(api_url=env["XERO_API_URL"], identity_url=env["XERO_IDENTITY_URL"],
-                  client_id=env["XERO_CLIENT_ID"], client_secret=env["XERO_CLIENT_SECRET"],
-                  tenant_id=env["XERO_TENANT_ID"], ca_bundle=env["SFXERO_CA_BUNDLE"], backoff_initial_s=0.05)
-    kwargs.update(overrides)
-    return XeroResource(**kwargs)
+    """The shared builder with a short retry backoff (these tests provoke retries on purpose)."""
+    return xero_resource(server, **{"backoff_initial_s": 0.05, **overrides})
 
 
 @pytest.fixture
