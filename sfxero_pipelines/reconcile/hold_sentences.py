@@ -170,8 +170,13 @@ _CHECK_REASON = re.compile(r"^(?P<exp>expect_[a-z_]+)\((?P<col>[^)]*)\): (?P<val
 
 _OBJ = r"(?P<obj>Account|Opportunity|Order|Contact|Lead|Xero Contact|Xero invoice|primary Contact|Campaign membership " \
        r"for Xero Contact|[A-Z][A-Za-z0-9_ ]*?)"
-#: (kind, pattern, sentence builder). Order matters: the first match explains.
+#: (kind, pattern, sentence template or builder). Order matters: the first match explains.
 _REASONS: list[tuple[str, re.Pattern, object]] = []
+
+
+def _template(kind: str, pattern: str, sentence: str) -> None:
+    """A reason whose sentence is `sentence` filled with the pattern's named groups."""
+    _REASONS.append((kind, re.compile(pattern, re.S), sentence))
 
 
 def _reason(kind: str, pattern: str):
@@ -186,17 +191,13 @@ def _xero_rejected(m, explain):
     return f"Xero refused to {m['action']} the {m['target']} ({m['recipe']}): {_xero_fix(m['msg'])}"
 
 
-@_reason("push: not sent", r"^(?P<recipe>\w+) (?P<action>\w+) of (?P<target>\w+) not sent: (?P<msg>.*)$")
-def _not_sent(m, explain):
-    return (f"The {m['target']} {m['action']} ({m['recipe']}) was not sent: {m['msg']}. Fix what it names, then run "
-            "`sfxero replay`.")
-
-
-@_reason("push: Salesforce rejected",
-         r"^Salesforce rejected the (?P<recipe>\w+) (?P<action>\w+) of (?P<target>\w+): (?P<msg>.*)$")
-def _sf_rejected(m, explain):
-    return (f"Salesforce refused to {m['action']} the {m['target']} ({m['recipe']}): {m['msg']}. Correct the record "
-            "(or the field's validation rule or permissions) in Salesforce, then run `sfxero replay`.")
+_template("push: not sent", r"^(?P<recipe>\w+) (?P<action>\w+) of (?P<target>\w+) not sent: (?P<msg>.*)$",
+          ("The {target} {action} ({recipe}) was not sent: {msg}. Fix what it names, then run "
+           "`sfxero replay`."))
+_template("push: Salesforce rejected",
+          r"^Salesforce rejected the (?P<recipe>\w+) (?P<action>\w+) of (?P<target>\w+): (?P<msg>.*)$",
+          ("Salesforce refused to {action} the {target} ({recipe}): {msg}. Correct the record "
+           "(or the field's validation rule or permissions) in Salesforce, then run `sfxero replay`."))
 
 
 _XERO_MESSAGES = [
@@ -233,55 +234,30 @@ def _staged_invalid(m, explain):
             "extract reads it again.")
 
 
-@_reason("reconcile: Account has no name", r"^Name is required by Xero and the Account has none$")
-def _no_name(m, explain):
-    return "The Account has no Name, and Xero needs a name for every contact. Give the Account a Name in Salesforce."
-
-
-@_reason("reconcile: link shared", r"^linked to (?P<what>.+?) (?P<id>\S+), which is also linked from another "
-                                   r"Salesforce record$")
-def _link_shared(m, explain):
-    return (f"Two Salesforce records point at the same {m['what']} {m['id']} (a copied Xero id field). Clear the Xero "
-            "id field on the record that is not the real owner.")
-
-
-@_reason("reconcile: link to archived", r"^linked (?P<what>.+?) (?P<id>\S+) is archived or deleted$")
-def _link_archived(m, explain):
-    return (f"The linked {m['what']} {m['id']} is archived or deleted in Xero. Restore it in Xero, or clear the Xero id "
-            "field in Salesforce so a new one is created.")
-
-
-@_reason("reconcile: link not found", r"^linked (?P<what>.+?) (?P<id>\S+) not found in staging$")
-def _link_missing(m, explain):
-    return (f"The linked {m['what']} {m['id']} is not in Xero's data. Check the id in Salesforce (clear it to create "
-            "a new one), or run an extract if it was created just now.")
-
-
-@_reason("reconcile: R2 and R7 both invoice", r"^its Opportunity (?P<id>\S+) is invoiced by R2 ")
-def _r2_r7(m, explain):
-    return (f"This Order's Opportunity {m['id']} is already invoiced by R2, and R7 would invoice it again. Turn off R2 "
-            "or R7, or link this Order to that invoice.")
-
-
-@_reason("reconcile: product without Xero Item", r"^line (?P<line>\S+): ProductCode (?P<code>.+) has no Xero Item$")
-def _no_item(m, explain):
-    return (f"Line {m['line']} uses product code {m['code']}, which has no Item in Xero. Create the Item in Xero, or "
-            "correct the product code in Salesforce.")
-
-
-@_reason("reconcile: line without ProductCode", r"^line (?P<line>\S+) has no ProductCode to map to a Xero Item$")
-def _no_code(m, explain):
-    return f"Line {m['line']} has no product code, so it cannot become a Xero invoice line. Set its Product's code."
-
-
-@_reason("reconcile: no line items", r"^(?P<what>.+?) has no line items to invoice$")
-def _no_lines(m, explain):
-    return f"The {m['what']} has no line items, so there is nothing to invoice. Add its products in Salesforce."
-
-
-@_reason("reconcile: no Account", r"^(?P<what>\S+) has no Account, so no Xero Contact to invoice$")
-def _no_account(m, explain):
-    return f"The {m['what']} has no Account, so there is no Xero Contact to invoice. Set its Account in Salesforce."
+_template("reconcile: Account has no name", r"^Name is required by Xero and the Account has none$",
+          "The Account has no Name, and Xero needs a name for every contact. Give the Account a Name in Salesforce.")
+_template("reconcile: link shared", r"^linked to (?P<what>.+?) (?P<id>\S+), which is also linked from another "
+                                   r"Salesforce record$",
+          ("Two Salesforce records point at the same {what} {id} (a copied Xero id field). Clear the Xero "
+           "id field on the record that is not the real owner."))
+_template("reconcile: link to archived", r"^linked (?P<what>.+?) (?P<id>\S+) is archived or deleted$",
+          ("The linked {what} {id} is archived or deleted in Xero. Restore it in Xero, or clear the Xero id "
+           "field in Salesforce so a new one is created."))
+_template("reconcile: link not found", r"^linked (?P<what>.+?) (?P<id>\S+) not found in staging$",
+          ("The linked {what} {id} is not in Xero's data. Check the id in Salesforce (clear it to create "
+           "a new one), or run an extract if it was created just now."))
+_template("reconcile: R2 and R7 both invoice", r"^its Opportunity (?P<id>\S+) is invoiced by R2 ",
+          ("This Order's Opportunity {id} is already invoiced by R2, and R7 would invoice it again. Turn off R2 "
+           "or R7, or link this Order to that invoice."))
+_template("reconcile: product without Xero Item", r"^line (?P<line>\S+): ProductCode (?P<code>.+) has no Xero Item$",
+          ("Line {line} uses product code {code}, which has no Item in Xero. Create the Item in Xero, or "
+           "correct the product code in Salesforce."))
+_template("reconcile: line without ProductCode", r"^line (?P<line>\S+) has no ProductCode to map to a Xero Item$",
+          "Line {line} has no product code, so it cannot become a Xero invoice line. Set its Product's code.")
+_template("reconcile: no line items", r"^(?P<what>.+?) has no line items to invoice$",
+          "The {what} has no line items, so there is nothing to invoice. Add its products in Salesforce.")
+_template("reconcile: no Account", r"^(?P<what>\S+) has no Account, so no Xero Contact to invoice$",
+          "The {what} has no Account, so there is no Xero Contact to invoice. Set its Account in Salesforce.")
 
 
 @_reason("reconcile: Campaign member unreachable", r"^(?P<owes>owes .+?|no longer overdue), but (?P<why>.*)$")
@@ -290,23 +266,16 @@ def _campaign(m, explain):
     return f"This Xero customer {m['owes']}, but {inner.sentence[0].lower()}{inner.sentence[1:]}"
 
 
-@_reason("reconcile: Account without Contact", r"^linked Account (?P<id>\S+) has no Contact to add to the Campaign$")
-def _account_no_contact(m, explain):
-    return (f"The linked Account {m['id']} has no Contact to add to the dunning Campaign. Add a Contact to the Account "
-            "in Salesforce.")
-
-
-@_reason("reconcile: nobody to add", r"^no linked Account and no email to find a Contact or Lead by$")
-def _nobody(m, explain):
-    return ("Nobody in Salesforce can be found for it: it is not linked to an Account and has no email. Link it to "
-            "an Account (sync it with R1) or give the Xero Contact an email.")
-
-
-@_reason("reconcile: email not in Salesforce",
-         r"^no linked Account, and no Salesforce Contact or Lead has the email (?P<email>.*)$")
-def _email_unknown(m, explain):
-    return (f"It is not linked to an Account, and no Salesforce Contact or Lead has the email {m['email']}. Add that "
-            "email to the right Contact, or link the Xero Contact to its Account.")
+_template("reconcile: Account without Contact", r"^linked Account (?P<id>\S+) has no Contact to add to the Campaign$",
+          ("The linked Account {id} has no Contact to add to the dunning Campaign. Add a Contact to the Account "
+           "in Salesforce."))
+_template("reconcile: nobody to add", r"^no linked Account and no email to find a Contact or Lead by$",
+          ("Nobody in Salesforce can be found for it: it is not linked to an Account and has no email. Link it to "
+           "an Account (sync it with R1) or give the Xero Contact an email."))
+_template("reconcile: email not in Salesforce",
+          r"^no linked Account, and no Salesforce Contact or Lead has the email (?P<email>.*)$",
+          ("It is not linked to an Account, and no Salesforce Contact or Lead has the email {email}. Add that "
+           "email to the right Contact, or link the Xero Contact to its Account."))
 
 
 @_reason("reconcile: related record held", r"^" + _OBJ + r" (?P<id>\S+) (?P<inner>held at .*|\S.*)$")
@@ -339,7 +308,8 @@ def explain_reason(reason: str, *, table_name: str = "", record_id: str = "", sf
     for kind, pattern, build in _REASONS:
         found = pattern.match(text)
         if found:
-            return Explained(build(found, inner), text, kind, links_for(table_name, record_id, text, sf_url))
+            sentence = build.format(**found.groupdict()) if isinstance(build, str) else build(found, inner)
+            return Explained(sentence, text, kind, links_for(table_name, record_id, text, sf_url))
     return _fallback(text, table_name, record_id, sf_url)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
+from ..checks.signals import aware as _aware
 from ..staging.state.holds import holds_of
 from ..staging.state.ledger import writes_of
 from ..staging.state.links import links_naming
@@ -35,14 +36,6 @@ class Event:
         out = asdict(self)
         out["at"] = self.at.isoformat() if self.at else None
         return out
-
-
-def _aware(value) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _json(value):
