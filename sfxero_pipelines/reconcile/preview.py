@@ -98,7 +98,7 @@ def plan_names(conn: sa.Connection, rows: pd.DataFrame, per_action: int | None =
 
 def _shown(rows: pd.DataFrame, per_action: int | None) -> pd.DataFrame:
     rows = rows[rows.action != "skip"]
-    return rows if per_action is None else rows.groupby("action", sort=False).head(per_action)
+    return rows if per_action is None else rows.groupby(["recipe", "action"], sort=False).head(per_action)
 
 
 def text_lines(rows: pd.DataFrame, names: dict[str, str]) -> list[str]:
