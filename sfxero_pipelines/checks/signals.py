@@ -36,6 +36,10 @@ def _aware(value) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+#: A staged timestamp as an aware UTC datetime (SQLite returns naive ones or text); `sfxero trace` reads them too.
+aware = _aware
+
+
 def freshness(conn: sa.Connection, table: str, cfg: ChecksConfig, now: dt.datetime) -> Signal:
     if staged_columns(conn, table) is None:
         return Signal("freshness", False, f"{table} has not been staged yet")

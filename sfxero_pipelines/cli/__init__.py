@@ -127,6 +127,17 @@ def status(as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="Every event as JSON.")
+def trace(record_id: str, as_json: bool) -> None:
+    """One record's story (a Salesforce or Xero id): staged, held, planned, written, linked — newest first."""
+    from .trace_cmd import run_trace
+
+    require_staging()
+    sys.exit(run_trace(record_id, as_json=as_json))
+
+
+@cli.command()
 @click.argument("record_ids", nargs=-1)
 def replay(record_ids: tuple[str, ...]) -> None:
     """Re-push held records after a fix (all of them, or the given source record ids)."""

@@ -11,13 +11,10 @@ import click
 from . import EXIT_HELD, EXIT_OK
 
 
-def _fmt(value) -> str:
-    return "∅" if value is None else repr(value) if isinstance(value, str) else json.dumps(value)
-
-
 def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = None) -> int:
     from ..config import load_config
     from ..reconcile.build import build_plan
+    from ..reconcile.preview import plan_names, text_lines
     from ..settings import engine_for, staging_url
 
     cfg = load_config()
@@ -27,10 +24,14 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
     try:
         with engine.connect() as conn:
             plan = build_plan(conn, cfg)
+            rows = plan.rows if recipe is None else plan.rows[plan.rows.recipe == recipe]
+            shown = rows[rows.action != "skip"]
+            if limit is not None:
+                shown = shown.head(limit)
+            names = {} if as_json else plan_names(conn, shown)
             conn.rollback()
     finally:
         engine.dispose()
-    rows = plan.rows if recipe is None else plan.rows[plan.rows.recipe == recipe]
     summary = {r: c for r, c in plan.summary.items() if recipe is None or r == recipe}
     held = sum(c["held"] for c in summary.values())
     if as_json:
@@ -48,21 +49,10 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
                    f"{c['held']:>7}  {plan.plan_ids[r]}")
     if not summary:
         click.echo("(nothing staged to reconcile)")
-    shown = rows[rows.action != "skip"]
-    if limit is not None:
-        shown = shown.head(limit)
     if len(shown):
         click.echo("")
-    for r in shown.itertuples(index=False):
-        arrow = "→ Xero" if r.direction == "sf_to_xero" else "→ Salesforce"
-        click.echo(f"{r.recipe} {r.action.upper():<8} {r.source_id} {arrow} {r.target_id or '(new)'}: {r.reason}")
-        diff = json.loads(r.diff) if isinstance(r.diff, str) else {}
-        for name, change in sorted((diff.get("fields") or {}).items()):
-            click.echo(f"    {name}: {_fmt(change.get('old'))} → {_fmt(change.get('new'))}   [{change.get('rule')}]")
-        for name, why in sorted((diff.get("suppressed") or {}).items()):
-            click.echo(f"    {name}: not planned back — {why}")
-        if diff.get("candidates"):
-            click.echo(f"    candidates: {', '.join(diff['candidates'])}")
+    for line in text_lines(shown, names):
+        click.echo(line)
     skipped = int((rows.action == "skip").sum())
     if skipped:
         click.echo(f"\n{skipped} record(s) in sync (not listed).")

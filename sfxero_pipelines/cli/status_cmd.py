@@ -60,8 +60,17 @@ def print_holds(holds: list[dict]) -> None:
         counts[(h["stage"], h["table_name"])] = counts.get((h["stage"], h["table_name"]), 0) + 1
     for (stage, table), n in sorted(counts.items()):
         click.echo(f"  {stage:<8}{table:<28}{n:>6}")
+    import os
+
+    from ..reconcile.hold_sentences import explain_hold, salesforce_web_url
+
+    sf_url = salesforce_web_url(os.environ)
     for h in holds[:SHOWN_HOLDS]:
-        click.echo(f"  - {h['stage']}/{h['table_name']} {h['record_id']}: {str(h['reason'])[:160]}")
+        explained = explain_hold(h, sf_url)
+        click.echo(f"  - {h['stage']}/{h['table_name']} {h['record_id']}: {explained.sentence}")
+        click.echo(f"      rule: {str(h['reason'])[:160]}")
+        for label, url in explained.links:
+            click.echo(f"      {label}: {url}")
     if len(holds) > SHOWN_HOLDS:
         click.echo(f"  … and {len(holds) - SHOWN_HOLDS} more (`sfxero status --json` lists all)")
 

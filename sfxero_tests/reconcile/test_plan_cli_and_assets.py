@@ -42,9 +42,9 @@ def test_plan_command_prints_summary_and_rows_and_writes_nothing(sqlite_staging,
         assert exc.code == 1  # the Opportunity without line items is held
     out = capsys.readouterr().out
     assert out.startswith("Sync plan (dry run: nothing was written)")
-    assert f"R1 UPDATE   {ids['a']} → Xero {ids['x']}" in out
+    assert f"R1 UPDATE   {ids['a']} 'Acme' → Xero {ids['x']} 'Acme Old'" in out
     assert "Name: 'Acme Old' → 'Acme'   [Name→Name; owner salesforce]" in out
-    assert f"R1 CREATE   {ids['new']} → Xero (new)" in out
+    assert f"R1 CREATE   {ids['new']} 'NewCo' → Xero (new)" in out
     try:
         main(["plan", "--json"])
     except SystemExit:
@@ -131,7 +131,8 @@ def test_plan_command_shows_deletes_and_order_invoices(sqlite_staging, monkeypat
     assert lines[1].split() == ["recipe", "create", "update", "delete", "skip", "conflict", "held", "plan", "id"]
     r6 = next(line for line in lines if line.startswith("R6 "))
     assert r6.split()[1:7] == ["0", "0", "1", "0", "0", "0"]
-    assert f"R6 DELETE   {ids['x']} → Salesforce {ids['member']}: no longer overdue in Xero" in out
+    assert f"R6 DELETE   {ids['x']} 'Paid Up' → Salesforce {ids['member']}" in out
+    assert ": no longer overdue in Xero" in out
     assert f"R7 CREATE   {ids['order']} → Xero (new)" in out
     try:
         main(["plan", "--json"])

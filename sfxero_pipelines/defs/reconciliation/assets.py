@@ -13,6 +13,7 @@ import dagster as dg
 from ...config import load_config
 from ...reconcile.build import FAMILIES, build_family
 from ...reconcile.plan import ACTIONS
+from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_names
 from ...staging.state.plans import write_plan
 from ...reconcile.report import amount_totals, markdown, recipe_counts
 from ..staging.resources import StagingDatabase
@@ -51,6 +52,7 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
         with staging.begin() as conn:
             built = build_family(conn, cfg, family)
             outcome = write_plan(conn, built.rows, recipes=recipes)
+            names = plan_names(conn, built.rows, per_action=PREVIEW_ROWS)
         summary, ids = built.summary, built.plan_ids
         for recipe in recipes:
             counts = summary.get(recipe, dict.fromkeys(ACTIONS, 0))
@@ -59,6 +61,8 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
                 "plan_id": ids.get(recipe, ""), "stored": outcome.get(recipe, "empty"),
                 "dagster/row_count": sum(counts.values()), **{f"rows_{a}": n for a, n in counts.items()},
                 "run_id": context.run.run_id,
+                "preview": dg.MetadataValue.md(plan_markdown(
+                    recipe, RECIPE_TITLES[recipe], built.rows[built.rows.recipe == recipe], names)),
             })
 
     return _plan

@@ -1,12 +1,13 @@
-"""Registers the plan assets and the reconciliation report (the `staging` resource is registered once, in defs/staging)."""
+"""Registers the plan assets, the reconciliation report and the held-records overview (the `staging` resource is registered once, in defs/staging)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from .assets import plan_assets, reconciliation_report
+from .held import held_records_overview
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[*plan_assets, reconciliation_report])
+    return dg.Definitions(assets=[*plan_assets, reconciliation_report, held_records_overview])

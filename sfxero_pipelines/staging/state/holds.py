@@ -178,3 +178,27 @@ def open_push_holds(conn: sa.Connection) -> list[dict]:
 def forget_table(conn: sa.Connection, table_name: str) -> int:
     """Delete every hold of `table_name`, open or released: only for a table rebuilt from scratch (benches)."""
     return conn.execute(held_record.delete().where(held_record.c.table_name == table_name)).rowcount or 0
+
+
+def open_holds_detailed(conn: sa.Connection) -> list[dict]:
+    """Every open hold with its detail (check holds: suite, expectation, column, value, why; push holds:
+    the target's message): stage, table_name, record_id, reason, detail, held_at; by stage, table, time."""
+    if not _has_table(conn):
+        return []
+    rows = conn.execute(sa.select(held_record.c.stage, held_record.c.table_name, held_record.c.record_id,
+                                  held_record.c.reason, held_record.c.detail, held_record.c.held_at)
+                        .where(held_record.c.released_at.is_(None))
+                        .order_by(held_record.c.stage, held_record.c.table_name, held_record.c.held_at,
+                                  held_record.c.record_id)).mappings().all()
+    return [{**r, "detail": _detail(r["detail"])} for r in rows]
+
+
+def holds_of(conn: sa.Connection, record_id: str) -> list[dict]:
+    """Every hold of one record, open and released, any stage and table (what `sfxero trace` shows)."""
+    if not _has_table(conn):
+        return []
+    rows = conn.execute(sa.select(held_record.c.stage, held_record.c.table_name, held_record.c.record_id,
+                                  held_record.c.reason, held_record.c.detail, held_record.c.run_id,
+                                  held_record.c.held_at, held_record.c.released_at)
+                        .where(held_record.c.record_id == record_id).order_by(held_record.c.id)).mappings().all()
+    return [{**r, "detail": _detail(r["detail"])} for r in rows]

@@ -114,3 +114,24 @@ def succeeded_since(conn: sa.Connection, source_ids: list[str], since: dt.dateti
             sync_ledger.c.outcome == SUCCEEDED, sync_ledger.c.completed_at >= since,
             sync_ledger.c.source_id.in_(chunk)))}
     return out
+
+
+def writes_of(conn: sa.Connection, record_id: str) -> list[dict]:
+    """Every write attempt whose source or target is `record_id`, oldest first (what `sfxero trace` shows):
+    recipe, target_system, target_object, source_id, target_id, outcome, response, run_id, attempted_at,
+    completed_at."""
+    if not sa.inspect(conn).has_table(sync_ledger.name):
+        return []
+    rows = conn.execute(sa.select(sync_ledger.c.recipe, sync_ledger.c.target_system, sync_ledger.c.target_object,
+                                  sync_ledger.c.source_id, sync_ledger.c.target_id, sync_ledger.c.outcome,
+                                  sync_ledger.c.response, sync_ledger.c.run_id, sync_ledger.c.attempted_at,
+                                  sync_ledger.c.completed_at)
+                        .where(sa.or_(sync_ledger.c.source_id == record_id, sync_ledger.c.target_id == record_id))
+                        .order_by(sync_ledger.c.attempted_at, sync_ledger.c.idempotency_key)).mappings().all()
+    out = []
+    for r in rows:
+        response = r["response"]
+        if isinstance(response, str):
+            response = json.loads(response)
+        out.append({**r, "response": response or {}})
+    return out

@@ -60,3 +60,12 @@ def link_join_sql(alias: str, recipe: str, sf_id_expr: str) -> str:
     if not (alias.isidentifier() and recipe.isalnum()):
         raise ValueError(f"not an alias and recipe code: {alias!r}, {recipe!r}")
     return f" LEFT JOIN {sync_link.name} {alias} ON {alias}.recipe = '{recipe}' AND {alias}.sf_id = {sf_id_expr}"
+
+
+def links_naming(conn: sa.Connection, record_id: str) -> list[dict]:
+    """The links whose Salesforce or Xero side is `record_id`: recipe, sf_id, xero_id, created_at, updated_at."""
+    if not has_links_table(conn):
+        return []
+    return [dict(r) for r in conn.execute(sa.select(sync_link).where(
+        sa.or_(sync_link.c.sf_id == record_id, sync_link.c.xero_id == record_id))
+        .order_by(sync_link.c.recipe)).mappings()]

@@ -161,3 +161,12 @@ def action_counts(conn: sa.Connection) -> list[tuple[str, str, dict[str, int]]]:
     return [(recipe, plan_id, {a: int(n) for a, n in conn.execute(
         sa.text(f"SELECT action, count(*) FROM {TABLE} WHERE plan_id = :p GROUP BY action"), {"p": plan_id})})
         for recipe, plan_id in sorted(latest)]
+
+
+def rows_naming(conn: sa.Connection, record_id: str) -> list[dict]:
+    """Rows of every stored plan whose source or target is `record_id`, oldest plan first."""
+    if not has_plans_table(conn):
+        return []
+    rows = conn.execute(sa.text(f"SELECT {', '.join(_COLS)} FROM {TABLE} WHERE source_id = :i OR target_id = :i "
+                                "ORDER BY created_at, plan_id, row_no"), {"i": record_id}).mappings().all()
+    return [dict(r) for r in rows]
