@@ -15,6 +15,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,9 @@ def sandbox_reset(server: SandboxServer) -> None:
         sandbox_call(server, system, "POST", "/__sandbox/reset")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A throwaway database on the real PostgreSQL server, dropped afterwards."""
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A throwaway database on the real PostgreSQL server, dropped afterwards (its URL)."""
     name = f"sfxero_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -85,6 +86,13 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway database on the real PostgreSQL server, dropped afterwards."""
+    with pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
