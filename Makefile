@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 
-.PHONY: install lock run dev test test-fast sandbox stop bench clean
+.PHONY: install lock run dev test test-fast sandbox stop bench clean deploy-celery-up deploy-celery-down
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit("sfxero needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -58,6 +58,14 @@ sandbox: $(STAMP)
 ## Stop the background sandbox `make run` started.
 stop: $(STAMP)
 	$(BIN)/sfxero sandbox --stop
+
+## Dagster daemon, webserver and Celery workers as local processes (needs DAGSTER_PG_URL, RabbitMQ,
+## Redis; see README "Running at scale"). Pid files and logs under .sfxero/celery/.
+deploy-celery-up: $(STAMP)
+	SFXERO_BIN=$(abspath $(BIN)) deploy/celery/up.sh
+
+deploy-celery-down:
+	deploy/celery/down.sh
 
 clean:
 	rm -rf .sfxero .dagster_home .pytest_cache

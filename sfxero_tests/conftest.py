@@ -34,6 +34,7 @@ import subprocess
 import types
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -192,12 +193,9 @@ def sandbox_reset(server: SandboxServer) -> None:
         sandbox_call(server, system, "POST", "/__sandbox/reset")
 
 
-@pytest.fixture
-def pg_url(request) -> Iterator[str]:
-    """A throwaway database on the real PostgreSQL server, dropped afterwards."""
-    if not request.node.get_closest_marker("postgres"):
-        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not in the postgres lane: a parameter "
-                    "'postgresql' (as the staging fixture's) or @pytest.mark.postgres puts it there", pytrace=False)
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A throwaway database on the real PostgreSQL server, dropped afterwards (its URL)."""
     name = f"sfxero_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -208,6 +206,16 @@ def pg_url(request) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(request) -> Iterator[str]:
+    """A throwaway database on the real PostgreSQL server, dropped afterwards."""
+    if not request.node.get_closest_marker("postgres"):
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not in the postgres lane: a parameter "
+                    "'postgresql' (as the staging fixture's) or @pytest.mark.postgres puts it there", pytrace=False)
+    with pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

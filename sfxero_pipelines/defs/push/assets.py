@@ -17,6 +17,7 @@ from ...push.run import push_to_salesforce, push_to_xero
 from ...reconcile.build import FAMILIES
 from ..reconciliation.assets import plan_key
 from ..salesforce.resources import SalesforceResource
+from ..queues import SALESFORCE_QUEUE, XERO_QUEUE
 from ..retries import only_transient_retried
 from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource
@@ -45,7 +46,7 @@ def _guarded(context: dg.AssetExecutionContext, fn) -> PushReport:
         return fn()
 
 
-@dg.asset(group_name=GROUP, kinds={"xero"}, pool="xero_api", deps=PLAN_ASSETS, retry_policy=RETRY,
+@dg.asset(group_name=GROUP, kinds={"xero"}, pool="xero_api", op_tags=XERO_QUEUE, deps=PLAN_ASSETS, retry_policy=RETRY,
           description="Writes the sync plan's Salesforce → Xero rows (R1 Contacts, R2 invoices): batches of 50 with "
                       "Idempotency-Keys, ledger before and after each call, links and write-backs in the same step.")
 def xero_push(context: dg.AssetExecutionContext, xero: XeroResource, salesforce: SalesforceResource,
@@ -59,7 +60,8 @@ def xero_push(context: dg.AssetExecutionContext, xero: XeroResource, salesforce:
     return _result(context, _guarded(context, run))
 
 
-@dg.asset(group_name=GROUP, kinds={"salesforce"}, pool="salesforce_api", deps=[*PLAN_ASSETS, "xero_push"],
+@dg.asset(group_name=GROUP, kinds={"salesforce"}, pool="salesforce_api", op_tags=SALESFORCE_QUEUE,
+          deps=[*PLAN_ASSETS, "xero_push"],
           retry_policy=RETRY,
           description="Writes the sync plan's Xero → Salesforce rows (R1 write-backs, R3 status and payments, R4 "
                       "balances, R5 Xero-owned fields): sObject Collections of 200, Bulk 2.0 above the threshold.")

@@ -10,6 +10,7 @@ from ...config import load_config
 from ..extract_metadata import extract_metadata
 from ...staging.schema import snake
 from ..partitions import daily_partitions
+from ..queues import SALESFORCE_QUEUE
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
 from ...extract.salesforce import extract_salesforce_object
@@ -31,6 +32,7 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
         partitions_def=daily_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="salesforce_api",
+        op_tags=SALESFORCE_QUEUE,
         retry_policy=API_RETRY,
         description=f"Salesforce {sobject} staged by SystemModstamp window (queryAll: soft deletes become is_deleted).",
         metadata={"dagster/table_name": table, "source_object": sobject},

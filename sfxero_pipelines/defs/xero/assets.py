@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from ...config import load_config
 from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
+from ..queues import XERO_QUEUE
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
 from ...extract.xero import extract_xero_journals, extract_xero_paged, extract_xero_reference
@@ -30,6 +31,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     config = load_config().extract
     common = dict(
         name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=API_RETRY,
+        op_tags=XERO_QUEUE,
         metadata={"dagster/table_name": obj.table, "source_collection": obj.collection},
         tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "offset" if obj.offset_paged else "reference"},
     )

@@ -1,0 +1,151 @@
+"""sfxero's full cycle with SFXERO_EXECUTOR=celery, its steps run by Celery workers on a real RabbitMQ.
+
+Two workers are started with `deploy/celery/up.sh` (as subprocesses, the same venv and PYTHONPATH):
+one on the `dagster` and `xero` queues, one on `dagster` and `salesforce`. The jobs of
+`defs/sync/jobs.py` run on a dagster-postgres instance (`deploy/celery/dagster.yaml`) in a temp
+DAGSTER_HOME, against a fresh sandbox and a fresh PostgreSQL staging database. The event log must
+show steps run by both workers, in more than one process; a second extract/check/reconcile must plan
+nothing to create or update; and Xero must hold each Contact and invoice once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+
+from sfxero_pipelines.defs.staging.resources import StagingDatabase
+from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
+from sfxero_pipelines.reconcile.plan import summary
+from sfxero_pipelines.staging.state.plans import load_latest
+
+from ..conftest import pg_database
+from ..push.conftest import xero_state
+from .celery_jobs import reconstructable_sfxero_job
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("SFXERO_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
+BACKEND = os.environ.get("SFXERO_TEST_CELERY_BACKEND", "redis://127.0.0.1:6379/0")
+WORKERS = "dagster,xero dagster,salesforce"
+
+
+def _psycopg2(url: str) -> str:
+    # dagster-postgres needs the psycopg2 driver named (see deploy/celery/dagster.yaml).
+    return url.replace("postgresql+psycopg://", "postgresql+psycopg2://", 1)
+
+
+def _wait_ready(state: Path, count: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        logs = [p.read_text() for p in sorted(state.glob("worker-*.log"))]
+        if len(logs) == count and all(" ready." in log for log in logs):
+            return
+        time.sleep(1)
+    raise AssertionError("Celery workers not ready:\n" + "\n".join(
+        p.read_text()[-2000:] for p in state.glob("worker-*.log")))
+
+
+@pytest.fixture
+def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
+    """The sandbox, staging and instance settings, applied here and handed to the workers."""
+    server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
+    with pg_database() as instance_url:
+        env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home),
+               "DAGSTER_PG_URL": _psycopg2(instance_url), "SFXERO_EXECUTOR": "celery",
+               "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield server, env
+
+
+@pytest.fixture
+def workers(celery_env, tmp_path):
+    _, env = celery_env
+    state = tmp_path / "celery"
+    worker_env = {**os.environ, **env, "SFXERO_CELERY_DIR": str(state), "SFXERO_CELERY_SERVICES": "workers",
+                  "SFXERO_CELERY_WORKERS": WORKERS, "SFXERO_BIN": str(Path(sys.executable).parent),
+                  "PYTHONPATH": str(ROOT)}
+    subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
+    try:
+        _wait_ready(state, count=len(WORKERS.split()))
+        yield state
+    finally:
+        subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**worker_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},
+                       check=True, timeout=120)
+        assert not list(state.glob("*.pid"))
+
+
+def _run(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun:
+    tags = {"sfxero/stage": "celery-test"}
+    if job_name == "extract_job":
+        tags["dagster/partition"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    with dg.execute_job(reconstructable_sfxero_job(job_name), instance=instance, tags=tags,
+                        raise_on_error=False) as result:
+        return result.dagster_run
+
+
+def _stage(instance: dg.DagsterInstance, stage: str) -> list[dg.DagsterRun]:
+    return [_run(instance, name) for name in STAGE_JOBS[stage]]
+
+
+def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> list[tuple[str, str, int]]:
+    """(step key, Celery worker name, process id) of every step a worker ran."""
+    seen = []
+    for run in runs:
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            worker = (event.engine_event_data.metadata.get("Celery worker") if event.is_engine_event else None)
+            if worker is not None:
+                seen.append((event.step_key, worker.value, None))
+            elif event.event_type == dg.DagsterEventType.STEP_START:
+                seen.append((event.step_key, None, event.pid))
+    return seen
+
+
+@pytest.mark.slow
+def test_full_cycle_on_celery_workers(celery_env, workers, pg_url):
+    server, env = celery_env
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        runs = [run for stage in ("extract", "check", "reconcile", "push") for run in _stage(instance, stage)]
+        failed = {r.job_name: r.status for r in runs if r.status != dg.DagsterRunStatus.SUCCESS}
+        assert not failed, f"runs not successful: {failed}"
+
+        events = _worker_events(instance, runs)
+        names = {w for _, w, _ in events if w}
+        pids = {p for _, _, p in events if p}
+        assert len(names) >= 2, f"steps ran on only {names}"
+        assert os.getpid() not in pids and len(pids) >= 2, f"step processes: {pids}"
+        queue_of = {step: w for step, w, _ in events if w}
+        assert queue_of["xero_push"].startswith("sfxero-1@"), queue_of
+        assert queue_of["salesforce_push"].startswith("sfxero-2@"), queue_of
+
+        verify = [run for stage in ("extract", "check", "reconcile") for run in _stage(instance, stage)]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in verify)
+
+    staging = StagingDatabase(url=pg_url)
+    try:
+        with staging.engine.connect() as conn:
+            counts = summary(load_latest(conn))
+    finally:
+        staging.dispose()
+    left = {r: c for r, c in counts.items() if any(c.get(a, 0) for a in ("create", "update"))}
+    assert counts and not left, f"second reconcile still plans writes: {left}"
+
+    state = xero_state(server)
+    assert state["contact_count"] > 0 and state["invoice_count"] > 0
+    assert [n for n, k in state["contacts_by_number"].items() if k > 1] == []
+    assert [r for r, k in state["invoices_by_reference"].items() if k > 1] == []
