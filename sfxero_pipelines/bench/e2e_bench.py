@@ -26,6 +26,8 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -138,10 +140,21 @@ def _plan_summary(engine) -> dict:
         return {r: {a: n for a, n in c.items() if n} for r, c in summary(load_latest(conn)).items()}
 
 
-def run_cycle(env: dict, staging_url: str, dagster_home: Path, fast: bool) -> dict:
-    from ..cli.instance import get_instance
-    from ..cli.sync_cmd import run_stage_jobs, verify_convergence
+@dataclass(frozen=True)
+class HeadlessCycle:
+    """How a cycle runs headless, as `sfxero sync` runs it; handed in by the CLI (`cli/bench_cmd.py`), so the
+    bench measures exactly that path without importing the CLI (which imports the benches)."""
 
+    get_instance: Callable[[], object]
+    #: (stage, instance, definitions) -> (all runs ok, summary rows)
+    run_stage_jobs: Callable[..., tuple[bool, list[tuple]]]
+    #: staging engine -> (converged, plan counts)
+    verify_convergence: Callable[..., tuple[bool, dict]]
+
+
+def run_cycle(env: dict, staging_url: str, dagster_home: Path, fast: bool, headless: HeadlessCycle) -> dict:
+    get_instance, run_stage_jobs, verify_convergence = (headless.get_instance, headless.run_stage_jobs,
+                                                        headless.verify_convergence)
     stages: dict[str, dict] = {}
     plans: dict[str, dict] = {}
     with environ({**env, "DAGSTER_HOME": str(dagster_home), "SFXERO_STAGING_URL": staging_url}):
@@ -178,7 +191,7 @@ def run_cycle(env: dict, staging_url: str, dagster_home: Path, fast: bool) -> di
     return {"stages": stages, "plans": plans, "converged": converged}
 
 
-def run_e2e_bench(size: int, staging_url: str | None) -> dict:
+def run_e2e_bench(size: int, staging_url: str | None, headless: HeadlessCycle) -> dict:
     """`staging_url`: a PostgreSQL server to stage on (a database is created and dropped for the run);
     default and SQLite URLs use a temporary SQLite file."""
     from ..config import load_config
@@ -193,7 +206,7 @@ def run_e2e_bench(size: int, staging_url: str | None) -> dict:
             floor = extract_floor(env, list(extract_cfg.salesforce.objects), list(extract_cfg.xero.objects))
             floor_calls = {"salesforce": api_calls(sandbox_stats(env, "sf")), "xero": api_calls(sandbox_stats(env, "xero"))}
             reset_emulators(env)
-            cycle = run_cycle(env, staging_url, work / "dagster_home", fast)
+            cycle = run_cycle(env, staging_url, work / "dagster_home", fast, headless)
             gc.collect()  # closes client sockets the sandbox would wait for on shutdown
     finally:
         shutil.rmtree(work, ignore_errors=True)

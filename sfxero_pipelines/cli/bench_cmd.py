@@ -1,4 +1,4 @@
-"""`sfxero bench`: measure a stage against its floor (SPEC §9)."""
+"""`sfxero bench`: measure a stage against its floor (docs/architecture.md §9)."""
 
 from __future__ import annotations
 
@@ -31,5 +31,16 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) 
         raise NotAvailableYet(f"bench {which}")
     module, entry = BENCH_RUNNERS[which]
     runner = getattr(import_module(f"..bench.{module}", __package__), entry)
-    emit(runner(size, staging_url), as_json)
+    extra = {"headless": _headless_cycle()} if which == "e2e" else {}
+    emit(runner(size, staging_url, **extra), as_json)
     return EXIT_OK
+
+
+def _headless_cycle():
+    """The e2e bench measures the cycle exactly as `sfxero sync` runs it: the CLI hands it its runner."""
+    from ..bench.e2e_bench import HeadlessCycle
+    from .instance import get_instance
+    from .sync_cmd import run_stage_jobs, verify_convergence
+
+    return HeadlessCycle(get_instance=get_instance, run_stage_jobs=run_stage_jobs,
+                         verify_convergence=verify_convergence)
