@@ -1,6 +1,6 @@
 """Errors a person can act on. Each message names the problem; none ever contains a secret.
 
-The CLI turns `ConfigError` into a one-line message and exit code 2 (SPEC §6), and any other
+The CLI turns `ConfigError` into a one-line message and exit code 2 (docs/architecture.md §7), and any other
 `SfxeroError` into a one-line message and exit code 1.
 """
 

@@ -1,4 +1,4 @@
-"""Where sfxero reads its environment: one place for every variable of SPEC §7.
+"""Where sfxero reads its environment: one place for every variable of docs/architecture.md §8.
 
 Secrets are never read into plain strings here (resources take them as `dg.EnvVar`, resolved at
 launch); this module decides only *which* backend and endpoints are in play and validates the

@@ -1,5 +1,5 @@
 """`sfxero.yaml` is validated on load: the shipped file parses, and every mistake is one line that
-names the key (SPEC §7), including through the CLI."""
+names the key (docs/architecture.md §8), including through the CLI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`sfxero sandbox` as a newcomer runs it: a foreground process that prints where it listens,
-writes the connection settings (owner-only) and serves SPEC §5's fixture format over HTTPS, until
+writes the connection settings (owner-only) and serves the sandbox's (docs/sandbox.md) fixture format over HTTPS, until
 Ctrl-C (a real process and SIGINT). Refused fixture files are refused before anything starts, so
 those run in this interpreter."""
 

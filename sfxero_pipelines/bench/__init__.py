@@ -1,1 +1,1 @@
-"""`sfxero bench` (SPEC §9): each stage measured against the same work done the simplest way."""
+"""`sfxero bench` (docs/architecture.md §9): each stage measured against the same work done the simplest way."""

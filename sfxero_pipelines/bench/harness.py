@@ -1,4 +1,4 @@
-"""Benchmark plumbing: a sandbox in a separate process, peak memory, and the SPEC §9 JSON line.
+"""Benchmark plumbing: a sandbox in a separate process, peak memory, and the docs/architecture.md §9 JSON line.
 
 The sandbox runs in its own process so its memory is not counted as ours and the loader and the
 emulator do not share one interpreter lock (as in production, where they share nothing).
@@ -137,5 +137,5 @@ def emit(result: dict, as_json: bool) -> None:
     if not as_json:
         for key, value in result.items():
             print(f"{key:>24}: {value}")
-    # SPEC §9: one JSON object on the last line.
+    # docs/architecture.md §9: one JSON object on the last line.
     print(json.dumps(result, default=str))

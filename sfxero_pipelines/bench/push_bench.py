@@ -44,7 +44,7 @@ from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb
                       sandbox_session, sandbox_stats)
 
 REAL_PER_MINUTE = 60
-#: Salesforce objects the R1/R2 planners read → their staged tables (SPEC §8 names).
+#: Salesforce objects the R1/R2 planners read → their staged tables (docs/architecture.md §4 names).
 SF_OBJECTS = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "sf_opportunity",
               "OpportunityLineItem": "sf_opportunity_line_item", "Product2": "sf_product2"}
 #: R2 creates per sandbox Account (~0.54 measured: ~1.55 Opportunities per Account, 35 % won, a few

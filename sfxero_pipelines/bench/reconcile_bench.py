@@ -1,4 +1,4 @@
-"""`sfxero bench reconcile`: plan N Salesforce Accounts against N Xero Contacts (SPEC §9).
+"""`sfxero bench reconcile`: plan N Salesforce Accounts against N Xero Contacts (docs/architecture.md §9).
 
 The staging database is generated directly (no emulator: reconciliation never calls an API) with a
 realistic mix: 90% linked and in sync, 5% linked with changes on one side or the other, 3% new

@@ -2,7 +2,7 @@
 
 Each process makes 50 authenticated calls (GET Currencies) through `XeroResource`, as assets in
 parallel runs would. The connection is made first by the real consent flow (sandbox auto-consent,
-PKCE). Reported beside SPEC §9's keys: `processes`, `token_calls` (token endpoint requests seen by
+PKCE). Reported beside docs/architecture.md §9's keys: `processes`, `token_calls` (token endpoint requests seen by
 the sandbox), `rotations` (recorded in `oauth_token`), `expiries` (access-token lifetimes the run
 spans: the rotations single-flight refresh allows, against `processes` x that without it),
 `invalid_grant` (must be 0), `failed_calls` (must be 0).

@@ -1,4 +1,4 @@
-"""The `sfxero` command (SPEC §6).
+"""The `sfxero` command (docs/architecture.md §7).
 
 Exit codes: 0 success; 1 finished with held (failed) records or a run failure; 2 configuration or
 usage error, printed as one line that names the problem — never a traceback (set SFXERO_DEBUG=1 to
@@ -56,7 +56,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--size", default="small", show_default=True, help="small | medium | large | N (number of accounts).")
 @click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same data.")
-@click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="JSON fixture file (SPEC §5 format) instead of seeded data.")
+@click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="JSON fixture file (docs/sandbox.md format) instead of seeded data.")
 @click.option("--faults", default="", help='e.g. "xero.429=0.1,sf.5xx=0.05,latency_ms=20,token_ttl_s=60".')
 @click.option("--env-file", default=".sfxero/sandbox.env", show_default=True, type=click.Path(dir_okay=False), help="Where to write the connection settings.")
 @click.option("--sf-port", default=0, type=click.IntRange(0, 65535), help="Salesforce emulator port (0 = any free port).")
@@ -153,9 +153,9 @@ def replay(record_ids: tuple[str, ...]) -> None:
 @click.argument("which", type=click.Choice(BENCHES))
 @click.option("--size", default=10_000, show_default=True, type=int, help="Records per object.")
 @click.option("--staging", "staging_url", default=None, help="Staging database URL (default: a temporary SQLite file).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line (SPEC §9).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line (docs/architecture.md §9).")
 def bench(which: str, size: int, staging_url: str | None, as_json: bool) -> None:
-    """Measure a stage against its floor (SPEC §9)."""
+    """Measure a stage against its floor (docs/architecture.md §9)."""
     from .bench_cmd import run_bench
 
     sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json))
@@ -179,7 +179,7 @@ for _command in (connect, connections, disconnect):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps errors to SPEC §6 exit codes with one-line messages."""
+    """Entry point: maps errors to docs/architecture.md §7 exit codes with one-line messages."""
     try:
         cli.main(args=argv, prog_name="sfxero", standalone_mode=False)
     except click.exceptions.Exit as exc:

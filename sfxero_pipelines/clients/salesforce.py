@@ -2,8 +2,7 @@
 
 Contract (what extract and push rely on):
 - OAuth is done here, not by simple-salesforce: its login builds `https://{domain}.salesforce.com`
-  URLs that cannot reach a My Domain given as a URL or the loopback sandbox (docs/salesforce-api.md
-  §8.1-8.2). Grant by configuration: private key + username -> JWT bearer; username + password ->
+  URLs that cannot reach a My Domain given as a URL or the loopback sandbox (as the real API documents it). Grant by configuration: private key + username -> JWT bearer; username + password ->
   password grant; else client credentials (HTTP Basic).
 - The `Salesforce` object is built as a direct session (`session_id` + `instance_url`), so SS never
   refreshes on its own (its refresh drops custom headers and SFType's can loop forever, §8.5). On

@@ -1,4 +1,4 @@
-"""`XeroClient`: xero-python 15.2.0 made safe for a sync job (see docs/xero-api.md §10).
+"""`XeroClient`: xero-python 15.2.0 made safe for a sync job.
 
 What it fixes in the SDK, and why:
 - One `ApiClient` + one `OAuth2Token` per client: `Configuration` shares state across instances

@@ -1,4 +1,4 @@
-"""What sfxero stages from Xero: one spec per object (SPEC §8 table names).
+"""What sfxero stages from Xero: one spec per object (docs/architecture.md §4 table names).
 
 Typed columns are chosen here (Xero has no describe endpoint); the raw record is always kept whole
 in `raw`, so a field added by Xero is never lost, only untyped. Enum values outside the known sets

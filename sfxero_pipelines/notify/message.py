@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import redact
 
-#: Environment variables named like these hold secrets (SPEC §7's *_CLIENT_SECRET and *_PASSWORD,
+#: Environment variables named like these hold secrets (docs/architecture.md §8's *_CLIENT_SECRET and *_PASSWORD,
 #: tokens, API keys); their values are replaced by *** in anything a notification carries.
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|CREDENTIAL", re.IGNORECASE)
 #: scheme://user:password@host — the password of a database or broker URL.

@@ -6,7 +6,7 @@ organisation's base currency (AmountDue / CurrencyRate). Days count to the day t
 were last extracted, not to the wall clock: the plan depends on staging alone, so the same staging
 gives the same plan.
 
-Who that is in Salesforce (SPEC §2: link table → Contact email):
+Who that is in Salesforce (docs/architecture.md §5: link table → Contact email):
 - linked (sync_link R1, else Account.Xero_Contact_Id__c) to an Account → the Account's primary
   Contact (the earliest-created Contact with an email, else the earliest: as R1 reads it);
 - not linked → the Contact with the Xero Contact's email, else the unconverted Lead with it.

@@ -1,4 +1,4 @@
-"""Set-based matching in SPEC §2's order: link → deterministic key → normalised email → normalised name.
+"""Set-based matching in docs/architecture.md §5's order: link → deterministic key → normalised email → normalised name.
 
 Works on whole DataFrames (merges on keys), never on pairs in a Python loop, so 1M × 1M stays a
 few hash joins. A key shared by two candidates on either side is never guessed: every Salesforce

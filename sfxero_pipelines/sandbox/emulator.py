@@ -1,7 +1,7 @@
-"""The base every emulator builds on: routing, request accounting, latency and the SPEC §5
+"""The base every emulator builds on: routing, request accounting, latency and the docs/sandbox.md
 introspection routes.
 
-Contract (SPEC §5), on each emulator:
+Contract (docs/sandbox.md), on each emulator:
 - `GET /__sandbox/stats` → `{"total": N, "requests": {"<METHOD> <path template>": n}}`
   (introspection calls are not counted);
 - `GET /__sandbox/records/<Object>` → every record of that object as the emulator holds it,
@@ -9,7 +9,7 @@ Contract (SPEC §5), on each emulator:
 - `POST /__sandbox/reset` → back to the seeded (or fixture-loaded) state, counters zeroed.
 Test and benchmark conveniences: `DELETE /__sandbox/stats` zeroes counters only;
 `POST /__sandbox/faults {"spec": "..."}` replaces the fault settings; `POST /__sandbox/clock
-{"advance_s": N, "freeze": true|false}` moves or stops the emulator's clock; `POST /__sandbox/fixtures` loads SPEC §5's fixture
+{"advance_s": N, "freeze": true|false}` moves or stops the emulator's clock; `POST /__sandbox/fixtures` loads the sandbox's (docs/sandbox.md) fixture
 format (this system's half) in place of the current data. An emulator adds routes of its own through
 `introspection_routes` (the Xero emulator's `/__sandbox/webhooks`).
 """
@@ -62,7 +62,7 @@ class Emulator(ABC):
 
     @abstractmethod
     def load_fixtures(self, fixtures: dict) -> None:
-        """Replace the data with this system's half of a SPEC §5 fixture file and remember it for reset."""
+        """Replace the data with this system's half of a docs/sandbox.md fixture file and remember it for reset."""
 
     def introspection_routes(self) -> list[Route]:
         """`/__sandbox/...` routes only this emulator has (not counted as API calls)."""

@@ -1,4 +1,4 @@
-"""Fault injection settings for the emulators, parsed from SPEC §5's `--faults` string.
+"""Fault injection settings for the emulators, parsed from the sandbox's (docs/sandbox.md) `--faults` string.
 
 Grammar: comma-separated `key=value`. A key is either global (`latency_ms`, `token_ttl_s`) or
 prefixed by a system (`sf.` / `xero.`); a prefixed key applies to that emulator only.

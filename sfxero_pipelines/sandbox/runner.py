@@ -2,7 +2,7 @@
 
 `SandboxServer` runs the Salesforce and Xero emulators with uvicorn, each on its own port, with a
 server certificate from the local CA (`tls.py`). Its `env` holds exactly the variables production
-reads (SPEC §7), so `sfxero sync` cannot tell the sandbox from the real services except by URL.
+reads (docs/architecture.md §8), so `sfxero sync` cannot tell the sandbox from the real services except by URL.
 It runs in the foreground (`sfxero sandbox`) or in a background thread (tests, `sfxero sync`).
 """
 

@@ -1,1 +1,1 @@
-"""The staging database (SPEC §8): one table per extracted object plus sync state, on SQLite or PostgreSQL."""
+"""The staging database (docs/architecture.md §4): one table per extracted object plus sync state, on SQLite or PostgreSQL."""

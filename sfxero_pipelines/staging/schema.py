@@ -1,4 +1,4 @@
-"""Table definitions of the staging database (SPEC §8).
+"""Table definitions of the staging database (docs/architecture.md §4).
 
 Two kinds of tables:
 - sync state with a fixed shape (`sync_link`, `sync_plan`, `sync_ledger`, `held_record`,

@@ -1,5 +1,5 @@
 """`sfxero bench extract`, `push` and `e2e` as a user runs them: one JSON object on the last line
-with SPEC §9's keys, and the API calls within issues #5's and #8's bounds (no timing assertions: the
+with docs/architecture.md §9's keys, and the API calls within their documented bounds (no timing assertions: the
 machine is shared). Both use SFXERO_BENCH_FAST (Xero's minute limit lifted) and a temporary directory on
 tmpfs when there is one; the e2e run extracts a reduced set of objects (what R1–R5 read) to stay
 quick — the full cycle at real limits is the benchmark's job, not the test's."""

@@ -1,5 +1,5 @@
 """Values a source legally sends that PostgreSQL refuses, or that overflow a column, staged on both
-backends through the real extract from the sandbox (issue #21, finding 2):
+backends through the real extract from the sandbox:
 - a NUL (U+0000) in an Account's Name: the Account is staged with the NUL removed from its columns
   and its `raw`, the source record kept whole and recoverable (`original_record`), the page's other
   Accounts staged, and its Contacts not held for a missing Account;

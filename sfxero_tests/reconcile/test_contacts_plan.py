@@ -1,6 +1,6 @@
 """R1/R4/R5 planning on hand-written staging fixtures, on SQLite and the real PostgreSQL.
 
-Contract: matching in SPEC §2's order (link → ContactNumber → email → normalised name), ambiguity
+Contract: matching in docs/architecture.md §5's order (link → ContactNumber → email → normalised name), ambiguity
 becomes a conflict with every candidate, each row lists exactly the fields that change (old, new,
 rule), ownership decides direction, our own writes (ledger) are never planned back, holds become
 `held`, and the same inputs give the identical plan.

@@ -1,4 +1,4 @@
-"""Seed data mirrors the shared World; fixtures load as SPEC §5 says; introspection; signed webhooks."""
+"""Seed data mirrors the shared World; fixtures load as docs/sandbox.md says; introspection; signed webhooks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plan assets (one per recipe, SPEC §2) and the daily reconciliation report.
+"""Plan assets (one per recipe, docs/architecture.md §5) and the daily reconciliation report.
 
 Recipes that share a matching are computed together in one multi-asset (R1/R4/R5 on Accounts ↔
 Contacts, R2/R3/R7 on Opportunities and Orders ↔ invoices, R6 on overdue Contacts ↔ Campaign

@@ -1,6 +1,6 @@
 """`SalesforceResource`: Salesforce access for assets and the push step (a `dg.ConfigurableResource`).
 
-Fields are the SPEC §7 settings; secrets are passed as `dg.EnvVar` and excluded from repr. The grant
+Fields are the docs/architecture.md §8 settings; secrets are passed as `dg.EnvVar` and excluded from repr. The grant
 follows what is configured: `private_key_file` + `username` -> JWT bearer; `username` + `password`
 -> username-password; otherwise client credentials. `get_client()` returns a `SalesforceClient`
 (see `client.py` for the simple-salesforce quirks it works around, pacing and retries):
@@ -80,7 +80,7 @@ class SalesforceResource(dg.ConfigurableResource):
 
 
 def salesforce_resource_from_env() -> SalesforceResource:
-    """A resource reading SPEC §7's variables (only those that are set are bound)."""
+    """A resource reading docs/architecture.md §8's variables (only those that are set are bound)."""
     kwargs = {field: dg.EnvVar(var) for field, var in _ENV.items()
               if field in ("login_url", "client_id") or os.environ.get(var)}
     return SalesforceResource(**kwargs)

@@ -1,6 +1,6 @@
 """`XeroResource`: the one way production code talks to Xero (or the sandbox emulator).
 
-A `dg.ConfigurableResource` whose fields are the SPEC §7 settings (secrets as `dg.EnvVar`). Call
+A `dg.ConfigurableResource` whose fields are the docs/architecture.md §8 settings (secrets as `dg.EnvVar`). Call
 `get_client()` for a `XeroClient` (see `client.py` for the SDK quirks it fixes, the pacing and the
 retry policy) and use it as a context manager:
 
@@ -100,7 +100,7 @@ _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_
 
 
 def xero_resource_from_env(**overrides) -> XeroResource:
-    """A XeroResource reading SPEC §7's variables (as `dg.EnvVar`, so values stay out of config dumps).
+    """A XeroResource reading docs/architecture.md §8's variables (as `dg.EnvVar`, so values stay out of config dumps).
     Credentials are always bound, so definitions load anywhere; `get_client()` names a missing one.
     Unset optional variables keep their defaults."""
     kwargs: dict = {field: dg.EnvVar(var) for field, var in _ENV.items()

@@ -1,4 +1,4 @@
-"""Emulated Salesforce org (SPEC §5): see `app.py` for the wire contract."""
+"""Emulated Salesforce org (docs/sandbox.md): see `app.py` for the wire contract."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Salesforce emulator: REST, sObject Collections, Composite, replication, Bulk API 1.0 and 2.0, limits.
 
-Wire behaviour follows docs/salesforce-api.md (not our client). Every `/services/data/vXX.X/...`
+Wire behaviour follows the real API's documentation (not our client). Every `/services/data/vXX.X/...`
 call needs `Authorization: Bearer <token>` (401 INVALID_SESSION_ID as a JSON array otherwise),
 counts against a rolling daily budget (`daily_limit`, default 100,000; 403 REQUEST_LIMIT_EXCEEDED
 once spent) and answers with `Sforce-Limit-Info: api-usage=N/M`. Faults: `5xx`/`503` -> 500/503

@@ -1,4 +1,4 @@
-"""The OAuth 2.0 token endpoint and session bookkeeping (docs/salesforce-api.md §1).
+"""The OAuth 2.0 token endpoint and session bookkeeping (as the real API documents it).
 
 Grants: client_credentials (HTTP Basic or body), JWT bearer (RS256 assertion, iss = client id,
 sub = username; the signature is verified when `jwt_public_key` is set), username-password

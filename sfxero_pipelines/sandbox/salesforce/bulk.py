@@ -1,4 +1,4 @@
-"""Bulk API 2.0 query and ingest jobs (docs/salesforce-api.md §4 and §8.3).
+"""Bulk API 2.0 query and ingest jobs (as the real API documents it).
 
 Query: POST jobs/query -> `UploadComplete`; the query runs at creation and the first poll reports
 `JobComplete`; results are CSV pages (`?maxRecords=&locator=`) with `Sforce-NumberOfRecords` and

@@ -1,6 +1,6 @@
 """The Composite resources: `/composite`, `/composite/batch`, `/composite/tree` and Collections retrieve.
 
-Contract (docs/salesforce-api.md §3.3, docs/sandbox.md):
+Contract (as the real API documents it):
 - Each resource is ONE API call (`Sforce-Limit-Info`, `/limits` DailyApiRequests), however many
   subrequests it carries; subrequests run in-process through the same handlers as direct calls,
   so they answer exactly what the direct call would.

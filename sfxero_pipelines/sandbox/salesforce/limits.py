@@ -1,4 +1,4 @@
-"""The `/limits` answer: every key a real Enterprise Edition org reports (docs/salesforce-api.md §5).
+"""The `/limits` answer: every key a real Enterprise Edition org reports (as the real API documents it).
 
 The limits the sandbox meters (DailyApiRequests, DailyBulkApiBatches, DailyBulkV2QueryJobs) carry
 live numbers; the others carry an untouched org's typical Max/Remaining so that tools which read

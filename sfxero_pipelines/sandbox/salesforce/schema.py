@@ -1,7 +1,7 @@
 """The emulated org's schema: objects, fields and the flags describe reports.
 
-Field lists follow the standard objects' API names (docs/salesforce-api.md §7) plus the custom
-fields the recipes write (SPEC §2). The org has multi-currency enabled, so objects that carry money
+Field lists follow the standard objects' API names (as the real API documents it) plus the custom
+fields the recipes write (docs/architecture.md §5). The org has multi-currency enabled, so objects that carry money
 have `CurrencyIsoCode`. Compound address fields (`BillingAddress`...) are read-only and computed
 from their parts, as in a real org.
 """

@@ -1,4 +1,4 @@
-"""Seed the emulated org from the shared `World`, or from SPEC §5 fixtures.
+"""Seed the emulated org from the shared `World`, or from docs/sandbox.md fixtures.
 
 Sizes: `world.size` Accounts; ~1.4 Contacts each (the world's people), ~1.5 Opportunities each
 (~35% Closed Won) with 1-4 line items, Orders for ~30% of accounts (Draft / Activated) with 1-3

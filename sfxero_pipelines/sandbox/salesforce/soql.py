@@ -1,6 +1,6 @@
 """A real SOQL subset: tokenizer, recursive-descent parser, binder (type checks) and evaluator.
 
-Supported (docs/salesforce-api.md §2.4): field lists with relationship paths (`Account.Name`,
+Supported (as the real API documents it): field lists with relationship paths (`Account.Name`,
 also deeper), compound address fields, `COUNT()` / `COUNT(field)`; WHERE with AND / OR / NOT and
 parentheses (mixing AND and OR without parentheses is rejected, as Salesforce does);
 `= != <> < <= > >=`, `IN` / `NOT IN`, `LIKE`, `= null` / `!= null`; unquoted date and datetime

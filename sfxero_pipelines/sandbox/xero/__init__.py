@@ -1,4 +1,4 @@
-"""Emulated Xero organisation (SPEC §5): identity, Accounting API, rate limits, webhooks, seed data."""
+"""Emulated Xero organisation (docs/sandbox.md): identity, Accounting API, rate limits, webhooks, seed data."""
 
 from __future__ import annotations
 

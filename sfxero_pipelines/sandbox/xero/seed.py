@@ -375,7 +375,7 @@ def seed_world(org: Org, world: World) -> None:
 
 
 def load_fixture_data(org: Org, fixtures: dict) -> None:
-    """SPEC §5 fixtures, Xero half. Missing IDs and timestamps are generated; totals are computed."""
+    """docs/sandbox.md fixtures, Xero half. Missing IDs and timestamps are generated; totals are computed."""
     known = {"Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items", "Accounts",
              "TaxRates", "Currencies", "Organisation"} | set(LEDGER_FIXTURES)
     unknown = set(fixtures) - known
