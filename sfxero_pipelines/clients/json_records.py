@@ -1,8 +1,7 @@
 """Parse an API page and serialize each record for `raw`, with orjson.
 
-A page is parsed once, whole: orjson reads a 2 MB Salesforce page in about 10 ms, less than half of
-what the standard library's scanner took, and serializes each record again (the `raw` text) in a
-few more. That was a third of a page's CPU, all of it holding the interpreter lock.
+A page is parsed once, whole: orjson reads a Salesforce page in less than half of what the standard
+library's scanner took, and serializes each record again (the `raw` text) in a little more. That was a third of a page's CPU, all of it holding the interpreter lock.
 
 Contract:
 - `loads` is `json.loads` for every text either API sends. What orjson refuses (NaN, Infinity, a

@@ -149,8 +149,8 @@ class _Adapter(HTTPAdapter):
 @functools.lru_cache(maxsize=8)
 def trust_context(extra: str | None) -> ssl.SSLContext:
     """The public roots (requests' own bundle) plus `extra` (the sandbox CA, or a company's), loaded
-    once per process: parsing the ~150 public roots took ~16 ms, and requests did it for every new
-    connection (a tenth of a small extract). Read-only once built, so shared across clients and
+    once per process: requests parsed the ~150 public roots again for every new connection, a
+    tenth of a small extract (`sfxero bench extract`). Read-only once built, so shared across clients and
     threads."""
     context = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH)
     if extra:
@@ -538,9 +538,8 @@ class SalesforceClient:
 
         def send(request: Callable[[Salesforce], requests.Response], what: str) -> Future:
             # Hand over once the request is on the wire: until then the helper needs the interpreter
-            # lock, and the caller's next step (parsing a page, one C call of ~10 ms) would keep it
-            # from the helper. Waiting only for the helper to start, two pages in five went out
-            # 10-12 ms late.
+            # lock, and the caller's next step (parsing a page, one long C call) would keep it
+            # from the helper. Waiting only for the helper to start, two pages in five went out late.
             sent = threading.Event()
 
             def call() -> requests.Response:

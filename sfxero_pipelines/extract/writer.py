@@ -333,8 +333,8 @@ def _collector_paused() -> Iterator[None]:
 
     Every page allocates tens of thousands of containers (a dict per record, nested ones for Xero)
     that live until the page is written, so the collector kept starting and walking them: ~60
-    collections and ~24 ms per 10,000 Salesforce records (5% of the load) even with the rest of the
-    heap frozen. A page's records hold no cycles and are freed by reference counting; the little
+    collections per 10,000 Salesforce records, a measurable share of the load (`sfxero bench extract`),
+    even with the rest of the heap frozen. A page's records hold no cycles and are freed by reference counting; the little
     cyclic garbage a load makes (a response object per page) waits for the first collection after."""
     global _collector_pauses, _collector_was_enabled
     with _collector_lock:
@@ -384,8 +384,8 @@ class _WalCheckpointer:
     writes on.
 
     With the default automatic checkpoint, the commit that crosses the WAL's threshold copies every
-    frame into the database file and syncs both, and the load waits: ~65 of the ~100 ms each
-    20k-row commit of a 200k load took. A PASSIVE checkpoint runs beside a writer (WAL mode
+    frame into the database file and syncs both, and the load waits: most of what each 20k-row
+    commit of a 200k load took (`sfxero bench extract --size 200000`). A PASSIVE checkpoint runs beside a writer (WAL mode
     allows one of each) and takes no lock a writer needs. One failing is no loss: the frames stay in
     the WAL, which the next checkpoint (this one's or the threshold's) copies."""
 
