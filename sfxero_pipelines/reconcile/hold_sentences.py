@@ -258,6 +258,16 @@ _template("reconcile: no line items", r"^(?P<what>.+?) has no line items to invo
           "The {what} has no line items, so there is nothing to invoice. Add its products in Salesforce.")
 _template("reconcile: no Account", r"^(?P<what>\S+) has no Account, so no Xero Contact to invoice$",
           "The {what} has no Account, so there is no Xero Contact to invoice. Set its Account in Salesforce.")
+_template("reconcile: line Xero cannot take", r"^line (?P<line>\S+): (?P<problem>.+)$",
+          ("Line {line} cannot become a Xero invoice line: {problem}. Correct the line's quantity or price in "
+           "Salesforce, or split it into several lines."))
+_template("reconcile: invoice beyond Xero's limits", r"^invoice (?P<problem>.+)$",
+          ("The invoice cannot be written to Xero: {problem}. Correct the amounts in Salesforce, or invoice the "
+           "deal in several parts."))
+_template("reconcile: amount its lines cannot make",
+          r"^(?P<field>\S+) (?P<amount>\S+) differs from its lines, which make (?P<made>\S+) as Xero rounds them",
+          ("{field} is {amount}, but its lines come to {made} once Xero rounds them, and the Xero invoice already "
+           "holds {made}. Correct the amount or the lines in Salesforce."))
 
 
 @_reason("reconcile: Campaign member unreachable", r"^(?P<owes>owes .+?|no longer overdue), but (?P<why>.*)$")
