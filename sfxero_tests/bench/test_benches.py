@@ -66,7 +66,10 @@ def test_bench_extract_stays_within_the_call_bounds_on_both_backends(tmp_path, s
     assert sf["incremental_unchanged_calls"] == xero["incremental_unchanged_calls"] == 1
     for figures in (out, sf, xero):
         assert figures["seconds"] > 0 and figures["floor_seconds"] > 0
-        assert figures["ratio_to_floor"] == pytest.approx(figures["seconds"] / figures["floor_seconds"], rel=0.01)
+        # The ratio is computed before rounding; seconds and floor are reported to the millisecond, which on
+        # a run of a tenth of a second moves their quotient by more than 1%: compare within that rounding.
+        s_, f_, half = figures["seconds"], figures["floor_seconds"], 0.0005
+        assert (s_ - half) / (f_ + half) - half <= figures["ratio_to_floor"] <= (s_ + half) / (f_ - half) + half
 
 
 def test_bench_push_stays_within_the_call_bounds(tmp_path, scratch):
