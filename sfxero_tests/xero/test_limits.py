@@ -35,6 +35,8 @@ def test_minute_limit_429_headers_and_window_reset(xero_sandbox, monkeypatch):
     assert api.get_currencies(tenant).currencies
 
 
+# Paced on a 60-per-minute budget, it waits out real time by design: the slow lane (make test runs it).
+@pytest.mark.slow
 def test_burst_of_200_under_a_60_per_minute_budget_has_no_429(xero_sandbox, validate_xero_responses):
     # A "minute" of 2 seconds on both sides keeps the test short while the budget stays 60 per window.
     server = xero_sandbox(xero_limits={"per_minute": 60, "window_s": 2.0, "concurrent": 5})
