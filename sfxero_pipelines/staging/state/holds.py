@@ -34,7 +34,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _has_table(conn: sa.Connection) -> bool:
+def has_holds_table(conn: sa.Connection) -> bool:
     return sa.inspect(conn).has_table(held_record.name)
 
 
@@ -84,7 +84,7 @@ def open_hold_reasons(conn: sa.Connection, table_names: Iterable[str]) -> dict[s
     holds of one record joined with "; ")."""
     names = sorted(set(table_names))
     out: dict[str, dict[str, str]] = {n: {} for n in names}
-    if not names or not _has_table(conn):
+    if not names or not has_holds_table(conn):
         return out
     rows = conn.execute(sa.select(held_record.c.table_name, held_record.c.record_id, held_record.c.reason,
                                   held_record.c.stage)
@@ -107,18 +107,9 @@ def open_hold_ids_sql(table_name: str) -> str | None:
             f"AND table_name = '{table_name}'")
 
 
-def has_holds_table(conn: sa.Connection) -> bool:
-    return _has_table(conn)
-
-
 def open_holds_by_stage(conn: sa.Connection) -> list[dict]:
     """Every open hold: stage, table_name, record_id, reason, held_at; by stage, table, time."""
-    rows = conn.execute(sa.select(held_record.c.stage, held_record.c.table_name, held_record.c.record_id,
-                                  held_record.c.reason, held_record.c.held_at)
-                        .where(held_record.c.released_at.is_(None))
-                        .order_by(held_record.c.stage, held_record.c.table_name, held_record.c.held_at,
-                                  held_record.c.record_id)).mappings().all()
-    return [dict(r) for r in rows]
+    return [{k: v for k, v in h.items() if k != "detail"} for h in open_holds_detailed(conn)]
 
 
 def hold(conn: sa.Connection, items: list[dict], *, run_id: str | None, stage: str = STAGE) -> int:
@@ -183,7 +174,7 @@ def forget_table(conn: sa.Connection, table_name: str) -> int:
 def open_holds_detailed(conn: sa.Connection) -> list[dict]:
     """Every open hold with its detail (check holds: suite, expectation, column, value, why; push holds:
     the target's message): stage, table_name, record_id, reason, detail, held_at; by stage, table, time."""
-    if not _has_table(conn):
+    if not has_holds_table(conn):
         return []
     rows = conn.execute(sa.select(held_record.c.stage, held_record.c.table_name, held_record.c.record_id,
                                   held_record.c.reason, held_record.c.detail, held_record.c.held_at)
@@ -195,7 +186,7 @@ def open_holds_detailed(conn: sa.Connection) -> list[dict]:
 
 def holds_of(conn: sa.Connection, record_id: str) -> list[dict]:
     """Every hold of one record, open and released, any stage and table (what `sfxero trace` shows)."""
-    if not _has_table(conn):
+    if not has_holds_table(conn):
         return []
     rows = conn.execute(sa.select(held_record.c.stage, held_record.c.table_name, held_record.c.record_id,
                                   held_record.c.reason, held_record.c.detail, held_record.c.run_id,
