@@ -39,6 +39,7 @@ from collections import Counter
 
 import requests
 
+from ..recipes import R1, R2
 from ..settings import display_url, engine_for
 from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process,
                       sandbox_session, sandbox_stats)
@@ -86,7 +87,8 @@ def stage_and_plan(env: dict, staging_url: str, size: int, fast: bool) -> dict:
     from ..extract.xero_objects import XERO_OBJECTS
     from ..staging.state.links import record_links
     from ..staging.state.plans import write_plan
-    from ..reconcile import plan as P
+    from ..reconcile.plan import PLAN_COLUMNS, dumps, finalize
+    from ..reconcile.plan import summary as plan_summary
     from ..reconcile.build import build_family
     from ..staging.migrations import migrate
 
@@ -110,11 +112,11 @@ def stage_and_plan(env: dict, staging_url: str, size: int, fast: bool) -> dict:
 
     with engine.begin() as conn:
         contacts = build_family(conn, cfg, "contacts").rows
-        matched = contacts[(contacts.recipe == "R1") & (contacts.direction == "sf_to_xero")
+        matched = contacts[(contacts.recipe == R1) & (contacts.direction == "sf_to_xero")
                            & contacts.action.isin(["skip", "update"]) & contacts.target_id.notna()]
-        linked = record_links(conn, [("R1", s, x) for s, x in zip(matched.source_id, matched.target_id)])
+        linked = record_links(conn, [(R1, s, x) for s, x in zip(matched.source_id, matched.target_id)])
         invoices = build_family(conn, cfg, "invoices").rows
-        creates = invoices[(invoices.recipe == "R2") & (invoices.action == "create")].head(size).reset_index(drop=True)
+        creates = invoices[(invoices.recipe == R2) & (invoices.action == "create")].head(size).reset_index(drop=True)
         pool = sorted(set(matched.target_id))
         readdressed = 0
         diffs = []
@@ -128,11 +130,11 @@ def stage_and_plan(env: dict, staging_url: str, size: int, fast: bool) -> dict:
                 diff["fields"]["Contact"]["new"] = contact
                 diff["depends_on"] = None
                 readdressed += 1
-            diffs.append(P.dumps(diff))
+            diffs.append(dumps(diff))
         creates["diff"] = diffs
-        plan = P.finalize([creates[P.PLAN_COLUMNS]])
-        write_plan(conn, plan, recipes=("R2",))
-        summary = {k: v for k, v in P.summary(invoices).get("R2", {}).items() if v}
+        plan = finalize([creates[PLAN_COLUMNS]])
+        write_plan(conn, plan, recipes=(R2,))
+        summary = {k: v for k, v in plan_summary(invoices).get(R2, {}).items() if v}
     engine.dispose()
     return {"staged": staged, "accounts_linked": int(linked), "r2_plan_of_sandbox": summary,
             "readdressed_to_linked_contact": readdressed, "planned": int(len(plan))}

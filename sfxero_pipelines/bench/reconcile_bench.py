@@ -18,6 +18,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from ..recipes import R1, R4, R5
 from ..config import SfxeroConfig
 from ..extract.xero_objects import XERO_OBJECTS
 from ..extract.rows import COLUMN_TYPES
@@ -87,7 +88,7 @@ def _rows(n: int):
                                        "account_number": f"AN{i}" if linked else None,
                                        "ar_outstanding": "10.0", "ar_overdue": "0.0", "raw": raw}
             if linked:
-                yield "sync_link", {"recipe": "R1", "sf_id": sid, "xero_id": _x_id(i), "created_at": STAMP,
+                yield "sync_link", {"recipe": R1, "sf_id": sid, "xero_id": _x_id(i), "created_at": STAMP,
                                     "updated_at": STAMP}
     while x_next < 2 * n - int(n * 0.01) - 0 and x_next < n + int(n * 0.01) + 2 * (n - new_end):
         cid = _x_id(x_next)
@@ -186,7 +187,7 @@ def generate_elsewhere(url: str, size: int) -> dict[str, int]:
 
 
 def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
-    from ..reconcile import load as L
+    from ..reconcile import load
     from ..reconcile.build import build_plan
     from ..staging.state.plans import write_plan
 
@@ -199,7 +200,7 @@ def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
             setup_s = time.perf_counter() - t0
             with engine.connect() as conn:
                 t0 = time.perf_counter()
-                joined = L.frame(conn, "SELECT a.id, x.id FROM sf_account a JOIN xero_contact x "
+                joined = load.frame(conn, "SELECT a.id, x.id FROM sf_account a JOIN xero_contact x "
                                        "ON x.id = a.xero_contact_id__c", ["sf_id", "xero_id"])
                 floor_s = time.perf_counter() - t0
                 floor_rows = len(joined)
@@ -208,7 +209,7 @@ def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
             with engine.begin() as conn:
                 plan = build_plan(conn, cfg, families=("contacts",))
                 build_s = time.perf_counter() - t0
-                written = write_plan(conn, plan.rows, recipes=("R1", "R4", "R5"))
+                written = write_plan(conn, plan.rows, recipes=(R1, R4, R5))
             seconds = time.perf_counter() - t0
             summary, first_ids, plan_rows = plan.summary, plan.plan_ids, len(plan.rows)
             matching = plan.stats.get("contacts", {})
@@ -217,7 +218,7 @@ def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
             t1 = time.perf_counter()
             with engine.begin() as conn:
                 again = build_plan(conn, cfg, families=("contacts",))
-                rewritten = write_plan(conn, again.rows, recipes=("R1", "R4", "R5"))
+                rewritten = write_plan(conn, again.rows, recipes=(R1, R4, R5))
             rerun_s = time.perf_counter() - t1
         finally:
             engine.dispose()

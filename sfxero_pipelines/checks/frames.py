@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from ..recipes import R1, R2
 from ..config import ChecksConfig
 from ..staging.state import links
 from .suites import columns_of, reference
@@ -196,7 +197,7 @@ def invoice_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame |
                            "NOT is_deleted AND iswon")
     accounts = _frame_or_empty(conn, "sf_account", ["id", "xero_contact_id__c"])
     contact_of = dict(zip(accounts["id"], accounts["xero_contact_id__c"]))
-    contact_of.update(_links(conn, "R1"))
+    contact_of.update(_links(conn, R1))
     contacts = _frame_or_empty(conn, "xero_contact", ["id", "name", "contact_status"], "1 = 1")
     contact_info = {cid: (name, status) for cid, name, status in zip(contacts["id"], contacts["name"], contacts["contact_status"])}
 
@@ -229,7 +230,7 @@ def invoice_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame |
     invoices = _frame_or_empty(conn, "xero_invoice", ["id", "status", "sub_total", "invoice_number"], "1 = 1")
     invoice_info = {i: (s, t, n) for i, s, t, n in zip(invoices["id"], invoices["status"], invoices["sub_total"], invoices["invoice_number"])}
     invoice_of = dict(zip(opps["id"], opps["xero_invoice_id__c"]))
-    invoice_of.update({k: v for k, v in _links(conn, "R2").items() if k in invoice_of})
+    invoice_of.update({k: v for k, v in _links(conn, R2).items() if k in invoice_of})
 
     archived, paid_change = [], []
     for opp_id, account_id, amount in zip(opps["id"], opps["accountid"], opps["amount"]):
@@ -256,7 +257,7 @@ def contact_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame |
         return None
     accounts = _frame_or_empty(conn, "sf_account", ["id", "name", "xero_contact_id__c"])
     link = {a: x for a, x in zip(accounts["id"], accounts["xero_contact_id__c"]) if x}
-    link.update(_links(conn, "R1"))
+    link.update(_links(conn, R1))
     owner = {x: a for a, x in link.items()}
     contacts = _frame_or_empty(conn, "xero_contact", ["id", "name"], "1 = 1")
     by_name: dict[str, list[tuple[str, str]]] = {}

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from ..recipes import R1, R2, R3, R4, R5
 from ..errors import ConfigError, SfxeroError
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
@@ -94,7 +95,7 @@ def sync(stage: str) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--recipe", type=click.Choice(["R1", "R2", "R3", "R4", "R5"]), help="Only this recipe's rows.")
+@click.option("--recipe", type=click.Choice([R1, R2, R3, R4, R5]), help="Only this recipe's rows.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N rows that are not in sync.")
 def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
     """Dry run: what a push would do, record by record. Writes nothing anywhere."""

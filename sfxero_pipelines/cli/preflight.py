@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..recipes import R1, R2, R7
 from ..config import SfxeroConfig, config_path, load_config
 from ..errors import AuthError, ConfigError, redact
 from ..settings import check_ca_bundle, dagster_home, staging_url
@@ -32,7 +33,7 @@ CONNECT_TIMEOUT_S = 3
 #: Stages whose runs call Salesforce and Xero.
 API_STAGES = ("extract", "push", "all")
 #: Which object each enabled recipe's filters name fields of.
-FILTER_OBJECTS = {"R1": "Account", "R2": "Opportunity", "R7": "Order"}
+FILTER_OBJECTS = {R1: "Account", R2: "Opportunity", R7: "Order"}
 
 
 def preflight(stage: str = "all") -> SfxeroConfig:

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from ..errors import ConfigError
 from .base import StrictModel
 from .checks import ChecksConfig
@@ -56,12 +57,12 @@ class SfxeroConfig(StrictModel):
 
 #: What each recipe reads from staging (its reconcile step stops without these tables), so a
 #: configuration that leaves one out is refused on load rather than failing the reconcile run.
-RECIPE_SALESFORCE_OBJECTS = {"R1": ("Account",), "R4": ("Account",), "R5": ("Account",),
-                             "R2": ("Opportunity",), "R3": ("Opportunity",), "R7": ("Order",)}
+RECIPE_SALESFORCE_OBJECTS = {R1: ("Account",), R4: ("Account",), R5: ("Account",),
+                             R2: ("Opportunity",), R3: ("Opportunity",), R7: ("Order",)}
 # Leaving one of these out while a recipe reading it is on would make Xero look empty to it: it would plan
 # duplicates. Refused on load instead.
-RECIPE_XERO_OBJECTS = {"R1": ("contacts",), "R4": ("contacts",), "R5": ("contacts",), "R2": ("invoices",),
-                       "R3": ("invoices",), "R7": ("invoices",), "R6": ("contacts", "invoices")}
+RECIPE_XERO_OBJECTS = {R1: ("contacts",), R4: ("contacts",), R5: ("contacts",), R2: ("invoices",),
+                       R3: ("invoices",), R7: ("invoices",), R6: ("contacts", "invoices")}
 
 
 def _check_recipe_objects(config: SfxeroConfig) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..recipes import R2, R7
 from .base import StrictModel
 from .mapping import MappingConfig, MatchRule
 
@@ -102,7 +103,7 @@ def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
     for i, f in enumerate(mapping.contact_fields):
         if f.value_map and f.value_map not in mapping.value_maps:
             raise KeyError(f"mapping.contact_fields[{i}].value_map", f"no value map named '{f.value_map}' in mapping.value_maps")
-    for name in ("R2", "R7"):
+    for name in (R2, R7):
         ref = getattr(recipes, name).status_map
         if ref and ref not in mapping.value_maps:
             raise KeyError(f"recipes.{name}.status_map", f"no value map named '{ref}' in mapping.value_maps")

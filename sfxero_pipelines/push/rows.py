@@ -18,6 +18,7 @@ from functools import cached_property
 import pandas as pd
 import sqlalchemy as sa
 
+from ..recipes import R1, R2, R3, R6, R7
 from ..reconcile.plan import dumps
 from ..staging.state.plans import load_latest
 
@@ -25,7 +26,7 @@ WRITE_ACTIONS = ("create", "update", "delete")
 #: Which system a direction writes to.
 TARGET = {"sf_to_xero": "xero", "xero_to_sf": "salesforce"}
 #: Recipes whose sf_to_xero rows create what later recipes' rows refer to: pushed first.
-ORDER = {"R1": 0}
+ORDER = {R1: 0}
 
 
 @dataclass
@@ -72,8 +73,8 @@ class PushRow:
         of writing it again: the source record's staged table (R6: `sf_campaign_member`, under the
         Xero Contact's id, so the hold stops the membership and not the Contact's other recipes)."""
         if self.direction == "sf_to_xero":
-            return {"R1": "sf_account", "R2": "sf_opportunity", "R7": "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
-        return {"R3": "xero_invoice", "R6": "sf_campaign_member"}.get(self.recipe, "xero_contact")
+            return {R1: "sf_account", R2: "sf_opportunity", R7: "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
+        return {R3: "xero_invoice", R6: "sf_campaign_member"}.get(self.recipe, "xero_contact")
 
 
 def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: set[str] | None = None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..recipes import R1, R2, R7
 from ..errors import ApiError
 from ..staging.state import holds, ledger, links
 from . import writeback
@@ -31,7 +32,7 @@ SYSTEM = "xero"
 #: target_object → (collection, id attribute, the attribute a create is found by).
 OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Invoice": ("Invoices", "InvoiceID", "Reference")}
 #: Recipes whose Xero records are linked to a Salesforce record in `sync_link`.
-LINKED = {"R1", "R2", "R7"}
+LINKED = {R1, R2, R7}
 #: Invoice lines are planned to 4 dp (`reconcile.xero_amounts`); without `unitdp=4` Xero would round
 #: each UnitAmount to 2 dp and compute other totals than the plan compared.
 UNIT_DP = {"Invoices": {"unitdp": 4}}
@@ -65,7 +66,7 @@ class XeroWriter:
         self.report.planned += len(rows)
         # Accounts matched to an existing Contact (in sync, link still to record): invoices that
         # name them by Account Id go to that Contact.
-        self.contact_ids.update({r.source_id: r.target_id for r in link_rows if r.recipe == "R1"})
+        self.contact_ids.update({r.source_id: r.target_id for r in link_rows if r.recipe == R1})
         with self.engine.begin() as conn:
             self.report.links_recorded += links.record_links(
                 conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if r.recipe in LINKED])
@@ -122,7 +123,7 @@ class XeroWriter:
         deps = {(d.get("recipe"), d.get("source_id")) for r in rows if (d := r.diff.get("depends_on"))}
         if not deps:
             return
-        tables = {"R1": "sf_account"}
+        tables = {R1: "sf_account"}
         with self.engine.connect() as conn:
             held = holds.open_hold_reasons(conn, sorted({tables[rec] for rec, _ in deps if rec in tables}))
         for recipe, source_id in deps:

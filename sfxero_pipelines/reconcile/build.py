@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
+from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from ..config import SfxeroConfig
-from . import plan as P
+from . import plan
 
 #: Recipe families planned together (they share one matching) → the recipes they produce.
-FAMILIES: dict[str, tuple[str, ...]] = {"contacts": ("R1", "R4", "R5"), "invoices": ("R2", "R3", "R7"),
-                                        "campaigns": ("R6",)}
+FAMILIES: dict[str, tuple[str, ...]] = {"contacts": (R1, R4, R5), "invoices": (R2, R3, R7),
+                                        "campaigns": (R6,)}
 
 
 @dataclass
@@ -26,11 +27,11 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, dict[str, int]]:
-        return P.summary(self.rows)
+        return plan.summary(self.rows)
 
     @property
     def plan_ids(self) -> dict[str, str]:
-        return P.plan_ids(self.rows)
+        return plan.plan_ids(self.rows)
 
 
 def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
@@ -38,23 +39,23 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
         from .contacts import plan_contacts
 
         if not any(getattr(cfg.recipes, r).enabled for r in FAMILIES["contacts"]):
-            return Plan(P.finalize([]))
+            return Plan(plan.finalize([]))
         result = plan_contacts(conn, cfg)
-        return Plan(P.finalize([result.rows]), {"contacts": result.stats})
+        return Plan(plan.finalize([result.rows]), {"contacts": result.stats})
     if family == "invoices":
         from .invoices import plan_invoices
 
         if not any(getattr(cfg.recipes, r).enabled for r in FAMILIES["invoices"]):
-            return Plan(P.finalize([]))
+            return Plan(plan.finalize([]))
         result = plan_invoices(conn, cfg)
-        return Plan(P.finalize([result.rows]), {"invoices": result.stats})
+        return Plan(plan.finalize([result.rows]), {"invoices": result.stats})
     if family == "campaigns":
         from .campaigns import plan_campaigns
 
         if not cfg.recipes.R6.enabled:
-            return Plan(P.finalize([]))
+            return Plan(plan.finalize([]))
         result = plan_campaigns(conn, cfg)
-        return Plan(P.finalize([result.rows]), {"campaigns": result.stats})
+        return Plan(plan.finalize([result.rows]), {"campaigns": result.stats})
     raise ValueError(f"unknown recipe family {family!r}")
 
 
@@ -64,5 +65,5 @@ def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...]
         built = build_family(conn, cfg, family)
         parts.append(built.rows)
         stats.update(built.stats)
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.finalize([])
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.finalize([])
     return Plan(rows, stats)

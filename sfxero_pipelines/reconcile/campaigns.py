@@ -33,14 +33,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from ..recipes import R1, R6
 from ..config import SfxeroConfig
 from ..errors import ConfigError
 from ..staging.state import links
-from . import load as L
-from . import normalize as N
-from . import plan as P
+from . import load
+from . import normalize
+from . import plan
 
-RECIPE = "R6"
+RECIPE = R6
 DIRECTION = "xero_to_sf"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
@@ -57,10 +58,10 @@ class Overdue:
 def resolve_campaign(conn: sa.Connection, wanted: str) -> tuple[str, str]:
     """(Id, Name) of the configured Campaign, given by Id (15 or 18 characters) or exact Name."""
     key = "recipes.R6.campaign"
-    if not L.has_table(conn, "sf_campaign"):
+    if not load.has_table(conn, "sf_campaign"):
         raise ConfigError(key, "Campaigns are not staged yet (sf_campaign): add Campaign to extract.salesforce.objects "
                                "and run `sfxero sync --stage extract`")
-    df = L.frame(conn, "SELECT id, name FROM sf_campaign WHERE NOT is_deleted ORDER BY id", ["id", "name"])
+    df = load.frame(conn, "SELECT id, name FROM sf_campaign WHERE NOT is_deleted ORDER BY id", ["id", "name"])
     wanted = wanted.strip()
     if _SF_ID.match(wanted):
         hit = df[(df.id == wanted) | ((len(wanted) == 15) & (df.id.str.slice(0, 15) == wanted))]
@@ -79,7 +80,7 @@ def resolve_campaign(conn: sa.Connection, wanted: str) -> tuple[str, str]:
 def as_of_date(conn: sa.Connection) -> dt.date:
     """The day ages are counted to: when the Xero invoices were last extracted."""
     stamps = []
-    if L.has_table(conn, "extract_state"):
+    if load.has_table(conn, "extract_state"):
         stamps += [r[0] for r in conn.exec_driver_sql(
             "SELECT updated_at FROM extract_state WHERE table_name = 'xero_invoice'").fetchall()]
     stamps += [conn.exec_driver_sql("SELECT max(extracted_at) FROM xero_invoice").scalar()]
@@ -89,7 +90,7 @@ def as_of_date(conn: sa.Connection) -> dt.date:
 
 def overdue_contacts(conn: sa.Connection, rc, as_of: dt.date) -> dict[str, Overdue]:
     """Xero ContactID → what it owes past the configured age, for those at or over the threshold."""
-    inv = L.frame(conn, "SELECT contact_id, due_date, amount_due, currency_rate FROM xero_invoice "
+    inv = load.frame(conn, "SELECT contact_id, due_date, amount_due, currency_rate FROM xero_invoice "
                         "WHERE NOT is_deleted AND status = 'AUTHORISED' AND amount_due > 0 AND due_date IS NOT NULL",
                   ["contact_id", "due_date", "amount_due", "currency_rate"])
     if inv.empty:
@@ -114,20 +115,20 @@ def _flag(v) -> bool:
 
 def read_links(conn: sa.Connection) -> pd.DataFrame:
     """Live Account → linked Xero ContactID (sync_link R1, else the Xero_Contact_Id__c written back)."""
-    if not L.has_table(conn, "sf_account"):
+    if not load.has_table(conn, "sf_account"):
         return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
-    have = L.table_columns(conn, "sf_account")
+    have = load.table_columns(conn, "sf_account")
     exprs = []
     join = ""
     if links.has_links_table(conn):
-        join = links.link_join_sql("l", "R1", "a.id")
+        join = links.link_join_sql("l", R1, "a.id")
         exprs.append("l.xero_id")
     if "xero_contact_id__c" in have:
         exprs.append("nullif(trim(a.xero_contact_id__c), '')")
     if not exprs:
         return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
     x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
-    return L.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
+    return load.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
                    ["account_id", "xero_id"])
 
 
@@ -135,35 +136,35 @@ def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(Contacts: id, accountid, email, invalid_reason, rn = 1 for the Account's primary Contact;
     unconverted Leads: id, email, invalid_reason); emails normalised in `key`."""
     contacts = pd.DataFrame({c: pd.Series([], dtype="object") for c in ("id", "accountid", "email", "invalid_reason", "rn")})
-    if L.has_table(conn, "sf_contact"):
-        have = L.table_columns(conn, "sf_contact")
+    if load.has_table(conn, "sf_contact"):
+        have = load.table_columns(conn, "sf_contact")
         created = "createddate" if "createddate" in have else "modified_at"
         email = "email" if "email" in have else "NULL"
-        contacts = L.frame(conn, (
+        contacts = load.frame(conn, (
             f"SELECT id, accountid, {email}, invalid_reason, ROW_NUMBER() OVER (PARTITION BY accountid ORDER BY "
             f"(CASE WHEN {email} IS NULL THEN 1 ELSE 0 END), {created}, id) FROM sf_contact WHERE NOT is_deleted"),
             ["id", "accountid", "email", "invalid_reason", "rn"])
     leads = pd.DataFrame({c: pd.Series([], dtype="object") for c in ("id", "email", "invalid_reason")})
-    if L.has_table(conn, "sf_lead"):
-        have = L.table_columns(conn, "sf_lead")
+    if load.has_table(conn, "sf_lead"):
+        have = load.table_columns(conn, "sf_lead")
         conv = "isconverted" if "isconverted" in have else "NULL"
         email = "email" if "email" in have else "NULL"
-        leads = L.frame(conn, f"SELECT id, {email}, invalid_reason, {conv} FROM sf_lead WHERE NOT is_deleted",
+        leads = load.frame(conn, f"SELECT id, {email}, invalid_reason, {conv} FROM sf_lead WHERE NOT is_deleted",
                         ["id", "email", "invalid_reason", "converted"])
         unconverted = np.array([not _flag(v) for v in leads.converted], dtype=bool)
         leads = leads.loc[unconverted, ["id", "email", "invalid_reason"]]
-    contacts = contacts.assign(key=N.v_email(contacts.email), primary=contacts.rn.astype(str).eq("1"))
-    leads = leads.assign(key=N.v_email(leads.email))
+    contacts = contacts.assign(key=normalize.v_email(contacts.email), primary=contacts.rn.astype(str).eq("1"))
+    leads = leads.assign(key=normalize.v_email(leads.email))
     return contacts.reset_index(drop=True), leads.reset_index(drop=True)
 
 
 def read_members(conn: sa.Connection, campaign_id: str) -> pd.DataFrame:
-    if not L.has_table(conn, "sf_campaign_member"):
+    if not load.has_table(conn, "sf_campaign_member"):
         raise ConfigError("recipes.R6", "Campaign members are not staged yet (sf_campaign_member): add CampaignMember "
                                         "to extract.salesforce.objects and run `sfxero sync --stage extract`")
-    have = L.table_columns(conn, "sf_campaign_member")
+    have = load.table_columns(conn, "sf_campaign_member")
     cols = [c if c in have else "NULL" for c in ("contactid", "leadid")]
-    return L.frame(conn, f"SELECT id, {cols[0]}, {cols[1]} FROM sf_campaign_member WHERE NOT is_deleted "
+    return load.frame(conn, f"SELECT id, {cols[0]}, {cols[1]} FROM sf_campaign_member WHERE NOT is_deleted "
                          f"AND campaignid = '{campaign_id}' ORDER BY id", ["id", "contactid", "leadid"])
 
 
@@ -178,24 +179,24 @@ def _lists(keys: pd.Series, values: pd.Series) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
+def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     rc = cfg.recipes.R6
     campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
     if not _SF_ID.match(campaign_id):
         raise ConfigError("recipes.R6.campaign", f"staged Campaign id {campaign_id!r} is not a Salesforce id")
-    L.require_table(conn, "xero_contact")
-    L.require_table(conn, "xero_invoice")
+    load.require_table(conn, "xero_contact")
+    load.require_table(conn, "xero_invoice")
     as_of = as_of_date(conn)
     owing = overdue_contacts(conn, rc, as_of)
-    xc = L.frame(conn, "SELECT id, email_address, invalid_reason, is_deleted FROM xero_contact ORDER BY id",
+    xc = load.frame(conn, "SELECT id, email_address, invalid_reason, is_deleted FROM xero_contact ORDER BY id",
                  ["id", "email", "invalid_reason", "deleted"])
-    xc = xc.assign(key=N.v_email(xc.email), deleted=[_flag(v) for v in xc.deleted])
+    xc = xc.assign(key=normalize.v_email(xc.email), deleted=[_flag(v) for v in xc.deleted])
     links = read_links(conn)
     contacts, leads = read_people(conn)
     members = read_members(conn, campaign_id)
     # A membership write Salesforce rejected is held on `sf_campaign_member` under the Xero Contact's
     # id (the push does it), so it holds this recipe's row only, not the Contact's other recipes.
-    holds = L.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead", "sf_campaign_member"])
+    holds = load.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead", "sf_campaign_member"])
 
     # -- who each Xero Contact is in Salesforce ------------------------------------------------------
     accounts_of = _lists(links.xero_id, links.account_id)
@@ -345,8 +346,8 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     for action in ("create", "update", "delete", "skip", "conflict", "held"):
         rows = [r for r in out if r[0] == action]
         if rows:
-            parts.append(P.rows(RECIPE, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
+            parts.append(plan.rows(RECIPE, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
                                 [r[3] for r in rows], [r[4] for r in rows]))
     stats = {"campaign": campaign_id, "as_of": as_of.isoformat(), "overdue_contacts": len(owing),
              "members": len(members)}
-    return P.FamilyPlan(rows=pd.concat(parts, ignore_index=True) if parts else P.empty(), stats=stats)
+    return plan.FamilyPlan(rows=pd.concat(parts, ignore_index=True) if parts else plan.empty(), stats=stats)

@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from ..recipes import R1, R4, R5
 from ..config import SfxeroConfig
 from ..errors import ConfigError
 from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
 from ..staging.state import links
-from . import load as L
-from . import normalize as N
-from . import plan as P
+from . import load
+from . import normalize
+from . import plan
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import match
 
@@ -90,10 +91,10 @@ def _xero_select(conn: sa.Connection, nested: list[str], mapped: list[str],
     """(select expressions, column names, FROM clause) of the Xero Contact read. On PostgreSQL the
     nested fields come out of `raw` in the server (parsed once per row); elsewhere `raw` is read.
     `where`: a condition on `xc` (a partition of the table)."""
-    L.require_table(conn, "xero_contact")
-    have = L.table_columns(conn, "xero_contact")
+    load.require_table(conn, "xero_contact")
+    have = load.table_columns(conn, "xero_contact")
     base = _xero_columns(mapped)
-    sel = [f"x.{L.q(conn, c)}" if c in have else "NULL" for c in base]
+    sel = [f"x.{load.q(conn, c)}" if c in have else "NULL" for c in base]
     names = list(base)
     if nested and conn.dialect.name == "postgresql":
         groups = _xero_groups(nested)
@@ -122,7 +123,7 @@ def _nested_in_python(df: pd.DataFrame, nested: list[str]) -> pd.DataFrame:
 
 def read_xero_contacts(conn: sa.Connection, nested: list[str], mapped: list[str] = ()) -> pd.DataFrame:
     sel, names, src = _xero_select(conn, nested, list(mapped))
-    df = L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
+    df = load.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
     if "raw" in df.columns:
         df = _nested_in_python(df, nested)
     return df
@@ -146,27 +147,27 @@ def _read_xero_async(conn: sa.Connection, nested: list[str], mapped: list[str]):
 
 def _account_select(conn: sa.Connection, columns: list[str], contact_columns: list[str]) -> tuple[list[str], list[str], str]:
     """(select expressions, column names, FROM ... WHERE) of the Account read."""
-    L.require_table(conn, "sf_account")
-    have = L.table_columns(conn, "sf_account")
+    load.require_table(conn, "sf_account")
+    have = load.table_columns(conn, "sf_account")
     cols = ["id", "modified_at", "invalid_reason", *[c for c in dict.fromkeys(columns) if c not in ("id", "modified_at", "invalid_reason")]]
-    sel = [f"a.{L.q(conn, c)}" if c in have else "NULL" for c in cols]
+    sel = [f"a.{load.q(conn, c)}" if c in have else "NULL" for c in cols]
     names = list(cols)
     joins = ""
     if links.has_links_table(conn):
         sel.append("l.xero_id")
-        joins += links.link_join_sql("l", "R1", "a.id")
+        joins += links.link_join_sql("l", R1, "a.id")
     else:
         sel.append("NULL")
     names.append("_link")
     pc_cols = ["id", "email", *[c for c in dict.fromkeys(contact_columns) if c not in ("id", "email")]]
-    if L.has_table(conn, "sf_contact"):
-        chave = L.table_columns(conn, "sf_contact")
+    if load.has_table(conn, "sf_contact"):
+        chave = load.table_columns(conn, "sf_contact")
         created = "createddate" if "createddate" in chave else "modified_at"
-        inner = ", ".join(L.q(conn, c) if c in chave else f"NULL AS {L.q(conn, c)}" for c in pc_cols)
+        inner = ", ".join(load.q(conn, c) if c in chave else f"NULL AS {load.q(conn, c)}" for c in pc_cols)
         joins += (f" LEFT JOIN (SELECT accountid, {inner}, ROW_NUMBER() OVER (PARTITION BY accountid "
                   f"ORDER BY (CASE WHEN email IS NULL THEN 1 ELSE 0 END), {created}, id) AS rn FROM sf_contact "
                   "WHERE NOT is_deleted AND accountid IS NOT NULL) pc ON pc.accountid = a.id AND pc.rn = 1")
-        sel += [f"pc.{L.q(conn, c)}" for c in pc_cols]
+        sel += [f"pc.{load.q(conn, c)}" for c in pc_cols]
     else:
         sel += ["NULL"] * len(pc_cols)
     names += [f"pc_{c}" for c in pc_cols]
@@ -177,7 +178,7 @@ def read_accounts(conn: sa.Connection, columns: list[str], contact_columns: list
     """Live Accounts with their R1 link (sync_link) and primary Contact (`pc_*` columns) joined in
     the database: the earliest-created Contact with an email, else the earliest."""
     sel, names, src = _account_select(conn, columns, contact_columns)
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
+    return load.frame(conn, f"SELECT {', '.join(sel)} FROM {src}", names)
 
 
 #: Concurrent partitions of the PostgreSQL read (one server process each; most of the cost is the
@@ -202,7 +203,7 @@ def read_linked(conn: sa.Connection, columns: list[str], contact_columns: list[s
     queries = [_linked_sql(conn, columns, contact_columns, nested, mapped, same, keep, k, n) for k in range(n)]
     sql0, names, s_names, x_names = queries[0]
     if n == 1:
-        frames = [L.frame(conn, sql0, names)]
+        frames = [load.frame(conn, sql0, names)]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -214,7 +215,7 @@ def read_linked(conn: sa.Connection, columns: list[str], contact_columns: list[s
                 raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 raw.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
                 try:
-                    return L.frame(other, sql, names)
+                    return load.frame(other, sql, names)
                 finally:
                     other.rollback()
 
@@ -224,7 +225,7 @@ def read_linked(conn: sa.Connection, columns: list[str], contact_columns: list[s
     for j in frames:
         fast = j.pop("_fast").eq("t").to_numpy()
         has_s, has_x = j.s_id.notna().to_numpy(), j.x_id.notna().to_numpy()
-        # dtype object, as L.frame reads: pandas would otherwise infer its (slower) str dtype.
+        # dtype object, as load.frame reads: pandas would otherwise infer its (slower) str dtype.
         sf = pd.DataFrame({c: j[f"s_{c}"].to_numpy()[has_s] for c in s_names}, dtype="object")
         sf["_fast"] = fast[has_s]
         sfs.append(sf)
@@ -245,7 +246,7 @@ def _linked_sql(conn: sa.Connection, columns, contact_columns, nested, mapped, s
         s_src += f" AND ((hashtext(coalesce(l.xero_id, 'unlinked:' || a.id)) & 2147483647) % {parts}) = {part}"
 
     def q(name: str) -> str:
-        return L.q(conn, name)
+        return load.q(conn, name)
 
     s_sub = "SELECT " + ", ".join(f"{e} AS {q('s_' + c)}" for e, c in zip(s_sel, s_names)) + f" FROM {s_src}"
     x_sub = "SELECT " + ", ".join(f"{e} AS {q('x_' + c)}" for e, c in zip(x_sel, x_names)) + f" FROM {x_src}"
@@ -297,7 +298,7 @@ def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> l
     countries = {k.strip().casefold(): v for k, v in m.value_maps.get("country", {}).items()}
     ctx = None
     if country_col:
-        ctx = N.v_country(N.v_text(pairs[country_col]), countries)
+        ctx = normalize.v_country(normalize.v_text(pairs[country_col]), countries)
     out = []
     for i, f in enumerate(m.contact_fields):
         t = transform(f.transform, country=ctx, default_country=m.default_phone_country, countries=countries)
@@ -311,7 +312,7 @@ def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> l
 
         to_sf = (lambda s, t=t, inv=inv: inv(t(s))) \
             if f.transform in ("phone", "email", "currency", "upper", "lower", "money") \
-            else (lambda s, inv=inv: inv(N.v_text(s)))
+            else (lambda s, inv=inv: inv(normalize.v_text(s)))
         label = f"{f.sf}→{f.xero}" + (f" ({f.transform})" if f.transform != "text" else "") + \
                 (f" via value map '{f.value_map}'" if f.value_map else "")
         out.append(FieldRule(key=f.xero, sf_field=f.sf, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=to_xero,
@@ -365,7 +366,7 @@ def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
 FAST_PATH = True
 
 
-def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
+def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     rc = cfg.recipes
     fields_cfg = cfg.mapping.contact_fields
     acct_fields = [f for f in fields_cfg if not f.sf.startswith("Contact.")]
@@ -374,7 +375,7 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     filter_cols = [column_name(f.field) for f in rc.R1.filters]
     link_col = column_name(LINK_FIELD)
     bal_cols = [column_name(s) for s, _ in BALANCES]
-    have = L.table_columns(conn, "sf_account")
+    have = load.table_columns(conn, "sf_account")
     for i, f in enumerate(fields_cfg):
         if not f.sf.startswith("Contact.") and have and column_name(f.sf) not in have:
             raise ConfigError(f"mapping.contact_fields[{i}].sf", f"Account field '{f.sf}' is not in staging (sf_account)")
@@ -400,17 +401,17 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
         sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
     if xc is None:
         xc = xc_future() if xc_future else read_xero_contacts(conn, nested, mapped)
-    holds = L.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
+    holds = load.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
 
     active = xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
     keys = []
     for rule in rc.R1.match[1:]:
         if rule == "contact_number":
-            keys.append(("contact_number", lambda d: d.id, lambda d: N.v_text(d.contact_number)))
+            keys.append(("contact_number", lambda d: d.id, lambda d: normalize.v_text(d.contact_number)))
         elif rule == "email":
-            keys.append(("email", lambda d: N.v_email(d.pc_email), lambda d: N.v_email(d.email_address)))
+            keys.append(("email", lambda d: normalize.v_email(d.pc_email), lambda d: normalize.v_email(d.email_address)))
         elif rule == "name":
-            keys.append(("name", lambda d: N.v_name(d.name), lambda d: N.v_name(d.name)))
+            keys.append(("name", lambda d: normalize.v_name(d.name), lambda d: normalize.v_name(d.name)))
     m = match(sf, xc, links=sf_links, sf_link_col=link_col, active=active, keys=keys,
               target_label="Xero Contact")
     del sf_links, active
@@ -467,15 +468,15 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     ok = pf[~held].reset_index(drop=True)
 
     rules = _rules(cfg, ok, "s_country" if country_col else None)
-    wx = L.last_written(conn, "xero")
-    ws = L.last_written(conn, "salesforce")
+    wx = load.last_written(conn, "xero")
+    ws = load.last_written(conn, "salesforce")
     entries, suppressed = compare(ok, rules, written_xero=wx, written_sf=ws)
     # Balances (R4) and the ContactID write-back (R1) only ever flow Xero → Salesforce.
-    bal_rules = [FieldRule(key=s, sf_field=s, s_col=f"s_{s}", x_col=f"x_{s}", to_xero=N.v_money, compare=N.v_money,
-                           to_sf=N.v_money, owner="xero", label=f"Xero {x} → {s}") for s, x in BALANCES]
+    bal_rules = [FieldRule(key=s, sf_field=s, s_col=f"s_{s}", x_col=f"x_{s}", to_xero=normalize.v_money, compare=normalize.v_money,
+                           to_sf=normalize.v_money, owner="xero", label=f"Xero {x} → {s}") for s, x in BALANCES]
     bal_entries, _ = compare(ok, bal_rules, written_xero={}, written_sf={})
-    back_rule = FieldRule(key=LINK_FIELD, sf_field=LINK_FIELD, s_col="s_link", x_col="xero_id", to_xero=N.v_text,
-                          compare=N.v_text, to_sf=N.v_text, owner="xero", label="R1 write-back of the Xero ContactID")
+    back_rule = FieldRule(key=LINK_FIELD, sf_field=LINK_FIELD, s_col="s_link", x_col="xero_id", to_xero=normalize.v_text,
+                          compare=normalize.v_text, to_sf=normalize.v_text, owner="xero", label="R1 write-back of the Xero ContactID")
     back_entries, _ = compare(ok, [back_rule], written_xero={}, written_sf={})
 
     fwd: dict[int, dict] = {}
@@ -502,7 +503,7 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
         diffs = [{"match": matches[r], "link": bool(links_new[r]), "target_object": "Contact", "fields": fwd[r],
                   "payload": {"ContactID": x_ids[r], **xero_payload({k: v["new"] for k, v in fwd[r].items()}, current(r))},
                   **({"suppressed": suppressed[r]} if r in suppressed else {})} for r in upd]
-        parts.append(P.rows("R1", "sf_to_xero", "update", [sf_ids[r] for r in upd], [x_ids[r] for r in upd], diffs,
+        parts.append(plan.rows(R1, "sf_to_xero", "update", [sf_ids[r] for r in upd], [x_ids[r] for r in upd], diffs,
                             [f"{len(fwd[r])} field(s) differ; matched by {matches[r]}" for r in upd]))
         upd_set = set(upd)
         skip = np.array([r not in upd_set for r in range(len(ok))], dtype=bool)
@@ -514,35 +515,35 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
                 sk_diff[j] = {"match": matches[r], "link": bool(links_new[r]),
                               **({"suppressed": suppressed[r]} if r in suppressed else {})}
         sk_reason = ok["match"].iloc[sk].map(_IN_SYNC)  # one shared string per rule, not one per row
-        parts.append(P.rows("R1", "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff, sk_reason.tolist()))
+        parts.append(plan.rows(R1, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff, sk_reason.tolist()))
         if len(in_sync):
-            parts.append(P.rows("R1", "sf_to_xero", "skip", in_sync.sf_id, in_sync.xero_id, None, _IN_SYNC["link"]))
+            parts.append(plan.rows(R1, "sf_to_xero", "skip", in_sync.sf_id, in_sync.xero_id, None, _IN_SYNC["link"]))
         if back:
             rr = sorted(back)
-            parts.append(P.rows("R1", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
+            parts.append(plan.rows(R1, "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
                                 [{"match": matches[r], "link": bool(links_new[r]), "target_object": "Account",
                                   "fields": back[r], "payload": {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}}}
                                  for r in rr], "write the Xero ContactID back to the Account"))
     pc_ids = ok.pc_id.tolist()
     if rc.R5.enabled and r5:
         rr = sorted(r5)
-        parts.append(P.rows("R5", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
+        parts.append(plan.rows(R5, "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
                             [{"match": matches[r], "target_object": "Account", "fields": r5[r],
                               "payload": _sf_payload(sf_ids[r], pc_ids[r], r5[r])} for r in rr],
                             [f"{len(r5[r])} Xero-side field(s) to bring back" for r in rr]))
     if rc.R4.enabled and r4:
         rr = sorted(r4)
-        parts.append(P.rows("R4", "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
+        parts.append(plan.rows(R4, "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
                             [{"match": matches[r], "target_object": "Account", "fields": r4[r],
                               "payload": {"Account": {"Id": sf_ids[r], **{k: v["new"] for k, v in r4[r].items()}}}}
                              for r in rr], "balances changed in Xero"))
 
     if rc.R1.enabled:
         hp = pf[held]
-        parts.append(P.rows("R1", "sf_to_xero", "held", hp.sf_id, hp.xero_id,
+        parts.append(plan.rows(R1, "sf_to_xero", "held", hp.sf_id, hp.xero_id,
                             [{"match": mm} for mm in hp["match"]], reason[held].tolist()))
         if len(m.broken):
-            parts.append(P.rows("R1", "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id,
+            parts.append(plan.rows(R1, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id,
                                 [{"match": "link"}] * len(m.broken), m.broken.reason.tolist()))
         if len(m.conflicts):
             c = m.conflicts
@@ -552,9 +553,9 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
                        else f"Xero Contact {cand[0]} also matches Account(s) {', '.join(o)}") +
                        "; link the right one in sync_link or fix the duplicate" for r, cand, o in
                        zip(c.rule, c.candidates, c.other_sf)]
-            parts.append(P.rows("R1", "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
+            parts.append(plan.rows(R1, "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
         parts.append(_creates(cfg, sfi.loc[m.unmatched], holds, rules_for_create=fields_cfg, country_col=country_col))
-    return P.FamilyPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else P.empty(),
+    return plan.FamilyPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else plan.empty(),
                        stats=stats)
 
 
@@ -583,7 +584,7 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
     """Unmatched Accounts: the full mapped Xero Contact (ContactNumber = Account Id, so a create the
     push made but did not record is matched by key next time instead of created twice)."""
     if acc.empty:
-        return P.empty()
+        return plan.empty()
     acc = acc.reset_index().rename(columns={"index": "id"}) if "id" not in acc.columns else acc.reset_index(drop=True)
     frame = pd.DataFrame(index=acc.index)
     for i, f in enumerate(rules_for_create):
@@ -614,9 +615,9 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
                                           for k, v in sorted(fields.items())},
                                "payload": xero_payload(fields),
                                "write_back": {"sobject": "Account", "id": sf_id, "fields": back}}))
-    out = [P.rows("R1", "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
+    out = [plan.rows(R1, "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
                   "no Xero Contact matches (link, ContactNumber, email, name)")]
     if rows_h:
-        out.append(P.rows("R1", "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
+        out.append(plan.rows(R1, "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
                           [r[1] for r in rows_h]))
     return pd.concat(out, ignore_index=True)

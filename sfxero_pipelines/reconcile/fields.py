@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import normalize as N
+from . import normalize
 
 
 @dataclass(frozen=True)
@@ -175,25 +175,25 @@ def inverse_mapper(table: dict[str, str] | None) -> Callable[[pd.Series], pd.Ser
 def transform(kind: str, *, country: pd.Series | None = None, default_country: str = "US",
               countries: dict[str, str] | None = None) -> Callable[[pd.Series], pd.Series]:
     if kind == "email":
-        return N.v_email
+        return normalize.v_email
     if kind == "phone":
         def phone(s: pd.Series) -> pd.Series:
             ctx = None if country is None else country.loc[s.index]
-            return N.v_phone(s, ctx, default_country)
+            return normalize.v_phone(s, ctx, default_country)
         return phone
     if kind == "country":
-        return lambda s: N.v_country(N.v_text(s), countries)
+        return lambda s: normalize.v_country(normalize.v_text(s), countries)
     if kind == "upper":
-        return lambda s: N.v_text(s).str.upper().astype("object")
+        return lambda s: normalize.v_text(s).str.upper().astype("object")
     if kind == "lower":
-        return lambda s: N.v_text(s).str.lower().astype("object")
+        return lambda s: normalize.v_text(s).str.lower().astype("object")
     if kind == "currency":
-        return lambda s: N.v_currency(N.v_text(s))
+        return lambda s: normalize.v_currency(normalize.v_text(s))
     if kind == "money":
-        return N.v_money
-    return N.v_text
+        return normalize.v_money
+    return normalize.v_text
 
 
 def same_key(kind: str) -> Callable[[pd.Series], pd.Series] | None:
     """What values of a transform compare by, when not themselves (FieldRule.same_key)."""
-    return N.v_phone_key if kind == "phone" else None
+    return normalize.v_phone_key if kind == "phone" else None

@@ -23,21 +23,22 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from ..recipes import R1, R2, R3, R7
 from ..config import SfxeroConfig
 from ..staging.schema import column_name
 from ..staging.state import links
-from . import load as L
-from . import normalize as N
-from . import plan as P
+from . import load
+from . import normalize
+from . import plan
 from .contacts import apply_filters
 from .fields import FieldRule, compare, value_mapper
 from .match import match
 from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
-R3_FIELDS = [("Xero_Invoice_Status__c", "status", N.v_text), ("Xero_Amount_Paid__c", "amount_paid", N.v_money),
-             ("Xero_Amount_Due__c", "amount_due", N.v_money), ("Xero_Fully_Paid_On__c", "fully_paid_on_date",
-                                                                 lambda s: N.v_text(s).str.slice(0, 10).astype("object"))]
+R3_FIELDS = [("Xero_Invoice_Status__c", "status", normalize.v_text), ("Xero_Amount_Paid__c", "amount_paid", normalize.v_money),
+             ("Xero_Amount_Due__c", "amount_due", normalize.v_money), ("Xero_Fully_Paid_On__c", "fully_paid_on_date",
+                                                                 lambda s: normalize.v_text(s).str.slice(0, 10).astype("object"))]
 BACK_FIELDS = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
 
 
@@ -71,8 +72,8 @@ class Source:
     line_sobject: str = ""
 
     def where(self, conn: sa.Connection, have: set[str]) -> str:
-        if self.recipe == "R2":
-            return L.bool_true(conn, "o.iswon") if "iswon" in have else "(1 = 0)"
+        if self.recipe == R2:
+            return load.bool_true(conn, "o.iswon") if "iswon" in have else "(1 = 0)"
         # Order.StatusCode is the status category (Status can be a custom label in an Activated category).
         return f"({activated(have, 'o')})"
 
@@ -85,11 +86,11 @@ def activated(have: set[str], alias: str) -> str:
     return f"{'coalesce(' + ', '.join(status) + ')' if len(status) > 1 else status[0]} = 'Activated'"
 
 
-OPPORTUNITIES = Source("R2", "Opportunity", "sf_opportunity", "sf_opportunity_line_item", "opportunityid", "Amount",
+OPPORTUNITIES = Source(R2, "Opportunity", "sf_opportunity", "sf_opportunity_line_item", "opportunityid", "Amount",
                        "CloseDate", "StageName", "won Opportunity", line_sort="sortorder", line_name="name",
                        line_code="productcode", line_discount="discount", payments=True,
                        line_sobject="OpportunityLineItem")
-ORDERS = Source("R7", "Order", "sf_order", "sf_order_item", "orderid", "TotalAmount", "EffectiveDate", "Status",
+ORDERS = Source(R7, "Order", "sf_order", "sf_order_item", "orderid", "TotalAmount", "EffectiveDate", "Status",
                 "activated Order", line_sort="orderitemnumber", line_name=None, line_code=None, line_discount=None,
                 related=("opportunityid",), line_sobject="OrderItem")
 
@@ -101,23 +102,23 @@ SOURCES = {s.recipe: s for s in (OPPORTUNITIES, ORDERS)}
 def waiting(conn: sa.Connection, src: Source) -> dict[str, str]:
     """Record id → why no invoice may be written from it now: its own open hold, else a held line (a
     record is invoiced from all its lines or not at all), named with that line's reason."""
-    own = L.open_holds(conn, [src.table])[src.table]
-    lines = L.held_parts(conn, src.lines_table, src.parent, src.line_sobject)
+    own = load.open_holds(conn, [src.table])[src.table]
+    lines = load.held_parts(conn, src.lines_table, src.parent, src.line_sobject)
     out = {i: f"{src.sobject} {i} waits for its {why}" for i, why in lines.items()}
     out.update({i: f"{src.sobject} {i} {why}" for i, why in own.items()})
     return out
 
 
 def _col(have: set[str], alias: str, c: str | None, conn) -> str:
-    return f"{alias}.{L.q(conn, c)}" if c and c in have else "NULL"
+    return f"{alias}.{load.q(conn, c)}" if c and c in have else "NULL"
 
 
 def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataFrame:
     """The recipe's live records (won Opportunities / activated Orders) with their own link (sync_link
     R2/R7), the Account's R1 link, and the Account's written-back Xero ContactID. Canonical columns
     `stage`, `close`, `amount` whatever the object calls them."""
-    L.require_table(conn, src.table)
-    have = L.table_columns(conn, src.table)
+    load.require_table(conn, src.table)
+    have = load.table_columns(conn, src.table)
     canon = {"id": "id", "modified_at": "modified_at", "invalid_reason": "invalid_reason", "name": "name",
              "accountid": "accountid", "stage": column_name(src.stage), "close": column_name(src.date),
              "amount": column_name(src.amount), "currencyisocode": "currencyisocode"}
@@ -127,31 +128,31 @@ def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataF
     sel = [_col(have, "o", c, conn) for c in [*canon.values(), *more]]
     names = [*canon, *more]
     joins = ""
-    for alias, recipe, on in (("l", src.recipe, "o.id"), ("al", "R1", "o.accountid")):
+    for alias, recipe, on in (("l", src.recipe, "o.id"), ("al", R1, "o.accountid")):
         if links.has_links_table(conn):
             joins += links.link_join_sql(alias, recipe, on)
             sel.append(f"{alias}.xero_id")
         else:
             sel.append("NULL")
     names += ["link_id", "contact_link"]
-    if L.has_table(conn, "sf_account"):
-        ahave = L.table_columns(conn, "sf_account")
+    if load.has_table(conn, "sf_account"):
+        ahave = load.table_columns(conn, "sf_account")
         joins += " LEFT JOIN sf_account a ON a.id = o.accountid"
         sel.append(_col(ahave, "a", "xero_contact_id__c", conn))
     else:
         sel.append("NULL")
     names.append("contact_field")
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src.table} o{joins} WHERE NOT o.is_deleted AND "
+    return load.frame(conn, f"SELECT {', '.join(sel)} FROM {src.table} o{joins} WHERE NOT o.is_deleted AND "
                          f"{src.where(conn, have)}", names)
 
 
 def read_invoices(conn: sa.Connection) -> pd.DataFrame:
     cols = ["id", "modified_at", "invalid_reason", "invoice_number", "reference", "contact_id", "status", "sub_total",
             "total", "amount_due", "amount_paid", "currency_code", "fully_paid_on_date", "line_amount_types"]
-    if not L.has_table(conn, "xero_invoice"):
+    if not load.has_table(conn, "xero_invoice"):
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
-    have = L.table_columns(conn, "xero_invoice")
-    return L.frame(conn, f"SELECT {', '.join(_col(have, 'x', c, conn) for c in cols)} FROM xero_invoice x", cols)
+    have = load.table_columns(conn, "xero_invoice")
+    return load.frame(conn, f"SELECT {', '.join(_col(have, 'x', c, conn) for c in cols)} FROM xero_invoice x", cols)
 
 
 LINE_COLUMNS = ["id", "parent", "product2id", "productcode", "name", "quantity", "unitprice", "discount",
@@ -160,29 +161,29 @@ LINE_COLUMNS = ["id", "parent", "product2id", "productcode", "name", "quantity",
 
 def read_lines(conn: sa.Connection, src: Source) -> pd.DataFrame:
     """Live lines of the source object in canonical columns, with the Product2 code and name."""
-    if not L.has_table(conn, src.lines_table):
+    if not load.has_table(conn, src.lines_table):
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in LINE_COLUMNS})
-    have = L.table_columns(conn, src.lines_table)
+    have = load.table_columns(conn, src.lines_table)
     own = [("id", "id"), ("parent", src.parent), ("product2id", "product2id"), ("productcode", src.line_code),
            ("name", src.line_name), ("quantity", "quantity"), ("unitprice", "unitprice"),
            ("discount", src.line_discount), ("totalprice", "totalprice"), ("description", "description"),
            ("sortorder", src.line_sort)]
     sel = [_col(have, "li", c, conn) for _, c in own]
     join = ""
-    if L.has_table(conn, "sf_product2"):
-        phave = L.table_columns(conn, "sf_product2")
+    if load.has_table(conn, "sf_product2"):
+        phave = load.table_columns(conn, "sf_product2")
         join = " LEFT JOIN sf_product2 p ON p.id = li.product2id"
         sel += [_col(phave, "p", "productcode", conn), _col(phave, "p", "name", conn)]
     else:
         sel += ["NULL", "NULL"]
-    return L.frame(conn, f"SELECT {', '.join(sel)} FROM {src.lines_table} li{join} WHERE NOT li.is_deleted",
+    return load.frame(conn, f"SELECT {', '.join(sel)} FROM {src.lines_table} li{join} WHERE NOT li.is_deleted",
                    LINE_COLUMNS)
 
 
 def read_items(conn: sa.Connection) -> dict[str, dict]:
-    if not L.has_table(conn, "xero_item"):
+    if not load.has_table(conn, "xero_item"):
         return {}
-    df = L.frame(conn, "SELECT code, sales_account_code, sales_tax_type FROM xero_item WHERE NOT is_deleted",
+    df = load.frame(conn, "SELECT code, sales_account_code, sales_tax_type FROM xero_item WHERE NOT is_deleted",
                  ["code", "account", "tax"])
     return {r.code: {"account": r.account, "tax": r.tax} for r in df.itertuples()}
 
@@ -249,7 +250,7 @@ class _Lines:
         return self._value
 
 
-def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
+def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     """R2/R3 (won Opportunities) and R7 (activated Orders) against the staged ACCREC invoices."""
     rr = cfg.recipes
     inv = read_invoices(conn)
@@ -266,9 +267,9 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> P.FamilyPlan:
     if rr.R7.enabled:
         rows, st, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, payments=False, invoiced_by_r2=invoiced_by_r2)
         parts.append(rows)
-        stats["R7"] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
-    return P.FamilyPlan(rows=rows, stats=stats)
+        stats[R7] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.empty()
+    return plan.FamilyPlan(rows=rows, stats=stats)
 
 
 def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
@@ -280,13 +281,13 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     rec = read_records(conn, src, filter_cols)
     rec = rec[apply_filters(rec, rc.filters, f"recipes.{recipe}")].reset_index(drop=True)
     waits = waiting(conn, src)
-    h_x = L.open_holds(conn, ["xero_invoice"])["xero_invoice"]
-    have = L.table_columns(conn, src.table)
+    h_x = load.open_holds(conn, ["xero_invoice"])["xero_invoice"]
+    have = load.table_columns(conn, src.table)
     back_fields = [(f, c) for f, c in BACK_FIELDS if column_name(f) in have]
     active = ~inv.status.isin(["DELETED", "VOIDED"])
     links = rec.loc[rec.link_id.notna(), ["id", "link_id"]].rename(columns={"id": "sf_id", "link_id": "xero_id"})
     m = match(rec, inv, links=links, sf_link_col="xero_invoice_id__c", active=active,
-              keys=[("reference", lambda d: d.id, lambda d: N.v_text(d.reference))], target_label="Xero invoice")
+              keys=[("reference", lambda d: d.id, lambda d: normalize.v_text(d.reference))], target_label="Xero invoice")
     ri, xi = rec.set_index("id"), inv.set_index("id")
     pairs = m.pairs.reset_index(drop=True)
     s, x = ri.loc[pairs.sf_id], xi.loc[pairs.xero_id]
@@ -314,8 +315,8 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     if rc.enabled:
         # Amount: the record's amount against the invoice subtotal (Exclusive) or total (Inclusive).
         basis = ok.total if rc.line_amount_types == "Inclusive" else ok.sub_total
-        amt_s, amt_x = N.v_money(ok.amount), N.v_money(basis)
-        cur_s, cur_x = N.v_text(ok.s_cur).str.upper(), N.v_text(ok.x_cur).str.upper()
+        amt_s, amt_x = normalize.v_money(ok.amount), normalize.v_money(basis)
+        cur_s, cur_x = normalize.v_text(ok.s_cur).str.upper(), normalize.v_text(ok.x_cur).str.upper()
         amt_diff = ~((amt_s == amt_x) | (amt_s.isna() & amt_x.isna())).to_numpy()
         cur_diff = (cur_s.notna() & cur_x.notna() & (cur_s != cur_x)).to_numpy()
         changed = amt_diff | cur_diff
@@ -353,38 +354,38 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
             for bucket, value in zip(decided[action], (i, d, why)):
                 bucket.append(value)
         for action, (idx, diffs, reasons) in decided.items():
-            parts.append(P.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
+            parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
         sk = np.flatnonzero(~changed)
-        parts.append(P.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
+        parts.append(plan.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
                             [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
                             [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
         # Write-back of the invoice id and number onto the record.
-        back_rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=N.v_text, compare=N.v_text,
-                                to_sf=N.v_text, owner="xero", label=f"{recipe} write-back of the invoice {c}")
+        back_rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=normalize.v_text, compare=normalize.v_text,
+                                to_sf=normalize.v_text, owner="xero", label=f"{recipe} write-back of the invoice {c}")
                       for n, c in back_fields]
         back, _ = compare(ok, back_rules, written_xero={}, written_sf={})
         parts.append(_sf_rows(recipe, src.sobject, ok, back, f"write the Xero invoice id/number back to the {src.sobject}"))
     if payments:
         rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=t, compare=t, to_sf=t,
                            owner="xero", label=f"R3: invoice {c} → {n}") for n, c, t in R3_FIELDS]
-        entries, _ = compare(ok, rules, written_xero={}, written_sf=L.last_written(conn, "salesforce"))
-        parts.append(_sf_rows("R3", src.sobject, ok, entries, "invoice status or payments changed in Xero"))
+        entries, _ = compare(ok, rules, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
+        parts.append(_sf_rows(R3, src.sobject, ok, entries, "invoice status or payments changed in Xero"))
     if rc.enabled:
         hp = pf[held]
-        parts.append(P.rows(recipe, "sf_to_xero", "held", hp.sf_id, hp.xero_id, [{"match": v} for v in hp["match"]],
+        parts.append(plan.rows(recipe, "sf_to_xero", "held", hp.sf_id, hp.xero_id, [{"match": v} for v in hp["match"]],
                             reason[held].tolist()))
         if len(m.broken):
-            parts.append(P.rows(recipe, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id, None,
+            parts.append(plan.rows(recipe, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id, None,
                                 m.broken.reason.tolist()))
         if len(m.conflicts):
             c = m.conflicts
-            parts.append(P.rows(recipe, "sf_to_xero", "conflict", c.sf_id, None,
+            parts.append(plan.rows(recipe, "sf_to_xero", "conflict", c.sf_id, None,
                                 [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
                                  zip(c.rule, c.candidates, c.other_sf)],
                                 [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in zip(c.rule, c.candidates)]))
         parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), waits, lines,
                               back_fields, invoiced_by_r2))
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else P.empty()
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.empty()
     return rows, {"matched_by": m.by_rule, "records": len(rec)}, set(rec.id)
 
 
@@ -393,7 +394,7 @@ def _sf_rows(recipe: str, sobject: str, ok: pd.DataFrame, entries, reason: str) 
     for e in entries:
         by.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": e.rule}
     rr = sorted(by)
-    return P.rows(recipe, "xero_to_sf", "update", [ok.xero_id.iloc[r] for r in rr], [ok.sf_id.iloc[r] for r in rr],
+    return plan.rows(recipe, "xero_to_sf", "update", [ok.xero_id.iloc[r] for r in rr], [ok.sf_id.iloc[r] for r in rr],
                   [{"match": ok["match"].iloc[r], "target_object": sobject, "fields": by[r],
                     "payload": {sobject: {"Id": ok.sf_id.iloc[r], **{k: v["new"] for k, v in by[r].items()}}}}
                    for r in rr], reason)
@@ -415,14 +416,14 @@ _BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}
 def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[str, str], source_lines: _Lines,
              back_fields: list[tuple[str, str]], invoiced_by_r2: set[str]) -> pd.DataFrame:
     if rec.empty:
-        return P.empty()
+        return plan.empty()
     recipe = src.recipe
     got = source_lines.get()
     lines, bad = got.items, got.bad
     status_map = value_mapper(cfg.mapping.value_maps.get(rc.status_map)) if rc.status_map else None
     statuses = status_map(rec.stage).tolist() if status_map else [None] * len(rec)
     # R2's write-back (R3's fields included); R7's: the Order's invoice id/number fields that are staged.
-    back = write_back_fields(cfg) if recipe == "R2" else {f: _BACK_PATHS[c] for f, c in back_fields}
+    back = write_back_fields(cfg) if recipe == R2 else {f: _BACK_PATHS[c] for f, c in back_fields}
     related = rec.opportunityid.tolist() if "opportunityid" in rec.columns else [None] * len(rec)
     created, held = [], []
     for j, r in enumerate(rec.itertuples(index=False)):
@@ -448,14 +449,14 @@ def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[
         if r.currencyisocode:
             body["CurrencyCode"] = r.currencyisocode
         diff = {"match": None, "link": True, "target_object": "Invoice",
-                "depends_on": None if contact_id else {"recipe": "R1", "source_id": r.accountid},
+                "depends_on": None if contact_id else {"recipe": R1, "source_id": r.accountid},
                 "fields": {k: {"old": None, "new": v, "rule": f"{recipe} mapping"} for k, v in sorted(body.items())},
                 "payload": body}
         if back:
             diff["write_back"] = {"sobject": src.sobject, "id": r.id, "fields": back}
         created.append((r.id, diff))
-    out = [P.rows(recipe, "sf_to_xero", "create", [c[0] for c in created], None, [c[1] for c in created],
+    out = [plan.rows(recipe, "sf_to_xero", "create", [c[0] for c in created], None, [c[1] for c in created],
                   f"{src.label} has no Xero invoice (link, Reference)")]
     if held:
-        out.append(P.rows(recipe, "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
+        out.append(plan.rows(recipe, "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
     return pd.concat(out, ignore_index=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from . import load as L
+from . import load
 from .invoices import activated
 from .plan import ACTIONS
 from ..staging.state import plans
@@ -32,21 +32,21 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
     sf: dict[str, float] = {}
     orders: dict[str, float] = {}
     xero: dict[str, float] = {}
-    if L.has_table(conn, "sf_opportunity") and "iswon" in L.table_columns(conn, "sf_opportunity"):
-        cur = "currencyisocode" if "currencyisocode" in L.table_columns(conn, "sf_opportunity") else "NULL"
+    if load.has_table(conn, "sf_opportunity") and "iswon" in load.table_columns(conn, "sf_opportunity"):
+        cur = "currencyisocode" if "currencyisocode" in load.table_columns(conn, "sf_opportunity") else "NULL"
         for c, total, n in conn.exec_driver_sql(
                 f"SELECT {cur}, sum(amount), count(*) FROM sf_opportunity WHERE NOT is_deleted AND "
-                f"{L.bool_true(conn, 'iswon')} GROUP BY {cur}").fetchall():
+                f"{load.bool_true(conn, 'iswon')} GROUP BY {cur}").fetchall():
             sf[c or "?"] = round(float(total or 0), 2)
-    if recipes.R7.enabled and L.has_table(conn, "sf_order"):
-        have = L.table_columns(conn, "sf_order")
+    if recipes.R7.enabled and load.has_table(conn, "sf_order"):
+        have = load.table_columns(conn, "sf_order")
         cur = "currencyisocode" if "currencyisocode" in have else "NULL"
         if "totalamount" in have:
             for c, total in conn.exec_driver_sql(
                     f"SELECT {cur}, sum(o.totalamount) FROM sf_order o WHERE NOT o.is_deleted AND "
                     f"{activated(have, 'o')} GROUP BY {cur}").fetchall():
                 orders[c or "?"] = round(float(total or 0), 2)
-    if L.has_table(conn, "xero_invoice"):
+    if load.has_table(conn, "xero_invoice"):
         for c, total in conn.exec_driver_sql(
                 "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "
                 "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall():

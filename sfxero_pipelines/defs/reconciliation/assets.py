@@ -10,6 +10,7 @@ Nothing here calls an API: the push step turns plan rows into calls.
 
 import dagster as dg
 
+from ...recipes import RECIPE_TITLES
 from ...config import load_config
 from ...reconcile.build import FAMILIES, build_family
 from ...reconcile.plan import ACTIONS
@@ -25,11 +26,6 @@ FAMILY_DEPS = {
                  "xero_invoice", "xero_item"],
     "campaigns": ["xero_contact", "xero_invoice", "sf_account", "sf_contact", "sf_lead", "sf_campaign",
                   "sf_campaign_member"],
-}
-RECIPE_TITLES = {
-    "R1": "Salesforce Accounts → Xero Contacts", "R4": "Xero balances → Account", "R5": "Xero-owned Contact fields → Account",
-    "R2": "Won Opportunities → Xero ACCREC invoices", "R3": "Invoice status and payments → Opportunity",
-    "R6": "Overdue Xero customers → Salesforce Campaign members", "R7": "Activated Orders → Xero ACCREC invoices",
 }
 
 

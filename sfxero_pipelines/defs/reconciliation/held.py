@@ -12,6 +12,7 @@ import os
 
 import dagster as dg
 
+from ...recipes import R1, R2, R3, R4, R5, R6, R7
 from ...reconcile.hold_sentences import counts_by_kind, explain_hold, markdown, salesforce_web_url
 from ...staging.state.holds import open_holds_detailed
 from ...staging.state.plans import has_plans_table, load_latest
@@ -19,8 +20,8 @@ from ..staging.resources import StagingDatabase
 from .assets import GROUP, plan_assets
 
 #: Which staged table a plan's `held` row is about, by recipe (its source record's table).
-RECIPE_SOURCE_TABLE = {"R1": "sf_account", "R2": "sf_opportunity", "R3": "sf_opportunity", "R4": "xero_contact",
-                       "R5": "xero_contact", "R6": "xero_contact", "R7": "sf_order"}
+RECIPE_SOURCE_TABLE = {R1: "sf_account", R2: "sf_opportunity", R3: "sf_opportunity", R4: "xero_contact",
+                       R5: "xero_contact", R6: "xero_contact", R7: "sf_order"}
 
 
 def plan_holds(plan) -> list[dict]:
