@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..recipes import R1, R4, R5
 from ..config import SfxeroConfig
 from ..errors import ConfigError
+from ..recipes import R1, R4, R5
 from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
 from ..staging.state import links
-from . import load
-from . import normalize
-from . import plan
+from . import load, normalize, plan
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
-from .match import match
+from .match import MatchResult, match
+from .steps import (HoldCheck, changes_by_row, held_by, held_pair_rows, hold_reasons, link_pairs, pair_frame,
+                    sf_update_rows, split_held, staged_invalid, xero_owned)
 
 XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
                 "EmailAddress": "email_address", "FirstName": "first_name", "LastName": "last_name",
@@ -366,15 +367,32 @@ def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
 FAST_PATH = True
 
 
-def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
+@dataclass
+class ContactSides:
+    """What the contacts planner reads: both sides of the R1 matching and what decides a pair."""
+
+    #: Live Accounts (R1 filters applied) with `_link` (sync_link R1), `pc_*` (primary Contact) and,
+    #: when PostgreSQL settled pairs (`read_linked`), `_fast`.
+    accounts: pd.DataFrame
+    #: sync_link R1 rows (sf_id, xero_id) of every live Account, filtered or not.
+    links: pd.DataFrame
+    xero: pd.DataFrame
+    #: Open holds on sf_account, xero_contact, sf_contact (table → id → reason).
+    holds: dict[str, dict[str, str]]
+    #: The mapped fields' pair columns: Account read column and Xero read column, per mapped field.
+    field_columns: list[tuple[str, str]]
+    #: The Account's country column (phones are read in its region), None when not staged.
+    country_col: str | None
+
+
+def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
+    """Read step: live Accounts (with link and primary Contact) and Xero Contacts, as the mapping
+    needs them; on PostgreSQL (`_fast_path`) pairs already identical are settled in the read."""
     rc = cfg.recipes
     fields_cfg = cfg.mapping.contact_fields
-    acct_fields = [f for f in fields_cfg if not f.sf.startswith("Contact.")]
-    contact_fields = [f for f in fields_cfg if f.sf.startswith("Contact.")]
-    acct_cols = [column_name(f.sf) for f in acct_fields]
+    acct_cols = [column_name(f.sf) for f in fields_cfg if not f.sf.startswith("Contact.")]
     filter_cols = [column_name(f.field) for f in rc.R1.filters]
     link_col = column_name(LINK_FIELD)
-    bal_cols = [column_name(s) for s, _ in BALANCES]
     have = load.table_columns(conn, "sf_account")
     for i, f in enumerate(fields_cfg):
         if not f.sf.startswith("Contact.") and have and column_name(f.sf) not in have:
@@ -382,13 +400,14 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     country_col = "billingcountry" if "billingcountry" in have else None
     nested = [f.xero for f in fields_cfg if f.xero not in XERO_COLUMNS]
     mapped = [f.xero for f in fields_cfg if f.xero in XERO_COLUMNS]
-    acct_read = [*acct_cols, *filter_cols, link_col, *bal_cols, *([country_col] if country_col else [])]
-    contact_read = [column_name(f.sf.split(".", 1)[1]) for f in contact_fields]
+    field_columns = [(_sf_col(f), XERO_COLUMNS[f.xero] if f.xero in XERO_COLUMNS else f"nx_{nested.index(f.xero)}")
+                     for f in fields_cfg]
+    acct_read = [*acct_cols, *filter_cols, link_col, *(column_name(s) for s, _ in BALANCES),
+                 *([country_col] if country_col else [])]
+    contact_read = [column_name(f.sf.split(".", 1)[1]) for f in fields_cfg if f.sf.startswith("Contact.")]
     if _fast_path(conn, fields_cfg):
         # PostgreSQL: pairs whose every compared value is identical are settled in the database.
-        same = [(_sf_col(f), XERO_COLUMNS[f.xero] if f.xero in XERO_COLUMNS else f"nx_{nested.index(f.xero)}")
-                for f in fields_cfg]
-        same += [(column_name(s_name), x_col) for s_name, x_col in BALANCES] + [(link_col, "id")]
+        same = [*field_columns, *((column_name(s_name), x_col) for s_name, x_col in BALANCES), (link_col, "id")]
         sf, xc = read_linked(conn, acct_read, contact_read, nested, mapped, same, keep=filter_cols)
     else:
         # On PostgreSQL the Xero read (JSON extraction runs in the server) overlaps with reading and
@@ -396,104 +415,123 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
         xc_future = _read_xero_async(conn, nested, mapped)
         sf = read_accounts(conn, acct_read, contact_read)
         xc = None
-    sf_links = sf.loc[sf._link.notna(), ["id", "_link"]].rename(columns={"id": "sf_id", "_link": "xero_id"})
+    sf_links = link_pairs(sf, "_link")
     if rc.R1.filters:
         sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
     if xc is None:
         xc = xc_future() if xc_future else read_xero_contacts(conn, nested, mapped)
     holds = load.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
+    return ContactSides(sf, sf_links, xc, holds, field_columns, country_col)
 
+
+#: R1's match rules after the link: rule → (Account key, Xero Contact key).
+MATCH_KEYS = {
+    "contact_number": (lambda d: d.id, lambda d: normalize.v_text(d.contact_number)),
+    "email": (lambda d: normalize.v_email(d.pc_email), lambda d: normalize.v_email(d.email_address)),
+    "name": (lambda d: normalize.v_name(d.name), lambda d: normalize.v_name(d.name)),
+}
+
+
+def match_sides(sides: ContactSides, rules: list[str]) -> MatchResult:
+    """Match step: Accounts to active Xero Contacts by link, then `rules` (recipes.R1.match) in order."""
+    xc = sides.xero
     active = xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
-    keys = []
-    for rule in rc.R1.match[1:]:
-        if rule == "contact_number":
-            keys.append(("contact_number", lambda d: d.id, lambda d: normalize.v_text(d.contact_number)))
-        elif rule == "email":
-            keys.append(("email", lambda d: normalize.v_email(d.pc_email), lambda d: normalize.v_email(d.email_address)))
-        elif rule == "name":
-            keys.append(("name", lambda d: normalize.v_name(d.name), lambda d: normalize.v_name(d.name)))
-    m = match(sf, xc, links=sf_links, sf_link_col=link_col, active=active, keys=keys,
-              target_label="Xero Contact")
-    del sf_links, active
+    keys = [(rule, *MATCH_KEYS[rule]) for rule in rules[1:] if rule in MATCH_KEYS]
+    return match(sides.accounts, xc, links=sides.links, sf_link_col=column_name(LINK_FIELD), active=active, keys=keys,
+                 target_label="Xero Contact")
 
-    pairs = m.pairs.reset_index(drop=True)
-    in_sync = pairs.iloc[:0]
-    if "_fast" in sf.columns:
-        # Pairs settled in the database: matched by their sync_link (not a new link), nothing differs.
-        fast_ids = sf.id[sf._fast.to_numpy(dtype=bool)]
-        settled = (pairs.sf_id.isin(fast_ids).to_numpy() & (pairs["match"] == "link").to_numpy()
-                   & ~pairs.link.to_numpy(dtype=bool))
-        in_sync, pairs = pairs[settled].reset_index(drop=True), pairs[~settled].reset_index(drop=True)
-        del fast_ids, settled
 
-    # -- pair frame: s_<i> / x_<i> per mapped field -------------------------------------------------
-    sfi = sf.set_index("id")
-    del sf
-    s_rows = sfi.loc[pairs.sf_id]
-    x_rows = xc.set_index("id").loc[pairs.xero_id]
-    stats = {"matched_by": m.by_rule, "accounts": len(sfi), "xero_contacts": len(xc), "settled_in_database": len(in_sync)}
-    del xc
-    cols: dict[str, object] = {"sf_id": pairs.sf_id.values, "xero_id": pairs.xero_id.values,
-                               "match": pairs["match"].values, "link": pairs.link.values,
-                               "s_modified_at": s_rows.modified_at.values, "x_modified_at": x_rows.modified_at.values,
-                               "s_invalid": s_rows.invalid_reason.values, "x_invalid": x_rows.invalid_reason.values,
-                               "s_link": s_rows[link_col].values, "pc_id": s_rows.pc_id.values}
-    if country_col:
-        cols["s_country"] = s_rows[country_col].values
-    for i, f in enumerate(fields_cfg):
-        cols[f"s_{i}"] = s_rows[_sf_col(f)].values
-        cols[f"x_{i}"] = x_rows[XERO_COLUMNS[f.xero]].values if f.xero in XERO_COLUMNS else \
-            x_rows[f"nx_{nested.index(f.xero)}"].values
+def settled_pairs(pairs: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pairs settled in the read: matched by their sync_link, not a new link, nothing differs;
+    the other pairs), both renumbered. No pair is settled unless the read flagged `_fast`."""
+    if "_fast" not in accounts.columns:
+        return pairs.iloc[:0], pairs
+    fast_ids = accounts.id[accounts._fast.to_numpy(dtype=bool)]
+    settled = (pairs.sf_id.isin(fast_ids).to_numpy() & (pairs["match"] == "link").to_numpy()
+               & ~pairs.link.to_numpy(dtype=bool))
+    return pairs[settled].reset_index(drop=True), pairs[~settled].reset_index(drop=True)
+
+
+def pair_sides(pairs: pd.DataFrame, sides: ContactSides) -> pd.DataFrame:
+    """Pair step: `s_<i>` / `x_<i>` per mapped field, `s_`/`x_` per balance, the link written back,
+    the primary Contact, modified stamps and invalid reasons, one row per pair."""
+    sf_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason", f"s_{LINK_FIELD}": column_name(LINK_FIELD),
+               "pc_id": "pc_id"}
+    x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
+    if sides.country_col:
+        sf_cols["s_country"] = sides.country_col
+    for i, (s_col, x_col) in enumerate(sides.field_columns):
+        sf_cols[f"s_{i}"], x_cols[f"x_{i}"] = s_col, x_col
     for s_name, x_col in BALANCES:
-        cols[f"s_{s_name}"] = s_rows[column_name(s_name)].values
-        cols[f"x_{s_name}"] = x_rows[x_col].values
-    del s_rows, x_rows
-    pf = pd.DataFrame(cols)
-    for c in pf.columns:
-        if pf[c].dtype != object and c != "link":
-            pf[c] = pf[c].astype("object")
+        sf_cols[f"s_{s_name}"], x_cols[f"x_{s_name}"] = column_name(s_name), x_col
+    return pair_frame(pairs, sides.accounts.set_index("id"), sides.xero.set_index("id"), sf_cols, x_cols)
 
-    # -- holds: a held record on either side holds the pair -------------------------------------------
-    h_acct, h_x, h_c = holds["sf_account"], holds["xero_contact"], holds["sf_contact"]
-    reason = pd.Series(None, index=pf.index, dtype="object")
-    if h_acct:
-        reason = reason.fillna(pf.sf_id.map(lambda s: f"Account {s} {h_acct[s]}" if s in h_acct else None))
-    if h_x:
-        reason = reason.fillna(pf.xero_id.map(lambda x: f"Xero Contact {x} {h_x[x]}" if x in h_x else None))
-    if h_c:
-        reason = reason.fillna(pf.pc_id.map(lambda c: f"primary Contact {c} {h_c[c]}" if c in h_c else None))
-    reason = reason.fillna(pf.s_invalid.map(lambda r: f"Account staged invalid: {r}" if isinstance(r, str) else None))
-    reason = reason.fillna(pf.x_invalid.map(lambda r: f"Xero Contact staged invalid: {r}" if isinstance(r, str) else None))
-    held = reason.notna().to_numpy()
-    ok = pf[~held].reset_index(drop=True)
 
-    rules = _rules(cfg, ok, "s_country" if country_col else None)
-    wx = load.last_written(conn, "xero")
-    ws = load.last_written(conn, "salesforce")
-    entries, suppressed = compare(ok, rules, written_xero=wx, written_sf=ws)
-    # Balances (R4) and the ContactID write-back (R1) only ever flow Xero → Salesforce.
-    bal_rules = [FieldRule(key=s, sf_field=s, s_col=f"s_{s}", x_col=f"x_{s}", to_xero=normalize.v_money, compare=normalize.v_money,
-                           to_sf=normalize.v_money, owner="xero", label=f"Xero {x} → {s}") for s, x in BALANCES]
-    bal_entries, _ = compare(ok, bal_rules, written_xero={}, written_sf={})
-    back_rule = FieldRule(key=LINK_FIELD, sf_field=LINK_FIELD, s_col="s_link", x_col="xero_id", to_xero=normalize.v_text,
-                          compare=normalize.v_text, to_sf=normalize.v_text, owner="xero", label="R1 write-back of the Xero ContactID")
-    back_entries, _ = compare(ok, [back_rule], written_xero={}, written_sf={})
+def hold_checks(holds: dict[str, dict[str, str]]) -> list[HoldCheck]:
+    """A held record on either side (or the primary Contact) holds the pair, as does an invalid one."""
+    return [("sf_id", held_by(holds["sf_account"], "Account")), ("xero_id", held_by(holds["xero_contact"], "Xero Contact")),
+            ("pc_id", held_by(holds["sf_contact"], "primary Contact")), ("s_invalid", staged_invalid("Account")),
+            ("x_invalid", staged_invalid("Xero Contact"))]
 
-    fwd: dict[int, dict] = {}
-    r5: dict[int, dict] = {}
-    for e in entries:
-        (fwd if e.direction == "sf_to_xero" else r5).setdefault(e.row, {})[e.field] = \
-            {"old": e.old, "new": e.new, "rule": e.rule}
-    r4: dict[int, dict] = {}
-    for e in bal_entries:
-        r4.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": "R4: " + e.rule}
-    back: dict[int, dict] = {}
-    for e in back_entries:
-        back.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": e.rule}
 
+@dataclass
+class ContactChanges:
+    """Compare step's result, pair row → {field: change} per recipe and direction."""
+
+    r1: dict[int, dict]
+    r5: dict[int, dict]
+    r4: dict[int, dict]
+    back: dict[int, dict]
+    #: pair row → {field: why an echo was not planned back}.
+    suppressed: dict[int, dict[str, str]]
+    rules: list[FieldRule]
+
+
+#: R4's balances and R1's ContactID write-back only ever flow Xero → Salesforce.
+BALANCE_RULES = [xero_owned(s, normalize.v_money, f"Xero {x} → {s}") for s, x in BALANCES]
+BACK_RULE = xero_owned(LINK_FIELD, normalize.v_text, f"{R1} write-back of the Xero ContactID", x_col="xero_id")
+
+
+def compare_pairs(ok: pd.DataFrame, rules: list[FieldRule], written_xero: dict, written_sf: dict) -> ContactChanges:
+    """Compare step: the mapped fields (`rules`, both directions, with echo suppression), the
+    balances and the write-back of the ContactID."""
+    entries, suppressed = compare(ok, rules, written_xero=written_xero, written_sf=written_sf)
+    balances, _ = compare(ok, BALANCE_RULES, written_xero={}, written_sf={})
+    back, _ = compare(ok, [BACK_RULE], written_xero={}, written_sf={})
+    return ContactChanges(r1=changes_by_row(entries, direction="sf_to_xero"),
+                          r5=changes_by_row(entries, direction="xero_to_sf"),
+                          r4=changes_by_row(balances, rule_prefix=f"{R4}: "), back=changes_by_row(back),
+                          suppressed=suppressed, rules=rules)
+
+
+def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
+    """R1/R4/R5: read → match → pair → compare → emit."""
+    rc = cfg.recipes
+    sides = read_sides(conn, cfg)
+    m = match_sides(sides, rc.R1.match)
+    in_sync, pairs = settled_pairs(m.pairs.reset_index(drop=True), sides.accounts)
+    pf = pair_sides(pairs, sides)
+    stats = {"matched_by": m.by_rule, "accounts": len(sides.accounts), "xero_contacts": len(sides.xero),
+             "settled_in_database": len(in_sync)}
+    ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(sides.holds)))
+    rules = _rules(cfg, ok, "s_country" if sides.country_col else None)
+    changes = compare_pairs(ok, rules, load.last_written(conn, "xero"), load.last_written(conn, "salesforce"))
+    parts = [*emit_pairs(rc, ok, changes, in_sync), *emit_unpaired(rc, m, held, held_why)]
+    if rc.R1.enabled:
+        unmatched = sides.accounts.set_index("id").loc[m.unmatched]
+        parts.append(_creates(cfg, unmatched, sides.holds, rules_for_create=cfg.mapping.contact_fields,
+                              country_col=sides.country_col))
+    return plan.FamilyPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else plan.empty(),
+                           stats=stats)
+
+
+def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFrame) -> list[pd.DataFrame]:
+    """Emit step for compared pairs: R1 updates and skips (settled pairs included), the ContactID
+    write-back, R5's and R4's updates of the Account."""
     parts: list[pd.DataFrame] = []
+    fwd, suppressed = changes.r1, changes.suppressed
     sf_ids, x_ids, matches, links_new = ok.sf_id.tolist(), ok.xero_id.tolist(), ok["match"].tolist(), ok.link.tolist()
-    cur_cols = {r.key: ok[r.x_col].to_numpy() for r in rules if r.key.startswith("Addresses.")}
+    cur_cols = {r.key: ok[r.x_col].to_numpy() for r in changes.rules if r.key.startswith("Addresses.")}
 
     def current(row: int) -> dict:
         return {k: v[row] for k, v in cur_cols.items() if isinstance(v[row], str)}
@@ -504,10 +542,9 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
                   "payload": {"ContactID": x_ids[r], **xero_payload({k: v["new"] for k, v in fwd[r].items()}, current(r))},
                   **({"suppressed": suppressed[r]} if r in suppressed else {})} for r in upd]
         parts.append(plan.rows(R1, "sf_to_xero", "update", [sf_ids[r] for r in upd], [x_ids[r] for r in upd], diffs,
-                            [f"{len(fwd[r])} field(s) differ; matched by {matches[r]}" for r in upd]))
+                               [f"{len(fwd[r])} field(s) differ; matched by {matches[r]}" for r in upd]))
         upd_set = set(upd)
-        skip = np.array([r not in upd_set for r in range(len(ok))], dtype=bool)
-        sk = np.flatnonzero(skip)
+        sk = np.flatnonzero(np.array([r not in upd_set for r in range(len(ok))], dtype=bool))
         # Most rows are in sync: build them as columns, not per-row dicts.
         sk_diff = [None] * len(sk)
         for j, r in enumerate(sk):
@@ -515,48 +552,43 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
                 sk_diff[j] = {"match": matches[r], "link": bool(links_new[r]),
                               **({"suppressed": suppressed[r]} if r in suppressed else {})}
         sk_reason = ok["match"].iloc[sk].map(_IN_SYNC)  # one shared string per rule, not one per row
-        parts.append(plan.rows(R1, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff, sk_reason.tolist()))
+        parts.append(plan.rows(R1, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff,
+                               sk_reason.tolist()))
         if len(in_sync):
             parts.append(plan.rows(R1, "sf_to_xero", "skip", in_sync.sf_id, in_sync.xero_id, None, _IN_SYNC["link"]))
-        if back:
-            rr = sorted(back)
-            parts.append(plan.rows(R1, "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
-                                [{"match": matches[r], "link": bool(links_new[r]), "target_object": "Account",
-                                  "fields": back[r], "payload": {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}}}
-                                 for r in rr], "write the Xero ContactID back to the Account"))
-    pc_ids = ok.pc_id.tolist()
-    if rc.R5.enabled and r5:
-        rr = sorted(r5)
-        parts.append(plan.rows(R5, "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
-                            [{"match": matches[r], "target_object": "Account", "fields": r5[r],
-                              "payload": _sf_payload(sf_ids[r], pc_ids[r], r5[r])} for r in rr],
-                            [f"{len(r5[r])} Xero-side field(s) to bring back" for r in rr]))
-    if rc.R4.enabled and r4:
-        rr = sorted(r4)
-        parts.append(plan.rows(R4, "xero_to_sf", "update", [x_ids[r] for r in rr], [sf_ids[r] for r in rr],
-                            [{"match": matches[r], "target_object": "Account", "fields": r4[r],
-                              "payload": {"Account": {"Id": sf_ids[r], **{k: v["new"] for k, v in r4[r].items()}}}}
-                             for r in rr], "balances changed in Xero"))
+        if changes.back:
+            parts.append(sf_update_rows(R1, "Account", ok, changes.back, "write the Xero ContactID back to the Account",
+                                        payload=lambda r, _: {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}},
+                                        with_link=True))
+    if rc.R5.enabled and changes.r5:
+        pc_ids = ok.pc_id.tolist()
+        rr = sorted(changes.r5)
+        parts.append(sf_update_rows(R5, "Account", ok, changes.r5,
+                                    [f"{len(changes.r5[r])} Xero-side field(s) to bring back" for r in rr],
+                                    payload=lambda r, fields: _sf_payload(sf_ids[r], pc_ids[r], fields)))
+    if rc.R4.enabled and changes.r4:
+        parts.append(sf_update_rows(R4, "Account", ok, changes.r4, "balances changed in Xero"))
+    return parts
 
-    if rc.R1.enabled:
-        hp = pf[held]
-        parts.append(plan.rows(R1, "sf_to_xero", "held", hp.sf_id, hp.xero_id,
-                            [{"match": mm} for mm in hp["match"]], reason[held].tolist()))
-        if len(m.broken):
-            parts.append(plan.rows(R1, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id,
-                                [{"match": "link"}] * len(m.broken), m.broken.reason.tolist()))
-        if len(m.conflicts):
-            c = m.conflicts
-            diffs = [{"match": r, "candidates": list(cand), "other_sf": list(o)} for r, cand, o in
-                     zip(c.rule, c.candidates, c.other_sf)]
-            reasons = [f"ambiguous {r} match: " + (f"{len(cand)} Xero Contacts share it ({', '.join(cand)})" if len(cand) > 1
-                       else f"Xero Contact {cand[0]} also matches Account(s) {', '.join(o)}") +
-                       "; link the right one in sync_link or fix the duplicate" for r, cand, o in
-                       zip(c.rule, c.candidates, c.other_sf)]
-            parts.append(plan.rows(R1, "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
-        parts.append(_creates(cfg, sfi.loc[m.unmatched], holds, rules_for_create=fields_cfg, country_col=country_col))
-    return plan.FamilyPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else plan.empty(),
-                       stats=stats)
+
+def emit_unpaired(rc, m: MatchResult, held: pd.DataFrame, held_why: list) -> list[pd.DataFrame]:
+    """Emit step for what did not become a compared pair: held pairs, broken links, ambiguous matches."""
+    if not rc.R1.enabled:
+        return []
+    parts = [held_pair_rows(R1, held, held_why)]
+    if len(m.broken):
+        parts.append(plan.rows(R1, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id,
+                               [{"match": "link"}] * len(m.broken), m.broken.reason.tolist()))
+    if len(m.conflicts):
+        c = m.conflicts
+        diffs = [{"match": r, "candidates": list(cand), "other_sf": list(o)} for r, cand, o in
+                 zip(c.rule, c.candidates, c.other_sf)]
+        reasons = [f"ambiguous {r} match: " + (f"{len(cand)} Xero Contacts share it ({', '.join(cand)})" if len(cand) > 1
+                   else f"Xero Contact {cand[0]} also matches Account(s) {', '.join(o)}") +
+                   "; link the right one in sync_link or fix the duplicate" for r, cand, o in
+                   zip(c.rule, c.candidates, c.other_sf)]
+        parts.append(plan.rows(R1, "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
+    return parts
 
 
 def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
