@@ -27,12 +27,12 @@ from ..recipes import R1, R2, R3, R7
 from ..config import SfxeroConfig
 from ..staging.schema import column_name
 from ..staging.state import links
-from . import load
-from . import normalize
-from . import plan
+from . import load, normalize, plan
 from .contacts import apply_filters
 from .fields import FieldRule, compare, value_mapper
-from .match import match
+from .match import MatchResult, match
+from .steps import (HoldCheck, changes_by_row, held_by, held_pair_rows, hold_reasons, link_pairs, pair_frame,
+                    sf_update_rows, split_held, staged_invalid, xero_owned)
 from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
@@ -272,132 +272,189 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     return plan.FamilyPlan(rows=rows, stats=stats)
 
 
-def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
-                 payments: bool, invoiced_by_r2: set[str] = frozenset()) -> tuple[pd.DataFrame, dict, set[str]]:
-    """One source's rows: its recipe's sf_to_xero rows (when enabled), the id/number write-back, and
-    (Opportunities) R3's status/payments back. Returns rows, stats, the ids of the records taking part."""
-    recipe = src.recipe
+@dataclass
+class SourceSides:
+    """What one source's planning reads besides the invoices: its records and what holds them."""
+
+    #: Live records (recipes.<R>.filters applied) with `link_id` (their sync_link) and the Account's links.
+    records: pd.DataFrame
+    #: Record id → why no invoice may be written from it now (`waiting`).
+    waits: dict[str, str]
+    #: Open holds on xero_invoice (id → reason).
+    invoice_holds: dict[str, str]
+    #: (Salesforce field, invoice column) of the id/number write-back fields the object has staged.
+    back_fields: list[tuple[str, str]]
+
+
+def read_source(conn: sa.Connection, src: Source, rc) -> SourceSides:
+    """Read step: the source's live records that pass its filters, and what holds them or their invoices."""
     filter_cols = [column_name(f.field) for f in rc.filters]
     rec = read_records(conn, src, filter_cols)
-    rec = rec[apply_filters(rec, rc.filters, f"recipes.{recipe}")].reset_index(drop=True)
-    waits = waiting(conn, src)
-    h_x = load.open_holds(conn, ["xero_invoice"])["xero_invoice"]
+    rec = rec[apply_filters(rec, rc.filters, f"recipes.{src.recipe}")].reset_index(drop=True)
     have = load.table_columns(conn, src.table)
-    back_fields = [(f, c) for f, c in BACK_FIELDS if column_name(f) in have]
+    return SourceSides(rec, waiting(conn, src), load.open_holds(conn, ["xero_invoice"])["xero_invoice"],
+                       [(f, c) for f, c in BACK_FIELDS if column_name(f) in have])
+
+
+def match_source(records: pd.DataFrame, inv: pd.DataFrame) -> MatchResult:
+    """Match step: records to live invoices by link (sync_link, else the written-back invoice id),
+    then by Reference = record Id."""
     active = ~inv.status.isin(["DELETED", "VOIDED"])
-    links = rec.loc[rec.link_id.notna(), ["id", "link_id"]].rename(columns={"id": "sf_id", "link_id": "xero_id"})
-    m = match(rec, inv, links=links, sf_link_col="xero_invoice_id__c", active=active,
-              keys=[("reference", lambda d: d.id, lambda d: normalize.v_text(d.reference))], target_label="Xero invoice")
-    ri, xi = rec.set_index("id"), inv.set_index("id")
-    pairs = m.pairs.reset_index(drop=True)
-    s, x = ri.loc[pairs.sf_id], xi.loc[pairs.xero_id]
-    pf = pd.DataFrame({"sf_id": pairs.sf_id.values, "xero_id": pairs.xero_id.values, "match": pairs["match"].values,
-                       "link": pairs.link.values, "s_modified_at": s.modified_at.values,
-                       "x_modified_at": x.modified_at.values, "amount": s.amount.values, "s_cur": s.currencyisocode.values,
-                       "status": x.status.values, "sub_total": x.sub_total.values, "total": x.total.values,
-                       "x_cur": x.currency_code.values, "s_invalid": s.invalid_reason.values,
-                       "x_invalid": x.invalid_reason.values}, dtype="object")
+    return match(records, inv, links=link_pairs(records, "link_id"), sf_link_col="xero_invoice_id__c", active=active,
+                 keys=[("reference", lambda d: d.id, lambda d: normalize.v_text(d.reference))],
+                 target_label="Xero invoice")
+
+
+def pair_source(pairs: pd.DataFrame, records: pd.DataFrame, inv: pd.DataFrame, back_fields: list[tuple[str, str]],
+                payments: bool) -> pd.DataFrame:
+    """Pair step: amount, currency and status of both sides, R3's fields (`payments`) and the
+    write-back fields, one row per pair."""
+    sf_cols = {"s_modified_at": "modified_at", "amount": "amount", "s_cur": "currencyisocode",
+               "s_invalid": "invalid_reason"}
+    x_cols = {"x_modified_at": "modified_at", "status": "status", "sub_total": "sub_total", "total": "total",
+              "x_cur": "currency_code", "x_invalid": "invalid_reason"}
     if payments:
         for sf_name, x_col, _ in R3_FIELDS:
-            pf[f"s_{sf_name}"], pf[f"x_{sf_name}"] = s[column_name(sf_name)].values, x[x_col].values
+            sf_cols[f"s_{sf_name}"], x_cols[f"x_{sf_name}"] = column_name(sf_name), x_col
     for sf_name, x_col in back_fields:
-        pf[f"s_{sf_name}"] = s[column_name(sf_name)].values
-        pf[f"x_{sf_name}"] = pairs.xero_id.values if x_col == "id" else x[x_col].values
-    reason = pf.sf_id.map(waits.get).astype("object")
-    reason = reason.fillna(pf.xero_id.map(lambda i: f"Xero invoice {i} {h_x[i]}" if i in h_x else None))
-    reason = reason.fillna(pf.s_invalid.map(lambda r: f"{src.sobject} staged invalid: {r}" if isinstance(r, str) else None))
-    held = reason.notna().to_numpy()
-    ok = pf[~held].reset_index(drop=True)
-    lines = _Lines(conn, src, rc, shared)
+        sf_cols[f"s_{sf_name}"] = column_name(sf_name)
+        if x_col != "id":  # the invoice id is the pair's xero_id
+            x_cols[f"x_{sf_name}"] = x_col
+    return pair_frame(pairs, records.set_index("id"), inv.set_index("id"), sf_cols, x_cols)
+
+
+def hold_checks(src: Source, sides: SourceSides) -> list[HoldCheck]:
+    """A waiting record (its own hold or a held line), a held invoice or an invalid record holds the pair."""
+    return [("sf_id", sides.waits.get), ("xero_id", held_by(sides.invoice_holds, "Xero invoice")),
+            ("s_invalid", staged_invalid(src.sobject))]
+
+
+@dataclass
+class AmountDiff:
+    """Compare step's view of the invoice itself: the record's amount and currency against the invoice's."""
+
+    amount_sf: pd.Series
+    amount_xero: pd.Series
+    currency_sf: pd.Series
+    currency_xero: pd.Series
+    amount_differs: np.ndarray
+    currency_differs: np.ndarray
+
+    @property
+    def changed(self) -> np.ndarray:
+        return self.amount_differs | self.currency_differs
+
+
+def compare_amounts(ok: pd.DataFrame, line_amount_types: str) -> AmountDiff:
+    """The record's amount against the invoice subtotal (Exclusive) or total (Inclusive), and the currencies."""
+    basis = ok.total if line_amount_types == "Inclusive" else ok.sub_total
+    amt_s, amt_x = normalize.v_money(ok.amount), normalize.v_money(basis)
+    cur_s, cur_x = normalize.v_text(ok.s_cur).str.upper(), normalize.v_text(ok.x_cur).str.upper()
+    amt_diff = ~((amt_s == amt_x) | (amt_s.isna() & amt_x.isna())).to_numpy()
+    cur_diff = (cur_s.notna() & cur_x.notna() & (cur_s != cur_x)).to_numpy()
+    return AmountDiff(amt_s, amt_x, cur_s, cur_x, amt_diff, cur_diff)
+
+
+def decide_changed(src: Source, rc, ok: pd.DataFrame, diff: AmountDiff,
+                   lines: _Lines) -> dict[str, tuple[list, list, list]]:
+    """action (update | conflict | held) → (pair rows, diffs, reasons) of the invoices whose amount
+    or currency differs: an approved invoice is a conflict, one whose lines cannot be sent is held,
+    one already holding what the lines make is a conflict, the rest are updated with their lines."""
+    recipe = src.recipe
     amount_rule = f"{recipe}: {src.sobject}.{src.amount} → invoice amount"
+    amt_s, amt_x, cur_s, cur_x = diff.amount_sf, diff.amount_xero, diff.currency_sf, diff.currency_xero
+    amt_diff, cur_diff = diff.amount_differs, diff.currency_differs
+    editable = ok.status.isin(list(EDITABLE)).to_numpy()
+    decided: dict[str, tuple[list, list, list]] = {a: ([], [], []) for a in ("update", "conflict", "held")}
+    for i in np.flatnonzero(diff.changed):
+        sid = ok.sf_id.iloc[i]
+        fields = {}
+        if amt_diff[i]:
+            fields["SubTotal" if rc.line_amount_types != "Inclusive" else "Total"] = {
+                "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": amount_rule}
+        if cur_diff[i]:
+            fields["CurrencyCode"] = {"old": cur_x.iloc[i], "new": cur_s.iloc[i],
+                                      "rule": f"{recipe}: {src.sobject}.CurrencyIsoCode → CurrencyCode"}
+        d = {"match": ok["match"].iloc[i], "link": bool(ok.link.iloc[i]), "target_object": "Invoice", "fields": fields}
+        if not editable[i]:
+            action, why = "conflict", (f"invoice is {ok.status.iloc[i]} in Xero and can no longer be edited; "
+                                       "amount or currency differs — raise a credit note or correct by hand")
+        else:
+            made = lines.get()
+            made_total = made.totals.get(sid)
+            why = made.bad.get(sid) or (None if sid in made.items else f"{src.label} has no line items to invoice")
+            if why:
+                action = "held"
+            elif amt_diff[i] and not cur_diff[i] and made_total is not None and round(made_total, 2) == amt_x.iloc[i]:
+                action = "conflict"
+                # Sending the lines again would change nothing: an update here would be planned forever.
+                why = (f"{src.sobject}.{src.amount} {float(amt_s.iloc[i]):.2f} differs from its lines, which make "
+                       f"{float(amt_x.iloc[i]):.2f} as Xero rounds them, and the invoice already holds that: "
+                       f"correct the {src.sobject}'s amount or its lines")
+            else:
+                # The full replacement lines, as for creates.
+                action, why = "update", "amount or currency changed; invoice is still editable"
+                d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": made.items[sid]}
+        for bucket, value in zip(decided[action], (i, d, why)):
+            bucket.append(value)
+    return decided
+
+
+def back_rules(recipe: str, back_fields: list[tuple[str, str]]) -> list[FieldRule]:
+    """The write-back of the invoice id and number onto the record."""
+    return [xero_owned(n, normalize.v_text, f"{recipe} write-back of the invoice {c}",
+                       x_col="xero_id" if c == "id" else None) for n, c in back_fields]
+
+
+#: R3: the invoice's status and payments onto the Opportunity.
+PAYMENT_RULES = [xero_owned(n, t, f"{R3}: invoice {c} → {n}") for n, c, t in R3_FIELDS]
+
+
+def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
+                 payments: bool, invoiced_by_r2: set[str] = frozenset()) -> tuple[pd.DataFrame, dict, set[str]]:
+    """One source's rows, read → match → pair → compare → emit: its recipe's sf_to_xero rows (when
+    enabled), the id/number write-back, and (Opportunities) R3's status/payments back. Returns rows,
+    stats, the ids of the records taking part."""
+    recipe = src.recipe
+    sides = read_source(conn, src, rc)
+    m = match_source(sides.records, inv)
+    pf = pair_source(m.pairs.reset_index(drop=True), sides.records, inv, sides.back_fields, payments)
+    ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(src, sides)))
+    lines = _Lines(conn, src, rc, shared)
 
     parts: list[pd.DataFrame] = []
     if rc.enabled:
-        # Amount: the record's amount against the invoice subtotal (Exclusive) or total (Inclusive).
-        basis = ok.total if rc.line_amount_types == "Inclusive" else ok.sub_total
-        amt_s, amt_x = normalize.v_money(ok.amount), normalize.v_money(basis)
-        cur_s, cur_x = normalize.v_text(ok.s_cur).str.upper(), normalize.v_text(ok.x_cur).str.upper()
-        amt_diff = ~((amt_s == amt_x) | (amt_s.isna() & amt_x.isna())).to_numpy()
-        cur_diff = (cur_s.notna() & cur_x.notna() & (cur_s != cur_x)).to_numpy()
-        changed = amt_diff | cur_diff
-        editable = ok.status.isin(list(EDITABLE)).to_numpy()
-        decided: dict[str, tuple[list, list, list]] = {a: ([], [], []) for a in ("update", "conflict", "held")}
-        for i in np.flatnonzero(changed):
-            sid = ok.sf_id.iloc[i]
-            fields = {}
-            if amt_diff[i]:
-                fields["SubTotal" if rc.line_amount_types != "Inclusive" else "Total"] = {
-                    "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": amount_rule}
-            if cur_diff[i]:
-                fields["CurrencyCode"] = {"old": cur_x.iloc[i], "new": cur_s.iloc[i],
-                                          "rule": f"{recipe}: {src.sobject}.CurrencyIsoCode → CurrencyCode"}
-            d = {"match": ok["match"].iloc[i], "link": bool(ok.link.iloc[i]), "target_object": "Invoice", "fields": fields}
-            if not editable[i]:
-                action, why = "conflict", (f"invoice is {ok.status.iloc[i]} in Xero and can no longer be edited; "
-                                           "amount or currency differs — raise a credit note or correct by hand")
-            else:
-                made = lines.get()
-                made_total = made.totals.get(sid)
-                why = made.bad.get(sid) or (None if sid in made.items else f"{src.label} has no line items to invoice")
-                if why:
-                    action = "held"
-                elif amt_diff[i] and not cur_diff[i] and made_total is not None and round(made_total, 2) == amt_x.iloc[i]:
-                    action = "conflict"
-                    # Sending the lines again would change nothing: an update here would be planned forever.
-                    why = (f"{src.sobject}.{src.amount} {float(amt_s.iloc[i]):.2f} differs from its lines, which make "
-                           f"{float(amt_x.iloc[i]):.2f} as Xero rounds them, and the invoice already holds that: "
-                           f"correct the {src.sobject}'s amount or its lines")
-                else:
-                    # The full replacement lines, as for creates.
-                    action, why = "update", "amount or currency changed; invoice is still editable"
-                    d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": made.items[sid]}
-            for bucket, value in zip(decided[action], (i, d, why)):
-                bucket.append(value)
-        for action, (idx, diffs, reasons) in decided.items():
-            parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
-        sk = np.flatnonzero(~changed)
+        diff = compare_amounts(ok, rc.line_amount_types)
+        for action, (idx, diffs, reasons) in decide_changed(src, rc, ok, diff, lines).items():
+            parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs,
+                                   reasons))
+        sk = np.flatnonzero(~diff.changed)
         parts.append(plan.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
-                            [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
-                            [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
-        # Write-back of the invoice id and number onto the record.
-        back_rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=normalize.v_text, compare=normalize.v_text,
-                                to_sf=normalize.v_text, owner="xero", label=f"{recipe} write-back of the invoice {c}")
-                      for n, c in back_fields]
-        back, _ = compare(ok, back_rules, written_xero={}, written_sf={})
-        parts.append(_sf_rows(recipe, src.sobject, ok, back, f"write the Xero invoice id/number back to the {src.sobject}"))
+                               [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
+                               [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
+        back, _ = compare(ok, back_rules(recipe, sides.back_fields), written_xero={}, written_sf={})
+        parts.append(sf_update_rows(recipe, src.sobject, ok, changes_by_row(back),
+                                    f"write the Xero invoice id/number back to the {src.sobject}"))
     if payments:
-        rules = [FieldRule(key=n, sf_field=n, s_col=f"s_{n}", x_col=f"x_{n}", to_xero=t, compare=t, to_sf=t,
-                           owner="xero", label=f"R3: invoice {c} → {n}") for n, c, t in R3_FIELDS]
-        entries, _ = compare(ok, rules, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
-        parts.append(_sf_rows(R3, src.sobject, ok, entries, "invoice status or payments changed in Xero"))
+        entries, _ = compare(ok, PAYMENT_RULES, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
+        parts.append(sf_update_rows(R3, src.sobject, ok, changes_by_row(entries),
+                                    "invoice status or payments changed in Xero"))
     if rc.enabled:
-        hp = pf[held]
-        parts.append(plan.rows(recipe, "sf_to_xero", "held", hp.sf_id, hp.xero_id, [{"match": v} for v in hp["match"]],
-                            reason[held].tolist()))
+        parts.append(held_pair_rows(recipe, held, held_why))
         if len(m.broken):
             parts.append(plan.rows(recipe, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id, None,
-                                m.broken.reason.tolist()))
+                                   m.broken.reason.tolist()))
         if len(m.conflicts):
             c = m.conflicts
             parts.append(plan.rows(recipe, "sf_to_xero", "conflict", c.sf_id, None,
-                                [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
-                                 zip(c.rule, c.candidates, c.other_sf)],
-                                [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in zip(c.rule, c.candidates)]))
-        parts.append(_creates(cfg, src, rc, ri.loc[m.unmatched].reset_index(), waits, lines,
-                              back_fields, invoiced_by_r2))
+                                   [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
+                                    zip(c.rule, c.candidates, c.other_sf)],
+                                   [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in
+                                    zip(c.rule, c.candidates)]))
+        parts.append(_creates(cfg, src, rc, sides.records.set_index("id").loc[m.unmatched].reset_index(), sides.waits,
+                              lines, sides.back_fields, invoiced_by_r2))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.empty()
-    return rows, {"matched_by": m.by_rule, "records": len(rec)}, set(rec.id)
-
-
-def _sf_rows(recipe: str, sobject: str, ok: pd.DataFrame, entries, reason: str) -> pd.DataFrame:
-    by: dict[int, dict] = {}
-    for e in entries:
-        by.setdefault(e.row, {})[e.field] = {"old": e.old, "new": e.new, "rule": e.rule}
-    rr = sorted(by)
-    return plan.rows(recipe, "xero_to_sf", "update", [ok.xero_id.iloc[r] for r in rr], [ok.sf_id.iloc[r] for r in rr],
-                  [{"match": ok["match"].iloc[r], "target_object": sobject, "fields": by[r],
-                    "payload": {sobject: {"Id": ok.sf_id.iloc[r], **{k: v["new"] for k, v in by[r].items()}}}}
-                   for r in rr], reason)
+    return rows, {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id)
 
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
