@@ -27,21 +27,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..recipes import R1, R6
 from ..config import SfxeroConfig
 from ..errors import ConfigError
+from ..recipes import R1, R6
 from ..staging.state import links
-from . import load
-from . import normalize
-from . import plan
+from . import load, normalize, plan
 
-RECIPE = R6
 DIRECTION = "xero_to_sf"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
@@ -179,7 +177,28 @@ def _lists(keys: pd.Series, values: pd.Series) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
+@dataclass
+class CampaignInputs:
+    """What R6 reads: the Campaign, who owes what, both systems' people and the current members."""
+
+    campaign_id: str
+    campaign_name: str
+    as_of: dt.date
+    #: Xero ContactID → what it owes, for those at or over the threshold.
+    owing: dict[str, Overdue]
+    #: Xero Contacts: id, email, invalid_reason, deleted (bool), key (normalised email).
+    xero: pd.DataFrame
+    #: Live Account → linked Xero ContactID.
+    links: pd.DataFrame
+    contacts: pd.DataFrame
+    leads: pd.DataFrame
+    members: pd.DataFrame
+    #: Open holds on xero_contact, sf_contact, sf_lead and sf_campaign_member (table → id → reason).
+    holds: dict[str, dict[str, str]]
+
+
+def read_inputs(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignInputs:
+    """Read step."""
     rc = cfg.recipes.R6
     campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
     if not _SF_ID.match(campaign_id):
@@ -189,28 +208,45 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     as_of = as_of_date(conn)
     owing = overdue_contacts(conn, rc, as_of)
     xc = load.frame(conn, "SELECT id, email_address, invalid_reason, is_deleted FROM xero_contact ORDER BY id",
-                 ["id", "email", "invalid_reason", "deleted"])
+                    ["id", "email", "invalid_reason", "deleted"])
     xc = xc.assign(key=normalize.v_email(xc.email), deleted=[_flag(v) for v in xc.deleted])
-    links = read_links(conn)
     contacts, leads = read_people(conn)
-    members = read_members(conn, campaign_id)
     # A membership write Salesforce rejected is held on `sf_campaign_member` under the Xero Contact's
     # id (the push does it), so it holds this recipe's row only, not the Contact's other recipes.
     holds = load.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead", "sf_campaign_member"])
+    return CampaignInputs(campaign_id, campaign_name, as_of, owing, xc, read_links(conn), contacts, leads,
+                          read_members(conn, campaign_id), holds)
 
-    # -- who each Xero Contact is in Salesforce ------------------------------------------------------
-    accounts_of = _lists(links.xero_id, links.account_id)
+
+@dataclass
+class People:
+    """Match step's result: who each Xero Contact is in Salesforce."""
+
+    #: Xero ContactID → the Accounts linked to it.
+    accounts_of: dict[str, list[str]]
+    #: Person (Contact or Lead id) → the Xero Contacts it belongs to (for removals).
+    belongs: dict[str, set[str]]
+    #: Overdue Xero ContactID → ("ok", kind, person, match, account) | ("conflict", match, candidates, why)
+    #: | ("held", match, why).
+    resolved: dict[str, tuple]
+    #: Contact or Lead id → why it was staged invalid.
+    invalid: dict[str, str]
+
+
+def match_people(inputs: CampaignInputs) -> People:
+    """Match step (docs/architecture.md §5): a linked Account's primary Contact, else the one Contact,
+    else the one unconverted Lead, with the Xero Contact's email; two candidates are a conflict."""
+    contacts, leads = inputs.contacts, inputs.leads
+    accounts_of = _lists(inputs.links.xero_id, inputs.links.account_id)
     primary = contacts[contacts.primary & contacts.accountid.notna()].set_index("accountid").id.to_dict()
     contacts_of_account = _lists(contacts.accountid, contacts.id)
     contacts_by_email = _lists(contacts.key, contacts.id)
     leads_by_email = _lists(leads.key, leads.id)
     invalid = {**contacts.set_index("id").invalid_reason.dropna().to_dict(),
                **leads.set_index("id").invalid_reason.dropna().to_dict()}
-
-    # belongs: person id → Xero Contacts it belongs to (for removals)
     belongs: dict[str, set[str]] = {}
-    resolved: dict[str, tuple] = {}  # overdue Xero ContactID → ("ok", kind, person, match) | ("conflict"|"held", ...)
-    for x_id, key, deleted in zip(xc.id, xc.key, xc.deleted):
+    resolved: dict[str, tuple] = {}
+    for x_id, key, deleted in zip(inputs.xero.id, inputs.xero.key, inputs.xero.deleted):
         accounts = accounts_of.get(x_id)
         if accounts:
             for a in accounts:
@@ -219,7 +255,7 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
         elif key:
             for p in (*contacts_by_email.get(key, ()), *leads_by_email.get(key, ())):
                 belongs.setdefault(p, set()).add(x_id)
-        if x_id not in owing or deleted:
+        if x_id not in inputs.owing or deleted:
             continue
         if accounts:
             if len(accounts) > 1:
@@ -244,17 +280,25 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
             else:
                 resolved[x_id] = ("held", "email", f"no linked Account, and no Salesforce Contact or Lead has the "
                                                     f"email {key}")
+    return People(accounts_of, belongs, resolved, invalid)
 
-    member_of: dict[str, str] = {}  # person (Contact or Lead id) → its membership (the first, if staged twice)
+
+def memberships(members: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """(person → its membership id, the first if staged twice; person → ContactId | LeadId)."""
+    member_of: dict[str, str] = {}
     member_kind: dict[str, str] = {}
     for m_id, c_id, l_id in zip(members.id, members.contactid, members.leadid):
         person = c_id or l_id
         if person and person not in member_of:
             member_of[person] = m_id
             member_kind[person] = "ContactId" if c_id else "LeadId"
+    return member_of, member_kind
 
-    h_x, h_c, h_l, h_m = holds["xero_contact"], holds["sf_contact"], holds["sf_lead"], holds["sf_campaign_member"]
-    xc_invalid = xc.set_index("id").invalid_reason.dropna().to_dict()
+
+def xero_hold_check(inputs: CampaignInputs) -> Callable[[str], str | None]:
+    """Why a Xero Contact's row is held: its own hold, a rejected membership write, or invalid staging."""
+    h_x, h_m = inputs.holds["xero_contact"], inputs.holds["sf_campaign_member"]
+    xc_invalid = inputs.xero.set_index("id").invalid_reason.dropna().to_dict()
 
     def x_hold(x_id: str) -> str | None:
         if x_id in h_x:
@@ -265,70 +309,111 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
             return f"Xero Contact staged invalid: {xc_invalid[x_id]}"
         return None
 
-    rule_add = (f"R6: owes ≥ {rc.min_overdue_amount:g} overdue by ≥ {rc.min_days_overdue} days → member of "
-                f"Campaign '{campaign_name}'")
-    rule_remove = f"R6: no longer overdue (paid) → removed from Campaign '{campaign_name}'"
+    return x_hold
 
-    def owes(xs: list[str]) -> str:
+
+def pair_people(people: People, x_hold: Callable[[str], str | None]) -> tuple[dict[str, list[str]], list[str]]:
+    """Pair step: (person → the overdue Xero Contacts resolving to it, sorted; the overdue Xero
+    Contacts that resolve to nobody: conflicts, held, or held by `x_hold`)."""
+    by_person: dict[str, list[str]] = {}
+    unpaired: list[str] = []
+    for x_id in sorted(people.resolved):
+        state = people.resolved[x_id]
+        if state[0] == "ok" and x_hold(x_id) is None:
+            by_person.setdefault(state[2], []).append(x_id)
+        else:
+            unpaired.append(x_id)
+    return by_person, unpaired
+
+
+class Owing:
+    """How a row words and records what its Xero Contacts owe."""
+
+    def __init__(self, owing: dict[str, Overdue], as_of: dt.date) -> None:
+        self.owing, self.as_of = owing, as_of
+
+    def sentence(self, xs: list[str]) -> str:
+        owing = self.owing
         amount = round(sum(owing[x].amount for x in xs), 2)
         n = sum(owing[x].invoices for x in xs)
         days = max(owing[x].oldest_days for x in xs)
         return (f"owes {amount:,.2f} overdue ({n} invoice{'s' if n != 1 else ''}, oldest {days} days past due "
-                f"on {as_of.isoformat()})")
+                f"on {self.as_of.isoformat()})")
 
-    def overdue_info(xs: list[str]) -> dict:
+    def info(self, xs: list[str]) -> dict:
+        owing = self.owing
         return {"amount": round(sum(owing[x].amount for x in xs), 2), "invoices": sum(owing[x].invoices for x in xs),
-                "oldest_days": max(owing[x].oldest_days for x in xs), "as_of": as_of.isoformat()}
+                "oldest_days": max(owing[x].oldest_days for x in xs), "as_of": self.as_of.isoformat()}
 
-    out: list[tuple] = []  # (action, source, target, diff, reason)
-    by_person: dict[str, list[str]] = {}
-    for x_id in sorted(resolved):
-        state = resolved[x_id]
+
+#: A planned row before it becomes a plan row: (action, source, target, diff, reason).
+Row = tuple[str, str, str | None, dict, str]
+
+
+def compare_unpaired(unpaired: list[str], people: People, x_hold, owes: Owing) -> list[Row]:
+    """Compare step for overdue Xero Contacts with nobody to add: conflict or held."""
+    out: list[Row] = []
+    for x_id in unpaired:
+        state = people.resolved[x_id]
         why = x_hold(x_id)
-        if state[0] == "ok" and why is None:
-            by_person.setdefault(state[2], []).append(x_id)
-        elif state[0] == "conflict" and why is None:
+        if state[0] == "conflict" and why is None:
             out.append(("conflict", x_id, None, {"match": state[1], "target_object": "CampaignMember",
-                                                 "candidates": list(state[2]), "overdue": overdue_info([x_id])},
-                        f"{owes([x_id])}, but ambiguous {state[1]} match: {state[3]}"))
+                                                 "candidates": list(state[2]), "overdue": owes.info([x_id])},
+                        f"{owes.sentence([x_id])}, but ambiguous {state[1]} match: {state[3]}"))
         else:
             out.append(("held", x_id, None, {"match": state[1], "target_object": "CampaignMember",
-                                             "overdue": overdue_info([x_id])},
-                        f"{owes([x_id])}, but {why or state[2]}"))
+                                             "overdue": owes.info([x_id])},
+                        f"{owes.sentence([x_id])}, but {why or state[2]}"))
+    return out
+
+
+def compare_members(rc, inputs: CampaignInputs, people: People, by_person: dict[str, list[str]],
+                    member_of: dict[str, str], owes: Owing) -> list[Row]:
+    """Compare step for people who owe: held (a held or invalid person), skip (already a member) or create."""
+    h_c, h_l = inputs.holds["sf_contact"], inputs.holds["sf_lead"]
+    rule_add = (f"{R6}: owes ≥ {rc.min_overdue_amount:g} overdue by ≥ {rc.min_days_overdue} days → member of "
+                f"Campaign '{inputs.campaign_name}'")
+    out: list[Row] = []
     for person, xs in sorted(by_person.items()):
-        kind, how, account = resolved[xs[0]][1], resolved[xs[0]][3], resolved[xs[0]][4]
+        state = people.resolved[xs[0]]
+        kind, how, account = state[1], state[3], state[4]
         source = xs[0]
-        base = {"match": how, "target_object": "CampaignMember", "overdue": overdue_info(xs)}
+        base = {"match": how, "target_object": "CampaignMember", "overdue": owes.info(xs)}
         if account:
             base["account"] = account
         if len(xs) > 1:
             base["xero_contacts"] = xs
         held_by = (h_c if kind == "ContactId" else h_l).get(person)
         label = "Contact" if kind == "ContactId" else "Lead"
-        if held_by or person in invalid:
-            why = f"{label} {person} {held_by}" if held_by else f"{label} staged invalid: {invalid[person]}"
-            out.append(("held", source, None, base, f"{owes(xs)}, but {why}"))
+        if held_by or person in people.invalid:
+            why = f"{label} {person} {held_by}" if held_by else f"{label} staged invalid: {people.invalid[person]}"
+            out.append(("held", source, None, base, f"{owes.sentence(xs)}, but {why}"))
         elif person in member_of:
             out.append(("skip", source, member_of[person], base,
-                        f"in sync: {label} {person} is a member ({owes(xs)})"))
+                        f"in sync: {label} {person} is a member ({owes.sentence(xs)})"))
         else:
-            payload = {"CampaignId": campaign_id, kind: person}
+            payload = {"CampaignId": inputs.campaign_id, kind: person}
             if rc.member_status:
                 payload["Status"] = rc.member_status
             fields = {k: {"old": None, "new": v, "rule": rule_add} for k, v in payload.items()}
             out.append(("create", source, None, {**base, "fields": fields, "payload": {"CampaignMember": payload}},
-                        f"{owes(xs)}: add {label} {person} to Campaign '{campaign_name}'"))
+                        f"{owes.sentence(xs)}: add {label} {person} to Campaign '{inputs.campaign_name}'"))
+    return out
 
-    # -- removals: members whose Xero Contacts are all paid up ------------------------------------------
-    added = set(by_person)
+
+def compare_removals(inputs: CampaignInputs, people: People, by_person: dict[str, list[str]],
+                     member_of: dict[str, str], member_kind: dict[str, str], x_hold) -> list[Row]:
+    """Compare step for members whose Xero Contacts are all paid up: delete (or held)."""
+    rule_remove = f"{R6}: no longer overdue (paid) → removed from Campaign '{inputs.campaign_name}'"
+    out: list[Row] = []
     for person, m_id in sorted(member_of.items(), key=lambda kv: kv[1]):
-        xs = sorted(belongs.get(person, ()))
-        if not xs or person in added or any(x in resolved for x in xs):
+        xs = sorted(people.belongs.get(person, ()))
+        if not xs or person in by_person or any(x in people.resolved for x in xs):
             continue  # not R6's member, or still owing
         source = xs[0]
         kind = member_kind[person]
-        diff = {"match": "link" if source in accounts_of else "email", "target_object": "CampaignMember",
-                "fields": {"CampaignId": {"old": campaign_id, "new": None, "rule": rule_remove},
+        diff = {"match": "link" if source in people.accounts_of else "email", "target_object": "CampaignMember",
+                "fields": {"CampaignId": {"old": inputs.campaign_id, "new": None, "rule": rule_remove},
                            kind: {"old": person, "new": None, "rule": rule_remove}},
                 "payload": {"CampaignMember": {"Id": m_id}}}
         if len(xs) > 1:
@@ -340,14 +425,33 @@ def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
         else:
             out.append(("delete", source, m_id, diff,
                         f"no longer overdue in Xero: remove {'Lead' if kind == 'LeadId' else 'Contact'} {person} "
-                        f"from Campaign '{campaign_name}'"))
+                        f"from Campaign '{inputs.campaign_name}'"))
+    return out
 
+
+def emit_rows(out: list[Row]) -> pd.DataFrame:
+    """Emit step: R6's plan rows, one block per action."""
     parts = []
-    for action in ("create", "update", "delete", "skip", "conflict", "held"):
+    for action in plan.ACTIONS:
         rows = [r for r in out if r[0] == action]
         if rows:
-            parts.append(plan.rows(RECIPE, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
-                                [r[3] for r in rows], [r[4] for r in rows]))
-    stats = {"campaign": campaign_id, "as_of": as_of.isoformat(), "overdue_contacts": len(owing),
-             "members": len(members)}
-    return plan.FamilyPlan(rows=pd.concat(parts, ignore_index=True) if parts else plan.empty(), stats=stats)
+            parts.append(plan.rows(R6, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
+                                   [r[3] for r in rows], [r[4] for r in rows]))
+    return pd.concat(parts, ignore_index=True) if parts else plan.empty()
+
+
+def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
+    """R6: read → match → pair → compare → emit."""
+    rc = cfg.recipes.R6
+    inputs = read_inputs(conn, cfg)
+    people = match_people(inputs)
+    x_hold = xero_hold_check(inputs)
+    by_person, unpaired = pair_people(people, x_hold)
+    member_of, member_kind = memberships(inputs.members)
+    owes = Owing(inputs.owing, inputs.as_of)
+    out = [*compare_unpaired(unpaired, people, x_hold, owes),
+           *compare_members(rc, inputs, people, by_person, member_of, owes),
+           *compare_removals(inputs, people, by_person, member_of, member_kind, x_hold)]
+    stats = {"campaign": inputs.campaign_id, "as_of": inputs.as_of.isoformat(), "overdue_contacts": len(inputs.owing),
+             "members": len(inputs.members)}
+    return plan.FamilyPlan(rows=emit_rows(out), stats=stats)
