@@ -18,10 +18,10 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from ..recipes import R1, R4, R5
 from ..config import SfxeroConfig
 from ..extract.xero_objects import XERO_OBJECTS
 from ..extract.rows import COLUMN_TYPES
+from ..recipes import R1, R4, R5
 from ..settings import engine_for
 from ..staging.migrations import migrate
 from ..staging.schema import column_name

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..recipes import R1, R2
 from ..config import ChecksConfig
+from ..recipes import R1, R2
 from ..staging.state import links
 from .suites import columns_of, reference
 

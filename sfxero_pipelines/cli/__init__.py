@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from ..recipes import R1, R2, R3, R4, R5
 from ..errors import ConfigError, SfxeroError
+from ..recipes import R1, R2, R3, R4, R5
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")

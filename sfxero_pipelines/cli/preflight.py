@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..recipes import R1, R2, R7
 from ..config import SfxeroConfig, config_path, load_config
 from ..errors import AuthError, ConfigError, redact
+from ..recipes import R1, R2, R7
 from ..settings import check_ca_bundle, dagster_home, staging_url
 
 #: Seconds to wait for the staging database to accept a connection.

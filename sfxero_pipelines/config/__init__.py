@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from ..errors import ConfigError
+from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from .base import StrictModel
 from .checks import ChecksConfig
 from .extract import (DEFAULT_SALESFORCE_OBJECTS, DEFAULT_XERO_OBJECTS, ExtractConfig, SalesforceExtract,

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..recipes import R1, R2, R7
 from ..errors import ApiError
+from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
 from . import writeback
 from .report import PushReport

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from ..config import SfxeroConfig
+from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from . import plan
 
 #: Recipe families planned together (they share one matching) → the recipes they produce.

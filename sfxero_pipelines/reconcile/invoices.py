@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..recipes import R1, R2, R3, R7
 from ..config import SfxeroConfig
+from ..recipes import R1, R2, R3, R7
 from ..staging.schema import column_name
 from ..staging.state import links
 from . import load, normalize, plan

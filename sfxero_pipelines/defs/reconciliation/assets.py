@@ -10,8 +10,8 @@ Nothing here calls an API: the push step turns plan rows into calls.
 
 import dagster as dg
 
-from ...recipes import RECIPE_TITLES
 from ...config import load_config
+from ...recipes import RECIPE_TITLES
 from ...reconcile.build import FAMILIES, build_family
 from ...reconcile.plan import ACTIONS
 from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_names
