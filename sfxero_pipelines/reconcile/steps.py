@@ -75,7 +75,7 @@ def hold_reasons(pairs: pd.DataFrame, checks: Iterable[HoldCheck]) -> pd.Series:
     for column, why in checks:
         if why is not None:
             reason = reason.fillna(pairs[column].map(why))
-    return reason
+    return reason.where(reason.notna(), None)
 
 
 def split_held(pairs: pd.DataFrame, reason: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, list]:
