@@ -1,0 +1,219 @@
+"""Each planner's own steps (contacts, invoices, campaigns) alone, on hand-made frames: pure logic,
+no database. The planners end to end are tested against staging in test_*_plan.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+
+from sfxero_pipelines.reconcile import campaigns, contacts, invoices
+from sfxero_pipelines.reconcile.match import MatchResult
+
+OBJ = "object"
+
+
+def _frame(**cols) -> pd.DataFrame:
+    return pd.DataFrame(cols, dtype=OBJ)
+
+
+# ---- contacts --------------------------------------------------------------------------------------
+
+def _sides(accounts: pd.DataFrame, xero: pd.DataFrame, links=None, holds=None) -> contacts.ContactSides:
+    links = links if links is not None else _frame(sf_id=[], xero_id=[])
+    holds = holds or {"sf_account": {}, "xero_contact": {}, "sf_contact": {}}
+    return contacts.ContactSides(accounts, links, xero, holds, [("name", "name")], None)
+
+
+def _accounts(**extra) -> pd.DataFrame:
+    base = dict(id=["a1", "a2", "a3"], name=["Acme Ltd", "Beta", "Gamma"], pc_email=[None, "b@beta.io", None],
+                pc_id=["c1", "c2", None], xero_contact_id__c=[None, None, None], modified_at=[None] * 3,
+                invalid_reason=[None, None, "bad"], xero_outstanding__c=["1", "2", "3"], xero_overdue__c=["0"] * 3)
+    base.update(extra)
+    return _frame(**base)
+
+
+def _xero() -> pd.DataFrame:
+    return _frame(id=["x1", "x2", "x3"], name=["ACME", "Beta Co", "Gamma"], contact_number=[None, None, None],
+                  email_address=[None, "B@Beta.io", None], contact_status=["ACTIVE", None, "ARCHIVED"],
+                  modified_at=[None] * 3, invalid_reason=[None] * 3, ar_outstanding=["1", "5", "3"],
+                  ar_overdue=["0"] * 3)
+
+
+def test_contacts_match_follows_the_configured_rules_and_skips_archived():
+    m = contacts.match_sides(_sides(_accounts(), _xero()), ["link", "email", "name"])
+    assert sorted(zip(m.pairs.sf_id, m.pairs.xero_id, m.pairs["match"])) == [("a1", "x1", "name"),
+                                                                             ("a2", "x2", "email")]
+    assert m.unmatched.tolist() == ["a3"]  # its name matches only an archived Xero Contact
+    by_email_only = contacts.match_sides(_sides(_accounts(), _xero()), ["link", "email"])
+    assert by_email_only.pairs.sf_id.tolist() == ["a2"]
+
+
+def test_settled_pairs_are_only_linked_pairs_the_read_flagged():
+    pairs = _frame(sf_id=["a1", "a2", "a3"], xero_id=["x1", "x2", "x3"], match=["link", "link", "email"],
+                   link=[False, True, False])
+    accounts = _frame(id=["a1", "a2", "a3"]).assign(_fast=[True, True, True])
+    settled, rest = contacts.settled_pairs(pairs, accounts)
+    assert settled.sf_id.tolist() == ["a1"] and rest.sf_id.tolist() == ["a2", "a3"]  # a new link, a key match
+    none, all_pairs = contacts.settled_pairs(pairs, _frame(id=["a1"]))
+    assert none.empty and all_pairs is pairs
+
+
+def test_contacts_pair_and_hold_steps():
+    sides = _sides(_accounts(), _xero(), holds={"sf_account": {}, "xero_contact": {"x2": "held at push: 400"},
+                                                "sf_contact": {"c1": "held at check: bad email"}})
+    pairs = _frame(sf_id=["a1", "a2", "a3"], xero_id=["x1", "x2", "x3"], match=["link"] * 3, link=[False] * 3)
+    pf = contacts.pair_sides(pairs, sides)
+    assert pf[["s_0", "x_0", "s_Xero_Outstanding__c", "x_Xero_Outstanding__c"]].values.tolist() == [
+        ["Acme Ltd", "ACME", "1", "1"], ["Beta", "Beta Co", "2", "5"], ["Gamma", "Gamma", "3", "3"]]
+    from sfxero_pipelines.reconcile.steps import hold_reasons
+    assert hold_reasons(pf, contacts.hold_checks(sides.holds)).tolist() == [
+        "primary Contact c1 held at check: bad email", "Xero Contact x2 held at push: 400",
+        "Account staged invalid: bad"]
+
+
+def test_contacts_compare_gives_balances_to_r4_and_the_contact_id_back_to_r1():
+    ok = _frame(sf_id=["a1"], xero_id=["x1"], match=["link"], link=[True], s_modified_at=[None],
+                x_modified_at=[None], s_Xero_Contact_Id__c=[None], s_Xero_Outstanding__c=["2"],
+                x_Xero_Outstanding__c=["5"], s_Xero_Overdue__c=["0"], x_Xero_Overdue__c=["0"])
+    changes = contacts.compare_pairs(ok, [], written_xero={}, written_sf={})
+    assert changes.r4 == {0: {"Xero_Outstanding__c": {"old": "2", "new": 5.0,
+                                                      "rule": "R4: Xero ar_outstanding → Xero_Outstanding__c; owner xero"}}}
+    assert changes.back[0]["Xero_Contact_Id__c"]["new"] == "x1"
+    assert changes.r1 == {} and changes.r5 == {}
+
+
+def test_contacts_emit_unpaired_words_ambiguous_matches():
+    m = MatchResult(pairs=_frame(sf_id=[], xero_id=[], match=[], link=[]),
+                    conflicts=_frame(sf_id=["a1", "a2"], rule=["email", "name"],
+                                     candidates=[["x1", "x2"], ["x3"]], other_sf=[[], ["a9"]]),
+                    broken=_frame(sf_id=[], xero_id=[], reason=[]), unmatched=pd.Series([], dtype=OBJ))
+    rc = SimpleNamespace(R1=SimpleNamespace(enabled=True))
+    rows = pd.concat(contacts.emit_unpaired(rc, m, _frame(sf_id=[], xero_id=[], match=[]), []))
+    assert rows.reason.tolist() == [
+        "ambiguous email match: 2 Xero Contacts share it (x1, x2); link the right one in sync_link or fix the duplicate",
+        "ambiguous name match: Xero Contact x3 also matches Account(s) a9; link the right one in sync_link or fix "
+        "the duplicate"]
+    assert contacts.emit_unpaired(SimpleNamespace(R1=SimpleNamespace(enabled=False)), m, None, []) == []
+
+
+# ---- invoices --------------------------------------------------------------------------------------
+
+def _invoices() -> pd.DataFrame:
+    return _frame(id=["i1", "i2", "i3"], reference=["o2", " o3 ", "o1"], status=["AUTHORISED", "DRAFT", "VOIDED"],
+                  modified_at=[None] * 3, sub_total=["100", "50", "9"], total=["110", "55", "9"],
+                  currency_code=["USD", "NZD", "USD"], invalid_reason=[None] * 3, invoice_number=["INV-1", "INV-2", None])
+
+
+def _records() -> pd.DataFrame:
+    return _frame(id=["o1", "o2", "o3"], link_id=["i1", None, None], xero_invoice_id__c=[None] * 3,
+                  amount=["100", "50", "50"], currencyisocode=["USD", "USD", "nzd"], invalid_reason=[None] * 3,
+                  modified_at=[None] * 3, xero_invoice_id__c_=[None] * 3, xero_invoice_number__c=[None, None, "INV-2"])
+
+
+def test_invoice_match_by_link_then_reference_never_a_voided_invoice():
+    m = invoices.match_source(_records(), _invoices())
+    assert sorted(zip(m.pairs.sf_id, m.pairs.xero_id, m.pairs["match"])) == [("o1", "i1", "link"),
+                                                                             ("o3", "i2", "reference")]
+    assert m.unmatched.tolist() == ["o2"]  # i1 is o1's by link, i3 is voided
+
+
+def test_invoice_pair_and_compare_amounts():
+    m = invoices.match_source(_records(), _invoices())
+    back = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
+    pf = invoices.pair_source(m.pairs, _records(), _invoices(), back, payments=False)
+    assert pf[["sf_id", "amount", "sub_total", "s_cur", "x_cur", "x_Xero_Invoice_Number__c"]].values.tolist() == [
+        ["o1", "100", "100", "USD", "USD", "INV-1"], ["o3", "50", "50", "nzd", "NZD", "INV-2"]]
+    diff = invoices.compare_amounts(pf, "Exclusive")
+    assert diff.changed.tolist() == [False, False]  # currency compares upper-cased
+    inclusive = invoices.compare_amounts(pf, "Inclusive")
+    assert inclusive.amount_differs.tolist() == [True, True] and inclusive.amount_xero.tolist() == [110.0, 55.0]
+    rules = invoices.back_rules("R2", back)
+    assert [(r.sf_field, r.x_col) for r in rules] == [("Xero_Invoice_Id__c", "xero_id"),
+                                                      ("Xero_Invoice_Number__c", "x_Xero_Invoice_Number__c")]
+
+
+def test_invoice_decide_changed_conflicts_on_approved_and_updates_editable():
+    ok = _frame(sf_id=["o1", "o3"], xero_id=["i1", "i2"], match=["link", "reference"], link=[False, True],
+                amount=["120", "60"], sub_total=["100", "50"], total=["110", "55"], s_cur=["USD", "NZD"],
+                x_cur=["USD", "NZD"], status=["AUTHORISED", "DRAFT"])
+    made = invoices.InvoiceLines(items={"o3": [{"ItemCode": "A"}]}, bad={}, totals={"o3": 60.0})
+    lines = SimpleNamespace(get=lambda: made)
+    rc = SimpleNamespace(line_amount_types="Exclusive")
+    decided = invoices.decide_changed(invoices.OPPORTUNITIES, rc, ok, invoices.compare_amounts(ok, "Exclusive"), lines)
+    assert decided["conflict"][0] == [0] and decided["conflict"][2][0].startswith("invoice is AUTHORISED in Xero")
+    assert decided["update"][0] == [1]
+    assert decided["update"][1][0]["payload"] == {"InvoiceID": "i2", "LineItems": [{"ItemCode": "A"}]}
+    assert decided["update"][1][0]["fields"]["SubTotal"] == {"old": 50.0, "new": 60.0,
+                                                             "rule": "R2: Opportunity.Amount → invoice amount"}
+    # Lines that already make what the invoice holds: sending them again would change nothing.
+    same = invoices.InvoiceLines(items={"o3": []}, bad={}, totals={"o3": 50.0})
+    again = invoices.decide_changed(invoices.OPPORTUNITIES, rc, ok, invoices.compare_amounts(ok, "Exclusive"),
+                                    SimpleNamespace(get=lambda: same))
+    assert again["conflict"][0] == [0, 1] and again["update"][0] == []
+
+
+# ---- campaigns -------------------------------------------------------------------------------------
+
+def _inputs(**over) -> campaigns.CampaignInputs:
+    owing = {"x1": campaigns.Overdue(600.0, 2, 45), "x2": campaigns.Overdue(700.0, 1, 31),
+             "x4": campaigns.Overdue(900.0, 1, 60)}
+    base = dict(
+        campaign_id="701000000000001AAA", campaign_name="Dunning", as_of=dt.date(2025, 3, 1), owing=owing,
+        xero=_frame(id=["x1", "x2", "x3", "x4"], email=[None, "p@q.io", "gone@q.io", "two@q.io"],
+                    invalid_reason=[None] * 4, deleted=[False] * 4, key=[None, "p@q.io", "gone@q.io", "two@q.io"]),
+        links=_frame(account_id=["a1"], xero_id=["x1"]),
+        contacts=_frame(id=["c1", "c2", "c3", "c4", "c5"], accountid=["a1", "a1", None, None, None],
+                        email=[None] * 5, invalid_reason=[None] * 5, rn=["1", "2", "1", "2", "3"],
+                        key=[None, None, "gone@q.io", "two@q.io", "two@q.io"]).assign(primary=[True, False, True, False, False]),
+        leads=_frame(id=["l1"], email=["p@q.io"], invalid_reason=[None], key=["p@q.io"]),
+        members=_frame(id=["m1", "m2"], contactid=["c3", None], leadid=[None, "l1"]),
+        holds={"xero_contact": {}, "sf_contact": {}, "sf_lead": {}, "sf_campaign_member": {}})
+    base.update(over)
+    return campaigns.CampaignInputs(**base)
+
+
+def test_campaign_match_resolves_link_then_contact_then_lead_and_conflicts_on_two():
+    people = campaigns.match_people(_inputs())
+    assert people.resolved["x1"] == ("ok", "ContactId", "c1", "link", "a1")
+    assert people.resolved["x2"] == ("ok", "LeadId", "l1", "email", None)
+    assert people.resolved["x4"][:3] == ("conflict", "email", ["c4", "c5"])
+    assert "x3" not in people.resolved  # owes nothing
+    assert people.belongs["c3"] == {"x3"} and people.belongs["c2"] == {"x1"}
+
+
+def test_campaign_pair_compare_and_emit():
+    inputs = _inputs()
+    people = campaigns.match_people(inputs)
+    x_hold = campaigns.xero_hold_check(inputs)
+    by_person, unpaired = campaigns.pair_people(people, x_hold)
+    assert by_person == {"c1": ["x1"], "l1": ["x2"]} and unpaired == ["x4"]
+    member_of, kind = campaigns.memberships(inputs.members)
+    assert member_of == {"c3": "m1", "l1": "m2"} and kind == {"c3": "ContactId", "l1": "LeadId"}
+    owes = campaigns.Owing(inputs.owing, inputs.as_of)
+    assert owes.sentence(["x1", "x2"]) == "owes 1,300.00 overdue (3 invoices, oldest 45 days past due on 2025-03-01)"
+    rc = SimpleNamespace(min_overdue_amount=500, min_days_overdue=30, member_status=None)
+    members = campaigns.compare_members(rc, inputs, people, by_person, member_of, owes)
+    assert [(r[0], r[1], r[2]) for r in members] == [("create", "x1", None), ("skip", "x2", "m2")]
+    assert members[0][3]["payload"] == {"CampaignMember": {"CampaignId": "701000000000001AAA", "ContactId": "c1"}}
+    removals = campaigns.compare_removals(inputs, people, by_person, member_of, kind, x_hold)
+    assert [(r[0], r[1], r[2]) for r in removals] == [("delete", "x3", "m1")]  # c3's Xero Contact paid up
+    unpaired_rows = campaigns.compare_unpaired(unpaired, people, x_hold, owes)
+    assert [r[0] for r in unpaired_rows] == ["conflict"]
+    rows = campaigns.emit_rows([*unpaired_rows, *members, *removals])
+    assert rows.action.tolist() == ["create", "delete", "skip", "conflict"]
+    assert set(rows.recipe) == {"R6"} and set(rows.direction) == {"xero_to_sf"}
+    assert json.loads(rows["diff"].iloc[0])["overdue"]["amount"] == 600.0
+
+
+def test_campaign_holds_a_xero_contact_whose_membership_write_was_rejected():
+    inputs = _inputs(holds={"xero_contact": {}, "sf_contact": {}, "sf_lead": {},
+                            "sf_campaign_member": {"x1": "held at push: 400"}})
+    people = campaigns.match_people(inputs)
+    x_hold = campaigns.xero_hold_check(inputs)
+    by_person, unpaired = campaigns.pair_people(people, x_hold)
+    assert "c1" not in by_person and unpaired == ["x1", "x4"]
+    rows = campaigns.compare_unpaired(unpaired, people, x_hold, campaigns.Owing(inputs.owing, inputs.as_of))
+    assert rows[0][0] == "held" and rows[0][4].endswith("but Campaign membership for Xero Contact x1 held at push: 400")
