@@ -55,7 +55,7 @@ class Overdue:
 
 def resolve_campaign(conn: sa.Connection, wanted: str) -> tuple[str, str]:
     """(Id, Name) of the configured Campaign, given by Id (15 or 18 characters) or exact Name."""
-    key = "recipes.R6.campaign"
+    key = f"recipes.{R6}.campaign"
     if not load.has_table(conn, "sf_campaign"):
         raise ConfigError(key, "Campaigns are not staged yet (sf_campaign): add Campaign to extract.salesforce.objects "
                                "and run `sfxero sync --stage extract`")
@@ -158,7 +158,7 @@ def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def read_members(conn: sa.Connection, campaign_id: str) -> pd.DataFrame:
     if not load.has_table(conn, "sf_campaign_member"):
-        raise ConfigError("recipes.R6", "Campaign members are not staged yet (sf_campaign_member): add CampaignMember "
+        raise ConfigError(f"recipes.{R6}", "Campaign members are not staged yet (sf_campaign_member): add CampaignMember "
                                         "to extract.salesforce.objects and run `sfxero sync --stage extract`")
     have = load.table_columns(conn, "sf_campaign_member")
     cols = [c if c in have else "NULL" for c in ("contactid", "leadid")]
@@ -202,7 +202,7 @@ def read_inputs(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignInputs:
     rc = cfg.recipes.R6
     campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
     if not _SF_ID.match(campaign_id):
-        raise ConfigError("recipes.R6.campaign", f"staged Campaign id {campaign_id!r} is not a Salesforce id")
+        raise ConfigError(f"recipes.{R6}.campaign", f"staged Campaign id {campaign_id!r} is not a Salesforce id")
     load.require_table(conn, "xero_contact")
     load.require_table(conn, "xero_invoice")
     as_of = as_of_date(conn)

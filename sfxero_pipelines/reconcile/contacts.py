@@ -421,7 +421,7 @@ def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
         xc = None
     sf_links = link_pairs(sf, "_link")
     if rc.R1.filters:
-        sf = sf[apply_filters(sf, rc.R1.filters, "recipes.R1")].reset_index(drop=True)
+        sf = sf[apply_filters(sf, rc.R1.filters, f"recipes.{R1}")].reset_index(drop=True)
     if xc is None:
         xc = xc_future() if xc_future else read_xero_contacts(conn, nested, mapped)
     holds = load.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
@@ -647,7 +647,7 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
             rows_h.append((sf_id, why))
             continue
         rows_c.append((sf_id, {"match": None, "link": True, "target_object": "Contact",
-                               "fields": {k: {"old": None, "new": v, "rule": label.get(k, "R1 deterministic key: Account Id")}
+                               "fields": {k: {"old": None, "new": v, "rule": label.get(k, f"{R1} deterministic key: Account Id")}
                                           for k, v in sorted(fields.items())},
                                "payload": xero_payload(fields),
                                "write_back": {"sobject": "Account", "id": sf_id, "fields": back}}))
