@@ -437,7 +437,7 @@ def emit_rows(out: list[Row]) -> pd.DataFrame:
         if rows:
             parts.append(plan.rows(R6, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
                                    [r[3] for r in rows], [r[4] for r in rows]))
-    return pd.concat(parts, ignore_index=True) if parts else plan.empty()
+    return plan.concat(parts)
 
 
 def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:

@@ -24,8 +24,8 @@ from ..staging.state import links
 from . import load, normalize, plan
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
-from .steps import (HoldCheck, changes_by_row, held_by, held_pair_rows, hold_reasons, link_pairs, pair_frame,
-                    sf_update_rows, split_held, staged_invalid, xero_owned)
+from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
+                    link_pairs, pair_frame, sf_update_rows, split_held, staged_invalid, xero_owned)
 
 XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
                 "EmailAddress": "email_address", "FirstName": "first_name", "LastName": "last_name",
@@ -525,8 +525,7 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
         unmatched = sides.accounts.set_index("id").loc[m.unmatched]
         parts.append(_creates(cfg, unmatched, sides.holds, rules_for_create=cfg.mapping.contact_fields,
                               country_col=sides.country_col))
-    return plan.FamilyPlan(rows=pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else plan.empty(),
-                           stats=stats)
+    return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
 
 def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFrame) -> list[pd.DataFrame]:
@@ -575,23 +574,21 @@ def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFr
     return parts
 
 
+def _ambiguous(rule: str, candidates: list, other_sf: list) -> str:
+    return (f"ambiguous {rule} match: " + (f"{len(candidates)} Xero Contacts share it ({', '.join(candidates)})"
+            if len(candidates) > 1 else f"Xero Contact {candidates[0]} also matches Account(s) {', '.join(other_sf)}")
+            + "; link the right one in sync_link or fix the duplicate")
+
+
 def emit_unpaired(rc, m: MatchResult, held: pd.DataFrame, held_why: list) -> list[pd.DataFrame]:
     """Emit step for what did not become a compared pair: held pairs, broken links, ambiguous matches."""
     if not rc.R1.enabled:
         return []
     parts = [held_pair_rows(R1, held, held_why)]
     if len(m.broken):
-        parts.append(plan.rows(R1, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id,
-                               [{"match": "link"}] * len(m.broken), m.broken.reason.tolist()))
+        parts.append(broken_link_rows(R1, m.broken, {"match": "link"}))
     if len(m.conflicts):
-        c = m.conflicts
-        diffs = [{"match": r, "candidates": list(cand), "other_sf": list(o)} for r, cand, o in
-                 zip(c.rule, c.candidates, c.other_sf)]
-        reasons = [f"ambiguous {r} match: " + (f"{len(cand)} Xero Contacts share it ({', '.join(cand)})" if len(cand) > 1
-                   else f"Xero Contact {cand[0]} also matches Account(s) {', '.join(o)}") +
-                   "; link the right one in sync_link or fix the duplicate" for r, cand, o in
-                   zip(c.rule, c.candidates, c.other_sf)]
-        parts.append(plan.rows(R1, "sf_to_xero", "conflict", c.sf_id, None, diffs, reasons))
+        parts.append(conflict_rows(R1, m.conflicts, _ambiguous))
     return parts
 
 

@@ -31,8 +31,8 @@ from . import load, normalize, plan
 from .contacts import apply_filters
 from .fields import FieldRule, compare, value_mapper
 from .match import MatchResult, match
-from .steps import (HoldCheck, changes_by_row, held_by, held_pair_rows, hold_reasons, link_pairs, pair_frame,
-                    sf_update_rows, split_held, staged_invalid, xero_owned)
+from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
+                    link_pairs, pair_frame, sf_update_rows, split_held, staged_invalid, xero_owned)
 from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
@@ -268,8 +268,7 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
         rows, st, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, payments=False, invoiced_by_r2=invoiced_by_r2)
         parts.append(rows)
         stats[R7] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.empty()
-    return plan.FamilyPlan(rows=rows, stats=stats)
+    return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
 
 @dataclass
@@ -415,46 +414,49 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     """One source's rows, read → match → pair → compare → emit: its recipe's sf_to_xero rows (when
     enabled), the id/number write-back, and (Opportunities) R3's status/payments back. Returns rows,
     stats, the ids of the records taking part."""
-    recipe = src.recipe
     sides = read_source(conn, src, rc)
     m = match_source(sides.records, inv)
     pf = pair_source(m.pairs.reset_index(drop=True), sides.records, inv, sides.back_fields, payments)
     ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(src, sides)))
     lines = _Lines(conn, src, rc, shared)
-
     parts: list[pd.DataFrame] = []
     if rc.enabled:
-        diff = compare_amounts(ok, rc.line_amount_types)
-        for action, (idx, diffs, reasons) in decide_changed(src, rc, ok, diff, lines).items():
-            parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs,
-                                   reasons))
-        sk = np.flatnonzero(~diff.changed)
-        parts.append(plan.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
-                               [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
-                               [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
-        back, _ = compare(ok, back_rules(recipe, sides.back_fields), written_xero={}, written_sf={})
-        parts.append(sf_update_rows(recipe, src.sobject, ok, changes_by_row(back),
-                                    f"write the Xero invoice id/number back to the {src.sobject}"))
+        parts += emit_compared(src, rc, ok, lines, sides.back_fields)
     if payments:
         entries, _ = compare(ok, PAYMENT_RULES, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
         parts.append(sf_update_rows(R3, src.sobject, ok, changes_by_row(entries),
                                     "invoice status or payments changed in Xero"))
     if rc.enabled:
-        parts.append(held_pair_rows(recipe, held, held_why))
-        if len(m.broken):
-            parts.append(plan.rows(recipe, "sf_to_xero", "held", m.broken.sf_id, m.broken.xero_id, None,
-                                   m.broken.reason.tolist()))
-        if len(m.conflicts):
-            c = m.conflicts
-            parts.append(plan.rows(recipe, "sf_to_xero", "conflict", c.sf_id, None,
-                                   [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
-                                    zip(c.rule, c.candidates, c.other_sf)],
-                                   [f"ambiguous {r} match: Xero invoices {', '.join(k)}" for r, k in
-                                    zip(c.rule, c.candidates)]))
+        parts += emit_unpaired(src, m, held, held_why)
         parts.append(_creates(cfg, src, rc, sides.records.set_index("id").loc[m.unmatched].reset_index(), sides.waits,
                               lines, sides.back_fields, invoiced_by_r2))
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.empty()
-    return rows, {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id)
+    return plan.concat(parts), {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id)
+
+
+def emit_compared(src: Source, rc, ok: pd.DataFrame, lines: _Lines,
+                  back_fields: list[tuple[str, str]]) -> list[pd.DataFrame]:
+    """Compare and emit steps of the recipe's own rows for compared pairs: updates, conflicts and
+    held rows where the amount or currency differs, skips where not, and the id/number write-back."""
+    recipe = src.recipe
+    parts: list[pd.DataFrame] = []
+    diff = compare_amounts(ok, rc.line_amount_types)
+    for action, (idx, diffs, reasons) in decide_changed(src, rc, ok, diff, lines).items():
+        parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
+    sk = np.flatnonzero(~diff.changed)
+    parts.append(plan.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
+                           [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
+                           [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
+    back, _ = compare(ok, back_rules(recipe, back_fields), written_xero={}, written_sf={})
+    parts.append(sf_update_rows(recipe, src.sobject, ok, changes_by_row(back),
+                                f"write the Xero invoice id/number back to the {src.sobject}"))
+    return parts
+
+
+def emit_unpaired(src: Source, m: MatchResult, held: pd.DataFrame, held_why: list) -> list[pd.DataFrame]:
+    """Emit step for what did not become a compared pair: held pairs, broken links, ambiguous matches."""
+    return [held_pair_rows(src.recipe, held, held_why), broken_link_rows(src.recipe, m.broken, None),
+            conflict_rows(src.recipe, m.conflicts, lambda rule, candidates, _: f"ambiguous {rule} match: Xero invoices "
+                                                                               f"{', '.join(candidates)}")]
 
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:

@@ -51,6 +51,12 @@ def empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype="object") for c in PLAN_COLUMNS})
 
 
+def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Plan rows of every non-empty part, in order (`empty()` when there are none)."""
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else empty()
+
+
 def finalize(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate, order canonically, and add plan_id + row_no (per recipe)."""
     parts = [p for p in parts if len(p)]

@@ -9,8 +9,9 @@ compare → emit (docs/architecture.md §5).
   held pairs from the rest;
 - compare: `fields.compare` over `FieldRule`s (`xero_owned` builds the rule of a field only Xero
   writes), `changes_by_row` groups its entries into each row's `fields` diff;
-- emit: `plan.rows`, with `held_pair_rows` (pairs held with their reason) and `sf_update_rows`
-  (Xero → Salesforce updates of one object) for the rows several recipes share.
+- emit: `plan.rows`, with `held_pair_rows` (pairs held with their reason), `broken_link_rows`,
+  `conflict_rows` (ambiguous matches) and `sf_update_rows` (Xero → Salesforce updates of one object)
+  for the rows several recipes share; `plan.concat` joins a planner's parts.
 
 Pure functions of DataFrames and dicts: nothing here reads a database.
 """
@@ -130,3 +131,20 @@ def sf_update_rows(recipe: str, sobject: str, pairs: pd.DataFrame, changes: dict
             diff["link"] = bool(links[r])
         diffs.append(diff)
     return plan.rows(recipe, "xero_to_sf", "update", [x_ids[r] for r in rows], [sf_ids[r] for r in rows], diffs, reason)
+
+
+def broken_link_rows(recipe: str, broken: pd.DataFrame, diff: dict | None) -> pd.DataFrame:
+    """sf_to_xero `held` rows of links that point at a missing, archived or shared record (`match.match`'s
+    `broken`), each with `diff`."""
+    return plan.rows(recipe, "sf_to_xero", "held", broken.sf_id, broken.xero_id, [diff] * len(broken),
+                     broken.reason.tolist())
+
+
+def conflict_rows(recipe: str, conflicts: pd.DataFrame, reason: Callable[[str, list, list], str]) -> pd.DataFrame:
+    """sf_to_xero `conflict` rows of ambiguous matches (`match.match`'s `conflicts`): the rule, the
+    candidates and the other Salesforce records sharing the key; `reason(rule, candidates, other_sf)`."""
+    c = conflicts
+    return plan.rows(recipe, "sf_to_xero", "conflict", c.sf_id, None,
+                     [{"match": r, "candidates": list(k), "other_sf": list(o)} for r, k, o in
+                      zip(c.rule, c.candidates, c.other_sf)],
+                     [reason(r, list(k), list(o)) for r, k, o in zip(c.rule, c.candidates, c.other_sf)])
