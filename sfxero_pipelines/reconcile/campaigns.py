@@ -127,7 +127,7 @@ def read_links(conn: sa.Connection) -> pd.DataFrame:
         return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
     x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
     return load.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
-                   ["account_id", "xero_id"])
+                      ["account_id", "xero_id"])
 
 
 def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -148,7 +148,7 @@ def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
         conv = "isconverted" if "isconverted" in have else "NULL"
         email = "email" if "email" in have else "NULL"
         leads = load.frame(conn, f"SELECT id, {email}, invalid_reason, {conv} FROM sf_lead WHERE NOT is_deleted",
-                        ["id", "email", "invalid_reason", "converted"])
+                           ["id", "email", "invalid_reason", "converted"])
         unconverted = np.array([not _flag(v) for v in leads.converted], dtype=bool)
         leads = leads.loc[unconverted, ["id", "email", "invalid_reason"]]
     contacts = contacts.assign(key=normalize.v_email(contacts.email), primary=contacts.rn.astype(str).eq("1"))

@@ -380,7 +380,8 @@ class ContactSides:
     accounts: pd.DataFrame
     #: sync_link R1 rows (sf_id, xero_id) of every live Account, filtered or not.
     links: pd.DataFrame
-    xero: pd.DataFrame
+    #: Xero Contacts (None once paired).
+    xero: pd.DataFrame | None
     #: Open holds on sf_account, xero_contact, sf_contact (table → id → reason).
     holds: dict[str, dict[str, str]]
     #: The mapped fields' pair columns: Account read column and Xero read column, per mapped field.
@@ -517,12 +518,13 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     pf = pair_sides(pairs, sides)
     stats = {"matched_by": m.by_rule, "accounts": len(sides.accounts), "xero_contacts": len(sides.xero),
              "settled_in_database": len(in_sync)}
+    sides.xero = None  # paired: freed before comparing (at 1M it is a large share of peak memory)
     ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(sides.holds)))
     rules = _rules(cfg, ok, "s_country" if sides.country_col else None)
     changes = compare_pairs(ok, rules, load.last_written(conn, "xero"), load.last_written(conn, "salesforce"))
     parts = [*emit_pairs(rc, ok, changes, in_sync), *emit_unpaired(rc, m, held, held_why)]
     if rc.R1.enabled:
-        unmatched = sides.accounts.set_index("id").loc[m.unmatched]
+        unmatched = sides.accounts[sides.accounts.id.isin(m.unmatched).to_numpy()]
         parts.append(_creates(cfg, unmatched, sides.holds, rules_for_create=cfg.mapping.contact_fields,
                               country_col=sides.country_col))
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
@@ -649,8 +651,8 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
                                "payload": xero_payload(fields),
                                "write_back": {"sobject": "Account", "id": sf_id, "fields": back}}))
     out = [plan.rows(R1, "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
-                  "no Xero Contact matches (link, ContactNumber, email, name)")]
+                     "no Xero Contact matches (link, ContactNumber, email, name)")]
     if rows_h:
         out.append(plan.rows(R1, "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
-                          [r[1] for r in rows_h]))
+                             [r[1] for r in rows_h]))
     return pd.concat(out, ignore_index=True)

@@ -177,14 +177,14 @@ def read_lines(conn: sa.Connection, src: Source) -> pd.DataFrame:
     else:
         sel += ["NULL", "NULL"]
     return load.frame(conn, f"SELECT {', '.join(sel)} FROM {src.lines_table} li{join} WHERE NOT li.is_deleted",
-                   LINE_COLUMNS)
+                      LINE_COLUMNS)
 
 
 def read_items(conn: sa.Connection) -> dict[str, dict]:
     if not load.has_table(conn, "xero_item"):
         return {}
     df = load.frame(conn, "SELECT code, sales_account_code, sales_tax_type FROM xero_item WHERE NOT is_deleted",
-                 ["code", "account", "tax"])
+                    ["code", "account", "tax"])
     return {r.code: {"account": r.account, "tax": r.tax} for r in df.itertuples()}
 
 
@@ -515,7 +515,7 @@ def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[
             diff["write_back"] = {"sobject": src.sobject, "id": r.id, "fields": back}
         created.append((r.id, diff))
     out = [plan.rows(recipe, "sf_to_xero", "create", [c[0] for c in created], None, [c[1] for c in created],
-                  f"{src.label} has no Xero invoice (link, Reference)")]
+                     f"{src.label} has no Xero invoice (link, Reference)")]
     if held:
         out.append(plan.rows(recipe, "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
     return pd.concat(out, ignore_index=True)
