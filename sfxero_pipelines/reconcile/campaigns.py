@@ -327,12 +327,12 @@ def pair_people(people: People, x_hold: Callable[[str], str | None]) -> tuple[di
 
 
 class Owing:
-    """How a row words and records what its Xero Contacts owe."""
+    """How a row words (`owes(xs)`) and records (`owes.info(xs)`) what its Xero Contacts owe."""
 
     def __init__(self, owing: dict[str, Overdue], as_of: dt.date) -> None:
         self.owing, self.as_of = owing, as_of
 
-    def sentence(self, xs: list[str]) -> str:
+    def __call__(self, xs: list[str]) -> str:
         owing = self.owing
         amount = round(sum(owing[x].amount for x in xs), 2)
         n = sum(owing[x].invoices for x in xs)
@@ -359,11 +359,11 @@ def compare_unpaired(unpaired: list[str], people: People, x_hold, owes: Owing) -
         if state[0] == "conflict" and why is None:
             out.append(("conflict", x_id, None, {"match": state[1], "target_object": "CampaignMember",
                                                  "candidates": list(state[2]), "overdue": owes.info([x_id])},
-                        f"{owes.sentence([x_id])}, but ambiguous {state[1]} match: {state[3]}"))
+                        f"{owes([x_id])}, but ambiguous {state[1]} match: {state[3]}"))
         else:
             out.append(("held", x_id, None, {"match": state[1], "target_object": "CampaignMember",
                                              "overdue": owes.info([x_id])},
-                        f"{owes.sentence([x_id])}, but {why or state[2]}"))
+                        f"{owes([x_id])}, but {why or state[2]}"))
     return out
 
 
@@ -387,17 +387,17 @@ def compare_members(rc, inputs: CampaignInputs, people: People, by_person: dict[
         label = "Contact" if kind == "ContactId" else "Lead"
         if held_by or person in people.invalid:
             why = f"{label} {person} {held_by}" if held_by else f"{label} staged invalid: {people.invalid[person]}"
-            out.append(("held", source, None, base, f"{owes.sentence(xs)}, but {why}"))
+            out.append(("held", source, None, base, f"{owes(xs)}, but {why}"))
         elif person in member_of:
             out.append(("skip", source, member_of[person], base,
-                        f"in sync: {label} {person} is a member ({owes.sentence(xs)})"))
+                        f"in sync: {label} {person} is a member ({owes(xs)})"))
         else:
             payload = {"CampaignId": inputs.campaign_id, kind: person}
             if rc.member_status:
                 payload["Status"] = rc.member_status
             fields = {k: {"old": None, "new": v, "rule": rule_add} for k, v in payload.items()}
             out.append(("create", source, None, {**base, "fields": fields, "payload": {"CampaignMember": payload}},
-                        f"{owes.sentence(xs)}: add {label} {person} to Campaign '{inputs.campaign_name}'"))
+                        f"{owes(xs)}: add {label} {person} to Campaign '{inputs.campaign_name}'"))
     return out
 
 

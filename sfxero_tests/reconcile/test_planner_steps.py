@@ -193,7 +193,7 @@ def test_campaign_pair_compare_and_emit():
     member_of, kind = campaigns.memberships(inputs.members)
     assert member_of == {"c3": "m1", "l1": "m2"} and kind == {"c3": "ContactId", "l1": "LeadId"}
     owes = campaigns.Owing(inputs.owing, inputs.as_of)
-    assert owes.sentence(["x1", "x2"]) == "owes 1,300.00 overdue (3 invoices, oldest 45 days past due on 2025-03-01)"
+    assert owes(["x1", "x2"]) == "owes 1,300.00 overdue (3 invoices, oldest 45 days past due on 2025-03-01)"
     rc = SimpleNamespace(min_overdue_amount=500, min_days_overdue=30, member_status=None)
     members = campaigns.compare_members(rc, inputs, people, by_person, member_of, owes)
     assert [(r[0], r[1], r[2]) for r in members] == [("create", "x1", None), ("skip", "x2", "m2")]
@@ -217,3 +217,27 @@ def test_campaign_holds_a_xero_contact_whose_membership_write_was_rejected():
     assert "c1" not in by_person and unpaired == ["x1", "x4"]
     rows = campaigns.compare_unpaired(unpaired, people, x_hold, campaigns.Owing(inputs.owing, inputs.as_of))
     assert rows[0][0] == "held" and rows[0][4].endswith("but Campaign membership for Xero Contact x1 held at push: 400")
+
+
+# ---- hold reasons built by the shared steps have their sentence ------------------------------------
+
+def test_pair_hold_reasons_of_every_planner_have_a_sentence():
+    """The pair holds moved out of the planners' source into steps.held_by/staged_invalid, where
+    test_hold_sentences' scan of planner literals no longer sees them: each is checked here."""
+    from sfxero_pipelines.reconcile import hold_sentences
+    from sfxero_pipelines.reconcile.steps import hold_reasons
+
+    hold = "held at check: expect_column_values_to_not_be_null(name): null"
+    pf = _frame(sf_id=["a1", "a2", "a3", "a4", "a5"], xero_id=["x1", "x2", "x3", "x4", "x5"],
+                pc_id=["c1", "c2", "c3", "c4", "c5"], s_invalid=[None, None, None, "CloseDate is not a date", None],
+                x_invalid=[None, None, None, None, "Date is not a date"])
+    contact_reasons = hold_reasons(pf, contacts.hold_checks({"sf_account": {"a1": hold}, "xero_contact": {"x2": hold},
+                                                              "sf_contact": {"c3": hold}}))
+    sides = invoices.SourceSides(records=_frame(id=[]), waits={"a1": f"Opportunity a1 {hold}"},
+                                 invoice_holds={"x2": hold}, back_fields=[])
+    invoice_reasons = hold_reasons(pf, invoices.hold_checks(invoices.OPPORTUNITIES, sides))
+    reasons = [*contact_reasons, *invoice_reasons.dropna()]
+    assert len(reasons) == 8
+    for reason in reasons:
+        explained = hold_sentences.explain_reason(reason, table_name="sf_account", record_id="a1")
+        assert explained.recognised and explained.sentence != reason, reason
