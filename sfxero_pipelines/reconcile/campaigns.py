@@ -21,6 +21,9 @@ Rows (all `xero_to_sf`, source_id = Xero ContactID, target_object CampaignMember
   are left alone;
 - conflict: two candidates; held: nobody to add, or a held/invalid record on either side.
 Several Xero Contacts resolving to one person give one row (the smallest ContactID, all listed).
+
+Steps: `read_inputs` → `match_people` → `pair_people` / `memberships` → `compare_unpaired`,
+`compare_members`, `compare_removals` → `emit_rows`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 The three recipes share one matching of Salesforce Accounts to Xero Contacts, so they are planned
 together: R1 rows go sf_to_xero (create/update/skip/conflict/held, plus the ContactID write-back
 as an R1 xero_to_sf row); R4 and R5 rows go xero_to_sf for linked pairs only.
+
+`plan_contacts` runs the steps (shared ones in steps.py): `read_sides` → `match_sides` →
+`settled_pairs` / `pair_sides` / `hold_checks` → `compare_pairs` → `emit_pairs`, `emit_unpaired`
+and `_creates` for unmatched Accounts.
 """
 
 from __future__ import annotations

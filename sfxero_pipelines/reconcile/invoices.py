@@ -12,6 +12,10 @@ record's amount, is a conflict (sending the lines again would change nothing). A
 (AUTHORISED/PAID) invoice whose amount or currency no longer matches is a conflict: Xero does not
 allow editing it, a person decides. With both R2 and R7 on, an Order whose Opportunity R2 invoices
 is held instead of created, so one sale is never invoiced twice.
+
+Each source is planned in steps (shared ones in steps.py): `read_source` → `match_source` →
+`pair_source` / `hold_checks` → `compare_amounts` / `decide_changed` → `emit_compared`,
+`emit_unpaired` and `_creates` for unmatched records.
 """
 
 from __future__ import annotations
