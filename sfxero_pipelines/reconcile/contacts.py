@@ -368,10 +368,10 @@ def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
 
 
 #: Settle identical linked pairs in the database (tests switch it off to compare both paths).
-#: Kept as a second read path (`read_linked` beside `read_accounts` + `read_xero_contacts`) because it
-#: pays where it was made for, large in-sync organisations: `sfxero bench reconcile --size 100000` on
-#: PostgreSQL plans 1.4-2.5x faster with it (best of two, loaded machine) and peaks at 0.73x the
-#: memory; at the default 10k it gains nothing (within noise).
+#: Kept as a second read path (`read_linked` beside `read_accounts` + `read_xero_contacts`) for large
+#: in-sync organisations, what it was made for: on `sfxero bench reconcile --size 100000` (PostgreSQL,
+#: quiet machine) it plans 1.0-1.35x as fast and peaks at 0.78x the memory (two pairs); at the default
+#: 10k it gains nothing. Memory is the gain that holds; re-measure at 1M before removing it.
 FAST_PATH = True
 
 
