@@ -1,4 +1,5 @@
-"""`sfxero connect xero`, `sfxero connections`, `sfxero disconnect xero TENANT`: stored OAuth connections.
+"""`sfxero connect xero`, `sfxero connections`, `sfxero disconnect xero TENANT`: stored OAuth connections
+(`connect salesforce` / `disconnect salesforce` are registered here too; their flow is in connect_salesforce.py).
 
 `connect xero` runs Xero's authorization-code flow with PKCE: a one-shot server on
 `http://127.0.0.1:<port>/callback` (the redirect URI to register on the Xero app), the consent page
@@ -138,7 +139,9 @@ def connection_rows(now: dt.datetime | None = None) -> list[dict]:
         rows.append({"system": c.system, "organisation": c.tenant_name, "tenant_id": c.tenant_id, "scopes": c.scopes,
                      "token_age_days": round(age_days, 2), "last_refresh": c.refreshed_at.isoformat(),
                      "last_used": c.last_used_at.isoformat() if c.last_used_at else None, "state": c.state,
-                     "state_reason": c.state_reason, "refresh_token_stale": age_days > STALE_REFRESH_DAYS})
+                     "state_reason": c.state_reason,
+                     # Only Xero drops idle refresh tokens after 60 days; Salesforce keeps them by default.
+                     "refresh_token_stale": c.system == "xero" and age_days > STALE_REFRESH_DAYS})
     return rows
 
 
@@ -148,14 +151,15 @@ def run_connections(as_json: bool) -> int:
         click.echo(json.dumps(rows))
         return 0
     if not rows:
-        click.echo("No stored connections (custom connections need none; `sfxero connect xero` adds one).")
+        click.echo("No stored connections (custom connections need none; `sfxero connect xero` or "
+                   "`sfxero connect salesforce` adds one).")
         return 0
     for r in rows:
         flag = f"  [refresh token {r['token_age_days']:.0f} days old: reconnect before 60]" if r["refresh_token_stale"] else ""
         reason = f" ({r['state_reason']})" if r["state"] != "active" and r["state_reason"] else ""
-        click.echo(f"{r['system']:<6} {r['organisation'] or '-':<28} {r['tenant_id']}  {r['state']}{reason}  "
+        click.echo(f"{r['system']:<10} {r['organisation'] or '-':<28} {r['tenant_id']}  {r['state']}{reason}  "
                    f"token age {r['token_age_days']:.1f} d, last refresh {r['last_refresh'][:19]}Z{flag}")
-        click.echo(f"       scopes: {r['scopes']}")
+        click.echo(f"           scopes: {r['scopes']}")
     return 0
 
 
@@ -219,6 +223,22 @@ def connect_xero(no_browser: bool, port: int, scopes: str | None) -> None:
     sys.exit(run_connect_xero(no_browser=no_browser, port=port, scopes=scopes or DEFAULT_SCOPES))
 
 
+@connect.command("salesforce")
+@click.option("--no-browser", is_flag=True, help="Print the consent address instead of opening a browser.")
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Loopback port of the callback http://127.0.0.1:PORT/callback (0 = any free port).")
+@click.option("--scopes", default=None, help="Space-separated scopes (default: api refresh_token).")
+def connect_salesforce(no_browser: bool, port: int, scopes: str | None) -> None:
+    """Connect a Salesforce org (web-server flow): consent in the browser, the refresh token stored encrypted;
+    the sync uses it with SALESFORCE_AUTH=connection."""
+    import sys
+
+    from ..clients.salesforce.auth import DEFAULT_SCOPES
+    from .connect_salesforce import run_connect_salesforce
+
+    sys.exit(run_connect_salesforce(no_browser=no_browser, port=port, scopes=scopes or DEFAULT_SCOPES))
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def connections(as_json: bool) -> None:
@@ -240,3 +260,13 @@ def disconnect_xero(tenant: str) -> None:
     import sys
 
     sys.exit(run_disconnect_xero(tenant))
+
+
+@disconnect.command("salesforce")
+def disconnect_salesforce() -> None:
+    """Revoke the stored Salesforce connection (its refresh token and sessions) and forget it."""
+    import sys
+
+    from .connect_salesforce import run_disconnect_salesforce
+
+    sys.exit(run_disconnect_salesforce())

@@ -12,6 +12,13 @@ Contract:
   names `sfxero connect salesforce`.
 - `StoredConnection` reads the one Salesforce row of `oauth_token` (written by `sfxero connect
   salesforce`, encrypted with the key of `clients/secret_key.py`); a second process reads the same row.
+  Salesforce does not rotate refresh tokens (unless the Connected App opts in, which we do not ask for),
+  so each client opens its own session with it and nothing needs a lock.
+- The web-server flow's calls, as `sfxero connect/disconnect salesforce` make them: `authorize_url` (the
+  consent page with an S256 PKCE challenge), `exchange_code` (code + verifier -> access and refresh
+  token; a refusal is one `AuthError` line with Salesforce's error code) and `revoke` (the refresh token
+  and every session it opened). They use the client's transport (trust store, timeouts) but never
+  retry: an authorization code is single use.
 No secret (client secret, password, key, refresh or access token) reaches an exception or a log line.
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import urlencode
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +45,8 @@ if TYPE_CHECKING:
 
 #: `oauth_token.system` of the Salesforce web-server connection (one per sfxero: one Salesforce org).
 CONNECTION_SYSTEM = "salesforce"
+DEFAULT_SCOPES = "api refresh_token"
+AUTHORIZE_PATH = "/services/oauth2/authorize"
 CONNECT_COMMAND = "sfxero connect salesforce"
 RECONNECT = f"run `{CONNECT_COMMAND}` to connect it again"
 #: The settings each OAuth grant reads: what a refused grant tells the user to check.
@@ -157,3 +167,42 @@ def open_session(transport: Transport, cfg: Settings, connection: StoredConnecti
     body = response.json()
     log.info("Salesforce session opened (%s grant) on %s", grant.name, body["instance_url"])
     return body
+
+
+# -- the web-server flow (authorization code with PKCE) ------------------------------------------------
+def authorize_url(login_url: str, *, client_id: str, redirect_uri: str, scopes: str, state: str,
+                  challenge: str) -> str:
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scopes,
+             "state": state, "code_challenge": challenge, "code_challenge_method": "S256"}
+    return f"{login_url.rstrip('/')}{AUTHORIZE_PATH}?{urlencode(query)}"
+
+
+def _oauth_error(response) -> str:
+    try:
+        body = response.json()
+        return f"{body.get('error', 'error')}: {body.get('error_description', '')}".rstrip(": ")
+    except ValueError:
+        return f"HTTP {response.status_code}"
+
+
+def exchange_code(transport: Transport, login_url: str, *, client_id: str, client_secret: str | None, code: str,
+                  redirect_uri: str, verifier: str) -> dict:
+    """The consent's tokens (`access_token`, `refresh_token`, `instance_url`, `id`, `scope`)."""
+    data = {"grant_type": "authorization_code", "code": code, "client_id": client_id, "redirect_uri": redirect_uri,
+            "code_verifier": verifier}
+    if client_secret:
+        data["client_secret"] = client_secret
+    response = transport.session.post(login_url.rstrip("/") + "/services/oauth2/token", data=data)
+    if response.status_code != 200:
+        raise AuthError(SYSTEM, redact(f"the code exchange was refused ({_oauth_error(response)}); run "
+                                       f"`{CONNECT_COMMAND}` again", [client_secret, code, verifier]),
+                        ("SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"))
+    return response.json()
+
+
+def revoke(transport: Transport, login_url: str, token: str) -> None:
+    """Revoke a refresh token (with every session it opened) at Salesforce."""
+    response = transport.session.post(login_url.rstrip("/") + "/services/oauth2/revoke", data={"token": token})
+    if response.status_code != 200:
+        raise AuthError(SYSTEM, redact(f"revocation answered {response.status_code} ({_oauth_error(response)})",
+                                       [token]))
