@@ -137,3 +137,48 @@ def test_revoke_ends_the_refresh_token_and_its_sessions(make_sandbox):
         sf.query("SELECT Id FROM Account LIMIT 1")
     unknown = _revoke(server, "not-a-token")
     assert unknown.status_code == 400 and unknown.json()["error"] == "unsupported_token_type"
+
+
+def test_client_signs_in_with_the_stored_connection_only_when_configured(make_sandbox, sqlite_staging, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from sfxero_pipelines.clients.salesforce import SalesforceClient
+    from sfxero_pipelines.errors import AuthError, ConfigError
+    from sfxero_pipelines.staging.migrations import migrate
+    from sfxero_pipelines.staging.state import tokens
+
+    from .conftest import resource
+
+    server = make_sandbox(auto_consent=True)
+    key = Fernet.generate_key()
+    monkeypatch.setenv("SFXERO_SECRET_KEY", key.decode())
+    verifier, challenge = _pkce()
+    location = _http(server).get(server.env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/authorize",
+                                 params=_authorize_params(server, challenge), allow_redirects=False,
+                                 timeout=30).headers["location"]
+    pair = _exchange(server, parse_qs(urlsplit(location).query)["code"][0], verifier).json()
+    migrate(sqlite_staging.engine)
+    with sqlite_staging.begin() as conn:
+        tokens.save_connection(conn, Fernet(key), system="salesforce", tenant_id="00D5g00000sfxeroEAA",
+                               tenant_name="sandbox", scopes=pair["scope"], refresh_token=pair["refresh_token"],
+                               access_token=None, access_expires_at=None)
+
+    # The Connected App's secret is optional for the web-server flow; the refresh token does the work.
+    settings = resource(server, auth="connection", staging_url=sqlite_staging.url, client_secret=None).settings()
+    assert pair["refresh_token"] not in repr(settings) and sqlite_staging.url not in repr(settings)
+    with SalesforceClient(settings) as client:
+        assert client.count("SELECT COUNT() FROM Account") == len(server.salesforce.records("Account"))
+        assert pair["refresh_token"] not in repr(client)
+    # `auto` (the default) ignores the stored connection: client credentials, exactly as before.
+    assert _revoke(server, pair["refresh_token"]).status_code == 200
+    with resource(server).get_client() as client:
+        assert client.count("SELECT COUNT() FROM Account") > 0 and client.api_calls["token"] == 1
+    with pytest.raises(AuthError) as refused, SalesforceClient(settings) as client:
+        client.count("SELECT COUNT() FROM Account")
+    assert "sfxero connect salesforce" in str(refused.value) and pair["refresh_token"] not in str(refused.value)
+    with pytest.raises(ConfigError) as bad:
+        resource(server, auth="password-please").settings()
+    assert "SALESFORCE_AUTH" in str(bad.value)
+    with pytest.raises(ConfigError) as no_secret:  # outside the web-server flow the secret is still required
+        resource(server, client_secret=None).settings()
+    assert "SALESFORCE_CLIENT_SECRET" in str(no_secret.value)
