@@ -14,16 +14,12 @@ the app requires it for the web-server flow), or from a running sandbox (`.sfxer
 
 from __future__ import annotations
 
-import os
-import secrets
-import webbrowser
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import click
 
-from ..errors import AuthError, ConfigError, SfxeroError
-from .connect_cmd import CONSENT_TIMEOUT_S
+from ..errors import AuthError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -35,16 +31,11 @@ class ConnectedApp:
 
 
 def _connected_app() -> ConnectedApp:
-    from ..settings import DEFAULT_SANDBOX_ENV_FILE, check_ca_bundle, has_salesforce_credentials, load_env_file
-    from .connections import sandbox_answers
+    from ..settings import check_ca_bundle, has_salesforce_credentials
+    from .connections import app_env
 
-    env: dict[str, str] = dict(os.environ)
-    if not has_salesforce_credentials(env):
-        sandbox_env = load_env_file(DEFAULT_SANDBOX_ENV_FILE, environ={}) if DEFAULT_SANDBOX_ENV_FILE.exists() else {}
-        if not sandbox_answers(sandbox_env):
-            raise ConfigError("SALESFORCE_CLIENT_ID", "is not set (create a Connected App, see README 'Connect your "
-                              "real accounts'; or start `sfxero sandbox`)")
-        env.update(sandbox_env)
+    env = app_env(has_salesforce_credentials, "SALESFORCE_CLIENT_ID", "is not set (create a Connected App, see "
+                  "README 'Connect your real accounts'; or start `sfxero sandbox`)")
     login_url = env["SALESFORCE_LOGIN_URL"]
     if not login_url.startswith("https://"):
         raise ConfigError("SALESFORCE_LOGIN_URL", "must be an https:// URL")
@@ -68,44 +59,24 @@ def _transport(app: ConnectedApp):
 def run_connect_salesforce(*, no_browser: bool, port: int, scopes: str) -> int:
     from ..clients.salesforce import auth
     from ..clients.secret_key import token_cipher
-    from ..clients.xero_oauth import pkce_pair
     from ..staging.state import tokens
-    from .oauth_loopback import CallbackServer
+    from .oauth_loopback import checked_scopes, obtain_consent
 
-    scopes = " ".join(scopes.split())
-    if not {"refresh_token", "offline_access"} & set(scopes.split()):
-        raise ConfigError("--scopes", "must include refresh_token (without it Salesforce gives no refresh token and "
-                          "the connection ends with the session)")
+    scopes = checked_scopes(scopes, any_of={"refresh_token", "offline_access"}, why="without it Salesforce gives "
+                            "no refresh token and the connection ends with the session")
     app = _connected_app()
     staging = _staging()
     cipher = token_cipher()
-    try:
-        server = CallbackServer(port)
-    except OSError as exc:
-        raise ConfigError("--port", f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-    try:
-        verifier, challenge = pkce_pair()
-        state = secrets.token_urlsafe(16)
-        url = auth.authorize_url(app.login_url, client_id=app.client_id, redirect_uri=server.redirect_uri,
-                                 scopes=scopes, state=state, challenge=challenge)
-        click.echo(f"Callback URL (register it on your Connected App): {server.redirect_uri}")
-        click.echo("Open this address to allow sfxero access to your Salesforce org:")
-        click.echo(f"  {url}")
-        if not no_browser:
-            webbrowser.open(url)
-        query = server.wait(CONSENT_TIMEOUT_S)
-    finally:
-        server.close()
-    if query is None:
-        raise SfxeroError(f"no answer from the consent page within {CONSENT_TIMEOUT_S // 60} minutes; run the command again")
-    if not secrets.compare_digest(query.get("state", ""), state):
-        raise AuthError("Salesforce", "the consent answer carried another state (not this command's request); run it again")
-    if "error" in query or "code" not in query:
-        raise AuthError("Salesforce", f"consent not given ({query.get('error', 'no code')})")
+    consent = obtain_consent(
+        system="Salesforce", port=port, no_browser=no_browser,
+        register="Callback URL (register it on your Connected App)", access_to="your Salesforce org",
+        consent_url=lambda redirect_uri, state, challenge: auth.authorize_url(
+            app.login_url, client_id=app.client_id, redirect_uri=redirect_uri, scopes=scopes, state=state,
+            challenge=challenge))
     transport = _transport(app)
     try:
         pair = auth.exchange_code(transport, app.login_url, client_id=app.client_id, client_secret=app.client_secret,
-                                  code=query["code"], redirect_uri=server.redirect_uri, verifier=verifier)
+                                  code=consent.code, redirect_uri=consent.redirect_uri, verifier=consent.verifier)
     finally:
         transport.close()
     if not pair.get("refresh_token"):

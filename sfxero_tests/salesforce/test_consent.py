@@ -5,10 +5,7 @@ error shape), single-use codes, the refresh-token grant feeding the real simple-
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import secrets
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,14 +14,10 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
+from sfxero_pipelines.clients.xero_oauth import pkce_pair  # RFC 7636 S256, the same for every system
+
 REDIRECT = "http://127.0.0.1:8766/callback"
 SCOPE = "api refresh_token"
-
-
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
 
 
 def _http(server) -> requests.Session:
@@ -53,6 +46,14 @@ def _consent(server, challenge: str, decision: str = "allow") -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+def _auto_consent_code(server, challenge: str) -> str:
+    """The code an auto-consenting sandbox redirects with at once."""
+    location = _http(server).get(server.env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/authorize",
+                                 params=_authorize_params(server, challenge), allow_redirects=False,
+                                 timeout=30).headers["location"]
+    return parse_qs(urlsplit(location).query)["code"][0]
+
+
 def _token(server, **data) -> requests.Response:
     env = server.env
     return _http(server).post(env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/token", timeout=30,
@@ -71,7 +72,7 @@ def _revoke(server, token: str) -> requests.Response:
 
 def test_consent_then_code_exchange_with_pkce_gives_a_refresh_token(make_sandbox):
     server = make_sandbox()
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce_pair()
     query = _consent(server, challenge)
     assert query["state"] == "st-9" and query["code"]
     answer = _exchange(server, query["code"], verifier)
@@ -93,9 +94,9 @@ def test_consent_then_code_exchange_with_pkce_gives_a_refresh_token(make_sandbox
 
 def test_wrong_verifier_is_refused_with_salesforce_error_shape(make_sandbox):
     server = make_sandbox()
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce_pair()
     code = _consent(server, challenge)["code"]
-    wrong = _exchange(server, code, _pkce()[0])
+    wrong = _exchange(server, code, pkce_pair()[0])
     assert wrong.status_code == 400
     assert wrong.json() == {"error": "invalid_grant", "error_description": "invalid code verifier"}
     missing = _token(server, grant_type="authorization_code", code=code, redirect_uri=REDIRECT)
@@ -108,7 +109,7 @@ def test_wrong_verifier_is_refused_with_salesforce_error_shape(make_sandbox):
 
 def test_deny_and_auto_consent(make_sandbox):
     server = make_sandbox()
-    _verifier, challenge = _pkce()
+    _verifier, challenge = pkce_pair()
     assert _consent(server, challenge, decision="deny") == {"error": "access_denied", "state": "st-9"}
     auto = make_sandbox(auto_consent=True)
     answer = _http(auto).get(auto.env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/authorize",
@@ -121,12 +122,8 @@ def test_deny_and_auto_consent(make_sandbox):
 
 def test_revoke_ends_the_refresh_token_and_its_sessions(make_sandbox):
     server = make_sandbox(auto_consent=True)
-    verifier, challenge = _pkce()
-    location = _http(server).get(server.env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/authorize",
-                                 params=_authorize_params(server, challenge), allow_redirects=False,
-                                 timeout=30).headers["location"]
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    pair = _exchange(server, code, verifier).json()
+    verifier, challenge = pkce_pair()
+    pair = _exchange(server, _auto_consent_code(server, challenge), verifier).json()
     session = _token(server, grant_type="refresh_token", refresh_token=pair["refresh_token"]).json()
     assert _revoke(server, pair["refresh_token"]).status_code == 200
     refused = _token(server, grant_type="refresh_token", refresh_token=pair["refresh_token"])
@@ -152,11 +149,8 @@ def test_client_signs_in_with_the_stored_connection_only_when_configured(make_sa
     server = make_sandbox(auto_consent=True)
     key = Fernet.generate_key()
     monkeypatch.setenv("SFXERO_SECRET_KEY", key.decode())
-    verifier, challenge = _pkce()
-    location = _http(server).get(server.env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/authorize",
-                                 params=_authorize_params(server, challenge), allow_redirects=False,
-                                 timeout=30).headers["location"]
-    pair = _exchange(server, parse_qs(urlsplit(location).query)["code"][0], verifier).json()
+    verifier, challenge = pkce_pair()
+    pair = _exchange(server, _auto_consent_code(server, challenge), verifier).json()
     migrate(sqlite_staging.engine)
     with sqlite_staging.begin() as conn:
         tokens.save_connection(conn, Fernet(key), system="salesforce", tenant_id="00D5g00000sfxeroEAA",

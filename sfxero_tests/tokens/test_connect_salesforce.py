@@ -10,15 +10,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import requests
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from sfxero_pipelines.staging.state import tokens
+from sfxero_tests.tokens.consent_cli import REPO, cli, connect
 
-REPO = Path(__file__).resolve().parents[2]
 ORG_ID = "00D5g00000sfxeroEAA"  # the sandbox org
 # A second process reading Accounts through the stored connection: the count and its token calls.
 USE_CONNECTION = """
@@ -34,33 +33,11 @@ except SfxeroError as exc:
 """
 
 
-def _cli(env, cwd, *args, check=True):
-    out = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", *args], capture_output=True, text=True,
-                         env=env, cwd=cwd, timeout=180)
-    assert not check or out.returncode == 0, out.stderr[-2000:]
-    return out
-
-
 def _connect(env, cwd, server) -> str:
-    """Run `sfxero connect salesforce --no-browser`, follow the printed address; returns all it printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "connect", "salesforce", "--no-browser",
-                             "--port", "0"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    printed = []
-    for line in proc.stdout:
-        printed.append(line)
-        if line.startswith("  https://"):
-            break
-    url = printed[-1].strip()
-    assert "/services/oauth2/authorize?" in url and "code_challenge_method=S256" in url
-    assert "scope=api+refresh_token" in url and "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in url
-    browser = requests.Session()
-    browser.trust_env = False
-    page = browser.get(url, verify=server.env["SFXERO_CA_BUNDLE"], timeout=60)  # follows to the loopback callback
-    assert page.status_code == 200 and "connected" in page.text
-    rest, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    return "".join(printed) + rest + err
+    url, output = connect(env, cwd, "salesforce", server.env["SFXERO_CA_BUNDLE"])
+    assert "/services/oauth2/authorize?" in url and "scope=api+refresh_token" in url
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in url
+    return output
 
 
 def _use(env, cwd) -> subprocess.CompletedProcess:
@@ -77,10 +54,10 @@ def test_connect_store_use_revoke_and_disconnect(staging, make_sandbox, tmp_path
     host = server.salesforce_url.removeprefix("https://")
     assert f"Connected Salesforce org {ORG_ID} ({host})" in output and "SALESFORCE_AUTH=connection" in output
 
-    listed = json.loads(_cli(env, tmp_path, "connections", "--json").stdout)
+    listed = json.loads(cli(env, tmp_path, "connections", "--json").stdout)
     assert [(r["system"], r["organisation"], r["tenant_id"], r["scopes"], r["state"]) for r in listed] == [
         ("salesforce", host, ORG_ID, "api refresh_token", "active")]
-    human = _cli(env, tmp_path, "connections").stdout
+    human = cli(env, tmp_path, "connections").stdout
     assert "salesforce" in human and ORG_ID in human
 
     # Stored encrypted: the raw table holds no token text.
@@ -113,7 +90,7 @@ def test_connect_store_use_revoke_and_disconnect(staging, make_sandbox, tmp_path
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
     assert "sfxero connect salesforce" in refused.stderr and "invalid_grant" in refused.stderr
     assert all(s not in refused.stdout + refused.stderr for s in secrets_)
-    state = json.loads(_cli(env, tmp_path, "connections", "--json").stdout)[0]
+    state = json.loads(cli(env, tmp_path, "connections", "--json").stdout)[0]
     assert state["state"] == "revoked"
     again = _use(sync_env, tmp_path)  # known revoked: refused at once, without asking Salesforce
     assert again.returncode == 1 and "is revoked" in again.stderr and "sfxero connect salesforce" in again.stderr
@@ -124,21 +101,15 @@ def test_connect_store_use_revoke_and_disconnect(staging, make_sandbox, tmp_path
         fresh = tokens.load(conn, Fernet(key.encode()), "salesforce", ORG_ID)
     assert fresh.state == tokens.ACTIVE and fresh.refresh_token != stored.refresh_token
     assert _use(sync_env, tmp_path).returncode == 0
-    gone = _cli(env, tmp_path, "disconnect", "salesforce")
+    gone = cli(env, tmp_path, "disconnect", "salesforce")
     assert f"Disconnected Salesforce org {ORG_ID} ({host})." in gone.stdout
     assert all(s not in gone.stdout + gone.stderr for s in secrets_ + [fresh.refresh_token])
     form["refresh_token"] = fresh.refresh_token
     assert http.post(server.salesforce_url + "/services/oauth2/token", data=form, timeout=30).json()["error"] == \
         "invalid_grant"
-    assert json.loads(_cli(env, tmp_path, "connections", "--json").stdout) == []
+    assert json.loads(cli(env, tmp_path, "connections", "--json").stdout) == []
     missing = _use(sync_env, tmp_path)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "sfxero connect salesforce" in missing.stderr
-    unknown = _cli(env, tmp_path, "disconnect", "salesforce", check=False)
+    unknown = cli(env, tmp_path, "disconnect", "salesforce", check=False)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "sfxero connections" in unknown.stderr
 
-
-def test_connect_salesforce_refuses_scopes_without_refresh_token(tmp_path, sandbox):
-    env = {**os.environ, **sandbox.env, "SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 's.db'}",
-           "PYTHONPATH": str(REPO)}
-    out = _cli(env, tmp_path, "connect", "salesforce", "--no-browser", "--scopes", "api", check=False)
-    assert out.returncode == 2 and "refresh_token" in out.stderr and out.stderr.count("\n") == 1

@@ -14,10 +14,10 @@ web-server flow, and the authorization codes it hands out.
 
 from __future__ import annotations
 
-import html
 import secrets
 
-from ..xero.consent import AuthorizationRequest, ConsentError, IssuedCode, parse_request, redirect_to, verify_pkce
+from ..xero.consent import (AuthorizationRequest, ConsentError, IssuedCode, form_page, parse_request, redirect_to,
+                            verify_pkce)
 
 PATH = "/services/oauth2/authorize"
 CODE_TTL_S = 15 * 60
@@ -27,12 +27,8 @@ __all__ = ["AuthorizationRequest", "ConsentError", "IssuedCode", "PATH", "CODE_T
 
 
 def consent_page(request: AuthorizationRequest, username: str) -> str:
-    scopes = "".join(f"<li>{html.escape(s)}</li>" for s in request.scope.split())
-    return (f"<!doctype html><html><head><title>Salesforce sandbox: Allow Access?</title></head><body>"
-            f"<h1>Allow Access?</h1><p>Signed in as {html.escape(username)}. The app asks to:</p><ul>{scopes}</ul>"
-            f'<form method="post" action="{PATH}">{request.hidden_fields()}'
-            f'<button type="submit" name="decision" value="allow">Allow</button> '
-            f'<button type="submit" name="decision" value="deny">Deny</button></form></body></html>')
+    return form_page(request, path=PATH, title="Salesforce sandbox: Allow Access?", heading="Allow Access?",
+                     lead=f"Signed in as {username}. The app asks to:", allow="Allow", deny="Deny")
 
 
 def new_code() -> str:
