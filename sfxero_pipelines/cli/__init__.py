@@ -65,7 +65,7 @@ def cli() -> None:
 @click.option("--detach", is_flag=True, help="Run in the background (reuse one already answering); `make run` does this.")
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
 @click.option("--webhook-url", default=None, help="Send Xero webhooks (signed with XERO_WEBHOOK_KEY) to this URL.")
-@click.option("--auto-consent", is_flag=True, help="Xero's consent page approves at once (for `sfxero connect xero` in scripts).")
+@click.option("--auto-consent", is_flag=True, help="Xero's and Salesforce's consent pages approve at once (for `sfxero connect` in scripts).")
 def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
             detach: bool, stop: bool, webhook_url: str | None, auto_consent: bool) -> None:
     """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""

@@ -1,4 +1,5 @@
-"""`sfxero connect xero`, `sfxero connections`, `sfxero disconnect xero TENANT`: stored OAuth connections.
+"""`sfxero connect xero`, `sfxero connections`, `sfxero disconnect xero TENANT`: stored OAuth connections
+(`connect salesforce` / `disconnect salesforce` are registered here too; their flow is in connect_salesforce.py).
 
 `connect xero` runs Xero's authorization-code flow with PKCE: a one-shot server on
 `http://127.0.0.1:<port>/callback` (the redirect URI to register on the Xero app), the consent page
@@ -14,17 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import secrets
-import webbrowser
 from dataclasses import dataclass
 
 import click
 
-from ..errors import AuthError, ConfigError, SfxeroError
+from ..errors import AuthError, ConfigError
 
 STALE_REFRESH_DAYS = 45  # Xero drops a refresh token unused for 60 days: warn with time to act
-CONSENT_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -39,16 +36,11 @@ class XeroApp:
 
 def _xero_app() -> XeroApp:
     from ..clients.xero_oauth import DEFAULT_LOGIN_URL
-    from ..settings import DEFAULT_SANDBOX_ENV_FILE, has_xero_credentials, load_env_file
-    from .connections import sandbox_answers
+    from ..settings import has_xero_credentials
+    from .connections import app_env
 
-    env: dict[str, str] = dict(os.environ)
-    if not has_xero_credentials(env):
-        sandbox_env = load_env_file(DEFAULT_SANDBOX_ENV_FILE, environ={}) if DEFAULT_SANDBOX_ENV_FILE.exists() else {}
-        if not sandbox_answers(sandbox_env):
-            raise ConfigError("XERO_CLIENT_ID", "is not set (register an app at developer.xero.com, see README "
-                              "'Connect your real accounts'; or start `sfxero sandbox`)")
-        env.update(sandbox_env)
+    env = app_env(has_xero_credentials, "XERO_CLIENT_ID", "is not set (register an app at developer.xero.com, "
+                  "see README 'Connect your real accounts'; or start `sfxero sandbox`)")
     api_url = env.get("XERO_API_URL") or "https://api.xero.com/api.xro/2.0"
     return XeroApp(client_id=env["XERO_CLIENT_ID"], client_secret=env["XERO_CLIENT_SECRET"],
                    login_url=env.get("XERO_LOGIN_URL") or DEFAULT_LOGIN_URL,
@@ -67,40 +59,21 @@ def run_connect_xero(*, no_browser: bool, port: int, scopes: str) -> int:
     from ..clients import xero_oauth
     from ..clients.secret_key import token_cipher
     from ..staging.state import tokens
-    from .oauth_loopback import CallbackServer
+    from .oauth_loopback import checked_scopes, obtain_consent
 
-    scopes = " ".join(scopes.split())
-    if "offline_access" not in scopes.split():
-        raise ConfigError("--scopes", "must include offline_access (without it Xero gives no refresh token and "
-                          "the connection dies after 30 minutes)")
+    scopes = checked_scopes(scopes, any_of={"offline_access"}, why="without it Xero gives no refresh token and "
+                            "the connection dies after 30 minutes")
     app = _xero_app()
     staging = _staging()
     cipher = token_cipher()
-    try:
-        server = CallbackServer(port)
-    except OSError as exc:
-        raise ConfigError("--port", f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-    try:
-        verifier, challenge = xero_oauth.pkce_pair()
-        state = secrets.token_urlsafe(16)
-        url = xero_oauth.authorize_url(app.login_url, client_id=app.client_id, redirect_uri=server.redirect_uri,
-                                       scopes=scopes, state=state, challenge=challenge)
-        click.echo(f"Redirect URI (register it on your Xero app): {server.redirect_uri}")
-        click.echo("Open this address to allow sfxero access to your Xero organisation(s):")
-        click.echo(f"  {url}", nl=True)
-        if not no_browser:
-            webbrowser.open(url)
-        query = server.wait(CONSENT_TIMEOUT_S)
-    finally:
-        server.close()
-    if query is None:
-        raise SfxeroError(f"no answer from the consent page within {CONSENT_TIMEOUT_S // 60} minutes; run the command again")
-    if not secrets.compare_digest(query.get("state", ""), state):
-        raise AuthError("xero", "the consent answer carried another state (not this command's request); run it again")
-    if "error" in query or "code" not in query:
-        raise AuthError("xero", f"consent not given ({query.get('error', 'no code')})")
+    consent = obtain_consent(
+        system="xero", port=port, no_browser=no_browser, register="Redirect URI (register it on your Xero app)",
+        access_to="your Xero organisation(s)",
+        consent_url=lambda redirect_uri, state, challenge: xero_oauth.authorize_url(
+            app.login_url, client_id=app.client_id, redirect_uri=redirect_uri, scopes=scopes, state=state,
+            challenge=challenge))
     pair = xero_oauth.exchange_code(app.identity_url, client_id=app.client_id, client_secret=app.client_secret,
-                                    code=query["code"], redirect_uri=server.redirect_uri, verifier=verifier,
+                                    code=consent.code, redirect_uri=consent.redirect_uri, verifier=consent.verifier,
                                     verify=app.verify)
     if not pair.get("refresh_token"):
         raise AuthError("xero", "Xero returned no refresh token (was offline_access granted?)")
@@ -138,7 +111,9 @@ def connection_rows(now: dt.datetime | None = None) -> list[dict]:
         rows.append({"system": c.system, "organisation": c.tenant_name, "tenant_id": c.tenant_id, "scopes": c.scopes,
                      "token_age_days": round(age_days, 2), "last_refresh": c.refreshed_at.isoformat(),
                      "last_used": c.last_used_at.isoformat() if c.last_used_at else None, "state": c.state,
-                     "state_reason": c.state_reason, "refresh_token_stale": age_days > STALE_REFRESH_DAYS})
+                     "state_reason": c.state_reason,
+                     # Only Xero drops idle refresh tokens after 60 days; Salesforce keeps them by default.
+                     "refresh_token_stale": c.system == "xero" and age_days > STALE_REFRESH_DAYS})
     return rows
 
 
@@ -148,14 +123,15 @@ def run_connections(as_json: bool) -> int:
         click.echo(json.dumps(rows))
         return 0
     if not rows:
-        click.echo("No stored connections (custom connections need none; `sfxero connect xero` adds one).")
+        click.echo("No stored connections (custom connections need none; `sfxero connect xero` or "
+                   "`sfxero connect salesforce` adds one).")
         return 0
     for r in rows:
         flag = f"  [refresh token {r['token_age_days']:.0f} days old: reconnect before 60]" if r["refresh_token_stale"] else ""
         reason = f" ({r['state_reason']})" if r["state"] != "active" and r["state_reason"] else ""
-        click.echo(f"{r['system']:<6} {r['organisation'] or '-':<28} {r['tenant_id']}  {r['state']}{reason}  "
+        click.echo(f"{r['system']:<10} {r['organisation'] or '-':<28} {r['tenant_id']}  {r['state']}{reason}  "
                    f"token age {r['token_age_days']:.1f} d, last refresh {r['last_refresh'][:19]}Z{flag}")
-        click.echo(f"       scopes: {r['scopes']}")
+        click.echo(f"           scopes: {r['scopes']}")
     return 0
 
 
@@ -219,6 +195,22 @@ def connect_xero(no_browser: bool, port: int, scopes: str | None) -> None:
     sys.exit(run_connect_xero(no_browser=no_browser, port=port, scopes=scopes or DEFAULT_SCOPES))
 
 
+@connect.command("salesforce")
+@click.option("--no-browser", is_flag=True, help="Print the consent address instead of opening a browser.")
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Loopback port of the callback http://127.0.0.1:PORT/callback (0 = any free port).")
+@click.option("--scopes", default=None, help="Space-separated scopes (default: api refresh_token).")
+def connect_salesforce(no_browser: bool, port: int, scopes: str | None) -> None:
+    """Connect a Salesforce org (web-server flow): consent in the browser, the refresh token stored encrypted;
+    the sync uses it with SALESFORCE_AUTH=connection."""
+    import sys
+
+    from ..clients.salesforce.auth import DEFAULT_SCOPES
+    from .connect_salesforce import run_connect_salesforce
+
+    sys.exit(run_connect_salesforce(no_browser=no_browser, port=port, scopes=scopes or DEFAULT_SCOPES))
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def connections(as_json: bool) -> None:
@@ -240,3 +232,13 @@ def disconnect_xero(tenant: str) -> None:
     import sys
 
     sys.exit(run_disconnect_xero(tenant))
+
+
+@disconnect.command("salesforce")
+def disconnect_salesforce() -> None:
+    """Revoke the stored Salesforce connection (its refresh token and sessions) and forget it."""
+    import sys
+
+    from .connect_salesforce import run_disconnect_salesforce
+
+    sys.exit(run_disconnect_salesforce())

@@ -27,6 +27,20 @@ def sandbox_answers(env: dict[str, str]) -> bool:
     return True
 
 
+def app_env(has_credentials, variable: str, missing: str) -> dict[str, str]:
+    """The environment to take an OAuth app's settings from: as configured when `has_credentials(env)`,
+    else completed from a running sandbox's env file; neither is a ConfigError `variable` + `missing`."""
+    from ..errors import ConfigError
+
+    env: dict[str, str] = dict(os.environ)
+    if not has_credentials(env):
+        sandbox_env = load_env_file(DEFAULT_SANDBOX_ENV_FILE, environ={}) if DEFAULT_SANDBOX_ENV_FILE.exists() else {}
+        if not sandbox_answers(sandbox_env):
+            raise ConfigError(variable, missing)
+        env.update(sandbox_env)
+    return env
+
+
 @contextmanager
 def use_configured_or_sandbox(env_file: Path = DEFAULT_SANDBOX_ENV_FILE) -> Iterator[str]:
     """Yields "configured" or "sandbox"; the environment is set accordingly. sfxero.yaml is

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--env-file", required=True)
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR))
     parser.add_argument("--xero-limits", default=None, help="JSON, e.g. {\"per_minute\": 100000}")
-    parser.add_argument("--auto-consent", action="store_true", help="Xero's consent page approves at once.")
+    parser.add_argument("--auto-consent", action="store_true", help="Xero's and Salesforce's consent pages approve at once.")
     args = parser.parse_args()
     server = SandboxServer(size=args.size, seed=args.seed, faults=args.faults, state_dir=Path(args.state_dir),
                            xero_limits=json.loads(args.xero_limits) if args.xero_limits else None,

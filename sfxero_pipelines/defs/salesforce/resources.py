@@ -1,9 +1,10 @@
 """`SalesforceResource`: Salesforce access for assets and the push step (a `dg.ConfigurableResource`).
 
 Fields are the docs/architecture.md §8 settings; secrets are passed as `dg.EnvVar` and excluded from repr. The grant
-follows what is configured: `private_key_file` + `username` -> JWT bearer; `username` + `password`
--> username-password; otherwise client credentials. `get_client()` returns a `SalesforceClient`
-(see `client.py` for the simple-salesforce quirks it works around, pacing and retries):
+follows what is configured: `auth` = "connection" (SALESFORCE_AUTH) -> the refresh token stored by
+`sfxero connect salesforce`; otherwise (`auth` = "auto", the default) `private_key_file` + `username` -> JWT
+bearer; `username` + `password` -> username-password; else client credentials. `get_client()` returns a
+`SalesforceClient` (see `clients/salesforce/` for the simple-salesforce quirks it works around, pacing and retries):
 
     with salesforce.get_client() as sf:
         for page in sf.query_pages_auto("Account", soql, include_deleted=True):
@@ -24,7 +25,7 @@ from pydantic import Field
 from ...errors import ConfigError
 from ...settings import check_ca_bundle
 from ..env_values import env_value
-from ...clients.salesforce import SalesforceClient, Settings
+from ...clients.salesforce import AUTH_MODES, SalesforceClient, Settings
 
 _ENV = {
     "login_url": "SALESFORCE_LOGIN_URL",
@@ -35,6 +36,8 @@ _ENV = {
     "private_key_file": "SALESFORCE_PRIVATE_KEY_FILE",
     "api_version": "SALESFORCE_API_VERSION",
     "ca_bundle": "SFXERO_CA_BUNDLE",
+    "auth": "SALESFORCE_AUTH",
+    "staging_url": "SFXERO_STAGING_URL",
 }
 
 
@@ -59,6 +62,11 @@ class SalesforceResource(dg.ConfigurableResource):
                                      "API request limit is used.")
     bulk_threshold: int = Field(default=50_000, description="Reads expected at or above this many rows use Bulk 2.0.")
     retry_backoff_s: float = Field(default=0.5, description="Base of the exponential retry backoff (with jitter).")
+    auth: str = Field(default="auto", description="How to sign in (SALESFORCE_AUTH): 'auto' picks JWT bearer, "
+                      "password or client credentials from what is set; 'connection' uses the refresh token "
+                      "stored by `sfxero connect salesforce`.")
+    staging_url: str | None = Field(default=None, repr=False, description="Where the stored connection lives "
+                                    "(SFXERO_STAGING_URL; default the staging database).")
 
     def settings(self) -> Settings:
         values = {name: env_value(getattr(self, name)) for name in Settings.__dataclass_fields__}
@@ -67,7 +75,11 @@ class SalesforceResource(dg.ConfigurableResource):
                 raise ConfigError(_ENV[required], "is not set")
         if not values["login_url"].startswith("https://"):
             raise ConfigError(_ENV["login_url"], "must be an https:// URL")
-        if not (values["private_key_file"] and values["username"]) and not values.get("client_secret"):
+        values["auth"] = (values.get("auth") or "auto").strip().lower()
+        if values["auth"] not in AUTH_MODES:
+            raise ConfigError(_ENV["auth"], f"must be one of {', '.join(AUTH_MODES)}")
+        connection = values["auth"] == "connection"  # the web-server flow: the app's secret is optional
+        if not connection and not (values["private_key_file"] and values["username"]) and not values.get("client_secret"):
             raise ConfigError(_ENV["client_secret"], "is not set (needed unless SALESFORCE_PRIVATE_KEY_FILE and "
                               "SALESFORCE_USERNAME select the JWT bearer grant)")
         if not 0 < float(values["budget_stop_share"]) <= 1:

@@ -132,6 +132,8 @@ class SalesforceEmulator(Emulator):
                 data_routes.extend([(path, methods, handler), (path + "/", methods, handler)])
 
         add("/services/oauth2/token", ["POST"], self.sessions.token, api=False)
+        add("/services/oauth2/authorize", ["GET", "POST"], self.sessions.authorize, api=False)
+        add("/services/oauth2/revoke", ["POST"], self.sessions.revoke, api=False)
         add("/services/data", ["GET"], self.h_versions, api=False)
         add(_DATA, ["GET"], self.h_resources)
         add(_DATA + "/limits", ["GET"], self.h_limits)

@@ -77,13 +77,21 @@ def redirect_to(request: AuthorizationRequest, **query: str) -> str:
     return request.redirect_uri + separator + urlencode({**query, "state": request.state})
 
 
-def consent_page(request: AuthorizationRequest, tenant_name: str) -> str:
+def form_page(request: AuthorizationRequest, *, path: str, title: str, heading: str, lead: str,
+              allow: str, deny: str) -> str:
+    """A consent page: the scopes asked for and a form POSTing `decision=allow|deny` back to `path`.
+    Text arguments are plain text (escaped here)."""
     scopes = "".join(f"<li>{html.escape(s)}</li>" for s in request.scope.split())
-    return (f"<!doctype html><html><head><title>Xero sandbox: allow access</title></head><body>"
-            f"<h1>Allow access to {html.escape(tenant_name)}?</h1><p>The app asks for:</p><ul>{scopes}</ul>"
-            f'<form method="post" action="{PATH}">{request.hidden_fields()}'
-            f'<button type="submit" name="decision" value="allow">Allow access</button> '
-            f'<button type="submit" name="decision" value="deny">Cancel</button></form></body></html>')
+    return (f"<!doctype html><html><head><title>{html.escape(title)}</title></head><body>"
+            f"<h1>{html.escape(heading)}</h1><p>{html.escape(lead)}</p><ul>{scopes}</ul>"
+            f'<form method="post" action="{path}">{request.hidden_fields()}'
+            f'<button type="submit" name="decision" value="allow">{html.escape(allow)}</button> '
+            f'<button type="submit" name="decision" value="deny">{html.escape(deny)}</button></form></body></html>')
+
+
+def consent_page(request: AuthorizationRequest, tenant_name: str) -> str:
+    return form_page(request, path=PATH, title="Xero sandbox: allow access", heading=f"Allow access to {tenant_name}?",
+                     lead="The app asks for:", allow="Allow access", deny="Cancel")
 
 
 def new_code() -> str:
