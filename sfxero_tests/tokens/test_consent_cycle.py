@@ -128,3 +128,13 @@ def test_no_secret_reaches_logs_runs_staging_or_output_across_a_rotation(make_sa
 def _no_sandbox_env_file(tmp_path, monkeypatch):
     # The commands run in tmp_path: a `.sfxero/` there (key file, sandbox.env) belongs to this test alone.
     monkeypatch.chdir(tmp_path)
+
+
+def test_headless_consent_refuses_a_page_that_needs_a_person(sandbox, tmp_path):
+    """A consent page that shows its form (no --auto-consent, or the real login.xero.com) is one line, not a hang."""
+    env = {**os.environ, **sandbox.env, "SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 's.db'}",
+           "SFXERO_SECRET_KEY": Fernet.generate_key().decode(), "PYTHONPATH": str(REPO)}
+    out = cli(env, tmp_path, "connect", "xero", "--headless", "--port", "0", timeout=120)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr[-2000:]
+    assert "needs a person (run without --headless)" in out.stderr and "--auto-consent" in out.stderr
+    assert sandbox.env["XERO_CLIENT_SECRET"] not in out.stdout + out.stderr
