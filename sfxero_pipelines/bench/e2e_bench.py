@@ -14,6 +14,11 @@ irreducible network part of a first sync; check and reconcile call no API, and a
 need the writes known before the plan exists, so a sum of stage floors would add little but noise.
 `first_extract_ratio_to_floor` compares like with like; `ratio_to_floor` is the whole cycle's.
 
+Tokens: Xero is connected first through the consent flow (sandbox `--auto-consent`, PKCE) into the token
+store, so the cycle runs on a stored connection as a real organisation's does. `token_calls` counts the
+token endpoint requests each emulator saw during the cycle (per stage too): a cycle should cost at most
+one per system and tenant (the sandbox has one Xero tenant).
+
 Rate limits: Xero's real 60 calls/minute by default (the cycle is paced like production);
 `SFXERO_BENCH_FAST=1` lifts the limit in the emulator and in the Dagster `xero` resource.
 """
@@ -31,11 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 from ..settings import display_url, engine_for
-from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, environ, peak_rss_mb, sandbox_process,
-                      sandbox_session, sandbox_stats)
+from .harness import (LIFTED_XERO_LIMITS, TOKEN_PATHS, api_calls, bench_database, environ, peak_rss_mb,
+                      sandbox_process, sandbox_session, sandbox_stats)
 from .push_bench import fast_mode, reset_emulators
+from .tokens_bench import connect_by_consent
 
 CYCLE = (("extract", "extract"), ("check", "check"), ("reconcile", "reconcile"), ("push", "push"),
          ("extract_verify", "extract"), ("check_verify", "check"), ("reconcile_verify", "reconcile"))
@@ -132,6 +139,10 @@ def _delta(after: dict, before: dict) -> dict:
     return {k: n - before.get(k, 0) for k, n in after.get("requests", {}).items() if n - before.get(k, 0)}
 
 
+def _token_calls(requests_by_endpoint: dict) -> int:
+    return sum(n for key, n in requests_by_endpoint.items() if key.endswith(TOKEN_PATHS))
+
+
 def _plan_summary(engine) -> dict:
     from ..reconcile.plan import summary
     from ..staging.state.plans import load_latest
@@ -171,7 +182,8 @@ def run_cycle(env: dict, staging_url: str, dagster_home: Path, fast: bool, headl
                 calls = {"salesforce": _delta(sandbox_stats(env, "sf"), before["salesforce"]),
                          "xero": _delta(sandbox_stats(env, "xero"), before["xero"])}
                 entry = {"seconds": round(seconds, 3), "ok": ok,
-                         "api_calls": {k: api_calls({"requests": v}) for k, v in calls.items()}}
+                         "api_calls": {k: api_calls({"requests": v}) for k, v in calls.items()},
+                         "token_calls": {k: _token_calls(v) for k, v in calls.items()}}
                 if stage == "extract":
                     entry["rows_staged"] = sum(r[1] for r in rows if isinstance(r[1], int))
                 elif stage == "check":
@@ -201,11 +213,14 @@ def run_e2e_bench(size: int, staging_url: str | None, headless: HeadlessCycle) -
     extract_cfg = load_config().extract
     try:
         with bench_database(staging_url) as url, \
-                sandbox_process(size, xero_limits=LIFTED_XERO_LIMITS if fast else None) as env:
+                sandbox_process(size, xero_limits=LIFTED_XERO_LIMITS if fast else None, auto_consent=True) as env:
             staging_url = url
             floor = extract_floor(env, list(extract_cfg.salesforce.objects), list(extract_cfg.xero.objects))
             floor_calls = {"salesforce": api_calls(sandbox_stats(env, "sf")), "xero": api_calls(sandbox_stats(env, "xero"))}
             reset_emulators(env)
+            key = Fernet.generate_key()
+            connect_by_consent(env, staging_url, key)
+            env = {**env, "SFXERO_SECRET_KEY": key.decode()}
             cycle = run_cycle(env, staging_url, work / "dagster_home", fast, headless)
             gc.collect()  # closes client sockets the sandbox would wait for on shutdown
     finally:
@@ -219,6 +234,8 @@ def run_e2e_bench(size: int, staging_url: str | None, headless: HeadlessCycle) -
         "records": first.get("rows_staged", 0),
         "seconds": round(seconds, 3),
         "api_calls": calls,
+        "token_calls": {k: sum(s["token_calls"][k] for s in stages.values()) for k in ("salesforce", "xero")},
+        "xero_tenants": 1,
         "floor_seconds": round(floor["seconds"], 3),
         "ratio_to_floor": round(seconds / floor["seconds"], 2) if floor["seconds"] else None,
         "peak_rss_mb": round(peak_rss_mb(), 1),

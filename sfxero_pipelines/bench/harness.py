@@ -95,12 +95,12 @@ def bench_database(staging_url: str | None) -> Iterator[str]:
 
 #: Emulator and client Xero limits for benches that measure loading, not pacing.
 LIFTED_XERO_LIMITS = {"per_minute": 1_000_000, "app_per_minute": 1_000_000, "per_day": 100_000_000, "concurrent": 50}
-_TOKEN_PATHS = ("/services/oauth2/token", "/connect/token")
+TOKEN_PATHS = ("/services/oauth2/token", "/connect/token")
 
 
 def api_calls(stats: dict) -> int:
     """API requests an emulator counted (`sandbox_stats`), token requests excluded (as in every bench)."""
-    return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(_TOKEN_PATHS))
+    return sum(n for key, n in stats.get("requests", {}).items() if not key.endswith(TOKEN_PATHS))
 
 
 def sandbox_session(env: dict[str, str]) -> requests.Session:

@@ -50,7 +50,7 @@ def run_tokens_bench(size: int, staging_url: str | None) -> dict:
         return _run(env, url)
 
 
-def _connect(env: dict[str, str], staging_url: str, key: bytes) -> str:
+def connect_by_consent(env: dict[str, str], staging_url: str, key: bytes) -> str:
     """The consent flow as `sfxero connect xero` runs it (auto-consent stands in for the click)."""
     session = sandbox_session(env)
     verifier, challenge = xero_oauth.pkce_pair()
@@ -136,7 +136,7 @@ def _floor(env: dict[str, str]) -> float:
 
 def _run(env: dict[str, str], staging_url: str) -> dict:
     key = Fernet.generate_key()
-    tenant_id = _connect(env, staging_url, key)
+    tenant_id = connect_by_consent(env, staging_url, key)
     sandbox_stats(env, "xero", reset=True)
     seconds, results = _workers(env, staging_url, key)
     stats = sandbox_stats(env, "xero")

@@ -55,7 +55,29 @@ def _staging():
     return staging_for_cli()
 
 
-def run_connect_xero(*, no_browser: bool, port: int, scopes: str) -> int:
+def _consent_over_http(url: str, redirect_uri: str, verify: bool | str) -> None:
+    """`--headless`: play the browser's part where consent needs no person (an identity server that
+    approves at once, as `sfxero sandbox --auto-consent`): fetch the consent address and follow its
+    redirect to the loopback callback. A page that asks for a login or a click is one clear error."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # a proxy from the environment must not see the code on its way to loopback
+    try:
+        answer = session.get(url, verify=verify, allow_redirects=False, timeout=60)
+        target = answer.headers.get("location", "")
+        if answer.status_code not in (302, 303) or not target.startswith(redirect_uri):
+            raise AuthError("xero", f"the consent page answered {answer.status_code} without approving: it needs a "
+                            "person (run without --headless); a sandbox needs --auto-consent "
+                            "(`sfxero sandbox --stop`, then start it with --auto-consent)")
+        session.get(target, timeout=60)
+    except requests.RequestException as exc:
+        raise AuthError("xero", f"could not fetch the consent page ({type(exc).__name__})") from None
+    finally:
+        session.close()
+
+
+def run_connect_xero(*, no_browser: bool, port: int, scopes: str, headless: bool = False) -> int:
     from ..clients import xero_oauth
     from ..clients.secret_key import token_cipher
     from ..staging.state import tokens
@@ -71,7 +93,8 @@ def run_connect_xero(*, no_browser: bool, port: int, scopes: str) -> int:
         access_to="your Xero organisation(s)",
         consent_url=lambda redirect_uri, state, challenge: xero_oauth.authorize_url(
             app.login_url, client_id=app.client_id, redirect_uri=redirect_uri, scopes=scopes, state=state,
-            challenge=challenge))
+            challenge=challenge),
+        fetch_consent=(lambda url, redirect_uri: _consent_over_http(url, redirect_uri, app.verify)) if headless else None)
     pair = xero_oauth.exchange_code(app.identity_url, client_id=app.client_id, client_secret=app.client_secret,
                                     code=consent.code, redirect_uri=consent.redirect_uri, verifier=consent.verifier,
                                     verify=app.verify)
@@ -186,13 +209,15 @@ def connect() -> None:
               help="Loopback port of the redirect http://127.0.0.1:PORT/callback (0 = any free port).")
 @click.option("--scopes", default=None, help="Space-separated scopes (default: offline_access "
               "accounting.transactions accounting.contacts accounting.settings.read).")
-def connect_xero(no_browser: bool, port: int, scopes: str | None) -> None:
+@click.option("--headless", is_flag=True, help="Fetch the consent address itself instead of a browser: only where "
+              "consent needs no person (`sfxero sandbox --auto-consent`; `make run` uses it).")
+def connect_xero(no_browser: bool, port: int, scopes: str | None, headless: bool) -> None:
     """Connect Xero organisation(s): consent in the browser, then each granted organisation is stored."""
     import sys
 
     from ..clients.xero_oauth import DEFAULT_SCOPES
 
-    sys.exit(run_connect_xero(no_browser=no_browser, port=port, scopes=scopes or DEFAULT_SCOPES))
+    sys.exit(run_connect_xero(no_browser=no_browser, port=port, scopes=scopes or DEFAULT_SCOPES, headless=headless))
 
 
 @connect.command("salesforce")

@@ -44,9 +44,11 @@ class Consent:
 
 
 def obtain_consent(*, system: str, port: int, no_browser: bool, consent_url: Callable[[str, str, str], str],
-                   register: str, access_to: str, timeout_s: float = CONSENT_TIMEOUT_S) -> Consent:
+                   register: str, access_to: str, timeout_s: float = CONSENT_TIMEOUT_S,
+                   fetch_consent: Callable[[str, str], None] | None = None) -> Consent:
     """`consent_url(redirect_uri, state, challenge)` is the system's consent address. Prints
-    "`register`: <redirect uri>" and the address (indented, on its own line), then waits for the answer."""
+    "`register`: <redirect uri>" and the address (indented, on its own line), then waits for the answer.
+    `fetch_consent(url, redirect_uri)`, when given, plays the browser's part (`--headless`)."""
     from ..clients.xero_oauth import pkce_pair
 
     try:
@@ -60,7 +62,9 @@ def obtain_consent(*, system: str, port: int, no_browser: bool, consent_url: Cal
         click.echo(f"{register}: {server.redirect_uri}")
         click.echo(f"Open this address to allow sfxero access to {access_to}:")
         click.echo(f"  {url}", nl=True)
-        if not no_browser:
+        if fetch_consent is not None:
+            fetch_consent(url, server.redirect_uri)
+        elif not no_browser:
             webbrowser.open(url)
         query = server.wait(timeout_s)
     finally:

@@ -33,6 +33,9 @@ from ..staging.state import tokens
 SYSTEM = "xero"
 REFRESH_AHEAD_S = 120.0
 REFRESH_TOKEN_TTL = dt.timedelta(days=60)
+#: A connection whose refresh token has not been renewed for this long is rotated by the daily keep-alive:
+#: far enough from Xero's 60 days that a keep-alive stopped for weeks still leaves time to notice.
+KEEPALIVE_AFTER = dt.timedelta(days=7)
 RECONNECT = "run `sfxero connect xero` to connect it again"
 
 
@@ -46,6 +49,12 @@ class TokenEndpointUnavailable(Exception):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def idle_connections(stored: list[tokens.StoredConnection], now: dt.datetime,
+                     idle_after: dt.timedelta = KEEPALIVE_AFTER) -> list[tokens.StoredConnection]:
+    """The active Xero connections whose refresh token was last renewed `idle_after` ago or more."""
+    return [c for c in stored if c.system == SYSTEM and c.state == tokens.ACTIVE and now - c.refreshed_at >= idle_after]
 
 
 def usable_seconds(row: tokens.StoredConnection, now: dt.datetime) -> float:
@@ -105,35 +114,55 @@ class StoredTokenProvider:
                     conn.commit()
                 return row.access_token, left, row.scopes
             lock_key = tokens.grant_key(row)
-        dead: tuple[str, str] | None = None
         with tokens.locked(self.engine, SYSTEM, lock_key) as conn:
             row = self._usable_row(conn)
             left = usable_seconds(row, _now())
             if left > 0 and row.access_token != rejected:
                 return row.access_token, left, row.scopes
-            answer = self._refresh(row.refresh_token or "")
-            if answer is None:
-                aged = _now() - row.refreshed_at >= REFRESH_TOKEN_TTL
-                state = tokens.EXPIRED if aged else tokens.REVOKED
-                reason = ("refresh token unused for 60 days" if aged
-                          else "Xero refused the refresh token (invalid_grant): revoked, or rotated elsewhere")
-                tokens.mark(conn, SYSTEM, self.tenant_id, state, reason, grant_id=row.grant_id)
-                dead = (row.tenant_name or self.tenant_id, f"{state}: {reason}")
-            else:
-                if self._after_token_answer is not None:
-                    self._after_token_answer()
-                expires_in = float(answer.get("expires_in") or 1800)
-                tokens.record_rotation(conn, self.cipher, system=SYSTEM, tenant_id=self.tenant_id,
-                                       grant_id=row.grant_id, refresh_token=answer.get("refresh_token"),
-                                       access_token=answer["access_token"],
-                                       access_expires_at=_now() + dt.timedelta(seconds=expires_in),
-                                       scopes=answer.get("scope"))
-                self.rotations += 1
+            dead = self._rotate(conn, row)
         if dead is not None:
-            raise errors.AuthError(SYSTEM, f"the connection to {dead[0]} is {dead[1]}; {RECONNECT}")
+            raise dead
         with self.engine.connect() as conn:
             row = self._usable_row(conn)
         return row.access_token, usable_seconds(row, _now()), row.scopes
+
+    def refresh_if_idle(self, idle_after: dt.timedelta) -> bool:
+        """Rotate the stored pair when its refresh token was last renewed `idle_after` ago or more (Xero
+        drops one unused for 60 days); False when it is fresher (another process may just have rotated
+        it: the check is repeated under the lock). Raises the one-line `AuthError` when Xero refuses it."""
+        with self.engine.connect() as conn:
+            lock_key = tokens.grant_key(self._usable_row(conn))
+        with tokens.locked(self.engine, SYSTEM, lock_key) as conn:
+            row = self._usable_row(conn)
+            if _now() - row.refreshed_at < idle_after:
+                return False
+            dead = self._rotate(conn, row)
+        if dead is not None:
+            raise dead
+        return True
+
+    def _rotate(self, conn: sa.Connection, row: tokens.StoredConnection) -> errors.AuthError | None:
+        """Spend the stored refresh token inside the caller's lock: record the new pair, or mark the
+        connection dead and return the error to raise once the lock's transaction has committed."""
+        answer = self._refresh(row.refresh_token or "")
+        if answer is None:
+            aged = _now() - row.refreshed_at >= REFRESH_TOKEN_TTL
+            state = tokens.EXPIRED if aged else tokens.REVOKED
+            reason = ("refresh token unused for 60 days" if aged
+                      else "Xero refused the refresh token (invalid_grant): revoked, or rotated elsewhere")
+            tokens.mark(conn, SYSTEM, self.tenant_id, state, reason, grant_id=row.grant_id)
+            return errors.AuthError(SYSTEM, f"the connection to {row.tenant_name or self.tenant_id} is "
+                                    f"{state}: {reason}; {RECONNECT}")
+        if self._after_token_answer is not None:
+            self._after_token_answer()
+        expires_in = float(answer.get("expires_in") or 1800)
+        tokens.record_rotation(conn, self.cipher, system=SYSTEM, tenant_id=self.tenant_id,
+                               grant_id=row.grant_id, refresh_token=answer.get("refresh_token"),
+                               access_token=answer["access_token"],
+                               access_expires_at=_now() + dt.timedelta(seconds=expires_in),
+                               scopes=answer.get("scope"))
+        self.rotations += 1
+        return None
 
     def _refresh(self, refresh_token: str) -> dict | None:
         """The token endpoint's answer, or None for invalid_grant."""

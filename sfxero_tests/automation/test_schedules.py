@@ -96,7 +96,7 @@ def test_enabled_sets_the_default_status_of_schedules_and_sensors(enabled, sched
     assert {s.default_status for s in definitions.sensors} == {sensor_status}
     assert {s.name for s in definitions.sensors} == {
         "check_after_extract_sensor", "reconcile_after_check_sensor", "push_new_plan_sensor",
-        "notify_run_failure_sensor", "asset_automation_sensor"}
+        "notify_run_failure_sensor", "asset_automation_sensor", "xero_token_keepalive_sensor"}
 
 
 @pytest.mark.parametrize("schedules, key, problem", [

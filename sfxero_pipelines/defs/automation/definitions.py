@@ -11,6 +11,7 @@ from .chain import build_chain_sensors
 from .failures import build_failure_sensor
 from .push import build_push_sensor
 from .schedules import build_cycle_schedules, default_status
+from .token_keepalive import build_token_keepalive_sensor
 
 
 def automation_defs(config: SfxeroConfig) -> dg.Definitions:
@@ -18,7 +19,7 @@ def automation_defs(config: SfxeroConfig) -> dg.Definitions:
     return dg.Definitions(
         schedules=build_cycle_schedules(config.schedules),
         sensors=[*build_chain_sensors(sensor_status), build_push_sensor(sensor_status),
-                 build_failure_sensor(config.notify, sensor_status),
+                 build_failure_sensor(config.notify, sensor_status), build_token_keepalive_sensor(sensor_status),
                  # Evaluates the assets' own AutomationConditions (the daily reconciliation report);
                  # Dagster's implicit default sensor would start STOPPED.
                  dg.AutomationConditionSensorDefinition("asset_automation_sensor", target=dg.AssetSelection.all(),

@@ -30,7 +30,7 @@ from ...settings import check_ca_bundle
 from ..env_values import env_value
 from ...clients.secret_key import token_cipher
 from ...clients.xero import XeroClient
-from ...clients.xero_tokens import stored_provider
+from ...clients.xero_tokens import StoredTokenProvider, stored_provider
 from ...settings import staging_url
 
 DEFAULT_API_URL = "https://api.xero.com/api.xro/2.0"
@@ -92,6 +92,16 @@ class XeroResource(dg.ConfigurableResource):
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
             limit_window_s=self.limit_window_s, refresh_token=None if provider else refresh_token,
             backoff_initial_s=self.backoff_initial_s)
+
+    def stored_connection(self, tenant_id: str, engine) -> StoredTokenProvider:
+        """The token provider of one stored organisation on `engine` (the keep-alive rotates through it)."""
+        client_id, client_secret = env_value(self.client_id), env_value(self.client_secret)
+        if not client_id or not client_secret:
+            raise ConfigError("XERO_CLIENT_ID" if not client_id else "XERO_CLIENT_SECRET", "is not set")
+        return StoredTokenProvider(engine=engine, cipher=token_cipher(), tenant_id=tenant_id,
+                                   identity_url=env_value(self.identity_url) or DEFAULT_IDENTITY_URL,
+                                   client_id=client_id, client_secret=client_secret,
+                                   verify=check_ca_bundle(env_value(self.ca_bundle)) or True, timeout_s=self.timeout_s)
 
 
 _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_id": "XERO_CLIENT_ID",
