@@ -70,9 +70,11 @@ def test_an_overpayment_is_allocated_to_an_invoice_it_names(size):
         assert invoice["AmountCredited"] >= over["Allocations"][0]["Amount"] > 0
 
 
+
 def xero_month(ms_date: str) -> tuple[int, int]:
-    """`/Date(1718841600000+0000)/` -> (year, month)."""
+    """`/Date(1718841600000+0000)/` -> (year, month), read as the emulator reads it."""
     import datetime as dt
-    ms = int(ms_date[6:ms_date.index("+") if "+" in ms_date else ms_date.index(")")])
-    day = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+
+    from sfxero_pipelines.sandbox.xero.wire import parse_date_ms
+    day = dt.datetime.fromtimestamp(parse_date_ms(ms_date) / 1000, dt.timezone.utc)
     return day.year, day.month
