@@ -95,3 +95,14 @@ def test_objects_the_enabled_recipes_read_are_required(data, key, fragment):
 def test_objects_of_disabled_recipes_may_be_left_out():
     off = {r: {"enabled": False} for r in ("R1", "R2", "R3", "R4", "R5")}
     assert parse_config({"extract": {"salesforce": {"objects": []}}, "recipes": off}).extract.salesforce.objects == []
+
+
+def test_journals_are_staged_only_when_listed():
+    """docs/architecture.md §4.1: every Xero object but journals by default (the largest collection, 100
+    a call, and a scope new connections lack); listing `journals` stages them."""
+    from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
+
+    default = parse_config({}).extract.xero.objects
+    assert set(default) == set(XERO_OBJECTS) - {"journals"} and len(default) == len(XERO_OBJECTS) - 1
+    listed = parse_config({"extract": {"xero": {"objects": [*default, "journals"]}}}).extract.xero.objects
+    assert "journals" in listed

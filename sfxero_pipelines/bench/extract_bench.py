@@ -7,6 +7,10 @@ asks for it too: the bench starts from an empty table and state) and every page.
 start before the login. Floor and loader run alternately, `rounds(size)` times each, in the same run
 against the same sandbox process; the best of each is reported. The Xero minute limit is lifted in the sandbox and
 the client for this bench: it measures loading; pacing is measured by `bench push`.
+
+Then every other Xero collection (journals included, though opt-in in config) is extracted once from
+an empty table, untimed against a floor: `xero_collections` reports its rows, calls, seconds and the
+call bound of a full read (`extract.xero.call_bound`), and `within_bounds` says whether all kept to it.
 """
 
 from __future__ import annotations
@@ -78,6 +82,33 @@ def _fresh_tables(engine: sa.Engine, tables: list[str]) -> None:
         conn.execute(extract_state.delete().where(extract_state.c.table_name.in_(tables)))
 
 
+def _xero_collections(xero, engine: sa.Engine, env: dict, part: dict, page_size: int = 1000) -> dict[str, dict]:
+    """Each Xero collection but the timed invoices, read in full once, as its asset reads it."""
+    from ..extract.xero import call_bound, extract_xero_journals, extract_xero_paged, extract_xero_reference
+    from ..extract.xero_objects import XERO_OBJECTS
+
+    out: dict[str, dict] = {}
+    for key, obj in XERO_OBJECTS.items():
+        if key == XERO_OBJECT:
+            continue
+        _fresh_tables(engine, [obj.table])
+        sandbox_stats(env, "xero", reset=True)
+        started = time.perf_counter()
+        with xero.get_client() as client:
+            if obj.paged:
+                report = extract_xero_paged(client, engine, obj, page_size=page_size, run_id="bench", **part)
+            elif obj.offset_paged:
+                report = extract_xero_journals(client, engine, obj, run_id="bench")
+            else:
+                report = extract_xero_reference(client, engine, obj, run_id="bench")
+        seconds = time.perf_counter() - started
+        calls = api_calls(sandbox_stats(env, "xero"))
+        bound = call_bound(obj, report.rows, page_size)
+        out[key] = {"collection": obj.collection, "records": report.rows, "api_calls": calls,
+                    "api_call_bound": bound, "within_bound": calls <= bound, "seconds": round(seconds, 3)}
+    return out
+
+
 def run_extract_bench(size: int, staging_url: str | None) -> dict:
     """`staging_url`: a PostgreSQL server to stage on (a database is created and dropped for the run);
     default and SQLite URLs use a temporary SQLite file."""
@@ -89,7 +120,7 @@ def _run(size: int, staging_url: str) -> dict:
     from ..config import SalesforceExtract
     from ..extract.salesforce import extract_salesforce_object, field_specs, window_soql
     from ..defs.salesforce.resources import SalesforceResource
-    from ..extract.xero import extract_xero_paged
+    from ..extract.xero import call_bound, extract_xero_paged
     from ..extract.xero_objects import XERO_OBJECTS
     from ..defs.xero.resources import XeroResource
     from ..extract.window import ReadWindow
@@ -142,10 +173,12 @@ def _run(size: int, staging_url: str) -> dict:
             extract_xero_paged(client, engine, invoice, page_size=1000, run_id="bench", **part)
         calls["salesforce_incremental_unchanged"] = api_calls(sandbox_stats(env, "sf"))
         calls["xero_incremental_unchanged"] = api_calls(sandbox_stats(env, "xero"))
+        collections = _xero_collections(xero, engine, env, part)
 
     engine.dispose()
     best = {k: min(v) for k, v in timings.items()}
     seconds, floor = best["sf"] + best["xero"], best["sf_floor"] + best["xero_floor"]
+    invoice_bound, sf_bound = call_bound(invoice, rows["xero"], 1000), math.ceil(rows["salesforce"] / 2000) + 1
     return {
         "bench": "extract",
         "records": rows["salesforce"] + rows["xero"],
@@ -162,12 +195,15 @@ def _run(size: int, staging_url: str) -> dict:
                                    "floor_seconds": round(best["sf_floor"], 3),
                                    "ratio_to_floor": round(best["sf"] / best["sf_floor"], 3),
                                    "api_calls": calls["salesforce_full"],
-                                   "api_call_bound": math.ceil(rows["salesforce"] / 2000) + 1,
+                                   "api_call_bound": sf_bound,
                                    "incremental_unchanged_calls": calls["salesforce_incremental_unchanged"]},
             "xero.invoices": {"records": rows["xero"], "seconds": round(best["xero"], 3),
                               "floor_seconds": round(best["xero_floor"], 3),
                               "ratio_to_floor": round(best["xero"] / best["xero_floor"], 3),
-                              "api_calls": calls["xero_full"], "api_call_bound": math.ceil(rows["xero"] / 1000) + 1,
+                              "api_calls": calls["xero_full"], "api_call_bound": invoice_bound,
                               "incremental_unchanged_calls": calls["xero_incremental_unchanged"]},
         },
+        "xero_collections": collections,
+        "within_bounds": all(c["within_bound"] for c in collections.values())
+        and calls["xero_full"] <= invoice_bound and calls["salesforce_full"] <= sf_bound,
     }

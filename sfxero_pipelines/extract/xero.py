@@ -19,6 +19,7 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator
 
@@ -47,6 +48,17 @@ def window_where(obj: XeroObject, window: ReadWindow) -> str | None:
         end = window.end.astimezone(dt.timezone.utc)
         clauses.append(f"UpdatedDateUTC < DateTime({end.year},{end.month:02d},{end.day:02d})")
     return " && ".join(clauses) or None
+
+
+def call_bound(obj: XeroObject, rows: int, page_size: int) -> int:
+    """The most calls a full read of `rows` records of `obj` may take (docs/architecture.md §4.1):
+    one per page and one more for the empty or short page that ends the read; Quotes page 100 at a
+    time whatever is asked and Journals 100 after the offset; an unpaged collection is one call."""
+    if obj.offset_paged:
+        return math.ceil(rows / JOURNAL_PAGE) + 1
+    if not obj.paged:
+        return 1
+    return math.ceil(rows / FIXED_PAGE_SIZE.get(obj.collection, page_size)) + 1
 
 
 def _pages(client, collection: str, *, if_modified_since: dt.datetime | None, where: str | None, order: str,

@@ -89,6 +89,7 @@ class SandboxServer:
         )
         self.xero.auto_consent = auto_consent
         self.salesforce.sessions.auto_consent = auto_consent
+        world.forget_companies()
         self._sockets = {"sf": _bind(host, sf_port), "xero": _bind(host, xero_port)}
         # Events name the resource on this emulator, so a consumer can GET what they point at.
         self.xero.webhooks.api_url_base = f"{self.xero_url}/api.xro/2.0"

@@ -123,6 +123,10 @@ class World:
     def __init__(self, seed: int = 42, size: int | str = "small") -> None:
         self.seed = seed
         self.size = resolve_size(size)
+        # Both emulators seed from the same companies, one after the other: each is generated once
+        # while they seed, then forgotten (`forget_companies`), as a 200,000-company world would
+        # otherwise hold hundreds of MB for the life of the sandbox.
+        self._companies: dict[int, Company] = {}
 
     # Share of Salesforce accounts that also exist in Xero, and how.
     _PRESENCE = [("exact", 55), ("name_variant", 8), ("email_variant", 7), ("none", 30)]
@@ -131,6 +135,16 @@ class World:
         return random.Random((self.seed * 1_000_003 + i) * 7 + salt)
 
     def company(self, i: int) -> Company:
+        company = self._companies.get(i)
+        if company is None:
+            company = self._companies[i] = self._make_company(i)
+        return company
+
+    def forget_companies(self) -> None:
+        """Drop the companies generated so far (a later `company(i)` generates the same one again)."""
+        self._companies.clear()
+
+    def _make_company(self, i: int) -> Company:
         rng = self._rng(i)
         locale, country, code, currency, dial, suffixes = rng.choices(_LOCALES, _LOCALE_WEIGHTS)[0]
         pool = _pools(self.seed)[locale]

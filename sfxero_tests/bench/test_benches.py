@@ -28,6 +28,12 @@ extract:
     objects: [contacts, invoices, items, accounts, tax_rates, currencies]
 """
 
+#: The Xero collections `bench extract` reports besides the timed invoices, by how Xero pages them.
+PAGED_BY_1000 = ("contacts", "bills", "credit_notes", "bank_transactions", "payments", "purchase_orders",
+                 "overpayments", "prepayments", "manual_journals")
+PAGED_BY_100 = ("quotes", "journals")
+UNPAGED = ("items", "accounts", "tax_rates", "currencies", "bank_transfers", "contact_groups", "tracking_categories")
+
 
 @pytest.fixture
 def scratch(tmp_path) -> Path:
@@ -64,6 +70,18 @@ def test_bench_extract_stays_within_the_call_bounds_on_both_backends(tmp_path, s
     assert out["api_calls"] == {"salesforce": sf["api_calls"], "xero": xero["api_calls"]} == {"salesforce": 2, "xero": 2}
     assert sf["api_call_bound"] == math.ceil(1500 / 2000) + 1 and xero["api_call_bound"] == math.ceil(1500 / 1000) + 1
     assert sf["incremental_unchanged_calls"] == xero["incremental_unchanged_calls"] == 1
+    # Every other Xero collection, read in full once: docs/architecture.md §4.1's bound, computed here.
+    collections = out["xero_collections"]
+    assert set(collections) == set(PAGED_BY_1000) | set(PAGED_BY_100) | set(UNPAGED)
+    for key, figures in collections.items():
+        n = figures["records"]
+        bound = (math.ceil(n / 1000) + 1 if key in PAGED_BY_1000 else math.ceil(n / 100) + 1 if key in PAGED_BY_100
+                 else 1)
+        assert n > 0, key  # seeded at every size
+        assert figures["api_call_bound"] == bound and 1 <= figures["api_calls"] <= bound, (key, figures)
+        assert figures["within_bound"] is True
+    assert collections["journals"]["records"] > 100 and collections["journals"]["api_calls"] >= 2  # offset paging ran
+    assert out["within_bounds"] is True
     for figures in (out, sf, xero):
         assert figures["seconds"] > 0 and figures["floor_seconds"] > 0
         # The ratio is computed before rounding; seconds and floor are reported to the millisecond, which on

@@ -361,3 +361,31 @@ def test_fixtures_load_the_new_collections_through_xeros_rules(xero_sandbox, mon
     with pytest.raises(ValueError, match=r"fixture ManualJournals\[0\]: .*debits"):
         xero_sandbox(fixtures={"xero": {"ManualJournals": [{"Narration": "x", "JournalLines": [
             {"LineAmount": 5, "AccountCode": "090"}, {"LineAmount": -4, "AccountCode": "960"}]}]}})
+
+
+
+PAGED_BY_PAGE_SIZE = (("get_purchase_orders", "purchase_orders", "PurchaseOrders", "purchase_order_id"),
+                      ("get_overpayments", "overpayments", "Overpayments", "overpayment_id"),
+                      ("get_prepayments", "prepayments", "Prepayments", "prepayment_id"),
+                      ("get_manual_journals", "manual_journals", "ManualJournals", "manual_journal_id"))
+
+
+def test_paged_collections_walk_every_page_to_exactly_the_orgs_records(xero_sandbox, monkeypatch):
+    """A page size that needs two pages or more (three where there are three records): the pages are disjoint, their pagination agrees
+    with itself, and together they hold every record the organisation has, none twice."""
+    server = xero_sandbox(size=400)
+    client, _ = cc_client(server, monkeypatch)
+    accounting_api, tenant = accounting(server, client), server.env["XERO_TENANT_ID"]
+    for method, plural, collection, id_attr in PAGED_BY_PAGE_SIZE:
+        held = {r[collection[:-1] + "ID"] for r in _records(server, collection)}
+        assert len(held) >= 2, collection
+        size = max(1, len(held) // 3)
+        first = getattr(accounting_api, method)(tenant, page=1, page_size=size)
+        pages = first.pagination.page_count
+        assert first.pagination.item_count == len(held) and pages == math.ceil(len(held) / size) >= 2, collection
+        seen: list[str] = []
+        for page in range(1, pages + 2):  # one past the last: empty, as Xero answers
+            got = getattr(getattr(accounting_api, method)(tenant, page=page, page_size=size), plural)
+            assert len(got) == (0 if page > pages else min(size, len(held) - (page - 1) * size)), (collection, page)
+            seen += [getattr(r, id_attr) for r in got]
+        assert len(seen) == len(set(seen)) and set(seen) == held, collection

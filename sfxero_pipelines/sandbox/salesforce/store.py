@@ -107,13 +107,17 @@ class Table:
         self.pos: dict[str, int] = {c.lower(): i for i, c in enumerate(self.cols)}
         self.rows: dict[str, tuple] = {}
         self.counter = 0
+        self._id_suffix: str | None = None
         self._ext: dict[str, dict[str, list[str]]] = {}  # lazily built external-id indices
         self.journal: list | None = None  # undo log while an allOrNone request runs
 
     def new_id(self) -> str:
         self.counter += 1
         # prefix + 3-char "pod" + 9 digits: ids sort in creation order, like real ones mostly do.
-        return id18(f"{self.obj.key_prefix}5Hs{self.counter:09d}")
+        # Digits carry no capitals, so the checksum suffix is the prefix's alone: computed once.
+        if self._id_suffix is None:
+            self._id_suffix = id18(f"{self.obj.key_prefix}5Hs{0:09d}")[15:]
+        return f"{self.obj.key_prefix}5Hs{self.counter:09d}{self._id_suffix}"
 
     def to_dict(self, row: tuple) -> dict:
         return dict(zip(self.cols, row))

@@ -84,14 +84,30 @@ class LedgerSeeder:
         the journals numbered in the order their postings were created."""
         self._monthly()
         self._prepayments(customers)
-        if not len(self.org.c["Overpayments"]) and customers:
-            self._unallocated_overpayment(customers[0][0])
+        if not len(self.org.c["Overpayments"]):
+            # Too few open invoices for one in twenty to draw an overpayment: the oldest takes one,
+            # so every size shows an allocation; with no open invoice it stays as credit.
+            inv = self._oldest_open_invoice()
+            if inv is not None:
+                self._overpayment_for(inv, parse_date_ms(inv["Date"]), parse_date_ms(inv["UpdatedDateUTC"]))
+                self.org.store_invoice(inv)
+            elif customers:
+                self._unallocated_overpayment(customers[0][0])
         self._contact_groups(customers)
         self._tracking_categories()
         self._users()
         self._postings.sort(key=lambda posting: posting[0])
         for posting in self._postings:
             self.org.journals.post(*posting)
+
+    def _oldest_open_invoice(self) -> dict | None:
+        """The first sales invoice `invoice` would have let draw an overpayment, by UpdatedDateUTC."""
+        for rec in self.org.c["Invoices"].ordered()[0]:
+            if rec.type == "ACCREC" and rec.status == "AUTHORISED":
+                inv = self.org.c["Invoices"].load(rec)
+                if not inv["Payments"] and not inv["CreditNotes"] and inv["AmountDue"] > 10:
+                    return inv
+        return None
 
     # -- builders -------------------------------------------------------------------------------
     def _quote(self, contact, currency, rate, lines, date_ms, updated_ms, status, reference="") -> dict:
