@@ -12,6 +12,8 @@ import json
 
 import click
 
+from ..config import load_config
+from ..push.guard import waiting_for_approval
 from ..staging.state.holds import open_holds_by_stage
 from . import EXIT_HELD, EXIT_OK
 from .abandoned import ABANDONED_TAG, reap_abandoned_runs
@@ -75,6 +77,13 @@ def print_holds(holds: list[dict]) -> None:
         click.echo(f"  … and {len(holds) - SHOWN_HOLDS} more (`sfxero status --json` lists all)")
 
 
+def print_waiting(waiting: list) -> None:
+    """Plans the mass-change guard holds, each with the command that lets it go ahead."""
+    for v in waiting:
+        click.echo(f"Waits for approval: {v.line()}")
+        click.echo(f"  to let it go ahead: sfxero approve {v.plan_id}")
+
+
 def run_status(as_json: bool = False) -> int:
     from ..defs.staging.resources import staging_for_cli
 
@@ -83,13 +92,17 @@ def run_status(as_json: bool = False) -> int:
     reap_abandoned_runs(instance)
     with staging_for_cli().engine.connect() as conn:
         holds = open_holds_by_stage(conn)
+        waiting = waiting_for_approval(conn, load_config())
     if as_json:
         runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,
                  "start": r.start_time, "end": r.end_time, "note": r.dagster_run.tags.get(ABANDONED_TAG)}
                 for r in instance.get_run_records(limit=10)]
-        click.echo(json.dumps({"runs": runs, "held": holds}, default=str))
+        click.echo(json.dumps({"runs": runs, "held": holds, "waits_for_approval": [
+            {"recipe": v.recipe, "plan_id": v.plan_id, "breaches": v.breaches, "figures": v.figures,
+             "command": f"sfxero approve {v.plan_id}"} for v in waiting]}, default=str))
     else:
         print_runs(instance)
         print_budget(instance)
+        print_waiting(waiting)
         print_holds(holds)
     return EXIT_HELD if holds else EXIT_OK
