@@ -1,0 +1,121 @@
+"""The mass-change guard, as real runs on both staging backends: a mapping mistake that would rewrite
+every Xero Contact stops at the blocking `mass_change` check with nothing written; `sfxero approve`
+lets exactly that plan go, and a different plan needs its own approval. The first sync of the small
+sandbox (creates and new links) is not held."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sfxero_pipelines.cli.approve_cmd import run_approve
+from sfxero_pipelines.config import load_config
+from sfxero_pipelines.push.guard import waiting_for_approval
+from sfxero_pipelines.staging.state.plans import latest_plan_ids
+
+from ..conftest import sandbox_call
+from .conftest import Cycle, records
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Name and AccountNumber swapped: every linked Contact would be renamed to its account number.
+SWAPPED = """
+mapping:
+  contact_fields:
+    - {sf: AccountNumber, xero: Name}
+    - {sf: Name, xero: AccountNumber}
+    - {sf: CurrencyIsoCode, xero: DefaultCurrency, transform: currency}
+"""
+#: A second mistake: the city as the name (another plan).
+CITY_AS_NAME = """
+mapping:
+  contact_fields:
+    - {sf: BillingCity, xero: Name}
+    - {sf: Name, xero: AccountNumber}
+    - {sf: CurrencyIsoCode, xero: DefaultCurrency, transform: currency}
+"""
+
+
+def _use_config(monkeypatch, tmp_path: Path, name: str, extra: str) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text((ROOT / "sfxero.yaml").read_text() + extra)
+    monkeypatch.setenv("SFXERO_CONFIG", str(path))
+
+
+def _contacts(server) -> dict[str, str]:
+    return {c["ContactID"]: c["Name"] for c in records(server, "xero", "Contacts")}
+
+
+def _xero_writes(server) -> int:
+    stats = sandbox_call(server, "xero", "GET", "/__sandbox/stats")["requests"]
+    return sum(n for k, n in stats.items() if k.split(" ")[0] in ("POST", "PUT") and "token" not in k)
+
+
+def _check(rows: list[tuple], recipe: str) -> tuple:
+    return next(r for r in rows if r[0] == f"sync_plan_{recipe.lower()}")
+
+
+@pytest.mark.slow
+def test_mapping_mistake_is_stopped_until_approved_and_a_new_plan_needs_a_new_approval(
+        make_sandbox, staging, tmp_path, monkeypatch):
+    server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
+    monkeypatch.setenv("SFXERO_STAGING_URL", staging.url)
+    _use_config(monkeypatch, tmp_path, "default", "")
+    cycle = Cycle(server, staging)
+
+    # The first sync (creates, new links) is a small dataset's normal day: not held.
+    cycle.plan_to_push()
+    ok, _ = cycle.stage("push")
+    assert ok
+    with staging.engine.connect() as conn:
+        assert waiting_for_approval(conn, load_config()) == []
+
+    _use_config(monkeypatch, tmp_path, "swapped", SWAPPED)
+    summary = cycle.plan_to_push()
+    linked = len(records(server, "xero", "Contacts"))
+    assert summary["R1"]["update"] >= 20, summary
+    before, writes_before = _contacts(server), _xero_writes(server)
+
+    ok, _ = cycle.stage("push")
+    assert not ok
+    assert _contacts(server) == before
+    assert _xero_writes(server) == writes_before, "the guard stopped the push before any Xero write"
+    with staging.engine.connect() as conn:
+        waiting = waiting_for_approval(conn, load_config())
+        plan_id = latest_plan_ids(conn)["R1"]
+    assert [v.plan_id for v in waiting] == [plan_id]
+    figures = waiting[0].figures
+    assert figures["updates"] == summary["R1"]["update"] and figures["updates"] <= figures["linked"] <= linked
+    assert figures["change_share"] > 0.2
+    evaluation = _check_evaluation(cycle, "R1")
+    assert not evaluation.passed and f"sfxero approve {plan_id}" in evaluation.description
+
+    assert run_approve((plan_id,)) == 0
+    ok, _ = cycle.stage("push")
+    assert ok
+    renamed = _contacts(server)
+    changed = [i for i in before if renamed[i] != before[i]]
+    assert len(changed) == summary["R1"]["update"]
+
+    # Another mistake: another plan, held again although the first one was approved.
+    _use_config(monkeypatch, tmp_path, "city", CITY_AS_NAME)
+    cycle.plan_to_push()
+    with staging.engine.connect() as conn:
+        second = latest_plan_ids(conn)["R1"]
+    assert second != plan_id
+    before = _contacts(server)
+    ok, _ = cycle.stage("push")
+    assert not ok
+    assert _contacts(server) == before
+    with staging.engine.connect() as conn:
+        assert [v.plan_id for v in waiting_for_approval(conn, load_config())] == [second]
+
+
+def _check_evaluation(cycle: Cycle, recipe: str):
+    import dagster as dg
+
+    record = cycle.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(f"sync_plan_{recipe.lower()}"), "mass_change")])
+    execution = next(iter(record.values()))
+    return execution.event.dagster_event.event_specific_data
