@@ -119,3 +119,62 @@ def _check_evaluation(cycle: Cycle, recipe: str):
         [dg.AssetCheckKey(dg.AssetKey(f"sync_plan_{recipe.lower()}"), "mass_change")])
     execution = next(iter(record.values()))
     return execution.event.dagster_event.event_specific_data
+
+
+def _store(staging, parts: list) -> dict[str, str]:
+    from sfxero_pipelines.reconcile import plan as P
+    from sfxero_pipelines.staging.state.plans import write_plan
+
+    plan = P.finalize(parts)
+    with staging.begin() as conn:
+        write_plan(conn, plan)
+    return P.plan_ids(plan)
+
+
+@pytest.mark.slow
+def test_deletes_and_an_amount_shift_stop_the_push_on_both_backends(make_sandbox, staging, tmp_path, monkeypatch):
+    """Plans as reconcile stores them, read back from each backend by the push jobs' blocking check."""
+    import sqlalchemy as sa
+
+    from sfxero_pipelines.reconcile import plan as P
+
+    server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
+    # The small sandbox holds a dozen invoices per currency: the floor is lowered to see the rule apply.
+    _use_config(monkeypatch, tmp_path, "floor", "\npush:\n  guard_min_records: 5\n")
+    cycle = Cycle(server, staging)
+    assert cycle.stage("extract")[0]
+    with staging.engine.connect() as conn:
+        currency = conn.execute(sa.text("SELECT currency_code FROM xero_invoice GROUP BY currency_code "
+                                        "ORDER BY count(*) DESC, currency_code")).scalar()
+        mine = conn.execute(sa.text("SELECT id, currency_code, total FROM xero_invoice WHERE currency_code = :c "
+                                    "AND status NOT IN ('DELETED', 'VOIDED') ORDER BY id"), {"c": currency}).fetchall()[:20]
+        invoiced = conn.execute(sa.text("SELECT sum(total) FROM xero_invoice WHERE currency_code = :c AND status "
+                                        "NOT IN ('DELETED', 'VOIDED')"), {"c": currency}).scalar_one()
+    assert len(mine) >= 5
+    # Each linked invoice grows by a tenth of what is invoiced in its currency: +50% and more.
+    bump = float(invoiced) / 10
+    amounts = P.rows("R2", "sf_to_xero", "update", [f"006{i:015d}" for i in range(len(mine))], [i[0] for i in mine],
+                     [{"match": "link", "target_object": "Invoice",
+                       "fields": {"SubTotal": {"old": float(i[2]), "new": float(i[2]) + bump}},
+                       "payload": {"InvoiceID": i[0], "LineItems": []}} for i in mine], "amount changed")
+    deletes = P.rows("R6", "xero_to_sf", "delete", ["x1"], ["00v000000000001"],
+                     [{"target_object": "CampaignMember", "payload": {"CampaignMember": {"Id": "00v000000000001"}}}],
+                     "paid")
+    ids = _store(staging, [amounts, deletes])
+    writes = _xero_writes(server)
+
+    ok, _ = cycle.stage("push")
+    assert not ok
+    assert _xero_writes(server) == writes
+    r2, r6 = _check_evaluation(cycle, "R2"), _check_evaluation(cycle, "R6")
+    assert not r2.passed and f"moves the total invoiced in {mine[0][1]}" in r2.description
+    assert f"sfxero approve {ids['R2']}" in r2.description
+    assert not r6.passed and "1 delete(s)/void(s)/archive(s), more than push.max_deletes 0" in r6.description
+    figures = r2.metadata["figures"].data
+    assert figures["amount_shift"][mine[0][1]]["shift"] == pytest.approx(bump * len(mine), abs=0.05)
+
+    # A small plan (below the floor, nothing deleted) passes the guard.
+    _store(staging, [P.rows("R2", "sf_to_xero", "skip", ["006x"], [mine[0][0]], None, "in sync"),
+                     P.rows("R6", "xero_to_sf", "skip", ["x1"], ["00v000000000001"], None, "member")])
+    cycle.stage("push")
+    assert _check_evaluation(cycle, "R2").passed and _check_evaluation(cycle, "R6").passed
