@@ -21,6 +21,7 @@ from .instance import get_instance
 
 #: Assets whose materializations report each system's budget (the busiest reader of each).
 BUDGET_ASSETS = {"salesforce": "sf_account", "xero": "xero_invoice"}
+PUSH_ASSETS = ("xero_push", "salesforce_push")
 SHOWN_HOLDS = 20
 
 
@@ -77,6 +78,31 @@ def print_holds(holds: list[dict]) -> None:
         click.echo(f"  … and {len(holds) - SHOWN_HOLDS} more (`sfxero status --json` lists all)")
 
 
+def budget_waits(instance) -> list[dict]:
+    """Writes the last push of each target left in the plan for the next day's API budget."""
+    import dagster as dg
+
+    out = []
+    for asset in PUSH_ASSETS:
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        waiting = getattr(meta.get("waiting_for_budget"), "value", None)
+        if waiting:
+            sample = getattr(meta.get("waiting_sample"), "data", None) or []
+            out.append({"push": asset, "waiting": int(waiting), "at": event.timestamp, "sample": sample,
+                        "reason": getattr(meta.get("waiting_reason"), "value", None) or ""})
+    return out
+
+
+def print_budget_waits(waits: list[dict]) -> None:
+    for w in waits:
+        click.echo(f"Planned, not written: {w['waiting']} write(s) of {w['push']} {w['reason']} (at {_when(w['at'])}); "
+                   "the next push writes them")
+        for row in w["sample"][:5]:
+            click.echo(f"  - {row['recipe']} {row['action']} {row['target_object']} {row['source_id']}"
+                       + (f" ({row['amount']:,.2f})" if row.get("amount") else ""))
+
+
 def print_waiting(waiting: list) -> None:
     """Plans the mass-change guard holds, each with the command that lets it go ahead."""
     for v in waiting:
@@ -97,12 +123,14 @@ def run_status(as_json: bool = False) -> int:
         runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,
                  "start": r.start_time, "end": r.end_time, "note": r.dagster_run.tags.get(ABANDONED_TAG)}
                 for r in instance.get_run_records(limit=10)]
-        click.echo(json.dumps({"runs": runs, "held": holds, "waits_for_approval": [
+        click.echo(json.dumps({"runs": runs, "held": holds, "waits_for_budget": budget_waits(instance),
+                               "waits_for_approval": [
             {"recipe": v.recipe, "plan_id": v.plan_id, "breaches": v.breaches, "figures": v.figures,
              "command": f"sfxero approve {v.plan_id}"} for v in waiting]}, default=str))
     else:
         print_runs(instance)
         print_budget(instance)
+        print_budget_waits(budget_waits(instance))
         print_waiting(waiting)
         print_holds(holds)
     return EXIT_HELD if holds else EXIT_OK

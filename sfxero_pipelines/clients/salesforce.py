@@ -35,6 +35,7 @@ import functools
 import io
 import json
 import logging
+import math
 import random
 import re
 import ssl
@@ -492,6 +493,22 @@ class SalesforceClient:
 
     def limits(self) -> dict:
         return self._call(lambda sf: sf.limits(), "limits")
+
+    def day_calls_left(self, *, probe: bool = True) -> int | None:
+        """Calls this client may still make today before `_check_budget` stops it (the daily API
+        request allocation, `Sforce-Limit-Info` / `/limits`, up to `budget_stop_share`). Unknown before
+        the first answer; `probe` reads `/limits` then (one call). None when still unknown."""
+        if self.api_usage is None and probe:
+            try:
+                daily = (self.limits().get("DailyApiRequests") or {})
+            except BudgetExhausted:
+                return 0
+            if self.api_usage is None and daily.get("Max"):
+                self.api_usage = (int(daily["Max"]) - int(daily.get("Remaining", 0)), int(daily["Max"]))
+        if not self.api_usage or not self.api_usage[1]:
+            return None
+        used, limit = self.api_usage
+        return max(0, math.ceil(self._cfg.budget_stop_share * limit) - used)
 
     def count(self, soql: str) -> int:
         return int(self._call(lambda sf: sf.query(soql), "query")["totalSize"])

@@ -7,6 +7,9 @@ ledger outcome, the `sync_link` row, a hold with Xero's own message for a reject
 release of an earlier hold for one that now succeeds. Then, in the same step, the write-backs of
 the created ids into Salesforce.
 
+Writes beyond today's API budget wait in the plan for the next push (`budget.py`): what fits is
+written, highest amounts first, so a push never meets the daily limit mid-batch.
+
 A row whose ledger entry is still `pending` (a crash after the request left) is looked up first —
 Contacts by `ContactNumber`, invoices by `Reference` — and only written when Xero has no such
 record. A row the ledger shows `succeeded` is not resent; its link and write-back are completed
@@ -20,7 +23,7 @@ import sqlalchemy as sa
 
 from ..errors import ApiError
 from ..staging.state import holds, ledger, links
-from . import writeback
+from . import budget, writeback
 from .report import PushReport
 from ..reconcile.invoices import SOURCES as INVOICE_SOURCES, waiting
 from .rows import PushRow, batch_key
@@ -90,6 +93,7 @@ class XeroWriter:
                 self.report.links_recorded += links.record_links(conn, done_links)
         todo = self._without_held_since_plan(todo + self._look_up(unknown))
         self._note_held_dependencies(todo, unwritten or {})
+        todo = self._within_day_budget(todo)
         for target_object in ("Contact", "Invoice"):
             mine = [r for r in todo if r.target_object == target_object]
             for start in range(0, len(mine), self.cfg.xero_batch_size):
@@ -99,6 +103,19 @@ class XeroWriter:
             self._record(unsupported, [None] * len(unsupported), sent=False, errors=
                          [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
         self.flush_write_backs()
+
+    def _within_day_budget(self, rows: list[PushRow]) -> list[PushRow]:
+        """What today's Xero budget can write, highest amounts first; the rest wait in the plan
+        (no ledger entry, no hold) for the next push, with their reason in the report."""
+        sendable = [r for r in rows if r.target_object in OBJECTS]
+        if not sendable:
+            return rows
+        left = self.client.day_calls_left()
+        now, later = budget.fit(sendable, left, self.cfg.xero_batch_size)
+        if later:
+            self.report.wait_for_budget(later, left - budget.calls_for(now, self.cfg.xero_batch_size,
+                                                                       lambda r: r.target_object))
+        return now + [r for r in rows if r.target_object not in OBJECTS]
 
     def _without_held_since_plan(self, rows: list[PushRow]) -> list[PushRow]:
         """Invoice writes whose record, or one of its lines, was held after the plan was made (a check
