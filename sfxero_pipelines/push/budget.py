@@ -4,7 +4,7 @@ Before the writes, the push asks the client how many calls it may still make tod
 (`day_calls_left`: Xero's `X-DayLimit-Remaining`, Salesforce's daily allocation, each less the
 share kept back). `fit` picks what that many calls can write: rows by amount, highest first (an
 invoice's total; rows without an amount after every row with one, in plan order), each with the
-Contact create it depends on, until the next one would need a call more than is left. Calls are
+Contact row it depends on (its create, or the update that first links it), until the next one would need a call more than is left. Calls are
 counted as the writer makes them: one per batch of `batch_size` rows of the same object. The rest
 stay in the plan, unwritten and without a ledger entry, with WAITS: the next push (the next day's
 budget) writes them, and the ledger keeps what was written from being sent again.
@@ -52,7 +52,9 @@ def fit(rows: list[PushRow], calls_left: int | None, batch_size: int,
     """(rows to write now, in their push order; rows that wait, highest amount first)."""
     if calls_left is None or calls_for(rows, batch_size, group) <= calls_left:
         return rows, []
-    creates = {(r.recipe, r.source_id): r for r in rows if r.action == "create"}
+    # An invoice names its Contact by number until the Contact's own row (a create, or the update
+    # that first links it) is written in the same push: it goes with that row or not at all.
+    creates = {(r.recipe, r.source_id): r for r in rows if r.target_object == "Contact"}
     ranked = sorted(range(len(rows)), key=lambda i: -amount(rows[i]))  # stable: plan order among equals
     chosen: set[int] = set()
     position = {id(r): i for i, r in enumerate(rows)}

@@ -107,7 +107,9 @@ class XeroWriter:
     def _within_day_budget(self, rows: list[PushRow]) -> list[PushRow]:
         """What today's Xero budget can write, highest amounts first; the rest wait in the plan
         (no ledger entry, no hold) for the next push, with their reason in the report."""
-        sendable = [r for r in rows if r.target_object in OBJECTS]
+        # Rows that will not be sent (unsupported, or their Contact is known not to be written) cost nothing.
+        free = [r for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)]
+        sendable = [r for r in rows if r not in free]
         if not sendable:
             return rows
         left = self.client.day_calls_left()
@@ -115,7 +117,12 @@ class XeroWriter:
         if later:
             self.report.wait_for_budget(later, left - budget.calls_for(now, self.cfg.xero_batch_size,
                                                                        lambda r: r.target_object))
-        return now + [r for r in rows if r.target_object not in OBJECTS]
+        kept = {id(r) for r in now + free}
+        return [r for r in rows if id(r) in kept]
+
+    def _dependency_failed(self, r: PushRow) -> bool:
+        dep = r.diff.get("depends_on") or {}
+        return bool(dep) and (dep.get("recipe"), dep.get("source_id")) in self.failed_sources
 
     def _without_held_since_plan(self, rows: list[PushRow]) -> list[PushRow]:
         """Invoice writes whose record, or one of its lines, was held after the plan was made (a check
