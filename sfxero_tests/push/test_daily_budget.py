@@ -94,3 +94,37 @@ def test_push_beyond_the_daily_budget_writes_the_largest_and_finishes_the_next_d
     assert max(state["invoices_by_reference"].values()) == 1, "no invoice written twice"
     assert max(state["contacts_by_number"].values()) == 1, "no Contact written twice"
     assert budget_waits(cycle.instance) == []
+
+
+@pytest.mark.slow
+def test_salesforce_push_stops_at_the_daily_allocation_and_finishes_the_next_day(make_sandbox, staging, tmp_path,
+                                                                                 monkeypatch):
+    """The Xero → Salesforce rows against the org's daily API allocation (`/limits`), through the
+    push entry point the `salesforce_push` asset calls."""
+    from sfxero_pipelines.config import load_config
+    from sfxero_pipelines.push.run import push_to_salesforce
+
+    server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
+    config = tmp_path / "sfxero.yaml"
+    config.write_text((ROOT / "sfxero.yaml").read_text() + "\npush:\n  salesforce_batch_size: 1\n")
+    monkeypatch.setenv("SFXERO_CONFIG", str(config))
+    cycle = Cycle(server, staging)
+    cycle.plan_to_push()
+    with staging.engine.connect() as conn:
+        rows, _ = load_rows(conn, "salesforce")
+    assert len(rows) > 4
+    sf = salesforce_resource(server, budget_stop_share=1.0)
+
+    server.salesforce.daily_limit = server.salesforce.api_used + 4  # /limits, then three writes
+    with sf.get_client() as client:
+        report = push_to_salesforce(staging.engine, client, cfg=load_config().push, run_id="budget-1")
+    assert report.written == 3 and len(report.waiting) == len(rows) - 3
+    assert report.waiting_reason == "waits for tomorrow's API budget (0 calls left)"
+    # These rows carry no invoice amount: equal amounts keep the plan's order.
+    assert [(w["recipe"], w["source_id"]) for w in report.waiting] == [(r.recipe, r.source_id) for r in rows[3:]]
+
+    sandbox_call(server, "sf", "POST", "/__sandbox/clock", {"advance_s": DAY_S + 1})
+    server.salesforce.daily_limit = 100_000
+    with sf.get_client() as client:
+        again = push_to_salesforce(staging.engine, client, cfg=load_config().push, run_id="budget-2")
+    assert again.waiting == [] and again.already_done == 3 and again.written == len(rows) - 3
