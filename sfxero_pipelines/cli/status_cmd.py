@@ -1,4 +1,5 @@
-"""`sfxero status`: last runs, API budget left, held records — read from the instance and staging only.
+"""`sfxero status`: last runs, API budget left, writes waiting for the next day's budget, plans waiting
+for approval, held records — read from the instance and staging only.
 
 A run abandoned by a dead `sfxero` process is marked failed first (its slots freed), and its line says so.
 No API call is made: the budget shown is what the last extract or push reported (Salesforce's
@@ -105,9 +106,11 @@ def print_budget_waits(waits: list[dict]) -> None:
 
 def print_waiting(waiting: list) -> None:
     """Plans the mass-change guard holds, each with the command that lets it go ahead."""
+    if waiting:
+        click.echo("Plans held by the mass-change guard (push.max_change_share, max_deletes, max_amount_shift):")
     for v in waiting:
-        click.echo(f"Waits for approval: {v.line()}")
-        click.echo(f"  to let it go ahead: sfxero approve {v.plan_id}")
+        click.echo(f"  {v.line()}")
+        click.echo(f"    to let it go ahead: sfxero approve {v.plan_id}")
 
 
 def run_status(as_json: bool = False) -> int:

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from sfxero_pipelines.cli.approve_cmd import run_approve
+from sfxero_pipelines.cli.plan_cmd import run_plan
+from sfxero_pipelines.cli.status_cmd import run_status
+from sfxero_pipelines.staging.state.approvals import PLAN, approval_of
 from sfxero_pipelines.config import load_config
 from sfxero_pipelines.push.guard import waiting_for_approval
 from sfxero_pipelines.staging.state.plans import latest_plan_ids
@@ -58,7 +61,7 @@ def _check(rows: list[tuple], recipe: str) -> tuple:
 
 @pytest.mark.slow
 def test_mapping_mistake_is_stopped_until_approved_and_a_new_plan_needs_a_new_approval(
-        make_sandbox, staging, tmp_path, monkeypatch):
+        make_sandbox, staging, tmp_path, monkeypatch, capsys):
     server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
     monkeypatch.setenv("SFXERO_STAGING_URL", staging.url)
     _use_config(monkeypatch, tmp_path, "default", "")
@@ -90,6 +93,16 @@ def test_mapping_mistake_is_stopped_until_approved_and_a_new_plan_needs_a_new_ap
     assert figures["change_share"] > 0.2
     evaluation = _check_evaluation(cycle, "R1")
     assert not evaluation.passed and f"sfxero approve {plan_id}" in evaluation.description
+    # `sfxero plan` and `sfxero status` say that the plan waits, and the command that lets it go.
+    capsys.readouterr()
+    run_plan(as_json=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    run_status()
+    shown = capsys.readouterr().out
+    assert f"Mass-change guard: {plan_id} waits for approval: updates {figures['updates']} of" in shown
+    assert f"Plans held by the mass-change guard" in shown and f"  {plan_id} waits for approval: updates" in shown
+    assert shown.count(f"sfxero approve {plan_id}") == 2
 
     assert run_approve((plan_id,)) == 0
     ok, _ = cycle.stage("push")
@@ -110,6 +123,16 @@ def test_mapping_mistake_is_stopped_until_approved_and_a_new_plan_needs_a_new_ap
     assert _contacts(server) == before
     with staging.engine.connect() as conn:
         assert [v.plan_id for v in waiting_for_approval(conn, load_config())] == [second]
+
+    # Approved from the UI instead: a launch of the push job with the check's run config.
+    job = cycle.definitions.resolve_job_def("push_xero_job")
+    result = job.execute_in_process(instance=cycle.instance, raise_on_error=False, run_config={
+        "ops": {"sync_plan_r1_mass_change": {"config": {"approve": [second]}}}})
+    assert result.success
+    assert _contacts(server) != before
+    with staging.engine.connect() as conn:
+        assert waiting_for_approval(conn, load_config()) == []
+        assert approval_of(conn, PLAN, second)["approved_by"] == f"dagster run {result.run_id}"
 
 
 def _check_evaluation(cycle: Cycle, recipe: str):
@@ -178,3 +201,15 @@ def test_deletes_and_an_amount_shift_stop_the_push_on_both_backends(make_sandbox
                      P.rows("R6", "xero_to_sf", "skip", ["x1"], ["00v000000000001"], None, "member")])
     cycle.stage("push")
     assert _check_evaluation(cycle, "R2").passed and _check_evaluation(cycle, "R6").passed
+
+
+def test_approve_refuses_an_id_that_is_not_a_stored_plan(sqlite_staging, monkeypatch, capsys):
+    from sfxero_pipelines.cli import main
+
+    monkeypatch.setenv("SFXERO_STAGING_URL", sqlite_staging.url)
+    with pytest.raises(SystemExit) as exc:
+        main(["approve", "R1-0000"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sfxero: approve: R1-0000 is not a stored plan id (`sfxero status` lists the plans waiting for "
+                   "approval)"]
