@@ -54,21 +54,27 @@ def fit(rows: list[PushRow], calls_left: int | None, batch_size: int,
         return rows, []
     # An invoice names its Contact by number until the Contact's own row (a create, or the update
     # that first links it) is written in the same push: it goes with that row or not at all.
-    creates = {(r.recipe, r.source_id): r for r in rows if r.target_object == "Contact"}
+    contact_rows = {(r.recipe, r.source_id): r for r in rows if r.target_object == "Contact"}
     ranked = sorted(range(len(rows)), key=lambda i: -amount(rows[i]))  # stable: plan order among equals
     chosen: set[int] = set()
     position = {id(r): i for i, r in enumerate(rows)}
-    picked: list[PushRow] = []
+    counts: Counter[str] = Counter()
+    calls = 0
     for i in ranked:
         if i in chosen:
             continue
         dep = rows[i].diff.get("depends_on") or {}
-        needed = creates.get((dep.get("recipe"), dep.get("source_id"))) if dep else None
+        needed = contact_rows.get((dep.get("recipe"), dep.get("source_id"))) if dep else None
         unit = [rows[i]] + ([needed] if needed is not None and position[id(needed)] not in chosen else [])
-        if calls_for(picked + unit, batch_size, group) > calls_left:
+        # Calls grow only when a row opens a new batch of its object: counted as they are added.
+        extra = sum(1 for g, n in Counter(group(r) for r in unit).items()
+                    for k in range(n) if (counts[g] + k) % batch_size == 0)
+        if calls + extra > calls_left:
             break
-        picked += unit
-        chosen.update(position[id(r)] for r in unit)
+        calls += extra
+        for r in unit:
+            counts[group(r)] += 1
+            chosen.add(position[id(r)])
     now = [r for i, r in enumerate(rows) if i in chosen]
     later = [rows[i] for i in ranked if i not in chosen]
     return now, later

@@ -111,15 +111,15 @@ def assess(plan: pd.DataFrame, cfg: PushConfig, inputs: GuardInputs) -> dict[str
     verdicts: dict[str, Verdict] = {}
     linked: dict[str, int] = {}
     parsed: dict[str, list[tuple]] = {}
+    plan_ids: dict[str, str] = {}
     for recipe, part in plan.groupby("recipe", sort=True):
         rows = [(r.direction, r.action, r.target_id, _diff(r.diff)) for r in part.itertuples(index=False)]
-        parsed[recipe] = rows
+        parsed[recipe], plan_ids[recipe] = rows, str(part.plan_id.iloc[0])
         direction = COUNTED.get(recipe, ("sf_to_xero", recipe))[0]
         linked[recipe] = sum(1 for d, a, t, diff in rows if d == direction and a in _LINKED_ACTIONS
                              and isinstance(t, str) and t and _is_linked(diff))
     for recipe, rows in parsed.items():
-        plan_id = str(plan.loc[plan.recipe == recipe, "plan_id"].iloc[0])
-        v = Verdict(recipe=recipe, plan_id=plan_id)
+        v = Verdict(recipe=recipe, plan_id=plan_ids[recipe])
         deletes = sum(1 for _, a, _, diff in rows if a == "delete" or (a == "update" and _removes(diff)))
         v.figures.update(deletes=deletes, max_deletes=cfg.max_deletes)
         if deletes > cfg.max_deletes:

@@ -96,6 +96,11 @@ class XeroWriter:
         todo = self._within_day_budget(todo)
         for target_object in ("Contact", "Invoice"):
             mine = [r for r in todo if r.target_object == target_object]
+            # Rows whose Contact is known not to be written are recorded first, so they take no place
+            # in a batch: the calls made are the ones the budget counted.
+            if blocked := [r for r in mine if self._dependency_failed(r)]:
+                self._send(blocked)
+                mine = [r for r in mine if not self._dependency_failed(r)]
             for start in range(0, len(mine), self.cfg.xero_batch_size):
                 self._send(mine[start:start + self.cfg.xero_batch_size])
         unsupported = [r for r in todo if r.target_object not in OBJECTS]
@@ -108,8 +113,8 @@ class XeroWriter:
         """What today's Xero budget can write, highest amounts first; the rest wait in the plan
         (no ledger entry, no hold) for the next push, with their reason in the report."""
         # Rows that will not be sent (unsupported, or their Contact is known not to be written) cost nothing.
-        free = [r for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)]
-        sendable = [r for r in rows if r not in free]
+        free = {id(r) for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)}
+        sendable = [r for r in rows if id(r) not in free]
         if not sendable:
             return rows
         left = self.client.day_calls_left()
@@ -117,7 +122,7 @@ class XeroWriter:
         if later:
             self.report.wait_for_budget(later, left - budget.calls_for(now, self.cfg.xero_batch_size,
                                                                        lambda r: r.target_object))
-        kept = {id(r) for r in now + free}
+        kept = free | {id(r) for r in now}
         return [r for r in rows if id(r) in kept]
 
     def _dependency_failed(self, r: PushRow) -> bool:
