@@ -78,3 +78,15 @@ def fit(rows: list[PushRow], calls_left: int | None, batch_size: int,
     now = [r for i, r in enumerate(rows) if i in chosen]
     later = [rows[i] for i in ranked if i not in chosen]
     return now, later
+
+
+def within_day_budget(rows: list[PushRow], client, batch_size: int, group: Callable[[PushRow], str],
+                      report) -> list[PushRow]:
+    """The rows `client`'s remaining daily calls can write (`fit`); the rest go to `report` with WAITS."""
+    if not rows:
+        return rows
+    left = client.day_calls_left()
+    now, later = fit(rows, left, batch_size, group)
+    if later:
+        report.wait_for_budget(later, left - calls_for(now, batch_size, group))
+    return now

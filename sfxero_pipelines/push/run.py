@@ -52,22 +52,11 @@ def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id:
         with engine.connect() as conn:
             rows, _ = load_rows(conn, "salesforce", only_sources=only_sources)
         report.planned = len(rows)
-        rows = _within_day_budget(rows, sf_client, cfg.salesforce_batch_size, report)
+        # Collections of `salesforce_batch_size` per action: what today's allocation can write.
+        rows = budget.within_day_budget(rows, sf_client, cfg.salesforce_batch_size, lambda r: r.action, report)
         SalesforceWriter(engine, sf_client, cfg=cfg, run_id=run_id, report=report).write([sf_write(r) for r in rows])
     report.api_calls.update(_calls(sf_client, "salesforce"))
     return report
-
-
-def _within_day_budget(rows: list[PushRow], client, batch_size: int, report: PushReport) -> list[PushRow]:
-    """What today's Salesforce allocation can write (collections of `batch_size` per action), highest
-    amounts first; the rest wait in the plan for the next push (`budget.py`)."""
-    if not rows:
-        return rows
-    left = client.day_calls_left()
-    now, later = budget.fit(rows, left, batch_size, group=lambda r: r.action)
-    if later:
-        report.wait_for_budget(later, left - budget.calls_for(now, batch_size, lambda r: r.action))
-    return now
 
 
 def _calls(client, system: str) -> dict[str, int]:

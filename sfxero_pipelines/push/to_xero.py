@@ -114,14 +114,8 @@ class XeroWriter:
         (no ledger entry, no hold) for the next push, with their reason in the report."""
         # Rows that will not be sent (unsupported, or their Contact is known not to be written) cost nothing.
         free = {id(r) for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)}
-        sendable = [r for r in rows if id(r) not in free]
-        if not sendable:
-            return rows
-        left = self.client.day_calls_left()
-        now, later = budget.fit(sendable, left, self.cfg.xero_batch_size)
-        if later:
-            self.report.wait_for_budget(later, left - budget.calls_for(now, self.cfg.xero_batch_size,
-                                                                       lambda r: r.target_object))
+        now = budget.within_day_budget([r for r in rows if id(r) not in free], self.client, self.cfg.xero_batch_size,
+                                       lambda r: r.target_object, self.report)
         kept = free | {id(r) for r in now}
         return [r for r in rows if id(r) in kept]
 
