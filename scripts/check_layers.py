@@ -42,6 +42,7 @@ STATE_OWNERS = {
     "webhook_inbox": "staging/state/inbox.py",
     "writer_lease": "staging/state/lease.py",
     "oauth_token": "staging/state/tokens.py",
+    "approval": "staging/state/approvals.py",
 }
 SCHEMA_FILES = {"staging/schema.py", "staging/migrations.py"}
 _SQL_ON = {t: re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+{t}\b", re.I) for t in STATE_OWNERS}

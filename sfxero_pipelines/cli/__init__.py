@@ -106,6 +106,16 @@ def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
 
 
 @cli.command()
+@click.argument("ids", nargs=-1)
+def approve(ids: tuple[str, ...]) -> None:
+    """Let plans the mass-change guard holds go ahead: PLAN_ID... as `sfxero status` lists them."""
+    from .approve_cmd import run_approve
+
+    require_staging()
+    sys.exit(run_approve(ids))
+
+
+@cli.command()
 @click.option("--port", default=3000, show_default=True, type=int)
 def dev(port: int) -> None:
     """Serve the Dagster UI on the same instance and staging state."""

@@ -11,6 +11,17 @@ import click
 from . import EXIT_HELD, EXIT_OK
 
 
+def guard_lines(conn, cfg, rows) -> dict[str, dict]:
+    """recipe → what the mass-change guard says of its plan, for the plans it would stop (not approved)."""
+    from ..push.guard import assess, guard_inputs
+    from ..staging.state import approvals
+
+    verdicts = [v for v in assess(rows, cfg.push, guard_inputs(conn, rows, cfg.mapping)).values() if v.blocked]
+    given = approvals.approved(conn, approvals.PLAN, [v.plan_id for v in verdicts])
+    return {v.recipe: {"plan_id": v.plan_id, "line": v.line(), "breaches": v.breaches, "figures": v.figures,
+                       "command": f"sfxero approve {v.plan_id}"} for v in verdicts if v.plan_id not in given}
+
+
 def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = None) -> int:
     from ..config import load_config
     from ..reconcile.build import build_plan
@@ -29,13 +40,14 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
             if limit is not None:
                 shown = shown.head(limit)
             names = {} if as_json else plan_names(conn, shown)
+            guard = guard_lines(conn, cfg, plan.rows)
             conn.rollback()
     finally:
         engine.dispose()
     summary = {r: c for r, c in plan.summary.items() if recipe is None or r == recipe}
     held = sum(c["held"] for c in summary.values())
     if as_json:
-        out = {"summary": summary, "plan_ids": {r: p for r, p in plan.plan_ids.items() if r in summary}, "rows": [
+        out = {"summary": summary, "waits_for_approval": {r: g for r, g in guard.items() if r in summary}, "plan_ids": {r: p for r, p in plan.plan_ids.items() if r in summary}, "rows": [
             {"plan_id": r.plan_id, "row_no": int(r.row_no), "recipe": r.recipe, "direction": r.direction,
              "source_id": r.source_id, "target_id": r.target_id, "action": r.action,
              "diff": json.loads(r.diff) if isinstance(r.diff, str) else None, "reason": r.reason}
@@ -49,6 +61,9 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
                    f"{c['held']:>7}  {plan.plan_ids[r]}")
     if not summary:
         click.echo("(nothing staged to reconcile)")
+    for r, g in guard.items():
+        if r in summary:
+            click.echo(f"Mass-change guard: {g['line']}\n  the push stops before it; to let it go ahead: {g['command']}")
     if len(shown):
         click.echo("")
     for line in text_lines(shown, names):

@@ -1,4 +1,5 @@
-"""`sfxero status`: last runs, API budget left, held records — read from the instance and staging only.
+"""`sfxero status`: last runs, API budget left, writes waiting for the next day's budget, plans waiting
+for approval, held records — read from the instance and staging only.
 
 A run abandoned by a dead `sfxero` process is marked failed first (its slots freed), and its line says so.
 No API call is made: the budget shown is what the last extract or push reported (Salesforce's
@@ -12,6 +13,8 @@ import json
 
 import click
 
+from ..config import load_config
+from ..push.guard import waiting_for_approval
 from ..staging.state.holds import open_holds_by_stage
 from . import EXIT_HELD, EXIT_OK
 from .abandoned import ABANDONED_TAG, reap_abandoned_runs
@@ -19,6 +22,7 @@ from .instance import get_instance
 
 #: Assets whose materializations report each system's budget (the busiest reader of each).
 BUDGET_ASSETS = {"salesforce": "sf_account", "xero": "xero_invoice"}
+PUSH_ASSETS = ("xero_push", "salesforce_push")
 SHOWN_HOLDS = 20
 
 
@@ -75,6 +79,40 @@ def print_holds(holds: list[dict]) -> None:
         click.echo(f"  … and {len(holds) - SHOWN_HOLDS} more (`sfxero status --json` lists all)")
 
 
+def budget_waits(instance) -> list[dict]:
+    """Writes the last push of each target left in the plan for the next day's API budget."""
+    import dagster as dg
+
+    out = []
+    for asset in PUSH_ASSETS:
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        waiting = getattr(meta.get("waiting_for_budget"), "value", None)
+        if waiting:
+            sample = getattr(meta.get("waiting_sample"), "data", None) or []
+            out.append({"push": asset, "waiting": int(waiting), "at": event.timestamp, "sample": sample,
+                        "reason": getattr(meta.get("waiting_reason"), "value", None) or ""})
+    return out
+
+
+def print_budget_waits(waits: list[dict]) -> None:
+    for w in waits:
+        click.echo(f"Planned, not written: {w['waiting']} write(s) of {w['push']} {w['reason']} (at {_when(w['at'])}); "
+                   "the next push writes them")
+        for row in w["sample"][:5]:
+            click.echo(f"  - {row['recipe']} {row['action']} {row['target_object']} {row['source_id']}"
+                       + (f" ({row['amount']:,.2f})" if row.get("amount") else ""))
+
+
+def print_waiting(waiting: list) -> None:
+    """Plans the mass-change guard holds, each with the command that lets it go ahead."""
+    if waiting:
+        click.echo("Plans held by the mass-change guard (push.max_change_share, max_deletes, max_amount_shift):")
+    for v in waiting:
+        click.echo(f"  {v.line()}")
+        click.echo(f"    to let it go ahead: sfxero approve {v.plan_id}")
+
+
 def run_status(as_json: bool = False) -> int:
     from ..defs.staging.resources import staging_for_cli
 
@@ -83,13 +121,19 @@ def run_status(as_json: bool = False) -> int:
     reap_abandoned_runs(instance)
     with staging_for_cli().engine.connect() as conn:
         holds = open_holds_by_stage(conn)
+        waiting = waiting_for_approval(conn, load_config())
     if as_json:
         runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,
                  "start": r.start_time, "end": r.end_time, "note": r.dagster_run.tags.get(ABANDONED_TAG)}
                 for r in instance.get_run_records(limit=10)]
-        click.echo(json.dumps({"runs": runs, "held": holds}, default=str))
+        click.echo(json.dumps({"runs": runs, "held": holds, "waits_for_budget": budget_waits(instance),
+                               "waits_for_approval": [
+            {"recipe": v.recipe, "plan_id": v.plan_id, "breaches": v.breaches, "figures": v.figures,
+             "command": f"sfxero approve {v.plan_id}"} for v in waiting]}, default=str))
     else:
         print_runs(instance)
         print_budget(instance)
+        print_budget_waits(budget_waits(instance))
+        print_waiting(waiting)
         print_holds(holds)
     return EXIT_HELD if holds else EXIT_OK

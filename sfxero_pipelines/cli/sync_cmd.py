@@ -77,8 +77,11 @@ def _innermost_line(error) -> str:
 
 
 def run_errors(result) -> list[str]:
-    """One line per failed step of a run (the innermost cause), or the run's own failure message."""
-    lines = [f"step {e.step_key} failed: {_innermost_line(e.event_specific_data.error)}"
+    """One line per failed step of a run (the innermost cause; for a blocking check, what the check
+    said), or the run's own failure message."""
+    said = {f"{e.asset_key.to_user_string()}_{e.check_name}": e.description for e in result.get_asset_check_evaluations()
+            if not e.passed and e.description}
+    lines = [f"step {e.step_key} failed: " + (said.get(e.step_key) or _innermost_line(e.event_specific_data.error))
              for e in result.all_events if e.is_step_failure]
     if not lines:
         lines = [e.message.strip().splitlines()[0] for e in result.all_events if e.is_run_failure and e.message]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -298,6 +299,21 @@ class XeroClient:
         if used >= self.day_budget_stop_share * self.day_limit:
             raise errors.BudgetExhausted(SYSTEM, used, self.day_limit,
                                          f"stopping at {self.day_budget_stop_share:.0%} of the daily limit")
+
+    def day_calls_left(self, *, probe: bool = True) -> int | None:
+        """Calls this client may still make today before `_check_budget` stops it: Xero's
+        `X-DayLimit-Remaining`, less the share of `day_limit` kept back. Unknown before the first
+        answer; `probe` asks for it then with one call (GET Organisation). None when still unknown."""
+        if self.limits["day_remaining"] is None and probe:
+            try:
+                self.get_all("Organisation")
+            except errors.BudgetExhausted:
+                return 0
+        remaining = self.limits["day_remaining"]
+        if remaining is None:
+            return None
+        used = self.day_limit - remaining
+        return max(0, min(remaining, math.ceil(self.day_budget_stop_share * self.day_limit) - used))
 
     def _once(self, label: str, method_name: str, *args, **kwargs) -> tuple[int, bytes, object]:
         """One logical call: waits out minute 429s and renews an expired token, raises _Transient."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ..staging.state.lease import WAIT_S, writer_lease
+from . import budget
 from .report import PushReport
 from ..staging.state.plans import load_latest
 from .rows import PushRow, load_rows, unwritten
@@ -51,6 +52,8 @@ def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id:
         with engine.connect() as conn:
             rows, _ = load_rows(conn, "salesforce", only_sources=only_sources)
         report.planned = len(rows)
+        # Collections of `salesforce_batch_size` per action: what today's allocation can write.
+        rows = budget.within_day_budget(rows, sf_client, cfg.salesforce_batch_size, lambda r: r.action, report)
         SalesforceWriter(engine, sf_client, cfg=cfg, run_id=run_id, report=report).write([sf_write(r) for r in rows])
     report.api_calls.update(_calls(sf_client, "salesforce"))
     return report

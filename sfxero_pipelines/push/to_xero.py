@@ -7,6 +7,9 @@ ledger outcome, the `sync_link` row, a hold with Xero's own message for a reject
 release of an earlier hold for one that now succeeds. Then, in the same step, the write-backs of
 the created ids into Salesforce.
 
+Writes beyond today's API budget wait in the plan for the next push (`budget.py`): what fits is
+written, highest amounts first, so a push never meets the daily limit mid-batch.
+
 A row whose ledger entry is still `pending` (a crash after the request left) is looked up first —
 Contacts by `ContactNumber`, invoices by `Reference` — and only written when Xero has no such
 record. A row the ledger shows `succeeded` is not resent; its link and write-back are completed
@@ -21,7 +24,7 @@ import sqlalchemy as sa
 from ..errors import ApiError
 from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
-from . import writeback
+from . import budget, writeback
 from .report import PushReport
 from ..reconcile.invoices import SOURCES as INVOICE_SOURCES, waiting
 from .rows import PushRow, batch_key
@@ -91,8 +94,14 @@ class XeroWriter:
                 self.report.links_recorded += links.record_links(conn, done_links)
         todo = self._without_held_since_plan(todo + self._look_up(unknown))
         self._note_held_dependencies(todo, unwritten or {})
+        todo = self._within_day_budget(todo)
         for target_object in ("Contact", "Invoice"):
             mine = [r for r in todo if r.target_object == target_object]
+            # Rows whose Contact is known not to be written are recorded first, so they take no place
+            # in a batch: the calls made are the ones the budget counted.
+            if blocked := [r for r in mine if self._dependency_failed(r)]:
+                self._send(blocked)
+                mine = [r for r in mine if not self._dependency_failed(r)]
             for start in range(0, len(mine), self.cfg.xero_batch_size):
                 self._send(mine[start:start + self.cfg.xero_batch_size])
         unsupported = [r for r in todo if r.target_object not in OBJECTS]
@@ -100,6 +109,20 @@ class XeroWriter:
             self._record(unsupported, [None] * len(unsupported), sent=False, errors=
                          [f"sfxero cannot write Xero {r.target_object or '(no target_object)'} records" for r in unsupported])
         self.flush_write_backs()
+
+    def _within_day_budget(self, rows: list[PushRow]) -> list[PushRow]:
+        """What today's Xero budget can write, highest amounts first; the rest wait in the plan
+        (no ledger entry, no hold) for the next push, with their reason in the report."""
+        # Rows that will not be sent (unsupported, or their Contact is known not to be written) cost nothing.
+        free = {id(r) for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)}
+        now = budget.within_day_budget([r for r in rows if id(r) not in free], self.client, self.cfg.xero_batch_size,
+                                       lambda r: r.target_object, self.report)
+        kept = free | {id(r) for r in now}
+        return [r for r in rows if id(r) in kept]
+
+    def _dependency_failed(self, r: PushRow) -> bool:
+        dep = r.diff.get("depends_on") or {}
+        return bool(dep) and (dep.get("recipe"), dep.get("source_id")) in self.failed_sources
 
     def _without_held_since_plan(self, rows: list[PushRow]) -> list[PushRow]:
         """Invoice writes whose record, or one of its lines, was held after the plan was made (a check

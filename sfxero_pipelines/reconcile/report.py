@@ -46,11 +46,7 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
                     f"SELECT {cur}, sum(o.totalamount) FROM sf_order o WHERE NOT o.is_deleted AND "
                     f"{activated(have, 'o')} GROUP BY {cur}").fetchall():
                 orders[c or "?"] = round(float(total or 0), 2)
-    if load.has_table(conn, "xero_invoice"):
-        for c, total in conn.exec_driver_sql(
-                "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "
-                "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall():
-            xero[c or "?"] = round(float(total or 0), 2)
+    xero.update({c: round(total, 2) for c, total in xero_invoiced(conn).items()})
     out = []
     for c in sorted(set(sf) | set(orders) | set(xero)):
         row = {"currency": c, "salesforce_won": sf.get(c, 0.0)}
@@ -61,6 +57,15 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
         row.update({"xero_invoiced": xero.get(c, 0.0), "difference": round(invoiced_from - xero.get(c, 0.0), 2)})
         out.append(row)
     return out
+
+
+def xero_invoiced(conn: sa.Connection) -> dict[str, float]:
+    """currency → total of the ACCREC invoices in Xero (staged), not deleted or voided."""
+    if not L.has_table(conn, "xero_invoice"):
+        return {}
+    return {c or "?": float(total or 0) for c, total in conn.exec_driver_sql(
+        "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "
+        "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall()}
 
 
 def markdown(counts: list[dict], totals: list[dict]) -> str:

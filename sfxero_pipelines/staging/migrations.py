@@ -47,6 +47,10 @@ def _create_oauth_token(conn: sa.Connection) -> None:
     schema.oauth_token.create(conn, checkfirst=True)
 
 
+def _create_approval(conn: sa.Connection) -> None:
+    schema.approval.create(conn, checkfirst=True)
+
+
 def _widen_money(conn: sa.Connection) -> None:
     """Money columns numeric(18,4) -> numeric, in every object table: 18,4 refused amounts from
     10^14, which Salesforce currency fields (18 digits) and Xero allow, and a page holding one
@@ -74,6 +78,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "writer_lease: one push writer per (system, tenant)", _create_writer_lease),
     Migration(4, "oauth_token: stored, encrypted, rotating OAuth connections", _create_oauth_token),
     Migration(5, "object tables: money columns numeric(18,4) -> numeric", _widen_money),
+    Migration(6, "approval: plans (later rows) a person approved past the mass-change guard", _create_approval),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -136,6 +136,17 @@ webhook_inbox = sa.Table(
     sa.Index("ix_webhook_inbox_unprocessed", "processed_at", "id"),
 )
 
+# Approvals a person gave (`sfxero approve`): a whole plan held by the mass-change guard now, single
+# plan rows later. Keyed by what was approved, so approving twice is one row.
+approval = sa.Table(
+    "approval", metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),  # plan (row: the next wave)
+    sa.Column("subject_id", sa.String(128), primary_key=True),  # the plan id (or row id)
+    sa.Column("approved_by", sa.String(255), nullable=False),  # who or what: user@host, or a Dagster run
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("detail", Json),  # what the guard reported when it was approved
+)
+
 oauth_token = sa.Table(
     "oauth_token", metadata,
     # Keyed by (system, tenant) so several organisations (and Salesforce later) fit beside each other.

@@ -127,3 +127,19 @@ def test_sensor_is_registered_with_both_push_jobs():
     sensor = defs().get_repository_def().get_sensor_def("push_new_plan_sensor")
     assert {t.job_name for t in sensor.targets} == {"push_xero_job", "push_salesforce_job"}
     assert "staging" in sensor.required_resource_keys
+
+
+def test_an_approval_launches_the_push_the_guard_stopped_again(instance, staging):
+    from sfxero_pipelines.staging.state import approvals
+
+    sensor = Sensor(instance, staging)
+    ids = store(staging, contacts("update", ["001A", "001B"]))
+    first, _ = sensor.tick()
+    assert set(first) == {"push_xero_job"}
+    assert sensor.tick()[0] == {}  # the same plan: nothing new, though its push stopped at the guard
+
+    with staging.begin() as conn:
+        approvals.approve(conn, approvals.PLAN, [ids["R1"]], by="test")
+    again, _ = sensor.tick()
+    assert set(again) == {"push_xero_job"} and again["push_xero_job"].run_key != first["push_xero_job"].run_key
+    assert sensor.tick()[0] == {}

@@ -20,6 +20,7 @@ the stored connection), `transport.py` (session, trust store, retries, limit hea
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import time
 from collections.abc import Callable
@@ -185,6 +186,22 @@ class SalesforceClient(QueryCalls, BulkCalls):
 
     def limits(self) -> dict:
         return self._call(lambda sf: sf.limits(), "limits")
+
+    def day_calls_left(self, *, probe: bool = True) -> int | None:
+        """Calls this client may still make today before the budget stop (the daily API request
+        allocation, `Sforce-Limit-Info` / `/limits`, up to `budget_stop_share`). Unknown before the first
+        answer; `probe` reads `/limits` then (one call). None when still unknown."""
+        if self.api_usage is None and probe:
+            try:
+                daily = (self.limits().get("DailyApiRequests") or {})
+            except BudgetExhausted:
+                return 0
+            if self.api_usage is None and daily.get("Max"):
+                self._transport.api_usage = (int(daily["Max"]) - int(daily.get("Remaining", 0)), int(daily["Max"]))
+        if not self.api_usage or not self.api_usage[1]:
+            return None
+        used, limit = self.api_usage
+        return max(0, math.ceil(self._cfg.budget_stop_share * limit) - used)
 
     def composite_batch(self, subrequests: list[tuple[str, str]], *, halt_on_error: bool = False) -> list[dict]:
         """Up to 25 independent (method, url relative to `/services/data/vNN.N/`) GETs in ONE

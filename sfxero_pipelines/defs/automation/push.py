@@ -4,7 +4,8 @@ Per target system (Xero: the sf_to_xero rows; Salesforce: the xero_to_sf rows) t
 the latest plan of every recipe that has pushable rows for it, and fingerprints those plan ids.
 A fingerprint not requested before launches the target's push job with
 run_key `push-<target>-<fingerprint>`: Dagster never launches a run_key twice for a sensor, so the
-same plans are never pushed twice by the sensor, even if its cursor is lost. (A push of the same
+same plans are never pushed twice by the sensor, even if its cursor is lost. An approval of a plan
+(`sfxero approve`) is part of the fingerprint, so a push the mass-change guard stopped is launched again. (A push of the same
 plan by hand, or a replay, is still safe: the ledger skips what was written.)
 
 Pushable rows are what `push/rows.py` executes: create / update / delete, and for Xero also
@@ -25,7 +26,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...push.rows import TARGET, WRITE_ACTIONS
-from ...staging.state import plans as stored_plans
+from ...staging.state import approvals, plans as stored_plans
 from ..staging.resources import StagingDatabase
 from ..sync.jobs import push_salesforce_job, push_xero_job, reconcile_job
 from .chain import IN_PROGRESS
@@ -49,8 +50,10 @@ def pushable_plans(conn: sa.Connection, latest: dict[str, str]) -> dict[str, dic
     return {target: dict(sorted(plans.items())) for target, plans in out.items()}
 
 
-def fingerprint(plans: dict[str, str]) -> str:
-    material = ",".join(f"{recipe}={plan_id}" for recipe, plan_id in sorted(plans.items()))
+def fingerprint(plans: dict[str, str], approved: set[str] = frozenset()) -> str:
+    # An approval changes the fingerprint: a push the mass-change guard stopped runs again once approved.
+    material = ",".join(f"{recipe}={plan_id}" + ("+approved" if plan_id in approved else "")
+                        for recipe, plan_id in sorted(plans.items()))
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -59,7 +62,8 @@ def evaluate(conn: sa.Connection, cursor: dict) -> tuple[list[dg.RunRequest], li
     latest = stored_plans.latest_plan_ids(conn)
     if not latest:
         return [], ["no sync plan is stored yet (reconcile_job writes them)"], cursor
-    seen = fingerprint(latest)
+    approved = approvals.approved(conn, approvals.PLAN, list(latest.values()))
+    seen = fingerprint(latest, approved)
     if cursor.get("plans") == seen:
         return [], [f"no new plan since the last evaluation ({', '.join(latest.values())})"], cursor
     new_cursor = {**cursor, "plans": seen}
@@ -68,7 +72,7 @@ def evaluate(conn: sa.Connection, cursor: dict) -> tuple[list[dg.RunRequest], li
         if not plans:
             reasons.append(f"{target}: the latest plans have nothing to push to {target}")
             continue
-        fp = fingerprint(plans)
+        fp = fingerprint(plans, approved)
         if cursor.get(target) == fp:
             reasons.append(f"{target}: plans {', '.join(plans.values())} were already requested (push-{target}-{fp})")
             continue

@@ -36,6 +36,9 @@ def _result(context: dg.AssetExecutionContext, report: PushReport) -> dg.Materia
            "api_calls": dg.MetadataValue.json(dict(report.api_calls)), "run_id": context.run.run_id}
     if report.held:
         out["held_sample"] = dg.MetadataValue.json(report.held[:20])
+    if report.waiting:
+        context.log.warning(f"push to {report.target}: {len(report.waiting)} write(s) {report.waiting_reason}")
+        out["waiting_sample"] = dg.MetadataValue.json(report.waiting[:20])
     return dg.MaterializeResult(metadata=out)
 
 

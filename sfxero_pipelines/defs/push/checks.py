@@ -2,6 +2,9 @@
 
 - `ready_to_push` (blocking) on each plan asset: the stored plan is fit to be written
   (`push.preflight`). The push jobs run these first; a failure stops the push before any call.
+- `mass_change` (blocking) on each plan asset: the plan stays within the mass-change limits
+  (`push.guard`), or a person approved it (`sfxero approve PLAN_ID`, or this check's run config
+  `approve: [PLAN_ID]` in a launch from the UI, which records the approval too).
 - `held_records` (WARN, never blocking) on the push assets: every record a target rejected, visible
   in the UI. A held record is one record's problem; the rest of the sync goes on.
 """
@@ -10,8 +13,13 @@
 import json
 
 import dagster as dg
+import pandas as pd
 
+from ...config import load_config
+from ...push.guard import COUNTED, assess, guard_inputs
+from ...staging.state import approvals
 from ...staging.state.holds import open_push_holds
+from ...staging.state.plans import load_latest
 from ...push.preflight import plan_problems
 from ...push.rows import load_rows
 from ...reconcile.build import FAMILIES
@@ -60,6 +68,50 @@ def _ready_check(recipe: str) -> dg.AssetChecksDefinition:
     return _check
 
 
+class MassChangeConfig(dg.Config):
+    #: Plan ids this launch approves past the mass-change guard (recorded as `sfxero approve` would).
+    approve: list[str] = []
+
+
+def _mass_change_check(recipe: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=plan_key(recipe), name="mass_change", blocking=True,
+                    description=f"{recipe}'s stored plan stays within push.max_change_share, push.max_deletes and "
+                                "push.max_amount_shift, or was approved (`sfxero approve PLAN_ID`, or run config "
+                                "`approve: [PLAN_ID]`). Runs first in the push jobs.")
+    def _check(context: dg.AssetCheckExecutionContext, config: MassChangeConfig,
+               staging: StagingDatabase) -> dg.AssetCheckResult:
+        cfg = load_config()
+        with staging.engine.connect() as conn:
+            base = COUNTED.get(recipe, ("", recipe))[1]
+            plan = load_latest(conn, recipe)
+            if base != recipe and len(plan):
+                # R5's share is of R1's linked pairs: its own plan lists only the pairs it updates.
+                plan = pd.concat([plan, load_latest(conn, base)], ignore_index=True)
+            verdict = assess(plan, cfg.push, guard_inputs(conn, plan, cfg.mapping)).get(recipe)
+        if verdict is None:
+            return dg.AssetCheckResult(passed=True, description=f"no stored {recipe} plan")
+        meta = {"plan_id": verdict.plan_id, "figures": dg.MetadataValue.json(verdict.figures),
+                "breaches": dg.MetadataValue.json(verdict.breaches)}
+        if not verdict.blocked:
+            return dg.AssetCheckResult(passed=True, description=verdict.line(), metadata=meta)
+        with staging.begin() as conn:
+            if verdict.plan_id in config.approve:
+                approvals.approve(conn, approvals.PLAN, [verdict.plan_id], by=f"dagster run {context.run.run_id}",
+                                  detail={"breaches": verdict.breaches, "figures": verdict.figures})
+            given = approvals.approval_of(conn, approvals.PLAN, verdict.plan_id)
+        if given:
+            return dg.AssetCheckResult(passed=True, metadata={**meta, "approved_by": given["approved_by"]},
+                                       description=f"{verdict.plan_id} approved by {given['approved_by']}: "
+                                                   + "; ".join(verdict.breaches))
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=meta,
+            description=f"{verdict.line()}; run `sfxero approve {verdict.plan_id}`")
+
+    return _check
+
+
 PLAN_RECIPES = [r for family in FAMILIES.values() for r in family]
 ready_checks = [_ready_check(r) for r in PLAN_RECIPES]
-push_checks = [_held_check("xero_push", "xero"), _held_check("salesforce_push", "salesforce"), *ready_checks]
+mass_change_checks = [_mass_change_check(r) for r in PLAN_RECIPES]
+push_checks = [_held_check("xero_push", "xero"), _held_check("salesforce_push", "salesforce"), *ready_checks,
+               *mass_change_checks]

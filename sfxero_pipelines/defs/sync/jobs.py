@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ..extract_metadata import EXTRACT_KIND_TAG
+from ..push.checks import mass_change_checks
 
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
 # alone would bring their checks along and run every suite twice per cycle).
@@ -36,8 +37,11 @@ check_job = dg.define_asset_job(
     description="Data-quality checks on every staged table: hold bad records, block a table that fails a table-level rule.",
 )
 
+# The mass-change guard stops pushes, not planning: a plan it holds is stored and shown (`sfxero plan`,
+# `sfxero status`), and the push jobs run the guard before writing it.
+MASS_CHANGE = dg.AssetSelection.checks(*mass_change_checks)
 reconcile_job = dg.define_asset_job(
-    "reconcile_job", selection=dg.AssetSelection.groups("reconciliation"),
+    "reconcile_job", selection=dg.AssetSelection.groups("reconciliation") - MASS_CHANGE,
     description="Compare staged Salesforce and Xero data: store the sync plan per recipe and the reconciliation report.",
 )
 

@@ -128,6 +128,11 @@ _LINKS = sa.text(f"SELECT 1 FROM {TABLE} WHERE plan_id = :p AND action = 'skip' 
                  "LIMIT 1")
 
 
+def stored_plan_ids(conn: sa.Connection) -> list[str]:
+    """Every stored plan's id (the latest and the older ones kept)."""
+    return [r[0] for r in conn.execute(_PLAN_IDS)] if has_plans_table(conn) else []
+
+
 def latest_plan_ids(conn: sa.Connection) -> dict[str, str]:
     """recipe → id of its latest stored plan (newest created_at; ties by plan_id, as reconcile.plan does)."""
     ids = [r[0] for r in conn.execute(_PLAN_IDS)]
