@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from sfxero_pipelines.cli import launcher
 from sfxero_pipelines.cli.instance_files import event_log_files_held
@@ -52,3 +53,25 @@ def test_a_run_that_never_started_leaves_no_shard_file_behind(instance):
         assert Path(storage.path_for_shard("never-started")) in held
     assert not Path(storage.path_for_shard("never-started")).exists()
     assert "never-started" not in storage.get_all_run_ids()
+
+
+def _synchronous(url: str) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    finally:
+        engine.dispose()
+
+
+def test_while_a_run_executes_the_instance_files_commit_without_a_disk_sync_and_others_are_untouched(instance, tmp_path):
+    storage = instance.event_log_storage
+    history = Path(storage.path_for_shard("index")).parent.parent
+    inside, outside = f"sqlite:///{history / 'runs.db'}", f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    full, normal = 2, 1
+    assert _synchronous(inside) == full
+    with event_log_files_held(instance, "some-run"):
+        assert _synchronous(inside) == normal
+        assert _synchronous(f"sqlite:///{Path(storage.path_for_shard('some-run'))}") == normal
+        assert _synchronous(outside) == full
+    assert _synchronous(inside) == full

@@ -8,6 +8,11 @@ every per-event close from being the last: each event then costs one WAL commit,
 The idle connection holds no lock and starts no transaction; the WAL is still checkpointed when it
 grows (SQLite's automatic checkpoint) and when the run ends.
 
+While a run executes, the instance's SQLite connections under its storage directory also run with
+`synchronous=NORMAL`, as the staging database does (settings.engine_for): under WAL a commit then
+waits for no disk sync, and the database stays consistent after a crash (a power cut may lose the
+last events, never corrupt the file; the push ledger lives in the staging database, not here).
+
 Only the sharded SQLite event log (the embedded default, `dagster.yaml` without `storage:`) has
 per-run files; any other storage (PostgreSQL in production) is left alone.
 """
@@ -19,7 +24,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
 INDEX_SHARD = "index"
+
+#: Directories whose SQLite files get `synchronous=NORMAL` on connect (those of the runs executing).
+_RELAXED: dict[Path, int] = {}
+
+
+def _relax_sync(dbapi_conn, _record) -> None:
+    if not _RELAXED or not isinstance(dbapi_conn, sqlite3.Connection):
+        return
+    files = [Path(row[2]) for row in dbapi_conn.execute("PRAGMA database_list") if row[2]]
+    if any(base in f.resolve().parents for f in files for base in _RELAXED):
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+
+sa.event.listen(sa.engine.Engine, "connect", _relax_sync)
+
+
+@contextmanager
+def _sync_relaxed(directory: Path) -> Iterator[None]:
+    _RELAXED[directory] = _RELAXED.get(directory, 0) + 1
+    try:
+        yield
+    finally:
+        _RELAXED[directory] -= 1
+        if not _RELAXED[directory]:
+            del _RELAXED[directory]
 
 
 def _shard_paths(instance, run_id: str) -> list[Path]:
@@ -47,8 +79,12 @@ def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
     The run's shard does not exist yet: it is created here, empty and in WAL mode, and Dagster creates
     its tables on first use. If the run never started (nothing was written), the empty file is removed
     so that it does not look like a run to Dagster."""
+    paths = _shard_paths(instance, run_id)
+    if not paths:
+        yield []
+        return
     held: list[tuple[Path, sqlite3.Connection, bool]] = []
-    for path in _shard_paths(instance, run_id):
+    for path in paths:
         if not path.parent.is_dir():
             continue
         created = not path.exists()
@@ -59,7 +95,9 @@ def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         held.append((path, conn, created))
     try:
-        yield [path for path, _, _ in held]
+        # The event log's shards and the run storage's runs.db share the instance's history directory.
+        with _sync_relaxed(paths[0].parent.parent.resolve()):
+            yield [path for path, _, _ in held]
     finally:
         for path, conn, created in held:
             conn.close()
