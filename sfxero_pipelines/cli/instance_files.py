@@ -89,10 +89,11 @@ def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
             continue
         created = not path.exists()
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
         # A connection joins the WAL (and so keeps it from being checkpointed on others' close) at its
-        # first read, not when it opens.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        # first read, not when it opens. Each statement is finished and closed, so that no read
+        # transaction stays open to pin the WAL.
+        for statement in ("PRAGMA journal_mode=WAL", "SELECT count(*) FROM sqlite_master"):
+            conn.execute(statement).close()
         held.append((path, conn, created))
     try:
         # The event log's shards and the run storage's runs.db share the instance's history directory.
