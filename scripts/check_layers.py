@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "push": 5,
     "reconcile": 4,
     "checks": 3,
+    "realtime": 5,
     "extract": 2, "notify": 2, "webhooks": 2,
     "staging": 1, "clients": 1, "config": 1, "config_model": 1, "settings": 1, "errors": 1, "owner": 1, "recipes": 1,
     "__init__": 0,

@@ -4,9 +4,10 @@ Setup (not timed): `size` synthetic ACCREC invoices (with line items in `raw`) a
 contacts are written straight into staging; 1 % of invoices carry one defect each (negative total,
 unknown currency, unknown contact, total ≠ lines + tax, out-of-range date), so holds are written too.
 
-Timed: exactly what the Dagster check does — read the live rows, derive `total_mismatch`, validate the
-suite with great-expectations, write holds. Floor: the same table-level counts computed the simplest
-way, as plain SQL aggregate queries (no per-record ids, no line-item totals, no holds). No API calls.
+Timed: exactly what the Dagster check does — read the live rows, derive `total_mismatch`, evaluate the
+suite's expectations (checks/expectations.py), write holds. Floor: the same table-level counts
+computed the simplest way, as plain SQL aggregate queries (no per-record ids, no line-item totals,
+no holds). No API calls.
 """
 
 from __future__ import annotations

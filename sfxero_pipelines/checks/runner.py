@@ -8,8 +8,11 @@
   above `checks.max_bad_share`;
 - per-expectation stats and samples for the Dagster UI.
 
-GE is called directly (dagster-ge only offers an op factory): an ephemeral context, one pandas
-datasource, and the whole-dataframe batch definition reused for every suite in the process.
+The expectations are evaluated on the frame directly (`expectations.py`, great-expectations'
+semantics for the six types the suites use): building a GE validation graph per suite cost more than
+the checks' own work. `evaluate_with_great_expectations` (an ephemeral context, one pandas datasource,
+the whole-dataframe batch definition reused for every suite in the process) stays as the reference
+the tests hold the native evaluation to.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sqlalchemy as sa
 
 from ..config import ChecksConfig
 from . import frames
+from .expectations import CannotEvaluate, evaluate
 from .suites import load_suite, parameters_of
 
 _GX: dict = {}
@@ -109,7 +113,56 @@ def _json_value(value):
     return str(value)
 
 
-def run_suite(conn: sa.Connection, name: str, cfg: ChecksConfig, *, now: dt.datetime | None = None) -> SuiteOutcome:
+@dataclass
+class Found:
+    """What evaluating one expectation found: success, unexpected rows (`{"id", column: value}`, frame
+    order) and their count; or the one line saying why it could not be evaluated."""
+
+    success: bool
+    unexpected_count: int = 0
+    unexpected: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+def evaluate_natively(runnable: list[dict], frame, params: dict, cfg: ChecksConfig) -> list[Found]:
+    """The expectations evaluated on the frame directly (`expectations.py`): what the checks use."""
+    found = []
+    for exp in runnable:
+        try:
+            e = evaluate(exp, frame, params)
+        except CannotEvaluate as exc:
+            found.append(Found(False, error=str(exc).splitlines()[0] if str(exc) else "could not evaluate"))
+            continue
+        found.append(Found(e.success, e.unexpected_count, e.unexpected))
+    return found
+
+
+def evaluate_with_great_expectations(runnable: list[dict], frame, params: dict, cfg: ChecksConfig) -> list[Found]:
+    """The same expectations validated by great-expectations (one context per process): the reference
+    the native evaluation is tested against."""
+    gx, batch_definition = _batch_definition()
+    gx_suite = gx.ExpectationSuite(name="sfxero", expectations=[{"type": e["type"], "kwargs": e["kwargs"]} for e in runnable])
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    validation = batch.validate(
+        gx_suite, expectation_parameters={k: v for k, v in params.items() if v is not None},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"],
+                       "partial_unexpected_count": cfg.sample_size, "return_unexpected_index_query": False})
+    found = []
+    for res in validation.results:  # GE returns results in suite order
+        info = res.exception_info or {}
+        if info.get("raised_exception") or any(isinstance(v, dict) and v.get("raised_exception") for v in info.values()):
+            message = info.get("exception_message") or next(
+                (v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("exception_message")), "")
+            found.append(Found(False, error=str(message).splitlines()[0] if message else "could not evaluate"))
+            continue
+        payload = res.result or {}
+        failing = payload.get("unexpected_index_list") or []
+        found.append(Found(bool(res.success), int(payload.get("unexpected_count") or len(failing)), failing))
+    return found
+
+
+def run_suite(conn: sa.Connection, name: str, cfg: ChecksConfig, *, now: dt.datetime | None = None,
+              evaluator=evaluate_natively) -> SuiteOutcome:
     import time
 
     started = time.perf_counter()
@@ -149,27 +202,14 @@ def run_suite(conn: sa.Connection, name: str, cfg: ChecksConfig, *, now: dt.date
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    gx, batch_definition = _batch_definition()
-    gx_suite = gx.ExpectationSuite(name=name, expectations=[{"type": e["type"], "kwargs": e["kwargs"]} for e in runnable])
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    validation = batch.validate(
-        gx_suite, expectation_parameters={k: v for k, v in params.items() if v is not None},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"],
-                       "partial_unexpected_count": cfg.sample_size, "return_unexpected_index_query": False})
-
-    # GE returns results in suite order.
-    for result, res in zip(by_position, validation.results):
-        info = res.exception_info or {}
-        if info.get("raised_exception") or any(isinstance(v, dict) and v.get("raised_exception") for v in info.values()):
-            message = info.get("exception_message") or next(
-                (v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("exception_message")), "")
-            result.success, result.error = False, str(message).splitlines()[0] if message else "could not evaluate"
+    for result, found in zip(by_position, evaluator(runnable, frame, params, cfg)):
+        if found.error is not None:
+            result.success, result.error = False, found.error
             outcome.table_failures.append(f"{result.expectation}({result.column}) could not be evaluated: {result.error}")
             continue
-        result.success = bool(res.success)
-        payload = res.result or {}
-        failing = payload.get("unexpected_index_list") or []
-        result.unexpected_count = int(payload.get("unexpected_count") or len(failing))
+        result.success = found.success
+        failing = found.unexpected
+        result.unexpected_count = found.unexpected_count
         result.sample = [{"id": f.get("id"), "value": _json_value(f.get(result.column))} for f in failing[: cfg.sample_size]]
         if result.success:
             continue

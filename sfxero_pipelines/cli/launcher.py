@@ -25,6 +25,7 @@ import click
 import dagster as dg
 
 from .abandoned import HEARTBEAT_EVERY_S, HEARTBEAT_TAG, HOST_TAG, PID_TAG, launcher_tags, reap_abandoned_runs
+from .instance_files import event_log_files_held
 
 #: How often a waiting CLI looks again at a busy pool and for dead launchers.
 POLL_S = 1.0
@@ -104,10 +105,12 @@ def _stop(instance: dg.DagsterInstance, job: dg.JobDefinition, run_id: str, sign
 def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, *, tags: dict[str, str], **kwargs
             ) -> dg.ExecuteInProcessResult:
     """`job.execute_in_process(instance=instance, tags=tags, **kwargs)` as a CLI run (see the module doc)."""
+    run_id = str(uuid.uuid4())
     if threading.current_thread() is not threading.main_thread():
         # Signals can only be handled on the main thread; whoever runs us elsewhere owns them.
-        return job.execute_in_process(instance=instance, tags={**tags, **launcher_tags()}, **kwargs)
-    run_id = str(uuid.uuid4())
+        with event_log_files_held(instance, run_id):
+            return job.execute_in_process(instance=instance, run_id=run_id, tags={**tags, **launcher_tags()},
+                                          **kwargs)
     outcome: dict[str, object] = {}
     handlers = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -116,8 +119,9 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, *, tags: dict[s
 
         def work() -> None:
             try:
-                outcome["result"] = job.execute_in_process(instance=instance, run_id=run_id,
-                                                           tags={**tags, **launcher_tags()}, **kwargs)
+                with event_log_files_held(instance, run_id):
+                    outcome["result"] = job.execute_in_process(instance=instance, run_id=run_id,
+                                                               tags={**tags, **launcher_tags()}, **kwargs)
             except BaseException as exc:  # handed to the main thread, which raises it
                 outcome["error"] = exc
 

@@ -1,8 +1,9 @@
-"""The `realtime:` section of sfxero.yaml: the real-time lane beside the scheduled cycle (off by default).
+"""The `realtime:` section of sfxero.yaml: the real-time lane beside the scheduled cycle (on by default;
+`enabled: false` registers its sensor STOPPED).
 
 ```yaml
 realtime:
-  enabled: true                  # webhooks received by `sfxero webhooks` and Salesforce polling feed the lane
+  enabled: true                  # default: webhooks (`sfxero webhooks`) and Salesforce polling feed the lane
   salesforce_budget_share: 0.05  # at most this share of the daily API allocation goes to change polling
   salesforce_objects: [Account, Opportunity]   # polled in one call (<= 25); default: those extract reads
   poll_limit: 200                # changes per object per poll (more waiting: poll again at once)
@@ -19,7 +20,7 @@ from .base import StrictModel
 
 
 class RealtimeConfig(StrictModel):
-    enabled: bool = False
+    enabled: bool = True
     salesforce_budget_share: float = Field(0.05, gt=0, le=0.5)
     #: Salesforce's /composite/batch carries at most 25 subrequests: one per object, one call per poll.
     salesforce_objects: list[str] | None = Field(None, min_length=1, max_length=25)

@@ -18,6 +18,15 @@ from . import plan
 #: Recipe families planned together (they share one matching) → the recipes they produce.
 FAMILIES: dict[str, tuple[str, ...]] = {"contacts": (R1, R4, R5), "invoices": (R2, R3, R7),
                                         "campaigns": (R6,)}
+#: The staged tables each family reads (the plan assets depend on them; the real-time lane rebuilds a
+#: family when one of them changed).
+FAMILY_TABLES: dict[str, list[str]] = {
+    "contacts": ["sf_account", "sf_contact", "xero_contact"],
+    "invoices": ["sf_opportunity", "sf_opportunity_line_item", "sf_order", "sf_order_item", "sf_product2", "sf_account",
+                 "xero_invoice", "xero_item"],
+    "campaigns": ["xero_contact", "xero_invoice", "sf_account", "sf_contact", "sf_lead", "sf_campaign",
+                  "sf_campaign_member"],
+}
 
 
 @dataclass

@@ -61,7 +61,7 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
 
 def xero_invoiced(conn: sa.Connection) -> dict[str, float]:
     """currency → total of the ACCREC invoices in Xero (staged), not deleted or voided."""
-    if not L.has_table(conn, "xero_invoice"):
+    if not load.has_table(conn, "xero_invoice"):
         return {}
     return {c or "?": float(total or 0) for c, total in conn.exec_driver_sql(
         "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "

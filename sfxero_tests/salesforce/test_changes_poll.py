@@ -123,10 +123,10 @@ def test_poll_interval_follows_the_budget():
 
 
 def test_realtime_config_section():
-    config = parse_config({"realtime": {"enabled": True, "salesforce_budget_share": 0.02,
+    config = parse_config({"realtime": {"enabled": False, "salesforce_budget_share": 0.02,
                                         "salesforce_objects": ["Account", "Opportunity"]}})
-    assert config.realtime.enabled and config.realtime.salesforce_budget_share == 0.02
-    assert parse_config({}).realtime.enabled is False
+    assert not config.realtime.enabled and config.realtime.salesforce_budget_share == 0.02
+    assert parse_config({}).realtime.enabled is True  # the lane's sensor starts RUNNING (make dev)
     with pytest.raises(ConfigError, match="realtime.min_poll_interval_s"):
         parse_config({"realtime": {"min_poll_interval_s": 5}})
     with pytest.raises(ConfigError, match="realtime.salesforce_objects"):

@@ -44,6 +44,22 @@ def test_signature_matches_xeros_test_vector():
                                      "oHNbSm1QAIXAdwwDNjUF0YK3J6PXHM2bwNGv2Iv5CA0=")
 
 
+def test_the_handshake_compares_signatures_in_constant_time(monkeypatch):
+    """Every verdict, right or wrong, comes from hmac.compare_digest (whose time does not depend on how
+    much of a forged signature matches), never from `==` on the strings; spied, not replaced."""
+    import hmac
+
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    good = xero_signature(WEBHOOK_KEY, ITR_BODY)
+    near_miss = good[:-2] + ("A=" if not good.endswith("A=") else "B=")
+    verdicts = [verify_xero_signature(WEBHOOK_KEY, ITR_BODY, s) for s in (good, near_miss, "x")]
+    assert verdicts == [True, False, False]
+    assert [a for a, _ in compared] == [good.encode("ascii")] * 3
+    assert [b for _, b in compared] == [good.encode(), near_miss.encode(), b"x"]
+
+
 def test_intent_to_receive_handshake(receiver, staging):
     good = post(receiver.url, ITR_BODY, xero_signature(WEBHOOK_KEY, ITR_BODY))
     assert (good.status_code, good.content) == (200, b"")

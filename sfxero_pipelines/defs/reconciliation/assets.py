@@ -12,7 +12,7 @@ import dagster as dg
 
 from ...config import load_config
 from ...recipes import RECIPE_TITLES
-from ...reconcile.build import FAMILIES, build_family
+from ...reconcile.build import FAMILIES, FAMILY_TABLES, build_family
 from ...reconcile.plan import ACTIONS
 from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_names
 from ...staging.state.plans import write_plan
@@ -20,13 +20,7 @@ from ...reconcile.report import amount_totals, markdown, recipe_counts
 from ..staging.resources import StagingDatabase
 
 GROUP = "reconciliation"
-FAMILY_DEPS = {
-    "contacts": ["sf_account", "sf_contact", "xero_contact"],
-    "invoices": ["sf_opportunity", "sf_opportunity_line_item", "sf_order", "sf_order_item", "sf_product2", "sf_account",
-                 "xero_invoice", "xero_item"],
-    "campaigns": ["xero_contact", "xero_invoice", "sf_account", "sf_contact", "sf_lead", "sf_campaign",
-                  "sf_campaign_member"],
-}
+FAMILY_DEPS = FAMILY_TABLES  # each plan asset depends on the staged tables its family reads
 
 
 def plan_key(recipe: str) -> str:

@@ -1,0 +1,90 @@
+"""The real-time lane's Dagster wiring: a sensor that turns waiting changes into one run per batch.
+
+- `realtime_lane_sensor` (every `realtime.min_poll_interval_s`, at least 10 s): asks
+  `realtime/feed.next_batch` for the inbox's webhook events and, when the budget-paced interval has
+  passed, one composite Salesforce change poll; a batch becomes a `realtime_lane_job` run with
+  `run_key` derived from the event ids (Dagster never launches a run_key twice), the cursor advances.
+- `realtime_lane_job`: one op running `realtime/lane.run_batch` (extract by id → the suites reading the
+  touched tables → the touched families' plans → push of the changed records, under the cycle's
+  writer lease and ledger), then marking the batch's inbox events processed. It runs in process
+  (a batch is a handful of records: a process per step would cost more than the work).
+The scheduled cycle stays the safety net. `realtime.enabled: false` (sfxero.yaml) registers both
+STOPPED; `schedules.enabled: false` stops them too, like every sensor.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from ...config import RealtimeConfig, SfxeroConfig, load_config
+from ...realtime.feed import next_batch
+from ...realtime.lane import Changes, run_batch
+from ...staging.state import inbox
+from ..salesforce.resources import SalesforceResource
+from ..staging.resources import StagingDatabase
+from ..xero.resources import XeroResource
+
+LANE_TAG = "sfxero/lane"
+
+
+class LaneBatchConfig(dg.Config):
+    #: "<system>:<object>:<id>" per changed record (system: salesforce or xero), readable in the launchpad.
+    records: list[str] = []
+    inbox_ids: list[int] = []
+
+    def changes(self) -> Changes:
+        out = Changes()
+        for entry in self.records:
+            system, obj, record_id = entry.split(":", 2)
+            getattr(out, system).setdefault(obj, []).append(record_id)
+        return out
+
+
+def batch_config(changes: Changes, inbox_ids: list[int]) -> LaneBatchConfig:
+    records = [f"{system}:{obj}:{i}" for system in ("salesforce", "xero")
+               for obj, ids in getattr(changes, system).items() for i in ids]
+    return LaneBatchConfig(records=records, inbox_ids=inbox_ids)
+
+
+@dg.op(description="One real-time batch: the changed records through extract by id, checks, reconcile and push.")
+def lane_batch(context: dg.OpExecutionContext, config: LaneBatchConfig, staging: StagingDatabase,
+               salesforce: SalesforceResource, xero: XeroResource) -> dg.Output:
+    cfg = load_config()
+    with salesforce.get_client() as sf, xero.get_client() as x:
+        report = run_batch(staging.engine, sf, x, config.changes(), cfg=cfg, run_id=context.run.run_id)
+    if report.blocked:
+        # Checks before push: nothing was written; the events stay for the cycle to judge again.
+        raise dg.Failure(description="a blocking check failed: " + "; ".join(report.blocked))
+    with staging.begin() as conn:
+        inbox.mark_processed(conn, config.inbox_ids)
+    return dg.Output(None, metadata={"staged": dg.MetadataValue.json(report.staged), "written": report.written,
+                                     "held_now": sum(report.held.values()), "families": ", ".join(report.families)})
+
+
+@dg.job(name="realtime_lane_job", tags={LANE_TAG: "batch"}, executor_def=dg.in_process_executor,
+        description="A real-time batch of changed records: extract by id → checks → reconcile → push.")
+def realtime_lane_job():
+    lane_batch()
+
+
+def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    @dg.sensor(name="realtime_lane_sensor", job=realtime_lane_job, default_status=status,
+               minimum_interval_seconds=int(realtime.min_poll_interval_s),
+               description="Webhook events and the Salesforce change poll → one lane run per batch of changes.")
+    def realtime_lane_sensor(context: dg.SensorEvaluationContext, staging: StagingDatabase,
+                             salesforce: SalesforceResource):
+        cfg = load_config()
+        now = dt.datetime.now(dt.timezone.utc)
+        with salesforce.get_client() as sf, staging.engine.connect() as conn:
+            batch, cursor = next_batch(conn, sf, context.cursor, cfg, now)
+        context.update_cursor(cursor)
+        if batch is None:
+            return dg.SkipReason("no change since the last tick")
+        return dg.RunRequest(run_key=batch.run_key,
+                             run_config=dg.RunConfig(ops={"lane_batch": batch_config(batch.changes, batch.inbox_ids)}))
+
+    return realtime_lane_sensor
+
+
+def lane_status(config: SfxeroConfig, sensor_status: dg.DefaultSensorStatus) -> dg.DefaultSensorStatus:
+    return sensor_status if config.realtime.enabled else dg.DefaultSensorStatus.STOPPED

@@ -1,0 +1,1 @@
+"""The real-time lane's logic, without Dagster (its wiring lives in defs/)."""

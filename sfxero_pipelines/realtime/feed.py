@@ -1,0 +1,90 @@
+"""What the lane's sensor asks on each tick: the changes waiting, as one batch with a deterministic key.
+
+`next_batch(conn, sf_client, cursor, cfg, now)` → `Batch` (or None when nothing changed):
+- Xero: the inbox's unprocessed events (written by `sfxero webhooks`), Contacts and Invoices by id;
+  the lane's run marks them processed in the transaction that finishes the batch, so a run that dies
+  leaves them for the next batch (or the cycle);
+- Salesforce: one composite change poll (`clients/salesforce_changes.changes_since`, one API call for
+  every polled object) when the budget-paced interval has passed (`poll_interval_s`, from the share in
+  `realtime.salesforce_budget_share` and the allocation left per `Sforce-Limit-Info`). A first tick
+  starts the cursors at `now`: the lane carries changes from then on, the cycle everything before.
+- `run_key`: a hash of the inbox event ids and the Salesforce (object, id, cursor) seen, so a tick
+  that sees the same changes again requests the run already requested, never a second one.
+The cursor is JSON (the sensor stores it): per object the last (SystemModstamp, Id) and the time of
+the last poll.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ..clients.salesforce_changes import ChangeCursor, changes_since, poll_interval_s
+from ..config import SfxeroConfig
+from ..staging.state import inbox
+from .lane import Changes
+
+#: Xero's webhook categories → the collection the lane reads by id.
+XERO_CATEGORIES = {"CONTACT": "Contacts", "INVOICE": "Invoices"}
+
+
+@dataclass
+class Batch:
+    changes: Changes
+    inbox_ids: list[int] = field(default_factory=list)
+    run_key: str = ""
+
+
+def polled_objects(cfg: SfxeroConfig) -> list[str]:
+    return list(cfg.realtime.salesforce_objects or cfg.extract.salesforce.objects)[:25]
+
+
+def _due(state: dict, cfg: SfxeroConfig, sf_client, now: dt.datetime) -> bool:
+    last = state.get("polled_at")
+    if last is None:
+        return True
+    usage = getattr(sf_client, "api_usage", None)
+    interval = cfg.realtime.min_poll_interval_s
+    if usage and usage[1]:
+        used, limit = usage
+        interval = poll_interval_s(daily_limit=limit, remaining=limit - used,
+                                   share=cfg.realtime.salesforce_budget_share,
+                                   minimum_s=cfg.realtime.min_poll_interval_s)
+    return (now - dt.datetime.fromisoformat(last)).total_seconds() >= interval
+
+
+def next_batch(conn: sa.Connection, sf_client, cursor: str | None, cfg: SfxeroConfig,
+               now: dt.datetime) -> tuple[Batch | None, str]:
+    """The batch waiting (None when nothing changed) and the cursor to store."""
+    state = json.loads(cursor) if cursor else {}
+    changes, seen = Changes(), []
+    events = inbox.unprocessed(conn, limit=1000)
+    for event in events:
+        collection = XERO_CATEGORIES.get(event.event_category)
+        if collection and event.resource_id:
+            changes.xero.setdefault(collection, []).append(event.resource_id)
+    seen += [f"inbox:{e.id}" for e in events]
+
+    if sf_client is not None and _due(state, cfg, sf_client, now):
+        objects = polled_objects(cfg)
+        cursors = state.get("salesforce", {})
+        start = {o: ChangeCursor(dt.datetime.fromisoformat(cursors[o][0]), cursors[o][1]) if o in cursors
+                 else ChangeCursor(now) for o in objects}
+        for name, found in changes_since(sf_client, start, limit=cfg.realtime.poll_limit).items():
+            if found.error:
+                continue
+            ids = found.changed_ids + found.deleted_ids
+            if ids:
+                changes.salesforce[name] = ids
+                seen += [f"sf:{name}:{i}:{found.cursor.modstamp.isoformat()}" for i in ids]
+            cursors[name] = [found.cursor.modstamp.isoformat(), found.cursor.id]
+        state["salesforce"], state["polled_at"] = cursors, now.isoformat()
+    new_cursor = json.dumps(state, sort_keys=True)
+    if not seen:
+        return None, new_cursor
+    key = hashlib.sha256("\n".join(sorted(seen)).encode()).hexdigest()[:32]
+    return Batch(changes, [e.id for e in events], f"lane-{key}"), new_cursor
