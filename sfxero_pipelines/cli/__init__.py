@@ -138,6 +138,18 @@ def trace(record_id: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write one self-contained HTML page (charts inline, nothing fetched) to this file.")
+def report(html_file: str | None) -> None:
+    """The reconciliation report: per recipe, amounts per currency and why they differ, held records."""
+    from .report_cmd import run_report
+
+    require_staging()
+    require_dagster_home()
+    sys.exit(run_report(html_file))
+
+
+@cli.command()
 @click.argument("record_ids", nargs=-1)
 def replay(record_ids: tuple[str, ...]) -> None:
     """Re-push held records after a fix (all of them, or the given source record ids)."""
