@@ -82,9 +82,13 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
 
 @cli.command()
 @click.option("--stage", type=click.Choice(STAGES), default="all", show_default=True, help="Run one stage, or the whole cycle.")
-def sync(stage: str) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Every table and every check, not just a line per stage.")
+def sync(stage: str, verbose: bool) -> None:
     """Run the sync headless: extract, check, reconcile, push (as real Dagster runs)."""
+    from . import summary
     from .preflight import preflight
+
+    summary.set_verbose(verbose)
 
     preflight(stage)  # before the run machinery is even imported: a bad setting is one line, at once
     from .sync_cmd import run_sync

@@ -13,12 +13,13 @@ held, or the verifying plan still has work.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 import click
 
 from ..defs.sync.jobs import STAGE_JOBS
-from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher
+from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, summary
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
 
@@ -120,7 +121,10 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
     return result.ok, result.rows
 
 
-def _print_stage(name: str, ok: bool, rows: list[tuple]) -> None:
+def _print_stage(name: str, ok: bool, rows: list[tuple], seconds: float | None = None) -> None:
+    if not summary.verbose():  # one line per stage, and only the checks that are not OK
+        summary.print_stage(name, ok, rows, seconds)
+        return
     click.echo(f"- {name}: {'ok' if ok else 'FAILED'}")
     if name == "check":
         print_check_table(rows)
@@ -142,9 +146,10 @@ def _run_stages(stages: tuple[str, ...], instance, definitions) -> CycleResult:
     """Runs `stages` in order; a failed stage stops the ones after it, which all depend on it."""
     all_ok = True
     for i, name in enumerate(stages):
+        started = time.monotonic()
         result = execute_stage(name, instance, definitions)
         all_ok &= result.ok
-        _print_stage(name, result.ok, result.rows)
+        _print_stage(name, result.ok, result.rows, time.monotonic() - started)
         if not result.ok:
             first = result.errors[0] if result.errors else "a run failed"
             if name == "check":
