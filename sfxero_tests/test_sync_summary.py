@@ -104,8 +104,31 @@ def _make_run_commands() -> list[list[str]]:
     return [shlex.split(c)[1:] for c in commands[:2]]
 
 
+def behind_upstream(instance: dg.DagsterInstance) -> dict[str, list[str]]:
+    """Asset → the unpartitioned upstream assets materialized after it: what the UI shows as "Unsynced"
+    ("has a new materialization"; the assets declare no code or data versions)."""
+    from sfxero_pipelines.definitions import defs
+
+    graph = defs().resolve_asset_graph()
+
+    def latest(key: dg.AssetKey) -> int | None:
+        records = instance.fetch_materializations(key, limit=1).records
+        return records[0].storage_id if records else None
+
+    behind = {}
+    for key in graph.materializable_asset_keys:
+        mine = latest(key)
+        if mine is None:
+            continue
+        newer = [p.to_user_string() for p in graph.get(key).parent_keys
+                 if graph.get(p).partitions_def is None and (latest(p) or 0) > mine]
+        if newer:
+            behind[key.to_user_string()] = sorted(newer)
+    return behind
+
+
 @pytest.mark.slow
-def test_make_run_prints_at_most_40_lines(tmp_path):
+def test_make_run_prints_at_most_40_lines_and_leaves_nothing_unsynced(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "XERO_", "SFXERO_"))}
     env.update(PYTHONPATH=str(ROOT), DAGSTER_HOME=str(tmp_path / ".dagster_home"),
                SFXERO_CONFIG=str(ROOT / "sfxero.yaml"))
@@ -127,3 +150,6 @@ def test_make_run_prints_at_most_40_lines(tmp_path):
     text = "\n".join(lines)
     assert len(lines) <= 40, f"{len(lines)} lines:\n{text}"
     assert "Converged" in text and "- check: ok" in text
+    with dg.DagsterInstance.from_config(str(tmp_path / ".dagster_home")) as instance:
+        assert instance.fetch_materializations(dg.AssetKey("xero_push"), limit=1).records
+        assert behind_upstream(instance) == {}

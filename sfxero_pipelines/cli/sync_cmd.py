@@ -207,4 +207,8 @@ def run_sync(stage: str) -> int:
                                                                                     "conflict", "held")))
         click.echo("Converged: the second plan has nothing to create or update." if converged else
                    "NOT converged: the second plan still has writes (see `sfxero plan`).")
+        if converged:
+            # Nothing left to write (no API call): run against the verifying pass's plans, the push is
+            # recorded as up to date with them, and the UI does not show it "Unsynced" behind them.
+            _run_stages(("push",), instance, definitions)
         return EXIT_OK if cycle.ok and verify.ok and converged else EXIT_HELD

@@ -17,21 +17,11 @@ from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_n
 from ...staging.state.plans import write_plan
 from ...reconcile.amount_causes import CAUSES, amount_causes, markdown as causes_markdown
 from ...reconcile.report import amount_totals, markdown, recipe_counts
+from ..recipe_roles import FAMILY_TABLES, RECIPE_TITLES, enabled, plan_description
 from ..staging.resources import StagingDatabase
 
 GROUP = "reconciliation"
-FAMILY_DEPS = {
-    "contacts": ["sf_account", "sf_contact", "xero_contact"],
-    "invoices": ["sf_opportunity", "sf_opportunity_line_item", "sf_order", "sf_order_item", "sf_product2", "sf_account",
-                 "xero_invoice", "xero_item"],
-    "campaigns": ["xero_contact", "xero_invoice", "sf_account", "sf_contact", "sf_lead", "sf_campaign",
-                  "sf_campaign_member"],
-}
-RECIPE_TITLES = {
-    "R1": "Salesforce Accounts → Xero Contacts", "R4": "Xero balances → Account", "R5": "Xero-owned Contact fields → Account",
-    "R2": "Won Opportunities → Xero ACCREC invoices", "R3": "Invoice status and payments → Opportunity",
-    "R6": "Overdue Xero customers → Salesforce Campaign members", "R7": "Activated Orders → Xero ACCREC invoices",
-}
+FAMILY_DEPS = FAMILY_TABLES
 
 
 def plan_key(recipe: str) -> str:
@@ -44,8 +34,10 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"plan_{family}",
         specs=[dg.AssetSpec(plan_key(r), group_name=GROUP, kinds={"sql", "python"}, deps=FAMILY_DEPS[family],
-                            description=f"{r}: {RECIPE_TITLES[r]} — the sync plan rows in sync_plan.",
-                            metadata={"dagster/table_name": "sync_plan", "recipe": r}) for r in recipes],
+                            description=plan_description(r),
+                            tags={"sfxero/recipe": r, "sfxero/enabled": str(enabled(r)).lower()},
+                            metadata={"dagster/table_name": "sync_plan", "recipe": r, "enabled": enabled(r)})
+               for r in recipes],
         can_subset=False,
     )
     def _plan(context: dg.AssetExecutionContext, staging: StagingDatabase):
