@@ -1,25 +1,17 @@
 """What `sfxero sync` prints: a line per stage (counts, calls, time), only the checks that are not OK
 (all with -v), colour only on a terminal, a progress bar only on a terminal; and `make run`'s commands
-print at most 40 lines on the default sandbox."""
+print at most 40 lines on the default sandbox (test_first_run.py)."""
 
 from __future__ import annotations
 
 import io
-import os
-import re
-import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import click
 import dagster as dg
-import pytest
 
 from sfxero_pipelines.cli import summary
 from sfxero_pipelines.cli.progress import RunProgress
 
-ROOT = Path(__file__).resolve().parents[1]
 CHECKS = [("sf_account", "quality", "ok", 40, 0, 0, ""),
           ("sf_account", "accounting_contact_push", "WARN", 40, 2, 2, "2 records held;\nthe other 38 proceed"),
           ("xero_invoice", "row_count", "ERROR", "", "", "", "no rows staged")] + \
@@ -93,63 +85,3 @@ def test_progress_bar_draws_on_a_terminal_and_nothing_otherwise():
     assert "little [########################] 2/2 steps" in tty.getvalue()
     assert tty.getvalue().endswith("\r")  # the bar is wiped before the summary line
     assert pipe.getvalue() == ""
-
-
-def _make_run_commands() -> list[list[str]]:
-    """The commands `make run` runs (after the install), read from the Makefile itself."""
-    text = (ROOT / "Makefile").read_text()
-    recipe = text.split("\nrun:", 1)[1].split("\n\n", 1)[0]
-    commands = re.findall(r"\$\(BIN\)/(sfxero [^;\n]+)", recipe)
-    assert commands[:2] == ["sfxero sandbox --detach", "sfxero sync --stage all"], commands
-    return [shlex.split(c)[1:] for c in commands[:2]]
-
-
-def behind_upstream(instance: dg.DagsterInstance) -> dict[str, list[str]]:
-    """Asset → the unpartitioned upstream assets materialized after it: what the UI shows as "Unsynced"
-    ("has a new materialization"; the assets declare no code or data versions)."""
-    from sfxero_pipelines.definitions import defs
-
-    graph = defs().resolve_asset_graph()
-
-    def latest(key: dg.AssetKey) -> int | None:
-        records = instance.fetch_materializations(key, limit=1).records
-        return records[0].storage_id if records else None
-
-    behind = {}
-    for key in graph.materializable_asset_keys:
-        mine = latest(key)
-        if mine is None:
-            continue
-        newer = [p.to_user_string() for p in graph.get(key).parent_keys
-                 if graph.get(p).partitions_def is None and (latest(p) or 0) > mine]
-        if newer:
-            behind[key.to_user_string()] = sorted(newer)
-    return behind
-
-
-@pytest.mark.slow
-def test_make_run_prints_at_most_40_lines_and_leaves_nothing_unsynced(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "XERO_", "SFXERO_"))}
-    env.update(PYTHONPATH=str(ROOT), DAGSTER_HOME=str(tmp_path / ".dagster_home"),
-               SFXERO_CONFIG=str(ROOT / "sfxero.yaml"))
-    lines: list[str] = []
-    try:
-        for args in _make_run_commands():
-            # make echoes the command line it runs (the sync line is silenced with @)
-            if args[0] == "sandbox":
-                lines.append("<make echoes the command>")
-            done = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", *args], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=900)
-            assert done.returncode in (0, 1), done.stdout + done.stderr
-            lines += (done.stdout + done.stderr).splitlines()
-            if args[0] == "sync" and done.returncode == 1:
-                lines.append("Finished with held records: see ...")
-    finally:
-        subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "sandbox", "--stop"], cwd=tmp_path, env=env,
-                       capture_output=True, timeout=60)
-    text = "\n".join(lines)
-    assert len(lines) <= 40, f"{len(lines)} lines:\n{text}"
-    assert "Converged" in text and "- check: ok" in text
-    with dg.DagsterInstance.from_config(str(tmp_path / ".dagster_home")) as instance:
-        assert instance.fetch_materializations(dg.AssetKey("xero_push"), limit=1).records
-        assert behind_upstream(instance) == {}
