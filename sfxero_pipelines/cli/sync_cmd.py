@@ -5,9 +5,9 @@ Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run sho
 sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
 summary says whether the two systems converged; when they did, the push runs once more against the
-verifying plans (nothing to write), so the UI shows no asset behind its upstream. A failed stage stops the stages that depend on it
-(data flows one way: a failed extract leaves nothing fit to check, reconcile or push), and the summary
-names it with its first error line. Exit 0 when every run succeeded; 1 when a run failed, records were
+verifying plans (nothing to write), so the UI shows no asset behind its upstream. A failed stage
+stops the stages that depend on it (data flows one way: a failed extract leaves nothing fit to
+check, reconcile or push), and the summary names it with its first error line. Exit 0 when every run succeeded; 1 when a run failed, records were
 held, or the verifying plan still has work.
 """
 
