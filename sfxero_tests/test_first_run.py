@@ -95,6 +95,8 @@ def behind_upstream(instance: dg.DagsterInstance) -> dict[str, list[str]]:
 
 def test_make_run_prints_at_most_40_lines_and_leaves_nothing_unsynced(first_run):
     text = "\n".join(first_run.lines)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "make_run.txt").write_text(text + "\n")
     assert len(first_run.lines) <= 40, f"{len(first_run.lines)} lines:\n{text}"
     assert "Converged" in text and "- check: ok" in text
     with dg.DagsterInstance.from_config(first_run.env["DAGSTER_HOME"]) as instance:
