@@ -83,9 +83,13 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
 
 @cli.command()
 @click.option("--stage", type=click.Choice(STAGES), default="all", show_default=True, help="Run one stage, or the whole cycle.")
-def sync(stage: str) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Every table and every check, not just a line per stage.")
+def sync(stage: str, verbose: bool) -> None:
     """Run the sync headless: extract, check, reconcile, push (as real Dagster runs)."""
+    from . import summary
     from .preflight import preflight
+
+    summary.set_verbose(verbose)
 
     preflight(stage)  # before the run machinery is even imported: a bad setting is one line, at once
     from .sync_cmd import run_sync
@@ -146,6 +150,18 @@ def trace(record_id: str, as_json: bool) -> None:
 
     require_staging()
     sys.exit(run_trace(record_id, as_json=as_json))
+
+
+@cli.command()
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write one self-contained HTML page (charts inline, nothing fetched) to this file.")
+def report(html_file: str | None) -> None:
+    """The reconciliation report: per recipe, amounts per currency and why they differ, held records."""
+    from .report_cmd import run_report
+
+    require_staging()
+    require_dagster_home()
+    sys.exit(run_report(html_file))
 
 
 @cli.command()

@@ -26,6 +26,7 @@ import dagster as dg
 
 from .abandoned import HEARTBEAT_EVERY_S, HEARTBEAT_TAG, HOST_TAG, PID_TAG, launcher_tags, reap_abandoned_runs
 from .instance_files import event_log_files_held
+from .progress import RunProgress
 
 #: How often a waiting CLI looks again at a busy pool and for dead launchers.
 POLL_S = 1.0
@@ -128,8 +129,10 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, *, tags: dict[s
         worker = threading.Thread(target=work, name=f"sfxero-run-{job.name}", daemon=True)
         worker.start()
         last_beat = last_reap = time.monotonic()
+        bar = RunProgress(instance, run_id, job)  # draws only on a terminal
         while worker.is_alive():
             worker.join(POLL_S)
+            bar.update()
             now = time.monotonic()
             if now - last_reap > REAP_EVERY_S:
                 _reap(instance)
@@ -137,6 +140,7 @@ def execute(job: dg.JobDefinition, instance: dg.DagsterInstance, *, tags: dict[s
             if now - last_beat > HEARTBEAT_EVERY_S and instance.get_run_by_id(run_id) is not None:
                 instance.add_run_tags(run_id, {HEARTBEAT_TAG: str(int(time.time()))})
                 last_beat = now
+        bar.close()
     except Interrupted as exc:
         _stop(instance, job, run_id, exc.signum)
     finally:

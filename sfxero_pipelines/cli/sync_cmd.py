@@ -4,21 +4,23 @@ Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run sho
 (`make dev`) exactly as if launched there. Partitioned jobs run today's partition: the incremental
 sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
-summary says whether the two systems converged. A failed stage stops the stages that depend on it
-(data flows one way: a failed extract leaves nothing fit to check, reconcile or push), and the summary
-names it with its first error line. Exit 0 when every run succeeded; 1 when a run failed, records were
+summary says whether the two systems converged; when they did, the push runs once more against the
+verifying plans (nothing to write), so the UI shows no asset behind its upstream. A failed stage
+stops the stages that depend on it (data flows one way: a failed extract leaves nothing fit to
+check, reconcile or push), and the summary names it with its first error line. Exit 0 when every run succeeded; 1 when a run failed, records were
 held, or the verifying plan still has work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 import click
 
 from ..defs.sync.jobs import STAGE_JOBS
-from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher
+from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, summary
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
 
@@ -123,7 +125,10 @@ def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]
     return result.ok, result.rows
 
 
-def _print_stage(name: str, ok: bool, rows: list[tuple]) -> None:
+def _print_stage(name: str, ok: bool, rows: list[tuple], seconds: float | None = None) -> None:
+    if not summary.verbose():  # one line per stage, and only the checks that are not OK
+        summary.print_stage(name, ok, rows, seconds)
+        return
     click.echo(f"- {name}: {'ok' if ok else 'FAILED'}")
     if name == "check":
         print_check_table(rows)
@@ -145,9 +150,10 @@ def _run_stages(stages: tuple[str, ...], instance, definitions) -> CycleResult:
     """Runs `stages` in order; a failed stage stops the ones after it, which all depend on it."""
     all_ok = True
     for i, name in enumerate(stages):
+        started = time.monotonic()
         result = execute_stage(name, instance, definitions)
         all_ok &= result.ok
-        _print_stage(name, result.ok, result.rows)
+        _print_stage(name, result.ok, result.rows, time.monotonic() - started)
         if not result.ok:
             first = result.errors[0] if result.errors else "a run failed"
             if name == "check":
@@ -205,4 +211,8 @@ def run_sync(stage: str) -> int:
                                                                                     "conflict", "held")))
         click.echo("Converged: the second plan has nothing to create or update." if converged else
                    "NOT converged: the second plan still has writes (see `sfxero plan`).")
+        if converged:
+            # Nothing left to write (no API call): run against the verifying pass's plans, the push is
+            # recorded as up to date with them, and the UI does not show it "Unsynced" behind them.
+            _run_stages(("push",), instance, definitions)
         return EXIT_OK if cycle.ok and verify.ok and converged else EXIT_HELD

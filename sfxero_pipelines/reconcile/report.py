@@ -1,5 +1,6 @@
 """The daily reconciliation report: per recipe what is in sync / to create / to update / to delete /
-in conflict / held, and amount totals per currency on both sides (won Opportunities vs ACCREC invoices)."""
+in conflict / held (every enabled recipe, with or without a stored plan), amount totals per currency
+on both sides (won Opportunities vs ACCREC invoices), and why they differ (`amount_causes`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from .plan import ACTIONS
 from ..staging.state import plans
 
 
-def recipe_counts(conn: sa.Connection) -> list[dict]:
-    """From the latest stored plan of each recipe."""
+def enabled_recipes(cfg: SfxeroConfig) -> list[str]:
+    return [r for r in type(cfg.recipes).model_fields if getattr(cfg.recipes, r).enabled]
+
+
+def recipe_counts(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[dict]:
+    """From the latest stored plan of each recipe; with `cfg`, every enabled recipe is listed (all
+    zeros and no plan id when it has no stored plan) and a disabled recipe's old plan is left out."""
+    stored = {recipe: (plan_id, counts) for recipe, plan_id, counts in plans.action_counts(conn)}
+    names = sorted(stored) if cfg is None else enabled_recipes(cfg)
     out = []
-    for recipe, plan_id, counts in plans.action_counts(conn):
+    for recipe in names:
+        plan_id, counts = stored.get(recipe, ("", {}))
         row = {"recipe": recipe, "plan_id": plan_id, "in_sync": counts.get("skip", 0)}
         row.update({("to_" + a if a in ("create", "update", "delete") else a + ("s" if a == "conflict" else "")):
                     int(counts.get(a, 0)) for a in ACTIONS if a != "skip"})
@@ -68,7 +77,7 @@ def xero_invoiced(conn: sa.Connection) -> dict[str, float]:
         "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall()}
 
 
-def markdown(counts: list[dict], totals: list[dict]) -> str:
+def markdown(counts: list[dict], totals: list[dict], causes: str = "") -> str:
     def table(rows: list[dict]) -> str:
         if not rows:
             return "_none_\n"
@@ -77,7 +86,8 @@ def markdown(counts: list[dict], totals: list[dict]) -> str:
         lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
         return "\n".join(lines) + "\n"
 
-    return "### Per recipe\n" + table(counts) + "\n### Amounts per currency\n" + table(totals)
+    return ("### Per recipe\n" + table(counts) + "\n### Amounts per currency\n" + table(totals)
+            + ("\n### Why the amounts differ\n" + causes if causes else ""))
 
 
 def as_frame(counts: list[dict]) -> pd.DataFrame:

@@ -11,12 +11,13 @@ Nothing here calls an API: the push step turns plan rows into calls.
 import dagster as dg
 
 from ...config import load_config
-from ...recipes import RECIPE_TITLES
-from ...reconcile.build import FAMILIES, FAMILY_TABLES, build_family
+from ...reconcile.build import FAMILIES, build_family
 from ...reconcile.plan import ACTIONS
 from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_names
 from ...staging.state.plans import write_plan
+from ...reconcile.amount_causes import CAUSES, amount_causes, markdown as causes_markdown
 from ...reconcile.report import amount_totals, markdown, recipe_counts
+from ..recipe_roles import FAMILY_TABLES, RECIPE_TITLES, enabled, plan_description
 from ..staging.resources import StagingDatabase
 
 GROUP = "reconciliation"
@@ -33,8 +34,10 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"plan_{family}",
         specs=[dg.AssetSpec(plan_key(r), group_name=GROUP, kinds={"sql", "python"}, deps=FAMILY_DEPS[family],
-                            description=f"{r}: {RECIPE_TITLES[r]} — the sync plan rows in sync_plan.",
-                            metadata={"dagster/table_name": "sync_plan", "recipe": r}) for r in recipes],
+                            description=plan_description(r),
+                            tags={"sfxero/recipe": r, "sfxero/enabled": str(enabled(r)).lower()},
+                            metadata={"dagster/table_name": "sync_plan", "recipe": r, "enabled": enabled(r)})
+               for r in recipes],
         can_subset=False,
     )
     def _plan(context: dg.AssetExecutionContext, staging: StagingDatabase):
@@ -69,18 +72,23 @@ plan_assets = [build_plan_asset(f) for f in FAMILIES]
 )
 def reconciliation_report(staging: StagingDatabase) -> dg.MaterializeResult:
     with staging.begin() as conn:
-        counts = recipe_counts(conn)
-        totals = amount_totals(conn, load_config())
+        cfg = load_config()
+        counts = recipe_counts(conn, cfg)
+        totals = amount_totals(conn, cfg)
+        causes = amount_causes(conn, cfg, {t["currency"]: t["difference"] for t in totals})
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "int" if c != "recipe" and c != "plan_id" else "string")
                                      for c in (counts[0] if counts else ["recipe"])])
     amounts = dg.TableSchema(columns=[dg.TableColumn(c, "string" if c == "currency" else "float")
                                       for c in (totals[0] if totals else ["currency", "salesforce_won", "xero_invoiced",
                                                                           "difference"])])
     meta = {
-        "report": dg.MetadataValue.md(markdown(counts, totals)),
+        "report": dg.MetadataValue.md(markdown(counts, totals, causes_markdown(causes))),
         "recipes": dg.MetadataValue.table([dg.TableRecord(r) for r in counts], schema=schema),
         "amounts": dg.MetadataValue.table([dg.TableRecord(r) for r in totals], schema=amounts),
     }
+    for cc in causes:
+        for cause in CAUSES:
+            meta[f"{cc.currency}_{cause}"] = cc.total(cause)
     for r in counts:
         for k, v in r.items():
             if k not in ("recipe", "plan_id"):

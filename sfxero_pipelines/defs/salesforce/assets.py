@@ -10,6 +10,7 @@ from ...config import load_config
 from ..extract_metadata import extract_metadata
 from ...staging.schema import snake
 from ..partitions import daily_partitions
+from ..recipe_roles import serves
 from ..queues import SALESFORCE_QUEUE
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
@@ -34,7 +35,8 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
         pool="salesforce_api",
         op_tags=SALESFORCE_QUEUE,
         retry_policy=API_RETRY,
-        description=f"Salesforce {sobject} staged by SystemModstamp window (queryAll: soft deletes become is_deleted).",
+        description=f"Salesforce {sobject} records staged in {table} by SystemModstamp window (queryAll: soft deletes "
+                    f"become is_deleted). {serves(table)}",
         metadata={"dagster/table_name": table, "source_object": sobject},
     )
     def _extract(context: dg.AssetExecutionContext, salesforce: SalesforceResource,

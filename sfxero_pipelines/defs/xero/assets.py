@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from ...config import load_config
 from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
+from ..recipe_roles import serves
 from ..queues import XERO_QUEUE
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
@@ -37,7 +38,8 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     )
     if obj.paged:
         @dg.asset(partitions_def=daily_partitions(), backfill_policy=dg.BackfillPolicy.single_run(),
-                  description=f"Xero {obj.key} staged by UpdatedDateUTC window; DELETED/VOIDED/ARCHIVED become is_deleted.",
+                  description=f"Xero {obj.key} staged in {obj.table} by UpdatedDateUTC window; DELETED/VOIDED/ARCHIVED "
+                              f"become is_deleted. {serves(obj.table)}",
                   **common)
         def _paged(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
             window = context.partition_time_window
@@ -59,7 +61,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
         extract_whole = extract_xero_reference
         description = f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted."
 
-    @dg.asset(description=description, **common)
+    @dg.asset(description=f"{description} {serves(obj.table)}", **common)
     def _whole(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
         with only_transient_retried(), xero.get_client() as client:
             return _result(context, client, staging, obj, extract_whole(client, staging.engine, obj,
