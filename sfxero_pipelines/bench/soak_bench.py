@@ -26,8 +26,8 @@ import time
 from ..settings import display_url, engine_for
 from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
 from .push_bench import _resources
-from .soak_model import FIELDS, RECIPE_OF_OWNER, Expectations, predict
-from .soak_sim import Simulator, xero_value
+from .soak_model import FIELDS, Expectations, predict
+from .soak_sim import Simulator
 
 FAULTS = "sf.5xx=0.02,sf.503=0.01,sf.lock=0.02,xero.429=0.03,xero.5xx=0.02,xero.503=0.01"
 SF_TABLES = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "sf_opportunity",

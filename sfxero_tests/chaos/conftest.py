@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -89,6 +90,13 @@ def diff(expected: dict[str, list[str]], got: dict[str, list[str]]) -> list[str]
     return lines
 
 
+def scratch_dir(prefix: str) -> Path:
+    """A directory for Dagster's event log and SQLite staging: on tmpfs when there is one (both commit
+    per event or page; a disk makes every run several times slower)."""
+    shm = Path("/dev/shm")
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+
+
 def env_for(server, staging_url: str, home: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     return {**os.environ, **server.env, "SFXERO_STAGING_URL": staging_url, "DAGSTER_HOME": str(home),
@@ -124,6 +132,10 @@ class Chaos:
             sandbox_call(self.server, system, "POST", "/__sandbox/reset")
         self._n += 1
         return env_for(self.server, staging_url, self.workdir / f"home-{self._n}")
+
+    def sqlite_url(self) -> str:
+        self._n += 1
+        return f"sqlite:///{self.workdir / f'staging-{self._n}.db'}"
 
     def clean(self, backend: str, staging_url_factory) -> tuple:
         """(exit code, staged fingerprint, sandbox fingerprint) of one uninterrupted sync on `backend`."""

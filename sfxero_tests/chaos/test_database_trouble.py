@@ -17,18 +17,15 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from sfxero_pipelines.sandbox.runner import SandboxServer
-
-from ..conftest import FAST_XERO
-from .conftest import RUN_TIMEOUT_S, Chaos, converged, sandbox_fingerprint, staged_fingerprint, sync
+from .conftest import RUN_TIMEOUT_S, converged, sandbox_fingerprint, staged_fingerprint, sync
+from .kill_points import chaos_sandbox
 from .own_postgres import OwnPostgres
 
 
 @pytest.fixture(scope="module")
-def chaos(tmp_path_factory):
-    work = tmp_path_factory.mktemp("chaos-db")
-    with SandboxServer(size="small", seed=42, xero_limits=FAST_XERO, state_dir=work / "sandbox") as server:
-        yield Chaos(server, work)
+def chaos():
+    with chaos_sandbox() as chaos:
+        yield chaos
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +59,8 @@ def _no_traceback(result) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.postgres  # a PostgreSQL server of its own (the binaries), never the shared one
 @pytest.mark.parametrize("during, table", [("extract", "sf_contact"), ("push", "sync_ledger")])
 def test_postgresql_restarted_mid_run_then_the_next_sync_converges(chaos, own_pg, during, table):
     clean = chaos.clean("own-postgresql", _own_database(own_pg))
@@ -107,12 +106,10 @@ HOLD_S = 20
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_staging_database_locked_by_another_process_makes_the_run_wait(chaos, request, tmp_path, backend):
-    if backend == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'staging.db'}"
+def test_a_staging_database_locked_by_another_process_makes_the_run_wait(chaos, request, backend):
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else chaos.sqlite_url()
     # A first sync creates the tables (and is the clean run: a second sync changes nothing).
     env = chaos.fresh(url)
     first = sync(env)
@@ -121,7 +118,7 @@ def test_a_staging_database_locked_by_another_process_makes_the_run_wait(chaos, 
 
     held = threading.Event()
     hold = _hold_postgres if backend == "postgresql" else _hold_sqlite
-    holder = threading.Thread(target=hold, args=(url if backend == "postgresql" else str(tmp_path / "staging.db"),
+    holder = threading.Thread(target=hold, args=(url if backend == "postgresql" else url.removeprefix("sqlite:///"),
                                                  HOLD_S, held), daemon=True)
     holder.start()
     assert held.wait(60)
