@@ -60,6 +60,7 @@ def _no_traceback(result) -> None:
 
 @pytest.mark.slow
 @pytest.mark.subprocess
+@pytest.mark.timeout(1800)  # a clean run, a killed one and the next one, on a loaded machine
 @pytest.mark.postgres  # a PostgreSQL server of its own (the binaries), never the shared one
 @pytest.mark.parametrize("during, table", [("extract", "sf_contact"), ("push", "sync_ledger")])
 def test_postgresql_restarted_mid_run_then_the_next_sync_converges(chaos, own_pg, during, table):
@@ -107,6 +108,7 @@ HOLD_S = 20
 
 @pytest.mark.slow
 @pytest.mark.subprocess
+@pytest.mark.timeout(1800)  # a clean run, a killed one and the next one, on a loaded machine
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_staging_database_locked_by_another_process_makes_the_run_wait(chaos, request, backend):
     url = request.getfixturevalue("pg_url") if backend == "postgresql" else chaos.sqlite_url()

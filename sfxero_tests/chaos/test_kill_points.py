@@ -36,6 +36,7 @@ def chaos():
 
 @pytest.mark.slow
 @pytest.mark.subprocess
+@pytest.mark.timeout(1800)  # a clean run, a killed one and the next one, on a loaded machine
 @pytest.mark.parametrize("point, nth, when, backend", cases(POINTS))
 def test_the_sync_after_a_kill_converges_to_a_clean_runs_state(chaos, request, point, nth, when, backend):
     kill_then_compare(chaos, request, point, nth, when, backend)
