@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sfxero_pipelines.bench.soak_model import Edit, predict
+from sfxero_pipelines.bench.soak_model import Edit, Provenance, predict
 
 from .test_benches import bench, scratch  # noqa: F401 - the fixture
 
@@ -18,13 +18,39 @@ def test_the_owner_of_a_field_wins_and_the_other_sides_edit_is_overwritten_in_th
     edits = [Edit("salesforce", "update", "001A", "Name", "Acme One"), Edit("xero", "update", "001A", "Name", "Acme X"),
              Edit("salesforce", "update", "001A", "BillingCity", "Rome")]
     expected = predict(BEFORE, edits)
-    assert expected.fields == {("001A", "Name"): "Acme One", ("001A", "BillingCity"): "Oslo"}
+    assert expected.fields == {("001A", "Name"): ("Acme One", "Acme One"), ("001A", "BillingCity"): ("Oslo", "Oslo")}
     assert expected.overwritten == {("R1", "001A", "Name"), ("R5", "001A", "BillingCity")}
 
 
 def test_an_edit_by_the_owner_alone_propagates_and_overwrites_nothing():
     expected = predict(BEFORE, [Edit("xero", "update", "001A", "BillingCity", "Rome")])
-    assert expected.fields == {("001A", "BillingCity"): "Rome"} and not expected.overwritten
+    assert expected.fields == {("001A", "BillingCity"): ("Rome", "Rome")} and not expected.overwritten
+
+
+def test_an_edit_stands_when_the_owners_value_is_our_own_write_and_the_plan_notes_it():
+    ours = {"pairs": {"001A": {**BEFORE["pairs"]["001A"], "ours": {"BillingCity": True}}}}
+    expected = predict(ours, [Edit("salesforce", "update", "001A", "BillingCity", "Rome")])
+    assert expected.fields == {("001A", "BillingCity"): ("Rome", "Oslo")}
+    assert expected.suppressed == {("001A", "BillingCity")} and not expected.overwritten
+
+
+def test_an_empty_owner_value_erases_nothing():
+    blank = {"pairs": {"001A": {"contact": "c-1", "sf": {"AccountNumber": None}, "xero": {"AccountNumber": None}}}}
+    expected = predict(blank, [Edit("xero", "update", "001A", "AccountNumber", "X-9")])
+    assert expected.fields == {("001A", "AccountNumber"): (None, "X-9")} and not expected.overwritten
+
+
+def test_provenance_knows_the_values_a_contact_the_sync_created_was_created_with():
+    seen = {"pairs": {"001A": {"contact": "c-new", "sf": {}, "xero": {"Name": "Acme", "AccountNumber": None,
+                                                                          "BillingCity": "Oslo"}},
+                      "001B": {"contact": "c-seeded", "sf": {}, "xero": {"Name": "B", "AccountNumber": None,
+                                                                            "BillingCity": "Rome"}}}}
+    provenance = Provenance({"c-seeded"})
+    provenance.see(seen)
+    assert seen["pairs"]["001A"]["ours"]["BillingCity"] and not seen["pairs"]["001B"]["ours"]["BillingCity"]
+    provenance.edited(seen, [Edit("xero", "update", "001A", "BillingCity", "Oslo")])
+    provenance.see(seen)
+    assert not seen["pairs"]["001A"]["ours"]["BillingCity"]
 
 
 def test_payments_add_up_to_paid_when_nothing_is_due():
