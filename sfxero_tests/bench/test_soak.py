@@ -74,3 +74,12 @@ def test_a_short_soak_with_faults_on_finds_no_mismatch_and_no_duplicate(tmp_path
     assert out["faults"] > 0, "the soak runs with the sandbox's fault injection on"
     assert out["mismatches"] == 0, out["mismatch_detail"]
     assert out["duplicates"] == 0, out["mismatch_detail"]
+
+
+def test_cycles_is_refused_for_other_benches_and_below_one():
+    from ..test_cli import sfxero
+
+    other = sfxero("bench", "push", "--cycles", "3")
+    assert other.returncode == 2 and other.stderr.strip() == "sfxero: --cycles: applies to `bench soak` only"
+    zero = sfxero("bench", "soak", "--cycles", "0")
+    assert zero.returncode == 2 and "--cycles" in zero.stderr and "at least 1" in zero.stderr
