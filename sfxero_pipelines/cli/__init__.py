@@ -17,7 +17,7 @@ from ..recipes import R1, R2, R3, R4, R5
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")
-BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens")
+BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens", "soak")
 
 
 class NotAvailableYet(ConfigError):
@@ -181,11 +181,13 @@ def replay(record_ids: tuple[str, ...]) -> None:
 @click.option("--size", default=10_000, show_default=True, type=int, help="Records per object.")
 @click.option("--staging", "staging_url", default=None, help="Staging database URL (default: a temporary SQLite file).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line (docs/architecture.md §9).")
-def bench(which: str, size: int, staging_url: str | None, as_json: bool) -> None:
+@click.option("--cycles", default=None, type=int,
+              help="soak only: sync cycles of random edits checked against the model (default 50).")
+def bench(which: str, size: int, staging_url: str | None, as_json: bool, cycles: int | None) -> None:
     """Measure a stage against its floor (docs/architecture.md §9)."""
     from .bench_cmd import run_bench
 
-    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json))
+    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json, cycles=cycles))
 
 
 @cli.command()

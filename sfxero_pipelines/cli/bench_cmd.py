@@ -15,14 +15,21 @@ BENCH_RUNNERS = {
     "push": ("push_bench", "run_push_bench"),
     "e2e": ("e2e_bench", "run_e2e_bench"),
     "tokens": ("tokens_bench", "run_tokens_bench"),
+    "soak": ("soak_bench", "run_soak_bench"),
 }
+#: The soak's cycles when --cycles is not given, and its sandbox when --size is left at the default.
+SOAK_CYCLES, SOAK_SIZE = 50, 40
 
 
-def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) -> int:
+def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, cycles: int | None = None) -> int:
     from ..bench.harness import emit
 
     if size < 1:
         raise ConfigError("--size", "must be at least 1")
+    if cycles is not None and which != "soak":
+        raise ConfigError("--cycles", "applies to `bench soak` only")
+    if cycles is not None and cycles < 1:
+        raise ConfigError("--cycles", "must be at least 1")
     if staging_url:
         from ..settings import staging_url as validate
 
@@ -32,6 +39,10 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool) 
     module, entry = BENCH_RUNNERS[which]
     runner = getattr(import_module(f"..bench.{module}", __package__), entry)
     extra = {"headless": _headless_cycle()} if which == "e2e" else {}
+    if which == "soak":
+        # A soak cycle reads the sandbox back whole: the default --size of the other benches is too big.
+        size = SOAK_SIZE if size == 10_000 else size
+        extra = {"cycles": cycles or SOAK_CYCLES}
     emit(runner(size, staging_url, **extra), as_json)
     return EXIT_OK
 

@@ -2,7 +2,7 @@
 introspection routes.
 
 Contract (docs/sandbox.md), on each emulator:
-- `GET /__sandbox/stats` → `{"total": N, "requests": {"<METHOD> <path template>": n}}`
+- `GET /__sandbox/stats` → `{"total": N, "requests": {"<METHOD> <path template>": n}, "faults": {"<kind>": n}}`
   (introspection calls are not counted);
 - `GET /__sandbox/records/<Object>` → every record of that object as the emulator holds it,
   deleted ones flagged;
@@ -75,7 +75,8 @@ class Emulator(ABC):
 
     def stats(self) -> dict[str, Any]:
         with self._stats_lock:
-            return {"total": sum(self._stats.values()), "requests": dict(self._stats)}
+            return {"total": sum(self._stats.values()), "requests": dict(self._stats),
+                    "faults": dict(self.faults.injected)}
 
     def reset_stats(self) -> None:
         with self._stats_lock:

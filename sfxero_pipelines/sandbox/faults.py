@@ -33,13 +33,18 @@ class Faults:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+        #: kind -> faults injected so far (`GET /__sandbox/stats` reports them: the soak counts them)
+        self.injected: dict[str, int] = {}
 
     def roll(self, kind: str) -> bool:
         p = self.probabilities.get(kind, 0.0)
         if p <= 0:
             return False
         with self._lock:
-            return self._rng.random() < p
+            hit = self._rng.random() < p
+            if hit:
+                self.injected[kind] = self.injected.get(kind, 0) + 1
+            return hit
 
     def describe(self) -> dict:
         return {"probabilities": dict(self.probabilities), "latency_ms": self.latency_ms,

@@ -283,3 +283,15 @@ def test_token_expiry_and_budget_on_the_wire(make_sandbox):
     r = sf.session.get(f"{server.salesforce_url}/services/data/v59.0/limits",
                        headers={"Authorization": f"Bearer {sf.session_id}"})
     assert r.status_code == 403 and r.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_stats_count_the_faults_injected_by_kind(make_sandbox):
+    """The soak reports the faults it ran under: the emulator counts each one it injects."""
+    server = make_sandbox(size="small", seed=15)
+    access = token(server)["access_token"]
+    sandbox_call(server, "sf", "POST", "/__sandbox/faults", {"spec": "sf.503=1"})
+    r = ca_session(server).get(f"{server.salesforce_url}/services/data/v59.0/limits",
+                               headers={"Authorization": f"Bearer {access}"})
+    assert r.status_code == 503
+    assert sandbox_call(server, "sf", "GET", "/__sandbox/stats")["faults"] == {"503": 1}
+    assert sandbox_call(server, "xero", "GET", "/__sandbox/stats")["faults"] == {}

@@ -57,7 +57,7 @@ def test_same_seed_same_data_and_stats_templates(xero_sandbox):
     assert stats["requests"]["GET /api.xro/2.0/Invoices"] == 1
     assert stats["requests"]["GET /api.xro/2.0/Invoices/{InvoiceID}"] == 1
     sandbox_call(a, "xero", "POST", "/__sandbox/reset")
-    assert sandbox_call(a, "xero", "GET", "/__sandbox/stats") == {"total": 0, "requests": {}}
+    assert sandbox_call(a, "xero", "GET", "/__sandbox/stats") == {"total": 0, "requests": {}, "faults": {}}
 
 
 def test_fixtures_plus_reference_data(xero_sandbox):
