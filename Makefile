@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 
-.PHONY: install lock run dev test test-fast sandbox stop bench clean deploy-celery-up deploy-celery-down
+.PHONY: install lock run dev test test-fast test-chaos sandbox stop bench clean deploy-celery-up deploy-celery-down
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit("sfxero needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -46,9 +46,13 @@ dev: $(STAMP)
 WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
-## The whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README).
+## The whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README), with three of the kill -9
+## chaos cases; `make test-chaos` runs all of them (each costs a killed and a complete sync).
 test: $(STAMP)
-	$(PYTEST)
+	$(PYTEST) -m "not chaos"
+
+test-chaos: $(STAMP)
+	$(PYTEST) sfxero_tests/chaos
 
 ## The quick loop: everything that needs neither PostgreSQL, nor a child process, nor a large
 ## sandbox or a long bench (the lanes are given automatically; see sfxero_tests/conftest.py).

@@ -62,7 +62,8 @@ def _no_traceback(result) -> None:
 @pytest.mark.subprocess
 @pytest.mark.timeout(1800)  # a clean run, a killed one and the next one, on a loaded machine
 @pytest.mark.postgres  # a PostgreSQL server of its own (the binaries), never the shared one
-@pytest.mark.parametrize("during, table", [("extract", "sf_contact"), ("push", "sync_ledger")])
+@pytest.mark.parametrize("during, table", [("extract", "sf_contact"),
+                                           pytest.param("push", "sync_ledger", marks=pytest.mark.chaos)])
 def test_postgresql_restarted_mid_run_then_the_next_sync_converges(chaos, own_pg, during, table):
     clean = chaos.clean("own-postgresql", _own_database(own_pg))
     url = own_pg.create_database(f"sfxero_chaos_{uuid.uuid4().hex[:8]}")
