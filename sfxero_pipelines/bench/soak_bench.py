@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import time
 
+from ..recipes import R1
 from ..settings import display_url, engine_for
 from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
 from .push_bench import _resources
@@ -134,7 +135,7 @@ def _shown(plan: list[dict], recipe: str, account: str, contact: str, field: str
 
 def _suppressed(plan: list[dict], account: str, key: str) -> bool:
     for row in plan:
-        if row["recipe"] == "R1" and row.get("source_id") == account:
+        if row["recipe"] == R1 and row.get("source_id") == account:
             diff = json.loads(row["diff"]) if isinstance(row.get("diff"), str) and row["diff"] else (row.get("diff") or {})
             if key in ((diff or {}).get("suppressed") or {}):
                 return True

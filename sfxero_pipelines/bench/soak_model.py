@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..recipes import R1, R5
+
 #: Soak-edited Account field -> (Xero Contact field as the simulator reads it, owner).
 FIELDS: dict[str, tuple[str, str]] = {
     "Name": ("Name", "salesforce"),
@@ -31,7 +33,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "BillingCity": ("Addresses.POBOX.City", "xero"),
 }
 #: The plan's recipe that carries a field of each owner from its owner to the other side.
-RECIPE_OF_OWNER = {"salesforce": "R1", "xero": "R5"}
+RECIPE_OF_OWNER = {"salesforce": R1, "xero": R5}
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import MappingConfig, PushConfig, SfxeroConfig
+from ..recipes import R1, R2, R5, R7
 from ..reconcile.report import xero_invoiced
 from ..staging.state import approvals
 from ..staging.state.plans import has_plans_table, load_latest
 
 #: recipe → (direction whose updates count, the recipe whose linked rows are the denominator).
-COUNTED = {"R1": ("sf_to_xero", "R1"), "R5": ("xero_to_sf", "R1"), "R2": ("sf_to_xero", "R2"),
-           "R7": ("sf_to_xero", "R7")}
-INVOICE_RECIPES = ("R2", "R7")
+COUNTED = {R1: ("sf_to_xero", R1), R5: ("xero_to_sf", R1), R2: ("sf_to_xero", R2),
+           R7: ("sf_to_xero", R7)}
+INVOICE_RECIPES = (R2, R7)
 AMOUNT_FIELDS = ("SubTotal", "Total")
 #: Values of a written status that remove the record for its users.
 REMOVING = {"Status": {"VOIDED", "DELETED"}, "ContactStatus": {"ARCHIVED"}}

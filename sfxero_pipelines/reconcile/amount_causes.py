@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
+from ..recipes import R2, R7
 from ..staging.state.plans import has_plans_table, load_latest
-from . import load as L
+from . import load
 from .invoices import activated
 
 CAUSES = ("won_not_invoiced", "invoiced_without_source", "amounts_differ", "held")
@@ -62,29 +63,29 @@ def _sources(conn: sa.Connection, cfg: SfxeroConfig) -> dict[str, tuple[str, str
     """source id → (recipe, name, currency, amount) for the enabled invoice recipes' records."""
     out: dict[str, tuple[str, str, str, float]] = {}
     recipes = cfg.recipes
-    if recipes.R2.enabled and L.has_table(conn, "sf_opportunity"):
-        have = L.table_columns(conn, "sf_opportunity")
+    if recipes.R2.enabled and load.has_table(conn, "sf_opportunity"):
+        have = load.table_columns(conn, "sf_opportunity")
         if "iswon" in have:
             cur = "currencyisocode" if "currencyisocode" in have else "NULL"
             for i, name, c, amount in conn.exec_driver_sql(
                     f"SELECT id, name, {cur}, amount FROM sf_opportunity WHERE NOT is_deleted AND "
-                    f"{L.bool_true(conn, 'iswon')}").fetchall():
-                out[i] = ("R2", name or i, c or "?", float(amount or 0))
-    if recipes.R7.enabled and L.has_table(conn, "sf_order"):
-        have = L.table_columns(conn, "sf_order")
+                    f"{load.bool_true(conn, 'iswon')}").fetchall():
+                out[i] = (R2, name or i, c or "?", float(amount or 0))
+    if recipes.R7.enabled and load.has_table(conn, "sf_order"):
+        have = load.table_columns(conn, "sf_order")
         if "totalamount" in have:
             cur = "o.currencyisocode" if "currencyisocode" in have else "NULL"
             number = "o.ordernumber" if "ordernumber" in have else "o.id"
             for i, name, c, amount in conn.exec_driver_sql(
                     f"SELECT o.id, {number}, {cur}, o.totalamount FROM sf_order o WHERE NOT o.is_deleted AND "
                     f"{activated(have, 'o')}").fetchall():
-                out[i] = ("R7", f"Order {name}" if name else i, c or "?", float(amount or 0))
+                out[i] = (R7, f"Order {name}" if name else i, c or "?", float(amount or 0))
     return out
 
 
 def _invoices(conn: sa.Connection) -> dict[str, tuple[str, str, float]]:
     """invoice id → (number, currency, total) of Xero's live ACCREC invoices."""
-    if not L.has_table(conn, "xero_invoice"):
+    if not load.has_table(conn, "xero_invoice"):
         return {}
     return {i: (number or i, c or "?", float(total or 0)) for i, number, c, total in conn.exec_driver_sql(
         "SELECT id, invoice_number, currency_code, total FROM xero_invoice WHERE NOT is_deleted "
@@ -97,7 +98,7 @@ def amount_causes(conn: sa.Connection, cfg: SfxeroConfig, differences: dict[str,
     plan = load_latest(conn) if has_plans_table(conn) else None
     rows: dict[str, tuple[str, str | None]] = {}  # source id → (action, matched invoice id)
     if plan is not None and len(plan):
-        for r in plan[plan.recipe.isin(["R2", "R7"])].itertuples(index=False):
+        for r in plan[plan.recipe.isin([R2, R7])].itertuples(index=False):
             rows[r.source_id] = (r.action, r.target_id if isinstance(r.target_id, str) else None)
     out = {c: CurrencyCauses(c, d) for c, d in differences.items()}
 
