@@ -41,8 +41,10 @@ def make_run_commands() -> list[list[str]]:
     """The sfxero commands `make run` runs after the install, read from the Makefile itself."""
     recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
     commands = re.findall(r"\$\(BIN\)/(sfxero [^;\n]+)", recipe)
-    assert commands[:2] == ["sfxero sandbox --detach", "sfxero sync --stage all"], commands
-    return [shlex.split(c)[1:] for c in commands[:2]]
+    # The consent step runs when no Xero app is configured, as here (the environment carries no XERO_*).
+    assert commands[:3] == ["sfxero sandbox --detach --auto-consent", "sfxero connect xero --headless --port 0",
+                            "sfxero sync --stage all"], commands
+    return [shlex.split(c)[1:] for c in commands[:3]]
 
 
 def cli(run, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:

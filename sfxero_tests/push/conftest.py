@@ -88,8 +88,8 @@ def cli_env(server, tmp_path: Path, staging_url: str) -> dict[str, str]:
 
 
 def start_push(env: dict) -> subprocess.Popen:
-    """`sfxero sync --stage push` in its own process."""
-    return subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "sync", "--stage", "push"],
+    """`sfxero sync --stage push -v` in its own process (`-v`: every table, the per-asset lines included)."""
+    return subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "sync", "--stage", "push", "-v"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
 
 
