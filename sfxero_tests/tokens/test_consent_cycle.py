@@ -6,7 +6,7 @@ stored connection.
 - A cycle asks Xero's token endpoint at most once per tenant (the stored access token is shared by every
   asset and run), not once per asset. (Salesforce's count is the Salesforce client's: reported by
   `sfxero bench e2e` as `token_calls`, not asserted here.)
-- With 20-second access tokens the cycle spans several expiries, so the stored pair is rotated; then no
+- With 5-second access tokens the cycle spans several expiries (the lighter cycle can finish inside 20 s), so the stored pair is rotated; then no
   secret (either client secret, the webhook key, the store key, any access or refresh token the sandbox
   minted: matched by their shape, so rotated-away ones count too) appears in what the commands printed,
   in the Dagster instance's files (run storage, event logs, compute logs), or in the staging database
@@ -82,7 +82,7 @@ def test_a_cycle_asks_xero_for_at_most_one_token_per_tenant(make_sandbox, sqlite
 
 
 def test_no_secret_reaches_logs_runs_staging_or_output_across_a_rotation(make_sandbox, staging, tmp_path):
-    server = make_sandbox(size="small", seed=42, auto_consent=True, faults="token_ttl_s=20")
+    server = make_sandbox(size="small", seed=42, auto_consent=True, faults="token_ttl_s=5")
     key = Fernet.generate_key()
     connected, synced, calls = consent_then_cycle(server, staging.url, tmp_path, key)
     row = stored(staging.url, key, server.env["XERO_TENANT_ID"])
