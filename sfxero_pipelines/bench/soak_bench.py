@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import json
 import time
 
 from ..recipes import R1
 from ..settings import display_url, engine_for
+from ..staging.state.plans import row_diff
 from .harness import LIFTED_XERO_LIMITS, api_calls, bench_database, peak_rss_mb, sandbox_process, sandbox_stats
 from .push_bench import _resources
 from .soak_model import FIELDS, Expectations, Provenance, predict
@@ -127,8 +127,7 @@ def _shown(plan: list[dict], recipe: str, account: str, contact: str, field: str
             continue
         if not {row.get("source_id"), row.get("target_id")} & {account, contact}:
             continue
-        diff = json.loads(row["diff"]) if isinstance(row.get("diff"), str) and row["diff"] else (row.get("diff") or {})
-        if names & set((diff or {}).get("fields", {})):
+        if names & set(row_diff(row.get("diff")).get("fields", {})):
             return True
     return False
 
@@ -136,8 +135,7 @@ def _shown(plan: list[dict], recipe: str, account: str, contact: str, field: str
 def _suppressed(plan: list[dict], account: str, key: str) -> bool:
     for row in plan:
         if row["recipe"] == R1 and row.get("source_id") == account:
-            diff = json.loads(row["diff"]) if isinstance(row.get("diff"), str) and row["diff"] else (row.get("diff") or {})
-            if key in ((diff or {}).get("suppressed") or {}):
+            if key in (row_diff(row.get("diff")).get("suppressed") or {}):
                 return True
     return False
 

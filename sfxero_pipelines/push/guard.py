@@ -22,7 +22,6 @@ blocking check (`defs/push/checks.py`), `sfxero plan` and `sfxero status` show t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -32,7 +31,7 @@ from ..config import MappingConfig, PushConfig, SfxeroConfig
 from ..recipes import R1, R2, R5, R7
 from ..reconcile.report import xero_invoiced
 from ..staging.state import approvals
-from ..staging.state.plans import has_plans_table, load_latest
+from ..staging.state.plans import has_plans_table, load_latest, row_diff
 
 #: recipe → (direction whose updates count, the recipe whose linked rows are the denominator).
 COUNTED = {R1: ("sf_to_xero", R1), R5: ("xero_to_sf", R1), R2: ("sf_to_xero", R2),
@@ -72,14 +71,6 @@ class GuardInputs:
     invoice_currency: dict[str, str]
 
 
-def _diff(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value:
-        return json.loads(value)
-    return {}
-
-
 def _is_linked(diff: dict) -> bool:
     # Rows with no diff at all are pairs settled through their link (reconcile writes no detail for them).
     return not diff or diff.get("match") == "link"
@@ -114,7 +105,7 @@ def assess(plan: pd.DataFrame, cfg: PushConfig, inputs: GuardInputs) -> dict[str
     parsed: dict[str, list[tuple]] = {}
     plan_ids: dict[str, str] = {}
     for recipe, part in plan.groupby("recipe", sort=True):
-        rows = [(r.direction, r.action, r.target_id, _diff(r.diff)) for r in part.itertuples(index=False)]
+        rows = [(r.direction, r.action, r.target_id, row_diff(r.diff)) for r in part.itertuples(index=False)]
         parsed[recipe], plan_ids[recipe] = rows, str(part.plan_id.iloc[0])
         direction = COUNTED.get(recipe, ("sf_to_xero", recipe))[0]
         linked[recipe] = sum(1 for d, a, t, diff in rows if d == direction and a in _LINKED_ACTIONS

@@ -11,7 +11,6 @@ changed A → B → A is a new write because its old value differs.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 
 from ..recipes import R1, R2, R3, R6, R7
 from ..reconcile.plan import dumps
-from ..staging.state.plans import load_latest
+from ..staging.state.plans import load_latest, row_diff
 
 WRITE_ACTIONS = ("create", "update", "delete")
 #: Which system a direction writes to.
@@ -89,7 +88,7 @@ def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: s
             continue
         if only_sources is not None and r.source_id not in only_sources:
             continue
-        diff = json.loads(r.diff) if isinstance(r.diff, str) else (r.diff if isinstance(r.diff, dict) else {})
+        diff = row_diff(r.diff)
         row = PushRow(plan_id=r.plan_id, row_no=int(r.row_no), recipe=r.recipe, direction=r.direction,
                       action=r.action, source_id=_id(r.source_id), target_id=_id(r.target_id), diff=diff)
         if r.action in WRITE_ACTIONS:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import pandas as pd
 import sqlalchemy as sa
 
+from ..staging.state.plans import row_diff
 from .plan import ACTIONS
 
 #: Rows listed per action in the UI preview (the totals count every row).
@@ -62,12 +63,6 @@ def record_names(conn: sa.Connection, ids: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _diff(value) -> dict:
-    if isinstance(value, str):
-        return json.loads(value)
-    return value if isinstance(value, dict) else {}
-
-
 def row_lines(row, names: dict[str, str]) -> tuple[str, list[str]]:
     """(headline, detail lines) of one plan row (a namedtuple or mapping with the plan columns)."""
     get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
@@ -77,7 +72,7 @@ def row_lines(row, names: dict[str, str]) -> tuple[str, list[str]]:
     target_label = f" '{names[target]}'" if target in names else ""
     headline = (f"{get('recipe')} {str(get('action')).upper():<8} {source}{label} {arrow} "
                 f"{target or '(new)'}{target_label}: {get('reason')}")
-    diff = _diff(get("diff"))
+    diff = row_diff(get("diff"))
     details = [f"{name}: {_fmt(change.get('old'))} → {_fmt(change.get('new'))}   [{change.get('rule')}]"
                for name, change in sorted((diff.get("fields") or {}).items())]
     details += [f"{name}: not planned back — {why}" for name, why in sorted((diff.get("suppressed") or {}).items())]
@@ -92,7 +87,7 @@ def plan_names(conn: sa.Connection, rows: pd.DataFrame, per_action: int | None =
     shown = _shown(rows, per_action)
     ids = set(shown.source_id.dropna()) | set(shown.target_id.dropna())
     for diff in shown.loc[shown.action == "conflict", "diff"]:
-        ids |= set(_diff(diff).get("candidates") or [])
+        ids |= set(row_diff(diff).get("candidates") or [])
     return record_names(conn, ids)
 
 

@@ -9,6 +9,7 @@ content hashes, so an unchanged input rewrites nothing) and keeps the last KEEP_
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,6 +20,16 @@ from ..schema import sync_plan
 TABLE = sync_plan.name
 #: Older plans kept per recipe (the latest is what `push` executes; earlier ones for comparison).
 KEEP_PLANS = 3
+
+
+def row_diff(value) -> dict:
+    """A plan row's `diff` as a dict: stored as JSON text, already a dict in a plan not yet stored,
+    and {} for a row with none (NULL, NaN in a frame)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value:
+        return json.loads(value)
+    return {}
 
 
 def has_plans_table(conn: sa.Connection) -> bool:
