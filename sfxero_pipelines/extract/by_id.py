@@ -17,14 +17,13 @@ purged) is left for the cycle, which marks purged records from `/deleted`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 
-from ..clients.salesforce import page_records
 from .report import ExtractReport
-from .rows import RowBuilder
-from .salesforce import field_specs
+from .salesforce import field_specs, prepare_page, row_builder
 from .state import load_state
 from .window import ReadWindow
 from .writer import StagingWriter
@@ -57,9 +56,7 @@ def stage_salesforce_by_id(client, engine: sa.Engine, sobject: str, table: str, 
         state = load_state(conn, table)
     fields = state.columns.get("describe") or [[f["name"], f["type"]] for f in client.describe(sobject)["fields"]]
     specs = field_specs(fields)
-    builder = RowBuilder(specs, id_field="Id", modified_field="SystemModstamp",
-                         is_deleted=lambda r: r.get("IsDeleted") in (True, "true"))
-    writer = StagingWriter(engine, table, builder, state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, table, row_builder(specs), state, run_id=run_id, advance_cursor=False)
     report = ExtractReport(sobject, table, ReadWindow(None, None, now, now))
     select = ", ".join(s.source for s in specs)
 
@@ -68,8 +65,7 @@ def stage_salesforce_by_id(client, engine: sa.Engine, sobject: str, table: str, 
             soql = f"SELECT {select} FROM {sobject} WHERE Id IN ({', '.join(map(_soql_id, chunk))})"
             yield from client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=len(chunk), raw=True)
 
-    writer.load(pages(), lambda page: writer.prepare(*page_records(page)) if isinstance(page, bytes)
-                else writer.prepare(page))
+    writer.load(pages(), functools.partial(prepare_page, writer))
     report.take_counts(writer)
     return report
 

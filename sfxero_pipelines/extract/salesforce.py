@@ -16,6 +16,8 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+
 import sqlalchemy as sa
 
 from ..clients.salesforce import page_records
@@ -82,6 +84,17 @@ def _describe(client, sobject: str, state: ExtractState, cfg: SalesforceExtract,
     return fields, drift
 
 
+def row_builder(specs) -> RowBuilder:
+    """Rows of a Salesforce object: keyed by Id, modified at SystemModstamp, deleted when IsDeleted."""
+    return RowBuilder(specs, id_field="Id", modified_field="SystemModstamp",
+                      is_deleted=lambda r: r.get("IsDeleted") in (True, "true"))
+
+
+def prepare_page(writer: StagingWriter, page):
+    """A page as the client hands it over: raw JSON bytes (parsed here) or records already parsed."""
+    return writer.prepare(*page_records(page)) if isinstance(page, bytes) else writer.prepare(page)
+
+
 def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: str, *, partition_start: dt.datetime,
                               partition_end: dt.datetime, cfg: SalesforceExtract, lookback: dt.timedelta,
                               run_id: str | None, now: dt.datetime | None = None) -> ExtractReport:
@@ -93,20 +106,15 @@ def extract_salesforce_object(client, engine: sa.Engine, sobject: str, table: st
 
     describe_fields, report.schema_drift = _describe(client, sobject, state, cfg, now)
     specs = field_specs(describe_fields)
-    builder = RowBuilder(specs, id_field="Id", modified_field="SystemModstamp",
-                         is_deleted=lambda r: r.get("IsDeleted") in (True, "true"))
-    writer = StagingWriter(engine, table, builder, state, run_id=run_id, advance_cursor=window.incremental)
+    writer = StagingWriter(engine, table, row_builder(specs), state, run_id=run_id, advance_cursor=window.incremental)
     report.columns_added = writer.columns_added
 
     soql = window_soql(sobject, [s.source for s in specs], window)
     # Never let the client spend a COUNT() call to choose REST or Bulk: a window or an incremental
     # read is small; a full reload is as large as the last full load was.
     expected = state.columns.get("last_full_rows", 0) if window.start is None else 0
-    def prepare(page):
-        return writer.prepare(*page_records(page)) if isinstance(page, bytes) else writer.prepare(page)
-
     writer.load(client.query_pages_auto(sobject, soql, include_deleted=True, expected_rows=expected, raw=True),
-                prepare)
+                functools.partial(prepare_page, writer))
 
     if window.incremental and window.start is None:
         # A full load through queryAll already saw every soft delete still in the recycle bin.
