@@ -25,6 +25,7 @@ from ..recipes import R2, R7
 from ..staging.state.plans import has_plans_table, load_latest
 from . import load
 from .invoices import activated
+from .report import LIVE_INVOICES
 
 CAUSES = ("won_not_invoiced", "invoiced_without_source", "amounts_differ", "held")
 CAUSE_TITLES = {
@@ -88,8 +89,7 @@ def _invoices(conn: sa.Connection) -> dict[str, tuple[str, str, float]]:
     if not load.has_table(conn, "xero_invoice"):
         return {}
     return {i: (number or i, c or "?", float(total or 0)) for i, number, c, total in conn.exec_driver_sql(
-        "SELECT id, invoice_number, currency_code, total FROM xero_invoice WHERE NOT is_deleted "
-        "AND status NOT IN ('DELETED', 'VOIDED')").fetchall()}
+        f"SELECT id, invoice_number, currency_code, total FROM {LIVE_INVOICES}").fetchall()}
 
 
 def amount_causes(conn: sa.Connection, cfg: SfxeroConfig, differences: dict[str, float]) -> list[CurrencyCauses]:

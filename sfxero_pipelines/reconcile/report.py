@@ -68,13 +68,16 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
     return out
 
 
+#: Xero's invoices that count as invoiced: staged, not deleted at the source, not deleted or voided.
+LIVE_INVOICES = "xero_invoice WHERE NOT is_deleted AND status NOT IN ('DELETED', 'VOIDED')"
+
+
 def xero_invoiced(conn: sa.Connection) -> dict[str, float]:
     """currency → total of the ACCREC invoices in Xero (staged), not deleted or voided."""
     if not load.has_table(conn, "xero_invoice"):
         return {}
     return {c or "?": float(total or 0) for c, total in conn.exec_driver_sql(
-        "SELECT currency_code, sum(total) FROM xero_invoice WHERE NOT is_deleted "
-        "AND status NOT IN ('DELETED', 'VOIDED') GROUP BY currency_code").fetchall()}
+        f"SELECT currency_code, sum(total) FROM {LIVE_INVOICES} GROUP BY currency_code").fetchall()}
 
 
 def markdown(counts: list[dict], totals: list[dict], causes: str = "") -> str:
