@@ -21,6 +21,8 @@ from sfxero_pipelines.staging.schema import oauth_token
 from sfxero_pipelines.staging.state import tokens
 from sfxero_tests.conftest import sandbox_call, xero_resource
 
+from .stored import store_connection
+
 DAY_S = 86400
 
 
@@ -31,11 +33,7 @@ def connected(staging, make_sandbox, monkeypatch):
     key = Fernet.generate_key()
     monkeypatch.setenv("SFXERO_SECRET_KEY", key.decode())
     monkeypatch.setenv("SFXERO_STAGING_URL", staging.url)
-    with staging.begin() as conn:
-        tokens.save_connection(conn, Fernet(key), system="xero", tenant_id=server.env["XERO_TENANT_ID"],
-                               tenant_name="Sandbox Trading Co", scopes="offline_access accounting.contacts",
-                               refresh_token=server.xero.issue_refresh_token(), access_token=None,
-                               access_expires_at=None)
+    store_connection(staging, server, key)
     return server, key
 
 

@@ -20,6 +20,8 @@ from sfxero_pipelines.staging.state import tokens
 from sfxero_tests.automation.conftest import webhook  # noqa: F401 (fixture)
 from sfxero_tests.conftest import FAST_XERO, salesforce_resource, sandbox_call, xero_resource
 
+from .stored import store_connection
+
 RECONNECT = "run `sfxero connect xero` to connect it again"
 
 
@@ -40,16 +42,6 @@ class StoredConnectionCycle:
         return execute_stage(name, self.instance, self.definitions)
 
 
-def connect(server, staging, key: bytes) -> str:
-    """A consent as `sfxero connect xero` stores it (the sandbox's test hook stands in for the browser)."""
-    refresh = server.xero.issue_refresh_token()
-    with staging.begin() as conn:
-        tokens.save_connection(conn, Fernet(key), system="xero", tenant_id=server.env["XERO_TENANT_ID"],
-                               tenant_name="Sandbox Trading Co", scopes="offline_access accounting.contacts",
-                               refresh_token=refresh, access_token=None, access_expires_at=None)
-    return refresh
-
-
 def staged(staging) -> dict[str, list]:
     """Every row of the Xero-side staging tables and of the plan and ledger, in a stable order."""
     with staging.engine.connect() as conn:
@@ -67,7 +59,7 @@ def test_revoked_connection_fails_loudly_alerts_and_loses_nothing(staging, make_
     server = make_sandbox(size="small", seed=42, xero_limits=FAST_XERO)
     key = Fernet.generate_key()
     monkeypatch.setenv("SFXERO_SECRET_KEY", key.decode())
-    connect(server, staging, key)
+    store_connection(staging, server, key)
     cycle = StoredConnectionCycle(server, staging)
     for name in ("extract", "check", "reconcile"):
         assert cycle.stage(name).ok or name == "check", name
@@ -115,7 +107,7 @@ def test_revoked_connection_fails_loudly_alerts_and_loses_nothing(staging, make_
         assert [c.state for c in tokens.list_connections(conn, "xero")] == [tokens.REVOKED]
 
     # Connected again: the plan kept through the outage is pushed and the cycle converges.
-    connect(server, staging, key)
+    store_connection(staging, server, key)
     assert cycle.stage("push").ok
     for name in ("extract", "check", "reconcile"):
         cycle.stage(name)

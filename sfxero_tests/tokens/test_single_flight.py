@@ -24,17 +24,9 @@ from sfxero_pipelines.staging.state import tokens
 from sfxero_tests.conftest import sandbox_call
 from sfxero_tests.xero.conftest import resource_for
 
+from .stored import store_connection
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _store(staging, server, key: bytes) -> str:
-    """A stored connection as consent would leave it: a fresh refresh token, no access token yet."""
-    refresh = server.xero.issue_refresh_token()
-    with staging.begin() as conn:
-        tokens.save_connection(conn, Fernet(key), system="xero", tenant_id=server.env["XERO_TENANT_ID"],
-                               tenant_name="Sandbox Trading Co", scopes="offline_access accounting.contacts",
-                               refresh_token=refresh, access_token=None, access_expires_at=None)
-    return refresh
 
 
 def _env(server, staging, key: bytes, **extra) -> dict[str, str]:
@@ -57,7 +49,7 @@ def test_refresh_rotates_encrypted_and_another_process_reuses_it(staging, make_s
     server = make_sandbox()
     key = Fernet.generate_key()
     monkeypatch.setenv("SFXERO_SECRET_KEY", key.decode())
-    first_refresh = _store(staging, server, key)
+    first_refresh = store_connection(staging, server, key)
     resource = resource_for(server, tenant_id=None, staging_url=staging.url, per_minute_limit=1_000_000)
     with resource.get_client() as client:
         assert client.get_all("Currencies")
@@ -85,7 +77,7 @@ def test_refresh_rotates_encrypted_and_another_process_reuses_it(staging, make_s
 def test_eight_processes_needing_a_token_cause_one_rotation(staging, make_sandbox, tmp_path):
     server = make_sandbox()
     key = Fernet.generate_key()
-    _store(staging, server, key)
+    store_connection(staging, server, key)
     go = tmp_path / "go"
     env = _env(server, staging, key, WORKER_GO=str(go))
     workers = [subprocess.Popen([sys.executable, "-m", "sfxero_tests.tokens.worker", "token"], env=env,
@@ -104,7 +96,7 @@ def test_eight_processes_needing_a_token_cause_one_rotation(staging, make_sandbo
 def test_kill_9_between_token_answer_and_commit_is_survived(staging, make_sandbox, tmp_path):
     server = make_sandbox()
     key = Fernet.generate_key()
-    stored_refresh = _store(staging, server, key)
+    stored_refresh = store_connection(staging, server, key)
     mark = tmp_path / "answered"
     proc = subprocess.Popen([sys.executable, "-m", "sfxero_tests.tokens.worker", "crash"],
                             env=_env(server, staging, key, WORKER_MARK=str(mark)),
@@ -133,7 +125,7 @@ def test_kill_9_between_token_answer_and_commit_is_survived(staging, make_sandbo
 def test_invalid_grant_marks_the_connection_and_fails_once_in_one_line(staging, make_sandbox):
     server = make_sandbox()
     key = Fernet.generate_key()
-    stored = _store(staging, server, key)
+    stored = store_connection(staging, server, key)
     env = server.env
     # Someone else spent the stored token twice: it is now two generations old, i.e. dead.
     for _ in range(2):
