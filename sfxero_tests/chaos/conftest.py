@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from ..conftest import sandbox_call
@@ -161,3 +162,12 @@ class Chaos:
         assert duplicates(self.server) == {"contacts": [], "invoices": []}
         assert diff(held, sandbox_fingerprint(self.server)) == [], said
         assert diff(staged, staged_fingerprint(staging_url)) == []
+
+
+@pytest.fixture(scope="module")
+def chaos():
+    """One sandbox per test module (its cases reset it), so the modules run side by side on two workers."""
+    from .kill_points import chaos_sandbox  # kill_points imports this module
+
+    with chaos_sandbox() as sandbox:
+        yield sandbox

@@ -18,14 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from .conftest import RUN_TIMEOUT_S, converged, sandbox_fingerprint, staged_fingerprint, sync
-from .kill_points import chaos_sandbox
 from .own_postgres import OwnPostgres
-
-
-@pytest.fixture(scope="module")
-def chaos():
-    with chaos_sandbox() as chaos:
-        yield chaos
 
 
 @pytest.fixture(scope="module")

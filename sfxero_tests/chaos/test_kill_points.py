@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kill_points import cases, chaos_sandbox, kill_then_compare
+from .kill_points import cases, kill_then_compare
 
 POINTS = [
     ("extract.sf_describe", 2, "after", ("sqlite",)),
@@ -26,12 +26,6 @@ POINTS = [
     ("check.suite_run", 5, "after", ("sqlite", "postgresql")),
     ("check.holds_synced", 2, "after", ("sqlite",)),
 ]
-
-
-@pytest.fixture(scope="module")
-def chaos():
-    with chaos_sandbox() as chaos:
-        yield chaos
 
 
 @pytest.mark.slow

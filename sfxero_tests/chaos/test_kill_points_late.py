@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kill_points import cases, chaos_sandbox, kill_then_compare
+from .kill_points import cases, kill_then_compare
 
 POINTS = [
     ("reconcile.family_built", 1, "after", ("sqlite",)),
@@ -19,12 +19,6 @@ POINTS = [
     ("push.sf_write_back", 1, "after", ("sqlite",)),
     ("push.sf_write_back", 1, "before", ("sqlite",)),
 ]
-
-
-@pytest.fixture(scope="module")
-def chaos():
-    with chaos_sandbox() as chaos:
-        yield chaos
 
 
 @pytest.mark.slow
