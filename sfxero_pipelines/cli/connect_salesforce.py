@@ -44,12 +44,6 @@ def _connected_app() -> ConnectedApp:
                         ca_bundle=check_ca_bundle(env.get("SFXERO_CA_BUNDLE") or None))
 
 
-def _staging():
-    from ..defs.staging.resources import staging_for_cli
-
-    return staging_for_cli()
-
-
 def _transport(app: ConnectedApp):
     from ..clients.salesforce.transport import Transport
 
@@ -59,13 +53,14 @@ def _transport(app: ConnectedApp):
 def run_connect_salesforce(*, no_browser: bool, port: int, scopes: str) -> int:
     from ..clients.salesforce import auth
     from ..clients.secret_key import token_cipher
+    from ..defs.staging.resources import staging_for_cli
     from ..staging.state import tokens
     from .oauth_loopback import checked_scopes, obtain_consent
 
     scopes = checked_scopes(scopes, any_of={"refresh_token", "offline_access"}, why="without it Salesforce gives "
                             "no refresh token and the connection ends with the session")
     app = _connected_app()
-    staging = _staging()
+    staging = staging_for_cli()
     cipher = token_cipher()
     consent = obtain_consent(
         system="Salesforce", port=port, no_browser=no_browser,
@@ -100,9 +95,10 @@ def run_connect_salesforce(*, no_browser: bool, port: int, scopes: str) -> int:
 def run_disconnect_salesforce() -> int:
     from ..clients.salesforce import auth
     from ..clients.secret_key import token_cipher
+    from ..defs.staging.resources import staging_for_cli
     from ..staging.state import tokens
 
-    staging = _staging()
+    staging = staging_for_cli()
     with staging.begin() as conn:
         stored = tokens.list_connections(conn, auth.CONNECTION_SYSTEM)
         row = tokens.load(conn, token_cipher(), auth.CONNECTION_SYSTEM, stored[0].tenant_id) if stored else None
