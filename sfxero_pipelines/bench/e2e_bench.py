@@ -157,7 +157,7 @@ class HeadlessCycle:
     bench measures exactly that path without importing the CLI (which imports the benches)."""
 
     get_instance: Callable[[], object]
-    #: (stage, instance, definitions) -> (all runs ok, summary rows)
+    #: (stage, instance, definitions, verifying=bool) -> (all runs ok, summary rows)
     run_stage_jobs: Callable[..., tuple[bool, list[tuple]]]
     #: staging engine -> (converged, plan counts)
     verify_convergence: Callable[..., tuple[bool, dict]]
@@ -177,7 +177,7 @@ def run_cycle(env: dict, staging_url: str, dagster_home: Path, fast: bool, headl
                 before = {"salesforce": sandbox_stats(env, "sf").get("requests", {}),
                           "xero": sandbox_stats(env, "xero").get("requests", {})}
                 started = time.perf_counter()
-                ok, rows = run_stage_jobs(stage, instance, definitions)
+                ok, rows = run_stage_jobs(stage, instance, definitions, verifying=name.endswith("_verify"))
                 seconds = time.perf_counter() - started
                 calls = {"salesforce": _delta(sandbox_stats(env, "sf"), before["salesforce"]),
                          "xero": _delta(sandbox_stats(env, "xero"), before["xero"])}

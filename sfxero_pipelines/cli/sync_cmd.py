@@ -4,8 +4,9 @@ Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run sho
 (`make dev`) exactly as if launched there. Partitioned jobs run today's partition: the incremental
 sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
-summary says whether the two systems converged; when they did, the push runs once more against the
-verifying plans (nothing to write), so the UI shows no asset behind its upstream. A failed stage
+summary says whether the two systems converged (its checks are the suites that hold records, without
+the soft signals the first pass just reported: `hold_check_job`); when they did, the push runs once
+more against the verifying plans (nothing to write), so the UI shows no asset behind its upstream. A failed stage
 stops the stages that depend on it (data flows one way: a failed extract leaves nothing fit to
 check, reconcile or push), and the summary names it with its first error line. Exit 0 when every run succeeded; 1 when a run failed, records were
 held, or the verifying plan still has work.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import click
 
+from ..defs.checks.definitions import HOLD_CHECK_JOB
 from ..defs.sync.jobs import STAGE_JOBS
 from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, summary
 from .connections import use_configured_or_sandbox
@@ -97,13 +99,22 @@ class StageResult:
     errors: list[str]
 
 
-def execute_stage(stage: str, instance, definitions) -> StageResult:
+def stage_jobs(stage: str, definitions, *, verifying: bool = False) -> tuple[str, ...]:
+    """The jobs a stage runs. The verifying pass checks with `hold_check_job` (every suite, no soft signal:
+    defs/checks/definitions.py says why) when the definitions have it."""
     if stage not in STAGE_JOBS:
         raise NotAvailableYet(f"sync --stage {stage}")
+    if verifying and stage == "check" and definitions.get_repository_def().has_job(HOLD_CHECK_JOB):
+        return (HOLD_CHECK_JOB,)
+    return STAGE_JOBS[stage]
+
+
+def execute_stage(stage: str, instance, definitions, *, verifying: bool = False) -> StageResult:
+    jobs = stage_jobs(stage, definitions, verifying=verifying)
     ok, rows, errors = True, [], []
     # The event log keeps every debug event for the UI; the terminal gets warnings and the summary.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    for job_name in STAGE_JOBS[stage]:
+    for job_name in jobs:
         job = definitions.resolve_job_def(job_name)
         kwargs = {}
         if job.partitions_def is not None:
@@ -120,8 +131,8 @@ def execute_stage(stage: str, instance, definitions) -> StageResult:
     return StageResult(ok, rows, errors)
 
 
-def run_stage_jobs(stage: str, instance, definitions) -> tuple[bool, list[tuple]]:
-    result = execute_stage(stage, instance, definitions)
+def run_stage_jobs(stage: str, instance, definitions, *, verifying: bool = False) -> tuple[bool, list[tuple]]:
+    result = execute_stage(stage, instance, definitions, verifying=verifying)
     return result.ok, result.rows
 
 
@@ -146,12 +157,12 @@ class CycleResult:
     stopped: str | None      # why the cycle stopped early: "<stage> failed: <first error line>"
 
 
-def _run_stages(stages: tuple[str, ...], instance, definitions) -> CycleResult:
+def _run_stages(stages: tuple[str, ...], instance, definitions, *, verifying: bool = False) -> CycleResult:
     """Runs `stages` in order; a failed stage stops the ones after it, which all depend on it."""
     all_ok = True
     for i, name in enumerate(stages):
         started = time.monotonic()
-        result = execute_stage(name, instance, definitions)
+        result = execute_stage(name, instance, definitions, verifying=verifying)
         all_ok &= result.ok
         _print_stage(name, result.ok, result.rows, time.monotonic() - started)
         if not result.ok:
@@ -198,7 +209,7 @@ def run_sync(stage: str) -> int:
             click.echo(f"NOT converged: {cycle.stopped}")
             return EXIT_HELD
         click.echo("Verifying: extract, check and reconcile again; the new plan must have nothing to write.")
-        verify = _run_stages(("extract", "check", "reconcile"), instance, definitions)
+        verify = _run_stages(("extract", "check", "reconcile"), instance, definitions, verifying=True)
         if verify.stopped:
             click.echo(f"NOT converged: the verifying {verify.stopped}")
             return EXIT_HELD

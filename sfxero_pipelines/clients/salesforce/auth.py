@@ -24,7 +24,9 @@ No secret (client secret, password, key, refresh or access token) reaches an exc
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -167,6 +169,50 @@ def open_session(transport: Transport, cfg: Settings, connection: StoredConnecti
     body = response.json()
     log.info("Salesforce session opened (%s grant) on %s", grant.name, body["instance_url"])
     return body
+
+
+# -- sessions shared in one process -------------------------------------------------------------------
+#: How long a session opened by one client is lent to the next in the same process. Salesforce keeps a
+#: session for hours (the org's timeout, 2 h by default, counted from the last use); a session refused
+#: before then is dropped and a new one opened (`SalesforceClient._call`), so this only bounds how long
+#: a process trusts one it has not just used.
+SESSION_REUSE_S = 15 * 60
+_SESSIONS: dict[str, tuple[float, dict]] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session_key(cfg: Settings) -> str:
+    # Everything that decides which user and org the session belongs to; hashed, so the table holds no
+    # secret in a form that could be printed.
+    parts = (cfg.login_url.rstrip("/"), cfg.client_id, cfg.client_secret, cfg.username, cfg.password,
+             cfg.private_key_file, cfg.auth, cfg.staging_url)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def shared_session(cfg: Settings) -> dict | None:
+    """The token answer another client of this process opened for the same settings, if still lent out.
+
+    A cycle used to sign in once per asset (26 token calls for a 40-account cycle); every client of a
+    process now shares one session, as Xero's clients share one stored token."""
+    with _SESSIONS_LOCK:
+        entry = _SESSIONS.get(_session_key(cfg))
+    if entry is None or time.monotonic() - entry[0] > SESSION_REUSE_S:
+        return None
+    return entry[1]
+
+
+def share_session(cfg: Settings, body: dict) -> None:
+    with _SESSIONS_LOCK:
+        _SESSIONS[_session_key(cfg)] = (time.monotonic(), body)
+
+
+def drop_session(cfg: Settings, access_token: str | None) -> None:
+    """Salesforce refused `access_token`: no client of this process is lent it again."""
+    key = _session_key(cfg)
+    with _SESSIONS_LOCK:
+        entry = _SESSIONS.get(key)
+        if entry is not None and entry[1].get("access_token") == access_token:
+            del _SESSIONS[key]
 
 
 # -- the web-server flow (authorization code with PKCE) ------------------------------------------------

@@ -7,6 +7,8 @@ the stored connection), `transport.py` (session, trust store, retries, limit hea
   simple-salesforce never refreshes on its own (its refresh drops custom headers and SFType's can loop
   forever). On `SalesforceExpiredSession` we authenticate once more, rebuild it and retry the same
   request: a query cursor survives, so no record is lost or repeated.
+- Clients of one process with the same settings share one session (`auth.shared_session`): a cycle signs
+  in once, not once per asset. A refused one is dropped for all and a new one opened.
 - Every request (`_call`) first checks the API budget, is retried while transient, and API errors
   raise `errors.ApiError` (`transient` says which kind); a 403 REQUEST_LIMIT_EXCEEDED raises
   `errors.BudgetExhausted`; a certificate the trust store refuses is a `ConfigError` naming
@@ -127,8 +129,15 @@ class SalesforceClient(QueryCalls, BulkCalls):
     def _check_budget(self) -> None:
         self._transport.check_budget()
 
-    def _authenticate(self) -> Salesforce:
-        body = auth.open_session(self._transport, self._cfg, self._connection, self._secrets)
+    def _authenticate(self, *, refused: str | None = None) -> Salesforce:
+        """A session: the one this process already has for these settings, or a new one. `refused`: the
+        access token Salesforce just refused (never lent again; a new session is opened)."""
+        if refused is not None:
+            auth.drop_session(self._cfg, refused)
+        body = auth.shared_session(self._cfg)
+        if body is None:
+            body = auth.open_session(self._transport, self._cfg, self._connection, self._secrets)
+            auth.share_session(self._cfg, body)
         self._token = body["access_token"]
         self._sf = Salesforce(instance_url=body["instance_url"], session_id=self._token, session=self._session,
                               version=self._cfg.api_version, object_pairs_hook=dict)
@@ -155,7 +164,7 @@ class SalesforceClient(QueryCalls, BulkCalls):
                     reauthenticated = True
                     log.info("Salesforce session expired during %s; re-authenticating", what)
                     self._sf = None
-                    self._authenticate()
+                    self._authenticate(refused=self._token)
         except SalesforceRefusedRequest as exc:
             if error_code(exc) == "REQUEST_LIMIT_EXCEEDED":
                 used, limit = self.api_usage or (None, None)

@@ -37,6 +37,8 @@ ACCOUNTING_DEPS = {
                                 "xero_tax_rate", "xero_invoice"),
     "accounting_contact_push": ("xero_contact",),
 }
+#: The one multi-asset check carrying every soft signal (its op's name).
+SIGNALS_CHECK = "staging_signals"
 _PARAM_TABLES = {"xero_document_ids": ("xero_invoice", "xero_bill"), "active_account_codes": ("xero_account",),
                  "active_tax_types": ("xero_tax_rate",)}
 
@@ -138,7 +140,7 @@ def build_signal_checks(tables: list[str], cfg: ChecksConfig | None = None) -> d
             specs.append(dg.AssetCheckSpec("schema_drift", asset=table,
                                            description="WARN when Salesforce describe added, removed or retyped a field"))
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name="staging_signals",
+    @dg.multi_asset_check(specs=specs, can_subset=True, name=SIGNALS_CHECK,
                           description="Soft signals on staged tables (never blocking).")
     def _signals(context: dg.AssetCheckExecutionContext, staging: StagingDatabase):
         config = cfg or load_config().checks
