@@ -3,7 +3,9 @@
   Account edit seen by the composite poll become one run request whose run_key is derived from them,
   and the same changes seen again give the same run_key (Dagster launches a run_key once);
 - a webhook arriving during or right after a push (Xero's events for the Contacts the push just created, its
-  echo) runs through the lane and writes nothing a second time.
+  echo) runs through the lane and writes nothing a second time;
+- with Salesforce not configured, a tick (as the daemon evaluates it, resources from the definitions)
+  skips with one reason naming the missing setting, requests nothing and keeps the cursor and the inbox.
 """
 
 from __future__ import annotations
@@ -30,8 +32,7 @@ def xero_writes(server) -> int:
 
 
 def _tick(sensor, instance, staging, server, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"staging": staging, "salesforce": salesforce_resource(server)})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"staging": staging})
     result = sensor.evaluate_tick(context)
     return result.run_requests, result.cursor
 
@@ -39,7 +40,8 @@ def _tick(sensor, instance, staging, server, cursor):
 def test_changes_become_one_run_request_keyed_by_them(make_sandbox, sqlite_staging):
     staging, server = sqlite_staging, make_sandbox()
     instance = dg.DagsterInstance.ephemeral()
-    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING)
+    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING,
+                               salesforce=lambda: salesforce_resource(server))
     requests, cursor = _tick(sensor, instance, staging, server, None)
     assert requests == [] and cursor
 
@@ -97,3 +99,23 @@ def test_the_echo_of_a_push_runs_through_the_lane_without_a_second_write(make_sa
     cycle.plan_to_push()
     assert cycle.converged()[0]
     assert_each_record_once(server, str(staging.engine.url))
+
+
+def test_without_salesforce_configured_a_tick_skips_with_one_clear_reason(sqlite_staging, monkeypatch):
+    from sfxero_pipelines.defs.realtime.lane import SKIP_NOT_CONFIGURED
+
+    for var in ("SALESFORCE_LOGIN_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    staging = sqlite_staging
+    with staging.begin() as conn:
+        inbox.record_events(conn, [event("22222222-2222-4222-8222-222222222222")])
+    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING)  # from the environment
+    instance = dg.DagsterInstance.ephemeral()
+    for cursor in (None, '{"polled_at": "2000-01-01T00:00:00+00:00"}'):
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                              resources={"staging": staging}))
+        assert result.run_requests == [] and result.cursor == cursor
+        assert result.skip_message == (f"{SKIP_NOT_CONFIGURED}: SALESFORCE_LOGIN_URL: is not set. Set it up, or "
+                                       "switch the lane off (sfxero.yaml realtime.enabled: false)")
+    with staging.engine.connect() as conn:
+        assert [e.resource_id for e in inbox.unprocessed(conn)] == ["22222222-2222-4222-8222-222222222222"]

@@ -9,22 +9,28 @@
   writer lease and ledger), then marking the batch's inbox events processed. It runs in process
   (a batch is a handful of records: a process per step would cost more than the work).
 The scheduled cycle stays the safety net. `realtime.enabled: false` (sfxero.yaml) registers both
-STOPPED; `schedules.enabled: false` stops them too, like every sensor.
+STOPPED; `schedules.enabled: false` stops them too, like every sensor. With Salesforce not configured
+(e.g. SALESFORCE_LOGIN_URL unset) each tick skips with one reason naming the missing setting: no
+poll, no run, no error, the cursor and the inbox kept.
 """
 
 import datetime as dt
+from collections.abc import Callable
 
 import dagster as dg
 
 from ...config import RealtimeConfig, SfxeroConfig, load_config
+from ...errors import ConfigError
 from ...realtime.feed import next_batch
 from ...realtime.lane import Changes, run_batch
 from ...staging.state import inbox
-from ..salesforce.resources import SalesforceResource
+from ..salesforce.resources import SalesforceResource, salesforce_resource_from_env
 from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource
 
 LANE_TAG = "sfxero/lane"
+#: The sensor's skip reason while Salesforce is not configured (the lane's one idle state for it).
+SKIP_NOT_CONFIGURED = "Salesforce is not configured"
 
 
 class LaneBatchConfig(dg.Config):
@@ -67,15 +73,36 @@ def realtime_lane_job():
     lane_batch()
 
 
-def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+def not_configured(salesforce: SalesforceResource) -> str | None:
+    """Why Salesforce cannot be reached as configured (one line), or None when it can be tried."""
+    try:
+        salesforce.settings()
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
+                      salesforce: Callable[[], SalesforceResource] = salesforce_resource_from_env
+                      ) -> dg.SensorDefinition:
+    """`salesforce` builds the Salesforce resource on each tick (from the environment by default). It is
+    not a Dagster resource parameter on purpose: Dagster resolves those before the tick, and an unset
+    SALESFORCE_LOGIN_URL would then fail every tick with a config error instead of one clear skip."""
+
     @dg.sensor(name="realtime_lane_sensor", job=realtime_lane_job, default_status=status,
                minimum_interval_seconds=int(realtime.min_poll_interval_s),
                description="Webhook events and the Salesforce change poll → one lane run per batch of changes.")
-    def realtime_lane_sensor(context: dg.SensorEvaluationContext, staging: StagingDatabase,
-                             salesforce: SalesforceResource):
+    def realtime_lane_sensor(context: dg.SensorEvaluationContext, staging: StagingDatabase):
+        resource = salesforce()
+        missing = not_configured(resource)
+        if missing is not None:
+            # Nothing polled, nothing launched, the cursor kept: waiting webhook events stay in the inbox
+            # for the lane once Salesforce is set up, or for the cycle.
+            return dg.SkipReason(f"{SKIP_NOT_CONFIGURED}: {missing}. Set it up, or switch the lane off "
+                                 "(sfxero.yaml realtime.enabled: false)")
         cfg = load_config()
         now = dt.datetime.now(dt.timezone.utc)
-        with salesforce.get_client() as sf, staging.engine.connect() as conn:
+        with resource.get_client() as sf, staging.engine.connect() as conn:
             batch, cursor = next_batch(conn, sf, context.cursor, cfg, now)
         context.update_cursor(cursor)
         if batch is None:
