@@ -6,7 +6,8 @@ processes in a fresh directory with their own instance and staging. Then:
   calls "Unsynced");
 - the Dagster UI (`sfxero dev`) in Debian's chromium driven by playwright (never a downloaded
   browser): no push asset "Unsynced", the held-records view shows a sentence and a Salesforce link,
-  and after one Account changes in Salesforce the plan asset shows the field's `old → new` row;
+  and after one Account changes in Salesforce the plan asset shows the field's `old → new` row; the
+  real-time lane's sensor and the cycle's are RUNNING (the UI's GraphQL);
 - `sfxero report --html` in the same browser: no console error, charts not empty.
 Screenshots go to test-artifacts/browser/ (gitignored). Slow lane: `make test-fast` skips it.
 """
@@ -223,6 +224,17 @@ def test_the_dagster_ui_shows_the_plan_the_held_records_and_no_unsynced_push(fir
     body = page.inner_text("body")
     assert re.search(rf"AccountNumber: .* → '?{NEW_ACCOUNT_NUMBER}", body), body[:3000]
     page.close()
+
+
+def test_make_dev_shows_the_lane_and_cycle_sensors_running(dagster_ui):
+    """README "Automation": both lanes are on in `make dev` (realtime.enabled and schedules.enabled default
+    true), as the UI's own GraphQL reports them, not as the definitions' defaults claim."""
+    query = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name sensorState { status } } } } } }"
+    answer = requests.post(f"{dagster_ui}/graphql", json={"query": query}, timeout=60).json()
+    states = {s["name"]: s["sensorState"]["status"]
+              for repo in answer["data"]["repositoriesOrError"]["nodes"] for s in repo["sensors"]}
+    assert states["realtime_lane_sensor"] == "RUNNING", states
+    assert states["check_after_extract_sensor"] == states["push_new_plan_sensor"] == "RUNNING", states
 
 
 def test_the_html_report_renders_with_charts_and_no_console_errors(first_run, browser):

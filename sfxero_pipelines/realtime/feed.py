@@ -8,10 +8,15 @@
   every polled object) when the budget-paced interval has passed (`poll_interval_s`, from the share in
   `realtime.salesforce_budget_share` and the allocation left per `Sforce-Limit-Info`). A first tick
   starts the cursors at `now`: the lane carries changes from then on, the cycle everything before.
+- Xero without a webhook endpoint (`realtime.xero_poll`): one If-Modified-Since read of Contacts and
+  of Invoices (`realtime/xero_poll.py`) when the interval paced on the tenant's daily limit has passed
+  (`realtime.xero_daily_limit`, `xero_budget_share`, what `X-DayLimit-Remaining` says is left); a
+  full page polls again on the next tick. First tick: cursors start at `now`, as Salesforce's.
 - `run_key`: a hash of the inbox event ids and the Salesforce (object, id, cursor) seen, so a tick
   that sees the same changes again requests the run already requested, never a second one.
 The cursor is JSON (the sensor stores it): per object the last (SystemModstamp, Id) and the time of
-the last poll.
+the last poll; per Xero collection the last UpdatedDateUTC and the ids at that second, and the time of
+the last Xero poll.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sqlalchemy as sa
 from ..clients.salesforce_changes import ChangeCursor, changes_since, poll_interval_s
 from ..config import SfxeroConfig
 from ..staging.state import inbox
+from . import xero_poll
 from .lane import Changes
 
 #: Xero's webhook categories → the collection the lane reads by id.
@@ -57,9 +63,42 @@ def _due(state: dict, cfg: SfxeroConfig, sf_client, now: dt.datetime) -> bool:
     return (now - dt.datetime.fromisoformat(last)).total_seconds() >= interval
 
 
+def xero_poll_interval_s(cfg: SfxeroConfig, xero_client) -> float:
+    """Seconds between Xero polls for what is left of the tenant's day (X-DayLimit-Remaining, once known)."""
+    remaining = (getattr(xero_client, "limits", None) or {}).get("day_remaining")
+    return xero_poll.poll_interval_s(daily_limit=cfg.realtime.xero_daily_limit,
+                                     remaining=None if remaining is None else min(remaining, cfg.realtime.xero_daily_limit),
+                                     share=cfg.realtime.xero_budget_share, minimum_s=cfg.realtime.min_poll_interval_s)
+
+
+def _xero_due(state: dict, cfg: SfxeroConfig, xero_client, now: dt.datetime) -> bool:
+    last = state.get("xero_polled_at")
+    if last is None or state.get("xero_more"):
+        return True
+    return (now - dt.datetime.fromisoformat(last)).total_seconds() >= xero_poll_interval_s(cfg, xero_client)
+
+
+def _poll_xero(state: dict, xero_client, changes: Changes, now: dt.datetime) -> list[str]:
+    cursors = state.get("xero", {})
+    start = {c: xero_poll.XeroCursor.from_json(cursors[c]) if c in cursors else now for c in xero_poll.POLLED}
+    seen, more = [], False
+    for collection, found in xero_poll.changes_since(xero_client, start).items():
+        if found.error:
+            continue
+        if found.ids:
+            changes.xero.setdefault(collection, []).extend(i for i in found.ids
+                                                           if i not in changes.xero.get(collection, []))
+            seen += [f"xero:{collection}:{i}:{found.cursor.modified.isoformat()}" for i in found.ids]
+        cursors[collection] = found.cursor.to_json()
+        more |= found.more
+    state["xero"], state["xero_polled_at"], state["xero_more"] = cursors, now.isoformat(), more
+    return seen
+
+
 def next_batch(conn: sa.Connection, sf_client, cursor: str | None, cfg: SfxeroConfig,
-               now: dt.datetime) -> tuple[Batch | None, str]:
-    """The batch waiting (None when nothing changed) and the cursor to store."""
+               now: dt.datetime, xero_client=None) -> tuple[Batch | None, str]:
+    """The batch waiting (None when nothing changed) and the cursor to store. `xero_client`: poll Xero
+    too (no webhook endpoint), at the interval its daily budget allows."""
     state = json.loads(cursor) if cursor else {}
     changes, seen = Changes(), []
     events = inbox.unprocessed(conn, limit=1000)
@@ -83,6 +122,8 @@ def next_batch(conn: sa.Connection, sf_client, cursor: str | None, cfg: SfxeroCo
                 seen += [f"sf:{name}:{i}:{found.cursor.modstamp.isoformat()}" for i in ids]
             cursors[name] = [found.cursor.modstamp.isoformat(), found.cursor.id]
         state["salesforce"], state["polled_at"] = cursors, now.isoformat()
+    if xero_client is not None and _xero_due(state, cfg, xero_client, now):
+        seen += _poll_xero(state, xero_client, changes, now)
     new_cursor = json.dumps(state, sort_keys=True)
     if not seen:
         return None, new_cursor

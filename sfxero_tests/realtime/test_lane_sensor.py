@@ -41,7 +41,7 @@ def test_changes_become_one_run_request_keyed_by_them(make_sandbox, sqlite_stagi
     staging, server = sqlite_staging, make_sandbox()
     instance = dg.DagsterInstance.ephemeral()
     sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING,
-                               salesforce=lambda: salesforce_resource(server))
+                               salesforce=lambda: salesforce_resource(server), xero=lambda: xero_resource(server))
     requests, cursor = _tick(sensor, instance, staging, server, None)
     assert requests == [] and cursor
 

@@ -2,7 +2,8 @@
 
 - `realtime_lane_sensor` (every `realtime.min_poll_interval_s`, at least 10 s): asks
   `realtime/feed.next_batch` for the inbox's webhook events and, when the budget-paced interval has
-  passed, one composite Salesforce change poll; a batch becomes a `realtime_lane_job` run with
+  passed, one composite Salesforce change poll (and, without a webhook receiver, If-Modified-Since
+  reads of Xero's Contacts and Invoices paced on the tenant's daily limit: `polls_xero`); a batch becomes a `realtime_lane_job` run with
   `run_key` derived from the event ids (Dagster never launches a run_key twice), the cursor advances.
 - `realtime_lane_job`: one op running `realtime/lane.run_batch` (extract by id → the suites reading the
   touched tables → the touched families' plans → push of the changed records, under the cycle's
@@ -14,7 +15,9 @@ STOPPED; `schedules.enabled: false` stops them too, like every sensor. With Sale
 poll, no run, no error, the cursor and the inbox kept.
 """
 
+import contextlib
 import datetime as dt
+import os
 from collections.abc import Callable
 
 import dagster as dg
@@ -26,7 +29,7 @@ from ...realtime.lane import Changes, run_batch
 from ...staging.state import inbox
 from ..salesforce.resources import SalesforceResource, salesforce_resource_from_env
 from ..staging.resources import StagingDatabase
-from ..xero.resources import XeroResource
+from ..xero.resources import XeroResource, xero_resource_from_env
 
 LANE_TAG = "sfxero/lane"
 #: The sensor's skip reason while Salesforce is not configured (the lane's one idle state for it).
@@ -82,11 +85,17 @@ def not_configured(salesforce: SalesforceResource) -> str | None:
     return None
 
 
+def polls_xero(realtime: RealtimeConfig, environ=os.environ) -> bool:
+    """Whether the lane polls Xero: `xero_poll: on`, or `auto` without XERO_WEBHOOK_KEY (no receiver can
+    run without it, so no webhook reaches the inbox)."""
+    return realtime.xero_poll == "on" or (realtime.xero_poll == "auto" and not environ.get("XERO_WEBHOOK_KEY"))
+
+
 def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
-                      salesforce: Callable[[], SalesforceResource] = salesforce_resource_from_env
-                      ) -> dg.SensorDefinition:
-    """`salesforce` builds the Salesforce resource on each tick (from the environment by default). It is
-    not a Dagster resource parameter on purpose: Dagster resolves those before the tick, and an unset
+                      salesforce: Callable[[], SalesforceResource] = salesforce_resource_from_env,
+                      xero: Callable[[], XeroResource] = xero_resource_from_env) -> dg.SensorDefinition:
+    """`salesforce` and `xero` build the resources on each tick (from the environment by default). They
+    are not Dagster resource parameters on purpose: Dagster resolves those before the tick, and an unset
     SALESFORCE_LOGIN_URL would then fail every tick with a config error instead of one clear skip."""
 
     @dg.sensor(name="realtime_lane_sensor", job=realtime_lane_job, default_status=status,
@@ -102,8 +111,11 @@ def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
                                  "(sfxero.yaml realtime.enabled: false)")
         cfg = load_config()
         now = dt.datetime.now(dt.timezone.utc)
-        with resource.get_client() as sf, staging.engine.connect() as conn:
-            batch, cursor = next_batch(conn, sf, context.cursor, cfg, now)
+        with contextlib.ExitStack() as stack:
+            sf = stack.enter_context(resource.get_client())
+            x = stack.enter_context(xero().get_client()) if polls_xero(cfg.realtime) else None
+            conn = stack.enter_context(staging.engine.connect())
+            batch, cursor = next_batch(conn, sf, context.cursor, cfg, now, xero_client=x)
         context.update_cursor(cursor)
         if batch is None:
             return dg.SkipReason("no change since the last tick")
