@@ -46,3 +46,19 @@ def test_definitions_load_without_credentials_and_a_client_names_the_missing_one
     with pytest.raises(ConfigError) as exc:
         xero_resource_from_env().get_client()
     assert str(exc.value) == "XERO_CLIENT_ID: is not set"
+
+
+def test_the_verifying_pass_checks_every_suite_and_no_soft_signal():
+    """`sfxero sync`'s verifying pass runs hold_check_job: every check that holds or blocks records (all of
+    check_job's but the signals), so its ~70 signal results are not written to the event log twice."""
+    from sfxero_pipelines.cli.sync_cmd import stage_jobs
+
+    definitions = defs()
+    assert stage_jobs("check", definitions) == ("check_job",)
+    assert stage_jobs("check", definitions, verifying=True) == ("hold_check_job",)
+    assert stage_jobs("extract", definitions, verifying=True) == stage_jobs("extract", definitions)
+    full = definitions.resolve_job_def("check_job").asset_layer.asset_graph.asset_check_keys
+    holding = definitions.resolve_job_def("hold_check_job").asset_layer.asset_graph.asset_check_keys
+    signals = {k for k in full if k.name in ("freshness", "row_count", "schema_drift")}
+    assert signals and holding == full - signals
+    assert {k.name for k in holding} >= {"quality", "accounting_invoice_push", "accounting_contact_push"}
