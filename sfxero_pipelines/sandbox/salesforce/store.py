@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
-from .schema import NUMBER_TYPES, OBJECTS, PREFIXES, STAGES, SObject, sobject
+from .schema import DEFAULT, NUMBER_TYPES, STAGES, Schema, SObject
 
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID15 = re.compile(r"^[a-zA-Z0-9]{15}$")
@@ -160,21 +160,22 @@ class Table:
 class Org:
     """All tables of the org plus the delete log. Not thread-safe: only the event loop touches it."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    def __init__(self, now: Callable[[], float], schema: Schema = DEFAULT) -> None:
         self.now = now
-        self.tables: dict[str, Table] = {name: Table(obj) for name, obj in OBJECTS.items()}
-        self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in OBJECTS}
+        self.schema = schema
+        self.tables: dict[str, Table] = {name: Table(obj) for name, obj in schema.objects.items()}
+        self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in schema.objects}
         self._journal: list = []  # undo log of the open transaction(s)
         self._marks: list[tuple[int, dict[str, int]]] = []  # one savepoint per open `begin`
         self.user_id: str | None = None
         self.auto_numbers = {"Order": 0, "OrderItem": 0}
 
     def table(self, name: str) -> Table | None:
-        obj = sobject(name)
+        obj = self.schema.sobject(name)
         return self.tables[obj.name] if obj else None
 
     def clear(self) -> None:
-        self.__init__(self.now)
+        self.__init__(self.now, self.schema)
 
     def begin(self) -> None:
         """Open a transaction (allOrNone); nested ones (a collection inside a /composite) are savepoints."""
@@ -213,7 +214,7 @@ class Org:
         self._journal = []
 
     def object_of_id(self, rid: str) -> str | None:
-        return PREFIXES.get(rid[:3]) if isinstance(rid, str) else None
+        return self.schema.prefixes.get(rid[:3]) if isinstance(rid, str) else None
 
     def get(self, rid: str) -> tuple[Table, tuple] | None:
         name = self.object_of_id(rid)
