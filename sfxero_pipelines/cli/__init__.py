@@ -114,7 +114,7 @@ def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
 @cli.command()
 @click.argument("ids", nargs=-1)
 def approve(ids: tuple[str, ...]) -> None:
-    """Let plans the mass-change guard holds go ahead: PLAN_ID... as `sfxero status` lists them."""
+    """Let held changes go ahead: PLAN_IDs the mass-change guard holds, ROW_IDs (row-…) a delete policy holds."""
     from .approve_cmd import run_approve
 
     require_staging()
