@@ -166,7 +166,7 @@ def waiting_rows(plan_rows: pd.DataFrame) -> dict[str, dict]:
     out: dict[str, dict] = {}
     if not len(plan_rows):
         return out
-    held = plan_rows[(plan_rows.action == "held") & plan_rows["diff"].astype(str).str.contains('"approval"', regex=False)]
+    held = plan_rows[(plan_rows.action == "held") & plan_rows.recipe.isin(list(LINKED))]
     for r in held.itertuples(index=False):
         row_id = row_diff(r.diff).get("approval")
         if row_id:
