@@ -76,7 +76,7 @@ class PushRow:
         Xero Contact's id, so the hold stops the membership and not the Contact's other recipes)."""
         if self.direction == "sf_to_xero":
             return {R1: "sf_account", R2: "sf_opportunity", R7: "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
-        return {R3: "xero_invoice", R6: "sf_campaign_member"}.get(self.recipe, "xero_contact")
+        return {R2: "xero_invoice", R3: "xero_invoice", R6: "sf_campaign_member"}.get(self.recipe, "xero_contact")
 
 
 def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: set[str] | None = None,
