@@ -32,7 +32,7 @@ def run_approve(ids: tuple[str, ...]) -> int:
     from ..config import load_config
     from ..defs.staging.resources import staging_for_cli
     from ..push.guard import latest_verdicts
-    from ..reconcile.deletes import APPROVAL_PREFIX, waiting_rows
+    from ..reconcile.deletes import APPROVAL_PREFIX, waiting_rows, waiting_what
     from ..staging.state import approvals
     from ..staging.state.plans import has_plans_table, load_latest, stored_plan_ids
 
@@ -67,6 +67,6 @@ def run_approve(ids: tuple[str, ...]) -> int:
         click.echo(f"{state}: {plan_id} ({what})")
     for row_id in dict.fromkeys(row_ids):
         state = "approved" if row_id in new else "already approved"
-        click.echo(f"{state}: {row_id} ({held[row_id]['recipe']}: {held[row_id]['reason'].split(': run `', 1)[0]})")
+        click.echo(f"{state}: {row_id} ({waiting_what(held[row_id])})")
     click.echo("The next push writes it: `sfxero sync --stage push` (the push sensor launches one by itself).")
     return EXIT_OK

@@ -25,7 +25,7 @@ def guard_lines(conn, cfg, rows) -> dict[str, dict]:
 def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = None) -> int:
     from ..config import load_config
     from ..reconcile.build import build_plan
-    from ..reconcile.deletes import waiting_rows
+    from ..reconcile.deletes import waiting_rows, waiting_what
     from ..reconcile.preview import plan_names, text_lines
     from ..settings import engine_for, staging_url
 
@@ -71,7 +71,7 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
         click.echo(f"Delete policy: {len(waiting)} change(s) wait for approval (the push skips them until "
                    f"`sfxero approve ROW_ID`):")
         for row_id, w in waiting.items():
-            click.echo(f"  {row_id}  {w['recipe']} {w['reason'].split(': run `', 1)[0].removeprefix('waits for approval to ')}")
+            click.echo(f"  {row_id}  {waiting_what(w)}")
     if len(shown):
         click.echo("")
     for line in text_lines(shown, names):

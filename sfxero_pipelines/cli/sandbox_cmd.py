@@ -63,7 +63,9 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
     except ValueError as exc:  # the emulators refuse fixture records (or a schema file) as the real APIs would
-        raise ConfigError("--schema" if str(exc).startswith("--schema") else "--fixtures", str(exc)) from None
+        if str(exc).startswith("--schema"):  # already names the key: "--schema.objects.X__c...: problem"
+            raise ConfigError(*str(exc).split(": ", 1)) from None
+        raise ConfigError("--fixtures", str(exc)) from None
     except OSError as exc:
         raise ConfigError("--sf-port/--xero-port", f"cannot listen: {exc.strerror}") from None
     path = server.write_env_file(Path(env_file))

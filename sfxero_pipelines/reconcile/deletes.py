@@ -28,7 +28,7 @@ from ..config import SfxeroConfig
 from ..recipes import R1, R2
 from ..staging.state import approvals
 from ..staging.state.links import link_join_sql
-from ..staging.state.plans import row_diff
+from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, plan
 
 #: The recipes this module plans deletes for, with what each links.
@@ -173,3 +173,17 @@ def waiting_rows(plan_rows: pd.DataFrame) -> dict[str, dict]:
             out[row_id] = {"recipe": r.recipe, "direction": r.direction, "source_id": r.source_id,
                            "target_id": r.target_id, "reason": r.reason}
     return out
+
+
+def stored_waiting(conn: sa.Connection) -> dict[str, dict]:
+    """`waiting_rows` of the latest stored plans that nobody approved yet (what `sfxero status` lists)."""
+    if not has_plans_table(conn):
+        return {}
+    held = waiting_rows(load_latest(conn))
+    given = approvals.approved(conn, approvals.ROW, list(held))
+    return {i: w for i, w in held.items() if i not in given}
+
+
+def waiting_what(row: dict) -> str:
+    """A waiting row as '<recipe> <what it would do>' (its reason without the approval command)."""
+    return f"{row['recipe']} " + row["reason"].split(": run `", 1)[0].removeprefix("waits for approval to ")

@@ -11,6 +11,7 @@ import pytest
 
 from sfxero_pipelines.cli.approve_cmd import run_approve
 from sfxero_pipelines.cli.plan_cmd import run_plan
+from sfxero_pipelines.cli.status_cmd import run_status
 from sfxero_pipelines.staging.state.approvals import ROW, approval_of
 from sfxero_pipelines.staging.state.plans import load_latest, row_diff
 
@@ -86,6 +87,11 @@ def test_a_deleted_opportunitys_authorised_invoice_is_voided_once_after_approval
     assert f"  {row_id}  R2 void AUTHORISED Xero invoice {inv['InvoiceNumber']}" in shown
     run_plan(as_json=True)
     assert sorted(json.loads(capsys.readouterr().out)["rows_waiting_for_approval"]) == sorted([row_id, row2_id])
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    run_status()
+    shown = capsys.readouterr().out
+    assert "Deletes held for approval by a delete policy (2)" in shown and f"  {row2_id}  R2 void AUTHORISED" in shown
 
     # The push skips them (and is not stopped: a held row is not a write the mass-change guard counts).
     posts = _xero_posts(server)
@@ -93,7 +99,7 @@ def test_a_deleted_opportunitys_authorised_invoice_is_voided_once_after_approval
     assert _invoice(server)[0]["Status"] == "AUTHORISED" and _xero_posts(server) == posts
 
     assert run_approve((row_id,)) == 0
-    assert capsys.readouterr().out.startswith(f"approved: {row_id} (R2: waits for approval to void AUTHORISED")
+    assert capsys.readouterr().out.startswith(f"approved: {row_id} (R2 void AUTHORISED Xero invoice {inv['InvoiceNumber']})")
     assert cycle.stage("push")[0]
     [inv] = _invoice(server)
     assert inv["Status"] == "VOIDED" and _xero_posts(server) == posts + 1
