@@ -36,6 +36,12 @@ def server(sandbox_state_dir, tmp_path_factory):
     path.write_text(SCHEMA)
     fixtures = {"salesforce": {
         "Account": [{"Id": sfid("001", 1), "Name": "Acme"}],
+        "Product2": [{"Id": sfid("01t", 1), "Name": "Seat", "ProductCode": "SEAT", "IsActive": True}],
+        "Pricebook2": [{"Id": sfid("01s", 1), "Name": "Standard Price Book", "IsStandard": True, "IsActive": True}],
+        "PricebookEntry": [{"Id": sfid("01u", 1), "Pricebook2Id": sfid("01s", 1), "Product2Id": sfid("01t", 1),
+                            "UnitPrice": 40, "IsActive": True}],
+        "Opportunity": [{"Id": sfid("006", 1), "Name": "Deal", "AccountId": sfid("001", 1), "StageName": "Prospecting",
+                         "CloseDate": "2026-06-30", "Pricebook2Id": sfid("01s", 1), "CurrencyIsoCode": "EUR"}],
         "Xero_Credit_Note__c": [{"Name": "CN-0001", "Account__c": sfid("001", 1), "Total__c": 50.0,
                                  "Xero_Credit_Note_Id__c": "7c4a0f0e-0000-4000-8000-000000000001"}],
     }}
@@ -132,3 +138,21 @@ def test_the_cli_refuses_a_bad_schema_file_with_one_line(tmp_path):
     path.write_text("objects: [1, 2")
     with pytest.raises(ConfigError, match="not valid YAML/JSON"):
         load_schema_file(str(path))
+
+
+def test_quotes_take_their_opportunitys_account_and_roll_up_their_lines(sf):
+    quote = sf.Quote.create({"Name": "Q1", "OpportunityId": sfid("006", 1), "ExpirationDate": "2026-07-31"})["id"]
+    line = sf.QuoteLineItem.create({"QuoteId": quote, "PricebookEntryId": sfid("01u", 1), "Quantity": 3,
+                                    "UnitPrice": 50, "Discount": 10})["id"]
+    got = sf.Quote.get(quote)
+    assert (got["AccountId"], got["Pricebook2Id"], got["CurrencyIsoCode"], got["Status"]) == \
+        (sfid("001", 1), sfid("01s", 1), "EUR", "Draft")
+    assert (got["Subtotal"], got["TotalPrice"], got["GrandTotal"]) == (150.0, 135.0, 135.0) and got["QuoteNumber"]
+    rows = sf.query(f"SELECT Product2.ProductCode, ListPrice, TotalPrice, Quote.Name FROM QuoteLineItem "
+                    f"WHERE QuoteId = '{quote}'")["records"]
+    assert [(r["Product2"]["ProductCode"], r["ListPrice"], r["TotalPrice"], r["Quote"]["Name"]) for r in rows] == \
+        [("SEAT", 40.0, 135.0, "Q1")]
+    sf.QuoteLineItem.delete(line)
+    assert sf.Quote.get(quote)["TotalPrice"] == 0.0
+    with pytest.raises(SalesforceMalformedRequest, match="REQUIRED_FIELD_MISSING"):
+        sf.Quote.create({"Name": "No opportunity"})

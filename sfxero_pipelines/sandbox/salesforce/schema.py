@@ -85,7 +85,7 @@ class Field:
             "calculated": self.calculated,
             "calculatedFormula": None,
             "compoundFieldName": self.compound_of,
-            "autoNumber": self.name in ("OrderNumber", "OrderItemNumber"),
+            "autoNumber": self.name in ("OrderNumber", "OrderItemNumber", "QuoteNumber", "LineNumber"),
             "picklistValues": [
                 {"value": v, "label": v, "active": True, "defaultValue": False, "validFor": None}
                 for v in self.picklist
