@@ -147,16 +147,16 @@ def plan_deletes(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> pd.Data
         diff = {"target_object": c["target_object"], "payload": c["payload"], "fields": c["fields"],
                 "delete": {"op": c["op"], "policy": chosen, "target_status": c["status"], "posted": c["posted"]}}
         if c["blocked"]:
-            action, note = "held", c["blocked"]
+            action, reason = "held", c["blocked"]
         elif chosen == "archive" or row_id in given:
-            # Not a hold: what the delete row does and why (named `note` so the hold-sentence test skips it).
-            action, note = "delete", f"{deleted}: {c['what']} (recipes.{recipe}.deletes: {chosen})"
+            # Not a hold: what the delete row does and why.
+            action, reason = "delete", f"{deleted}: {c['what']} (recipes.{recipe}.deletes: {chosen})"
             if chosen != "archive":
                 diff["approved"] = row_id
         else:
             action, diff["approval"] = "held", row_id
-            note = reason = f"waits for approval to {c['what']}: run `sfxero approve {row_id}`"
-        parts.append(plan.rows(recipe, direction, action, [c["source"]], [c["target"]], [diff], note))
+            reason = f"waits for approval to {c['what']}: run `sfxero approve {row_id}`"
+        parts.append(plan.rows(recipe, direction, action, [c["source"]], [c["target"]], [diff], reason))
     return plan.concat(parts)
 
 

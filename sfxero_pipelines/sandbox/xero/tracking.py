@@ -1,4 +1,4 @@
-"""Writes to TrackingCategories and their Options, with Xero's rules (docs/xero-api.md; OAS
+"""Writes to TrackingCategories and their Options, with Xero's rules (Xero's OpenAPI spec,
 /TrackingCategories).
 
 - A category: `PUT /TrackingCategories` creates (body: one TrackingCategory), `POST
