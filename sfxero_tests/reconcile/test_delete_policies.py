@@ -197,3 +197,26 @@ def test_r7_deletes_are_refused_on_load():
         parse_config({"recipes": {"R7": {"deletes": "archive"}}})
     with pytest.raises(ConfigError, match="recipes.R1.deletes.salesforce"):
         parse_config({"recipes": {"R1": {"deletes": {"salesforce": "void"}}}})
+
+
+def test_approve_takes_row_ids_held_in_the_latest_plans_only(sworld, monkeypatch, capsys):
+    import click
+
+    from sfxero_pipelines.cli.approve_cmd import run_approve
+
+    _invoice_pair(sworld, sf_deleted=True, status="AUTHORISED")
+    monkeypatch.setenv("SFXERO_STAGING_URL", sworld.db.url)
+    monkeypatch.chdir(sworld.db.url.removeprefix("sqlite:///").rsplit("/", 1)[0])  # no sfxero.yaml here: defaults
+    monkeypatch.delenv("SFXERO_CONFIG", raising=False)
+    with sworld.db.begin() as conn:
+        built = build_family(conn, parse_config({}), "invoices").rows
+        write_plan(conn, built)
+    [row_id] = waiting_rows(built)
+    with pytest.raises(click.UsageError, match="row-0000000000000000 is not a row held for approval"):
+        run_approve(("row-0000000000000000",))
+    assert run_approve((row_id,)) == 0 and run_approve((row_id,)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"approved: {row_id} (R2 void AUTHORISED Xero invoice INV-9)"
+    assert out[2] == f"already approved: {row_id} (R2 void AUTHORISED Xero invoice INV-9)"
+    with sworld.db.engine.connect() as conn:
+        assert approvals.approval_of(conn, approvals.ROW, row_id)["approved_by"].endswith("(sfxero approve)")
