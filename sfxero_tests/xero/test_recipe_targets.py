@@ -43,6 +43,7 @@ def test_items_created_updated_by_code_and_read_by_id_or_code(api):
     [renamed] = accounting_api.update_item(tenant, made.item_id, Items(items=[Item(code="SKU-1A", name="Seat")])).items
     listed = [i.code for i in accounting_api.get_items(tenant).items]
     assert renamed.code == "SKU-1A" and "SKU-1A" in listed and "SKU-1" not in listed
+    assert [i.item_id for i in accounting_api.get_items(tenant, where='Code=="SKU-1A"').items] == [made.item_id]
     with pytest.raises(AccountingBadRequestException, match="already exists"):
         accounting_api.create_items(tenant, Items(items=[Item(code="SKU-1A", name="Again")]))
     codes = [i["Code"] for i in sandbox_call(server, "xero", "GET", "/__sandbox/records/Items")]
