@@ -85,6 +85,16 @@ def test_bad_fixture_file_is_a_one_line_error(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_bad_schema_file_is_a_one_line_error_naming_the_key(tmp_path):
+    path = tmp_path / "schema.yaml"
+    path.write_text("objects:\n  Invoice_Run__c:\n    fields:\n      Amount__c: money\n")
+    result = sfxero("sandbox", "--schema", str(path), "--env-file", str(tmp_path / "e.env"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "sfxero: --schema.objects.Invoice_Run__c.fields.Amount__c.type: unknown field type 'money' (one of boolean, "
+        "currency, date, datetime, double, email, int, percent, phone, picklist, reference, string, textarea, url)"]
+
+
 def test_fixture_the_api_would_refuse_names_the_record(tmp_path):
     path = tmp_path / "dupes.json"
     path.write_text(json.dumps({"xero": {"Contacts": [{"Name": "Twin Ltd"}, {"Name": "Twin Ltd"}]}}))

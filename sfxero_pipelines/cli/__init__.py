@@ -58,6 +58,8 @@ def cli() -> None:
 @click.option("--size", default="small", show_default=True, help="small | medium | large | N (number of accounts).")
 @click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same data.")
 @click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="JSON fixture file (docs/sandbox.md format) instead of seeded data.")
+@click.option("--schema", "schema_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML/JSON file of Salesforce custom objects and fields to serve (docs/architecture.md, sandbox schema file).")
 @click.option("--faults", default="", help='e.g. "xero.429=0.1,sf.5xx=0.05,latency_ms=20,token_ttl_s=60".')
 @click.option("--env-file", default=".sfxero/sandbox.env", show_default=True, type=click.Path(dir_okay=False), help="Where to write the connection settings.")
 @click.option("--sf-port", default=0, type=click.IntRange(0, 65535), help="Salesforce emulator port (0 = any free port).")
@@ -66,7 +68,7 @@ def cli() -> None:
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
 @click.option("--webhook-url", default=None, help="Send Xero webhooks (signed with XERO_WEBHOOK_KEY) to this URL.")
 @click.option("--auto-consent", is_flag=True, help="Xero's and Salesforce's consent pages approve at once (for `sfxero connect` in scripts).")
-def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
+def sandbox(size: str, seed: int, fixtures: str | None, schema_file: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
             detach: bool, stop: bool, webhook_url: str | None, auto_consent: bool) -> None:
     """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""
     from .sandbox_cmd import run_sandbox, start_detached, stop_detached
@@ -77,7 +79,7 @@ def sandbox(size: str, seed: int, fixtures: str | None, faults: str, env_file: s
     if detach:
         start_detached(sys.argv[1:], env_file)
         return
-    run_sandbox(size=size, seed=seed, fixtures=fixtures, faults=faults, env_file=env_file,
+    run_sandbox(size=size, seed=seed, fixtures=fixtures, schema_file=schema_file, faults=faults, env_file=env_file,
                 sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url, auto_consent=auto_consent)
 
 
@@ -112,7 +114,7 @@ def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
 @cli.command()
 @click.argument("ids", nargs=-1)
 def approve(ids: tuple[str, ...]) -> None:
-    """Let plans the mass-change guard holds go ahead: PLAN_ID... as `sfxero status` lists them."""
+    """Let held changes go ahead: PLAN_IDs the mass-change guard holds, ROW_IDs (row-…) a delete policy holds."""
     from .approve_cmd import run_approve
 
     require_staging()

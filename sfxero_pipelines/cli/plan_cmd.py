@@ -25,6 +25,7 @@ def guard_lines(conn, cfg, rows) -> dict[str, dict]:
 def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = None) -> int:
     from ..config import load_config
     from ..reconcile.build import build_plan
+    from ..reconcile.deletes import waiting_rows, waiting_what
     from ..reconcile.preview import plan_names, text_lines
     from ..settings import engine_for, staging_url
 
@@ -41,13 +42,15 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
                 shown = shown.head(limit)
             names = {} if as_json else plan_names(conn, shown)
             guard = guard_lines(conn, cfg, plan.rows)
+            waiting = {i: w for i, w in waiting_rows(plan.rows).items() if recipe is None or w["recipe"] == recipe}
             conn.rollback()
     finally:
         engine.dispose()
     summary = {r: c for r, c in plan.summary.items() if recipe is None or r == recipe}
     held = sum(c["held"] for c in summary.values())
     if as_json:
-        out = {"summary": summary, "waits_for_approval": {r: g for r, g in guard.items() if r in summary}, "plan_ids": {r: p for r, p in plan.plan_ids.items() if r in summary}, "rows": [
+        out = {"summary": summary, "waits_for_approval": {r: g for r, g in guard.items() if r in summary},
+               "rows_waiting_for_approval": waiting, "plan_ids": {r: p for r, p in plan.plan_ids.items() if r in summary}, "rows": [
             {"plan_id": r.plan_id, "row_no": int(r.row_no), "recipe": r.recipe, "direction": r.direction,
              "source_id": r.source_id, "target_id": r.target_id, "action": r.action,
              "diff": json.loads(r.diff) if isinstance(r.diff, str) else None, "reason": r.reason}
@@ -64,6 +67,11 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
     for r, g in guard.items():
         if r in summary:
             click.echo(f"Mass-change guard: {g['line']}\n  the push stops before it; to let it go ahead: {g['command']}")
+    if waiting:
+        click.echo(f"Delete policy: {len(waiting)} change(s) wait for approval (the push skips them until "
+                   f"`sfxero approve ROW_ID`):")
+        for row_id, w in waiting.items():
+            click.echo(f"  {row_id}  {waiting_what(w)}")
     if len(shown):
         click.echo("")
     for line in text_lines(shown, names):

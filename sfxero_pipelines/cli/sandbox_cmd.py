@@ -21,7 +21,21 @@ from ..errors import ConfigError
 from ..sandbox.faults import FaultSpecError
 
 
-def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_file: str,
+def load_schema_file(path: str) -> dict:
+    """A `--schema` file (YAML or JSON: JSON is YAML) as data; its contents are checked by the emulator."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError("--schema", f"{path} is not valid YAML/JSON" + (f" at line {mark.line + 1}" if mark else "")) from None
+    if not isinstance(data, dict):
+        raise ConfigError("--schema", f"{path}: expected a mapping with one key, 'objects'")
+    return data
+
+
+def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_file: str, schema_file: str | None = None,
                 sf_port: int, xero_port: int, webhook_url: str | None = None, auto_consent: bool = False) -> None:
     from ..sandbox.runner import SandboxServer
     from ..sandbox.world import resolve_size
@@ -39,15 +53,18 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
             raise ConfigError("--fixtures", f"{fixtures} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(fixture_data, dict) or not set(fixture_data) <= {"salesforce", "xero"}:
             raise ConfigError("--fixtures", 'expected {"salesforce": {...}, "xero": {...}}')
+    schema = load_schema_file(schema_file) if schema_file else None
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
         raise ConfigError("--webhook-url", f"'{webhook_url}' is not an http(s) URL")
     try:
         server = SandboxServer(size=size, seed=seed, fixtures=fixture_data, faults=faults,
                                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url,
-                               auto_consent=auto_consent)
+                               auto_consent=auto_consent, schema=schema)
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
-    except ValueError as exc:  # the emulators refuse fixture records as the real APIs would
+    except ValueError as exc:  # the emulators refuse fixture records (or a schema file) as the real APIs would
+        if str(exc).startswith("--schema"):  # already names the key: "--schema.objects.X__c...: problem"
+            raise ConfigError(*str(exc).split(": ", 1)) from None
         raise ConfigError("--fixtures", str(exc)) from None
     except OSError as exc:
         raise ConfigError("--sf-port/--xero-port", f"cannot listen: {exc.strerror}") from None

@@ -15,6 +15,7 @@ import click
 
 from ..config import load_config
 from ..push.guard import waiting_for_approval
+from ..reconcile.deletes import stored_waiting, waiting_what
 from ..staging.state.holds import open_holds_by_stage
 from . import EXIT_HELD, EXIT_OK
 from .abandoned import ABANDONED_TAG, reap_abandoned_runs
@@ -113,6 +114,14 @@ def print_waiting(waiting: list) -> None:
         click.echo(f"    to let it go ahead: sfxero approve {v.plan_id}")
 
 
+def print_waiting_rows(rows: dict[str, dict]) -> None:
+    """Single deletes/voids a delete policy holds for approval, each with its id."""
+    if rows:
+        click.echo(f"Deletes held for approval by a delete policy ({len(rows)}): `sfxero approve ROW_ID` lets one go")
+    for row_id, w in rows.items():
+        click.echo(f"  {row_id}  {waiting_what(w)}")
+
+
 def run_status(as_json: bool = False) -> int:
     from ..defs.staging.resources import staging_for_cli
 
@@ -122,6 +131,7 @@ def run_status(as_json: bool = False) -> int:
     with staging_for_cli().engine.connect() as conn:
         holds = open_holds_by_stage(conn)
         waiting = waiting_for_approval(conn, load_config())
+        rows_waiting = stored_waiting(conn)
     if as_json:
         runs = [{"job": r.dagster_run.job_name, "status": r.dagster_run.status.value, "run_id": r.dagster_run.run_id,
                  "start": r.start_time, "end": r.end_time, "note": r.dagster_run.tags.get(ABANDONED_TAG)}
@@ -129,11 +139,13 @@ def run_status(as_json: bool = False) -> int:
         click.echo(json.dumps({"runs": runs, "held": holds, "waits_for_budget": budget_waits(instance),
                                "waits_for_approval": [
             {"recipe": v.recipe, "plan_id": v.plan_id, "breaches": v.breaches, "figures": v.figures,
-             "command": f"sfxero approve {v.plan_id}"} for v in waiting]}, default=str))
+             "command": f"sfxero approve {v.plan_id}"} for v in waiting],
+                               "rows_waiting_for_approval": rows_waiting}, default=str))
     else:
         print_runs(instance)
         print_budget(instance)
         print_budget_waits(budget_waits(instance))
         print_waiting(waiting)
+        print_waiting_rows(rows_waiting)
         print_holds(holds)
     return EXIT_HELD if holds else EXIT_OK

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..recipes import R2, R7
 from .base import StrictModel
+from .deletes import DeletePolicies
 from .mapping import MappingConfig, MatchRule
 
 
@@ -45,6 +46,8 @@ class RecipeConfig(StrictModel):
 
 class ContactRecipe(RecipeConfig):
     match: list[MatchRule] = Field(default_factory=lambda: ["link", "contact_number", "email", "name"])
+    #: A deleted Account / archived Xero Contact (config/deletes.py): nothing happens unless set.
+    deletes: DeletePolicies = DeletePolicies()
 
     @field_validator("match")
     @classmethod
@@ -65,6 +68,9 @@ class InvoiceRecipe(RecipeConfig):
     #: Used when the Xero Item has no sales account code / tax type.
     default_account_code: str = "200"
     default_tax_type: str | None = None
+    #: A deleted Opportunity's invoice waits for a person by default; a voided invoice leaves the
+    #: Opportunity alone (config/deletes.py). R2 only so far.
+    deletes: DeletePolicies = DeletePolicies()
 
 
 class CampaignRecipe(StrictModel):
@@ -103,6 +109,8 @@ def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
     for i, f in enumerate(mapping.contact_fields):
         if f.value_map and f.value_map not in mapping.value_maps:
             raise KeyError(f"mapping.contact_fields[{i}].value_map", f"no value map named '{f.value_map}' in mapping.value_maps")
+    if "deletes" in recipes.R7.model_fields_set:
+        raise KeyError("recipes.R7.deletes", "delete policies are built for R1 and R2 so far (R7 Orders: not yet)")
     for name in (R2, R7):
         ref = getattr(recipes, name).status_map
         if ref and ref not in mapping.value_maps:

@@ -7,7 +7,9 @@ Per stored plan (one per recipe), three rules from `push:` (config/push.py):
   (Salesforce → Xero Contact fields of `mapping.contact_fields`), R5 (the same mapping back to the
   Account), R2/R7 (invoice amount and currency); not the figures Xero owns flowing back (R3, R4) nor
   the id write-back (R1 → Account). R5's denominator is R1's linked pairs (the same pairs).
-- **deletes**: `delete` rows, and updates that void, delete or archive, above `max_deletes`.
+- **deletes**: `delete` rows, and updates that void, delete or archive, above `max_deletes`. A delete
+  approved row by row (`sfxero approve ROW_ID`: a delete policy's `hold_for_approval`) is not counted:
+  a person already approved it; a delete policy's `archive` rows are counted like any delete.
 - **amount shift**: per currency, how far the plan's invoice updates move the total invoiced in
   Xero (ACCREC, not deleted or voided), above `max_amount_shift`: a share of that total when the
   setting is <= 1, an amount in that currency when it is > 1. A currency with nothing invoiced yet
@@ -112,7 +114,10 @@ def assess(plan: pd.DataFrame, cfg: PushConfig, inputs: GuardInputs) -> dict[str
                              and isinstance(t, str) and t and _is_linked(diff))
     for recipe, rows in parsed.items():
         v = Verdict(recipe=recipe, plan_id=plan_ids[recipe])
-        deletes = sum(1 for _, a, _, diff in rows if a == "delete" or (a == "update" and _removes(diff)))
+        # A delete a person approved row by row (`diff.approved`, reconcile/deletes.py) is not counted again;
+        # rows held for approval are `held`, not writes, until then.
+        deletes = sum(1 for _, a, _, diff in rows if (a == "delete" and not diff.get("approved"))
+                      or (a == "update" and _removes(diff)))
         v.figures.update(deletes=deletes, max_deletes=cfg.max_deletes)
         if deletes > cfg.max_deletes:
             v.breaches.append(f"{deletes} delete(s)/void(s)/archive(s), more than push.max_deletes {cfg.max_deletes}")

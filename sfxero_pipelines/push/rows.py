@@ -1,7 +1,9 @@
 """What a push executes: the pushable rows of the latest stored plan of each recipe.
 
 A plan row is pushable when its action is `create`, `update` or `delete` (`preflight` refuses a
-plan whose such rows lack a target or a payload); `skip` rows with `"link": true` carry a link to record and no write. Each row gets an
+plan whose such rows lack a target or a payload); `skip` rows with `"link": true` carry a link to record and no write.
+A `held` row a delete policy holds for approval (`diff.approval`, reconcile/deletes.py) is pushed as the
+`delete` it describes once that id is approved (`sfxero approve ROW_ID`), without waiting for a new plan. Each row gets an
 idempotency key derived from what it would write (recipe, direction, ids, the changed fields with
 their old and new values, and the payload): the same intended write has the same key in every plan
 that contains it, so the ledger can tell a write already made from one still to make, and a value
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 
 from ..recipes import R1, R2, R3, R6, R7
 from ..reconcile.plan import dumps
+from ..staging.state import approvals
 from ..staging.state.plans import load_latest, row_diff
 
 WRITE_ACTIONS = ("create", "update", "delete")
@@ -73,7 +76,7 @@ class PushRow:
         Xero Contact's id, so the hold stops the membership and not the Contact's other recipes)."""
         if self.direction == "sf_to_xero":
             return {R1: "sf_account", R2: "sf_opportunity", R7: "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
-        return {R3: "xero_invoice", R6: "sf_campaign_member"}.get(self.recipe, "xero_contact")
+        return {R2: "xero_invoice", R3: "xero_invoice", R6: "sf_campaign_member"}.get(self.recipe, "xero_contact")
 
 
 def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: set[str] | None = None,
@@ -83,6 +86,7 @@ def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: s
     `plan`: the latest plans already loaded (`load_latest`), to read them once."""
     plan = load_latest(conn, recipe) if plan is None else plan
     writes, links = [], []
+    held_for_approval: list[PushRow] = []
     for r in plan.itertuples(index=False):
         if target_system is not None and TARGET.get(r.direction) != target_system:
             continue
@@ -95,6 +99,18 @@ def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: s
             writes.append(row)
         elif r.action == "skip" and diff.get("link") and r.target_id:
             links.append(row)
+        elif r.action == "held" and diff.get("approval"):
+            held_for_approval.append(row)
+    if held_for_approval:
+        given = approvals.approved(conn, approvals.ROW, [r.diff["approval"] for r in held_for_approval])
+        # Approved: written as the delete it describes, keyed like the `delete` row the next plan will list
+        # (the `approved` id in its diff), so the ledger sees one write whichever plan pushes it.
+        for row in held_for_approval:
+            if row.diff["approval"] in given:
+                diff = {k: v for k, v in row.diff.items() if k != "approval"}
+                diff["approved"] = row.diff["approval"]
+                writes.append(PushRow(plan_id=row.plan_id, row_no=row.row_no, recipe=row.recipe, direction=row.direction,
+                                      action="delete", source_id=row.source_id, target_id=row.target_id, diff=diff))
     writes.sort(key=lambda w: (ORDER.get(w.recipe, 1), w.recipe, w.row_no))
     return writes, links
 

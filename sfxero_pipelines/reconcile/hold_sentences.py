@@ -234,6 +234,14 @@ def _staged_invalid(m, explain):
             "extract reads it again.")
 
 
+_template("reconcile: delete waits for approval", r"^waits for approval to (?P<what>.+?): run `sfxero approve (?P<id>\S+)`$",
+          ("A delete policy holds this change for a person: sfxero would {what}. Nothing is written until it is "
+           "approved: run `sfxero approve {id}` (or change the recipe's `deletes` policy in sfxero.yaml)."))
+_template("reconcile: paid invoice of a deleted record",
+          r"^Xero invoice (?P<number>.+?) of the deleted (?P<what>\w+) has payments, so Xero cannot void it",
+          ("The {what} was deleted, but its Xero invoice {number} has payments, and Xero voids an invoice only once "
+           "its payments are removed. Remove the payments in Xero (or restore the {what} in Salesforce); the next "
+           "cycle plans the void."))
 _template("reconcile: Account has no name", r"^Name is required by Xero and the Account has none$",
           "The Account has no Name, and Xero needs a name for every contact. Give the Account a Name in Salesforce.")
 _template("reconcile: link shared", r"^linked to (?P<what>.+?) (?P<id>\S+), which is also linked from another "

@@ -69,6 +69,7 @@ class SandboxServer:
         xero_limits: dict | None = None,
         webhook_url: str | None = None,
         auto_consent: bool = False,
+        schema: dict | None = None,
     ) -> None:
         # Imported here so that `sandbox.runner` can be imported by tools that never start a server.
         from .salesforce import SalesforceEmulator
@@ -81,7 +82,7 @@ class SandboxServer:
         world = World(seed, size)
         self.salesforce = SalesforceEmulator(
             world=world, credentials=self.credentials, faults=fault_sets["sf"], clock=Clock(),
-            fixtures=(fixtures or {}).get("salesforce") if fixtures else None,
+            fixtures=(fixtures or {}).get("salesforce") if fixtures else None, schema=schema,
         )
         self.xero = XeroEmulator(
             world=world, credentials=self.credentials, faults=fault_sets["xero"], clock=Clock(),

@@ -143,3 +143,23 @@ def test_an_approval_launches_the_push_the_guard_stopped_again(instance, staging
     again, _ = sensor.tick()
     assert set(again) == {"push_xero_job"} and again["push_xero_job"].run_key != first["push_xero_job"].run_key
     assert sensor.tick()[0] == {}
+
+
+def test_a_row_approval_launches_the_push_that_writes_it(instance, staging):
+    """A plan whose only write is held for approval (a delete policy) launches nothing; `sfxero approve
+    ROW_ID` changes the fingerprint, so the next tick launches the Xero push, once."""
+    from sfxero_pipelines.staging.state import approvals
+
+    held = plans.rows("R2", "sf_to_xero", "held", ["006A"], ["inv-1"],
+                      {"target_object": "Invoice", "payload": {"InvoiceID": "inv-1", "Status": "VOIDED"},
+                       "approval": "row-0123456789abcdef"}, "waits for approval to void …")
+    ids = store(staging, held)
+    sensor = Sensor(instance, staging)
+    requests, why = sensor.tick()
+    assert requests == {} and "nothing to push" in why
+    with staging.begin() as conn:
+        approvals.approve(conn, approvals.ROW, ["row-0123456789abcdef"], by="test")
+    requests, _ = sensor.tick()
+    assert set(requests) == {"push_xero_job"} and requests["push_xero_job"].tags[PLANS_TAG] == f"R2={ids['R2']}"
+    requests, why = sensor.tick()
+    assert requests == {} and "no new plan since the last evaluation" in why

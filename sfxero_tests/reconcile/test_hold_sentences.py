@@ -18,7 +18,7 @@ from sfxero_pipelines.reconcile import hold_sentences as H
 
 RECONCILE = Path(H.__file__).parent
 #: The modules that decide `held` rows (fields.py's `why` is a field rule's label, not a hold).
-PLANNERS = ("contacts.py", "invoices.py", "campaigns.py", "match.py")
+PLANNERS = ("contacts.py", "invoices.py", "campaigns.py", "match.py", "deletes.py")
 SF = "https://acme.my.salesforce.com"
 XERO_ID = "0a1b2c3d-0000-4000-8000-00000000abcd"
 

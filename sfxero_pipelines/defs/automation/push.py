@@ -5,7 +5,9 @@ the latest plan of every recipe that has pushable rows for it, and fingerprints 
 A fingerprint not requested before launches the target's push job with
 run_key `push-<target>-<fingerprint>`: Dagster never launches a run_key twice for a sensor, so the
 same plans are never pushed twice by the sensor, even if its cursor is lost. An approval of a plan
-(`sfxero approve`) is part of the fingerprint, so a push the mass-change guard stopped is launched again. (A push of the same
+(`sfxero approve`) is part of the fingerprint, so a push the mass-change guard stopped is launched again;
+so is the number of row approvals (`sfxero approve ROW_ID`): a new one makes the plans holding rows for
+approval pushable once more, and the push writes the approved ones. (A push of the same
 plan by hand, or a replay, is still safe: the ledger skips what was written.)
 
 Pushable rows are what `push/rows.py` executes: create / update / delete, and for Xero also
@@ -35,13 +37,15 @@ PUSH_JOBS = {"xero": push_xero_job, "salesforce": push_salesforce_job}
 #: Tag on the push runs: which plan of each recipe they were launched for.
 PLANS_TAG = "sfxero/plans"
 
-def pushable_plans(conn: sa.Connection, latest: dict[str, str]) -> dict[str, dict[str, str]]:
-    """target → {recipe: plan_id} of the latest plans with rows to push to that target."""
+def pushable_plans(conn: sa.Connection, latest: dict[str, str], *, held_too: bool = False) -> dict[str, dict[str, str]]:
+    """target → {recipe: plan_id} of the latest plans with rows to push to that target (`held_too`: held
+    rows count, for a row approval may have let one through)."""
     out: dict[str, dict[str, str]] = {target: {} for target in PUSH_JOBS}
     recipe_of = {plan_id: recipe for recipe, plan_id in latest.items()}
     if not latest:
         return out
-    for plan_id, direction in stored_plans.directions_with_actions(conn, list(recipe_of), list(WRITE_ACTIONS)):
+    actions = [*WRITE_ACTIONS, "held"] if held_too else list(WRITE_ACTIONS)
+    for plan_id, direction in stored_plans.directions_with_actions(conn, list(recipe_of), actions):
         if direction in TARGET:
             out[TARGET[direction]][recipe_of[plan_id]] = plan_id
     for recipe, plan_id in latest.items():
@@ -50,10 +54,12 @@ def pushable_plans(conn: sa.Connection, latest: dict[str, str]) -> dict[str, dic
     return {target: dict(sorted(plans.items())) for target, plans in out.items()}
 
 
-def fingerprint(plans: dict[str, str], approved: set[str] = frozenset()) -> str:
+def fingerprint(plans: dict[str, str], approved: set[str] = frozenset(), rows_approved: int = 0) -> str:
     # An approval changes the fingerprint: a push the mass-change guard stopped runs again once approved.
     material = ",".join(f"{recipe}={plan_id}" + ("+approved" if plan_id in approved else "")
                         for recipe, plan_id in sorted(plans.items()))
+    if rows_approved:
+        material += f"|rows={rows_approved}"
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -63,16 +69,17 @@ def evaluate(conn: sa.Connection, cursor: dict) -> tuple[list[dg.RunRequest], li
     if not latest:
         return [], ["no sync plan is stored yet (reconcile_job writes them)"], cursor
     approved = approvals.approved(conn, approvals.PLAN, list(latest.values()))
-    seen = fingerprint(latest, approved)
+    rows_approved = approvals.count(conn, approvals.ROW)
+    seen = fingerprint(latest, approved, rows_approved)
     if cursor.get("plans") == seen:
         return [], [f"no new plan since the last evaluation ({', '.join(latest.values())})"], cursor
     new_cursor = {**cursor, "plans": seen}
     requests, reasons = [], []
-    for target, plans in pushable_plans(conn, latest).items():
+    for target, plans in pushable_plans(conn, latest, held_too=bool(rows_approved)).items():
         if not plans:
             reasons.append(f"{target}: the latest plans have nothing to push to {target}")
             continue
-        fp = fingerprint(plans, approved)
+        fp = fingerprint(plans, approved, rows_approved)
         if cursor.get(target) == fp:
             reasons.append(f"{target}: plans {', '.join(plans.values())} were already requested (push-{target}-{fp})")
             continue

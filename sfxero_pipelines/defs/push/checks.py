@@ -17,6 +17,7 @@ import pandas as pd
 
 from ...config import load_config
 from ...push.guard import COUNTED, assess, guard_inputs
+from ...reconcile.deletes import waiting_rows
 from ...staging.state import approvals
 from ...staging.state.holds import open_push_holds
 from ...staging.state.plans import load_latest
@@ -69,7 +70,8 @@ def _ready_check(recipe: str) -> dg.AssetChecksDefinition:
 
 
 class MassChangeConfig(dg.Config):
-    #: Plan ids this launch approves past the mass-change guard (recorded as `sfxero approve` would).
+    #: Plan ids this launch approves past the mass-change guard, and row ids (`row-…`) of deletes a delete
+    #: policy holds for approval (recorded as `sfxero approve` would).
     approve: list[str] = []
 
 
@@ -88,6 +90,13 @@ def _mass_change_check(recipe: str) -> dg.AssetChecksDefinition:
                 # R5's share is of R1's linked pairs: its own plan lists only the pairs it updates.
                 plan = pd.concat([plan, load_latest(conn, base)], ignore_index=True)
             verdict = assess(plan, cfg.push, guard_inputs(conn, plan, cfg.mapping)).get(recipe)
+        held = waiting_rows(plan[plan.recipe == recipe]) if len(plan) else {}
+        rows = [i for i in config.approve if i in held]
+        if rows:
+            # Recorded before the push steps of this run read the approvals, so they write these rows.
+            with staging.begin() as conn:
+                approvals.approve(conn, approvals.ROW, rows, by=f"dagster run {context.run.run_id}",
+                                  detail={i: held[i] for i in rows})
         if verdict is None:
             return dg.AssetCheckResult(passed=True, description=f"no stored {recipe} plan")
         meta = {"plan_id": verdict.plan_id, "figures": dg.MetadataValue.json(verdict.figures),

@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from ..emulator import Emulator, Handler
 from ..world import World
-from . import schema
+from .schema import DEFAULT as DEFAULT_SCHEMA
 from .auth import Sessions
 from .bulk import BulkJobs
 from .bulk_v1 import BulkV1
@@ -73,8 +73,10 @@ class SalesforceEmulator(Emulator):
     system = "sf"
 
     def __init__(self, *, world: World, credentials, faults=None, clock=None, fixtures: dict | None = None,
-                 **_settings) -> None:
+                 schema: dict | None = None, **_settings) -> None:
         super().__init__(faults=faults, clock=clock)
+        # `sfxero sandbox --schema FILE`: custom objects and fields beyond the shipped ones (ValueError names the key).
+        self.base_schema = DEFAULT_SCHEMA.extended(schema, "--schema") if schema else DEFAULT_SCHEMA
         self.world = world
         self.credentials = credentials
         self.daily_limit = 100_000
@@ -83,18 +85,23 @@ class SalesforceEmulator(Emulator):
         self._window_start = self.clock.time()
         self._fixtures = fixtures
         self._lock = threading.RLock()
-        self.org = Org(self.clock.time)
+        self._describe_cache: dict[tuple[str, str, str], bytes] = {}
+        self.org = Org(self.clock.time, self.base_schema)
         self.sessions = Sessions(self)
         self.bulk = BulkJobs(self)
         self.bulk_v1 = BulkV1(self)
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
-        self._describe_cache: dict[tuple[str, str, str], bytes] = {}
         self.seed_data()
 
     # -- Emulator contract ---------------------------------------------------------------------
     def seed_data(self) -> None:
         with self._lock:
-            self.org = Org(self.clock.time)
+            org_schema = self.base_schema
+            if self._fixtures and self._fixtures.get("schema"):
+                # A fixture file may carry its own custom objects (the --schema format) under salesforce.schema.
+                org_schema = org_schema.extended(self._fixtures["schema"], "fixtures: salesforce.schema")
+            self.org = Org(self.clock.time, org_schema)
+            self._describe_cache.clear()
             self.cursors.clear()
             self.bulk = BulkJobs(self)
             self.bulk_v1 = BulkV1(self)
@@ -357,7 +364,7 @@ class SalesforceEmulator(Emulator):
     # -- describe --------------------------------------------------------------------------------------
     async def h_describe_global(self, request: Request, version: str) -> Response:
         return _json({"encoding": "UTF-8", "maxBatchSize": 200,
-                      "sobjects": [o.describe_global_entry(version) for o in schema.OBJECTS.values()]})
+                      "sobjects": [o.describe_global_entry(version) for o in self.org.schema.objects.values()]})
 
     async def h_describe(self, request: Request, version: str) -> Response:
         t = self._table(request)
@@ -365,7 +372,7 @@ class SalesforceEmulator(Emulator):
         key = (t.obj.name, version, instance_url)
         if key not in self._describe_cache:
             self._describe_cache[key] = json.dumps(
-                t.obj.describe(version, schema.child_relationships(t.obj.name), instance_url)).encode()
+                t.obj.describe(version, self.org.schema.child_relationships(t.obj.name), instance_url)).encode()
         return Response(self._describe_cache[key], media_type="application/json;charset=UTF-8")
 
     async def h_sobject_info(self, request: Request, version: str) -> Response:
@@ -534,11 +541,10 @@ class SalesforceEmulator(Emulator):
             self.org.commit()
         return _json(results)
 
-    @staticmethod
-    def _type_of(item: dict, default: str | None = None) -> str:
+    def _type_of(self, item: dict, default: str | None = None) -> str:
         attrs = item.get("attributes") if isinstance(item, dict) else None
         name = (attrs or {}).get("type") or default
-        if not name or schema.sobject(name) is None:
+        if not name or self.org.schema.sobject(name) is None:
             raise SfError("INVALID_TYPE", "Must send a concrete entity type.")
         return name
 

@@ -19,7 +19,6 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .schema import sobject
 from .soql import Plan, parse
 from .store import SfError, fmt_dt, normalize_id
 
@@ -161,7 +160,7 @@ class BulkJobs:
     # -- ingest ------------------------------------------------------------------------------------
     async def create_ingest(self, request: Request, version: str) -> Response:
         body = await self.emu.json_body(request)
-        obj = sobject(body.get("object") or "")
+        obj = self.emu.org.schema.sobject(body.get("object") or "")
         if obj is None:
             raise SfError("INVALIDENTITY", f"Entity '{body.get('object')}' is not supported by the Bulk API.")
         op = body.get("operation")

@@ -34,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .bulk import bulk_query_plan, csv_value
-from .schema import sobject
 from .soql import Plan
 from .store import SfError, id18
 
@@ -129,7 +128,7 @@ class BulkV1:
                 raise BulkV1Error("FeatureNotEnabled", f"Bulk API 1.0 '{op}' jobs are not served by the sandbox: "
                                   "use Bulk API 2.0 ingest (/services/data/vNN.N/jobs/ingest)")
             raise BulkV1Error("InvalidJob", f"Invalid operation: {op}")
-        obj = sobject(str(info.get("object") or ""))
+        obj = self.emu.org.schema.sobject(str(info.get("object") or ""))
         if obj is None:
             raise BulkV1Error("InvalidJob", f"Unable to find object: {info.get('object')}")
         content_type = str(info.get("contentType") or ("JSON" if as_json else "XML")).upper()

@@ -35,7 +35,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
-from .schema import child_relationships
 from .soql import Plan, parse
 from .store import SfError, normalize_id
 
@@ -321,7 +320,7 @@ class Composite:
                 failed.append({"referenceId": ref, "errors": [exc.item()]})
                 return
             created.append({"referenceId": ref, "id": rid})
-            relationships = {c["relationshipName"].lower(): c for c in child_relationships(obj_name)}
+            relationships = {c["relationshipName"].lower(): c for c in org.schema.child_relationships(obj_name)}
             for name, nested in children.items():
                 rel = relationships.get(name.lower())
                 if rel is None:

@@ -8,6 +8,7 @@ from their parts, as in a real org.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 CURRENCIES = ["USD", "GBP", "EUR", "AUD", "NZD", "JPY"]
@@ -84,7 +85,7 @@ class Field:
             "calculated": self.calculated,
             "calculatedFormula": None,
             "compoundFieldName": self.compound_of,
-            "autoNumber": self.name in ("OrderNumber", "OrderItemNumber"),
+            "autoNumber": self.name in ("OrderNumber", "OrderItemNumber", "QuoteNumber", "LineNumber"),
             "picklistValues": [
                 {"value": v, "label": v, "active": True, "defaultValue": False, "validFor": None}
                 for v in self.picklist
@@ -147,11 +148,15 @@ class SObject:
     def field(self, name: str) -> Field | None:
         return self.by_lower.get(name.lower())
 
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
     def describe_global_entry(self, version: str) -> dict:
         base = f"/services/data/v{version}/sobjects/{self.name}"
         return {
             "activateable": False, "associateEntityType": None, "associateParentEntity": None,
-            "createable": True, "custom": False, "customSetting": False, "deepCloneable": False,
+            "createable": True, "custom": self.custom, "customSetting": False, "deepCloneable": False,
             "deletable": True, "deprecatedAndHidden": False, "feedEnabled": self.name in _FEED_ENABLED,
             "hasSubtypes": False, "isInterface": False, "isSubtype": False,
             "keyPrefix": self.key_prefix, "label": self.label or self.name, "labelPlural": self.plural,
@@ -195,7 +200,7 @@ class SObject:
 
 _FEED_ENABLED = {"Account", "Contact", "Opportunity", "Lead", "Campaign", "Order", "Product2", "User"}
 _MERGEABLE = {"Account", "Contact", "Lead"}
-_PLURALS = {"Opportunity": "Opportunities", "OpportunityLineItem": "Opportunity Products",
+_PLURALS = {"Opportunity": "Opportunities", "OpportunityLineItem": "Opportunity Products", "QuoteLineItem": "Quote Line Items",
             "PricebookEntry": "Price Book Entries", "Pricebook2": "Price Books", "Product2": "Products"}
 
 
@@ -253,6 +258,8 @@ def _obj(name, prefix, body, *, owner=True, currency=True, **kw) -> SObject:
     return SObject(name, prefix, head + body + tail, **kw)
 
 
+QUOTE_STATUSES = ("Draft", "Needs Review", "In Review", "Approved", "Rejected", "Presented", "Accepted",
+                  "Denied")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
 
 OBJECTS: dict[str, SObject] = {o.name: o for o in [
@@ -373,25 +380,200 @@ OBJECTS: dict[str, SObject] = {o.name: o for o in [
         _ro("ListPrice", "currency"), _ro("TotalPrice", "currency"), _f("ServiceDate", "date"),
         _f("Description", "textarea"),
     ], owner=False),
+    _obj("Quote", "0Q0", [
+        _f("Name", required=True), _ref("OpportunityId", "Opportunity", "Opportunity", required=True, updateable=False),
+        _ref("AccountId", "Account", "Account"), _ref("Pricebook2Id", "Pricebook2", "Pricebook2"),
+        _ref("ContactId", "Contact", "Contact"), _ro("QuoteNumber", length=30),
+        _f("Status", "picklist", picklist=QUOTE_STATUSES), _f("ExpirationDate", "date"),
+        _f("Description", "textarea"), _ro("Subtotal", "currency"), _ro("TotalPrice", "currency"),
+        _ro("GrandTotal", "currency"), _f("Tax", "currency"), _f("Discount", "percent"),
+        _f("Xero_Quote_Id__c", length=255, label="Xero Quote Id"),
+    ], owner=True),
+    _obj("QuoteLineItem", "0QL", [
+        _ref("QuoteId", "Quote", "Quote", required=True, updateable=False),
+        _ref("PricebookEntryId", "PricebookEntry", "PricebookEntry", required=True, updateable=False),
+        Field("Product2Id", "reference", 18, updateable=False, reference_to="Product2", relationship_name="Product2"),
+        _ro("LineNumber", length=10), _f("Quantity", "double", required=True), _f("UnitPrice", "currency", required=True),
+        _ro("ListPrice", "currency"), _ro("Subtotal", "currency"), _ro("TotalPrice", "currency"),
+        _f("Discount", "percent"), _f("ServiceDate", "date"), _f("Description", "textarea"),
+    ], owner=False),
 ]}
 
-BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
-PREFIXES = {obj.key_prefix: name for name, obj in OBJECTS.items()}
+
+
+# -- custom objects ------------------------------------------------------------------------------------
+# Objects a recipe writes that a real org would have as custom objects (docs/architecture.md "Sandbox
+# schema file"): shipped so the example recipes run on the default sandbox. Key prefixes a00.. as a
+# real org's first custom objects get.
+
+def _custom(name: str, prefix: str, body: list[Field], label: str) -> SObject:
+    return _obj(name, prefix, [_f("Name", length=80, required=True), *body], label=label)
+
+
+DEFAULT_CUSTOM = [
+    _custom("Xero_Credit_Note__c", "a00", [
+        _ref("Account__c", "Account", "Account__r"),
+        _f("Xero_Credit_Note_Id__c", length=36, external_id=True, unique=True, label="Xero Credit Note Id"),
+        _f("Credit_Note_Number__c", length=255, label="Credit Note Number"),
+        _f("Type__c", "picklist", picklist=("ACCRECCREDIT", "ACCPAYCREDIT"), label="Type"),
+        _f("Status__c", "picklist", picklist=("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"),
+           label="Status"),
+        _f("Date__c", "date", label="Date"), _f("Total__c", "currency", label="Total"),
+        _f("Remaining_Credit__c", "currency", label="Remaining Credit"), _f("Reference__c", label="Reference"),
+    ], "Xero Credit Note"),
+    _custom("Xero_Transaction__c", "a01", [
+        _ref("Account__c", "Account", "Account__r"),
+        _f("Xero_Id__c", length=36, external_id=True, unique=True, label="Xero Id"),
+        _f("Kind__c", "picklist", picklist=("ACCPAY", "RECEIVE", "SPEND"), label="Kind"),
+        _f("Number__c", length=255, label="Number"),
+        _f("Status__c", "picklist", picklist=("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"),
+           label="Status"),
+        _f("Date__c", "date", label="Date"), _f("Due_Date__c", "date", label="Due Date"),
+        _f("Total__c", "currency", label="Total"), _f("Amount_Due__c", "currency", label="Amount Due"),
+        _f("Reference__c", label="Reference"),
+    ], "Xero Transaction"),
+]
+
+_CHILD_PLURALS = {"Opportunity": "Opportunities", "OpportunityLineItem": "OpportunityLineItems",
+                  "PricebookEntry": "PricebookEntries", "OrderItem": "OrderItems", "QuoteLineItem": "QuoteLineItems"}
+
+
+class Schema:
+    """The org's objects: the standard ones plus custom objects and fields (one per emulator, so two
+    sandboxes in one process can serve different schemas)."""
+
+    def __init__(self, objects) -> None:
+        self.objects: dict[str, SObject] = {o.name: o for o in objects}
+        self.by_lower = {name.lower(): obj for name, obj in self.objects.items()}
+        self.prefixes = {obj.key_prefix: name for name, obj in self.objects.items()}
+
+    def sobject(self, name: str) -> SObject | None:
+        return self.by_lower.get(name.lower())
+
+    def child_relationships(self, name: str) -> list[dict]:
+        out = []
+        for child in self.objects.values():
+            for f in child.fields:
+                if f.reference_to == name and f.name not in ("CreatedById", "LastModifiedById", "OwnerId"):
+                    if f.custom:
+                        rel = child.plural.replace(" ", "_") + "__r"
+                    elif f.name == "ParentId":
+                        rel = "ChildAccounts"
+                    else:
+                        rel = _CHILD_PLURALS.get(child.name, child.name + "s")
+                    out.append({"childSObject": child.name, "field": f.name, "cascadeDelete": f.required,
+                                "deprecatedAndHidden": False, "junctionIdListNames": [], "junctionReferenceTo": [],
+                                "restrictedDelete": False, "relationshipName": rel})
+        return out
+
+    def extended(self, spec: dict, source: str = "schema") -> Schema:
+        """This schema plus the objects and fields of a schema file (`parse_schema`'s format)."""
+        return Schema(parse_schema(spec, self, source))
+
+
+# -- the schema file -------------------------------------------------------------------------------------
+_TYPES = {"string", "textarea", "picklist", "email", "phone", "url", "boolean", "int", "double", "currency",
+          "percent", "date", "datetime", "reference"}
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*__c$")
+_FIELD_KEYS = {"type", "length", "required", "to", "values", "label", "external_id", "unique", "relationship"}
+
+
+def _field_from_spec(name: str, spec, known: dict[str, SObject], where: str) -> Field:
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected a type name or a mapping")
+    extra = sorted(set(spec) - _FIELD_KEYS)
+    if extra:
+        raise ValueError(f"{where}.{extra[0]}: unknown key (known: {', '.join(sorted(_FIELD_KEYS))})")
+    if not _API_NAME.match(name):
+        raise ValueError(f"{where}: '{name}' is not a custom field API name (letters, digits, single underscores, "
+                         "ending __c)")
+    ftype = spec.get("type", "string")
+    if ftype not in _TYPES:
+        raise ValueError(f"{where}.type: unknown field type '{ftype}' (one of {', '.join(sorted(_TYPES))})")
+    label = str(spec.get("label") or name[:-3].replace("_", " "))
+    kw = dict(required=bool(spec.get("required", False)), label=label,
+              external_id=bool(spec.get("external_id", False)), unique=bool(spec.get("unique", False)))
+    if ftype == "reference":
+        target = spec.get("to")
+        obj = known.get(str(target or "").lower())
+        if obj is None:
+            raise ValueError(f"{where}.to: a lookup needs an existing object to point at, not {target!r}")
+        rel = spec.get("relationship") or name[:-3] + "__r"
+        return Field(name, "reference", 18, reference_to=obj.name, relationship_name=rel, **kw)
+    if ftype == "picklist":
+        values = spec.get("values")
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where}.values: a picklist needs a list of values")
+        return _f(name, "picklist", picklist=tuple(str(v) for v in values), **kw)
+    length = spec.get("length", 0)
+    if not isinstance(length, int) or length < 0 or length > 131072:
+        raise ValueError(f"{where}.length: must be a whole number up to 131072")
+    return _f(name, ftype, length, **kw)
+
+
+def parse_schema(spec: dict, base: Schema, source: str = "schema") -> list[SObject]:
+    """The objects of `base` plus a schema file's: `{objects: {Name__c: {label, fields: {F__c: type | {type,
+    length, required, to, values, label, external_id, unique}}}, Account: {fields: {...}}}}`. Custom objects
+    get Id, Name, owner, currency and system fields as in a real org; a standard object listed gets the
+    custom fields given. Raises ValueError naming the key of the first problem."""
+    if not isinstance(spec, dict) or set(spec) - {"objects"}:
+        raise ValueError(f"{source}: expected a mapping with one key, 'objects'")
+    objects = spec.get("objects") or {}
+    if not isinstance(objects, dict):
+        raise ValueError(f"{source}.objects: expected a mapping of object API names")
+    out = dict(base.objects)
+    known = {n.lower(): o for n, o in out.items()}
+    # Custom objects first (fieldless), so lookups can point at one another in any order.
+    used = {o.key_prefix for o in out.values()}
+    for name, body in objects.items():
+        where = f"{source}.objects.{name}"
+        if not isinstance(body, dict) or set(body) - {"label", "fields"}:
+            raise ValueError(f"{where}: expected a mapping with 'label' and 'fields'")
+        if name.lower() in known and not known[name.lower()].custom:
+            continue
+        if not _API_NAME.match(str(name)):
+            raise ValueError(f"{where}: '{name}' is not a standard object nor a custom object API name ending __c")
+        old = known.get(name.lower())
+        prefix = old.key_prefix if old else next(f"a{i:02X}" for i in range(256) if f"a{i:02X}" not in used)
+        used.add(prefix)
+        stub = _custom(name, prefix, [], str(body.get("label") or name[:-3].replace("_", " ")))
+        out[name] = known[name.lower()] = stub
+    for name, body in objects.items():
+        where = f"{source}.objects.{name}"
+        obj = known[name.lower()]
+        fields = body.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise ValueError(f"{where}.fields: expected a mapping of field API names")
+        added = []
+        for fname, fspec in fields.items():
+            if obj.field(fname) is not None and not obj.custom:
+                raise ValueError(f"{where}.fields.{fname}: {obj.name} already has this field")
+            added.append(_field_from_spec(str(fname), fspec, known, f"{where}.fields.{fname}"))
+        if obj.custom:
+            kept = [f for f in obj.fields if f.name.lower() not in {a.name.lower() for a in added}]
+            head, tail = kept[:3], kept[3:]  # Id, IsDeleted, Name first, as describe lists them
+        else:
+            tail_start = next(i for i, f in enumerate(obj.fields) if f.name in ("OwnerId", "CurrencyIsoCode",
+                                                                                  "CreatedDate"))
+            head, tail = obj.fields[:tail_start], obj.fields[tail_start:]
+        new = SObject(obj.name, obj.key_prefix, head + added + tail, label=obj.label, recycle_bin=obj.recycle_bin)
+        out[obj.name] = known[name.lower()] = new
+    # A lookup resolved against a stub above still names the right object (by name): nothing to re-point.
+    return list(out.values())
+
+
+STANDARD = Schema(OBJECTS.values())
+DEFAULT = Schema([*OBJECTS.values(), *DEFAULT_CUSTOM])
+OBJECTS = DEFAULT.objects
+BY_LOWER = DEFAULT.by_lower
+PREFIXES = DEFAULT.prefixes
 
 
 def sobject(name: str) -> SObject | None:
-    return BY_LOWER.get(name.lower())
+    return DEFAULT.sobject(name)
 
 
 def child_relationships(name: str) -> list[dict]:
-    plural = {"Opportunity": "Opportunities", "OpportunityLineItem": "OpportunityLineItems",
-              "PricebookEntry": "PricebookEntries", "OrderItem": "OrderItems"}
-    out = []
-    for child in OBJECTS.values():
-        for f in child.fields:
-            if f.reference_to == name and f.name not in ("CreatedById", "LastModifiedById", "OwnerId"):
-                out.append({"childSObject": child.name, "field": f.name, "cascadeDelete": f.required,
-                            "deprecatedAndHidden": False, "junctionIdListNames": [], "junctionReferenceTo": [],
-                            "restrictedDelete": False,
-                            "relationshipName": plural.get(child.name, child.name + "s") if f.name != "ParentId" else "ChildAccounts"})
-    return out
+    return DEFAULT.child_relationships(name)

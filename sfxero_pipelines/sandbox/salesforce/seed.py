@@ -260,7 +260,9 @@ class Seeder:
 def load_fixtures(org: Org, fixtures: dict, username: str) -> None:
     """Make the org contain exactly the fixture data (plus a standard price book and an integration user)."""
     org.clear()
-    unknown = [k for k in fixtures if k not in LOAD_ORDER]
+    # Custom objects (shipped or from a schema) load after the standard ones, in the schema's order.
+    order = LOAD_ORDER + [name for name in org.schema.objects if name not in LOAD_ORDER]
+    unknown = [k for k in fixtures if k not in order and k != "schema"]
     if unknown:
         raise ValueError(f"fixtures: unknown Salesforce object(s) {', '.join(sorted(unknown))}")
     users = fixtures.get("User") or []
@@ -273,7 +275,7 @@ def load_fixtures(org: Org, fixtures: dict, username: str) -> None:
                                 "IsDeleted": False, "CreatedDate": now, "LastModifiedDate": now,
                                 "SystemModstamp": now, "CreatedById": uid, "LastModifiedById": uid}])
         org.user_id = uid
-    for obj_name in LOAD_ORDER:
+    for obj_name in order:
         for i, rec in enumerate(fixtures.get(obj_name) or []):
             try:
                 rid = org.create(obj_name, {k: v for k, v in rec.items() if k != "IsDeleted"}, fixture=True)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .schema import NUMBER_TYPES, SObject, sobject
+from .schema import NUMBER_TYPES, SObject
 from .store import Org, SfError, Table, normalize_id, parse_dt
 
 _TOKEN = re.compile(r"""
@@ -514,7 +514,7 @@ class Plan:
 
     def __init__(self, org: Org, q: Query, now: dt.datetime) -> None:
         self.q = q
-        obj = sobject(q.sobject)
+        obj = org.schema.sobject(q.sobject)
         if obj is None:
             raise _error_at(q.soql, q.sobject_pos, f"sObject type '{q.sobject}' is not supported. If you are "
                             "attempting to use a custom object, be sure to append the '__c' after the entity name. "

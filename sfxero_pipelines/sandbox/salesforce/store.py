@@ -16,9 +16,12 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
-from .schema import NUMBER_TYPES, OBJECTS, PREFIXES, STAGES, SObject, sobject
+from .schema import DEFAULT, NUMBER_TYPES, STAGES, Schema, SObject
 
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+#: Line objects → (parent object, the line's parent field): totals roll up to the parent.
+LINE_PARENTS = {"OpportunityLineItem": ("Opportunity", "OpportunityId"), "OrderItem": ("Order", "OrderId"),
+                "QuoteLineItem": ("Quote", "QuoteId")}
 _ID15 = re.compile(r"^[a-zA-Z0-9]{15}$")
 _ID18 = re.compile(r"^[a-zA-Z0-9]{18}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -160,21 +163,22 @@ class Table:
 class Org:
     """All tables of the org plus the delete log. Not thread-safe: only the event loop touches it."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    def __init__(self, now: Callable[[], float], schema: Schema = DEFAULT) -> None:
         self.now = now
-        self.tables: dict[str, Table] = {name: Table(obj) for name, obj in OBJECTS.items()}
-        self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in OBJECTS}
+        self.schema = schema
+        self.tables: dict[str, Table] = {name: Table(obj) for name, obj in schema.objects.items()}
+        self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in schema.objects}
         self._journal: list = []  # undo log of the open transaction(s)
         self._marks: list[tuple[int, dict[str, int]]] = []  # one savepoint per open `begin`
         self.user_id: str | None = None
-        self.auto_numbers = {"Order": 0, "OrderItem": 0}
+        self.auto_numbers = {"Order": 0, "OrderItem": 0, "Quote": 0, "QuoteLineItem": 0}
 
     def table(self, name: str) -> Table | None:
-        obj = sobject(name)
+        obj = self.schema.sobject(name)
         return self.tables[obj.name] if obj else None
 
     def clear(self) -> None:
-        self.__init__(self.now)
+        self.__init__(self.now, self.schema)
 
     def begin(self) -> None:
         """Open a transaction (allOrNone); nested ones (a collection inside a /composite) are savepoints."""
@@ -213,7 +217,7 @@ class Org:
         self._journal = []
 
     def object_of_id(self, rid: str) -> str | None:
-        return PREFIXES.get(rid[:3]) if isinstance(rid, str) else None
+        return self.schema.prefixes.get(rid[:3]) if isinstance(rid, str) else None
 
     def get(self, rid: str) -> tuple[Table, tuple] | None:
         name = self.object_of_id(rid)
@@ -437,9 +441,24 @@ class Org:
             rec.setdefault("HasOpportunityLineItem", False)
             if rec.get("HasOpportunityLineItem") is None:
                 rec["HasOpportunityLineItem"] = False
-        elif name in ("OpportunityLineItem", "OrderItem"):
-            parent_fk = "OpportunityId" if name == "OpportunityLineItem" else "OrderId"
-            parent = self.tables["Opportunity" if name == "OpportunityLineItem" else "Order"].rows.get(rec.get(parent_fk))
+        elif name == "Quote":
+            opp = self.tables["Opportunity"].rows.get(rec.get("OpportunityId"))
+            if opp is not None:
+                # A quote takes its Opportunity's account, price book and currency, as the platform does.
+                op = self.tables["Opportunity"].pos
+                rec["AccountId"] = rec.get("AccountId") or opp[op["accountid"]]
+                rec["Pricebook2Id"] = rec.get("Pricebook2Id") or opp[op["pricebook2id"]]
+                rec["CurrencyIsoCode"] = opp[op["currencyisocode"]]
+            if not rec.get("QuoteNumber"):
+                self.auto_numbers["Quote"] += 1
+                rec["QuoteNumber"] = f"{self.auto_numbers['Quote']:08d}"
+            rec["Status"] = rec.get("Status") or "Draft"
+            for k in ("Subtotal", "TotalPrice"):
+                rec[k] = rec.get(k) or 0.0
+            rec["GrandTotal"] = round((rec["TotalPrice"] or 0.0) + (rec.get("Tax") or 0.0), 2)
+        elif name in LINE_PARENTS:
+            parent_name, parent_fk = LINE_PARENTS[name]
+            parent = self.tables[parent_name].rows.get(rec.get(parent_fk))
             pbe_id = rec.get("PricebookEntryId")
             if pbe_id:
                 pt = self.tables["PricebookEntry"]
@@ -460,9 +479,14 @@ class Org:
             if rec.get("UnitPrice") is not None and rec.get("Quantity") is not None:
                 disc = rec.get("Discount") or 0.0
                 rec["TotalPrice"] = round(rec["Quantity"] * rec["UnitPrice"] * (1 - disc / 100.0), 2)
+                if name == "QuoteLineItem":
+                    rec["Subtotal"] = round(rec["Quantity"] * rec["UnitPrice"], 2)
             if parent is not None:
-                ptab = self.tables["Opportunity" if name == "OpportunityLineItem" else "Order"]
+                ptab = self.tables[parent_name]
                 rec["CurrencyIsoCode"] = parent[ptab.pos["currencyisocode"]]
+            if name == "QuoteLineItem" and not rec.get("LineNumber"):
+                self.auto_numbers["QuoteLineItem"] += 1
+                rec["LineNumber"] = f"{self.auto_numbers['QuoteLineItem']:010d}"
             if name == "OrderItem" and not rec.get("OrderItemNumber"):
                 self.auto_numbers["OrderItem"] += 1
                 rec["OrderItemNumber"] = f"{self.auto_numbers['OrderItem']:010d}"
@@ -494,20 +518,20 @@ class Org:
 
     def _after_write(self, t: Table, rec: dict, before: dict | None = None) -> None:
         name = t.obj.name
-        if name in ("OpportunityLineItem", "OrderItem"):
-            fk = "OpportunityId" if name == "OpportunityLineItem" else "OrderId"
+        if name in LINE_PARENTS:
+            fk = LINE_PARENTS[name][1]
             self.rollup(rec[fk] if rec.get(fk) else None, name)
 
     def rollup(self, parent_id: str | None, child_name: str) -> None:
-        """Recompute a parent's roll-up (Opportunity.Amount / Order.TotalAmount) like the platform does."""
+        """Recompute a parent's roll-up (Opportunity.Amount / Order.TotalAmount / Quote totals) like the platform does."""
         if not parent_id:
             return
-        parent_name = "Opportunity" if child_name == "OpportunityLineItem" else "Order"
+        parent_name, parent_fk = LINE_PARENTS[child_name]
         pt, ct = self.tables[parent_name], self.tables[child_name]
         prow = pt.rows.get(parent_id)
         if prow is None:
             return
-        fk = ct.pos["opportunityid" if child_name == "OpportunityLineItem" else "orderid"]
+        fk = ct.pos[parent_fk.lower()]
         tp = ct.pos["totalprice"]
         lines = [r for r in ct.rows.values() if r[fk] == parent_id and not r[1]]
         rec = pt.to_dict(prow)
@@ -515,6 +539,11 @@ class Org:
             rec["HasOpportunityLineItem"] = bool(lines)
             if lines:
                 rec["Amount"] = round(sum(r[tp] or 0.0 for r in lines), 2)
+        elif parent_name == "Quote":
+            sub = ct.pos["subtotal"]
+            rec["Subtotal"] = round(sum(r[sub] or 0.0 for r in lines), 2)
+            rec["TotalPrice"] = round(sum(r[tp] or 0.0 for r in lines), 2)
+            rec["GrandTotal"] = round(rec["TotalPrice"] + (rec.get("Tax") or 0.0), 2)
         else:
             rec["TotalAmount"] = round(sum(r[tp] or 0.0 for r in lines), 2)
         # A roll-up is a system change: SystemModstamp moves, LastModifiedDate stays (doc §7).
@@ -533,7 +562,8 @@ class Org:
 # Deleting a parent deletes these children (master-detail and the platform's cascade rules).
 _CASCADE = {
     "Account": [("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Order", "AccountId")],
-    "Opportunity": [("OpportunityLineItem", "OpportunityId")],
+    "Opportunity": [("OpportunityLineItem", "OpportunityId"), ("Quote", "OpportunityId")],
+    "Quote": [("QuoteLineItem", "QuoteId")],
     "Order": [("OrderItem", "OrderId")],
     "Campaign": [("CampaignMember", "CampaignId")],
 }

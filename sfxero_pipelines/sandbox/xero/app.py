@@ -30,6 +30,8 @@ from ..emulator import Emulator, Handler
 from . import wire
 from . import consent
 from .identity import ACCESS_TTL_S, Identity, TokenError
+from .tracking import (delete_tracking_category, delete_tracking_option, write_tracking_category,
+                       write_tracking_option)
 from .ledger import (add_group_contacts, clear_group_contacts, delete_bank_transfer, write_bank_transfer,
                      write_contact_group, write_manual_journal, write_purchase_order, write_quote)
 from .idempotency import MAX_KEY_LEN, IdempotencyStore
@@ -42,14 +44,14 @@ from .where import QueryError, compile_order, compile_where, sort_key
 API = "/api.xro/2.0"
 LEDGER_WRITES = {"Quotes": write_quote, "PurchaseOrders": write_purchase_order,
                  "ManualJournals": write_manual_journal, "BankTransfers": write_bank_transfer,
-                 "ContactGroups": write_contact_group}
+                 "ContactGroups": write_contact_group, "TrackingCategories": write_tracking_category}
 PAGED = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Quotes", "PurchaseOrders",
          "Overpayments", "Prepayments", "ManualJournals")
 # Quotes page by `page` alone: Xero's GET /Quotes takes no pageSize.
 FIXED_PAGE = ("Quotes",)
 IMS_SUPPORTED = PAGED + ("Items", "Accounts", "BankTransfers", "Users")
 # Collections served read-only (created in Xero through other documents, or by people).
-READ_ONLY = ("Overpayments", "Prepayments", "TrackingCategories", "Users")
+READ_ONLY = ("Overpayments", "Prepayments", "Users")
 # (date field, query parameter prefix) filters of Quotes and PurchaseOrders.
 _DATE_FILTERS = (("Date", "date"), ("ExpiryDate", "expirydate"))
 _DEAD = {"DELETED", "VOIDED", "ARCHIVED"}
@@ -202,6 +204,15 @@ class XeroEmulator(Emulator):
             routes.append((f"{API}/{plural}/{{{idf}}}", ["GET", "POST"], self._api(plural, self._one)))
         routes.append((f"{API}/ContactGroups/{{ContactGroupID}}/Contacts", ["PUT", "DELETE"],
                        self._api("ContactGroups", self._group_contacts)))
+        routes.append((f"{API}/ContactGroups/{{ContactGroupID}}/Contacts/{{ContactID}}", ["DELETE"],
+                       self._api("ContactGroups", self._group_contacts)))
+        routes.append((f"{API}/TrackingCategories", ["GET", "PUT"], self._api("TrackingCategories", self._collection)))
+        routes.append((f"{API}/TrackingCategories/{{TrackingCategoryID}}", ["GET", "POST", "DELETE"],
+                       self._api("TrackingCategories", self._one)))
+        routes.append((f"{API}/TrackingCategories/{{TrackingCategoryID}}/Options", ["PUT"],
+                       self._api("TrackingCategories", self._tracking_options)))
+        routes.append((f"{API}/TrackingCategories/{{TrackingCategoryID}}/Options/{{TrackingOptionID}}",
+                       ["POST", "DELETE"], self._api("TrackingCategories", self._tracking_options)))
         for plural in READ_ONLY:
             routes.append((f"{API}/{plural}", ["GET"], self._api(plural, self._collection)))
             routes.append((f"{API}/{plural}/{{{COLLECTIONS[plural]}}}", ["GET"], self._api(plural, self._one)))
@@ -446,9 +457,10 @@ class XeroEmulator(Emulator):
 
     @staticmethod
     def _hidden_statuses(plural: str, params: dict) -> frozenset[str]:
-        """Statuses a list leaves out unless asked: archived tracking categories, deleted transfers."""
-        if plural == "TrackingCategories" and not _bool(params.get("includearchived"), False):
-            return frozenset({"ARCHIVED", "DELETED"})
+        """Statuses a list leaves out unless asked: archived tracking categories (deleted ones always), deleted transfers."""
+        if plural == "TrackingCategories":
+            # A deleted category is gone for good; an archived one is listed on request.
+            return frozenset({"DELETED"} if _bool(params.get("includearchived"), False) else {"ARCHIVED", "DELETED"})
         if plural == "BankTransfers" and not _bool(params.get("includedeleted"), False):
             return frozenset({"DELETED"})
         return frozenset()
@@ -503,6 +515,9 @@ class XeroEmulator(Emulator):
             return wire.not_found()
         if request.method == "GET":
             return self._envelope(plural, [self._present(plural, record)])
+        if plural == "TrackingCategories" and request.method == "DELETE":
+            deleted = delete_tracking_category(self.org, record["TrackingCategoryID"])
+            return self._envelope(plural, [deleted]) if deleted else wire.not_found()
         if plural == "BankTransfers":
             elements = self._elements(plural, body)
             if isinstance(elements, Response):
@@ -552,7 +567,7 @@ class XeroEmulator(Emulator):
     def _group_contacts(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
         group_id = request.path_params["ContactGroupID"]
         if request.method == "DELETE":
-            if not clear_group_contacts(self.org, group_id):
+            if not clear_group_contacts(self.org, group_id, request.path_params.get("ContactID")):
                 return wire.not_found()
             return Response(b"", status_code=204)
         if self._find("ContactGroups", group_id) is None:
@@ -566,6 +581,26 @@ class XeroEmulator(Emulator):
             return wire.validation_exception([{"ContactGroupID": group_id,
                                                "ValidationErrors": [{"Message": m} for m in exc.messages]}])
         return self._envelope("Contacts", added)
+
+    def _tracking_options(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
+        category_id = request.path_params["TrackingCategoryID"]
+        option_id = request.path_params.get("TrackingOptionID")
+        if request.method == "DELETE":
+            deleted = delete_tracking_option(self.org, category_id, option_id)
+            return self._envelope("Options", [deleted]) if deleted else wire.not_found()
+        elements = self._elements("Options", body)
+        if isinstance(elements, Response):
+            return elements
+        if not elements or (option_id and len(elements) != 1):
+            return wire.simple_error(14, "PostDataInvalidException", "Exactly one tracking option is expected"
+                                     if option_id else "No tracking options were found in the request body")
+        written = []
+        for element in elements:
+            try:
+                written.append(write_tracking_option(self.org, category_id, element, option_id))
+            except WriteError as exc:
+                return wire.validation_exception([{**element, "ValidationErrors": [{"Message": m} for m in exc.messages]}])
+        return self._envelope("Options", written)
 
     def _organisation(self, request: Request, plural: str, params: dict, body: bytes) -> Response:
         return self._envelope("Organisations", [self.org.organisation])

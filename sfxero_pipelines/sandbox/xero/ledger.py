@@ -10,7 +10,9 @@
 - BankTransfers: created only (PUT); two different BANK accounts and a positive Amount; writes a Journal.
   Deleted by `POST /BankTransfers/{id}` with `Status: DELETED`, unless either side is reconciled.
 - ContactGroups: a unique active Name; `Status: DELETED` deletes; members are added by
-  `PUT /ContactGroups/{id}/Contacts` and removed all at once by `DELETE`.
+  `PUT /ContactGroups/{id}/Contacts` and removed all at once by `DELETE`, or one by
+  `DELETE /ContactGroups/{id}/Contacts/{ContactID}`.
+(TrackingCategories and their options: tracking.py.)
 """
 
 from __future__ import annotations
@@ -296,10 +298,19 @@ def add_group_contacts(org: Org, group_id: str, elements: list[dict]) -> list[di
     return added
 
 
-def clear_group_contacts(org: Org, group_id: str) -> bool:
+def clear_group_contacts(org: Org, group_id: str, contact_id: str | None = None) -> bool:
+    """Remove every member (`DELETE /ContactGroups/{id}/Contacts`) or one (`.../Contacts/{ContactID}`)."""
     group = org.c["ContactGroups"].get(group_id.lower())
     if group is None:
         return False
+    if contact_id:
+        members = group.get("Contacts") or []
+        kept = [c for c in members if c["ContactID"].lower() != contact_id.lower()]
+        if len(kept) == len(members):
+            return False
+        group["Contacts"] = kept
+        org.c["ContactGroups"].put(group)
+        return True
     group["Contacts"] = []
     org.c["ContactGroups"].put(group)
     return True

@@ -1,7 +1,8 @@
 """`approval`: what a person approved past a guard (docs/architecture.md §6). The one owner of the table.
 
 A row is keyed by (kind, subject id): `plan` approvals name a plan id (the mass-change guard holds
-a whole plan); `row` approvals (single plan rows held for approval) use the same table later.
+a whole plan); `row` approvals name a held plan row's approval id (`row-…`, a delete, void or archive
+a recipe's delete policy holds for a person: reconcile/deletes.py).
 Approving twice keeps the first row. A plan id is a hash of the plan's content, so an approval
 lets exactly that plan through: a different plan has another id and needs its own approval.
 """
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 from ..schema import approval
 
 PLAN = "plan"
-KINDS = (PLAN,)
+ROW = "row"
+KINDS = (PLAN, ROW)
 
 
 def has_approval_table(conn: sa.Connection) -> bool:
@@ -55,3 +57,10 @@ def approval_of(conn: sa.Connection, kind: str, subject_id: str) -> dict | None:
     row = conn.execute(sa.select(approval).where(approval.c.kind == kind, approval.c.subject_id == subject_id)
                        ).mappings().first()
     return dict(row) if row else None
+
+
+def count(conn: sa.Connection, kind: str) -> int:
+    """How many approvals of `kind` were ever given (the push sensor notices a new one by it)."""
+    if not has_approval_table(conn):
+        return 0
+    return int(conn.execute(sa.select(sa.func.count()).select_from(approval).where(approval.c.kind == kind)).scalar())

@@ -1,0 +1,189 @@
+"""Deletes and voids by policy for R1 (Account ↔ Contact) and R2 (Opportunity ↔ invoice): docs/architecture.md
+"Delete policies".
+
+For each pair linked in `sync_link` where one side is gone — a Salesforce record deleted (`IsDeleted`), a
+Xero Contact ARCHIVED or an invoice DELETED/VOIDED — the recipe's `deletes` policy (config/deletes.py)
+decides the plan row for the other side:
+- `archive`: a `delete` row. Xero: the Contact gets `ContactStatus: ARCHIVED`; a DRAFT/SUBMITTED invoice
+  `Status: DELETED`, an AUTHORISED one `Status: VOIDED` (Xero has no DELETE for them: a status write is
+  how it removes). Salesforce: a delete (the record goes to the recycle bin).
+- `hold_for_approval`: a `held` row whose diff carries the same write and an approval id (`row-…`, a hash
+  of what it would do and the target's status, so an approval never covers a different change);
+  `sfxero approve ROW_ID` (staging/state/approvals.py) lets the push write it, and the next plan
+  lists it as an approved `delete` row, which the mass-change guard does not count again.
+- `ignore`: nothing.
+An AUTHORISED invoice or a Contact with a balance is "posted": `archive` becomes the policy's `posted`
+value (hold_for_approval by default). An invoice with payments cannot be voided in Xero at all: it is held
+with that reason whatever the policy (but `ignore`). Only reads; rows are few (deleted pairs only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import SfxeroConfig
+from ..recipes import R1, R2
+from ..staging.state import approvals
+from ..staging.state.links import link_join_sql
+from ..staging.state.plans import has_plans_table, load_latest, row_diff
+from . import load, plan
+
+#: The recipes this module plans deletes for, with what each links.
+LINKED = {R1: ("sf_account", "Account", "xero_contact", "Contact"),
+          R2: ("sf_opportunity", "Opportunity", "xero_invoice", "Invoice")}
+#: Xero statuses that mean the record is gone, per target object.
+GONE = {"Contact": ("ARCHIVED", "GDPRREQUEST"), "Invoice": ("DELETED", "VOIDED")}
+APPROVAL_PREFIX = "row-"
+
+
+def approval_id(recipe: str, direction: str, source_id: str, target_id: str, op: str, target_status: str) -> str:
+    """A held delete's approval id: the same intended change on a target in the same state has the same id
+    in every plan, and anything else (another target, the invoice paid since) has another."""
+    material = "|".join([recipe, direction, source_id, target_id, op, target_status or ""])
+    return APPROVAL_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _text(value) -> str:
+    """A staged text value; NULL (None, or NaN from a frame) is ''."""
+    return value if isinstance(value, str) else ""
+
+
+def _money(value) -> float:
+    try:
+        return float(value) if value not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _pairs(conn: sa.Connection, recipe: str, where: str, extra: list[str]) -> pd.DataFrame:
+    sf_table, _, xero_table, _ = LINKED[recipe]
+    cols = ["sf_id", "xero_id", *extra]
+    if not (load.has_table(conn, sf_table) and load.has_table(conn, xero_table) and load.has_table(conn, "sync_link")):
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
+    have = load.table_columns(conn, xero_table)
+    sel = ["s.id", "l.xero_id", *[f"x.{c}" if c in have else "NULL" for c in extra]]
+    return load.frame(conn, f"SELECT {', '.join(sel)} FROM {sf_table} s{link_join_sql('l', recipe, 's.id')} "
+                            f"JOIN {xero_table} x ON x.id = l.xero_id WHERE {where} ORDER BY s.id", cols)
+
+
+def _xero_side(recipe: str, sf_deleted: pd.DataFrame) -> list[dict]:
+    """Writes to Xero records whose Salesforce record was deleted: (op, posted, payload, fields, what, blocked)."""
+    out = []
+    for r in sf_deleted.itertuples(index=False):
+        if recipe == R1:
+            balance = _money(r.ar_outstanding) + _money(r.ap_outstanding)
+            status = _text(r.contact_status) or "ACTIVE"
+            out.append({"source": r.sf_id, "target": r.xero_id, "op": "archive", "status": status,
+                        "posted": abs(balance) >= 0.005, "target_object": "Contact",
+                        "payload": {"ContactID": r.xero_id, "ContactStatus": "ARCHIVED"},
+                        "fields": {"ContactStatus": {"old": status, "new": "ARCHIVED"}},
+                        "what": f"archive Xero Contact {_text(r.name) or r.xero_id}"
+                                + (f" (balance {balance:,.2f})" if abs(balance) >= 0.005 else ""),
+                        "blocked": None})
+        else:
+            status = _text(r.status)
+            paid = status == "PAID" or _money(r.amount_paid) > 0
+            op, new = ("delete", "DELETED") if status in ("DRAFT", "SUBMITTED") else ("void", "VOIDED")
+            number = _text(r.invoice_number) or r.xero_id
+            why = (f"Xero invoice {number} of the deleted Opportunity has payments, so Xero cannot void it: remove "
+                   "its payments in Xero first")
+            out.append({"source": r.sf_id, "target": r.xero_id, "op": op, "status": status,
+                        "posted": status in ("AUTHORISED", "PAID"), "target_object": "Invoice",
+                        "payload": {"InvoiceID": r.xero_id, "Status": new},
+                        "fields": {"Status": {"old": status, "new": new}},
+                        "what": f"{op} {status} Xero invoice {number}",
+                        "blocked": why if paid else None})
+    return out
+
+
+def _sf_side(recipe: str, xero_gone: pd.DataFrame) -> list[dict]:
+    """Deletes of Salesforce records whose Xero record was archived, deleted or voided."""
+    _, sobject, _, target = LINKED[recipe]
+    out = []
+    for r in xero_gone.itertuples(index=False):
+        status = _text(r.contact_status if recipe == R1 else r.status)
+        label = _text(r.name if recipe == R1 else r.invoice_number)
+        out.append({"source": r.xero_id, "target": r.sf_id, "op": "delete", "status": status, "posted": False,
+                    "target_object": sobject, "payload": {sobject: {"Id": r.sf_id}}, "fields": {},
+                    "what": f"delete Salesforce {sobject} {r.sf_id} ({status} Xero {target} {label or r.xero_id})",
+                    "blocked": None})
+    return out
+
+
+def plan_deletes(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> pd.DataFrame:
+    """The delete/archive/void rows of one recipe (R1 or R2) under its `deletes` policy."""
+    rc = getattr(cfg.recipes, recipe)
+    if recipe not in LINKED or not rc.enabled:
+        return plan.empty()
+    policies = rc.deletes
+    _, sobject, _, target = LINKED[recipe]
+    if recipe == R1:
+        extra, sf_gone = ["contact_status", "name", "ar_outstanding", "ap_outstanding"], \
+            "s.is_deleted AND coalesce(x.contact_status, 'ACTIVE') NOT IN ('ARCHIVED', 'GDPRREQUEST')"
+        xero_gone = "NOT s.is_deleted AND x.contact_status IN ('ARCHIVED', 'GDPRREQUEST')"
+    else:
+        extra, sf_gone = ["status", "invoice_number", "amount_paid"], \
+            "s.is_deleted AND coalesce(x.status, '') NOT IN ('DELETED', 'VOIDED')"
+        xero_gone = "NOT s.is_deleted AND x.status IN ('DELETED', 'VOIDED')"
+    candidates: list[tuple[str, str, dict]] = []
+    if policies.policy(recipe, "salesforce", posted=False) != "ignore":
+        candidates += [("sf_to_xero", "salesforce", c) for c in _xero_side(recipe, _pairs(conn, recipe, sf_gone, extra))]
+    if policies.policy(recipe, "xero", posted=False) != "ignore":
+        candidates += [("xero_to_sf", "xero", c) for c in _sf_side(recipe, _pairs(conn, recipe, xero_gone, extra))]
+    decided = []
+    for direction, side, c in candidates:
+        chosen = policies.policy(recipe, side, posted=c["posted"])
+        if chosen == "ignore":
+            continue
+        row_id = approval_id(recipe, direction, c["source"], c["target"], c["op"], c["status"])
+        decided.append((direction, side, c, chosen, row_id))
+    given = approvals.approved(conn, approvals.ROW, [d[4] for d in decided])
+    parts = []
+    for direction, side, c, chosen, row_id in decided:
+        deleted = f"{sobject} deleted in Salesforce" if side == "salesforce" else f"{c['status']} in Xero"
+        diff = {"target_object": c["target_object"], "payload": c["payload"], "fields": c["fields"],
+                "delete": {"op": c["op"], "policy": chosen, "target_status": c["status"], "posted": c["posted"]}}
+        if c["blocked"]:
+            action, reason = "held", c["blocked"]
+        elif chosen == "archive" or row_id in given:
+            # Not a hold: what the delete row does and why.
+            action, reason = "delete", f"{deleted}: {c['what']} (recipes.{recipe}.deletes: {chosen})"
+            if chosen != "archive":
+                diff["approved"] = row_id
+        else:
+            action, diff["approval"] = "held", row_id
+            reason = f"waits for approval to {c['what']}: run `sfxero approve {row_id}`"
+        parts.append(plan.rows(recipe, direction, action, [c["source"]], [c["target"]], [diff], reason))
+    return plan.concat(parts)
+
+
+def waiting_rows(plan_rows: pd.DataFrame) -> dict[str, dict]:
+    """approval id → {recipe, direction, source_id, target_id, reason} of the plan's rows a delete policy
+    holds for approval (what `sfxero approve ROW_ID` accepts and `sfxero plan` lists)."""
+    out: dict[str, dict] = {}
+    if not len(plan_rows):
+        return out
+    held = plan_rows[(plan_rows.action == "held") & plan_rows.recipe.isin(list(LINKED))]
+    for r in held.itertuples(index=False):
+        row_id = row_diff(r.diff).get("approval")
+        if row_id:
+            out[row_id] = {"recipe": r.recipe, "direction": r.direction, "source_id": r.source_id,
+                           "target_id": r.target_id, "reason": r.reason}
+    return out
+
+
+def stored_waiting(conn: sa.Connection) -> dict[str, dict]:
+    """`waiting_rows` of the latest stored plans that nobody approved yet (what `sfxero status` lists)."""
+    if not has_plans_table(conn):
+        return {}
+    held = waiting_rows(load_latest(conn))
+    given = approvals.approved(conn, approvals.ROW, list(held))
+    return {i: w for i, w in held.items() if i not in given}
+
+
+def waiting_what(row: dict) -> str:
+    """A waiting row as '<recipe> <what it would do>' (its reason without the approval command)."""
+    return f"{row['recipe']} " + row["reason"].split(": run `", 1)[0].removeprefix("waits for approval to ")
