@@ -669,3 +669,11 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
         for f in r.write_back:
             check(f"{k}.write_back.{f}", f)
     return out
+
+
+def item_code_sources(declared: dict[str, DeclaredRecipe]) -> list[tuple[str, str]]:
+    """(Salesforce object, field) whose values enabled declared recipes write as Xero Item codes:
+    the invoice checks count those codes as items the same push creates (before the invoices)."""
+    return [(r.source.salesforce, r.fields["Code"].source) for r in declared.values()
+            if r.enabled and r.to.xero == "Items" and r.source.salesforce and "Code" in r.fields
+            and r.fields["Code"].source and "." not in r.fields["Code"].source]

@@ -502,7 +502,7 @@ def planned_items(conn: sa.Connection, cfg: SfxeroConfig) -> dict[str, dict]:
         if r.to.xero != "Items":
             continue
         rows = plan_declared(conn, cfg, name).rows
-        for d in rows.diff[rows.action.isin(["create", "update"]).to_numpy()]:
+        for d in rows["diff"][rows.action.isin(["create"]).to_numpy()]:
             payload = json.loads(d)["payload"]
             sales = payload.get("SalesDetails") or {}
             if payload.get("Code"):
