@@ -533,6 +533,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                                                        f"({field}.<Field>)"))
                 elif info.get("read_only"):
                     out.append((f"{k}.fields.{field}", f"{field} is read-only in Xero"))
+                elif field == XERO_TARGETS[coll][1]:
+                    out.append((f"{k}.fields.{field}", f"{field} is the record's id, which Xero sets (to keep it in "
+                                                       "Salesforce, name it under write_back:)"))
                 if spec.is_constant and spec.value is not None and not _fits(_value_kind(spec.value), info["kind"]):
                     out.append((f"{k}.fields.{field}.value", f"{spec.value!r} is not a {info['kind']} ({coll}.{field})"))
                 if info.get("enum") and spec.is_constant and spec.value not in info["enum"]:
