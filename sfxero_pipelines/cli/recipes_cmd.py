@@ -13,20 +13,21 @@ from __future__ import annotations
 import click
 import yaml
 
+from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from . import EXIT_CONFIG, EXIT_OK
 
 #: The built-in recipes' ends and matching, as their planners implement them (docs/architecture.md §5).
 BUILTIN = {
-    "R1": ("Salesforce Account", "Xero Contacts"),
-    "R2": ("Salesforce Opportunity (won) + line items", "Xero Invoices (ACCREC)"),
-    "R3": ("Xero Invoices (status, payments)", "Salesforce Opportunity"),
-    "R4": ("Xero Contacts (balances)", "Salesforce Account"),
-    "R5": ("Xero Contacts (Xero-owned fields)", "Salesforce Account"),
-    "R6": ("Xero Contacts (overdue)", "Salesforce CampaignMember"),
-    "R7": ("Salesforce Order (activated) + items", "Xero Invoices (ACCREC)"),
+    R1: ("Salesforce Account", "Xero Contacts"),
+    R2: ("Salesforce Opportunity (won) + line items", "Xero Invoices (ACCREC)"),
+    R3: ("Xero Invoices (status, payments)", "Salesforce Opportunity"),
+    R4: ("Xero Contacts (balances)", "Salesforce Account"),
+    R5: ("Xero Contacts (Xero-owned fields)", "Salesforce Account"),
+    R6: ("Xero Contacts (overdue)", "Salesforce CampaignMember"),
+    R7: ("Salesforce Order (activated) + items", "Xero Invoices (ACCREC)"),
 }
-_BUILTIN_MATCH = {"R2": "link, Reference = Opportunity Id", "R3": "R2's links", "R4": "R1's links",
-                  "R5": "R1's links", "R6": "R1's links, email", "R7": "link, Reference = Order Id"}
+_BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id", R3: f"{R2}'s links", R4: f"{R1}'s links",
+                  R5: f"{R1}'s links", R6: f"{R1}'s links, email", R7: "link, Reference = Order Id"}
 
 
 def _match_text(rules) -> str:
@@ -41,7 +42,7 @@ def recipe_lines(cfg) -> list[dict]:
     rows = []
     for code, (src, dst) in BUILTIN.items():
         opts = getattr(cfg.recipes, code)
-        match = ", ".join(opts.match) if code == "R1" else _BUILTIN_MATCH[code]
+        match = ", ".join(opts.match) if code == R1 else _BUILTIN_MATCH[code]
         rows.append({"recipe": code, "kind": "built-in", "source": src, "target": dst, "match": match,
                      "enabled": opts.enabled})
     for name, r in cfg.recipes.declared.items():

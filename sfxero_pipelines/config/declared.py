@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ..recipes import RECIPES
+from ..recipes import R1, R2, R7, RECIPES
 from .base import StrictModel
 
 Owner = Literal["salesforce", "xero", "last_writer"]
@@ -69,7 +69,7 @@ XERO_TABLES = {"contacts": "xero_contact", "invoices": "xero_invoice", "credit_n
                "bank_transfers": "xero_bank_transfer", "contact_groups": "xero_contact_group",
                "tracking_categories": "xero_tracking_category"}
 #: Built-in recipes whose links a `ref` may go through (Salesforce id → Xero id in sync_link).
-LINKED_BUILTINS = {"R1": ("Account", "Contacts"), "R2": ("Opportunity", "Invoices"), "R7": ("Order", "Invoices")}
+LINKED_BUILTINS = {R1: ("Account", "Contacts"), R2: ("Opportunity", "Invoices"), R7: ("Order", "Invoices")}
 
 # ---- transforms: the catalogue ------------------------------------------------------------------
 #: Kinds of value: what a Salesforce field type or a Xero schema type is, for transform checks.
@@ -338,6 +338,15 @@ class DeclaredRecipe(_Model):
     #: Salesforce field → path in Xero's answer to the create (ItemID, Balances.AccountsReceivable.Outstanding).
     write_back: dict[str, str] = Field(default_factory=dict)
     deletes: DeletePolicy = "ignore"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _is_declaration(cls, data):
+        # `R9: {}` or a misspelt built-in (`R2x: {...}`) is named as a whole, not by its first missing key.
+        if isinstance(data, dict) and not {"from", "source", "to", "fields"} & set(data):
+            raise ValueError(f"not a built-in recipe ({', '.join(RECIPES)}); a declared recipe needs from:, to: and "
+                             "fields:")
+        return data
 
     @field_validator("fields", mode="before")
     @classmethod
