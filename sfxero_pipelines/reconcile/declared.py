@@ -72,7 +72,7 @@ def staged_describe(conn: sa.Connection) -> Callable[[str], dict[str, str] | Non
             cache[sobject] = {name: type_ for name, type_ in cols["describe"]}
         elif load.has_table(conn, table):
             # No describe cached: the staged columns, every field as text (kinds unknown).
-            cache[sobject] = {c: "string" for c in load.table_columns(conn, table)} | {"Id": "id"}
+            cache[sobject] = {c: "anyType" for c in load.table_columns(conn, table)} | {"Id": "id"}
         else:
             cache[sobject] = None
         return cache[sobject]
