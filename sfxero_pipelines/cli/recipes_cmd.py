@@ -1,7 +1,7 @@
 """`sfxero recipes`: every recipe (built-in and declared) with its source, target, match and state;
 `recipes validate [FILE]` checks a configuration without running anything (exit 0, or 2 with one
 line per problem naming its key); `recipes show NAME` prints one recipe's effective declaration with
-the defaults filled in (docs/architecture.md §5.2).
+the defaults filled in (docs/architecture.md §5.1).
 
 Salesforce fields of declared recipes are checked against a describe: the one extract cached in
 staging (SFXERO_STAGING_URL, when it answers and has the object), otherwise the sandbox org's

@@ -1,4 +1,4 @@
-"""Declared recipes: the part of `recipes:` a team writes itself (docs/architecture.md §5.2, README
+"""Declared recipes: the part of `recipes:` a team writes itself (docs/architecture.md §5.1, README
 "Write your own recipe"). Any key under `recipes:` other than the built-in codes R1..R7 is one.
 
 ```yaml
@@ -529,6 +529,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
     out: list[tuple[str, str]] = []
     for name, r in declared.items():
         k = f"recipes.{name}"
+        if r.to.salesforce:
+            out.append((f"{k}.to", "declared recipes write to Xero in this release (to: {xero: Items} or "
+                                   "{xero: Contacts}); Xero → Salesforce stays with the built-ins R3..R6"))
         xero_side = r.to if r.to.xero else r.source
         coll = xero_side.xero or ""
         if r.to.xero:

@@ -167,3 +167,10 @@ def test_templates_constants_defaults_and_nesting():
     assert transforms.constant(False, idx).tolist() == [False] * 3
     assert nest({"SalesDetails.UnitPrice": 5, "Code": "A", "SalesDetails.TaxType": "NONE"}) == \
         {"Code": "A", "SalesDetails": {"TaxType": "NONE", "UnitPrice": 5}}
+
+
+def test_a_recipe_into_salesforce_is_refused_until_the_engine_writes_there():
+    data = {"recipes": {"R9": {"from": {"xero": "Contacts"}, "to": {"salesforce": "Lead"},
+                               "fields": {"Company": "Name"}}}}
+    with pytest.raises(ConfigError, match=r"^sfxero.yaml: recipes.R9.to: declared recipes write to Xero"):
+        parse_config(data)
