@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..clients.xero import UNPAGED
 from ..errors import ApiError
 from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
@@ -181,7 +182,10 @@ class XeroWriter:
                 where = " OR ".join(f"{key_attr}=={_quote(v)}" for v in wanted if v)
                 found: dict[str, dict] = {}
                 if where:
-                    for page in self.client.iter_pages(collection, where=where, page_size=1000):
+                    # Items come whole in one call (an unpaged collection); Contacts and Invoices page.
+                    pages = ([self.client.get_all(collection, where=where)] if collection in UNPAGED else
+                             self.client.iter_pages(collection, where=where, page_size=1000))
+                    for page in pages:
                         for rec in page:
                             if (rec.get("Status") or rec.get("ContactStatus")) not in ("DELETED", "VOIDED"):
                                 found.setdefault(str(rec.get(key_attr)), rec)
