@@ -18,6 +18,7 @@ from sfxero_pipelines.staging.state.plans import write_plan
 from ..conftest import FAST_XERO
 from ..extract.conftest import salesforce_resource, xero_resource
 from ..push.conftest import live, records
+from .test_r8_items_e2e import EXAMPLE
 
 
 def _create(product: dict, code: str) -> dict:
@@ -27,7 +28,8 @@ def _create(product: dict, code: str) -> dict:
             "write_back": {"sobject": "Product2", "id": product["Id"], "fields": {"Description": "ItemID"}}}
 
 
-def test_item_creates_are_written_once_linked_and_written_back(make_sandbox, sqlite_staging):
+def test_item_creates_are_written_once_linked_and_written_back(make_sandbox, sqlite_staging, monkeypatch):
+    monkeypatch.setenv("SFXERO_CONFIG", str(EXAMPLE))  # R8 declared: its stored plan is current
     server = make_sandbox(size="30", seed=3, xero_limits=FAST_XERO)
     products = [p for p in records(server, "sf", "Product2")][:2]
     fresh, lost = products
@@ -61,3 +63,18 @@ def test_item_creates_are_written_once_linked_and_written_back(make_sandbox, sql
         again = push_to_xero(sqlite_staging.engine, x, s, cfg=cfg, run_id="r2")
     assert (again.written, again.already_done) == (0, 2)
     assert len([i for i in live(records(server, "xero", "Items")) if i["Code"].startswith("ENG-")]) == 2
+
+
+def test_a_removed_recipes_stored_plan_is_not_pushed(make_sandbox, sqlite_staging, monkeypatch, tmp_path):
+    server = make_sandbox(size="30", seed=3, xero_limits=FAST_XERO)
+    product = records(server, "sf", "Product2")[0]
+    rows = plan.rows("R8", "sf_to_xero", "create", [product["Id"]], None, [_create(product, "ENG-STALE-1")], "new")
+    with sqlite_staging.begin() as conn:
+        write_plan(conn, plan.finalize([rows]), recipes=("R8",))
+    config = tmp_path / "sfxero.yaml"
+    config.write_text("recipes: {R6: {enabled: false}}\n")  # R8 no longer declared
+    monkeypatch.setenv("SFXERO_CONFIG", str(config))
+    with xero_resource(server).get_client() as x, salesforce_resource(server).get_client() as s:
+        report = push_to_xero(sqlite_staging.engine, x, s, cfg=PushConfig(), run_id="r1")
+    assert (report.planned, report.written) == (0, 0)
+    assert not [i for i in live(records(server, "xero", "Items")) if i["Code"] == "ENG-STALE-1"]
