@@ -117,3 +117,22 @@ def test_the_same_staging_gives_the_same_plan(planned, sqlite_staging):
     with sqlite_staging.begin() as conn:
         again = build_declared(conn, cfg, "R8")
     assert again.plan_ids == built.plan_ids
+
+
+def test_two_way_ownership_plans_xero_owned_fields_back_to_salesforce(sqlite_staging, planned):
+    data = yaml.safe_load(EXAMPLE.read_text())
+    fields = data["recipes"]["R8"]["fields"]
+    data["recipes"]["R8"]["sync"] = "two_way"
+    for name, spec in fields.items():
+        spec = spec if isinstance(spec, dict) else {"from": spec}
+        fields[name] = {**spec, "owner": "xero" if name == "Name" else "salesforce"}
+    cfg = parse_config(data)
+    with sqlite_staging.begin() as conn:
+        built = build_declared(conn, cfg, "R8")
+    rows = built.rows[built.rows.source_id == "i-1"]
+    assert rows.action.tolist() == ["update"] and rows.direction.tolist() == ["xero_to_sf"]
+    back = json.loads(rows["diff"].iloc[0])
+    # Xero owns Name: its value goes to the Product's Name, nothing is planned to Xero for it.
+    assert back["payload"] == {"Product2": {"Id": "01t1", "Name": "Widget"}}
+    assert back["fields"]["Name"]["rule"] == "R8 Name→Name (truncate(50)); owner xero"
+    assert not ((built.rows.source_id == "01t1") & (built.rows.action == "update")).any()
