@@ -174,3 +174,14 @@ def test_a_recipe_into_salesforce_is_refused_until_the_engine_writes_there():
                                "fields": {"Company": "Name"}}}}
     with pytest.raises(ConfigError, match=r"^sfxero.yaml: recipes.R9.to: declared recipes write to Xero"):
         parse_config(data)
+
+
+def test_sync_checks_a_declared_recipes_fields_against_the_orgs_describe_first(tmp_path, sandbox):
+    """`sfxero sync` (in-process, the real sandbox's describe) refuses a declared field the org lacks
+    before launching any run: one line naming the key, exit 2."""
+    from ..test_cli_preflight import assert_one_line, sfxero_sync
+
+    bad = _with(lambda r: r["fields"].update({"Name": {"from": "Title__c"}}))
+    result, elapsed = sfxero_sync(tmp_path, sandbox, config=bad)
+    assert_one_line(result, elapsed, "recipes.R8.fields.Name", "Salesforce Product2 has no field Title__c")
+    assert not (tmp_path / "dh" / "storage").exists()
