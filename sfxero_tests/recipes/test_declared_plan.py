@@ -136,3 +136,18 @@ def test_two_way_ownership_plans_xero_owned_fields_back_to_salesforce(sqlite_sta
     assert back["payload"] == {"Product2": {"Id": "01t1", "Name": "Widget"}}
     assert back["fields"]["Name"]["rule"] == "R8 Name→Name (truncate(50)); owner xero"
     assert not ((built.rows.source_id == "01t1") & (built.rows.action == "update")).any()
+
+
+def test_the_mass_change_guard_counts_a_declared_recipes_updates():
+    from sfxero_pipelines.config import PushConfig
+    from sfxero_pipelines.push.guard import GuardInputs, assess
+    from sfxero_pipelines.reconcile import plan
+
+    upd = {"target_object": "Item", "engine": "declared", "match": "link", "fields": {"Name": {"old": "a", "new": "b"}},
+           "payload": {"ItemID": "x", "Name": "b"}}
+    rows = plan.finalize([
+        plan.rows("R8", "sf_to_xero", "update", [f"s{i}" for i in range(30)], [f"x{i}" for i in range(30)], [upd] * 30, "r"),
+        plan.rows("R8", "sf_to_xero", "skip", [f"t{i}" for i in range(70)], [f"y{i}" for i in range(70)], None, "in sync"),
+    ])
+    verdict = assess(rows, PushConfig(), GuardInputs(mapped=frozenset(), invoiced={}, invoice_currency={}))["R8"]
+    assert verdict.blocked and verdict.figures["updates"] == 30 and verdict.figures["linked"] == 100
