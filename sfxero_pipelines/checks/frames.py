@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from ..config import ChecksConfig
 from ..recipes import R1, R2
+from ..staging.schema import column_name, snake
 from ..staging.state import links
 from .suites import columns_of, reference
 
@@ -187,6 +188,20 @@ def _joined(values) -> str | None:
     return ", ".join(values) or None
 
 
+def _planned_item_codes(conn: sa.Connection) -> set[str]:
+    """Codes a declared recipe (R8: Product2 → Items) writes as Xero Items in the push before the
+    invoices: not unknown to an invoice line, though not staged yet."""
+    from ..config import load_config
+    from ..config.declared import item_code_sources
+
+    codes: set[str] = set()
+    for sobject, field in item_code_sources(load_config().recipes.declared):
+        table = "sf_" + snake(sobject)
+        if staged_columns(conn, table) is not None and column_name(field) in staged_columns(conn, table):
+            codes |= {c for c in _frame_or_empty(conn, table, [column_name(field)])[column_name(field)] if c}
+    return codes
+
+
 def invoice_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame | None:
     """Won opportunities (R2) with what Xero would reject: archived contact, unknown item codes,
     inactive account codes or tax types on the items' sales details, a PAID invoice being changed."""
@@ -212,13 +227,14 @@ def invoice_push_frame(conn: sa.Connection, cfg: ChecksConfig) -> pd.DataFrame |
     active_accounts = set(_frame_or_empty(conn, "xero_account", ["code"], "status = 'ACTIVE' AND NOT is_deleted")["code"])
     active_taxes = set(_frame_or_empty(conn, "xero_tax_rate", ["id"], "status = 'ACTIVE' AND NOT is_deleted")["id"])
     items_staged = staged_columns(conn, "xero_item") is not None
+    planned = _planned_item_codes(conn)
 
     unknown, bad_accounts, bad_taxes = {}, {}, {}
     for opp_id, code in zip(lines["opportunityid"], lines["code"]):
         if not code:
             continue
         if code not in item_of:
-            if items_staged:
+            if items_staged and code not in planned:
                 unknown.setdefault(opp_id, set()).add(code)
             continue
         account_code, tax_type = item_of[code]

@@ -13,7 +13,6 @@ import sys
 import click
 
 from ..errors import ConfigError, SfxeroError
-from ..recipes import R1, R2, R3, R4, R5
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")
@@ -101,7 +100,7 @@ def sync(stage: str, verbose: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--recipe", type=click.Choice([R1, R2, R3, R4, R5]), help="Only this recipe's rows.")
+@click.option("--recipe", help="Only this recipe's rows (R1..R7, or a declared recipe's code).")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N rows that are not in sync.")
 def plan(as_json: bool, recipe: str | None, limit: int | None) -> None:
     """Dry run: what a push would do, record by record. Writes nothing anywhere."""
@@ -119,6 +118,35 @@ def approve(ids: tuple[str, ...]) -> None:
 
     require_staging()
     sys.exit(run_approve(ids))
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def recipes(ctx: click.Context) -> None:
+    """Every recipe, built-in and declared in sfxero.yaml: source, target, match, enabled."""
+    if ctx.invoked_subcommand is None:
+        from .recipes_cmd import run_list
+
+        sys.exit(run_list())
+
+
+@recipes.command("validate")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def recipes_validate(file: str | None) -> None:
+    """Check a configuration (FILE, or SFXERO_CONFIG / ./sfxero.yaml) without running anything: exit 0, or 2
+    with one line per problem naming its key."""
+    from .recipes_cmd import run_validate
+
+    sys.exit(run_validate(file))
+
+
+@recipes.command("show")
+@click.argument("name")
+def recipes_show(name: str) -> None:
+    """One recipe's effective declaration, defaults filled in."""
+    from .recipes_cmd import run_show
+
+    sys.exit(run_show(name))
 
 
 @cli.command()

@@ -30,6 +30,10 @@ def run_plan(*, as_json: bool, recipe: str | None = None, limit: int | None = No
     from ..settings import engine_for, staging_url
 
     cfg = load_config()
+    from ..recipes import RECIPES
+
+    if recipe is not None and recipe not in RECIPES and recipe not in cfg.recipes.declared:
+        raise click.UsageError(f"plan --recipe: no recipe {recipe} ({', '.join([*RECIPES, *cfg.recipes.declared])})")
     # A bare engine, not the StagingDatabase resource: the resource migrates the schema on first
     # use, and a dry run must not even do that.
     engine = engine_for(staging_url())

@@ -12,7 +12,8 @@ In order, cheapest first; nothing is started (no sandbox, no run) until the loca
    (a token and `/connections`, which the API's call limits do not count); Salesforce accepts its
    credentials, every object in `extract.salesforce.objects` is in the org's global describe
    (`/sobjects`, one call), and every mapped field (`mapping.contact_fields[].sf`, the enabled
-   recipes' filters) is in its object's describe (one call per object they read).
+   recipes' filters, the fields declared recipes name) is in its object's describe (one call per object
+   they read).
 """
 
 from __future__ import annotations
@@ -151,3 +152,19 @@ def check_salesforce(config: SfxeroConfig) -> None:
                 if not has_field(sobject, flt.field):
                     raise ConfigError(f"{source}: recipes.{recipe}.filters[{i}].field",
                                       f"{sobject} has no field '{flt.field}' (not in its describe)")
+        declared = {n: r for n, r in config.recipes.declared.items() if r.enabled}
+        if declared:
+            # Declared recipes: objects, fields and the kinds transforms take, against the org's describe.
+            from ..config.declared import salesforce_problems
+
+            described: dict[str, dict[str, str] | None] = {}
+
+            def describe(sobject: str) -> dict[str, str] | None:
+                if sobject not in described:
+                    described[sobject] = None if sobject.lower() not in known else {
+                        f["name"]: f["type"] for f in client.describe(sobject).get("fields") or []}
+                return described[sobject]
+
+            problems = salesforce_problems(declared, describe)
+            if problems:
+                raise ConfigError(f"{source}: {problems[0][0]}", problems[0][1])

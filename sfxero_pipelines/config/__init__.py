@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from .base import StrictModel
 from .checks import ChecksConfig
+from .declared import check_name, static_problems
 from .extract import (DEFAULT_SALESFORCE_OBJECTS, DEFAULT_XERO_OBJECTS, ExtractConfig, SalesforceExtract,
                       XeroExtract, XeroObject)
 from .mapping import MappingConfig
@@ -34,7 +35,8 @@ DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
 __all__ = [
     "DEFAULT_SALESFORCE_OBJECTS", "DEFAULT_XERO_OBJECTS", "ChecksConfig", "ExtractConfig", "MappingConfig",
     "NotifyConfig", "PushConfig", "RealtimeConfig", "Recipes", "SalesforceExtract", "SchedulesConfig",
-    "SfxeroConfig", "SmtpConfig", "XeroExtract", "XeroObject", "config_path", "load_config", "parse_config",
+    "SfxeroConfig", "SmtpConfig", "XeroExtract", "XeroObject", "config_path", "config_problems", "load_config",
+    "parse_config", "read_yaml",
 ]
 
 
@@ -82,9 +84,47 @@ def _check_recipe_objects(config: SfxeroConfig) -> None:
 
 def _key_path(loc: tuple) -> str:
     out = ""
+    # `recipes.declared.<code>` is spelt `recipes.<code>` in the file (config/recipes.py).
+    loc = tuple(p for i, p in enumerate(loc) if not (p == "declared" and i and loc[i - 1] == "recipes"))
     for part in loc:
+        # Pydantic names the branch of a union it tried (`str`, `list[str]`): not a key of the file.
+        if part in ("str", "list[str]", "function-after[_short_fields(), dict[str,FieldSpec]]"):
+            continue
+        if isinstance(part, str) and part.startswith(("function-", "literal[")):
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
+
+
+def _declared_problems(config: SfxeroConfig) -> list[tuple[str, str]]:
+    """Problems of the declared recipes found without a Salesforce describe (config/declared.py)."""
+    declared = config.recipes.declared
+    named = [(f"recipes.{n}", why) for n in declared if (why := check_name(n))]
+    return named + static_problems(declared, config.mapping.value_maps, list(config.extract.xero.objects),
+                                   list(config.extract.salesforce.objects))
+
+
+def config_problems(data: dict | None, source: str = "sfxero.yaml") -> tuple[SfxeroConfig | None, list[str]]:
+    """(the config when it loads, every problem as one line naming its key): what
+    `sfxero recipes validate` prints; `parse_config` raises the first."""
+    try:
+        config = SfxeroConfig.model_validate(data or {})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            lines.append(f"{source}: {_key_path(err['loc'])}: {message}")
+        return None, list(dict.fromkeys(lines))
+    lines = []
+    try:
+        check_references(config.mapping, config.recipes)
+        _check_recipe_objects(config)
+    except KeyError as exc:
+        lines.append(f"{source}: {exc.args[0]}: {exc.args[1]}")
+    lines += [f"{source}: {key}: {problem}" for key, problem in _declared_problems(config)]
+    return config, list(dict.fromkeys(lines))
 
 
 def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig:
@@ -101,6 +141,10 @@ def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig
         _check_recipe_objects(config)
     except KeyError as exc:
         raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
+    if config.recipes.declared:
+        problems = _declared_problems(config)
+        if problems:
+            raise ConfigError(f"{source}: {problems[0][0]}", problems[0][1])
     return config
 
 
@@ -110,15 +154,20 @@ def config_path() -> Path:
 
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> SfxeroConfig:
+    return parse_config(read_yaml(path), source=path)
+
+
+def read_yaml(path: str | Path) -> dict | None:
+    """A config file's mapping (None when empty); a ConfigError names a file that is not one."""
     try:
         data = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(path, f"not valid YAML{where}") from None
+        raise ConfigError(str(path), f"not valid YAML{where}") from None
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(path, "expected a mapping at the top level")
-    return parse_config(data, source=path)
+        raise ConfigError(str(path), "expected a mapping at the top level")
+    return data
 
 
 def load_config() -> SfxeroConfig:

@@ -1,6 +1,8 @@
 """The `recipes:` section of sfxero.yaml: which recipes run and their options (docs/architecture.md §5).
 
-Every key is optional; see mapping.py's example for both sections together.
+Every key is optional; see mapping.py's example for both sections together. Keys other than the
+built-in codes R1..R7 are recipes a team declares (declared.py); they are kept apart in
+`Recipes.declared`, so the built-ins' options and their code paths are exactly as before.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from ..recipes import R2, R7
 from .base import StrictModel
 from .deletes import DeletePolicies
+from .declared import DeclaredRecipe, split_declared
 from .mapping import MappingConfig, MatchRule
 
 
@@ -97,6 +100,18 @@ class Recipes(StrictModel):
     R6: CampaignRecipe = CampaignRecipe()
     #: Activated Orders → invoices; `status_map` maps Order.Status, filters take Order fields.
     R7: InvoiceRecipe = InvoiceRecipe(enabled=False)
+    #: Recipes declared under their own code (declared.py), in the file's order.
+    declared: dict[str, DeclaredRecipe] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared(cls, data):
+        # Every key that is not a built-in code is a declaration: `recipes.R8.from` reads as it is
+        # written, not as `recipes.declared.R8.from` (config._key_path drops the `declared` part).
+        if isinstance(data, dict) and "declared" not in data:
+            builtin, declared = split_declared(data)
+            return {**builtin, "declared": declared} if declared else builtin
+        return data
 
 
 #: Staged Xero objects (extract.xero.objects keys) each recipe reads: without them a recipe would

@@ -121,10 +121,12 @@ def assess(plan: pd.DataFrame, cfg: PushConfig, inputs: GuardInputs) -> dict[str
         v.figures.update(deletes=deletes, max_deletes=cfg.max_deletes)
         if deletes > cfg.max_deletes:
             v.breaches.append(f"{deletes} delete(s)/void(s)/archive(s), more than push.max_deletes {cfg.max_deletes}")
-        if recipe in COUNTED:
-            direction, base_recipe = COUNTED[recipe]
+        # A declared recipe's updates all count: every field it writes is one its declaration maps.
+        declared = any(diff.get("engine") == "declared" for _, _, _, diff in rows)
+        if recipe in COUNTED or declared:
+            direction, base_recipe = COUNTED.get(recipe, ("sf_to_xero", recipe))
             changed = [diff for d, a, _, diff in rows if d == direction and a == "update" and _is_linked(diff)
-                       and (recipe in INVOICE_RECIPES or set(diff.get("fields") or {}) & inputs.mapped)]
+                       and (recipe in INVOICE_RECIPES or declared or set(diff.get("fields") or {}) & inputs.mapped)]
             base = max(linked.get(base_recipe, 0), linked.get(recipe, 0))
             share = len(changed) / base if base else 0.0
             v.figures.update(updates=len(changed), linked=base, change_share=round(share, 4),

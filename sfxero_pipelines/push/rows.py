@@ -73,7 +73,10 @@ class PushRow:
     def source_table(self) -> str:
         """Where a hold on this row is recorded so the next reconciliation plans it as `held` instead
         of writing it again: the source record's staged table (R6: `sf_campaign_member`, under the
-        Xero Contact's id, so the hold stops the membership and not the Contact's other recipes)."""
+        Xero Contact's id, so the hold stops the membership and not the Contact's other recipes; a
+        declared recipe's row names its table)."""
+        if table := self.diff.get("source_table"):
+            return table
         if self.direction == "sf_to_xero":
             return {R1: "sf_account", R2: "sf_opportunity", R7: "sf_order"}.get(self.recipe, "sf_" + self.recipe.lower())
         return {R2: "xero_invoice", R3: "xero_invoice", R6: "sf_campaign_member"}.get(self.recipe, "xero_contact")

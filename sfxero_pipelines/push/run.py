@@ -20,6 +20,19 @@ from .to_salesforce import SalesforceWriter, SfWrite
 from .to_xero import XeroWriter
 
 
+def _current(plan):
+    """The latest plans of recipes that still exist: a recipe removed from sfxero.yaml has no plan asset
+    left to clear its stored plan, and a push must never execute a stale one."""
+    from ..config import load_config
+    from ..recipes import RECIPES
+
+    declared = load_config().recipes.declared
+    if plan.empty or plan.recipe.isin(RECIPES).all():
+        return plan
+    keep = plan.recipe.isin([*RECIPES, *(n for n, r in declared.items() if r.enabled)])
+    return plan[keep.to_numpy()].reset_index(drop=True)
+
+
 def push_to_xero(engine: sa.Engine, xero_client, sf_client, *, cfg: PushConfig, run_id: str | None,
                  only_sources: set[str] | None = None, writer_wait_s: float = WAIT_S) -> PushReport:
     report = PushReport(target="xero")
@@ -27,7 +40,7 @@ def push_to_xero(engine: sa.Engine, xero_client, sf_client, *, cfg: PushConfig, 
     with writer_lease(engine, [("xero", xero_client.tenant_id), ("salesforce", "")], run_id=run_id,
                       wait_s=writer_wait_s):
         with engine.connect() as conn:
-            plan = load_latest(conn)
+            plan = _current(load_latest(conn))
             rows, link_rows = load_rows(conn, "xero", only_sources=only_sources, plan=plan)
         XeroWriter(engine, xero_client, sf_client, cfg=cfg, run_id=run_id, report=report).push(
             rows, link_rows, unwritten(plan))
@@ -50,7 +63,7 @@ def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id:
     # One Salesforce org per staging database: the tenant part of its lease is empty.
     with writer_lease(engine, [("salesforce", "")], run_id=run_id, wait_s=writer_wait_s):
         with engine.connect() as conn:
-            rows, _ = load_rows(conn, "salesforce", only_sources=only_sources)
+            rows, _ = load_rows(conn, "salesforce", only_sources=only_sources, plan=_current(load_latest(conn)))
         report.planned = len(rows)
         # Collections of `salesforce_batch_size` per action: what today's allocation can write.
         rows = budget.within_day_budget(rows, sf_client, cfg.salesforce_batch_size, lambda r: r.action, report)

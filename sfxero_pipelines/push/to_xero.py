@@ -1,4 +1,5 @@
-"""Writes to Xero: the sf_to_xero rows of the latest plans (R1 Contacts, R2/R7 invoices).
+"""Writes to Xero: the sf_to_xero rows of the latest plans (R1 Contacts, R2/R7 invoices, and the
+declared recipes' upserts of a collection, e.g. R8's Items).
 
 Per batch of ≤`push.xero_batch_size` elements: ledger `pending` (committed) → one `POST` with
 `summarizeErrors=false` and an `Idempotency-Key` derived from the batch's rows (a request retried
@@ -11,8 +12,9 @@ Writes beyond today's API budget wait in the plan for the next push (`budget.py`
 written, highest amounts first, so a push never meets the daily limit mid-batch.
 
 A row whose ledger entry is still `pending` (a crash after the request left) is looked up first —
-Contacts by `ContactNumber`, invoices by `Reference` — and only written when Xero has no such
-record. A row the ledger shows `succeeded` is not resent; its link and write-back are completed
+Contacts by `ContactNumber`, invoices by `Reference`, a declared recipe's record by the field its
+row names (`lookup_by`, its first key pair) — and only written when Xero has no such record.
+Contacts and Items are written before invoices, whose lines and contacts refer to them. A row the ledger shows `succeeded` is not resent; its link and write-back are completed
 if the crash came before them.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..clients.xero import UNPAGED
 from ..errors import ApiError
 from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
@@ -33,13 +36,20 @@ from .to_salesforce import SalesforceWriter, SfWrite
 
 SYSTEM = "xero"
 #: target_object → (collection, id attribute, the attribute a create is found by).
-OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Invoice": ("Invoices", "InvoiceID", "Reference")}
+OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Item": ("Items", "ItemID", "Code"),
+           "Invoice": ("Invoices", "InvoiceID", "Reference")}
 #: Recipes whose Xero records are linked to a Salesforce record in `sync_link`.
 LINKED = {R1, R2, R7}
 #: Invoice lines are planned to 4 dp (`reconcile.xero_amounts`); without `unitdp=4` Xero would round
 #: each UnitAmount to 2 dp and compute other totals than the plan compared.
 UNIT_DP = {"Invoices": {"unitdp": 4}}
 _LOOKUP_BATCH = 25  # ids per `where` lookup: keeps the URL well under common proxy limits
+
+
+def _linked(r: PushRow) -> bool:
+    """Whether the row's write is recorded in sync_link: the built-ins that keep links, and every
+    declared recipe (its plan rows say `"engine": "declared"`)."""
+    return r.recipe in LINKED or r.diff.get("engine") == "declared"
 
 
 def _quote(value: str) -> str:
@@ -72,7 +82,7 @@ class XeroWriter:
         self.contact_ids.update({r.source_id: r.target_id for r in link_rows if r.recipe == R1})
         with self.engine.begin() as conn:
             self.report.links_recorded += links.record_links(
-                conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if r.recipe in LINKED])
+                conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if _linked(r)])
             known = ledger.states(conn, [r.key for r in rows])
         todo: list[PushRow] = []
         unknown: list[PushRow] = []
@@ -83,7 +93,7 @@ class XeroWriter:
                 # Written by an earlier run: complete what a crash may have cut short after it.
                 self.report.already_done += 1
                 self._completed(r, state["response"].get("write_back") or {}, state["target_id"])
-                if r.recipe in LINKED and r.action == "create" and state["target_id"]:
+                if _linked(r) and r.action == "create" and state["target_id"]:
                     done_links.append((r.recipe, r.source_id, state["target_id"]))
             elif state and state["outcome"] == ledger.PENDING and r.action == "create":
                 unknown.append(r)
@@ -95,7 +105,7 @@ class XeroWriter:
         todo = self._without_held_since_plan(todo + self._look_up(unknown))
         self._note_held_dependencies(todo, unwritten or {})
         todo = self._within_day_budget(todo)
-        for target_object in ("Contact", "Invoice"):
+        for target_object in OBJECTS:
             mine = [r for r in todo if r.target_object == target_object]
             # Rows whose Contact is known not to be written are recorded first, so they take no place
             # in a batch: the calls made are the ones the budget counted.
@@ -158,19 +168,24 @@ class XeroWriter:
     def _look_up(self, rows: list[PushRow]) -> list[PushRow]:
         """Resolve writes of unknown outcome; returns those Xero does not have (to write again)."""
         again = []
-        for target_object in sorted({r.target_object for r in rows}):
+        # A declared recipe's rows name the field they are found by (`lookup_by`): one lookup per field.
+        for target_object, by in sorted({(r.target_object, r.diff.get("lookup_by") or "") for r in rows}):
+            mine = [r for r in rows if r.target_object == target_object and (r.diff.get("lookup_by") or "") == by]
             if target_object not in OBJECTS:
-                again += [r for r in rows if r.target_object == target_object]
+                again += mine
                 continue
             collection, id_attr, key_attr = OBJECTS[target_object]
-            mine = [r for r in rows if r.target_object == target_object]
+            key_attr = by or key_attr
             for start in range(0, len(mine), _LOOKUP_BATCH):
                 chunk = mine[start:start + _LOOKUP_BATCH]
                 wanted = [str(r.payload.get(key_attr) or "") for r in chunk]
                 where = " OR ".join(f"{key_attr}=={_quote(v)}" for v in wanted if v)
                 found: dict[str, dict] = {}
                 if where:
-                    for page in self.client.iter_pages(collection, where=where, page_size=1000):
+                    # Items come whole in one call (an unpaged collection); Contacts and Invoices page.
+                    pages = ([self.client.get_all(collection, where=where)] if collection in UNPAGED else
+                             self.client.iter_pages(collection, where=where, page_size=1000))
+                    for page in pages:
                         for rec in page:
                             if (rec.get("Status") or rec.get("ContactStatus")) not in ("DELETED", "VOIDED"):
                                 found.setdefault(str(rec.get(key_attr)), rec)
@@ -245,7 +260,7 @@ class XeroWriter:
                                 "response": {"written": r.written, "target_id": xero_id, "plan_id": r.plan_id,
                                              "write_back": back, **({"found_by_lookup": True} if looked_up else {})}})
                 released.append((r.source_table, r.source_id))
-                if r.recipe in LINKED and (r.action == "create" or r.diff.get("link")):
+                if _linked(r) and (r.action == "create" or r.diff.get("link")):
                     new_links.append((r.recipe, r.source_id, xero_id))
                 if looked_up:
                     self.report.found_by_lookup += 1

@@ -69,11 +69,25 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
     raise ValueError(f"unknown recipe family {family!r}")
 
 
+def build_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> Plan:
+    """One declared recipe's plan (reconcile/declared.py), finalized like a family's."""
+    from .declared import plan_declared
+
+    result = plan_declared(conn, cfg, name)
+    return Plan(plan.finalize([result.rows]), {name: result.stats})
+
+
 def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...] | None = None) -> Plan:
+    """Every family's plan (or `families`'), and with all of them every enabled declared recipe's."""
     parts, stats = [], {}
     for family in families or tuple(FAMILIES):
         built = build_family(conn, cfg, family)
         parts.append(built.rows)
         stats.update(built.stats)
+    for name in (cfg.recipes.declared if families is None else ()):
+        if cfg.recipes.declared[name].enabled:
+            built = build_declared(conn, cfg, name)
+            parts.append(built.rows)
+            stats.update(built.stats)
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.finalize([])
     return Plan(rows, stats)

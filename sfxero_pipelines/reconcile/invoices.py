@@ -259,6 +259,13 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     rr = cfg.recipes
     inv = read_invoices(conn)
     shared: dict = {}  # Xero Items, read once for both sources
+    if rr.declared:
+        # Items a declared recipe (R8) creates in the same push, before the invoices: their lines
+        # are planned, not held for a missing item (staged Items win over planned ones).
+        from .declared import planned_items
+
+        if planned := planned_items(conn, cfg):
+            shared["items"] = {**planned, **read_items(conn)}
     parts: list[pd.DataFrame] = []
     stats: dict = {"xero_invoices": len(inv)}
     invoiced_by_r2: set[str] = set()

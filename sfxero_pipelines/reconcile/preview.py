@@ -22,7 +22,7 @@ from .plan import ACTIONS
 PREVIEW_ROWS = 100
 #: Staged tables that hold named records, and the column(s) that name them (first present wins).
 NAME_TABLES = ("sf_account", "sf_opportunity", "sf_order", "sf_contact", "sf_lead", "sf_campaign", "xero_contact",
-               "xero_invoice", "sf_campaign_member")
+               "xero_invoice", "sf_campaign_member", "sf_product2", "xero_item")
 _NAME_COLUMNS = (("name",), ("first_name", "last_name"), ("invoice_number",), ("order_number",), ("email",),
                  ("email_address",))
 

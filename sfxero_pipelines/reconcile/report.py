@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
+from ..recipes import RECIPES
 from . import load
 from .invoices import activated
 from .plan import ACTIONS
@@ -15,7 +16,9 @@ from ..staging.state import plans
 
 
 def enabled_recipes(cfg: SfxeroConfig) -> list[str]:
-    return [r for r in type(cfg.recipes).model_fields if getattr(cfg.recipes, r).enabled]
+    """Enabled built-in recipes in code order, then the enabled declared ones."""
+    return [*(r for r in RECIPES if getattr(cfg.recipes, r).enabled),
+            *(n for n, d in cfg.recipes.declared.items() if d.enabled)]
 
 
 def recipe_counts(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[dict]:

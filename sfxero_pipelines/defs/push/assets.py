@@ -15,7 +15,7 @@ from ...config import load_config
 from ...push.report import PushReport
 from ...push.run import push_to_salesforce, push_to_xero
 from ...reconcile.build import FAMILIES
-from ..reconciliation.assets import plan_key
+from ..reconciliation.assets import DECLARED, plan_key
 from ..salesforce.resources import SalesforceResource
 from ..queues import SALESFORCE_QUEUE, XERO_QUEUE
 from ..retries import only_transient_retried
@@ -23,7 +23,7 @@ from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource
 
 GROUP = "push"
-PLAN_ASSETS = [plan_key(r) for family in FAMILIES.values() for r in family]
+PLAN_ASSETS = [*(plan_key(r) for family in FAMILIES.values() for r in family), *(plan_key(n) for n in DECLARED)]
 #: Transient trouble (a 5xx streak, a dropped connection) is retried by rerunning the step: safe,
 #: because the ledger makes a rerun resume instead of repeat.
 RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)

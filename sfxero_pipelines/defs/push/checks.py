@@ -24,7 +24,7 @@ from ...staging.state.plans import load_latest
 from ...push.preflight import plan_problems
 from ...push.rows import load_rows
 from ...reconcile.build import FAMILIES
-from ..reconciliation.assets import plan_key
+from ..reconciliation.assets import DECLARED, plan_key
 from ..staging.resources import StagingDatabase
 
 _SAMPLE = 50
@@ -119,7 +119,7 @@ def _mass_change_check(recipe: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-PLAN_RECIPES = [r for family in FAMILIES.values() for r in family]
+PLAN_RECIPES = [*(r for family in FAMILIES.values() for r in family), *DECLARED]
 ready_checks = [_ready_check(r) for r in PLAN_RECIPES]
 mass_change_checks = [_mass_change_check(r) for r in PLAN_RECIPES]
 push_checks = [_held_check("xero_push", "xero"), _held_check("salesforce_push", "salesforce"), *ready_checks,

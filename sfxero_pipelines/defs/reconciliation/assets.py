@@ -1,5 +1,8 @@
 """Plan assets (one per recipe, docs/architecture.md §5) and the daily reconciliation report.
 
+A recipe declared in sfxero.yaml (config/declared.py) gets a plan asset of its own,
+`sync_plan_<code>`, made from the configuration the code location loads.
+
 Recipes that share a matching are computed together in one multi-asset (R1/R4/R5 on Accounts ↔
 Contacts, R2/R3/R7 on Opportunities and Orders ↔ invoices, R6 on overdue Contacts ↔ Campaign
 members) and materialize one asset per recipe. Each stores its
@@ -11,7 +14,8 @@ Nothing here calls an API: the push step turns plan rows into calls.
 import dagster as dg
 
 from ...config import load_config
-from ...reconcile.build import FAMILIES, build_family
+from ...reconcile.build import FAMILIES, build_declared, build_family
+from ...reconcile.declared import declared_tables
 from ...reconcile.plan import ACTIONS
 from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_names
 from ...staging.state.plans import write_plan
@@ -61,11 +65,43 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
     return _plan
 
 
+def build_declared_asset(name: str) -> dg.AssetsDefinition:
+    """The plan asset of a declared recipe: same rows, storage and metadata as a built-in's."""
+    recipe = load_config().recipes.declared[name]
+    title = recipe.title or f"{recipe.source.name} → {'Xero ' if recipe.to.xero else 'Salesforce '}{recipe.to.name}"
+    state = "" if recipe.enabled else f"Disabled: recipes.{name}.enabled is false in sfxero.yaml, so this plan stays empty. "
+
+    @dg.asset(name=plan_key(name), group_name=GROUP, kinds={"sql", "python"}, deps=declared_tables(recipe),
+              tags={"sfxero/recipe": name, "sfxero/enabled": str(recipe.enabled).lower(), "sfxero/declared": "true"},
+              metadata={"dagster/table_name": "sync_plan", "recipe": name, "enabled": recipe.enabled},
+              description=f"{state}The {name} sync plan ({title}, declared in sfxero.yaml): what the next push "
+                          "creates, updates or holds, record by record with the fields that differ, stored in sync_plan.")
+    def _plan(context: dg.AssetExecutionContext, staging: StagingDatabase) -> dg.MaterializeResult:
+        cfg = load_config()
+        with staging.begin() as conn:
+            built = build_declared(conn, cfg, name)
+            outcome = write_plan(conn, built.rows, recipes=(name,))
+            names = plan_names(conn, built.rows, per_action=PREVIEW_ROWS)
+        counts = built.summary.get(name, dict.fromkeys(ACTIONS, 0))
+        context.log.info(f"{name}: " + ", ".join(f"{n} {a}" for a, n in counts.items()))
+        return dg.MaterializeResult(metadata={
+            "plan_id": built.plan_ids.get(name, ""), "stored": outcome.get(name, "empty"),
+            "dagster/row_count": sum(counts.values()), **{f"rows_{a}": n for a, n in counts.items()},
+            "run_id": context.run.run_id, "preview": dg.MetadataValue.md(plan_markdown(name, title, built.rows, names)),
+        })
+
+    return _plan
+
+
 plan_assets = [build_plan_asset(f) for f in FAMILIES]
+#: Declared recipes' codes, as the configuration loaded with the code location names them.
+DECLARED = list(load_config().recipes.declared)
+declared_plan_assets = [build_declared_asset(n) for n in DECLARED]
 
 
 @dg.asset(
-    group_name=GROUP, kinds={"sql"}, deps=[plan_key(r) for f in FAMILIES for r in FAMILIES[f]],
+    group_name=GROUP, kinds={"sql"}, deps=[*(plan_key(r) for f in FAMILIES for r in FAMILIES[f]),
+                                           *(plan_key(n) for n in DECLARED)],
     automation_condition=dg.AutomationCondition.on_cron("0 6 * * *"),
     description="Daily: per recipe in sync / to create / to update / to delete / conflicts / held, and amounts per "
                 "currency (won Opportunities, and activated Orders with R7, in Salesforce vs ACCREC invoices in Xero).",

@@ -1,0 +1,148 @@
+"""`sfxero recipes`: every recipe (built-in and declared) with its source, target, match and state;
+`recipes validate [FILE]` checks a configuration without running anything (exit 0, or 2 with one
+line per problem naming its key); `recipes show NAME` prints one recipe's effective declaration with
+the defaults filled in (docs/architecture.md §5.3).
+
+Salesforce fields of declared recipes are checked against a describe: the one extract cached in
+staging (SFXERO_STAGING_URL, when it answers and has the object), otherwise the sandbox org's
+schema, and the output says which.
+"""
+
+from __future__ import annotations
+
+import click
+import yaml
+
+from ..recipes import R1, R2, R3, R4, R5, R6, R7
+from . import EXIT_CONFIG, EXIT_OK
+
+#: The built-in recipes' ends and matching, as their planners implement them (docs/architecture.md §5).
+BUILTIN = {
+    R1: ("Salesforce Account", "Xero Contacts"),
+    R2: ("Salesforce Opportunity (won) + line items", "Xero Invoices (ACCREC)"),
+    R3: ("Xero Invoices (status, payments)", "Salesforce Opportunity"),
+    R4: ("Xero Contacts (balances)", "Salesforce Account"),
+    R5: ("Xero Contacts (Xero-owned fields)", "Salesforce Account"),
+    R6: ("Xero Contacts (overdue)", "Salesforce CampaignMember"),
+    R7: ("Salesforce Order (activated) + items", "Xero Invoices (ACCREC)"),
+}
+_BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id", R3: f"{R2}'s links", R4: f"{R1}'s links",
+                  R5: f"{R1}'s links", R6: f"{R1}'s links, email", R7: "link, Reference = Order Id"}
+
+
+def _match_text(rules) -> str:
+    out = []
+    for m in rules:
+        out.append("link" if m.kind == "link" else f"{m.target} = {m.source}" if m.kind == "key"
+                   else f"{m.kind}({m.target} = {m.source})")
+    return ", ".join(out)
+
+
+def recipe_lines(cfg) -> list[dict]:
+    rows = []
+    for code, (src, dst) in BUILTIN.items():
+        opts = getattr(cfg.recipes, code)
+        match = ", ".join(opts.match) if code == R1 else _BUILTIN_MATCH[code]
+        rows.append({"recipe": code, "kind": "built-in", "source": src, "target": dst, "match": match,
+                     "enabled": opts.enabled})
+    for name, r in cfg.recipes.declared.items():
+        src = f"Salesforce {r.source.salesforce}" if r.source.salesforce else f"Xero {r.source.xero}"
+        cond = r.source.where or r.source.filter
+        rows.append({"recipe": name, "kind": "declared", "source": src + (f" where {cond}" if cond else ""),
+                     "target": f"Xero {r.to.xero}" if r.to.xero else f"Salesforce {r.to.salesforce}",
+                     "match": _match_text(r.match), "enabled": r.enabled})
+    return rows
+
+
+def run_list() -> int:
+    from ..config import load_config
+
+    cfg = load_config()
+    rows = recipe_lines(cfg)
+    width = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in ("recipe", "kind", "source", "target")}
+    click.echo(f"{'recipe':<{width['recipe']}}  {'kind':<{width['kind']}}  {'enabled':<7}  "
+               f"{'source':<{width['source']}}  {'target':<{width['target']}}  match")
+    for r in rows:
+        click.echo(f"{r['recipe']:<{width['recipe']}}  {r['kind']:<{width['kind']}}  {'yes' if r['enabled'] else 'no':<7}  "
+                   f"{r['source']:<{width['source']}}  {r['target']:<{width['target']}}  {r['match']}")
+    return EXIT_OK
+
+
+def _describe_source(declared) -> tuple[object, str]:
+    """(describe function, what it is) for the Salesforce checks: staging's cached describe when it
+    has every object the declarations name, else the sandbox org's schema."""
+    import os
+
+    objects = {o for r in declared.values() for o in
+               [r.source.salesforce or r.to.salesforce, *(s.lookup.split(".")[0] for s in r.fields.values() if s.lookup)]}
+    if os.environ.get("SFXERO_STAGING_URL"):
+        try:
+            from ..reconcile.declared import staged_describe
+            from ..settings import engine_for, staging_url
+
+            engine = engine_for(staging_url())
+            with engine.connect() as conn:
+                describe = staged_describe(conn)
+                known = {o: describe(o) for o in objects}
+            engine.dispose()
+            if all(v is not None for v in known.values()):
+                return (lambda o, k=known: k.get(o)), "the describe staged by extract"
+        except Exception:  # noqa: BLE001 - an unreachable staging falls back to the sandbox schema, said below
+            pass
+    from ..sandbox.salesforce.schema import sobject
+
+    def describe(name: str):
+        obj = sobject(name)
+        return None if obj is None else {f.name: f.type for f in obj.fields}
+
+    return describe, "the sandbox org's schema (nothing staged to check against)"
+
+
+def run_validate(path: str | None) -> int:
+    from ..config import config_path, config_problems, read_yaml
+    from ..config.declared import salesforce_problems
+    from ..errors import ConfigError
+
+    source = str(path or config_path())
+    try:
+        data = read_yaml(source)
+    except (ConfigError, OSError) as exc:
+        click.echo(f"{source}: {getattr(exc, 'problem', None) or exc}")
+        return EXIT_CONFIG
+    cfg, lines = config_problems(data, source=source)
+    against = ""
+    if cfg is not None and cfg.recipes.declared:
+        describe, against = _describe_source(cfg.recipes.declared)
+        lines += [f"{source}: {k}: {p}" for k, p in salesforce_problems(cfg.recipes.declared, describe)]
+    for line in dict.fromkeys(lines):
+        click.echo(line)
+    if lines:
+        return EXIT_CONFIG
+    n = len(cfg.recipes.declared)
+    click.echo(f"{source}: valid ({7 + n} recipes, {n} declared" +
+               (f"; Salesforce fields checked against {against})" if n else ")"))
+    return EXIT_OK
+
+
+def run_show(name: str) -> int:
+    from ..config import load_config
+    from ..errors import ConfigError
+
+    cfg = load_config()
+    if name in cfg.recipes.declared:
+        body = cfg.recipes.declared[name].model_dump(mode="json", by_alias=True)
+        body["fields"] = {k: {f: v for f, v in spec.items() if v is not None or
+                              (f == "value" and "value" in cfg.recipes.declared[name].fields[k].model_fields_set)}
+                          for k, spec in body["fields"].items()}
+        body["match"] = [m["kind"] if m["kind"] == "link" else {m["target"]: m["source"]} if m["kind"] == "key"
+                         else {m["kind"]: {m["target"]: m["source"]}} for m in body["match"]]
+        for side in ("from", "to"):
+            body[side] = {k: v for k, v in body[side].items() if v is not None}
+    elif name in BUILTIN:
+        src, dst = BUILTIN[name]
+        body = {"built_in": True, "from": src, "to": dst, **getattr(cfg.recipes, name).model_dump(mode="json")}
+    else:
+        known = [*BUILTIN, *cfg.recipes.declared]
+        raise ConfigError(f"recipes show {name}", f"no such recipe ({', '.join(known)})")
+    click.echo(yaml.safe_dump({"recipes": {name: body}}, sort_keys=False, allow_unicode=True).rstrip())
+    return EXIT_OK

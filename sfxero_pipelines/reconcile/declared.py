@@ -1,0 +1,510 @@
+"""The planner of declared recipes (config/declared.py): one generic read → match → pair → compare →
+emit over any Salesforce object and the Xero collections the engine writes.
+
+Same plan rows, diff format and ledger keys as the built-ins (steps.py, plan.py): `create` rows carry
+the full mapped record, `update` rows the changed fields (with the rest of a changed nested group,
+which Xero replaces whole), `skip` rows the pairs in sync (with `"link": true` when the push must
+record a new sync_link), `held` / `conflict` rows their reason. A create's diff names what the push
+looks it up by after a crash (`lookup_by`, the first key pair's Xero field) and its `write_back`;
+each row names its `source_table` so a rejected write holds the right record.
+
+- read: the source object's staged rows (only the columns the declaration names), its `where`,
+  lookups through a related object (PricebookEntry.UnitPrice where Pricebook2.IsStandard = true,
+  first by Id), references through another recipe's links; the target collection's staged records
+  (fields read from `raw`: declared collections are reference-sized);
+- match: `match.match` with the declared rules in order (link, key pairs, normalised email, name);
+- compare: `fields.compare` with each field's owner (one-way: the source's; two-way: as declared)
+  and echo suppression from the ledger; each value is brought to the target field's kind first
+  (a Salesforce "12.50" and Xero's 12.5 are equal).
+
+Declarations are checked against the staged describe here too (`salesforce_problems`): a field
+sfxero.yaml names that the org does not have stops the plan with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import SfxeroConfig
+from ..config.declared import (XERO_SOURCES, XERO_TABLES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
+                               salesforce_problems, template_fields, xero_field)
+from ..errors import ConfigError
+from ..staging.schema import column_name, snake
+from ..staging.state import links as state_links
+from . import load, normalize, plan, transforms
+from .fields import FieldRule, compare
+from .match import match
+from .steps import (broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
+                    pair_frame, sf_update_rows, split_held, staged_invalid)
+
+
+def sf_table(sobject: str) -> str:
+    return "sf_" + snake(sobject)
+
+
+def _col(field: str) -> str:
+    return "id" if field == "Id" else "modified_at" if field == "SystemModstamp" else column_name(field)
+
+
+def staged_describe(conn: sa.Connection) -> Callable[[str], dict[str, str] | None]:
+    """describe(object) → {field: type} from what extract cached (extract_state.columns), or from the
+    staged table's columns when no describe is cached; None when the object is not staged."""
+    from ..staging.schema import extract_state
+
+    cache: dict[str, dict[str, str] | None] = {}
+
+    def describe(sobject: str) -> dict[str, str] | None:
+        if sobject in cache:
+            return cache[sobject]
+        table = sf_table(sobject)
+        row = conn.execute(sa.select(extract_state.c.columns).where(extract_state.c.table_name == table)).first() \
+            if load.has_table(conn, extract_state.name) else None
+        cols = row[0] if row else None
+        if isinstance(cols, str):
+            cols = json.loads(cols)
+        if cols and cols.get("describe"):
+            cache[sobject] = {name: type_ for name, type_ in cols["describe"]}
+        elif load.has_table(conn, table):
+            # No describe cached: the staged columns, every field as text (kinds unknown).
+            cache[sobject] = {c: "anyType" for c in load.table_columns(conn, table)} | {"Id": "id"}
+        else:
+            cache[sobject] = None
+        return cache[sobject]
+
+    return describe
+
+
+# ---- read ---------------------------------------------------------------------------------------
+
+def _conditions_mask(df: pd.DataFrame, conds, resolve: Callable[[str], pd.Series]) -> np.ndarray:
+    keep = np.ones(len(df), dtype=bool)
+    for c in conds:
+        keep &= _holds(resolve(c.field), c)
+    return keep
+
+
+def _norm_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return v
+    return None if v is None else str(v)
+
+
+def _holds(values: pd.Series, c: Condition) -> np.ndarray:
+    """Whether each staged (text) value satisfies the condition; SQL-like: null only equals null."""
+    vals = values.astype("object").to_numpy()
+    if c.op in ("=", "!=") and c.value is None:
+        is_null = np.array([v is None or v == "" or (isinstance(v, float) and v != v) for v in vals], dtype=bool)
+        return is_null if c.op == "=" else ~is_null
+    want = c.value if c.op == "in" else (c.value,)
+    want_n = [_norm_value(w) for w in want]
+
+    def cmp(v) -> bool:
+        if v is None or (isinstance(v, float) and v != v):
+            return False
+        text = str(v).strip()
+        if isinstance(text, str) and text.lower() in ("true", "false", "t", "f", "1", "0") and \
+                any(isinstance(w, bool) for w in want):
+            text = "true" if text.lower() in ("true", "t", "1") else "false"
+        if c.op in ("=", "in"):
+            return any(_eq(text, w) for w in want_n)
+        if c.op == "!=":
+            return not _eq(text, want_n[0])
+        try:
+            a, b = float(text), float(want_n[0])
+        except (TypeError, ValueError):
+            a, b = text, str(want_n[0])
+        return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[c.op]
+
+    return np.array([cmp(v) for v in vals], dtype=bool)
+
+
+def _eq(text: str, want) -> bool:
+    if isinstance(want, float):
+        try:
+            return float(text) == want
+        except ValueError:
+            return False
+    return text == want
+
+
+def _read_sf(conn: sa.Connection, sobject: str, fields: set[str], key: str) -> pd.DataFrame:
+    table = sf_table(sobject)
+    load.require_table(conn, table)
+    have = load.table_columns(conn, table)
+    cols = {"id", "modified_at", "invalid_reason", "is_deleted"}
+    for f in sorted(fields):
+        head = f.split(".")[0]
+        col = _col(head + "Id" if "." in f else f)
+        if col not in have:
+            raise ConfigError(key, f"Salesforce {sobject} has no staged field {f} (is it in the describe? run extract)")
+        cols.add(col)
+    order = sorted(cols)
+    return load.frame(conn, f"SELECT {', '.join(load.q(conn, c) for c in order)} FROM {load.q(conn, table)}", order)
+
+
+class _Resolver:
+    """Values of a field path on a frame of `sobject` records: `Name`, or `Pricebook2.IsStandard`
+    (the field of the record a reference points to, read from its staged table)."""
+
+    def __init__(self, conn: sa.Connection, sobject: str, df: pd.DataFrame, key: str) -> None:
+        self.conn, self.sobject, self.df, self.key = conn, sobject, df, key
+
+    def __call__(self, path: str) -> pd.Series:
+        if "." not in path:
+            return self.df[_col(path)]
+        head, rest = path.split(".", 1)
+        ref_col = _col(head + "Id")
+        related = _read_sf(self.conn, head, {rest}, self.key)
+        related = related[~related.is_deleted.isin(["true", "t", "1", True])]
+        values = dict(zip(related.id, related[_col(rest)]))
+        return self.df[ref_col].map(values).astype("object")
+
+
+def _lookup(conn: sa.Connection, sobject: str, spec, key: str) -> dict[str, object]:
+    """Parent id → the looked-up field of its first related record (by Id) meeting `where`."""
+    obj, field = spec.lookup.split(".")
+    conds = parse_where(spec.where) if spec.where else ()
+    parent = f"{sobject}Id"
+    rows = _read_sf(conn, obj, {parent, field, *(c.field for c in conds)}, key)
+    rows = rows[~rows.is_deleted.isin(["true", "t", "1", True])].reset_index(drop=True)
+    rows = rows[_conditions_mask(rows, conds, _Resolver(conn, obj, rows, key))]
+    rows = rows.sort_values("id", kind="mergesort")
+    first = rows.drop_duplicates(_col(parent), keep="first")
+    return dict(zip(first[_col(parent)], first[_col(field)]))
+
+
+def _dig(record: dict, path: str):
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _read_xero(conn: sa.Connection, collection: str, paths: set[str]) -> pd.DataFrame:
+    table = XERO_TABLES[XERO_SOURCES[collection]]
+    load.require_table(conn, table)
+    df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}",
+                    ["id", "modified_at", "invalid_reason", "is_deleted", "raw"])
+    raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
+    for p in sorted(paths | {"ContactStatus", "Status"}):
+        df[f"x:{p}"] = pd.Series([_dig(r, p) for r in raws], index=df.index, dtype="object")
+    deleted = df.is_deleted.isin(["true", "t", "1", True]).to_numpy()
+    status = df["x:ContactStatus"].fillna(df["x:Status"]).fillna("ACTIVE").astype(str)
+    df["_active"] = ~deleted & ~status.isin(["ARCHIVED", "DELETED", "VOIDED", "GDPRREQUEST"]).to_numpy()
+    return df
+
+
+# ---- values -------------------------------------------------------------------------------------
+
+def _kind_fn(kind: str) -> Callable[[pd.Series], pd.Series]:
+    """Brings values to a target field's kind, so both sides compare in one form."""
+    if kind in ("number", "integer"):
+        def num(s: pd.Series) -> pd.Series:
+            n = pd.to_numeric(s.map(lambda v: None if isinstance(v, bool) else v), errors="coerce")
+            out = n.map(lambda v: None if v != v else (int(v) if kind == "integer" and float(v).is_integer()
+                                                       else round(float(v), 4)))
+            return out.astype("object")
+        return num
+    if kind == "bool":
+        return transforms.build("bool")
+    return lambda s: normalize.v_text(s.map(lambda v: v if not isinstance(v, bool) else ("true" if v else "false")))
+
+
+@dataclass
+class FieldPlan:
+    name: str                        # target field path
+    kind: str                        # its kind in the target's schema
+    values: pd.Series                # the value to write, per source row (target kind)
+    source_field: str | None         # the Salesforce field it comes from (two-way flows back into it)
+    owner: str
+    label: str
+    compare: Callable[[pd.Series], pd.Series]
+    missing_ref: pd.Series | None = None   # why a reference has no link yet, per row
+
+
+def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
+                src: pd.DataFrame) -> list[FieldPlan]:
+    coll = r.to.xero or ""
+    out = []
+    resolve = _Resolver(conn, r.source.salesforce or "", src, f"recipes.{name}")
+    kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
+    for field, spec in r.fields.items():
+        key = f"recipes.{name}.fields.{field}"
+        kind = (xero_field(coll, field) or {}).get("kind", "text")
+        chain = transforms.chain(spec.transforms, **kw) if spec.transforms else (lambda s: s)
+        missing = None
+        if spec.source:
+            raw = resolve(spec.source)
+            how = f"{spec.source}→{field}"
+        elif spec.is_constant:
+            raw = transforms.constant(spec.value, src.index)
+            how = f"{field} = {spec.value!r}"
+        elif spec.template:
+            raw = transforms.template(spec.template, {f: resolve(f) for f in template_fields(spec.template)}, src.index)
+            how = f"template {spec.template}→{field}"
+        elif spec.lookup:
+            found = _lookup(conn, r.source.salesforce or "", spec, key)
+            raw = src.id.map(found).astype("object")
+            how = f"{spec.lookup}{' where ' + spec.where if spec.where else ''}→{field}"
+        else:
+            ids = resolve(spec.ref)
+            linked = state_links.links_of(conn, spec.via) if state_links.has_links_table(conn) else {}
+            raw = ids.map(linked).astype("object")
+            missing = pd.Series([f"{spec.ref} {i} has no {spec.via} link yet (its record is not in Xero)"
+                                 if isinstance(i, str) and i and x is None else None for i, x in zip(ids, raw)],
+                                index=src.index, dtype="object")
+            how = f"{spec.ref} via {spec.via}→{field}"
+        values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
+        norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
+        cmp_chain = transforms.chain(norm, **kw) if norm else (lambda s: s)
+        label = f"{name} {how}" + (f" ({', '.join(spec.transforms)})" if spec.transforms else "")
+        owner = spec.owner or r.source.system
+        out.append(FieldPlan(field, kind, values, spec.source if spec.source and "." not in spec.source else None,
+                             owner, label, lambda s, c=cmp_chain, k=kind: _kind_fn(k)(c(s)), missing))
+    return out
+
+
+def nest(flat: dict[str, object]) -> dict:
+    """{"SalesDetails.UnitPrice": 5} → {"SalesDetails": {"UnitPrice": 5}}."""
+    out: dict = {}
+    for path, value in sorted(flat.items()):
+        node = out
+        parts = path.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _plain(v):
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# ---- the planner --------------------------------------------------------------------------------
+
+def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> plan.FamilyPlan:
+    """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized)."""
+    r = cfg.recipes.declared[name]
+    if not r.enabled:
+        return plan.FamilyPlan(plan.empty(), {})
+    if r.to.xero is None:
+        raise ConfigError(f"recipes.{name}.to", "declared recipes write to Xero in this release")
+    problems = salesforce_problems({name: r}, staged_describe(conn))
+    if problems:
+        raise ConfigError(*problems[0])
+    sobject = r.source.salesforce or ""
+    coll = r.to.xero
+    target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
+    key_rule = r.key_rule
+    lookup_by = key_rule.target if key_rule else lookup_attr
+    source_table = sf_table(sobject)
+    target_table = XERO_TABLES[XERO_SOURCES[coll]]
+
+    # -- read
+    reads = {c.field for c in r.source.conditions}
+    reads |= {s.source for s in r.fields.values() if s.source} | {s.ref for s in r.fields.values() if s.ref}
+    reads |= {f for s in r.fields.values() for f in template_fields(s.template or "")}
+    reads |= {m.source for m in r.match if m.source} | set(r.write_back)
+    src = _read_sf(conn, sobject, reads, f"recipes.{name}")
+    deleted = src[src.is_deleted.isin(["true", "t", "1", True]).to_numpy()]
+    src = src[~src.is_deleted.isin(["true", "t", "1", True]).to_numpy()].reset_index(drop=True)
+    src = src[_conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))]
+    src = src.reset_index(drop=True)
+    fps = field_plans(conn, cfg, name, r, src)
+    x_paths = {fp.name for fp in fps} | {m.target for m in r.match if m.target} | set(r.write_back.values())
+    xr = _read_xero(conn, coll, x_paths)
+    links = pd.DataFrame(list(state_links.links_of(conn, name).items()) if state_links.has_links_table(conn) else [],
+                         columns=["sf_id", "xero_id"], dtype="object")
+    id_back = next((sf for sf, path in r.write_back.items() if path == id_attr), None)
+
+    # -- match: link (sync_link, then an id written back), then the declared rules in order
+    sf_m = src.copy()
+    values = {fp.name: fp.values for fp in fps}
+    keys = []
+    for m in r.match[1:]:
+        norm = normalize.v_email if m.kind == "email" else normalize.v_name if m.kind == "name" else normalize.v_text
+        src_vals = values.get(m.target)
+        src_key = src_vals if src_vals is not None and m.kind == "key" else _Resolver(conn, sobject, src, "")(m.source)
+        sf_m[f"k:{m.target}"] = src_key.to_numpy()
+        keys.append((m.kind if m.kind != "key" else f"{m.target}",
+                     lambda d, c=f"k:{m.target}", f=norm: f(d[c].astype("object")),
+                     lambda d, c=f"x:{m.target}", f=norm: f(d[c].astype("object"))))
+    result = match(sf_m, xr, links=links, sf_link_col=_col(id_back) if id_back else None, active=xr["_active"],
+                   keys=keys, target_label=f"Xero {target_object}")
+
+    # -- pair
+    holds = load.open_holds(conn, [source_table, target_table])
+    src_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason"}
+    x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
+    idx = src.set_index("id")
+    for i, fp in enumerate(fps):
+        idx[f"v{i}"] = fp.values.to_numpy()
+        src_cols[f"s_{i}"] = f"v{i}"
+        x_cols[f"x_{i}"] = f"x:{fp.name}"
+    for j, (sf_field, path) in enumerate(sorted(r.write_back.items())):
+        src_cols[f"sb_{j}"] = _col(sf_field)
+        x_cols[f"xb_{j}"] = f"x:{path}"
+    pairs = pair_frame(result.pairs.reset_index(drop=True), idx, xr.set_index("id"), src_cols, x_cols)
+    checks = [("sf_id", held_by(holds[source_table], sobject)), ("xero_id", held_by(holds[target_table], f"Xero {target_object}")),
+              ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(f"Xero {target_object}"))]
+    ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
+
+    # -- compare
+    rules = []
+    for i, fp in enumerate(fps):
+        ok[f"x_{i}"] = ok[f"x_{i}"].astype("object")
+        rules.append(FieldRule(key=fp.name, sf_field=fp.source_field or fp.name, s_col=f"s_{i}", x_col=f"x_{i}",
+                               to_xero=lambda s: s, compare=fp.compare, to_sf=normalize.v_text,
+                               owner=fp.owner if r.sync == "two_way" else "salesforce", label=fp.label))
+    entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero"),
+                                  written_sf=load.last_written(conn, "salesforce"))
+    fwd = changes_by_row(entries, direction="sf_to_xero")
+    back = changes_by_row(entries, direction="xero_to_sf")
+    wb_rules = [FieldRule(key=sf_field, sf_field=sf_field, s_col=f"sb_{j}", x_col=f"xb_{j}", to_xero=normalize.v_text,
+                          compare=normalize.v_text, to_sf=normalize.v_text, owner="xero",
+                          label=f"{name} write-back of Xero {path}")
+                for j, (sf_field, path) in enumerate(sorted(r.write_back.items()))]
+    wb, _ = compare(ok, wb_rules, written_xero={}, written_sf={})
+    for row, changes in changes_by_row(wb).items():
+        back.setdefault(row, {}).update(changes)
+
+    # -- emit
+    diff_base = {"target_object": target_object, "source_table": source_table, "engine": "declared"}
+    parts = []
+    sf_ids, x_ids = ok.sf_id.tolist(), ok.xero_id.tolist()
+    matches, new_link = ok["match"].tolist(), ok.link.tolist()
+    groups = {fp.name.split(".")[0] for fp in fps if "." in fp.name}
+    upd_rows, upd_diffs, skip_rows, skip_diffs = [], [], [], []
+    for row in range(len(ok)):
+        changed = fwd.get(row)
+        if changed:
+            flat = {k: v["new"] for k, v in changed.items()}
+            if lookup_by in values:
+                flat.setdefault(lookup_by, _plain(ok[f"s_{[fp.name for fp in fps].index(lookup_by)}"].iloc[row]))
+            for g in groups & {k.split(".")[0] for k in flat}:
+                # Xero replaces a nested object whole: send every mapped field of it.
+                for i, fp in enumerate(fps):
+                    if fp.name.startswith(g + ".") and fp.name not in flat:
+                        v = _plain(ok[f"s_{i}"].iloc[row])
+                        if v is not None:
+                            flat[fp.name] = v
+            upd_rows.append(row)
+            upd_diffs.append({**diff_base, "match": matches[row], "link": bool(new_link[row]), "fields": changed,
+                              "payload": {id_attr: x_ids[row], **nest(flat)},
+                              **({"suppressed": suppressed[row]} if row in suppressed else {})})
+        else:
+            skip_rows.append(row)
+            skip_diffs.append({"match": matches[row], "link": bool(new_link[row]),
+                               **({"suppressed": suppressed[row]} if row in suppressed else {})}
+                              if new_link[row] or row in suppressed else None)
+    parts.append(plan.rows(name, "sf_to_xero", "update", [sf_ids[i] for i in upd_rows], [x_ids[i] for i in upd_rows],
+                           upd_diffs, [f"{len(d['fields'])} field(s) differ; matched by {d['match']}" for d in upd_diffs]))
+    parts.append(plan.rows(name, "sf_to_xero", "skip", [sf_ids[i] for i in skip_rows], [x_ids[i] for i in skip_rows],
+                           skip_diffs, [f"in sync; matched by {matches[i]}" for i in skip_rows]))
+    if back:
+        parts.append(sf_update_rows(name, sobject, ok, back,
+                                    [f"{len(back[i])} field(s) to bring back from Xero" for i in sorted(back)],
+                                    with_link=True))
+        # A rejected Salesforce write holds the Xero record (what the row reads from).
+        parts[-1]["diff"] = [plan.dumps({**json.loads(d), "source_table": target_table}) for d in parts[-1]["diff"]]
+    parts.append(held_pair_rows(name, held, held_why))
+    if len(result.broken):
+        parts.append(broken_link_rows(name, result.broken, {"match": "link"}))
+    if len(result.conflicts):
+        parts.append(conflict_rows(name, result.conflicts, lambda rule, cand, other: (
+            f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
+                                          else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
+    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, id_attr))
+    if r.deletes != "ignore" and len(deleted):
+        gone = deleted[deleted.id.isin(links.sf_id)]
+        linked = dict(zip(links.sf_id, links.xero_id))
+        parts.append(plan.rows(name, "sf_to_xero", "held", gone.id, [linked[i] for i in gone.id], None,
+                               f"the {sobject} was deleted in Salesforce; recipes.{name}.deletes is {r.deletes}, "
+                               "which declared recipes do not carry out yet: nothing is written"))
+    stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
+    return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
+
+
+def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
+             holds: dict, diff_base: dict, lookup_by: str, id_attr: str) -> pd.DataFrame:
+    if not len(unmatched):
+        return plan.empty()
+    pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
+    ids, invalid = src.id.to_numpy()[pos], src.invalid_reason.to_numpy()[pos]
+    cols = [fp.values.to_numpy()[pos] for fp in fps]
+    missing = [fp.missing_ref.to_numpy()[pos] if fp.missing_ref is not None else None for fp in fps]
+    sobject = r.source.salesforce
+    creates, held = [], []
+    for j, sf_id in enumerate(ids):
+        flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
+        flat = {k: v for k, v in flat.items() if v is not None and v != ""}
+        ref_why = next((m[j] for m in missing if m is not None and m[j]), None)
+        why = (f"{sobject} {sf_id} {holds[sf_id]}" if sf_id in holds else
+               f"{sobject} staged invalid: {invalid[j]}" if isinstance(invalid[j], str) else
+               ref_why or (f"{lookup_by} is required to find the Xero record again; the {sobject} has none"
+                           if lookup_by not in flat else None))
+        if why:
+            held.append((sf_id, why))
+            continue
+        labels = {fp.name: fp.label for fp in fps}
+        diff = {**diff_base, "match": None, "link": True, "lookup_by": lookup_by,
+                "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
+                "payload": nest(flat)}
+        if r.write_back:
+            diff["write_back"] = {"sobject": sobject, "id": sf_id, "fields": dict(sorted(r.write_back.items()))}
+        creates.append((sf_id, diff))
+    out = [plan.rows(name, "sf_to_xero", "create", [c[0] for c in creates], None, [c[1] for c in creates],
+                     f"no Xero {r.to.xero} record matches ({', '.join(_rule_name(m) for m in r.match)})")]
+    if held:
+        out.append(plan.rows(name, "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
+    return plan.concat(out)
+
+
+def _rule_name(m) -> str:
+    return "link" if m.kind == "link" else f"{m.target} = {m.source}" if m.kind == "key" else f"{m.kind} {m.target}"
+
+
+def declared_tables(r: DeclaredRecipe) -> list[str]:
+    """The staged tables a declared recipe reads (its plan asset's deps)."""
+    objects = [r.source.salesforce or r.to.salesforce or ""]
+    objects += [s.lookup.split(".")[0] for s in r.fields.values() if s.lookup]
+    objects += [c.field.split(".")[0] for s in r.fields.values() if s.where for c in parse_where(s.where) if "." in c.field]
+    objects += [c.field.split(".")[0] for c in r.source.conditions if "." in c.field and r.source.salesforce]
+    xero = (r.source.xero or r.to.xero or "")
+    return [*dict.fromkeys(sf_table(o) for o in objects), XERO_TABLES[XERO_SOURCES[xero]]]
+
+
+def declared_enabled(cfg: SfxeroConfig) -> list[str]:
+    return [n for n, r in cfg.recipes.declared.items() if r.enabled]
+
+
+def planned_items(conn: sa.Connection, cfg: SfxeroConfig) -> dict[str, dict]:
+    """Xero Items the enabled declared recipes will create in the next push, by Code, as
+    `invoices.read_items` gives staged ones: so an invoice line naming a product first sold today is
+    planned (R8 writes the Item before the invoice in the same push) instead of held."""
+    out: dict[str, dict] = {}
+    for name in declared_enabled(cfg):
+        r = cfg.recipes.declared[name]
+        if r.to.xero != "Items":
+            continue
+        rows = plan_declared(conn, cfg, name).rows
+        for d in rows["diff"][rows.action.isin(["create"]).to_numpy()]:
+            payload = json.loads(d)["payload"]
+            sales = payload.get("SalesDetails") or {}
+            if payload.get("Code"):
+                out[payload["Code"]] = {"account": sales.get("AccountCode"), "tax": sales.get("TaxType")}
+    return out

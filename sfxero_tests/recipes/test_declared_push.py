@@ -1,0 +1,80 @@
+"""The Xero push of a declared recipe's rows against the sandbox: an Item create is written once, its
+link recorded and its write-back sent to Salesforce; a create whose answer was lost (ledger still
+`pending`) is found by the row's `lookup_by` field instead of being created twice; a rerun writes
+nothing (the ledger)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from sfxero_pipelines.config import PushConfig
+from sfxero_pipelines.push.rows import load_rows
+from sfxero_pipelines.push.run import push_to_xero
+from sfxero_pipelines.reconcile import plan
+from sfxero_pipelines.staging.state import ledger, links
+from sfxero_pipelines.staging.state.plans import write_plan
+
+from ..conftest import FAST_XERO
+from ..extract.conftest import salesforce_resource, xero_resource
+from ..push.conftest import live, records
+from .test_r8_items_e2e import EXAMPLE
+
+
+def _create(product: dict, code: str) -> dict:
+    return {"target_object": "Item", "source_table": "sf_product2", "engine": "declared", "match": None, "link": True,
+            "lookup_by": "Code", "fields": {"Code": {"old": None, "new": code, "rule": "R8 ProductCode→Code"}},
+            "payload": {"Code": code, "Name": product["Name"][:50], "SalesDetails": {"UnitPrice": 12.5}},
+            "write_back": {"sobject": "Product2", "id": product["Id"], "fields": {"Description": "ItemID"}}}
+
+
+def test_item_creates_are_written_once_linked_and_written_back(make_sandbox, sqlite_staging, monkeypatch):
+    monkeypatch.setenv("SFXERO_CONFIG", str(EXAMPLE))  # R8 declared: its stored plan is current
+    server = make_sandbox(size="30", seed=3, xero_limits=FAST_XERO)
+    products = [p for p in records(server, "sf", "Product2")][:2]
+    fresh, lost = products
+    rows = plan.rows("R8", "sf_to_xero", "create", [fresh["Id"], lost["Id"]], None,
+                     [_create(fresh, "ENG-FRESH-1"), _create(lost, "ENG-LOST-2")], "no Xero Items record matches")
+    with sqlite_staging.begin() as conn:
+        write_plan(conn, plan.finalize([rows]), recipes=("R8",))
+        pushed, _ = load_rows(conn, "xero")
+        # The second create went out in an earlier push whose answer was lost: pending in the ledger,
+        # and Xero already has the Item.
+        key = next(r.key for r in pushed if r.source_id == lost["Id"])
+        ledger.begin(conn, [{"key": key, "recipe": "R8", "target_system": "xero", "target_object": "Item",
+                             "source_id": lost["Id"], "target_id": None}], run_id="lost", request_hash="h")
+    with xero_resource(server).get_client() as x:
+        x.write("Items", [{"Code": "ENG-LOST-2", "Name": lost["Name"][:50]}], method="POST", idempotency_key="other-app-1")
+    cfg = PushConfig()
+    with xero_resource(server).get_client() as x, salesforce_resource(server).get_client() as s:
+        report = push_to_xero(sqlite_staging.engine, x, s, cfg=cfg, run_id="r1")
+    assert (report.written, report.found_by_lookup, report.held, report.write_backs) == (1, 1, [], 2)
+    items = [i for i in live(records(server, "xero", "Items")) if i["Code"].startswith("ENG-")]
+    assert sorted(i["Code"] for i in items) == ["ENG-FRESH-1", "ENG-LOST-2"], "each created once"
+    ids = {i["Code"]: i["ItemID"] for i in items}
+    described = {p["Id"]: p.get("Description") for p in records(server, "sf", "Product2")}
+    assert described[fresh["Id"]] == ids["ENG-FRESH-1"] and described[lost["Id"]] == ids["ENG-LOST-2"]
+    with sqlite_staging.engine.connect() as conn:
+        assert links.links_of(conn, "R8") == {fresh["Id"]: ids["ENG-FRESH-1"], lost["Id"]: ids["ENG-LOST-2"]}
+        outcomes = pd.read_sql(sa.text("SELECT outcome FROM sync_ledger WHERE recipe = 'R8' AND target_system = 'xero'"), conn).outcome.tolist()
+    assert sorted(outcomes) == ["succeeded", "succeeded"]
+
+    with xero_resource(server).get_client() as x, salesforce_resource(server).get_client() as s:
+        again = push_to_xero(sqlite_staging.engine, x, s, cfg=cfg, run_id="r2")
+    assert (again.written, again.already_done) == (0, 2)
+    assert len([i for i in live(records(server, "xero", "Items")) if i["Code"].startswith("ENG-")]) == 2
+
+
+def test_a_removed_recipes_stored_plan_is_not_pushed(make_sandbox, sqlite_staging, monkeypatch, tmp_path):
+    server = make_sandbox(size="30", seed=3, xero_limits=FAST_XERO)
+    product = records(server, "sf", "Product2")[0]
+    rows = plan.rows("R8", "sf_to_xero", "create", [product["Id"]], None, [_create(product, "ENG-STALE-1")], "new")
+    with sqlite_staging.begin() as conn:
+        write_plan(conn, plan.finalize([rows]), recipes=("R8",))
+    config = tmp_path / "sfxero.yaml"
+    config.write_text("recipes: {R6: {enabled: false}}\n")  # R8 no longer declared
+    monkeypatch.setenv("SFXERO_CONFIG", str(config))
+    with xero_resource(server).get_client() as x, salesforce_resource(server).get_client() as s:
+        report = push_to_xero(sqlite_staging.engine, x, s, cfg=PushConfig(), run_id="r1")
+    assert (report.planned, report.written) == (0, 0)
+    assert not [i for i in live(records(server, "xero", "Items")) if i["Code"] == "ENG-STALE-1"]

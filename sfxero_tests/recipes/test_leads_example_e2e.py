@@ -1,0 +1,50 @@
+"""examples/leads_to_contacts.yaml end to end on the sandbox (real `sfxero sync` in its own process):
+only Leads whose Status is "Working - Contacted" with an email become Xero Contacts, each once, found
+again by ContactNumber = Lead Id; the sync converges (its verifying pass has nothing to write), and a
+Lead moved to that status later is synced by the next cycle. An extra example beside R8's (which runs
+in `make test`): `make test-chaos` runs it."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pytest
+
+from ..conftest import FAST_XERO
+from ..extract.test_salesforce_extract import simple_salesforce
+from ..push.conftest import live, records
+from .test_r8_items_e2e import _sfxero
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "leads_to_contacts.yaml"
+
+
+def _worked(server) -> dict[str, dict]:
+    return {r["Id"]: r for r in records(server, "sf", "Lead")
+            if r.get("Status") == "Working - Contacted" and r.get("Email") and not r.get("IsDeleted")}
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(1200)
+def test_worked_leads_become_xero_contacts_once(make_sandbox, tmp_path):
+    server = make_sandbox(size="30", seed=11, xero_limits=FAST_XERO)
+    env = {**server.env, "SFXERO_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}",
+           "DAGSTER_HOME": str(tmp_path / "home"), "SFXERO_CONFIG": str(EXAMPLE)}
+    (tmp_path / "home").mkdir()
+    first = _sfxero(env, "sync")
+    # Exit 1 is "finished with held records": the seed has Accounts R1 holds; the Leads converge regardless.
+    assert first.returncode in (0, 1) and "Converged:" in first.stdout, first.stdout[-3000:] + first.stderr[-2000:]
+    worked = _worked(server)
+    assert worked, "the seed has Leads being worked"
+    by_number = collections.Counter(c.get("ContactNumber") for c in live(records(server, "xero", "Contacts")))
+    leads = {r["Id"] for r in records(server, "sf", "Lead")}
+    assert {n for n in by_number if n in leads} == set(worked), "exactly the filtered Leads"
+    assert all(by_number[i] == 1 for i in worked)
+
+    other = next(r for r in records(server, "sf", "Lead") if r["Id"] not in worked and r.get("Email")
+                 and not r.get("IsDeleted"))
+    simple_salesforce(server).Lead.update(other["Id"], {"Status": "Working - Contacted"})
+    second = _sfxero(env, "sync")
+    assert second.returncode in (0, 1) and "Converged:" in second.stdout, second.stdout[-3000:]
+    contact = [c for c in live(records(server, "xero", "Contacts")) if c.get("ContactNumber") == other["Id"]]
+    assert len(contact) == 1 and contact[0]["EmailAddress"] == other["Email"].strip().lower()

@@ -1,0 +1,31 @@
+"""The Xero field list declared recipes are checked against (config/xero_fields.json) is what Xero's
+OpenAPI spec says (scripts/xero_fields.py builds it), and names every collection extract stages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from sfxero_pipelines.config.declared import XERO_SOURCES, XERO_TABLES, xero_fields
+from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
+
+from ..xero.conftest import SPEC_PATH
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_field_list_is_the_specs():
+    spec = importlib.util.spec_from_file_location("xero_fields_script", ROOT / "scripts" / "xero_fields.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert json.loads(json.dumps(script.build(str(SPEC_PATH)))) == xero_fields()
+    items = xero_fields()["Items"]["fields"]
+    assert items["SalesDetails.UnitPrice"]["kind"] == "number" and items["IsSold"]["kind"] == "bool"
+    assert "Balances.AccountsReceivable.Outstanding" in xero_fields()["Contacts"]["fields"]
+
+
+def test_every_staged_collection_is_known_with_its_table():
+    staged = {o.collection: (o.key, o.table) for o in XERO_OBJECTS.values() if o.key not in ("bills", "journals")}
+    assert {c: (k, XERO_TABLES[k]) for c, k in XERO_SOURCES.items()} == staged
+    assert set(XERO_SOURCES) <= set(xero_fields())
