@@ -113,7 +113,8 @@ def open_holds_by_stage(conn: sa.Connection) -> list[dict]:
 
 
 def hold(conn: sa.Connection, items: list[dict], *, run_id: str | None, stage: str = STAGE) -> int:
-    """`items`: dicts with table_name, record_id, reason, detail. Returns holds newly opened."""
+    """`items`: dicts with table_name, record_id, reason, detail, and tenant_id (the Xero organisation the
+    record is held for; '' when none is named). Returns holds newly opened."""
     now = _now()
     opened = 0
     for item in items:
@@ -122,11 +123,11 @@ def hold(conn: sa.Connection, items: list[dict], *, run_id: str | None, stage: s
             held_record.c.record_id == item["record_id"], held_record.c.released_at.is_(None))).first()
         if current:
             conn.execute(held_record.update().where(held_record.c.id == current[0]).values(
-                reason=item["reason"], detail=item.get("detail"), run_id=run_id))
+                reason=item["reason"], detail=item.get("detail"), run_id=run_id, tenant_id=item.get("tenant_id") or ""))
             continue
         conn.execute(held_record.insert().values(stage=stage, table_name=item["table_name"], record_id=item["record_id"],
                                                  reason=item["reason"], detail=item.get("detail"), run_id=run_id,
-                                                 held_at=now))
+                                                 held_at=now, tenant_id=item.get("tenant_id") or ""))
         opened += 1
     return opened
 
