@@ -1,4 +1,4 @@
-"""Migration 7 (a tenant column on sync_link, sync_plan, sync_ledger and held_record) on a database a
+"""Migration 7 (a tenant column on sync_link, sync_plan, sync_ledger, held_record and the Xero tables) on a database a
 single-organisation sync wrote before it: every existing row gets that organisation, rows written after
 carry the writing client's, and the next cycle converges with nothing to write (both backends)."""
 
@@ -13,7 +13,7 @@ from sfxero_pipelines.staging.state import tokens
 
 from .conftest import Cycle, xero_state
 
-TABLES = ("sync_link", "sync_plan", "sync_ledger", "held_record")
+TABLES = ("sync_link", "sync_plan", "sync_ledger", "held_record", "xero_contact", "xero_invoice")
 
 
 def _tenants(engine) -> dict[str, set[str]]:
@@ -43,7 +43,7 @@ def test_rows_written_before_get_the_one_tenant_and_the_sync_converges_after(mak
     assert ok
     # Written by this release: every row carries the organisation it was written for.
     found = _tenants(staging.engine)
-    assert all(found[t] == {tenant} for t in ("sync_link", "sync_plan", "sync_ledger")) and found["held_record"] <= {tenant}
+    assert all(found[t] == {tenant} for t in TABLES if t != "held_record") and found["held_record"] <= {tenant}
 
     _back_to_version_6(staging.engine)
     with staging.engine.connect() as conn:
@@ -53,7 +53,7 @@ def test_rows_written_before_get_the_one_tenant_and_the_sync_converges_after(mak
     with staging.engine.connect() as conn:
         assert {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES} == counts
     assert all(found <= {tenant} for found in _tenants(staging.engine).values())
-    assert _tenants(staging.engine)["sync_link"] == {tenant}
+    assert _tenants(staging.engine)["sync_link"] == _tenants(staging.engine)["xero_contact"] == {tenant}
 
     before = xero_state(server)
     for name in ("extract", "check", "reconcile"):

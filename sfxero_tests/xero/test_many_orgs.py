@@ -110,3 +110,25 @@ def test_connect_grants_every_org_and_disconnect_cuts_one(staging, make_sandbox,
     for tid in kept:
         with resource_for(server, tenant_id=tid, staging_url=staging.url).get_client() as c:
             assert c.get_all("Organisation")[0]["Name"] == tenants[tid]
+
+
+def test_one_pacer_per_tenant_and_the_app_pacer_shared(xero_sandbox):
+    """Clients of one tenant share its pacer; another tenant has its own; all share the app's, so when
+    Xero reports the app's minute spent every tenant waits the window out instead of collecting 429s."""
+    server = xero_sandbox(size=8, xero_orgs=2, xero_limits={"per_minute": 1000, "app_per_minute": 3, "window_s": 2.0})
+    first, second = (t.tenant_id for t in server.xero.tenants.values())
+
+    def client(tenant):
+        return resource_for(server, tenant_id=tenant, per_minute_limit=1000, limit_window_s=2.0).get_client()
+
+    with client(first) as a1, client(first) as a2, client(second) as b:
+        assert a1.pacer is a2.pacer and a1.pacer is not b.pacer
+        assert a1.app_pacer is b.app_pacer
+        for c in (a1, a2, a1):
+            c.get_all("Currencies")  # the app's 3rd call of the window: X-AppMinLimit-Remaining 0
+        assert a1.limits["app_min_remaining"] == 0
+        waited = b.app_pacer.waited_s
+        assert b.get_all("Currencies")
+        # Tenant b had spent none of its own budget, yet it waited for the app's window; no call was refused.
+        assert b.app_pacer.waited_s - waited >= 1.0
+        assert sum(n for label, n in b.api_calls.items() if label != "token") == 1
