@@ -400,6 +400,13 @@ class XeroClient:
             raise self._api_error(label, status, body)
 
     def _api_error(self, label: str, status: int, body: bytes) -> errors.SfxeroError:
+        if status == 403 and self._token_provider is not None:
+            # A stored (consented) connection refused for one organisation: disconnected from the app in
+            # Xero (or its access removed). The other organisations of the same consent keep working.
+            return errors.AuthError(SYSTEM, errors.redact(
+                f"organisation {self.tenant_id} refused the connection ({label} answered 403): it was "
+                "disconnected from the app in Xero; run `sfxero connect xero` to connect it again",
+                self._secrets()))
         if status in (401, 403):
             return errors.AuthError(SYSTEM, errors.redact(f"{label} answered {status}: {_short(body)}",
                                                           self._secrets()))
