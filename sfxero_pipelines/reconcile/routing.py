@@ -96,8 +96,9 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 @dataclass(frozen=True)
 class Routed:
     """The Accounts one organisation's plan covers (`keep`), and those no organisation takes (`held`,
-    id → reason). An Opportunity or Order follows its Account; one with no Account belongs to the
-    default organisation (`takes_unowned`)."""
+    id → reason). An Opportunity or Order follows its Account; one with no Account (held for that by
+    the planner) is in the default organisation's plan, or in every one's when there is no default, so
+    it is never out of sight (`takes_unowned`)."""
 
     tenant_id: str
     keep: frozenset[str]
@@ -147,4 +148,4 @@ def routed_here(conn: sa.Connection, cfg: SfxeroConfig, environ=os.environ) -> R
             held[row[0]] = reason
         elif tenant == serving:
             keep.add(row[0])
-    return Routed(serving, frozenset(keep), held, router.default == serving)
+    return Routed(serving, frozenset(keep), held, router.default in (serving, None))

@@ -69,3 +69,40 @@ def test_an_organisation_not_connected_names_its_key():
     with pytest.raises(ConfigError) as exc:
         _router({"default": "nobody"})
     assert exc.value.key == "sfxero.yaml: routing.default"
+
+
+def test_routed_here_keeps_this_organisations_accounts_and_holds_the_unrouted(tmp_path):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from sfxero_pipelines.defs.staging.resources import StagingDatabase
+    from sfxero_pipelines.reconcile.routing import routed_here
+    from sfxero_pipelines.staging.tables import ensure_object_table, upsert_rows
+
+    uk, de = "0a1b2c3d-0000-4000-8000-0000000000aa", "0a1b2c3d-0000-4000-8000-0000000000bb"
+    db = StagingDatabase(url=f"sqlite:///{tmp_path / 's.db'}")
+    table, _ = ensure_object_table(db.engine, "sf_account", {"currencyisocode": sa.Text(), "billingcountry": sa.Text()})
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = [("001A", "GBP", "United Kingdom", False), ("001B", "EUR", "Germany", False), ("001C", "USD", "France", False),
+            ("001D", "GBP", "United Kingdom", True)]
+    with db.begin() as conn:
+        upsert_rows(conn, table, [{"id": i, "currencyisocode": c, "billingcountry": b, "is_deleted": d, "modified_at": now,
+                                   "extracted_at": now, "raw": {}} for i, c, b, d in rows])
+    cfg = parse_config({"routing": {"rules": [{"currency": ["GBP"], "tenant": uk}, {"country": ["Germany"], "tenant": de}]}})
+    with db.begin() as conn:
+        routed = routed_here(conn, cfg, {"XERO_TENANT_ID": uk})
+        other = routed_here(conn, cfg, {"XERO_TENANT_ID": de})
+        assert routed_here(conn, parse_config({}), {"XERO_TENANT_ID": uk}) is None  # no routing: everything, as before
+    assert routed.keep == {"001A"} and other.keep == {"001B"}  # deleted Accounts are no one's
+    assert set(routed.held) == {"001C"} and "CurrencyIsoCode 'USD'" in routed.held["001C"]
+    assert routed.covers("001A") and routed.covers("001C") and not routed.covers("001B")
+    # No default: a record without an Account (held for that) shows in every organisation's plan, never in none.
+    assert routed.takes_unowned and routed.covers(None) and other.covers(None)
+
+    by_field = parse_config({"routing": {"rules": [{"field": "Billing_Entity__c", "equals": ["UK"], "tenant": uk}],
+                                         "default": de}})
+    with db.begin() as conn, pytest.raises(ConfigError) as exc:
+        routed_here(conn, by_field, {"XERO_TENANT_ID": uk})
+    assert exc.value.key == "sfxero.yaml: routing.rules[0]" and "Billing_Entity__c" in str(exc.value)
+    db.dispose()
