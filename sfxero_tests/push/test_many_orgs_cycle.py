@@ -1,8 +1,8 @@
 """Several Xero organisations against one Salesforce org (`sfxero sandbox --xero-orgs 3`, a routing rule by
 CurrencyIsoCode), each organisation's runs on its own staging database and stored connection
 (docs/architecture.md §4.4): the cycles converge (the second plans nothing to create or update), each
-organisation holds exactly the contacts and invoices routed to it and none of another's, and an
-organisation disconnected from the app fails its own runs in one line naming `sfxero connect xero` while
+organisation holds exactly the contacts and invoices routed to it and none of another's, an Account no
+rule takes is held with its reason, and an organisation disconnected from the app fails its own runs in one line naming `sfxero connect xero` while
 another's work succeeds. Real Dagster runs over real HTTPS; SQLite and the real PostgreSQL."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from cryptography.fernet import Fernet
 
 from sfxero_pipelines.cli.sync_cmd import execute_stage, verify_convergence
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
+from sfxero_pipelines.reconcile.hold_sentences import explain_reason
+from sfxero_pipelines.staging.state.plans import load_latest
 from sfxero_pipelines.staging.state import tokens
 from sfxero_tests.conftest import FAST_XERO, pg_database, salesforce_resource, sandbox_call, xero_resource
 
@@ -138,3 +140,19 @@ def test_three_organisations_routed_converge_and_a_disconnected_one_fails_alone(
         assert cycle.stage("reconcile").ok
         converged, counts = verify_convergence(cycle.staging.engine)
         assert converged, (cycle.tenant.name, counts)
+
+    # Without the default, the Accounts no rule takes are held, with the reason and its sentence.
+    config.write_text(yaml.safe_dump({"extract": {"xero": {"objects": ["contacts", "invoices", "items"]}},
+                                      "routing": {"rules": [{"currency": ["GBP"], "tenant": uk.tenant_id},
+                                                            {"currency": ["EUR"], "tenant": de.tenant_id}]}}))
+    assert cycles[0].stage("reconcile").ok
+    with cycles[0].staging.engine.connect() as conn:
+        plan = load_latest(conn)
+    unrouted = {a for a, acc in accounts.items() if acc.get("CurrencyIsoCode") not in route}
+    held = plan[(plan.recipe == "R1") & (plan.action == "held")]
+    assert unrouted and set(held.source_id) == unrouted
+    for reason in held.reason:
+        assert "no routing rule matches the Account" in reason and "routing has no default" in reason
+        explained = explain_reason(reason, table_name="sf_account")
+        assert explained.recognised and "routing.default" in explained.sentence
+    assert verify_convergence(cycles[0].staging.engine)[0]  # held, nothing written in their place
