@@ -81,6 +81,8 @@ def _insert(conn: sa.Connection, part: pd.DataFrame, now: dt.datetime) -> None:
         raw = conn.connection.driver_connection
         const = {"plan_id": _copy_value(part.plan_id.iloc[0]), "recipe": _copy_value(part.recipe.iloc[0]),
                  "created_at": now.isoformat()}
+        if part.tenant_id.nunique(dropna=False) == 1:  # one organisation's plan (always, today)
+            const["tenant_id"] = _copy_value(part.tenant_id.iloc[0] or "")
         with raw.cursor() as cur, cur.copy(f"COPY {TABLE} ({', '.join(_COLS)}) FROM STDIN",
                                            writer=QueuedLibpqWriter(cur)) as copy:
             # The writer sends from its own thread: the server stores one slice while the next is built.
