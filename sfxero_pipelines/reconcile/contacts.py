@@ -429,6 +429,9 @@ def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
         # Several organisations: this plan covers the Accounts routed to this run's one (and holds those
         # no rule takes); the others are other organisations' runs' to plan.
         sf = sf[sf.id.map(routed.covers).to_numpy(dtype=bool)].reset_index(drop=True)
+        if "_fast" in sf.columns and routed.held:
+            # A pair the database settled as in sync is still held when no rule takes its Account now.
+            sf["_fast"] = sf["_fast"].to_numpy(dtype=bool) & ~sf.id.isin(list(routed.held)).to_numpy(dtype=bool)
     sf_links = link_pairs(sf, "_link")
     if rc.R1.filters:
         sf = sf[apply_filters(sf, rc.R1.filters, f"recipes.{R1}")].reset_index(drop=True)
