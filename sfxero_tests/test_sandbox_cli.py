@@ -124,3 +124,22 @@ def test_sandbox_port_out_of_range_is_a_usage_error(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--sf-port" in lines[0] and "99999" in lines[0]
+
+
+def test_sandbox_serves_several_xero_organisations(tmp_path):
+    proc, env = _start(tmp_path, "--size", "8", "--xero-orgs", "3")
+    try:
+        tenants = _get(env, f"{env['XERO_IDENTITY_URL']}/__sandbox/tenants")
+        contacts = [_get(env, f"{env['XERO_IDENTITY_URL']}/__sandbox/tenants/{t['tenant_id']}/records/Contacts")
+                    for t in tenants]
+    finally:
+        out = _stop(proc)
+    assert [t["name"] for t in tenants] == ["Sandbox Trading Co", "Sandbox Trading UK Ltd", "Sandbox Trading GmbH"]
+    assert tenants[0]["tenant_id"] == env["XERO_TENANT_ID"] and all(t["connected"] for t in tenants)
+    assert all(contacts) and len({c["ContactID"] for cs in contacts for c in cs}) == sum(map(len, contacts))
+    assert "Xero organisations:" in out and tenants[2]["tenant_id"] in out
+
+
+def test_sandbox_xero_orgs_below_one_is_a_usage_error(tmp_path):
+    result = sfxero("sandbox", "--xero-orgs", "0", "--env-file", str(tmp_path / "e.env"), cwd=tmp_path)
+    assert result.returncode == 2 and "--xero-orgs" in result.stderr

@@ -67,8 +67,10 @@ def cli() -> None:
 @click.option("--stop", is_flag=True, help="Stop a sandbox started with --detach.")
 @click.option("--webhook-url", default=None, help="Send Xero webhooks (signed with XERO_WEBHOOK_KEY) to this URL.")
 @click.option("--auto-consent", is_flag=True, help="Xero's and Salesforce's consent pages approve at once (for `sfxero connect` in scripts).")
+@click.option("--xero-orgs", default=1, show_default=True, type=click.IntRange(1, 50),
+              help="Xero organisations the consent grants, each seeded on its own with its own rate limits (architecture.md §4.4).")
 def sandbox(size: str, seed: int, fixtures: str | None, schema_file: str | None, faults: str, env_file: str, sf_port: int, xero_port: int,
-            detach: bool, stop: bool, webhook_url: str | None, auto_consent: bool) -> None:
+            detach: bool, stop: bool, webhook_url: str | None, auto_consent: bool, xero_orgs: int) -> None:
     """Run the emulated Salesforce org and Xero organisation (foreground unless --detach)."""
     from .sandbox_cmd import run_sandbox, start_detached, stop_detached
 
@@ -79,7 +81,8 @@ def sandbox(size: str, seed: int, fixtures: str | None, schema_file: str | None,
         start_detached(sys.argv[1:], env_file)
         return
     run_sandbox(size=size, seed=seed, fixtures=fixtures, schema_file=schema_file, faults=faults, env_file=env_file,
-                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url, auto_consent=auto_consent)
+                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url, auto_consent=auto_consent,
+                xero_orgs=xero_orgs)
 
 
 @cli.command()

@@ -36,7 +36,8 @@ def load_schema_file(path: str) -> dict:
 
 
 def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_file: str, schema_file: str | None = None,
-                sf_port: int, xero_port: int, webhook_url: str | None = None, auto_consent: bool = False) -> None:
+                sf_port: int, xero_port: int, webhook_url: str | None = None, auto_consent: bool = False,
+                xero_orgs: int = 1) -> None:
     from ..sandbox.runner import SandboxServer
     from ..sandbox.world import resolve_size
 
@@ -59,7 +60,7 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
     try:
         server = SandboxServer(size=size, seed=seed, fixtures=fixture_data, faults=faults,
                                sf_port=sf_port, xero_port=xero_port, webhook_url=webhook_url,
-                               auto_consent=auto_consent, schema=schema)
+                               auto_consent=auto_consent, schema=schema, xero_orgs=xero_orgs)
     except FaultSpecError as exc:
         raise ConfigError("--faults", str(exc)) from None
     except ValueError as exc:  # the emulators refuse fixture records (or a schema file) as the real APIs would
@@ -72,6 +73,9 @@ def run_sandbox(*, size: str, seed: int, fixtures: str | None, faults: str, env_
     click.echo(f"sfxero sandbox (seed {seed}, size {size}) ready in {time.monotonic() - started:.1f}s")
     click.echo(f"  Salesforce emulator: {server.salesforce_url}  (login URL, instance URL)")
     click.echo(f"  Xero emulator:       {server.xero_url}/api.xro/2.0  (identity: {server.xero_url})")
+    if xero_orgs > 1:
+        names = ", ".join(f"{t.name} ({t.tenant_id})" for t in server.xero.tenants.values())
+        click.echo(f"  Xero organisations:  {names}")
     click.echo(f"  CA bundle:           {server.tls.ca_cert}")
     if webhook_url:
         click.echo(f"  Xero webhooks to:    {webhook_url}  (state: GET {server.xero_url}/__sandbox/webhooks)")

@@ -138,6 +138,34 @@ class Pacer:
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
 
 
+#: Xero's per-app minute across every tenant it reaches, and the calls in flight it allows the app (no limit
+#: of its own: each tenant's 5 bound it).
+APP_PER_MINUTE = 10_000
+_APP_CONCURRENT = 10_000
+_pacers: dict[tuple, Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def tenant_pacer_key(api_url: str, tenant_id: str) -> str:
+    """What one tenant's budget is paced under: each organisation has its own 60/minute and 5 in flight."""
+    return f"xero:{api_url}:tenant:{tenant_id}"
+
+
+def app_pacer_key(api_url: str) -> str:
+    """What the app-wide budget is paced under: 10,000/minute shared by all the app's tenants."""
+    return f"xero:{api_url}:app"
+
+
+def shared_pacer(key: str, per_window: int, window_s: float, concurrent: int) -> Pacer:
+    """This process's one Pacer for `key` (and these settings): every client of a tenant, in every
+    asset and thread, spends that tenant's budget, and every client of any tenant the app's."""
+    with _pacers_lock:
+        found = _pacers.get((key, per_window, window_s, concurrent))
+        if found is None:
+            found = _pacers[(key, per_window, window_s, concurrent)] = Pacer(per_window, window_s, concurrent)
+        return found
+
+
 def _header(headers, name: str) -> str | None:
     if headers is None:
         return None
@@ -154,7 +182,7 @@ class XeroClient:
                  tenant_id: str | None, ca_bundle: str | None, timeout_s: float, max_retries: int,
                  per_minute_limit: int, concurrent_limit: int, day_budget_stop_share: float, day_limit: int,
                  limit_window_s: float, refresh_token: str | None = None, backoff_initial_s: float = 0.5,
-                 token_provider: "StoredTokenProvider | None" = None) -> None:
+                 token_provider: "StoredTokenProvider | None" = None, app_per_minute_limit: int = APP_PER_MINUTE) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_url = identity_url.rstrip("/")
         self.tenant_id = tenant_id or ""
@@ -170,7 +198,11 @@ class XeroClient:
         self.api_calls: collections.Counter[str] = collections.Counter()
         self.limits: dict[str, int | None] = {"min_remaining": None, "day_remaining": None,
                                               "app_min_remaining": None}
-        self.pacer = Pacer(per_minute_limit, limit_window_s, concurrent_limit)
+        # One pacer per tenant on its own budget, plus the app's shared by all tenants (architecture.md §4.4).
+        self.pacer = shared_pacer(tenant_pacer_key(self.api_url, self.tenant_id), per_minute_limit, limit_window_s,
+                                  concurrent_limit)
+        self.app_pacer = shared_pacer(app_pacer_key(self.api_url), app_per_minute_limit, limit_window_s,
+                                      _APP_CONCURRENT)
         self._token: dict | None = None
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
@@ -289,7 +321,8 @@ class XeroClient:
             # Someone else spent this tenant's minute: wait out a window rather than collect 429s.
             self.pacer.hold(self.pacer.window_s)
         if self.limits["app_min_remaining"] is not None and self.limits["app_min_remaining"] <= 0:
-            self.pacer.hold(self.pacer.window_s)
+            # The app's minute is spent for every tenant: all of them wait, not only this one.
+            self.app_pacer.hold(self.app_pacer.window_s)
 
     def _check_budget(self) -> None:
         remaining = self.limits["day_remaining"]
@@ -323,6 +356,7 @@ class XeroClient:
             self._check_budget()
             self._ensure_token()
             self.pacer.acquire()
+            self.app_pacer.acquire()
             try:
                 self.api_calls[label] += 1
                 try:
@@ -336,6 +370,7 @@ class XeroClient:
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
                     raise _not_transient(exc, self.api_url) or _Transient(label, None, type(exc).__name__) from None
             finally:
+                self.app_pacer.release()
                 self.pacer.release()
             self._note_limits(headers)
             if 200 <= status < 300:
@@ -351,7 +386,8 @@ class XeroClient:
                 if limit_waits > _MAX_LIMIT_WAITS or wait > _MAX_RETRY_AFTER_S:
                     raise errors.ApiError(SYSTEM, label, 429, problem or "rate-limit",
                                           f"still rate limited after {limit_waits} waits (Retry-After {wait}s)")
-                self.pacer.hold(wait)
+                # The app's minute spent holds every tenant; a tenant's own limits only that tenant.
+                (self.app_pacer if problem == "appminute" else self.pacer).hold(wait)
                 continue
             if status == 401 and not reauthed:
                 reauthed = True
@@ -364,6 +400,13 @@ class XeroClient:
             raise self._api_error(label, status, body)
 
     def _api_error(self, label: str, status: int, body: bytes) -> errors.SfxeroError:
+        if status == 403 and self._token_provider is not None:
+            # A stored (consented) connection refused for one organisation: disconnected from the app in
+            # Xero (or its access removed). The other organisations of the same consent keep working.
+            return errors.AuthError(SYSTEM, errors.redact(
+                f"organisation {self.tenant_id} refused the connection ({label} answered 403): it was "
+                "disconnected from the app in Xero; run `sfxero connect xero` to connect it again",
+                self._secrets()))
         if status in (401, 403):
             return errors.AuthError(SYSTEM, errors.redact(f"{label} answered {status}: {_short(body)}",
                                                           self._secrets()))

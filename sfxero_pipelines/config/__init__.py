@@ -3,7 +3,7 @@
 Read from `$SFXERO_CONFIG` or `./sfxero.yaml`; every key is optional and defaults to the built-in
 recipes (docs/architecture.md §5) and the objects they touch. Unknown keys are errors (a typo must not
 silently fall back to a default). One module per section (`extract.py`, `checks.py`, `mapping.py`,
-`recipes.py`, `push.py`, `schedules.py`, `notify.py`, `realtime.py`); this one holds the whole and its loader.
+`recipes.py`, `push.py`, `schedules.py`, `notify.py`, `realtime.py`, `routing.py`); this one holds the whole and its loader.
 Stages import their section from here; no stage imports another stage's settings.
 """
 
@@ -27,6 +27,7 @@ from .mapping import MappingConfig
 from .notify import NotifyConfig, SmtpConfig
 from .push import PushConfig
 from .realtime import RealtimeConfig
+from .routing import RoutingConfig, RoutingRule
 from .recipes import Recipes, check_references
 from .schedules import SchedulesConfig
 
@@ -34,7 +35,7 @@ DEFAULT_CONFIG_PATH = Path("sfxero.yaml")
 
 __all__ = [
     "DEFAULT_SALESFORCE_OBJECTS", "DEFAULT_XERO_OBJECTS", "ChecksConfig", "ExtractConfig", "MappingConfig",
-    "NotifyConfig", "PushConfig", "RealtimeConfig", "Recipes", "SalesforceExtract", "SchedulesConfig",
+    "NotifyConfig", "PushConfig", "RealtimeConfig", "Recipes", "RoutingConfig", "RoutingRule", "SalesforceExtract", "SchedulesConfig",
     "SfxeroConfig", "SmtpConfig", "XeroExtract", "XeroObject", "config_path", "config_problems", "load_config",
     "parse_config", "read_yaml",
 ]
@@ -55,6 +56,8 @@ class SfxeroConfig(StrictModel):
     notify: NotifyConfig = NotifyConfig()
     #: The real-time lane: webhooks and Salesforce change polling (realtime.py).
     realtime: RealtimeConfig = RealtimeConfig()
+    #: Which Xero organisation each Account belongs to, when several are connected (routing.py).
+    routing: RoutingConfig = RoutingConfig()
 
 
 #: What each recipe reads from staging (its reconcile step stops without these tables), so a

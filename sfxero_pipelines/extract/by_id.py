@@ -78,7 +78,7 @@ def stage_xero_by_id(client, engine: sa.Engine, obj: XeroObject, ids: Iterable[s
     now = now or dt.datetime.now(dt.timezone.utc)
     with engine.begin() as conn:
         state = load_state(conn, obj.table)
-    writer = StagingWriter(engine, obj.table, _builder(obj), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report = ExtractReport(obj.collection, obj.table, ReadWindow(None, None, now, now))
 
     def pages():

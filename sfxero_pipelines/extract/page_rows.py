@@ -163,6 +163,9 @@ class PageRows:
         system = {"id": ids, "modified_at": bound_modified, "is_deleted": bound_flags, "extracted_at": [stamp] * n,
                   "invalid_reason": [None] * n, "raw": raws}
         bound.update(system)
+        for name, value in self.builder.constants.items():
+            processor = self.processors.get(name)
+            bound[name] = [processor(value) if processor else value] * n
         nulls = [None] * n  # a column the specs no longer have (kept, null from now on)
         columns = [bound.get(name, nulls) for name in self.names]
         ids = list(ids)

@@ -177,11 +177,14 @@ def _nested(record: dict, parts: list[str]):
 
 
 class RowBuilder:
-    """Builds staging rows for one object. `is_deleted(record)` encodes the source's delete signal."""
+    """Builds staging rows for one object. `is_deleted(record)` encodes the source's delete signal.
+    `constants`: text columns with one value for every row of this read, not from the record (the Xero
+    organisation read, `tenant_id`); `raw` stays the record as the API sent it."""
 
     def __init__(self, fields: list[FieldSpec], *, id_field: str, modified_field: str,
-                 is_deleted: Callable[[dict], bool]) -> None:
+                 is_deleted: Callable[[dict], bool], constants: dict[str, str] | None = None) -> None:
         self.fields = fields
+        self.constants = dict(constants or {})
         self.id_field = id_field
         self.modified_field = modified_field
         self.is_deleted = is_deleted
@@ -194,7 +197,8 @@ class RowBuilder:
 
     @property
     def column_types(self) -> dict[str, sa.types.TypeEngine]:
-        return {f.column: COLUMN_TYPES[f.kind] for f in self.fields}
+        return {**{f.column: COLUMN_TYPES[f.kind] for f in self.fields},
+                **{name: sa.String(64) for name in self.constants}}
 
     def build(self, record: dict, extracted_at: dt.datetime) -> dict:
         """The staging row of `record`: its columns, plus `cleaned_fields` (the top-level fields
@@ -240,6 +244,7 @@ class RowBuilder:
         except Exception as exc:  # a malformed delete signal must not fail the page
             problems.append(f"delete flag unreadable: {exc}")
             deleted = False
+        row.update(self.constants)
         row.update(id=str(record_id), modified_at=modified_at, is_deleted=deleted, extracted_at=extracted_at,
                    invalid_reason="; ".join(problems) or None, raw=record, cleaned_fields=cleaned_fields)
         return row

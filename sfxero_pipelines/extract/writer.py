@@ -226,7 +226,8 @@ class StagingWriter:
             columns, params = (*columns, "invalid_reason"), [(*row, None) for row in params]
         bulk.begin_apart(conn)
         reason_at = columns.index("invalid_reason")
-        typed = [j for j, name in enumerate(columns) if name not in SYSTEM_COLUMNS]
+        # A read's constants (the tenant) are never the refused value: kept on the row staged bare.
+        typed = [j for j, name in enumerate(columns) if name not in SYSTEM_COLUMNS and name not in self.builder.constants]
         staged = [True] * len(page)
         reasons = dict(page.invalid)
         held: list[tuple[str, str]] = []

@@ -33,11 +33,13 @@ from .state import ExtractState, load_state, save_state
 from .window import ReadWindow, read_window
 from .writer import StagingWriter
 from .xero_objects import XeroObject
+from ..staging.schema import TENANT_COLUMN
 
 
-def _builder(obj: XeroObject) -> RowBuilder:
+def _builder(obj: XeroObject, tenant_id: str = "") -> RowBuilder:
+    """Every row carries the organisation it was read from (`tenant_id`, as the client addresses it)."""
     return RowBuilder(list(obj.fields), id_field=obj.id_field, modified_field=obj.modified_field or "UpdatedDateUTC",
-                      is_deleted=obj.is_deleted)
+                      is_deleted=obj.is_deleted, constants={TENANT_COLUMN: tenant_id})
 
 
 def window_where(obj: XeroObject, window: ReadWindow) -> str | None:
@@ -146,7 +148,7 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
     state = _load_state(engine, obj.table)
     window = read_window(partition_start, partition_end, now=now, cursor=state.cursor_modified_at, lookback=lookback)
     report = ExtractReport(obj.collection, obj.table, window)
-    writer = StagingWriter(engine, obj.table, _builder(obj), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     # If-Modified-Since has second precision (Xero documents yyyy-mm-ddThh:mm:ss, UTC, no zone).
     since = window.start.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0) if window.start else None
@@ -169,7 +171,7 @@ def extract_xero_reference(client, engine: sa.Engine, obj: XeroObject, *, run_id
     state = _load_state(engine, obj.table)
     window = ReadWindow(None, None, now, now)
     report = ExtractReport(obj.collection, obj.table, window)
-    writer = StagingWriter(engine, obj.table, _builder(obj), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     records = client.get_all(obj.collection)
     writer.write_page(records)
@@ -197,7 +199,7 @@ def extract_xero_journals(client, engine: sa.Engine, obj: XeroObject, *, run_id:
     start = int(state.cursor_id or 0)
     window = ReadWindow(state.cursor_modified_at, None, now, now)
     report = ExtractReport(obj.collection, obj.table, window)
-    writer = StagingWriter(engine, obj.table, _builder(obj), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     last = {"number": start, "created": state.cursor_modified_at}
 

@@ -41,6 +41,7 @@ class PushRow:
     source_id: str | None
     target_id: str | None
     diff: dict = field(repr=False)
+    tenant_id: str = ""  # the Xero organisation the plan row is for
 
     @property
     def target_system(self) -> str:
@@ -97,7 +98,8 @@ def load_rows(conn: sa.Connection, target_system: str | None, *, only_sources: s
             continue
         diff = row_diff(r.diff)
         row = PushRow(plan_id=r.plan_id, row_no=int(r.row_no), recipe=r.recipe, direction=r.direction,
-                      action=r.action, source_id=_id(r.source_id), target_id=_id(r.target_id), diff=diff)
+                      action=r.action, source_id=_id(r.source_id), target_id=_id(r.target_id), diff=diff,
+                      tenant_id=getattr(r, "tenant_id", "") or "")
         if r.action in WRITE_ACTIONS:
             writes.append(row)
         elif r.action == "skip" and diff.get("link") and r.target_id:

@@ -54,7 +54,7 @@ def sf_write(row: PushRow) -> SfWrite:
     records = [(sobject, dict(record)) for sobject, record in sorted(row.payload.items()) if isinstance(record, dict)]
     return SfWrite(key=row.key, recipe=row.recipe, action=row.action, records=records, hold_table=row.source_table,
                    hold_record=row.source_id, source_id=row.source_id, target_id=row.target_id, written=row.written,
-                   note={"plan_id": row.plan_id})
+                   note={"plan_id": row.plan_id}, tenant_id=row.tenant_id)
 
 
 def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id: str | None,

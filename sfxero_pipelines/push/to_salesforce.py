@@ -39,6 +39,7 @@ class SfWrite:
     target_id: str | None = None
     written: dict = field(default_factory=dict)
     note: dict = field(default_factory=dict)  # extra ledger response (plan id, …)
+    tenant_id: str = ""  # the Xero organisation whose data this write carries (ledger and holds record it)
 
     @property
     def target_object(self) -> str:
@@ -108,7 +109,7 @@ class SalesforceWriter:
         with self.engine.begin() as conn:
             ledger.begin(conn, [{"key": w.key, "recipe": w.recipe, "target_system": SYSTEM,
                                  "target_object": w.target_object, "source_id": w.source_id,
-                                 "target_id": w.target_id} for w in writes],
+                                 "target_id": w.target_id, "tenant_id": w.tenant_id} for w in writes],
                          run_id=self.run_id, request_hash=request_hash)
 
     def _finish(self, outcomes: list[tuple[SfWrite, bool, str | None, str | None]]) -> None:
@@ -125,7 +126,7 @@ class SalesforceWriter:
             else:
                 results.append({"key": w.key, "outcome": ledger.FAILED, "target_id": target_id,
                                 "response": {"error": message, **w.note}})
-                held.append({"table_name": w.hold_table, "record_id": w.hold_record,
+                held.append({"table_name": w.hold_table, "record_id": w.hold_record, "tenant_id": w.tenant_id,
                              "reason": f"Salesforce rejected the {w.recipe} {w.action} of {w.target_object}: {message}",
                              "detail": {"recipe": w.recipe, "target_system": SYSTEM, "target_object": w.target_object,
                                         "idempotency_key": w.key, "message": message}})

@@ -68,6 +68,8 @@ class XeroWriter:
                  report: PushReport) -> None:
         self.engine, self.client, self.sf_client = engine, client, sf_client
         self.cfg, self.run_id, self.report = cfg, run_id, report
+        # The organisation every row of this push is written to: its ledger, links and holds carry it.
+        self.tenant_id = getattr(client, "tenant_id", "") or ""
         self.contact_ids: dict[str, str] = {}  # Account Id → ContactID learned in this push
         self.failed_sources: dict[tuple[str, str], str] = {}
         self.write_backs: list[SfWrite] = []
@@ -82,7 +84,8 @@ class XeroWriter:
         self.contact_ids.update({r.source_id: r.target_id for r in link_rows if r.recipe == R1})
         with self.engine.begin() as conn:
             self.report.links_recorded += links.record_links(
-                conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if _linked(r)])
+                conn, [(r.recipe, r.source_id, r.target_id) for r in link_rows if _linked(r)],
+                tenant_id=self.tenant_id)
             known = ledger.states(conn, [r.key for r in rows])
         todo: list[PushRow] = []
         unknown: list[PushRow] = []
@@ -101,7 +104,7 @@ class XeroWriter:
                 todo.append(r)
         if done_links:
             with self.engine.begin() as conn:
-                self.report.links_recorded += links.record_links(conn, done_links)
+                self.report.links_recorded += links.record_links(conn, done_links, tenant_id=self.tenant_id)
         todo = self._without_held_since_plan(todo + self._look_up(unknown))
         self._note_held_dependencies(todo, unwritten or {})
         todo = self._within_day_budget(todo)
@@ -226,7 +229,8 @@ class XeroWriter:
         key = batch_key(rows)
         with self.engine.begin() as conn:
             ledger.begin(conn, [{"key": r.key, "recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
-                                 "source_id": r.source_id, "target_id": r.target_id} for r in rows],
+                                 "source_id": r.source_id, "target_id": r.target_id, "tenant_id": self.tenant_id}
+                                for r in rows],
                          run_id=self.run_id, request_hash=key)
         try:
             answer = self.client.write(collection, [self._body(r) for r in rows], method="POST",
@@ -272,7 +276,7 @@ class XeroWriter:
                 message = error or "no answer for this element"
                 results.append({"key": r.key, "outcome": ledger.FAILED, "target_id": r.target_id,
                                 "response": {"error": message, "plan_id": r.plan_id}})
-                held.append({"table_name": r.source_table, "record_id": r.source_id,
+                held.append({"table_name": r.source_table, "record_id": r.source_id, "tenant_id": self.tenant_id,
                              "reason": (f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: " if sent else
                                         f"{r.recipe} {r.action} of {r.target_object} not sent: ") + message,
                              "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
@@ -282,7 +286,7 @@ class XeroWriter:
                                          "target_object": r.target_object, "reason": message})
         with self.engine.begin() as conn:
             ledger.finish(conn, results)
-            self.report.links_recorded += links.record_links(conn, new_links)
+            self.report.links_recorded += links.record_links(conn, new_links, tenant_id=self.tenant_id)
             holds.hold(conn, held, run_id=self.run_id)
             holds.release(conn, released)
 
@@ -297,7 +301,7 @@ class XeroWriter:
             self.write_backs.append(SfWrite(
                 key="wb-" + r.key, recipe=r.recipe, action="update", records=[(spec["sobject"], {"Id": spec["id"], **back})],
                 hold_table=r.source_table, hold_record=r.source_id, source_id=xero_id, target_id=spec["id"],
-                written=back, note={"plan_id": r.plan_id, "write_back_of": r.key}))
+                written=back, note={"plan_id": r.plan_id, "write_back_of": r.key}, tenant_id=self.tenant_id))
 
     def flush_write_backs(self) -> None:
         """Write the queued write-backs to Salesforce (≤200 per call); counted apart from the Xero writes."""

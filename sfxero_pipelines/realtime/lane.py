@@ -18,6 +18,7 @@ died half-way is completed by the next batch or the next cycle (the ledger resum
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ from ..push.run import push_to_salesforce, push_to_xero
 from ..reconcile.build import FAMILIES, FAMILY_TABLES, build_family
 from ..staging.schema import snake
 from ..staging.state.plans import write_plan
+from ..staging.state.tokens import serving_tenant
 
 _XERO_BY_COLLECTION = {obj.collection: obj for obj in XERO_OBJECTS.values() if obj.collection in ("Contacts", "Invoices")}
 
@@ -102,7 +104,8 @@ def run_batch(engine: sa.Engine, sf_client, xero_client, changes: Changes, *, cf
     report.families = [f for f in FAMILIES if set(FAMILY_TABLES[f]) & tables]
     for family in report.families:
         with engine.begin() as conn:
-            write_plan(conn, build_family(conn, cfg, family).rows, recipes=FAMILIES[family])
+            write_plan(conn, build_family(conn, cfg, family).rows, recipes=FAMILIES[family],
+                       tenant_id=serving_tenant(conn, os.environ))
 
     sources = changes.ids()
     report.pushes.append(push_to_xero(engine, xero_client, sf_client, cfg=cfg.push, run_id=run_id,

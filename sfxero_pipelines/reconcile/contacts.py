@@ -25,7 +25,7 @@ from ..recipes import R1, R4, R5
 from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
 from ..staging.state import links
-from . import load, normalize, plan
+from . import load, normalize, plan, routing
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
 from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
@@ -424,12 +424,23 @@ def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
         xc_future = _read_xero_async(conn, nested, mapped)
         sf = read_accounts(conn, acct_read, contact_read)
         xc = None
+    routed = routing.routed_here(conn, cfg)
+    if routed is not None:
+        # Several organisations: this plan covers the Accounts routed to this run's one (and holds those
+        # no rule takes); the others are other organisations' runs' to plan.
+        sf = sf[sf.id.map(routed.covers).to_numpy(dtype=bool)].reset_index(drop=True)
+        if "_fast" in sf.columns and routed.held:
+            # A pair the database settled as in sync is still held when no rule takes its Account now.
+            sf["_fast"] = sf["_fast"].to_numpy(dtype=bool) & ~sf.id.isin(list(routed.held)).to_numpy(dtype=bool)
     sf_links = link_pairs(sf, "_link")
     if rc.R1.filters:
         sf = sf[apply_filters(sf, rc.R1.filters, f"recipes.{R1}")].reset_index(drop=True)
     if xc is None:
         xc = xc_future() if xc_future else read_xero_contacts(conn, nested, mapped)
     holds = load.open_holds(conn, ["sf_account", "xero_contact", "sf_contact"])
+    if routed is not None and routed.held:
+        holds["sf_account"] = {**{i: f"held at reconcile: {why}" for i, why in routed.held.items()},
+                               **holds["sf_account"]}
     return ContactSides(sf, sf_links, xc, holds, field_columns, country_col)
 
 

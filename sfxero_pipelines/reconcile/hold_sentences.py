@@ -242,6 +242,11 @@ _template("reconcile: paid invoice of a deleted record",
           ("The {what} was deleted, but its Xero invoice {number} has payments, and Xero voids an invoice only once "
            "its payments are removed. Remove the payments in Xero (or restore the {what} in Salesforce); the next "
            "cycle plans the void."))
+_template("reconcile: no Xero organisation",
+          r"^no routing rule matches the Account \((?P<seen>.*)\) and routing has no default$",
+          ("The Account matches no rule under routing: in sfxero.yaml ({seen}), and there is no routing.default, "
+           "so no Xero organisation takes it (nor its Opportunities and Orders). Set the field to a routed value in "
+           "Salesforce, or add a rule or a default under routing:; the next cycle plans it."))
 _template("reconcile: Account has no name", r"^Name is required by Xero and the Account has none$",
           "The Account has no Name, and Xero needs a name for every contact. Give the Account a Name in Salesforce.")
 _template("reconcile: link shared", r"^linked to (?P<what>.+?) (?P<id>\S+), which is also linked from another "

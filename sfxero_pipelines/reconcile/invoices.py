@@ -31,7 +31,7 @@ from ..config import SfxeroConfig
 from ..recipes import R1, R2, R3, R7
 from ..staging.schema import column_name
 from ..staging.state import links
-from . import load, normalize, plan
+from . import load, normalize, plan, routing
 from .contacts import apply_filters
 from .fields import FieldRule, compare, value_mapper
 from .match import MatchResult, match
@@ -269,14 +269,17 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     parts: list[pd.DataFrame] = []
     stats: dict = {"xero_invoices": len(inv)}
     invoiced_by_r2: set[str] = set()
+    routed = routing.routed_here(conn, cfg)
     if rr.R2.enabled or rr.R3.enabled:
-        rows, st, ids = _plan_source(conn, cfg, OPPORTUNITIES, rr.R2, inv, shared, payments=rr.R3.enabled)
+        rows, st, ids = _plan_source(conn, cfg, OPPORTUNITIES, rr.R2, inv, shared, payments=rr.R3.enabled,
+                                     routed=routed)
         parts.append(rows)
         stats.update({"matched_by": st["matched_by"], "won_opportunities": st["records"]})
         if rr.R2.enabled:
             invoiced_by_r2 = ids
     if rr.R7.enabled:
-        rows, st, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, payments=False, invoiced_by_r2=invoiced_by_r2)
+        rows, st, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, payments=False, invoiced_by_r2=invoiced_by_r2,
+                                   routed=routed)
         parts.append(rows)
         stats[R7] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
@@ -296,13 +299,21 @@ class SourceSides:
     back_fields: list[tuple[str, str]]
 
 
-def read_source(conn: sa.Connection, src: Source, rc) -> SourceSides:
-    """Read step: the source's live records that pass its filters, and what holds them or their invoices."""
+def read_source(conn: sa.Connection, src: Source, rc, routed: routing.Routed | None = None) -> SourceSides:
+    """Read step: the source's live records that pass its filters, and what holds them or their invoices.
+    With `routed` (several organisations), only the records whose Account is this organisation's."""
     filter_cols = [column_name(f.field) for f in rc.filters]
     rec = read_records(conn, src, filter_cols)
     rec = rec[apply_filters(rec, rc.filters, f"recipes.{src.recipe}")].reset_index(drop=True)
+    waits = waiting(conn, src)
+    if routed is not None:
+        rec = rec[rec.accountid.map(routed.covers).to_numpy(dtype=bool)].reset_index(drop=True)
+        for record_id, account_id in zip(rec.id, rec.accountid):
+            if account_id in routed.held and record_id not in waits:
+                why = f"Account {account_id} held at reconcile: {routed.held[account_id]}"
+                waits[record_id] = why
     have = load.table_columns(conn, src.table)
-    return SourceSides(rec, waiting(conn, src), load.open_holds(conn, ["xero_invoice"])["xero_invoice"],
+    return SourceSides(rec, waits, load.open_holds(conn, ["xero_invoice"])["xero_invoice"],
                        [(f, c) for f, c in BACK_FIELDS if column_name(f) in have])
 
 
@@ -421,11 +432,12 @@ PAYMENT_RULES = [xero_owned(n, t, f"{R3}: invoice {c} → {n}") for n, c, t in R
 
 
 def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
-                 payments: bool, invoiced_by_r2: set[str] = frozenset()) -> tuple[pd.DataFrame, dict, set[str]]:
+                 payments: bool, invoiced_by_r2: set[str] = frozenset(),
+                 routed: routing.Routed | None = None) -> tuple[pd.DataFrame, dict, set[str]]:
     """One source's rows, read → match → pair → compare → emit: its recipe's sf_to_xero rows (when
     enabled), the id/number write-back, and (Opportunities) R3's status/payments back. Returns rows,
     stats, the ids of the records taking part."""
-    sides = read_source(conn, src, rc)
+    sides = read_source(conn, src, rc, routed)
     m = match_source(sides.records, inv)
     pf = pair_source(m.pairs.reset_index(drop=True), sides.records, inv, sides.back_fields, payments)
     ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(src, sides)))

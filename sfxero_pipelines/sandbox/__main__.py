@@ -22,10 +22,11 @@ def main() -> None:
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR))
     parser.add_argument("--xero-limits", default=None, help="JSON, e.g. {\"per_minute\": 100000}")
     parser.add_argument("--auto-consent", action="store_true", help="Xero's and Salesforce's consent pages approve at once.")
+    parser.add_argument("--xero-orgs", type=int, default=1, help="Xero organisations the consent grants.")
     args = parser.parse_args()
     server = SandboxServer(size=args.size, seed=args.seed, faults=args.faults, state_dir=Path(args.state_dir),
                            xero_limits=json.loads(args.xero_limits) if args.xero_limits else None,
-                           auto_consent=args.auto_consent)
+                           auto_consent=args.auto_consent, xero_orgs=args.xero_orgs)
     server.write_env_file(Path(args.env_file))
     server.serve_forever()
 

@@ -70,6 +70,7 @@ class SandboxServer:
         webhook_url: str | None = None,
         auto_consent: bool = False,
         schema: dict | None = None,
+        xero_orgs: int = 1,
     ) -> None:
         # Imported here so that `sandbox.runner` can be imported by tools that never start a server.
         from .salesforce import SalesforceEmulator
@@ -86,7 +87,7 @@ class SandboxServer:
         )
         self.xero = XeroEmulator(
             world=world, credentials=self.credentials, faults=fault_sets["xero"], clock=Clock(),
-            fixtures=(fixtures or {}).get("xero") if fixtures else None, limits=xero_limits,
+            fixtures=(fixtures or {}).get("xero") if fixtures else None, limits=xero_limits, orgs=xero_orgs,
         )
         self.xero.auto_consent = auto_consent
         self.salesforce.sessions.auto_consent = auto_consent

@@ -13,12 +13,14 @@ is staged as migrates the tables already there here.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from . import schema
+from .state import tokens
 
 _PG_LOCK_KEY = 0x5F3E_0001  # arbitrary constant shared by every sfxero process
 
@@ -72,6 +74,27 @@ def _widen_money(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {quote(table)} {alters}")
 
 
+def _add_tenant(conn: sa.Connection) -> None:
+    """A tenant column on the sync-state tables and every Xero object table staged so far; the rows
+    there now belong to the one organisation the database served (`existing_tenant`), so a sync that
+    ran before finds after it the same links, ledger and holds, and plans nothing new. That organisation
+    is the one its runs' client addressed (`tokens.serving_tenant`)."""
+    tenant = tokens.serving_tenant(conn, os.environ)
+    inspector = sa.inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    tables = [t.name for t in (schema.sync_link, schema.sync_plan, schema.sync_ledger, schema.held_record)]
+    tables += sorted(n for n in inspector.get_table_names() if n.startswith("xero_"))
+    for name in tables:
+        if schema.TENANT_COLUMN not in {c["name"] for c in inspector.get_columns(name)}:
+            conn.exec_driver_sql(f"ALTER TABLE {quote(name)} ADD COLUMN {schema.TENANT_COLUMN} "
+                                 "VARCHAR(64) NOT NULL DEFAULT ''")
+        table = sa.table(name, sa.column(schema.TENANT_COLUMN))
+        if tenant:
+            conn.execute(table.update().where(table.c[schema.TENANT_COLUMN] == "").values({schema.TENANT_COLUMN: tenant}))
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_sync_link_tenant ON {schema.sync_link.name} "
+                         f"({schema.TENANT_COLUMN}, recipe)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state: extract_state, sync_link, sync_plan, sync_ledger, held_record", _create_sync_state),
     Migration(2, "webhook_inbox: received webhook events, one row per event", _create_webhook_inbox),
@@ -79,6 +102,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "oauth_token: stored, encrypted, rotating OAuth connections", _create_oauth_token),
     Migration(5, "object tables: money columns numeric(18,4) -> numeric", _widen_money),
     Migration(6, "approval: plans (later rows) a person approved past the mass-change guard", _create_approval),
+    Migration(7, "tenant_id on sync_link, sync_plan, sync_ledger, held_record and the Xero object tables", _add_tenant),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -23,6 +23,15 @@ SYSTEM_COLUMNS = ("id", "modified_at", "is_deleted", "extracted_at", "invalid_re
 
 Json = sa.JSON()
 
+#: The Xero organisation a row belongs to (docs/architecture.md §4.4): on every Xero object table and on
+#: sync_link, sync_plan, sync_ledger and held_record. '' is the one organisation of a custom connection
+#: that names no tenant (XERO_TENANT_ID unset), as the client addresses it.
+TENANT_COLUMN = "tenant_id"
+
+
+def _tenant() -> sa.Column:
+    return sa.Column(TENANT_COLUMN, sa.String(64), nullable=False, server_default="")
+
 schema_version = sa.Table(
     "sfxero_schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -50,6 +59,7 @@ sync_link = sa.Table(
     sa.Column("xero_id", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    _tenant(),
     sa.UniqueConstraint("recipe", "xero_id", name="uq_sync_link_recipe_xero_id"),
 )
 
@@ -65,6 +75,7 @@ sync_plan = sa.Table(
     sa.Column("diff", Json),
     sa.Column("reason", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    _tenant(),
     sa.Index("ix_sync_plan_action", "plan_id", "action"),
 )
 
@@ -83,6 +94,7 @@ sync_ledger = sa.Table(
     sa.Column("run_id", sa.String(64)),
     sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("completed_at", sa.DateTime(timezone=True)),
+    _tenant(),
     sa.Index("ix_sync_ledger_source", "recipe", "source_id"),
 )
 
@@ -111,6 +123,7 @@ held_record = sa.Table(
     sa.Column("run_id", sa.String(64)),
     sa.Column("held_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),
+    _tenant(),
     sa.Index("ix_held_record_open", "stage", "table_name", "record_id", "released_at"),
 )
 

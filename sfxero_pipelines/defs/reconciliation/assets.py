@@ -11,6 +11,8 @@ Nothing here calls an API: the push step turns plan rows into calls.
 """
 
 
+import os
+
 import dagster as dg
 
 from ...config import load_config
@@ -19,6 +21,7 @@ from ...reconcile.declared import declared_tables
 from ...reconcile.plan import ACTIONS
 from ...reconcile.preview import PREVIEW_ROWS, markdown as plan_markdown, plan_names
 from ...staging.state.plans import write_plan
+from ...staging.state.tokens import serving_tenant
 from ...reconcile.amount_causes import CAUSES, amount_causes, markdown as causes_markdown
 from ...reconcile.report import amount_totals, markdown, recipe_counts
 from ..recipe_roles import FAMILY_TABLES, RECIPE_TITLES, enabled, plan_description
@@ -48,7 +51,7 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
         cfg = load_config()
         with staging.begin() as conn:
             built = build_family(conn, cfg, family)
-            outcome = write_plan(conn, built.rows, recipes=recipes)
+            outcome = write_plan(conn, built.rows, recipes=recipes, tenant_id=serving_tenant(conn, os.environ))
             names = plan_names(conn, built.rows, per_action=PREVIEW_ROWS)
         summary, ids = built.summary, built.plan_ids
         for recipe in recipes:

@@ -7,6 +7,12 @@ for minute/day) → injected faults (`429`, `5xx`, `503`) → `Idempotency-Key` 
 handler. Every tenant-scoped response carries `X-DayLimit-Remaining`, `X-MinLimit-Remaining` and
 `X-AppMinLimit-Remaining`.
 
+Several organisations (`orgs=N`, `sfxero sandbox --xero-orgs N`; `tenancy.py`): the header picks the
+tenant, whose data, limits and idempotency keys serve the request (`self.org`, `self.limits` and
+`self.idempotency` resolve to the current request's tenant; outside a request, to the first). One
+consent grants all N; `/connections` lists each one not disconnected, and a disconnected organisation
+answers 403 until the next consent. Webhooks are sent for the first organisation only.
+
 `response_hooks`: callables `(method, path, query, status, headers, body, media_type)` run after every
 API response; the test suite installs one that validates against Xero's OpenAPI spec.
 """
@@ -14,6 +20,8 @@ API response; the test suite installs one that validates against Xero's OpenAPI 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import email.utils
 import html
@@ -25,6 +33,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from ..emulator import Emulator, Handler
 from . import wire
@@ -35,9 +44,10 @@ from .tracking import (delete_tracking_category, delete_tracking_option, write_t
 from .ledger import (add_group_contacts, clear_group_contacts, delete_bank_transfer, write_bank_transfer,
                      write_contact_group, write_manual_journal, write_purchase_order, write_quote)
 from .idempotency import MAX_KEY_LEN, IdempotencyStore
-from .limits import Limits
+from .limits import AppWindow, Limits, validated
 from .seed import load_fixture_data, new_org, seed_world
 from .store import COLLECTIONS, Collection, Org, WriteError
+from .tenancy import WORLD_SEED_STEP, Tenant, tenant_id, tenant_name
 from .webhooks import WebhookSender
 from .where import QueryError, compile_order, compile_where, sort_key
 
@@ -62,6 +72,8 @@ _SUMMARY_DROP = {
 }
 # Fields Xero leaves out of a list answered without `page` (invoices come without their lines).
 _UNPAGED_DROP = {"Invoices": ("LineItems",)}
+# The tenant the current request addressed (set by the API pipeline); None = the first tenant.
+_CURRENT: contextvars.ContextVar[Tenant | None] = contextvars.ContextVar("sandbox_xero_tenant", default=None)
 
 
 
@@ -94,22 +106,32 @@ def _parse_ims(value: str | None) -> int | None:
 
 
 class XeroEmulator(Emulator):
-    """An emulated Xero organisation (one tenant) speaking Xero's identity and Accounting API wire format."""
+    """Emulated Xero organisations (one tenant by default) speaking Xero's identity and Accounting API wire format."""
 
     system = "xero"
 
     def __init__(self, *, world, credentials, faults=None, clock=None, fixtures: dict | None = None,
                  limits: dict | None = None, webhook_url: str | None = None, webhook_key: str | None = None,
-                 **_settings) -> None:
+                 orgs: int = 1, **_settings) -> None:
         super().__init__(faults=faults, clock=clock)
+        if orgs < 1:
+            raise ValueError(f"--xero-orgs must be 1 or more (got {orgs})")
         self.world = world
         self.credentials = credentials
         self.tenant_id = credentials.xero_tenant_id
-        self.tenant_name = "Sandbox Trading Co"
-        self.limits = Limits(self.clock, limits)
+        self.tenant_name = tenant_name(0)
+        cfg = validated(limits)
+        self.app_window = AppWindow(cfg)
+        self.tenants: dict[str, Tenant] = {}
+        for k in range(orgs):
+            tid = tenant_id(self.tenant_id, k)
+            self.tenants[tid.lower()] = Tenant(index=k, tenant_id=tid, name=tenant_name(k),
+                                               limits=Limits(self.clock, cfg, app=self.app_window),
+                                               idempotency=IdempotencyStore(self.clock))
+        self._world_seed = world.seed
+        self._world_size = world.size
         self.identity = Identity(client_id=credentials.xero_client_id, client_secret=credentials.xero_client_secret,
                                  clock=self.clock, ttl_s=self._token_ttl)
-        self.idempotency = IdempotencyStore(self.clock)
         self.webhooks = WebhookSender(tenant_id=self.tenant_id)
         if webhook_url and webhook_key:
             self.webhooks.configure(webhook_url, webhook_key)
@@ -118,8 +140,43 @@ class XeroEmulator(Emulator):
         self.auto_consent = False
         self.disconnected: set[str] = set()
         self._fixtures = fixtures
-        self.org: Org
         self.seed_data()
+
+    # -- tenancy ----------------------------------------------------------------------------------
+    @property
+    def _tenant(self) -> Tenant:
+        return _CURRENT.get() or next(iter(self.tenants.values()))
+
+    @property
+    def org(self) -> Org:
+        return self._tenant.org
+
+    @property
+    def limits(self) -> Limits:
+        return self._tenant.limits
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self._tenant.idempotency
+
+    @property
+    def _query_cache(self) -> dict:
+        return self._tenant.query_cache
+
+    def tenant(self, tenant_id_: str) -> Tenant | None:
+        return self.tenants.get(tenant_id_.strip().lower())
+
+    @contextlib.contextmanager
+    def as_tenant(self, tenant_id_: str):
+        """Within the block, `org`, `limits`, `records()`… are this tenant's (tests and introspection)."""
+        found = self.tenant(tenant_id_)
+        if found is None:
+            raise KeyError(f"no sandbox Xero organisation {tenant_id_}")
+        token = _CURRENT.set(found)
+        try:
+            yield found
+        finally:
+            _CURRENT.reset(token)
 
     # -- contract with the base class ---------------------------------------------------------------
     def _token_ttl(self) -> float:
@@ -133,19 +190,56 @@ class XeroEmulator(Emulator):
         self.webhooks.configure(url, key, verify=verify)
 
     def introspection_routes(self):
-        return self.webhooks.routes()
+        return [*self.webhooks.routes(),
+                Route("/__sandbox/tenants", self._get_tenants, methods=["GET"]),
+                Route("/__sandbox/tenants/{tenant}/records/{object_name}", self._get_tenant_records, methods=["GET"])]
+
+    async def _get_tenants(self, request: Request) -> Response:
+        """Every organisation: tenant id, name, connected (not disconnected), calls counted today."""
+        return JSONResponse([{"tenant_id": t.tenant_id, "name": t.name, "connected": t.tenant_id not in self.disconnected,
+                              "day_used": t.limits.day_used} for t in self.tenants.values()])
+
+    async def _get_tenant_records(self, request: Request) -> Response:
+        """`/__sandbox/records/<Object>` of one organisation."""
+        if self.tenant(request.path_params["tenant"]) is None:
+            return JSONResponse({"error": f"unknown tenant {request.path_params['tenant']}"}, 404)
+        with self.as_tenant(request.path_params["tenant"]):
+            rows = self.records(request.path_params["object_name"])
+        if rows is None:
+            return JSONResponse({"error": f"unknown object {request.path_params['object_name']}"}, 404)
+        return Response(json.dumps(rows, default=str), media_type="application/json")
 
     def seed_data(self) -> None:
-        org = new_org(self.clock, self.world.seed)
+        for tenant in self.tenants.values():
+            tenant.org = self._seed_org(tenant)
+            tenant.query_cache = {}
+            tenant.idempotency.clear()
+            tenant.limits.reset()
+        self.app_window.reset()
+
+    def _seed_org(self, tenant: Tenant) -> Org:
+        if tenant.index == 0:
+            org = new_org(self.clock, self._world_seed)
+            if self._fixtures is not None:
+                load_fixture_data(org, self._fixtures)
+            else:
+                seed_world(org, self.world)
+            org.listeners.append(lambda cat, ev, rid: self.webhooks.event(cat, ev, rid, self.clock))
+            return org
+        # Another organisation of the same company: its own customers and documents (a world of its own
+        # seed), reference data as every organisation has; with fixtures, reference data only.
+        from ..world import World
+
+        seed = self._world_seed + tenant.index * WORLD_SEED_STEP
+        org = new_org(self.clock, seed)
+        org.organisation.update(Name=tenant.name, LegalName=tenant.name)
         if self._fixtures is not None:
-            load_fixture_data(org, self._fixtures)
+            load_fixture_data(org, {})
         else:
-            seed_world(org, self.world)
-        org.listeners.append(lambda cat, ev, rid: self.webhooks.event(cat, ev, rid, self.clock))
-        self.org = org
-        self._query_cache: dict = {}
-        self.idempotency.clear()
-        self.limits.reset()
+            world = World(seed, self._world_size)
+            seed_world(org, world)
+            world.forget_companies()
+        return org
 
     def load_fixtures(self, fixtures: dict) -> None:
         self._fixtures = fixtures or {}
@@ -248,11 +342,11 @@ class XeroEmulator(Emulator):
             return HTMLResponse(f"<!doctype html><html><body><h1>Error</h1><p>{html.escape(str(exc))}</p>"
                                 "</body></html>", 400)
         if request.method == "GET" and not self.auto_consent:
-            return HTMLResponse(consent.consent_page(auth, self.tenant_name))
+            return HTMLResponse(consent.consent_page(auth, ", ".join(t.name for t in self.tenants.values())))
         if request.method == "POST" and params.get("decision") != "allow":
             return RedirectResponse(consent.redirect_to(auth, error="access_denied"), 302)
         code = self.identity.issue_code(auth)
-        self.disconnected.discard(self.tenant_id)  # consenting again reconnects the organisation
+        self.disconnected.clear()  # consenting again reconnects the organisations (all are granted)
         return RedirectResponse(consent.redirect_to(auth, code=code, scope=auth.scope), 302)
 
     async def _revocation(self, request: Request) -> Response:
@@ -263,29 +357,35 @@ class XeroEmulator(Emulator):
         return Response(status_code=200)
 
     def _connection_id(self) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.tenant_id))
+        return self._tenant.connection_id
 
     async def _disconnect(self, request: Request) -> Response:
         token, problem = self.identity.check(request.headers.get("authorization"))
         if token is None:
             return wire.problem(401, problem)
-        if request.path_params["connection_id"] != self._connection_id():
-            return Response(status_code=404)
-        self.disconnected.add(self.tenant_id)
-        return Response(status_code=204)
+        for tenant in self.tenants.values():
+            if request.path_params["connection_id"] == tenant.connection_id:
+                self.disconnected.add(tenant.tenant_id)
+                return Response(status_code=204)
+        return Response(status_code=404)
 
     async def _connections(self, request: Request) -> Response:
         token, problem = self.identity.check(request.headers.get("authorization"))
         if token is None:
             return wire.problem(401, problem)
-        if self.tenant_id in self.disconnected:
-            return JSONResponse([])
-        created = wire.iso_from_ms(wire.parse_date_ms(self.org.organisation["CreatedDateUTC"]), with_z=False)
-        body = [{"id": self._connection_id(), "authEventId":
-                 str(uuid.uuid5(uuid.NAMESPACE_DNS, self.tenant_id)), "tenantId": self.tenant_id,
-                 "tenantType": "ORGANISATION", "tenantName": self.tenant_name,
-                 "createdDateUtc": created + ".0000000", "updatedDateUtc": created + ".0000000"}]
+        body = []
+        for tenant in self.tenants.values():
+            if tenant.tenant_id in self.disconnected:
+                continue
+            created = wire.iso_from_ms(wire.parse_date_ms(tenant.org.organisation["CreatedDateUTC"]), with_z=False)
+            # Every organisation of one consent shares its authEventId, as Xero reports it.
+            body.append({"id": tenant.connection_id, "authEventId": self._auth_event_id(), "tenantId": tenant.tenant_id,
+                         "tenantType": "ORGANISATION", "tenantName": tenant.name,
+                         "createdDateUtc": created + ".0000000", "updatedDateUtc": created + ".0000000"})
         return JSONResponse(body, headers={"X-AppMinLimit-Remaining": self.limits.headers()["X-AppMinLimit-Remaining"]})
+
+    def _auth_event_id(self) -> str:
+        return next(iter(self.tenants.values())).auth_event_id
 
     # -- pipeline -------------------------------------------------------------------------------
     def _api(self, plural: str, op: Callable) -> Handler:
@@ -304,9 +404,18 @@ class XeroEmulator(Emulator):
         token, problem = self.identity.check(request.headers.get("authorization"))
         if token is None:
             return wire.problem(401, problem)
-        tenant = request.headers.get("xero-tenant-id", "").strip()
-        if (tenant and tenant.lower() != self.tenant_id.lower()) or (not tenant and not token.custom_connection):
+        header = request.headers.get("xero-tenant-id", "").strip()
+        # A custom connection reaches exactly one organisation (the first); it may leave the header out.
+        tenant = self.tenant(header) if header else (self._tenant if token.custom_connection else None)
+        if tenant is None or (tenant.tenant_id in self.disconnected and not token.custom_connection):
             return wire.problem(403, "AuthenticationUnsuccessful")
+        context = _CURRENT.set(tenant)
+        try:
+            return await self._tenant_pipeline(request, plural, op)
+        finally:
+            _CURRENT.reset(context)
+
+    async def _tenant_pipeline(self, request: Request, plural: str, op: Callable) -> Response:
         limit_problem, retry_after = self.limits.acquire()
         if limit_problem:
             headers = {**self.limits.headers(), "X-Rate-Limit-Problem": limit_problem}

@@ -10,6 +10,8 @@
 - Extract stage (`hold(..., stage=EXTRACT_STAGE)`, `release_restaged`): a record the staging
   database refused outright is held on its table with the database's message; a later load that
   stages a copy of it (extracted after the hold) releases it.
+- Every hold carries the Xero organisation it was held for (`tenant_id`): the item's own, else the one
+  the run serves (`tokens.serving_tenant`, docs/architecture.md §4.4).
 - Readers: `open_hold_ids` (ids of one table with an open hold), `open_hold_reasons` (table -> id ->
   reason, any stage), `open_holds_by_stage` (for `sfxero status`), and `open_hold_ids_sql`, the same
   set as a subquery for planners that join it in the database.
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 
 from ..schema import held_record
+from .tokens import serving_tenant
 
 STAGE = "push"
 CHECK_STAGE = "check"
@@ -62,8 +66,9 @@ def sync_check_holds(conn: sa.Connection, *, table_name: str, suite: str, failur
             release_ids.append(row_id)
     for i in range(0, len(release_ids), 500):
         conn.execute(held_record.update().where(held_record.c.id.in_(release_ids[i:i + 500])).values(released_at=now))
+    tenant = serving_tenant(conn, os.environ) if failures else ""
     new = [{"stage": CHECK_STAGE, "table_name": table_name, "record_id": record_id, "reason": reason,
-            "detail": {"suite": suite, **failure}, "run_id": run_id, "held_at": now}
+            "detail": {"suite": suite, **failure}, "run_id": run_id, "held_at": now, "tenant_id": tenant}
            for (record_id, reason), failure in failures.items() if (record_id, reason) not in open_keys]
     if new:
         conn.execute(held_record.insert(), new)
@@ -113,20 +118,23 @@ def open_holds_by_stage(conn: sa.Connection) -> list[dict]:
 
 
 def hold(conn: sa.Connection, items: list[dict], *, run_id: str | None, stage: str = STAGE) -> int:
-    """`items`: dicts with table_name, record_id, reason, detail. Returns holds newly opened."""
+    """`items`: dicts with table_name, record_id, reason, detail, and tenant_id (the Xero organisation the
+    record is held for; '' when none is named). Returns holds newly opened."""
     now = _now()
     opened = 0
+    serving = serving_tenant(conn, os.environ) if any(not item.get("tenant_id") for item in items) else ""
     for item in items:
+        tenant = item.get("tenant_id") or serving
         current = conn.execute(sa.select(held_record.c.id).where(
             held_record.c.stage == stage, held_record.c.table_name == item["table_name"],
             held_record.c.record_id == item["record_id"], held_record.c.released_at.is_(None))).first()
         if current:
             conn.execute(held_record.update().where(held_record.c.id == current[0]).values(
-                reason=item["reason"], detail=item.get("detail"), run_id=run_id))
+                reason=item["reason"], detail=item.get("detail"), run_id=run_id, tenant_id=tenant))
             continue
         conn.execute(held_record.insert().values(stage=stage, table_name=item["table_name"], record_id=item["record_id"],
                                                  reason=item["reason"], detail=item.get("detail"), run_id=run_id,
-                                                 held_at=now))
+                                                 held_at=now, tenant_id=tenant))
         opened += 1
     return opened
 

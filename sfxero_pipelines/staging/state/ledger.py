@@ -48,7 +48,8 @@ def states(conn: sa.Connection, keys: list[str]) -> dict[str, dict]:
 
 def begin(conn: sa.Connection, entries: list[dict], *, run_id: str | None, request_hash: str) -> None:
     """Record attempts as pending. `entries`: dicts with key, recipe, target_system, target_object,
-    source_id, target_id. A key already succeeded is left alone (callers never resend those)."""
+    source_id, target_id, and tenant_id (the Xero organisation the write is for; '' when none is named).
+    A key already succeeded is left alone (callers never resend those)."""
     now = _now()
     known = states(conn, [e["key"] for e in entries])
     fresh = [e for e in entries if e["key"] not in known]
@@ -58,6 +59,7 @@ def begin(conn: sa.Connection, entries: list[dict], *, run_id: str | None, reque
             "idempotency_key": e["key"], "recipe": e["recipe"], "target_system": e["target_system"],
             "target_object": e["target_object"], "source_id": e.get("source_id"), "target_id": e.get("target_id"),
             "request_hash": request_hash, "outcome": PENDING, "response": None, "run_id": run_id,
+            "tenant_id": e.get("tenant_id") or "",
             "attempted_at": now, "completed_at": None} for e in fresh])
     for chunk in _chunks(again):
         conn.execute(sync_ledger.update().where(sync_ledger.c.idempotency_key.in_(chunk)).values(

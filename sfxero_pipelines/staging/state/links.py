@@ -14,23 +14,25 @@ import sqlalchemy as sa
 from ..schema import sync_link
 
 
-def record_links(conn: sa.Connection, recipe_links: list[tuple[str, str, str]]) -> int:
-    """`recipe_links`: (recipe, sf_id, xero_id). Returns how many were new or moved."""
+def record_links(conn: sa.Connection, recipe_links: list[tuple[str, str, str]], *, tenant_id: str = "") -> int:
+    """`recipe_links`: (recipe, sf_id, xero_id) of one Xero organisation (`tenant_id`, the writing
+    client's). Returns how many were new or moved (a link moved to another organisation counts)."""
     if not recipe_links:
         return 0
     now = dt.datetime.now(dt.timezone.utc)
     wanted = {(r, s): x for r, s, x in recipe_links if s and x}
-    existing: dict[tuple[str, str], str] = {}
+    existing: dict[tuple[str, str], tuple[str, str]] = {}
     for recipe in {r for r, _ in wanted}:
         ids = [s for r, s in wanted if r == recipe]
         for i in range(0, len(ids), 500):
-            for sf_id, xero_id in conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(
+            for sf_id, xero_id, tenant in conn.execute(sa.select(
+                    sync_link.c.sf_id, sync_link.c.xero_id, sync_link.c.tenant_id).where(
                     sync_link.c.recipe == recipe, sync_link.c.sf_id.in_(ids[i:i + 500]))):
-                existing[(recipe, sf_id)] = xero_id
-    moved = {k: x for k, x in wanted.items() if existing.get(k) != x}
+                existing[(recipe, sf_id)] = (xero_id, tenant)
+    moved = {k: x for k, x in wanted.items() if existing.get(k) != (x, tenant_id)}
     # One Xero id per recipe: if two Salesforce records claim it, the last in id order wins.
     by_xero = {(r, x): s for (r, s), x in sorted(moved.items())}
-    rows = [{"recipe": r, "sf_id": s, "xero_id": x, "created_at": now, "updated_at": now}
+    rows = [{"recipe": r, "sf_id": s, "xero_id": x, "created_at": now, "updated_at": now, "tenant_id": tenant_id}
             for (r, x), s in sorted(by_xero.items())]
     for recipe in sorted({r["recipe"] for r in rows}):
         mine = [r for r in rows if r["recipe"] == recipe]
@@ -48,9 +50,17 @@ def has_links_table(conn: sa.Connection) -> bool:
     return sa.inspect(conn).has_table(sync_link.name)
 
 
-def links_of(conn: sa.Connection, recipe: str) -> dict[str, str]:
-    """Salesforce id -> Xero id of one recipe's links."""
-    return dict(conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(sync_link.c.recipe == recipe))
+def links_of(conn: sa.Connection, recipe: str, tenant_id: str | None = None) -> dict[str, str]:
+    """Salesforce id -> Xero id of one recipe's links (of one organisation when `tenant_id` is given)."""
+    query = sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(sync_link.c.recipe == recipe)
+    if tenant_id is not None:
+        query = query.where(sync_link.c.tenant_id == tenant_id)
+    return dict(conn.execute(query).fetchall())
+
+
+def tenants_of_links(conn: sa.Connection, recipe: str) -> dict[str, str]:
+    """Salesforce id -> the Xero organisation its link of `recipe` is in."""
+    return dict(conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.tenant_id).where(sync_link.c.recipe == recipe))
                 .fetchall())
 
 

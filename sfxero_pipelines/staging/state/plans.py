@@ -43,11 +43,14 @@ def _latest(conn: sa.Connection, recipe: str) -> list[tuple[str, dt.datetime]]:
 
 
 def write_plan(conn: sa.Connection, plan: pd.DataFrame, *, recipes: tuple[str, ...] = (), keep: int = KEEP_PLANS,
-               now: dt.datetime | None = None) -> dict[str, str]:
+               now: dt.datetime | None = None, tenant_id: str = "") -> dict[str, str]:
     """Store each recipe's plan unless the identical plan is already the latest. Returns
     recipe → "written" | "unchanged" | "empty". A recipe in `recipes` with no rows now has its
-    stored plans removed, so a push never executes a stale plan."""
+    stored plans removed, so a push never executes a stale plan. Each row keeps the Xero organisation
+    it is for: the plan's `tenant_id` column where it has one, else `tenant_id`."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    if "tenant_id" not in plan.columns:
+        plan = plan.assign(tenant_id=tenant_id)
     outcome: dict[str, str] = {}
     for recipe in sorted(set(recipes) - set(plan.recipe)):
         conn.execute(sa.text(f"DELETE FROM {TABLE} WHERE recipe = :r"), {"r": recipe})
@@ -67,7 +70,8 @@ def write_plan(conn: sa.Connection, plan: pd.DataFrame, *, recipes: tuple[str, .
     return outcome
 
 
-_COLS = ["plan_id", "row_no", "recipe", "direction", "source_id", "target_id", "action", "diff", "reason", "created_at"]
+_COLS = ["plan_id", "row_no", "recipe", "direction", "source_id", "target_id", "action", "diff", "reason", "created_at",
+         "tenant_id"]
 
 
 def _insert(conn: sa.Connection, part: pd.DataFrame, now: dt.datetime) -> None:
@@ -77,6 +81,8 @@ def _insert(conn: sa.Connection, part: pd.DataFrame, now: dt.datetime) -> None:
         raw = conn.connection.driver_connection
         const = {"plan_id": _copy_value(part.plan_id.iloc[0]), "recipe": _copy_value(part.recipe.iloc[0]),
                  "created_at": now.isoformat()}
+        if part.tenant_id.nunique(dropna=False) == 1:  # one organisation's plan (always, today)
+            const["tenant_id"] = _copy_value(part.tenant_id.iloc[0] or "")
         with raw.cursor() as cur, cur.copy(f"COPY {TABLE} ({', '.join(_COLS)}) FROM STDIN",
                                            writer=QueuedLibpqWriter(cur)) as copy:
             # The writer sends from its own thread: the server stores one slice while the next is built.
@@ -90,7 +96,7 @@ def _insert(conn: sa.Connection, part: pd.DataFrame, now: dt.datetime) -> None:
     # SQLAlchemy's SQLite DateTime reads naive ISO text back; store UTC without an offset.
     stamp = now.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
     df = part.assign(created_at=stamp)[_COLS]
-    values = [(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], stamp)
+    values = [(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], stamp, r[10] or "")
               for r in df.itertuples(index=False, name=None)]
     conn.exec_driver_sql(f"INSERT INTO {TABLE} ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})", values)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ from ...errors import ConfigError
 from ..schema import oauth_token
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+SYSTEM_XERO = "xero"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,17 @@ def list_connections(conn: sa.Connection, system: str | None = None) -> list[Sto
     if system:
         query = query.where(oauth_token.c.system == system)
     return [_row(row, None) for row in conn.execute(query)]
+
+
+def serving_tenant(conn: sa.Connection, environ: Mapping[str, str]) -> str:
+    """The one Xero organisation a single-organisation sync serves, as its client addresses it:
+    XERO_TENANT_ID when set, else the one active stored connection, else '' (a custom connection's
+    one organisation, which needs no tenant id). Rows written for it carry this value."""
+    named = (environ.get("XERO_TENANT_ID") or "").strip()
+    if named:
+        return named
+    active = [c.tenant_id for c in list_connections(conn, SYSTEM_XERO) if c.state == ACTIVE]
+    return active[0] if len(active) == 1 else ""
 
 
 def grant_key(row: StoredConnection) -> str:
