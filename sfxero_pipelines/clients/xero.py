@@ -9,9 +9,10 @@ What it fixes in the SDK, and why:
   connection (`token_provider`, see `xero_tokens.py`) shares one token across clients and processes.
 - urllib3's hidden `Retry.DEFAULT` is switched off: it sleeps on any `Retry-After`, which on a
   daily-limit 429 means hours.
-- Pacing instead of discovering limits by 429: a sliding window keeps us under the per-minute limit
-  (with headroom), a semaphore under the concurrent limit, and the `X-*-Remaining` headers slow us
-  down when someone else shares the budget; the daily budget stops at `day_budget_stop_share`
+- Pacing instead of discovering limits by 429 (`pacing.py`): a sliding window keeps us under the
+  per-minute limit (with headroom), an in-flight count under the concurrent limit, and the
+  `X-*-Remaining` headers slow us down when someone else shares the budget; in this process's memory,
+  or in Redis (`pacing_url`) so that every worker calling the tenant shares one budget; the daily budget stops at `day_budget_stop_share`
   with `BudgetExhausted`.
 - A 429 that still happens (minute/concurrent) waits `Retry-After` and retries; `day` raises
   `BudgetExhausted` (never sleeps for hours). 5xx, 503 and connection errors retry with exponential
@@ -43,6 +44,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
 from .. import errors
+from .pacing import Pacer, pace_store
 from .xero_tokens import StoredTokenProvider, TokenEndpointUnavailable
 
 SYSTEM = "xero"
@@ -99,45 +101,6 @@ class _Transient(Exception):
         super().__init__(f"{endpoint}: {status} {detail}")
 
 
-class Pacer:
-    """Client-side limiter: ≤ `cap` calls in any `window_s` interval (so any fixed server window of the
-    same length sees ≤ cap), ≤ `concurrent` in flight, and a hold-off when the server reports the
-    minute budget (shared with other clients) as spent."""
-
-    def __init__(self, per_window: int, window_s: float, concurrent: int) -> None:
-        # Headroom: retries and other processes on the same tenant share Xero's minute budget.
-        self.cap = max(1, per_window - max(1, per_window // 12))
-        self.window_s = window_s
-        self._sem = threading.BoundedSemaphore(max(1, concurrent))
-        self._lock = threading.Lock()
-        self._sent: collections.deque[float] = collections.deque()
-        self._hold_until = 0.0
-        self.waited_s = 0.0
-
-    def acquire(self) -> None:
-        self._sem.acquire()
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.window_s:
-                    self._sent.popleft()
-                wait = self._hold_until - now
-                if wait <= 0 and len(self._sent) < self.cap:
-                    self._sent.append(now)
-                    return
-                if wait <= 0:
-                    wait = self._sent[0] + self.window_s - now
-            self.waited_s += max(0.0, wait)
-            time.sleep(max(0.005, wait))
-
-    def release(self) -> None:
-        self._sem.release()
-
-    def hold(self, seconds: float) -> None:
-        with self._lock:
-            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
-
-
 def _header(headers, name: str) -> str | None:
     if headers is None:
         return None
@@ -154,7 +117,8 @@ class XeroClient:
                  tenant_id: str | None, ca_bundle: str | None, timeout_s: float, max_retries: int,
                  per_minute_limit: int, concurrent_limit: int, day_budget_stop_share: float, day_limit: int,
                  limit_window_s: float, refresh_token: str | None = None, backoff_initial_s: float = 0.5,
-                 token_provider: "StoredTokenProvider | None" = None) -> None:
+                 token_provider: "StoredTokenProvider | None" = None, pacing_url: str | None = None,
+                 pacing_namespace: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_url = identity_url.rstrip("/")
         self.tenant_id = tenant_id or ""
@@ -170,7 +134,11 @@ class XeroClient:
         self.api_calls: collections.Counter[str] = collections.Counter()
         self.limits: dict[str, int | None] = {"min_remaining": None, "day_remaining": None,
                                               "app_min_remaining": None}
-        self.pacer = Pacer(per_minute_limit, limit_window_s, concurrent_limit)
+        # In this client's memory unless `pacing_url` names a shared store (clients/pacing.py); keyed by
+        # the tenant, so every process calling one organisation through that store shares its budget.
+        self.pacer = Pacer(per_minute_limit, limit_window_s, concurrent_limit, key=self.tenant_id or "default",
+                           store=pace_store(pacing_url, pacing_namespace) if pacing_url else None,
+                           lease_s=timeout_s + 30)
         self._token: dict | None = None
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
