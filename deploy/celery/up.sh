@@ -32,7 +32,8 @@ export SFXERO_CELERY_BACKEND=${SFXERO_CELERY_BACKEND:-redis://127.0.0.1:6379/0}
 # The workers' app (dagster_celery.app) takes its broker and backend from Celery's own variables.
 export CELERY_BROKER_URL=$SFXERO_CELERY_BROKER CELERY_RESULT_BACKEND=$SFXERO_CELERY_BACKEND
 # Workers load the code location to run a step: same code, same path as the run that sent it.
-export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
+# deploy/celery holds dagster_celery_config.py (late acknowledgement: a killed worker's step is re-run).
+export PYTHONPATH=$ROOT:$ROOT/deploy/celery${PYTHONPATH:+:$PYTHONPATH}
 
 mkdir -p "$STATE" "$DAGSTER_HOME"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp "$ROOT/deploy/celery/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"

@@ -100,21 +100,21 @@ def submit(job_name: str, *, run_id: str, tags: dict[str, str], run_config: dict
         raise SubmitFailed(f"could not submit {job_name} to the run queue: {lines[-1] if lines else 'no output'}")
 
 
-def _limited_tags(instance: dg.DagsterInstance) -> set[str]:
-    limits = getattr(instance.run_coordinator, "get_run_queue_config", None)
-    config = limits() if limits else None
-    return {limit["key"] for limit in (getattr(config, "tag_concurrency_limits", None) or [])}
+def _one_at_a_time(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[tuple[str, str]]:
+    """(key, value) of the run's tags under a limit naming a value (or one per unique value)."""
+    limits = instance.get_concurrency_config().run_queue_config
+    return sorted({(limit["key"], run.tags[limit["key"]]) for limit in (limits.tag_concurrency_limits if limits else [])
+                   if limit["key"] in run.tags and limit.get("value") is not None
+                   and (limit["value"] == run.tags[limit["key"]] or isinstance(limit["value"], dict))})
 
 
 def _blockers(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
-    """The in-progress runs sharing a limited tag (key and value) with `run`."""
-    keys = _limited_tags(instance) & set(run.tags)
+    """The in-progress runs sharing such a limited tag (key and value) with `run`."""
     said = []
-    for key in sorted(keys):
-        others = instance.get_runs(filters=dg.RunsFilter(tags={key: run.tags[key]},
-                                                         statuses=[dg.DagsterRunStatus.STARTING,
-                                                                   dg.DagsterRunStatus.STARTED]))
-        said += [f"run {o.run_id[:8]} ({o.job_name}, {key}={run.tags[key]})" for o in others if o.run_id != run.run_id]
+    for key, value in _one_at_a_time(instance, run):
+        others = instance.get_runs(filters=dg.RunsFilter(tags={key: value}, statuses=[dg.DagsterRunStatus.STARTING,
+                                                                                      dg.DagsterRunStatus.STARTED]))
+        said += [f"run {o.run_id[:8]} ({o.job_name}, {key}={value})" for o in others if o.run_id != run.run_id]
     return said
 
 

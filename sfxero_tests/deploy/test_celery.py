@@ -6,6 +6,12 @@ one on the `dagster` and `xero` queues, one on `dagster` and `salesforce`. The j
 DAGSTER_HOME, against a fresh sandbox and a fresh PostgreSQL staging database. The event log must
 show steps run by both workers, in more than one process; a second extract/check/reconcile must plan
 nothing to create or update; and Xero must hold each Contact and invoice once.
+
+The Xero push meets a lost worker on the way: once it has written to Xero, the worker running it is
+killed (SIGKILL, the worker and its pool process) and started again. Its step, acknowledged only when
+done (deploy/celery/dagster_celery_config.py), goes back to the queue and runs again on the restarted
+worker; the ledger makes the second run resume, so the records are still written once. (One
+deployment for both cases: the workers take most of this test's time.)
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +36,7 @@ from sfxero_pipelines.reconcile.plan import summary
 from sfxero_pipelines.staging.state.plans import load_latest
 
 from ..conftest import pg_database
-from ..push.conftest import xero_state
+from ..push.conftest import SMALL_BATCHES, api_writes, set_latency, wait_for, xero_state
 from .celery_jobs import reconstructable_sfxero_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +68,10 @@ def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
+    config = tmp_path / "sfxero.yaml"  # small batches: the Xero push is surely mid-way when its worker dies
+    config.write_text((ROOT / "sfxero.yaml").read_text() + SMALL_BATCHES)
     with pg_database() as instance_url:
-        env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home),
+        env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home), "SFXERO_CONFIG": str(config),
                "DAGSTER_PG_URL": _psycopg2(instance_url), "SFXERO_EXECUTOR": "celery",
                "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND}
         for key, value in env.items():
@@ -79,7 +89,7 @@ def workers(celery_env, tmp_path):
     subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
     try:
         _wait_ready(state, count=len(WORKERS.split()))
-        yield state
+        yield state, worker_env
     finally:
         subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**worker_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},
                        check=True, timeout=120)
@@ -99,6 +109,37 @@ def _stage(instance: dg.DagsterInstance, stage: str) -> list[dg.DagsterRun]:
     return [_run(instance, name) for name in STAGE_JOBS[stage]]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a Celery worker and its pool processes)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for child in children:
+            pids += _process_tree(int(child))
+    return pids
+
+
+def _push_xero_killing_its_worker(instance, server, state: Path, worker_env: dict) -> tuple[dg.DagsterRun, list[int]]:
+    """push_xero_job, with the `xero` queue's worker SIGKILLed once the push has written to Xero, then
+    started again by up.sh (its pid file names a dead process)."""
+    done: dict[str, dg.DagsterRun] = {}
+    set_latency(server, 300)
+    before = api_writes(server)
+    pusher = threading.Thread(target=lambda: done.update(run=_run(instance, "push_xero_job")))
+    pusher.start()
+    wait_for(lambda: api_writes(server) >= before + 2 or not pusher.is_alive(), "the Xero push to write", timeout=400)
+    assert pusher.is_alive(), "the push ended before its worker could be killed"
+    killed = _process_tree(int((state / "worker-1.pid").read_text()))
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    set_latency(server, 0)
+    subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
+    _wait_ready(state, count=len(WORKERS.split()))
+    pusher.join(timeout=600)
+    assert not pusher.is_alive(), "the push never finished after its worker was killed"
+    return done["run"], killed
+
+
 def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> list[tuple[str, str, int]]:
     """(step key, Celery worker name, process id) of every step a worker ran."""
     seen = []
@@ -116,13 +157,22 @@ def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> l
 
 
 @pytest.mark.slow
-def test_full_cycle_on_celery_workers(celery_env, workers, pg_url):
+def test_full_cycle_on_celery_workers_survives_a_killed_worker(celery_env, workers, pg_url):
     server, env = celery_env
+    state, worker_env = workers
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        runs = [run for stage in ("extract", "check", "reconcile", "push") for run in _stage(instance, stage)]
+        runs = [run for stage in ("extract", "check", "reconcile") for run in _stage(instance, stage)]
+        push_xero, killed = _push_xero_killing_its_worker(instance, server, state, worker_env)
+        runs += [push_xero, _run(instance, "push_salesforce_job")]
         failed = {r.job_name: r.status for r in runs if r.status != dg.DagsterRunStatus.SUCCESS}
         assert not failed, f"runs not successful: {failed}"
+
+        # The killed worker's step ran again, in a process of the restarted worker.
+        starts = [e.dagster_event.pid for e in instance.all_logs(push_xero.run_id)
+                  if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+                  and e.dagster_event.step_key == "xero_push"]
+        assert len(starts) >= 2 and starts[0] in killed and starts[-1] not in killed, (starts, killed)
 
         events = _worker_events(instance, runs)
         names = {w for _, w, _ in events if w}
