@@ -54,22 +54,25 @@ class SubmitFailed(SfxeroError):
     pass
 
 
-def uses_queue(instance: dg.DagsterInstance) -> bool:
+def queue_chosen(config_file: Path, environ=os.environ) -> bool:
     """Whether `sync` submits its runs: `SFXERO_SYNC_RUNS=queue|in-process` when set; otherwise when
     the instance's dagster.yaml names a `QueuedRunCoordinator` itself. The embedded default names none
     (Dagster then queues only what the UI launches, and no daemon runs unless `make dev` does), so
     `sync` keeps executing in process there."""
-    choice = os.environ.get("SFXERO_SYNC_RUNS", "").strip().lower()
+    choice = environ.get("SFXERO_SYNC_RUNS", "").strip().lower()
     if choice:
         if choice not in SYNC_RUNS:
             raise ConfigError("SFXERO_SYNC_RUNS", f"{choice!r} is not one of {', '.join(SYNC_RUNS)}")
         return choice == "queue"
-    config_file = Path(instance.root_directory or ".") / "dagster.yaml"
     if not config_file.exists():
         return False
     coordinator = (yaml.safe_load(config_file.read_text()) or {}).get("run_coordinator") or {}
-    return coordinator.get("class") == "QueuedRunCoordinator" and isinstance(instance.run_coordinator,
-                                                                             dg.QueuedRunCoordinator)
+    return coordinator.get("class") == "QueuedRunCoordinator"
+
+
+def uses_queue(instance: dg.DagsterInstance) -> bool:
+    return (queue_chosen(Path(instance.root_directory or ".") / "dagster.yaml")
+            and isinstance(instance.run_coordinator, dg.QueuedRunCoordinator))
 
 
 class QueuedRunResult:
