@@ -8,6 +8,9 @@
 # backend. Settings (environment; defaults in brackets):
 #   SFXERO_CELERY_BROKER    [pyamqp://guest:guest@127.0.0.1:5672//]
 #   SFXERO_CELERY_BACKEND   [redis://127.0.0.1:6379/0]
+#   SFXERO_PACING_URL       [redis://127.0.0.1:6379/0]: Xero pacing per tenant, shared by every
+#                           worker (sfxero_pipelines/clients/pacing.py); set it empty to pace
+#                           each process in its own memory
 #   SFXERO_CELERY_WORKERS   ["dagster,xero dagster,salesforce"]: one worker per word, listening on
 #                           the comma-separated queues (xero / salesforce get the API-calling steps,
 #                           dagster the rest), so each system's calls can have their own workers
@@ -29,6 +32,8 @@ export DAGSTER_HOME=${DAGSTER_HOME:-$STATE/dagster_home}
 export SFXERO_EXECUTOR=celery
 export SFXERO_CELERY_BROKER=${SFXERO_CELERY_BROKER:-pyamqp://guest:guest@127.0.0.1:5672//}
 export SFXERO_CELERY_BACKEND=${SFXERO_CELERY_BACKEND:-redis://127.0.0.1:6379/0}
+# Several processes call each tenant: its minute budget must be counted in one place.
+export SFXERO_PACING_URL=${SFXERO_PACING_URL-redis://127.0.0.1:6379/0}
 # The workers' app (dagster_celery.app) takes its broker and backend from Celery's own variables.
 export CELERY_BROKER_URL=$SFXERO_CELERY_BROKER CELERY_RESULT_BACKEND=$SFXERO_CELERY_BACKEND
 # Workers load the code location to run a step: same code, same path as the run that sent it.

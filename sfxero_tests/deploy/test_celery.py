@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -37,7 +38,7 @@ from sfxero_pipelines.staging.state.plans import load_latest
 
 from ..conftest import pg_database
 from ..push.conftest import SMALL_BATCHES, api_writes, set_latency, wait_for, xero_state
-from .celery_jobs import reconstructable_sfxero_job
+from sfxero_pipelines.defs.reconstructable import reconstructable_sfxero_job
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = os.environ.get("SFXERO_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
@@ -73,7 +74,9 @@ def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
     with pg_database() as instance_url:
         env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home), "SFXERO_CONFIG": str(config),
                "DAGSTER_PG_URL": _psycopg2(instance_url), "SFXERO_EXECUTOR": "celery",
-               "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND}
+               "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND,
+               # up.sh shares Xero pacing through Redis; this test's keys are its own.
+               "SFXERO_PACING_NAMESPACE": f"sfxero-test:{uuid.uuid4().hex}:"}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         yield server, env
@@ -136,7 +139,8 @@ def _push_xero_killing_its_worker(instance, server, state: Path, worker_env: dic
     subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
     _wait_ready(state, count=len(WORKERS.split()))
     pusher.join(timeout=600)
-    assert not pusher.is_alive(), "the push never finished after its worker was killed"
+    assert not pusher.is_alive(), "the push never finished after its worker was killed:\n" + "\n".join(
+        p.read_text()[-3000:] for p in sorted(state.glob("worker-*.log")))
     return done["run"], killed
 
 
@@ -157,6 +161,7 @@ def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> l
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # two workers start twice and load the code location per step; 2-4 minutes idle
 def test_full_cycle_on_celery_workers_survives_a_killed_worker(celery_env, workers, pg_url):
     server, env = celery_env
     state, worker_env = workers

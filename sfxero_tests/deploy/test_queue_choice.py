@@ -39,3 +39,14 @@ def test_every_job_is_tagged_with_its_tenant_and_pushes_with_their_target():
         assert tags["sfxero/job_tenant"] == f"{name}:{tags['sfxero/tenant']}", name
     assert loaded.resolve_job_def("push_xero_job").tags["sfxero/target"] == "xero"
     assert loaded.resolve_job_def("push_salesforce_job").tags["sfxero/target"] == "salesforce"
+
+
+def test_bench_scale_refuses_what_it_cannot_run_yet_in_one_line():
+    from ..test_cli import sfxero
+
+    many = sfxero("bench", "scale", "--tenants", "8", "--staging", "postgresql+psycopg://u@127.0.0.1/x", "--json")
+    assert many.returncode == 2 and "--tenants" in many.stderr and "--xero-orgs" in many.stderr, many.stderr
+    sqlite = sfxero("bench", "scale", "--json")
+    assert sqlite.returncode == 2 and "--staging" in sqlite.stderr and "PostgreSQL" in sqlite.stderr, sqlite.stderr
+    other = sfxero("bench", "push", "--tenants", "2", "--json")
+    assert other.returncode == 2 and "applies to `bench scale` only" in other.stderr, other.stderr
