@@ -15,6 +15,8 @@
 #                           the comma-separated queues (xero / salesforce get the API-calling steps,
 #                           dagster the rest), so each system's calls can have their own workers
 #   SFXERO_CELERY_CONCURRENCY [1]: processes per worker
+#   SFXERO_CELERY_NAME      [sfxero]: workers are named NAME-1@host, NAME-2@host, ...; two
+#                           deployments sharing a broker and a host need different names
 #   SFXERO_CELERY_SERVICES  ["daemon webserver workers"]
 #   SFXERO_WEBSERVER_PORT   [3000]
 #   DAGSTER_HOME            [$SFXERO_CELERY_DIR/dagster_home]
@@ -65,7 +67,7 @@ for service in $SERVICES; do
                 i=$((i + 1))
                 # prefetch 1: a worker holds no task it cannot start, so an idle worker takes it.
                 start "worker-$i" "$BIN/celery" -A dagster_celery.app worker -Q "$queues" \
-                    -n "sfxero-$i@%h" --prefetch-multiplier=1 \
+                    -n "${SFXERO_CELERY_NAME:-sfxero}-$i@%h" --prefetch-multiplier=1 \
                     --concurrency "${SFXERO_CELERY_CONCURRENCY:-1}" --loglevel INFO
             done ;;
         *) echo "unknown service '$service' in SFXERO_CELERY_SERVICES (daemon, webserver, workers)" >&2; exit 2 ;;

@@ -140,7 +140,7 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
     state, home = work / "celery", work / "dagster_home"
     home.mkdir(parents=True)
     shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
-    sandbox = start_sandbox(size=size, seed=42)
+    sandbox = start_sandbox(size=size, seed=42, state_dir=work / "sandbox")
     logs = [CallLog()]  # one per tenant's emulator
     sandbox.xero.response_hooks.append(logs[0].hook)
     try:
@@ -151,6 +151,8 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
                    "SFXERO_PACING_URL": REDIS_URL, "SFXERO_PACING_NAMESPACE": f"sfxero-bench:{uuid.uuid4().hex}:"}
             up_env = {**os.environ, **env, "SFXERO_CELERY_DIR": str(state), "SFXERO_CELERY_SERVICES": "workers",
                       "SFXERO_CELERY_WORKERS": " ".join([ALL_QUEUES] * workers),
+                      # Its own worker names: another deployment on this broker and host keeps its own.
+                      "SFXERO_CELERY_NAME": f"sfxero-bench-{uuid.uuid4().hex[:6]}",
                       "SFXERO_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
             subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=up_env, check=True, timeout=120,
                            stdout=subprocess.DEVNULL)

@@ -69,9 +69,6 @@ def _headless_cycle():
 def _start_sandbox(**kwargs):
     """A sandbox in this process for `bench scale`, which counts each Xero response as it is given
     (the bench measures the workers' calls, not this process's)."""
-    import tempfile
-    from pathlib import Path
-
     from ..sandbox.runner import SandboxServer
 
-    return SandboxServer(state_dir=Path(tempfile.mkdtemp(prefix="sfxero-scale-sandbox-")), **kwargs).start()
+    return SandboxServer(**kwargs).start()
