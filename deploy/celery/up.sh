@@ -45,10 +45,14 @@ export PYTHONPATH=$ROOT:$ROOT/deploy/celery${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$STATE" "$DAGSTER_HOME"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp "$ROOT/deploy/celery/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
 
+running() {  # a live process: a killed one not yet reaped (a zombie) answers kill -0 but is dead
+    kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != "Z" ]
+}
+
 start() {  # start NAME COMMAND...: background, pid file, log
     local name=$1; shift
     local pidfile=$STATE/$name.pid
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    if [ -f "$pidfile" ] && running "$(cat "$pidfile")"; then
         echo "$name already running (pid $(cat "$pidfile"))"; return
     fi
     (cd "$ROOT" && exec nohup "$@" >"$STATE/$name.log" 2>&1 </dev/null) &

@@ -130,7 +130,7 @@ def _push_xero_killing_its_worker(instance, server, state: Path, worker_env: dic
     done: dict[str, dg.DagsterRun] = {}
     set_latency(server, 300)
     before = api_writes(server)
-    pusher = threading.Thread(target=lambda: done.update(run=_run(instance, "push_xero_job")))
+    pusher = threading.Thread(target=lambda: done.update(run=_run(instance, "push_xero_job")), daemon=True)
     pusher.start()
     wait_for(lambda: api_writes(server) >= before + 2 or not pusher.is_alive(), "the Xero push to write", timeout=400)
     assert pusher.is_alive(), "the push ended before its worker could be killed"
