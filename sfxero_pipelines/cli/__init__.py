@@ -16,7 +16,7 @@ from ..errors import ConfigError, SfxeroError
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")
-BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens", "soak")
+BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens", "soak", "scale")
 
 
 class NotAvailableYet(ConfigError):
@@ -216,11 +216,14 @@ def replay(record_ids: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line (docs/architecture.md §9).")
 @click.option("--cycles", default=None, type=int,
               help="soak only: sync cycles of random edits checked against the model (default 50).")
-def bench(which: str, size: int, staging_url: str | None, as_json: bool, cycles: int | None) -> None:
+@click.option("--tenants", default=None, type=int,
+              help="scale only: Xero organisations in the sandbox (1 today; several need the sandbox's --xero-orgs).")
+def bench(which: str, size: int, staging_url: str | None, as_json: bool, cycles: int | None,
+          tenants: int | None) -> None:
     """Measure a stage against its floor (docs/architecture.md §9)."""
     from .bench_cmd import run_bench
 
-    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json, cycles=cycles))
+    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json, cycles=cycles, tenants=tenants))
 
 
 @cli.command()

@@ -16,18 +16,24 @@ BENCH_RUNNERS = {
     "e2e": ("e2e_bench", "run_e2e_bench"),
     "tokens": ("tokens_bench", "run_tokens_bench"),
     "soak": ("soak_bench", "run_soak_bench"),
+    "scale": ("scale_bench", "run_scale_bench"),
 }
 #: The soak's cycles when --cycles is not given, and its sandbox when --size is left at the default.
 SOAK_CYCLES, SOAK_SIZE = 50, 40
+#: `bench scale`'s sandbox when --size is left at the default: a few hundred records per organisation.
+SCALE_SIZE = 40
 
 
-def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, cycles: int | None = None) -> int:
+def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, cycles: int | None = None,
+              tenants: int | None = None) -> int:
     from ..bench.harness import emit
 
     if size < 1:
         raise ConfigError("--size", "must be at least 1")
     if cycles is not None and which != "soak":
         raise ConfigError("--cycles", "applies to `bench soak` only")
+    if tenants is not None and which != "scale":
+        raise ConfigError("--tenants", "applies to `bench scale` only")
     if cycles is not None and cycles < 1:
         raise ConfigError("--cycles", "must be at least 1")
     if staging_url:
@@ -43,6 +49,9 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, 
         # A soak cycle reads the sandbox back whole: the default --size of the other benches is too big.
         size = SOAK_SIZE if size == 10_000 else size
         extra = {"cycles": cycles or SOAK_CYCLES}
+    if which == "scale":
+        size = SCALE_SIZE if size == 10_000 else size
+        extra = {"tenants": 1 if tenants is None else tenants, "start_sandbox": _start_sandbox}
     emit(runner(size, staging_url, **extra), as_json)
     return EXIT_OK
 
@@ -55,3 +64,11 @@ def _headless_cycle():
 
     return HeadlessCycle(get_instance=get_instance, run_stage_jobs=run_stage_jobs,
                          verify_convergence=verify_convergence)
+
+
+def _start_sandbox(**kwargs):
+    """A sandbox in this process for `bench scale`, which counts each Xero response as it is given
+    (the bench measures the workers' calls, not this process's)."""
+    from ..sandbox.runner import SandboxServer
+
+    return SandboxServer(**kwargs).start()

@@ -1,8 +1,10 @@
 """`sfxero sync`: run stages headless as real Dagster runs on the persisted instance.
 
 Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run shows in the UI
-(`make dev`) exactly as if launched there. Partitioned jobs run today's partition: the incremental
-sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
+(`make dev`) exactly as if launched there; on an instance with a run queue (a `QueuedRunCoordinator`
+and its daemon: deploy/postgres, deploy/celery) each run is submitted to the queue instead and
+waited for (`queued.py`), so the queue's limits hold for the CLI as for schedules and the UI.
+Partitioned jobs run today's partition: the incremental sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
 summary says whether the two systems converged (its checks are the suites that hold records, without
 the soft signals the first pass just reported: `hold_check_job`); when they did, the push runs once
@@ -22,7 +24,7 @@ import click
 
 from ..defs.checks.definitions import HOLD_CHECK_JOB
 from ..defs.sync.jobs import STAGE_JOBS
-from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, summary
+from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, queued, summary
 from .connections import use_configured_or_sandbox
 from .instance import get_instance
 
@@ -119,8 +121,11 @@ def execute_stage(stage: str, instance, definitions, *, verifying: bool = False)
         kwargs = {}
         if job.partitions_def is not None:
             kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
-        result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet,
-                                  tags={"sfxero/stage": stage}, **kwargs)
+        tags = {"sfxero/stage": stage}
+        if queued.uses_queue(instance):
+            result = queued.submit_and_wait(job, instance, tags=tags, run_config=quiet, **kwargs)
+        else:
+            result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet, tags=tags, **kwargs)
         ok &= result.success
         rows += (_check_rows(result) if stage == "check" else
                  _materialization_rows(result, PUSH_KEYS if stage == "push" else EXTRACT_KEYS))

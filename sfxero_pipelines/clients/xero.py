@@ -9,9 +9,10 @@ What it fixes in the SDK, and why:
   connection (`token_provider`, see `xero_tokens.py`) shares one token across clients and processes.
 - urllib3's hidden `Retry.DEFAULT` is switched off: it sleeps on any `Retry-After`, which on a
   daily-limit 429 means hours.
-- Pacing instead of discovering limits by 429: a sliding window keeps us under the per-minute limit
-  (with headroom), a semaphore under the concurrent limit, and the `X-*-Remaining` headers slow us
-  down when someone else shares the budget; the daily budget stops at `day_budget_stop_share`
+- Pacing instead of discovering limits by 429 (`pacing.py`): a sliding window keeps us under the
+  per-minute limit (with headroom), an in-flight count under the concurrent limit, and the
+  `X-*-Remaining` headers slow us down when someone else shares the budget; in this process's memory,
+  or in Redis (`pacing_url`) so that every worker calling the tenant shares one budget; the daily budget stops at `day_budget_stop_share`
   with `BudgetExhausted`.
 - A 429 that still happens (minute/concurrent) waits `Retry-After` and retries; `day` raises
   `BudgetExhausted` (never sleeps for hours). 5xx, 503 and connection errors retry with exponential
@@ -43,6 +44,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
 from .. import errors
+from .pacing import Pacer, PaceStore, pace_store
 from .xero_tokens import StoredTokenProvider, TokenEndpointUnavailable
 
 SYSTEM = "xero"
@@ -99,45 +101,6 @@ class _Transient(Exception):
         super().__init__(f"{endpoint}: {status} {detail}")
 
 
-class Pacer:
-    """Client-side limiter: ≤ `cap` calls in any `window_s` interval (so any fixed server window of the
-    same length sees ≤ cap), ≤ `concurrent` in flight, and a hold-off when the server reports the
-    minute budget (shared with other clients) as spent."""
-
-    def __init__(self, per_window: int, window_s: float, concurrent: int) -> None:
-        # Headroom: retries and other processes on the same tenant share Xero's minute budget.
-        self.cap = max(1, per_window - max(1, per_window // 12))
-        self.window_s = window_s
-        self._sem = threading.BoundedSemaphore(max(1, concurrent))
-        self._lock = threading.Lock()
-        self._sent: collections.deque[float] = collections.deque()
-        self._hold_until = 0.0
-        self.waited_s = 0.0
-
-    def acquire(self) -> None:
-        self._sem.acquire()
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.window_s:
-                    self._sent.popleft()
-                wait = self._hold_until - now
-                if wait <= 0 and len(self._sent) < self.cap:
-                    self._sent.append(now)
-                    return
-                if wait <= 0:
-                    wait = self._sent[0] + self.window_s - now
-            self.waited_s += max(0.0, wait)
-            time.sleep(max(0.005, wait))
-
-    def release(self) -> None:
-        self._sem.release()
-
-    def hold(self, seconds: float) -> None:
-        with self._lock:
-            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
-
-
 #: Xero's per-app minute across every tenant it reaches, and the calls in flight it allows the app (no limit
 #: of its own: each tenant's 5 bound it).
 APP_PER_MINUTE = 10_000
@@ -156,13 +119,16 @@ def app_pacer_key(api_url: str) -> str:
     return f"xero:{api_url}:app"
 
 
-def shared_pacer(key: str, per_window: int, window_s: float, concurrent: int) -> Pacer:
-    """This process's one Pacer for `key` (and these settings): every client of a tenant, in every
-    asset and thread, spends that tenant's budget, and every client of any tenant the app's."""
+def shared_pacer(key: str, per_window: int, window_s: float, concurrent: int, *, store: PaceStore,
+                 lease_s: float) -> Pacer:
+    """This process's one Pacer for `key` (and these settings) in `store`: every client of a tenant, in
+    every asset and thread, spends that tenant's budget, and every client of any tenant the app's; with a
+    Redis store (`SFXERO_PACING_URL`) so does every process and machine using it (clients/pacing.py)."""
     with _pacers_lock:
-        found = _pacers.get((key, per_window, window_s, concurrent))
+        ident = (key, per_window, window_s, concurrent, id(store))
+        found = _pacers.get(ident)
         if found is None:
-            found = _pacers[(key, per_window, window_s, concurrent)] = Pacer(per_window, window_s, concurrent)
+            found = _pacers[ident] = Pacer(per_window, window_s, concurrent, key=key, store=store, lease_s=lease_s)
         return found
 
 
@@ -182,7 +148,8 @@ class XeroClient:
                  tenant_id: str | None, ca_bundle: str | None, timeout_s: float, max_retries: int,
                  per_minute_limit: int, concurrent_limit: int, day_budget_stop_share: float, day_limit: int,
                  limit_window_s: float, refresh_token: str | None = None, backoff_initial_s: float = 0.5,
-                 token_provider: "StoredTokenProvider | None" = None, app_per_minute_limit: int = APP_PER_MINUTE) -> None:
+                 token_provider: "StoredTokenProvider | None" = None, app_per_minute_limit: int = APP_PER_MINUTE,
+                 pacing_url: str | None = None, pacing_namespace: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_url = identity_url.rstrip("/")
         self.tenant_id = tenant_id or ""
@@ -198,11 +165,13 @@ class XeroClient:
         self.api_calls: collections.Counter[str] = collections.Counter()
         self.limits: dict[str, int | None] = {"min_remaining": None, "day_remaining": None,
                                               "app_min_remaining": None}
-        # One pacer per tenant on its own budget, plus the app's shared by all tenants (architecture.md §4.4).
+        # One pacer per tenant on its own budget, plus the app's shared by all tenants (architecture.md §4.4);
+        # in this process's memory unless `pacing_url` names a shared store (clients/pacing.py).
+        store = pace_store(pacing_url, pacing_namespace)
         self.pacer = shared_pacer(tenant_pacer_key(self.api_url, self.tenant_id), per_minute_limit, limit_window_s,
-                                  concurrent_limit)
+                                  concurrent_limit, store=store, lease_s=timeout_s + 30)
         self.app_pacer = shared_pacer(app_pacer_key(self.api_url), app_per_minute_limit, limit_window_s,
-                                      _APP_CONCURRENT)
+                                      _APP_CONCURRENT, store=store, lease_s=timeout_s + 30)
         self._token: dict | None = None
         self._token_expires = 0.0
         self._token_lock = threading.Lock()

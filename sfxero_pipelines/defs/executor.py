@@ -1,6 +1,8 @@
 """The executor every sfxero job runs its steps with, chosen by `SFXERO_EXECUTOR` (no code change).
 
 - unset or `multiprocess`: Dagster's default, one process per step on the machine running the run.
+- `in_process`: every step in the run's own process (no per-step start-up: small deployments, and
+  runs launched by a daemon on a busy machine).
 - `celery`: dagster-celery; each step is a task on the broker `SFXERO_CELERY_BROKER` (default
   RabbitMQ on localhost, `pyamqp://guest@localhost//`), results in `SFXERO_CELERY_BACKEND` (default
   `rpc://`), routed to the queues of `defs/queues.py`. The workers must run the same code with the
@@ -19,7 +21,7 @@ import dagster as dg
 
 from ..errors import ConfigError
 
-EXECUTORS = ("multiprocess", "celery")
+EXECUTORS = ("multiprocess", "in_process", "celery")
 
 
 def _celery_executor() -> dg.ExecutorDefinition:
@@ -36,4 +38,5 @@ def executor() -> dg.Definitions:
     choice = os.environ.get("SFXERO_EXECUTOR", "").strip().lower() or "multiprocess"
     if choice not in EXECUTORS:
         raise ConfigError("SFXERO_EXECUTOR", f"{choice!r} is not one of {', '.join(EXECUTORS)}")
-    return dg.Definitions(executor=_celery_executor() if choice == "celery" else None)
+    chosen = {"celery": _celery_executor, "in_process": lambda: dg.in_process_executor}.get(choice)
+    return dg.Definitions(executor=chosen() if chosen else None)

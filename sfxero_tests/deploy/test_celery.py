@@ -6,6 +6,12 @@ one on the `dagster` and `xero` queues, one on `dagster` and `salesforce`. The j
 DAGSTER_HOME, against a fresh sandbox and a fresh PostgreSQL staging database. The event log must
 show steps run by both workers, in more than one process; a second extract/check/reconcile must plan
 nothing to create or update; and Xero must hold each Contact and invoice once.
+
+The Xero push meets a lost worker on the way: once it has written to Xero, the worker running it is
+killed (SIGKILL, the worker and its pool process) and started again. Its step, acknowledged only when
+done (deploy/celery/dagster_celery_config.py), goes back to the queue and runs again on the restarted
+worker; the ledger makes the second run resume, so the records are still written once. (One
+deployment for both cases: the workers take most of this test's time.)
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -28,13 +37,15 @@ from sfxero_pipelines.reconcile.plan import summary
 from sfxero_pipelines.staging.state.plans import load_latest
 
 from ..conftest import pg_database
-from ..push.conftest import xero_state
-from .celery_jobs import reconstructable_sfxero_job
+from ..push.conftest import SMALL_BATCHES, api_writes, set_latency, wait_for, xero_state
+from sfxero_pipelines.defs.reconstructable import reconstructable_sfxero_job
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = os.environ.get("SFXERO_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
 BACKEND = os.environ.get("SFXERO_TEST_CELERY_BACKEND", "redis://127.0.0.1:6379/0")
 WORKERS = "dagster,xero dagster,salesforce"
+#: Worker names of this test's own: a deployment elsewhere on the broker and host keeps its names.
+NAME = f"sfxero-test-{uuid.uuid4().hex[:6]}"
 
 
 def _psycopg2(url: str) -> str:
@@ -60,10 +71,14 @@ def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
+    config = tmp_path / "sfxero.yaml"  # small batches: the Xero push is surely mid-way when its worker dies
+    config.write_text((ROOT / "sfxero.yaml").read_text() + SMALL_BATCHES)
     with pg_database() as instance_url:
-        env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home),
+        env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home), "SFXERO_CONFIG": str(config),
                "DAGSTER_PG_URL": _psycopg2(instance_url), "SFXERO_EXECUTOR": "celery",
-               "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND}
+               "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND,
+               # up.sh shares Xero pacing through Redis; this test's keys are its own.
+               "SFXERO_PACING_NAMESPACE": f"sfxero-test:{uuid.uuid4().hex}:"}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         yield server, env
@@ -74,12 +89,12 @@ def workers(celery_env, tmp_path):
     _, env = celery_env
     state = tmp_path / "celery"
     worker_env = {**os.environ, **env, "SFXERO_CELERY_DIR": str(state), "SFXERO_CELERY_SERVICES": "workers",
-                  "SFXERO_CELERY_WORKERS": WORKERS, "SFXERO_BIN": str(Path(sys.executable).parent),
-                  "PYTHONPATH": str(ROOT)}
+                  "SFXERO_CELERY_WORKERS": WORKERS, "SFXERO_CELERY_NAME": NAME,
+                  "SFXERO_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
     subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
     try:
         _wait_ready(state, count=len(WORKERS.split()))
-        yield state
+        yield state, worker_env
     finally:
         subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**worker_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},
                        check=True, timeout=120)
@@ -99,6 +114,46 @@ def _stage(instance: dg.DagsterInstance, stage: str) -> list[dg.DagsterRun]:
     return [_run(instance, name) for name in STAGE_JOBS[stage]]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a Celery worker and its pool processes)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for child in children:
+            pids += _process_tree(int(child))
+    return pids
+
+
+def _push_xero_killing_its_worker(instance, server, state: Path, worker_env: dict) -> tuple[dg.DagsterRun, list[int]]:
+    """push_xero_job, with the `xero` queue's worker SIGKILLed once the push has written to Xero, then
+    started again by up.sh (its pid file names a dead process)."""
+    done: dict[str, dg.DagsterRun] = {}
+    set_latency(server, 300)
+    before = api_writes(server)
+    pusher = threading.Thread(target=lambda: done.update(run=_run(instance, "push_xero_job")), daemon=True)
+    pusher.start()
+    wait_for(lambda: api_writes(server) >= before + 2 or not pusher.is_alive(), "the Xero push to write", timeout=400)
+    assert pusher.is_alive(), "the push ended before its worker could be killed"
+    killed = _process_tree(int((state / "worker-1.pid").read_text()))
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    set_latency(server, 0)
+    subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
+    _wait_ready(state, count=len(WORKERS.split()))
+    pusher.join(timeout=600)
+    assert not pusher.is_alive(), "the push never finished after its worker was killed:\n" + "\n".join(
+        p.read_text()[-3000:] for p in sorted(state.glob("worker-*.log")))
+    return done["run"], killed
+
+
+def _failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """What the run's event log says went wrong (step and run failures, engine errors)."""
+    return [f"{e.dagster_event.step_key or ''} {e.dagster_event.event_type_value}: {e.message[:400]}"
+            for e in instance.all_logs(run.run_id) if e.dagster_event is not None
+            and (e.dagster_event.is_failure or e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
+                 or "error" in (e.message or "").lower())]
+
+
 def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> list[tuple[str, str, int]]:
     """(step key, Celery worker name, process id) of every step a worker ran."""
     seen = []
@@ -116,13 +171,23 @@ def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> l
 
 
 @pytest.mark.slow
-def test_full_cycle_on_celery_workers(celery_env, workers, pg_url):
+@pytest.mark.timeout(900)  # two workers start twice and load the code location per step; 2-4 minutes idle
+def test_full_cycle_on_celery_workers_survives_a_killed_worker(celery_env, workers, pg_url):
     server, env = celery_env
+    state, worker_env = workers
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        runs = [run for stage in ("extract", "check", "reconcile", "push") for run in _stage(instance, stage)]
-        failed = {r.job_name: r.status for r in runs if r.status != dg.DagsterRunStatus.SUCCESS}
+        runs = [run for stage in ("extract", "check", "reconcile") for run in _stage(instance, stage)]
+        push_xero, killed = _push_xero_killing_its_worker(instance, server, state, worker_env)
+        runs += [push_xero, _run(instance, "push_salesforce_job")]
+        failed = {r.job_name: _failures(instance, r) for r in runs if r.status != dg.DagsterRunStatus.SUCCESS}
         assert not failed, f"runs not successful: {failed}"
+
+        # The killed worker's step ran again, in a process of the restarted worker.
+        starts = [e.dagster_event.pid for e in instance.all_logs(push_xero.run_id)
+                  if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+                  and e.dagster_event.step_key == "xero_push"]
+        assert len(starts) >= 2 and starts[0] in killed and starts[-1] not in killed, (starts, killed)
 
         events = _worker_events(instance, runs)
         names = {w for _, w, _ in events if w}
@@ -130,8 +195,8 @@ def test_full_cycle_on_celery_workers(celery_env, workers, pg_url):
         assert len(names) >= 2, f"steps ran on only {names}"
         assert os.getpid() not in pids and len(pids) >= 2, f"step processes: {pids}"
         queue_of = {step: w for step, w, _ in events if w}
-        assert queue_of["xero_push"].startswith("sfxero-1@"), queue_of
-        assert queue_of["salesforce_push"].startswith("sfxero-2@"), queue_of
+        assert queue_of["xero_push"].startswith(f"{NAME}-1@"), queue_of
+        assert queue_of["salesforce_push"].startswith(f"{NAME}-2@"), queue_of
 
         verify = [run for stage in ("extract", "check", "reconcile") for run in _stage(instance, stage)]
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in verify)

@@ -38,4 +38,10 @@ def test_unknown_executor_is_one_line_naming_the_variable(monkeypatch):
     while not isinstance(cause, ConfigError) and cause.__cause__ is not None:
         cause = cause.__cause__
     assert isinstance(cause, ConfigError)
-    assert str(cause) == "SFXERO_EXECUTOR: 'kubernetes' is not one of multiprocess, celery"
+    assert str(cause) == "SFXERO_EXECUTOR: 'kubernetes' is not one of multiprocess, in_process, celery"
+
+
+def test_in_process_executor_runs_every_step_in_the_run_process(monkeypatch):
+    monkeypatch.setenv("SFXERO_EXECUTOR", "in_process")
+    loaded = defs()
+    assert {loaded.resolve_job_def(n).executor_def.name for n in ALL_JOBS} == {"in_process"}

@@ -8,6 +8,7 @@ Nothing here builds the image or talks to a cluster (no registry or Kubernetes o
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -54,13 +55,14 @@ def test_helm_values_run_sfxero_with_k8s_run_launcher_and_secret_env():
 
 
 def _tag_limits(limits: list[dict]) -> set[tuple]:
-    return {(d["key"], d.get("value"), d["limit"]) for d in limits if d["key"] == "sfxero/target"}
+    return {(d["key"], json.dumps(d.get("value")), d["limit"]) for d in limits if d["key"].startswith("sfxero/")}
 
 
 def test_run_queue_limits_agree_across_deployments():
     values = yaml.safe_load((K8S / "values.yaml").read_text())
     helm = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
-    expected = {("sfxero/target", "xero", 1), ("sfxero/target", "salesforce", 1)}
+    expected = {("sfxero/target", '"salesforce"', 1), ("sfxero/job_tenant", '{"applyLimitPerUniqueValue": true}', 1),
+                ("sfxero/tenant", "null", 4)}
     assert _tag_limits(helm) == expected
     for path in ("dagster.yaml", "deploy/postgres/dagster.yaml", "deploy/celery/dagster.yaml"):
         instance = yaml.safe_load((ROOT / path).read_text())

@@ -10,6 +10,7 @@ import dagster as dg
 
 from ..extract_metadata import EXTRACT_KIND_TAG
 from ..push.checks import mass_change_checks
+from .tags import TARGET_TAG, tenant_tags
 
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
 # alone would bring their checks along and run every suite twice per cycle).
@@ -20,11 +21,11 @@ REFERENCE_EXTRACT = UNPARTITIONED.without_checks()
 PARTITIONED_EXTRACT = (dg.AssetSelection.groups("salesforce_extract", "xero_extract") - UNPARTITIONED).without_checks()
 
 extract_job = dg.define_asset_job(
-    "extract_job", selection=PARTITIONED_EXTRACT,
+    "extract_job", tags=tenant_tags("extract_job"), selection=PARTITIONED_EXTRACT,
     description="Stage Salesforce and Xero objects for one daily window (today's = incremental since the cursor).",
 )
 reference_extract_job = dg.define_asset_job(
-    "reference_extract_job", selection=REFERENCE_EXTRACT,
+    "reference_extract_job", tags=tenant_tags("reference_extract_job"), selection=REFERENCE_EXTRACT,
     description="Stage Xero reference data (items, accounts, tax rates, currencies, bank transfers, contact groups, "
                 "tracking categories) in full, and the journals after the last one staged.",
 )
@@ -33,7 +34,7 @@ STAGED = dg.AssetSelection.groups("salesforce_extract", "xero_extract")
 # Checks of the staged tables only (no extract): they read the tables as they are. Blocking checks
 # that fail with ERROR fail this run, so `sync --stage all` stops before reconcile and push.
 check_job = dg.define_asset_job(
-    "check_job", selection=STAGED - STAGED.without_checks(),
+    "check_job", tags=tenant_tags("check_job"), selection=STAGED - STAGED.without_checks(),
     description="Data-quality checks on every staged table: hold bad records, block a table that fails a table-level rule.",
 )
 
@@ -41,22 +42,25 @@ check_job = dg.define_asset_job(
 # `sfxero status`), and the push jobs run the guard before writing it.
 MASS_CHANGE = dg.AssetSelection.checks(*mass_change_checks)
 reconcile_job = dg.define_asset_job(
-    "reconcile_job", selection=dg.AssetSelection.groups("reconciliation") - MASS_CHANGE,
+    "reconcile_job", tags=tenant_tags("reconcile_job"),
+    selection=dg.AssetSelection.groups("reconciliation") - MASS_CHANGE,
     description="Compare staged Salesforce and Xero data: store the sync plan per recipe and the reconciliation report.",
 )
 
-# One job per target system: the `sfxero/target` tag lets the run queue admit one writer per system
-# (dagster.yaml tag_concurrency_limits); the assets' own RetryPolicy reruns a step after transient trouble.
+# One job per target system: the `sfxero/target` and tenant tags (tags.py) let the run queue admit one
+# writer per system and tenant (dagster.yaml tag_concurrency_limits); the assets' own RetryPolicy
+# reruns a step after transient trouble.
 # Each also runs the plans' blocking `ready_to_push` checks first: a failed one stops the push step.
 PLANS = dg.AssetSelection.groups("reconciliation")
 READY_TO_PUSH = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
 push_xero_job = dg.define_asset_job(
-    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | READY_TO_PUSH, tags={"sfxero/target": "xero"},
+    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | READY_TO_PUSH,
+    tags={TARGET_TAG: "xero", **tenant_tags("push_xero_job")},
     description="Write the latest sync plan's Salesforce → Xero rows (and their write-backs).",
 )
 push_salesforce_job = dg.define_asset_job(
     "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push") | READY_TO_PUSH,
-    tags={"sfxero/target": "salesforce"},
+    tags={TARGET_TAG: "salesforce", **tenant_tags("push_salesforce_job")},
     description="Write the latest sync plan's Xero → Salesforce rows.",
 )
 

@@ -58,6 +58,11 @@ class XeroResource(dg.ConfigurableResource):
     limit_window_s: float = Field(default=60.0, description="Length of Xero's rate-limit 'minute' (tests shorten "
                                   "it together with the emulator's).")
     backoff_initial_s: float = 0.5
+    pacing_url: str | None = Field(default=None, repr=False, description="Where the per-tenant pacing state lives "
+                                   "(SFXERO_PACING_URL, redis://...): shared by every process and machine "
+                                   "calling Xero. Unset: each client paces in its own memory (one process).")
+    pacing_namespace: str | None = Field(default=None, description="Prefix of the pacing keys in Redis "
+                                         "(SFXERO_PACING_NAMESPACE; default `sfxero:pace:`).")
     staging_url: str | None = Field(default=None, description="Where stored connections live (SFXERO_STAGING_URL; "
                                     "default the staging database).", repr=False)
 
@@ -91,7 +96,8 @@ class XeroResource(dg.ConfigurableResource):
             per_minute_limit=self.per_minute_limit, concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
             limit_window_s=self.limit_window_s, refresh_token=None if provider else refresh_token,
-            backoff_initial_s=self.backoff_initial_s)
+            backoff_initial_s=self.backoff_initial_s, pacing_url=env_value(self.pacing_url),
+            pacing_namespace=env_value(self.pacing_namespace))
 
     def stored_connection(self, tenant_id: str, engine) -> StoredTokenProvider:
         """The token provider of one stored organisation on `engine` (the keep-alive rotates through it)."""
@@ -106,7 +112,8 @@ class XeroResource(dg.ConfigurableResource):
 
 _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_id": "XERO_CLIENT_ID",
         "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE",
-        "staging_url": "SFXERO_STAGING_URL", "refresh_token": "XERO_REFRESH_TOKEN"}
+        "staging_url": "SFXERO_STAGING_URL", "refresh_token": "XERO_REFRESH_TOKEN",
+        "pacing_url": "SFXERO_PACING_URL", "pacing_namespace": "SFXERO_PACING_NAMESPACE"}
 
 
 def xero_resource_from_env(**overrides) -> XeroResource:

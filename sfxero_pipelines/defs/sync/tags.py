@@ -1,0 +1,33 @@
+"""The run tags the run queue limits by (`tag_concurrency_limits` in every deploy/*/dagster.yaml and the
+Helm values), so that concurrency scales with Xero organisations:
+
+- `sfxero/target` (push jobs): the system written. Salesforce is one org per deployment: limit 1.
+- `sfxero/tenant`: the Xero organisation a run works on. A limit on the key alone caps how many
+  tenants' runs go at once (the deployment's worker and API capacity).
+- `sfxero/job_tenant` = `<job>:<tenant>`: limited to 1 per unique value, so one tenant's push (or
+  extract, ...) never runs twice at once, while different tenants' run side by side.
+
+The queue admits; the writer lease in the staging database (`staging/state/lease.py`) is what
+guarantees one writer per (system, tenant) for runs that step past the queue. A job without a
+tenant of its own (one organisation per code location, `XERO_TENANT_ID` unset: a custom connection)
+is tagged `default`.
+"""
+
+from __future__ import annotations
+
+import os
+
+TARGET_TAG = "sfxero/target"
+TENANT_TAG = "sfxero/tenant"
+JOB_TENANT_TAG = "sfxero/job_tenant"
+DEFAULT_TENANT = "default"
+
+
+def tenant_of_location() -> str:
+    """The organisation this code location works on (its `XERO_TENANT_ID`), or `default`."""
+    return os.environ.get("XERO_TENANT_ID", "").strip() or DEFAULT_TENANT
+
+
+def tenant_tags(job_name: str, tenant: str | None = None) -> dict[str, str]:
+    tenant = tenant or tenant_of_location()
+    return {TENANT_TAG: tenant, JOB_TENANT_TAG: f"{job_name}:{tenant}"}

@@ -1,0 +1,52 @@
+"""Which door `sfxero sync` takes: the run queue on an instance configured with one (the production
+configs), in process on the embedded default; and the run tags the queue's limits read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sfxero_pipelines.cli.queued import queue_chosen
+from sfxero_pipelines.definitions import defs
+from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
+from sfxero_pipelines.defs.sync.tags import tenant_tags
+from sfxero_pipelines.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_production_configs_queue_and_the_embedded_default_runs_in_process(tmp_path):
+    assert queue_chosen(ROOT / "deploy/postgres/dagster.yaml", {})
+    assert queue_chosen(ROOT / "deploy/celery/dagster.yaml", {})
+    assert not queue_chosen(ROOT / "dagster.yaml", {})
+    assert not queue_chosen(tmp_path / "absent.yaml", {})
+    assert queue_chosen(ROOT / "dagster.yaml", {"SFXERO_SYNC_RUNS": "queue"})
+    assert not queue_chosen(ROOT / "deploy/celery/dagster.yaml", {"SFXERO_SYNC_RUNS": "in-process"})
+
+
+def test_a_wrong_sync_runs_value_is_one_line_naming_the_variable():
+    with pytest.raises(ConfigError) as wrong:
+        queue_chosen(ROOT / "dagster.yaml", {"SFXERO_SYNC_RUNS": "daemon"})
+    assert str(wrong.value) == "SFXERO_SYNC_RUNS: 'daemon' is not one of queue, in-process"
+
+
+def test_every_job_is_tagged_with_its_tenant_and_pushes_with_their_target():
+    assert tenant_tags("push_xero_job", "t-1") == {"sfxero/tenant": "t-1", "sfxero/job_tenant": "push_xero_job:t-1"}
+    loaded = defs()
+    for name in (n for names in STAGE_JOBS.values() for n in names):
+        tags = loaded.resolve_job_def(name).tags
+        assert tags["sfxero/job_tenant"] == f"{name}:{tags['sfxero/tenant']}", name
+    assert loaded.resolve_job_def("push_xero_job").tags["sfxero/target"] == "xero"
+    assert loaded.resolve_job_def("push_salesforce_job").tags["sfxero/target"] == "salesforce"
+
+
+def test_bench_scale_refuses_what_it_cannot_run_yet_in_one_line():
+    from ..test_cli import sfxero
+
+    many = sfxero("bench", "scale", "--tenants", "8", "--staging", "postgresql+psycopg://u@127.0.0.1/x", "--json")
+    assert many.returncode == 2 and "--tenants" in many.stderr and "--xero-orgs" in many.stderr, many.stderr
+    sqlite = sfxero("bench", "scale", "--json")
+    assert sqlite.returncode == 2 and "--staging" in sqlite.stderr and "PostgreSQL" in sqlite.stderr, sqlite.stderr
+    other = sfxero("bench", "push", "--tenants", "2", "--json")
+    assert other.returncode == 2 and "applies to `bench scale` only" in other.stderr, other.stderr
