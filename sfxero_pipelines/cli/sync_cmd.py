@@ -1,8 +1,9 @@
 """`sfxero sync`: run stages headless as real Dagster runs on the persisted instance.
 
 Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run shows in the UI
-(`make dev`) exactly as if launched there. Partitioned jobs run today's partition: the incremental
-sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
+(`make dev`) exactly as if launched there. Partitioned jobs run the open (this month's) partition:
+the incremental sync; the first extract on an instance runs over every partition at once
+(`partition_run`). `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
 summary says whether the two systems converged; when they did, the push runs once more against the
 verifying plans (nothing to write), so the UI shows no asset behind its upstream. A failed stage
@@ -13,7 +14,6 @@ held, or the verifying plan still has work.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 
@@ -22,6 +22,7 @@ import click
 from ..defs.sync.jobs import STAGE_JOBS
 from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, summary
 from .connections import use_configured_or_sandbox
+from .partition_run import partition_selection, range_planned_events
 from .instance import get_instance
 
 ORDER = ("extract", "check", "reconcile", "push")
@@ -37,13 +38,16 @@ PUSH_KEYS = ("planned", "written", "already_done", "found_by_lookup", "write_bac
 
 
 def _materialization_rows(result, keys: tuple[str, ...]) -> list[tuple]:
-    """(asset, *values of `keys`) per materialization of a run ("" where a key is absent)."""
-    rows = []
+    """(asset, *values of `keys`) per asset materialized by a run ("" where a key is absent).
+
+    A run over a partition range records one materialization per partition, each with the step's one
+    metadata: counted once per asset, not once per partition."""
+    rows = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         meta = _plain(mat.metadata)
-        rows.append((mat.asset_key.to_user_string(), *(meta.get(k, "") for k in keys)))
-    return rows
+        rows.setdefault(mat.asset_key.to_user_string(), (mat.asset_key.to_user_string(), *(meta.get(k, "") for k in keys)))
+    return list(rows.values())
 
 
 def _check_rows(result) -> list[tuple]:
@@ -105,11 +109,10 @@ def execute_stage(stage: str, instance, definitions) -> StageResult:
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     for job_name in STAGE_JOBS[stage]:
         job = definitions.resolve_job_def(job_name)
-        kwargs = {}
-        if job.partitions_def is not None:
-            kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
-        result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet,
-                                  tags={"sfxero/stage": stage}, **kwargs)
+        kwargs, tags = partition_selection(job, instance) if job.partitions_def is not None else ({}, {})
+        with range_planned_events(tags):
+            result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet,
+                                      tags={"sfxero/stage": stage, **tags}, **kwargs)
         ok &= result.success
         rows += (_check_rows(result) if stage == "check" else
                  _materialization_rows(result, PUSH_KEYS if stage == "push" else EXTRACT_KEYS))
