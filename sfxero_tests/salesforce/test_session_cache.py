@@ -26,11 +26,13 @@ def token_calls(server) -> int:
     return sum(n for endpoint, n in stats["requests"].items() if "oauth2/token" in endpoint)
 
 
-@pytest.fixture
-def cached(tmp_path, monkeypatch):
-    """Staging (where the cache lives) and the token key, both the test's own."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cached(request, tmp_path, monkeypatch):
+    """Staging (where the cache lives, on either backend) and the token key, both the test's own."""
     monkeypatch.setenv("SFXERO_SECRET_KEY", Fernet.generate_key().decode())
-    return f"sqlite:///{tmp_path / 'staging.db'}"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'staging.db'}"
+    return request.getfixturevalue("pg_url")
 
 
 def test_clients_one_after_another_and_at_once_share_one_session(make_sandbox, cached):

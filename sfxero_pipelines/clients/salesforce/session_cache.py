@@ -1,5 +1,5 @@
 """One Salesforce session shared by every client, run and process: its access token cached, encrypted, in
-`oauth_token` (system `salesforce_session`, one row per identity), like Xero's stored access token.
+`oauth_token` (system `sf_session`, one row per identity), like Xero's stored access token.
 
 Contract:
 - Whatever the grant (JWT bearer, password, client credentials, the stored connection's refresh token),
@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from ...errors import AuthError
 from ...staging.state import tokens
 
-CACHE_SYSTEM = "salesforce_session"
+CACHE_SYSTEM = "sf_session"  # oauth_token.system is 16 characters at most
 #: A cached session is handed out only while it has more than this left (Salesforce's clock may run ahead).
 REUSE_MARGIN_S = 120.0
 
