@@ -121,12 +121,14 @@ def run_connect_xero(*, no_browser: bool, port: int, scopes: str, headless: bool
 
 
 def connection_rows(now: dt.datetime | None = None) -> list[dict]:
+    from ..clients.salesforce.session_cache import CACHE_SYSTEM
     from ..staging.state import tokens
 
     now = now or dt.datetime.now(dt.timezone.utc)
     staging = _staging()
     with staging.begin() as conn:
-        stored = tokens.list_connections(conn)
+        # Salesforce's cached sessions are not connections (clients/salesforce/session_cache.py).
+        stored = [c for c in tokens.list_connections(conn) if c.system != CACHE_SYSTEM]
     staging.dispose()
     rows = []
     for c in stored:

@@ -52,6 +52,7 @@ def _transport(app: ConnectedApp):
 
 def run_connect_salesforce(*, no_browser: bool, port: int, scopes: str) -> int:
     from ..clients.salesforce import auth
+    from ..clients.salesforce.session_cache import forget_sessions
     from ..clients.secret_key import token_cipher
     from ..defs.staging.resources import staging_for_cli
     from ..staging.state import tokens
@@ -84,6 +85,7 @@ def run_connect_salesforce(*, no_browser: bool, port: int, scopes: str) -> int:
     with staging.begin() as conn:
         for other in tokens.list_connections(conn, auth.CONNECTION_SYSTEM):
             tokens.forget(conn, auth.CONNECTION_SYSTEM, other.tenant_id)  # one Salesforce org per sfxero
+        forget_sessions(conn)  # sessions opened by the previous consent
         tokens.save_connection(conn, cipher, system=auth.CONNECTION_SYSTEM, tenant_id=tenant_id, tenant_name=instance,
                                scopes=pair.get("scope") or scopes, refresh_token=pair["refresh_token"],
                                access_token=pair.get("access_token"), access_expires_at=None)
@@ -94,6 +96,7 @@ def run_connect_salesforce(*, no_browser: bool, port: int, scopes: str) -> int:
 
 def run_disconnect_salesforce() -> int:
     from ..clients.salesforce import auth
+    from ..clients.salesforce.session_cache import forget_sessions
     from ..clients.secret_key import token_cipher
     from ..defs.staging.resources import staging_for_cli
     from ..staging.state import tokens
@@ -119,6 +122,7 @@ def run_disconnect_salesforce() -> int:
             transport.close()
     with staging.begin() as conn:
         tokens.forget(conn, auth.CONNECTION_SYSTEM, row.tenant_id)
+        forget_sessions(conn)
     staging.dispose()
     click.echo(f"Disconnected Salesforce org {row.tenant_id} ({row.tenant_name}){note}.")
     return 0

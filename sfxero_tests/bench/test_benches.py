@@ -126,6 +126,8 @@ def test_bench_e2e_converges_with_batched_writes(tmp_path, scratch):
     # Check and reconcile never call an API.
     for stage in ("check", "reconcile", "check_verify", "reconcile_verify"):
         assert out["stages"][stage]["api_calls"] == {"salesforce": 0, "xero": 0}
-    # Xero is connected by consent into the token store; the whole cycle shares its access token.
+    # Xero is connected by consent into the token store; the whole cycle shares its access token, and every
+    # Salesforce client shares one session (cached in the staging database): one token call each at most.
     assert out["token_calls"]["xero"] <= out["xero_tenants"] == 1
     assert out["token_calls"]["salesforce"] == sum(s["token_calls"]["salesforce"] for s in out["stages"].values())
+    assert out["token_calls"]["salesforce"] <= 1

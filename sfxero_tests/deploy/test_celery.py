@@ -31,6 +31,7 @@ import dagster as dg
 import pytest
 import requests
 
+from sfxero_pipelines.defs.partitions import partition_key_of
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
 from sfxero_pipelines.reconcile.plan import summary
@@ -104,7 +105,7 @@ def workers(celery_env, tmp_path):
 def _run(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun:
     tags = {"sfxero/stage": "celery-test"}
     if job_name == "extract_job":
-        tags["dagster/partition"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        tags["dagster/partition"] = partition_key_of(dt.datetime.now(dt.timezone.utc).date())
     with dg.execute_job(reconstructable_sfxero_job(job_name), instance=instance, tags=tags,
                         raise_on_error=False) as result:
         return result.dagster_run

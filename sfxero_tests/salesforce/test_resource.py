@@ -97,29 +97,6 @@ def test_token_expiry_mid_paging_recovers_without_loss_or_repeat(make_sandbox):
         assert len(rows) == 400 and sf.api_calls["token"] == 3
 
 
-def test_clients_of_one_process_share_one_session_and_drop_a_refused_one(make_sandbox):
-    server = make_sandbox(size="small", seed=23, faults="token_ttl_s=60")
-
-    def token_requests() -> int:
-        seen = sandbox_call(server, "sf", "GET", "/__sandbox/stats")["requests"]
-        return sum(n for key, n in seen.items() if key.endswith("/services/oauth2/token"))
-
-    before = token_requests()
-    for _ in range(3):  # as a cycle's assets do: a client each, one sign-in for all
-        with resource(server).get_client() as sf:
-            assert sf.count("SELECT COUNT() FROM Account") == 40
-    assert token_requests() == before + 1
-    with resource(server, client_secret="another-app-secret").get_client() as sf:  # other settings: not lent
-        with pytest.raises(AuthError):
-            sf.limits()
-    sandbox_call(server, "sf", "POST", "/__sandbox/clock", {"advance_s": 120})  # the shared session expires
-    with resource(server).get_client() as first, resource(server).get_client() as second:
-        assert first.count("SELECT COUNT() FROM Account") == 40  # refused once, signed in again
-        assert second.count("SELECT COUNT() FROM Account") == 40  # borrows the new session
-        assert (first.api_calls["token"], second.api_calls["token"]) == (1, 0)
-    assert token_requests() == before + 3  # the refused secret's attempt, and one new session
-
-
 def test_budget_exhaustion_is_a_clear_failure(make_sandbox):
     server = make_sandbox(size="small", seed=23)
     server.salesforce.daily_limit = 6

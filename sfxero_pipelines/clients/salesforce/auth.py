@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jwt
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from simple_salesforce.exceptions import SalesforceGeneralError
 
@@ -84,18 +85,20 @@ class StoredConnection:
 
         return engine_for(self._staging_url)
 
-    def read(self) -> str:
-        """The stored refresh token; AuthError naming `sfxero connect salesforce` when there is none usable."""
-        engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                stored = tokens.list_connections(conn, CONNECTION_SYSTEM)
-                row = tokens.load(conn, self._cipher_factory(), CONNECTION_SYSTEM, stored[0].tenant_id) if stored else None
-                if row is not None and row.state == tokens.ACTIVE:
-                    tokens.touch(conn, CONNECTION_SYSTEM, row.tenant_id)
-                    conn.commit()
-        finally:
-            engine.dispose()
+    def read(self, conn: sa.Connection | None = None) -> str:
+        """The stored refresh token; AuthError naming `sfxero connect salesforce` when there is none usable.
+        `conn`: a transaction of the same database to read and write in (the session cache's lock: on
+        SQLite a second connection would wait for that lock's own transaction)."""
+        if conn is not None:
+            row = self._read(conn)
+        else:
+            engine = self._engine()
+            try:
+                with engine.connect() as own:
+                    row = self._read(own)
+                    own.commit()
+            finally:
+                engine.dispose()
         if row is None:
             raise AuthError(SYSTEM, f"no Salesforce connection is stored (SALESFORCE_AUTH=connection); "
                             f"run `{CONNECT_COMMAND}`")
@@ -104,8 +107,19 @@ class StoredConnection:
         self.tenant_id, self.refresh_token = row.tenant_id, row.refresh_token
         return row.refresh_token or ""
 
-    def refused(self, reason: str) -> None:
-        """Salesforce refused the refresh token: the connection is revoked until connected again."""
+    def _read(self, conn: sa.Connection) -> tokens.StoredConnection | None:
+        stored = tokens.list_connections(conn, CONNECTION_SYSTEM)
+        row = tokens.load(conn, self._cipher_factory(), CONNECTION_SYSTEM, stored[0].tenant_id) if stored else None
+        if row is not None and row.state == tokens.ACTIVE:
+            tokens.touch(conn, CONNECTION_SYSTEM, row.tenant_id)
+        return row
+
+    def refused(self, reason: str, conn: sa.Connection | None = None) -> None:
+        """Salesforce refused the refresh token: the connection is revoked until connected again (in `conn`,
+        committed by its owner, when given)."""
+        if conn is not None:
+            tokens.mark(conn, CONNECTION_SYSTEM, self.tenant_id or "", tokens.REVOKED, reason)
+            return
         engine = self._engine()
         try:
             with engine.begin() as conn:
@@ -114,9 +128,18 @@ class StoredConnection:
             engine.dispose()
 
 
-def grant_for(cfg: Settings, connection: StoredConnection | None) -> Grant:
+def grant_name(cfg: Settings, connection: StoredConnection | None) -> str:
+    """Which grant `grant_for` builds for these settings (a key of GRANT_VARIABLES), without building it."""
     if connection is not None:
-        data = {"grant_type": "refresh_token", "refresh_token": connection.read(), "client_id": cfg.client_id}
+        return "refresh-token"
+    if cfg.private_key_file and cfg.username:
+        return "JWT bearer"
+    return "username-password" if cfg.username and cfg.password else "client-credentials"
+
+
+def grant_for(cfg: Settings, connection: StoredConnection | None, conn: sa.Connection | None = None) -> Grant:
+    if connection is not None:
+        data = {"grant_type": "refresh_token", "refresh_token": connection.read(conn), "client_id": cfg.client_id}
         if cfg.client_secret:
             data["client_secret"] = cfg.client_secret
         return Grant("refresh-token", data)
@@ -141,9 +164,10 @@ def grant_for(cfg: Settings, connection: StoredConnection | None) -> Grant:
 
 
 def open_session(transport: Transport, cfg: Settings, connection: StoredConnection | None,
-                 secrets: Callable[[], list[str | None]]) -> dict:
-    """Salesforce's token answer for the configured grant (`access_token`, `instance_url`, ...)."""
-    grant = grant_for(cfg, connection)
+                 secrets: Callable[[], list[str | None]], conn: sa.Connection | None = None) -> dict:
+    """Salesforce's token answer for the configured grant (`access_token`, `instance_url`, ...). `conn`: the
+    staging transaction the stored connection is read and marked in (see `StoredConnection.read`)."""
+    grant = grant_for(cfg, connection, conn)
     url = cfg.login_url.rstrip("/") + "/services/oauth2/token"
     response = None
     for attempt in transport.retrying():
@@ -161,7 +185,7 @@ def open_session(transport: Transport, cfg: Settings, connection: StoredConnecti
         except ValueError:
             detail = f"HTTP {response.status_code}"
         if grant.name == "refresh-token" and connection is not None and code == "invalid_grant":
-            connection.refused(f"Salesforce refused the refresh token ({detail})")
+            connection.refused(f"Salesforce refused the refresh token ({detail})", conn)
             raise AuthError(SYSTEM, redact(f"the stored connection was refused ({detail}); {RECONNECT}", secrets()))
         who = f" for user {cfg.username}" if cfg.username and grant.name in ("JWT bearer", "username-password") else ""
         raise AuthError(SYSTEM, redact(f"{grant.name} grant{who} refused ({detail})", secrets()),
@@ -172,47 +196,6 @@ def open_session(transport: Transport, cfg: Settings, connection: StoredConnecti
 
 
 # -- sessions shared in one process -------------------------------------------------------------------
-#: How long a session opened by one client is lent to the next in the same process. Salesforce keeps a
-#: session for hours (the org's timeout, 2 h by default, counted from the last use); a session refused
-#: before then is dropped and a new one opened (`SalesforceClient._call`), so this only bounds how long
-#: a process trusts one it has not just used.
-SESSION_REUSE_S = 15 * 60
-_SESSIONS: dict[str, tuple[float, dict]] = {}
-_SESSIONS_LOCK = threading.Lock()
-
-
-def _session_key(cfg: Settings) -> str:
-    # Everything that decides which user and org the session belongs to; hashed, so the table holds no
-    # secret in a form that could be printed.
-    parts = (cfg.login_url.rstrip("/"), cfg.client_id, cfg.client_secret, cfg.username, cfg.password,
-             cfg.private_key_file, cfg.auth, cfg.staging_url)
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def shared_session(cfg: Settings) -> dict | None:
-    """The token answer another client of this process opened for the same settings, if still lent out.
-
-    A cycle used to sign in once per asset (26 token calls for a 40-account cycle); every client of a
-    process now shares one session, as Xero's clients share one stored token."""
-    with _SESSIONS_LOCK:
-        entry = _SESSIONS.get(_session_key(cfg))
-    if entry is None or time.monotonic() - entry[0] > SESSION_REUSE_S:
-        return None
-    return entry[1]
-
-
-def share_session(cfg: Settings, body: dict) -> None:
-    with _SESSIONS_LOCK:
-        _SESSIONS[_session_key(cfg)] = (time.monotonic(), body)
-
-
-def drop_session(cfg: Settings, access_token: str | None) -> None:
-    """Salesforce refused `access_token`: no client of this process is lent it again."""
-    key = _session_key(cfg)
-    with _SESSIONS_LOCK:
-        entry = _SESSIONS.get(key)
-        if entry is not None and entry[1].get("access_token") == access_token:
-            del _SESSIONS[key]
 
 
 # -- the web-server flow (authorization code with PKCE) ------------------------------------------------

@@ -3,6 +3,8 @@
 The client is assembled from the package's modules, each with its own contract: `auth.py` (grants and
 the stored connection), `transport.py` (session, trust store, retries, limit headers), `query.py`
 (SOQL reads) and `bulk.py` (Bulk API 2.0). What this module adds (what extract and push rely on):
+- The session (access token) is shared by every client, run and process through the cache in the
+  staging database (`session_cache.py`): one token call per session timeout, not one per asset.
 - The `Salesforce` object is built as a direct session (`session_id` + `instance_url`), so
   simple-salesforce never refreshes on its own (its refresh drops custom headers and SFType's can loop
   forever). On `SalesforceExpiredSession` we authenticate once more, rebuild it and retry the same
@@ -39,7 +41,7 @@ from simple_salesforce.exceptions import (
 )
 
 from ...errors import ApiError, AuthError, BudgetExhausted, certificate_problem, redact, untrusted_certificate
-from . import auth
+from . import auth, session_cache
 from .bulk import BulkCalls
 from .query import QueryCalls
 from .transport import SYSTEM, Transport, error_code, error_message, is_transient, log
@@ -73,7 +75,8 @@ class Settings:
     bulk_threshold: int = 50_000
     retry_backoff_s: float = 0.5
     auth: str = "auto"  # one of AUTH_MODES (SALESFORCE_AUTH)
-    staging_url: str | None = field(default=None, repr=False)  # where the stored connection lives
+    staging_url: str | None = field(default=None, repr=False)  # where the stored connection and session cache live
+    session_timeout_s: float = 7200  # the org's session timeout (Salesforce's default 2 h): how long a session is reused
 
 
 class SalesforceClient(QueryCalls, BulkCalls):
@@ -86,6 +89,7 @@ class SalesforceClient(QueryCalls, BulkCalls):
                                     budget_stop_share=config.budget_stop_share)
         self._session = self._transport.session
         self._connection = self._stored_connection(config)
+        self._cache = self._session_cache(config)
         self._sf: Salesforce | None = None
         self._token: str | None = None
         self._backoff = float(config.retry_backoff_s)
@@ -98,6 +102,16 @@ class SalesforceClient(QueryCalls, BulkCalls):
         from ..secret_key import token_cipher
 
         return auth.StoredConnection(config.staging_url or staging_url(), token_cipher)
+
+    def _session_cache(self, config: Settings) -> session_cache.SessionCache | None:
+        from ...settings import staging_url
+        from ..secret_key import token_cipher
+
+        key = session_cache.identity_key(config.login_url, config.client_id, config.username,
+                                         auth.grant_name(config, self._connection))
+        return session_cache.session_cache(staging_url=config.staging_url or staging_url(),
+                                           staging_named=bool(config.staging_url), key=key,
+                                           session_timeout_s=config.session_timeout_s, cipher_factory=token_cipher)
 
     @property
     def api_calls(self):
@@ -121,6 +135,8 @@ class SalesforceClient(QueryCalls, BulkCalls):
 
     def close(self) -> None:
         self._session.close()
+        if self._cache is not None:
+            self._cache.close()
 
     def _secrets(self) -> list[str | None]:
         stored = self._connection.refresh_token if self._connection else None
@@ -129,15 +145,12 @@ class SalesforceClient(QueryCalls, BulkCalls):
     def _check_budget(self) -> None:
         self._transport.check_budget()
 
-    def _authenticate(self, *, refused: str | None = None) -> Salesforce:
-        """A session: the one this process already has for these settings, or a new one. `refused`: the
-        access token Salesforce just refused (never lent again; a new session is opened)."""
-        if refused is not None:
-            auth.drop_session(self._cfg, refused)
-        body = auth.shared_session(self._cfg)
-        if body is None:
-            body = auth.open_session(self._transport, self._cfg, self._connection, self._secrets)
-            auth.share_session(self._cfg, body)
+    def _authenticate(self, rejected: str | None = None) -> Salesforce:
+        """A session: the shared cached one (not `rejected`), or a new one from the grant (session_cache.py)."""
+        def open_session(conn=None) -> dict:
+            return auth.open_session(self._transport, self._cfg, self._connection, self._secrets, conn)
+
+        body = self._cache.session(open_session, rejected) if self._cache is not None else open_session()
         self._token = body["access_token"]
         self._sf = Salesforce(instance_url=body["instance_url"], session_id=self._token, session=self._session,
                               version=self._cfg.api_version, object_pairs_hook=dict)
@@ -164,7 +177,7 @@ class SalesforceClient(QueryCalls, BulkCalls):
                     reauthenticated = True
                     log.info("Salesforce session expired during %s; re-authenticating", what)
                     self._sf = None
-                    self._authenticate(refused=self._token)
+                    self._authenticate(rejected=self._token)
         except SalesforceRefusedRequest as exc:
             if error_code(exc) == "REQUEST_LIMIT_EXCEEDED":
                 used, limit = self.api_usage or (None, None)

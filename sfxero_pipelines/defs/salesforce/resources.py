@@ -65,6 +65,9 @@ class SalesforceResource(dg.ConfigurableResource):
     auth: str = Field(default="auto", description="How to sign in (SALESFORCE_AUTH): 'auto' picks JWT bearer, "
                       "password or client credentials from what is set; 'connection' uses the refresh token "
                       "stored by `sfxero connect salesforce`.")
+    session_timeout_s: float = Field(default=7200, description="The org's session timeout in seconds (Setup → "
+                                     "Session Settings; Salesforce's default 2 hours): how long one session, "
+                                     "cached encrypted in the staging database, serves every asset and run.")
     staging_url: str | None = Field(default=None, repr=False, description="Where the stored connection lives "
                                     "(SFXERO_STAGING_URL; default the staging database).")
 
