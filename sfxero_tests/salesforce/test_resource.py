@@ -242,9 +242,7 @@ def test_raw_pages_are_query_pages_with_the_next_request_already_sent(make_sandb
         rows = [r for body in [first, *pages] for r in page_records(body)[0]]
         assert rows == expected and len(rows) > 400
         # Each page once, plus the one request the expired token got refused (re-sent after logging in).
-        # This client borrowed the first one's session (one process, same settings): its one sign-in is
-        # the one after the expiry.
-        assert sf.api_calls["queryMore"] == math.ceil(len(rows) / 200) - 1 + 1 and sf.api_calls["token"] == 1
+        assert sf.api_calls["queryMore"] == math.ceil(len(rows) / 200) - 1 + 1 and sf.api_calls["token"] == 2
         # A caller that stops early leaves no helper thread behind.
         pages = sf.query_raw_pages(soql, batch_size=200)
         next(pages)

@@ -24,9 +24,7 @@ No secret (client secret, password, key, refresh or access token) reaches an exc
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
