@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sfxero_pipelines.checks.runner import evaluate_natively, evaluate_with_great_expectations, run_suite
+from sfxero_pipelines.checks.runner import evaluate_natively, run_suite
 from sfxero_pipelines.checks.suites import suite_names
 from sfxero_pipelines.config import ChecksConfig
 
+from .ge_reference import evaluate_with_great_expectations
 from .test_checks_sandbox import checked_world  # noqa: F401 - the staged world, a fixture
 
 
