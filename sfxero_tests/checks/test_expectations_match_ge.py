@@ -21,7 +21,7 @@ from sfxero_pipelines.config import ChecksConfig
 from .ge_reference import evaluate_with_great_expectations
 from .test_checks_sandbox import checked_world  # noqa: F401 - the staged world, a fixture
 
-
+# The staged world is built once per worker for this module and test_checks_sandbox.py together.
 def _comparable(outcome) -> dict:
     out = dataclasses.asdict(outcome)
     out.pop("seconds")
