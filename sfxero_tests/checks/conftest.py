@@ -57,3 +57,20 @@ def checked_world_built(sandbox_state_dir, tmp_path_factory):
     with SandboxServer(fixtures=FIXTURES, xero_limits=FAST_XERO, state_dir=sandbox_state_dir) as server:
         instance, result = build_checked_world(server, path)
         yield server, path, instance, result
+
+
+@pytest.fixture(scope="package")
+def gx():
+    """great-expectations, imported by the tests that use it rather than at collection (the import alone
+    costs seconds of CPU on every worker); being a package fixture, it keeps them on one xdist worker."""
+    import great_expectations
+
+    return great_expectations
+
+
+@pytest.fixture(scope="package")
+def ge_reference(gx):
+    """`ge_reference.evaluate_with_great_expectations`: the engine the native evaluation is held to."""
+    from .ge_reference import evaluate_with_great_expectations
+
+    return evaluate_with_great_expectations
