@@ -23,7 +23,7 @@ here at collection, so a new test lands in its lane without saying so —
 Both rules are enforced while the test runs: `pg_url`, and starting the project's code or a CLI in
 a child process, fail in a test outside their lane, naming the marker to add.
 For pytest-xdist (`--dist loadgroup`), tests sharing a module- or class-scoped fixture are grouped
-on one worker, so that fixture is built once.
+on one worker, so that fixture is built once; tests using a package-scoped one, by package.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ PG_ADMIN_URL = os.environ.get("SFXERO_TEST_PG_URL", "postgresql+psycopg://postgr
 
 #: Fixtures that build a large sandbox: tests using them are `slow`.
 SLOW_FIXTURES = {"medium_sandbox"}
-#: Helpers that run the whole cycle (extract, check, reconcile, push) as real runs: `slow` too.
-SLOW_HELPERS = {"sfxero_tests.push.conftest.Cycle"}
+#: Helpers that run the whole cycle (extract, check, reconcile, push) as real runs: `slow` too
+#: (the revoked-connection test's cycle runs it through the stored Xero connection).
+SLOW_HELPERS = {"sfxero_tests.push.conftest.Cycle", "sfxero_tests.tokens.test_revoked_cycle.StoredConnectionCycle"}
 #: What starting a child process goes through; a test reaching any of these is `subprocess`.
 PROCESS_MODULES = ("subprocess", "multiprocessing")
 
@@ -95,6 +96,7 @@ def _fixture_defs(item) -> list:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
+    grouping = config.pluginmanager.hasplugin("xdist")  # its marker is unknown under `-p no:xdist`
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -107,8 +109,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.subprocess)
         if names & SLOW_FIXTURES or any(_reaches(f, _is_slow_helper, seen) for seen in [set()] for f in funcs):
             item.add_marker(pytest.mark.slow)
-        if any(d.scope in ("module", "class", "package") for d in defs) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        shared = [d for d in defs if d.scope in ("module", "class", "package")]
+        if shared and grouping and not item.get_closest_marker("xdist_group"):
+            # A package fixture groups its package's tests that use it; the others, their module's.
+            package = next((d.baseid for d in shared if d.scope == "package"), None)
+            item.add_marker(pytest.mark.xdist_group(package or item.nodeid.split("::")[0]))
 
 
 def _is_deliberate(args) -> bool:

@@ -10,15 +10,13 @@
 
 The expectations are evaluated on the frame directly (`expectations.py`, great-expectations'
 semantics for the six types the suites use): building a GE validation graph per suite cost more than
-the checks' own work. `evaluate_with_great_expectations` (an ephemeral context, one pandas datasource,
-the whole-dataframe batch definition reused for every suite in the process) stays as the reference
-the tests hold the native evaluation to.
+the checks' own work. `evaluator` lets the tests run the same suite through great-expectations
+itself (`sfxero_tests/checks/ge_reference.py`), the reference the native evaluation is held to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 from decimal import Decimal
 from dataclasses import dataclass, field
@@ -29,23 +27,6 @@ from ..config import ChecksConfig
 from . import frames
 from .expectations import CannotEvaluate, evaluate
 from .suites import load_suite, parameters_of
-
-_GX: dict = {}
-
-
-def _batch_definition():
-    if not _GX:
-        import great_expectations as gx
-
-        # GE logs every metric at INFO and draws progress bars; neither belongs in a run's log.
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = {"globally": False, "metric_calculations": False, "profilers": False}
-        asset = context.data_sources.add_pandas("sfxero_staging").add_dataframe_asset("staged_table")
-        _GX["batch_definition"] = asset.add_batch_definition_whole_dataframe("whole_table")
-        _GX["gx"] = gx
-    return _GX["gx"], _GX["batch_definition"]
-
 
 @dataclass
 class ExpectationOutcome:
@@ -134,30 +115,6 @@ def evaluate_natively(runnable: list[dict], frame, params: dict, cfg: ChecksConf
             found.append(Found(False, error=str(exc).splitlines()[0] if str(exc) else "could not evaluate"))
             continue
         found.append(Found(e.success, e.unexpected_count, e.unexpected))
-    return found
-
-
-def evaluate_with_great_expectations(runnable: list[dict], frame, params: dict, cfg: ChecksConfig) -> list[Found]:
-    """The same expectations validated by great-expectations (one context per process): the reference
-    the native evaluation is tested against."""
-    gx, batch_definition = _batch_definition()
-    gx_suite = gx.ExpectationSuite(name="sfxero", expectations=[{"type": e["type"], "kwargs": e["kwargs"]} for e in runnable])
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    validation = batch.validate(
-        gx_suite, expectation_parameters={k: v for k, v in params.items() if v is not None},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"],
-                       "partial_unexpected_count": cfg.sample_size, "return_unexpected_index_query": False})
-    found = []
-    for res in validation.results:  # GE returns results in suite order
-        info = res.exception_info or {}
-        if info.get("raised_exception") or any(isinstance(v, dict) and v.get("raised_exception") for v in info.values()):
-            message = info.get("exception_message") or next(
-                (v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("exception_message")), "")
-            found.append(Found(False, error=str(message).splitlines()[0] if message else "could not evaluate"))
-            continue
-        payload = res.result or {}
-        failing = payload.get("unexpected_index_list") or []
-        found.append(Found(bool(res.success), int(payload.get("unexpected_count") or len(failing)), failing))
     return found
 
 

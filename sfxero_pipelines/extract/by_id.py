@@ -27,7 +27,7 @@ from .salesforce import field_specs, prepare_page, row_builder
 from .state import load_state
 from .window import ReadWindow
 from .writer import StagingWriter
-from .xero import _builder, _page_rows
+from .xero import page_rows, row_builder_for
 from .xero_objects import XeroObject
 
 SALESFORCE_IDS_PER_QUERY = 200
@@ -78,7 +78,7 @@ def stage_xero_by_id(client, engine: sa.Engine, obj: XeroObject, ids: Iterable[s
     now = now or dt.datetime.now(dt.timezone.utc)
     with engine.begin() as conn:
         state = load_state(conn, obj.table)
-    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, row_builder_for(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report = ExtractReport(obj.collection, obj.table, ReadWindow(None, None, now, now))
 
     def pages():
@@ -86,6 +86,6 @@ def stage_xero_by_id(client, engine: sa.Engine, obj: XeroObject, ids: Iterable[s
             yield client.get_page(obj.collection, 1, page_size=XERO_IDS_PER_CALL, include_archived=True,
                                   params={"i_ds": chunk})
 
-    writer.load(pages(), lambda page: writer.prepare(*_page_rows(page, obj.collection)))
+    writer.load(pages(), lambda page: writer.prepare(*page_rows(page, obj.collection)))
     report.take_counts(writer)
     return report

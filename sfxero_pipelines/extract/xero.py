@@ -36,8 +36,9 @@ from .xero_objects import XeroObject
 from ..staging.schema import TENANT_COLUMN
 
 
-def _builder(obj: XeroObject, tenant_id: str = "") -> RowBuilder:
-    """Every row carries the organisation it was read from (`tenant_id`, as the client addresses it)."""
+def row_builder_for(obj: XeroObject, tenant_id: str = "") -> RowBuilder:
+    """How a collection's records become staged rows (the periodic extract's and `by_id`'s); every row
+    carries the organisation it was read from (`tenant_id`, as the client addresses it)."""
     return RowBuilder(list(obj.fields), id_field=obj.id_field, modified_field=obj.modified_field or "UpdatedDateUTC",
                       is_deleted=obj.is_deleted, constants={TENANT_COLUMN: tenant_id})
 
@@ -65,7 +66,7 @@ def call_bound(obj: XeroObject, rows: int, page_size: int) -> int:
 
 def _pages(client, collection: str, *, if_modified_since: dt.datetime | None, where: str | None, order: str,
            include_archived: bool, page_size: int) -> Iterator[bytes | list[dict]]:
-    """`client.iter_pages(...)`, each page either the response body (parsed by `_page_rows` where
+    """`client.iter_pages(...)`, each page either the response body (parsed by `page_rows` where
     the page is typed) or its records already parsed.
 
     The same calls through the client's `get_page` (pacing, retries, token renewal, budget and call
@@ -115,8 +116,8 @@ def _leading_pagination(body: bytes, collection: str) -> dict | None:
     return pagination if counted else None
 
 
-def _page_rows(page: bytes | list[dict], collection: str) -> tuple[list[dict], list[str]]:
-    """A `_pages` page as (records, their JSON texts)."""
+def page_rows(page: bytes | list[dict], collection: str) -> tuple[list[dict], list[str]]:
+    """A `_pages` page as (records, their JSON texts): what the periodic extract and `by_id` stage."""
     records = (json_records.loads(page).get(collection) or []) if isinstance(page, bytes) else page
     return records, json_records.record_texts(records)
 
@@ -124,7 +125,7 @@ def _page_rows(page: bytes | list[dict], collection: str) -> tuple[list[dict], l
 def _before(pages: Iterator[bytes | list[dict]], obj: XeroObject, end: dt.datetime) -> Iterator[list[dict]]:
     """A past window of a collection Xero cannot filter by `where`: its records modified before `end`."""
     for page in pages:
-        records, _texts = _page_rows(page, obj.collection)
+        records, _texts = page_rows(page, obj.collection)
         yield [r for r in records if _modified(r.get(obj.modified_field)) is None
                or _modified(r.get(obj.modified_field)) < end]
 
@@ -148,7 +149,7 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
     state = _load_state(engine, obj.table)
     window = read_window(partition_start, partition_end, now=now, cursor=state.cursor_modified_at, lookback=lookback)
     report = ExtractReport(obj.collection, obj.table, window)
-    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, row_builder_for(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     # If-Modified-Since has second precision (Xero documents yyyy-mm-ddThh:mm:ss, UTC, no zone).
     since = window.start.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0) if window.start else None
@@ -156,7 +157,7 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
                    order="UpdatedDateUTC ASC", include_archived=obj.include_archived, page_size=page_size)
     if obj.collection in NO_WHERE and window.end is not None:
         pages = _before(pages, obj, window.end.astimezone(dt.timezone.utc))
-    writer.load(pages, lambda page: writer.prepare(*_page_rows(page, obj.collection)))
+    writer.load(pages, lambda page: writer.prepare(*page_rows(page, obj.collection)))
     if window.incremental and writer.max_modified is not None:
         state.cursor_modified_at = max(writer.max_modified, state.cursor_modified_at or writer.max_modified)
     with engine.begin() as conn:
@@ -171,7 +172,7 @@ def extract_xero_reference(client, engine: sa.Engine, obj: XeroObject, *, run_id
     state = _load_state(engine, obj.table)
     window = ReadWindow(None, None, now, now)
     report = ExtractReport(obj.collection, obj.table, window)
-    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, row_builder_for(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     records = client.get_all(obj.collection)
     writer.write_page(records)
@@ -199,7 +200,7 @@ def extract_xero_journals(client, engine: sa.Engine, obj: XeroObject, *, run_id:
     start = int(state.cursor_id or 0)
     window = ReadWindow(state.cursor_modified_at, None, now, now)
     report = ExtractReport(obj.collection, obj.table, window)
-    writer = StagingWriter(engine, obj.table, _builder(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
+    writer = StagingWriter(engine, obj.table, row_builder_for(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     last = {"number": start, "created": state.cursor_modified_at}
 
@@ -215,7 +216,7 @@ def extract_xero_journals(client, engine: sa.Engine, obj: XeroObject, *, run_id:
             if len(journals) < JOURNAL_PAGE:
                 return
 
-    writer.load(pages(), lambda page: writer.prepare(*_page_rows(page, obj.collection)))
+    writer.load(pages(), lambda page: writer.prepare(*page_rows(page, obj.collection)))
     state.cursor_id = str(last["number"]) if last["number"] else state.cursor_id
     state.cursor_modified_at = last["created"] or state.cursor_modified_at
     with engine.begin() as conn:

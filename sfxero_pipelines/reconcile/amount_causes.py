@@ -24,8 +24,7 @@ from ..config import SfxeroConfig
 from ..recipes import R2, R7
 from ..staging.state.plans import has_plans_table, load_latest
 from . import load
-from .invoices import activated
-from .report import LIVE_INVOICES
+from .report import LIVE_INVOICES, invoice_sources
 
 CAUSES = ("won_not_invoiced", "invoiced_without_source", "amounts_differ", "held")
 CAUSE_TITLES = {
@@ -63,24 +62,14 @@ class CurrencyCauses:
 def _sources(conn: sa.Connection, cfg: SfxeroConfig) -> dict[str, tuple[str, str, str, float]]:
     """source id → (recipe, name, currency, amount) for the enabled invoice recipes' records."""
     out: dict[str, tuple[str, str, str, float]] = {}
-    recipes = cfg.recipes
-    if recipes.R2.enabled and load.has_table(conn, "sf_opportunity"):
-        have = load.table_columns(conn, "sf_opportunity")
-        if "iswon" in have:
-            cur = "currencyisocode" if "currencyisocode" in have else "NULL"
-            for i, name, c, amount in conn.exec_driver_sql(
-                    f"SELECT id, name, {cur}, amount FROM sf_opportunity WHERE NOT is_deleted AND "
-                    f"{load.bool_true(conn, 'iswon')}").fetchall():
-                out[i] = (R2, name or i, c or "?", float(amount or 0))
-    if recipes.R7.enabled and load.has_table(conn, "sf_order"):
-        have = load.table_columns(conn, "sf_order")
-        if "totalamount" in have:
-            cur = "o.currencyisocode" if "currencyisocode" in have else "NULL"
-            number = "o.ordernumber" if "ordernumber" in have else "o.id"
-            for i, name, c, amount in conn.exec_driver_sql(
-                    f"SELECT o.id, {number}, {cur}, o.totalamount FROM sf_order o WHERE NOT o.is_deleted AND "
-                    f"{activated(have, 'o')}").fetchall():
-                out[i] = (R7, f"Order {name}" if name else i, c or "?", float(amount or 0))
+    for recipe in (R2, R7):
+        src = invoice_sources(conn, recipe) if getattr(cfg.recipes, recipe).enabled else None
+        if src is None:
+            continue
+        for i, name, c, amount in conn.exec_driver_sql(
+                f"SELECT {src.id}, {src.name}, {src.currency}, {src.amount} FROM {src.rows}").fetchall():
+            shown = (name or i) if recipe == R2 else (f"Order {name}" if name else i)
+            out[i] = (recipe, shown, c or "?", float(amount or 0))
     return out
 
 

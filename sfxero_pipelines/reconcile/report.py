@@ -4,11 +4,13 @@ on both sides (won Opportunities vs ACCREC invoices), and why they differ (`amou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..recipes import RECIPES
+from ..recipes import R2, R7, RECIPES
 from . import load
 from .invoices import activated
 from .plan import ACTIONS
@@ -41,24 +43,17 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
     in Xero (ACCREC, not deleted/voided). `difference` compares Xero with what the enabled invoice
     recipes (R2, R7) invoice from."""
     recipes = (cfg or SfxeroConfig()).recipes
-    sf: dict[str, float] = {}
-    orders: dict[str, float] = {}
-    xero: dict[str, float] = {}
-    if load.has_table(conn, "sf_opportunity") and "iswon" in load.table_columns(conn, "sf_opportunity"):
-        cur = "currencyisocode" if "currencyisocode" in load.table_columns(conn, "sf_opportunity") else "NULL"
-        for c, total, n in conn.exec_driver_sql(
-                f"SELECT {cur}, sum(amount), count(*) FROM sf_opportunity WHERE NOT is_deleted AND "
-                f"{load.bool_true(conn, 'iswon')} GROUP BY {cur}").fetchall():
-            sf[c or "?"] = round(float(total or 0), 2)
-    if recipes.R7.enabled and load.has_table(conn, "sf_order"):
-        have = load.table_columns(conn, "sf_order")
-        cur = "currencyisocode" if "currencyisocode" in have else "NULL"
-        if "totalamount" in have:
-            for c, total in conn.exec_driver_sql(
-                    f"SELECT {cur}, sum(o.totalamount) FROM sf_order o WHERE NOT o.is_deleted AND "
-                    f"{activated(have, 'o')} GROUP BY {cur}").fetchall():
-                orders[c or "?"] = round(float(total or 0), 2)
-    xero.update({c: round(total, 2) for c, total in xero_invoiced(conn).items()})
+
+    def per_currency(recipe: str) -> dict[str, float]:
+        src = invoice_sources(conn, recipe)
+        if src is None:
+            return {}
+        return {c or "?": round(float(total or 0), 2) for c, total in conn.exec_driver_sql(
+            f"SELECT {src.currency}, sum({src.amount}) FROM {src.rows} GROUP BY {src.currency}").fetchall()}
+
+    sf = per_currency(R2)
+    orders = per_currency(R7) if recipes.R7.enabled else {}
+    xero = {c: round(total, 2) for c, total in xero_invoiced(conn).items()}
     out = []
     for c in sorted(set(sf) | set(orders) | set(xero)):
         row = {"currency": c, "salesforce_won": sf.get(c, 0.0)}
@@ -69,6 +64,35 @@ def amount_totals(conn: sa.Connection, cfg: SfxeroConfig | None = None) -> list[
         row.update({"xero_invoiced": xero.get(c, 0.0), "difference": round(invoiced_from - xero.get(c, 0.0), 2)})
         out.append(row)
     return out
+
+
+@dataclass(frozen=True)
+class InvoiceSources:
+    """What an invoice recipe invoices from, as SQL pieces over the staged table (alias `s`): the
+    report's totals and `amount_causes`' records select the same rows through this one definition."""
+
+    rows: str  # "<table> s WHERE <the recipe's sources>"
+    id: str
+    name: str  # NULL when the table has no such column
+    currency: str  # NULL when the org is single-currency
+    amount: str
+
+
+def invoice_sources(conn: sa.Connection, recipe: str) -> InvoiceSources | None:
+    """R2: won Opportunities; R7: activated Orders (not deleted at the source). None when the table,
+    or the column telling a source apart, is not staged."""
+    table, flag = {R2: ("sf_opportunity", "iswon"), R7: ("sf_order", "totalamount")}[recipe]
+    if not load.has_table(conn, table):
+        return None
+    have = load.table_columns(conn, table)
+    if flag not in have:
+        return None
+    currency = "s.currencyisocode" if "currencyisocode" in have else "NULL"
+    if recipe == R2:
+        return InvoiceSources(f"sf_opportunity s WHERE NOT s.is_deleted AND {load.bool_true(conn, 's.iswon')}",
+                              "s.id", "s.name", currency, "s.amount")
+    return InvoiceSources(f"sf_order s WHERE NOT s.is_deleted AND {activated(have, 's')}", "s.id",
+                          "s.ordernumber" if "ordernumber" in have else "NULL", currency, "s.totalamount")
 
 
 #: Xero's invoices that count as invoiced: staged, not deleted at the source, not deleted or voided.

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ from ..conftest import sandbox_call
 CONFIG = Path(__file__).with_name("chaos.yaml")
 #: A whole cycle on this machine takes well under this; a run that takes longer is hung.
 RUN_TIMEOUT_S = 600
+#: "After kill -9 at any point, `sfxero sync` completes within the time of a normal run": the run after
+#: a kill may take the module's clean run (same sandbox, backend and config: the normal run) times
+#: AFTER_KILL_FACTOR plus AFTER_KILL_SLACK_S. It has no more to do than the clean run (its cursors and
+#: the ledger skip what the killed run finished); on top, it reaps the dead run (same host: a pid check
+#: and one update, well under a second). The factor is for load, not work: the clean run is one sample,
+#: minutes before, on a 2-core machine whose other xdist worker runs other syncs, so its wall time swings
+#: with the load of its moment (measured on a shared machine at load 12-20, the run after the kill took
+#: 0.50-0.97 of the clean run in the three cases `make test` runs). The slack is the fixed cost that does
+#: not scale with the run (interpreter and Dagster start-up, the instance's first open), a few seconds
+#: that a short clean run on an idle machine would otherwise have no room for.
+AFTER_KILL_FACTOR, AFTER_KILL_SLACK_S = 1.5, 10.0
 #: Staged columns a run's timing decides, not the data.
 TIMING_COLUMNS = {"raw", "extracted_at", "modified_at"}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -125,6 +137,8 @@ class Chaos:
     def __init__(self, server, workdir: Path) -> None:
         self.server, self.workdir = server, workdir
         self._clean: dict[str, tuple] = {}
+        #: backend → seconds the clean run took (the "normal run" the run after a kill is bounded by)
+        self.clean_seconds: dict[str, float] = {}
         self._n = 0
 
     def fresh(self, staging_url: str) -> dict[str, str]:
@@ -142,17 +156,33 @@ class Chaos:
         """(exit code, staged fingerprint, sandbox fingerprint) of one uninterrupted sync on `backend`."""
         if backend not in self._clean:
             with staging_url_factory() as url:
-                result = sync(self.fresh(url))
+                env = self.fresh(url)
+                started = time.monotonic()
+                result = sync(env)
+                self.clean_seconds[backend] = time.monotonic() - started
                 assert converged(result), result.stdout[-3000:] + result.stderr[-3000:]
                 self._clean[backend] = (result.returncode, staged_fingerprint(url), sandbox_fingerprint(self.server))
         return self._clean[backend]
 
-    def kill_then_sync(self, staging_url: str, point: str, nth: int, when: str) -> subprocess.CompletedProcess:
+    def kill_then_sync(self, staging_url: str, point: str, nth: int, when: str,
+                       backend: str) -> tuple[subprocess.CompletedProcess, float]:
+        """The run after a kill at the point, and how long it took; it fails past the bound of
+        `backend`'s clean run (`AFTER_KILL_FACTOR`), so `clean()` must have run first."""
+        clean_s = self.clean_seconds[backend]
+        bound = clean_s * AFTER_KILL_FACTOR + AFTER_KILL_SLACK_S
         env = self.fresh(staging_url)
         killed = killed_sync(env, point, nth, when)
         assert killed.returncode == -9, (f"{point} #{nth} was never reached: the run ended {killed.returncode}\n"
                                          + killed.stdout[-2000:] + killed.stderr[-2000:])
-        return sync(env)
+        started = time.monotonic()
+        try:
+            after = sync(env, timeout=bound)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            pytest.fail(f"the sync after a kill at {point} #{nth} ({when}) was still running after {bound:.0f} s, "
+                        f"longer than a normal run: the clean run took {clean_s:.0f} s (bound: × "
+                        f"{AFTER_KILL_FACTOR} + {AFTER_KILL_SLACK_S:.0f} s)\n" + out[-3000:], pytrace=False)
+        return after, time.monotonic() - started
 
     def assert_as_clean(self, backend: str, staging_url: str, after: subprocess.CompletedProcess, clean: tuple) -> None:
         code, staged, held = clean

@@ -38,12 +38,16 @@ def chaos_sandbox():
 
 
 def kill_then_compare(chaos: Chaos, request, point: str, nth: int, when: str, backend: str) -> None:
-    """Kill `sfxero sync` at the point, run it again, and compare with a clean run on the same backend."""
+    """Kill `sfxero sync` at the point, run it again (within the clean run's time, `AFTER_KILL_FACTOR`),
+    and compare with a clean run on the same backend."""
     if backend == "postgresql":
         clean = chaos.clean(backend, pg_database)
         url = request.getfixturevalue("pg_url")
     else:
         clean = chaos.clean(backend, lambda: contextlib.nullcontext(chaos.sqlite_url()))
         url = chaos.sqlite_url()
-    after = chaos.kill_then_sync(url, point, nth, when)
+    after, seconds = chaos.kill_then_sync(url, point, nth, when, backend)
+    # The figures behind the bound, in the JUnit report (`--junitxml`) of every case.
+    request.node.user_properties += [("clean_run_s", round(chaos.clean_seconds[backend], 1)),
+                                     ("after_kill_run_s", round(seconds, 1))]
     chaos.assert_as_clean(backend, url, after, clean)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
@@ -41,3 +42,35 @@ def holds(db, table_name: str, open_only: bool = True) -> list[dict]:
         if open_only:
             query = query.where(held_record.c.released_at.is_(None))
         return [dict(r) for r in conn.execute(query).mappings()]
+
+
+@pytest.fixture(scope="package")
+def checked_world_built(sandbox_state_dir, tmp_path_factory):
+    """(sandbox, staged SQLite path, instance, result) of `test_checks_sandbox.py`'s world, extracted and
+    checked once for the package's tests on this worker; tests take it through `checked_world` (a copy)."""
+    from sfxero_pipelines.sandbox.runner import SandboxServer
+
+    from ..extract.conftest import FAST_XERO
+    from .test_checks_sandbox import FIXTURES, build_checked_world
+
+    path = tmp_path_factory.mktemp("checked-world") / "staging.db"
+    with SandboxServer(fixtures=FIXTURES, xero_limits=FAST_XERO, state_dir=sandbox_state_dir) as server:
+        instance, result = build_checked_world(server, path)
+        yield server, path, instance, result
+
+
+@pytest.fixture(scope="package")
+def gx():
+    """great-expectations, imported by the tests that use it rather than at collection (the import alone
+    costs seconds of CPU on every worker); being a package fixture, it keeps them on one xdist worker."""
+    import great_expectations
+
+    return great_expectations
+
+
+@pytest.fixture(scope="package")
+def ge_reference(gx):
+    """`ge_reference.evaluate_with_great_expectations`: the engine the native evaluation is held to."""
+    from .ge_reference import evaluate_with_great_expectations
+
+    return evaluate_with_great_expectations

@@ -5,9 +5,16 @@ downstream step that stands in for reconciliation:
 - the good records have no open hold and the downstream step runs;
 - with a strict `checks.max_bad_share`, the blocking checks fail and the downstream step does not run;
 - `sync --stage check` (the CLI's `check_job` path) runs headless and prints a table of results.
+
+The world is extracted and checked once per worker (`checked_world_built`, a package fixture shared
+with `test_expectations_match_ge.py`, so pytest-xdist keeps both modules on one worker), and each test
+gets its own copy of the staging.
 """
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -122,14 +129,27 @@ def _reasons(staging, table: str) -> dict[str, set[str]]:
     return out
 
 
-@pytest.fixture
-def checked_world(make_sandbox, tmp_path):
-    server = make_sandbox(fixtures=FIXTURES, xero_limits=FAST_XERO)
-    staging = StagingDatabase(url=f"sqlite:///{tmp_path / 'staging.db'}")
+def build_checked_world(server, staging_path: Path):
+    """The fixtures' world extracted and checked into `staging_path`: (instance, the cycle's result)."""
+    staging = StagingDatabase(url=f"sqlite:///{staging_path}")
     instance = dg.DagsterInstance.ephemeral()
     defs = _defs(server, staging, ChecksConfig(max_bad_share=0.9))
     assert defs.resolve_job_def("reference").execute_in_process(instance=instance).success
     result = defs.resolve_job_def("cycle").execute_in_process(instance=instance, partition_key=partition_key_of(today()))
+    staging.dispose()
+    return instance, result
+
+
+@pytest.fixture
+def checked_world(checked_world_built, tmp_path):
+    """(sandbox, staging, instance, the cycle's result): the world built once per worker
+    (`checks/conftest.py`), each test on its own copy of the staged database, so what one test's runs
+    write (holds, a strict re-check) never reaches another. The sandbox is only read by the checks."""
+    server, built, instance, result = checked_world_built
+    copy = tmp_path / "staging.db"
+    with sqlite3.connect(built) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    staging = StagingDatabase(url=f"sqlite:///{copy}")
     yield server, staging, instance, result
     staging.dispose()
 

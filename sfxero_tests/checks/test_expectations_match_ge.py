@@ -14,20 +14,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sfxero_pipelines.checks.runner import evaluate_natively, evaluate_with_great_expectations, run_suite
+from sfxero_pipelines.checks.runner import evaluate_natively, run_suite
 from sfxero_pipelines.checks.suites import suite_names
 from sfxero_pipelines.config import ChecksConfig
 
 from .test_checks_sandbox import checked_world  # noqa: F401 - the staged world, a fixture
 
-
+# The staged world is built once per worker for this module and test_checks_sandbox.py together.
 def _comparable(outcome) -> dict:
     out = dataclasses.asdict(outcome)
     out.pop("seconds")
     return out
 
 
-def test_every_suite_gives_the_same_outcome_natively_and_with_great_expectations(checked_world):  # noqa: F811
+def test_every_suite_gives_the_same_outcome_natively_and_with_great_expectations(checked_world, ge_reference):  # noqa: F811
     _, staging, _, _ = checked_world
     cfg = ChecksConfig(max_bad_share=0.9)
     now = dt.datetime.now(dt.timezone.utc)
@@ -35,7 +35,7 @@ def test_every_suite_gives_the_same_outcome_natively_and_with_great_expectations
     with staging.engine.connect() as conn:
         for name in suite_names():
             native = run_suite(conn, name, cfg, now=now)
-            reference = run_suite(conn, name, cfg, now=now, evaluator=evaluate_with_great_expectations)
+            reference = run_suite(conn, name, cfg, now=now, evaluator=ge_reference)
             assert _comparable(native) == _comparable(reference), name
             evaluated += sum(1 for e in native.expectations if not e.skipped)
             failed += len(native.record_failures)
@@ -79,22 +79,22 @@ EDGES = [
 
 
 @pytest.mark.parametrize("expectation", EDGES, ids=lambda e: f"{e['type'][len('expect_column_values_to_'):]}-{e['kwargs']['column']}")
-def test_edge_values_give_the_same_result_natively_and_with_great_expectations(expectation):
+def test_edge_values_give_the_same_result_natively_and_with_great_expectations(expectation, ge_reference):
     params = {"ints": [1, 2, 4], "min_date": dt.datetime(2000, 1, 1), "max_date": dt.datetime(2030, 1, 1)}
     cfg = ChecksConfig()
     [native] = evaluate_natively([expectation], _frame(), params, cfg)
-    [reference] = evaluate_with_great_expectations([expectation], _frame(), params, cfg)
+    [reference] = ge_reference([expectation], _frame(), params, cfg)
     assert (native.success, native.unexpected_count, native.error) == (reference.success, reference.unexpected_count,
                                                                       reference.error)
     assert [_plain(r) for r in native.unexpected] == [_plain(r) for r in reference.unexpected]
 
 
 @pytest.mark.parametrize("column, bound", [("mixed", 0), ("when", "2000-01-01")])
-def test_values_that_cannot_be_compared_with_the_bound_are_an_error_in_both(column, bound):
+def test_values_that_cannot_be_compared_with_the_bound_are_an_error_in_both(column, bound, ge_reference):
     """(The one line differs: each engine names the comparison it could not make.)"""
     expectation = {"type": "expect_column_values_to_be_between", "kwargs": {"column": column, "min_value": bound}}
     [native] = evaluate_natively([expectation], _frame(), {}, ChecksConfig())
-    [reference] = evaluate_with_great_expectations([expectation], _frame(), {}, ChecksConfig())
+    [reference] = ge_reference([expectation], _frame(), {}, ChecksConfig())
     assert native.error and reference.error
     assert not native.success and not reference.success
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import great_expectations as gx
 import pytest
 
 from sfxero_pipelines.checks.holds import open_holds, sync_holds
@@ -38,7 +37,7 @@ def _invoice(i: str, **over) -> dict:
 
 
 @pytest.mark.parametrize("name", suite_names())
-def test_suite_files_are_ge_suites_with_a_level(name):
+def test_suite_files_are_ge_suites_with_a_level(name, gx):
     suite = load_suite(name)
     parsed = gx.ExpectationSuite(name=suite["name"], expectations=[{"type": e["type"], "kwargs": e["kwargs"]}
                                                                    for e in suite["expectations"]])

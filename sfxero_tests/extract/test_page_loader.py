@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from sfxero_pipelines.clients.salesforce import clean_record, page_records, split_query_page
 from sfxero_pipelines.extract.salesforce import field_specs
-from sfxero_pipelines.extract.xero import _builder
+from sfxero_pipelines.extract.xero import row_builder_for
 from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 from sfxero_pipelines.clients.prefetch import pipeline
 from sfxero_pipelines.extract.rows import RowBuilder
@@ -197,7 +197,7 @@ def test_malformed_records_are_staged_with_the_reference_reason_and_the_rest_lan
 
 def test_xero_records_bind_like_the_reference_malformed_ones_included(staging):
     invoice = XERO_OBJECTS["invoices"]
-    builder = _builder(invoice)
+    builder = row_builder_for(invoice)
     base = {"Type": "ACCREC", "Contact": {"ContactID": "c-1", "Name": "Acme"}, "Date": "/Date(1730764800000+0000)/",
             "DueDate": "/Date(1733356800000+0000)/", "Status": "AUTHORISED", "LineAmountTypes": "Exclusive",
             "SubTotal": 100.0, "TotalTax": 0.0, "Total": 100.0, "AmountDue": 100.0, "CurrencyCode": "EUR",

@@ -194,7 +194,7 @@ def test_metadata_reports_rows_window_calls_and_budget(make_sandbox, staging):
 
 
 def test_pages_make_iter_pages_calls_and_records(make_sandbox):
-    from sfxero_pipelines.extract.xero import _page_rows, _pages
+    from sfxero_pipelines.extract.xero import page_rows, _pages
 
     sandbox = make_sandbox(xero_limits=FAST_XERO)  # no minute limit: a 429 wait would count a call twice
 
@@ -209,7 +209,7 @@ def test_pages_make_iter_pages_calls_and_records(make_sandbox):
                 expected = list(client.iter_pages(collection, **args))
                 expected_calls = dict(client.api_calls)
             with xero_resource(sandbox).get_client() as client:
-                pages = [_page_rows(page, collection) for page in _pages(client, collection, **args)]
+                pages = [page_rows(page, collection) for page in _pages(client, collection, **args)]
                 assert dict(client.api_calls) == expected_calls, (collection, page_size)
             assert [records for records, _ in pages] == expected, (collection, page_size)
             for records, texts in pages:
@@ -217,7 +217,7 @@ def test_pages_make_iter_pages_calls_and_records(make_sandbox):
 
 
 def test_pages_stop_rule_without_a_leading_pagination():
-    from sfxero_pipelines.extract.xero import _page_rows, _pages
+    from sfxero_pipelines.extract.xero import page_rows, _pages
 
     records = [{"InvoiceID": f"i{n}", "Total": n} for n in range(7)]
 
@@ -237,7 +237,7 @@ def test_pages_stop_rule_without_a_leading_pagination():
 
     for layout in ("before", "after", "none", "uncounted"):
         client = Client(layout)
-        pages = [_page_rows(p, "Invoices") for p in _pages(
+        pages = [page_rows(p, "Invoices") for p in _pages(
             client, "Invoices", if_modified_since=None, where=None, order="x", include_archived=True, page_size=3)]
         assert client.calls == [1, 2, 3], layout
         assert [r for rows, _ in pages for r in rows] == records
