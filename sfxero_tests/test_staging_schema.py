@@ -112,3 +112,22 @@ def test_money_columns_of_an_existing_database_widen_to_any_legal_amount(staging
                                              "WHERE table_name = 'sf_opportunity' AND column_name = 'amount'")).scalar_one()
         assert precision is None  # unconstrained numeric
     db.dispose()
+
+
+def test_processes_opening_one_fresh_database_at_once_migrate_it_once(staging_url):
+    """The webhook receiver and a sync opening a new database together: each waits for the other's
+    migration instead of failing on "table sfxero_schema_version already exists" or a duplicate version."""
+    import concurrent.futures
+
+    engines = [sa.create_engine(staging_url, connect_args={"timeout": 60}) if staging_url.startswith("sqlite")
+               else sa.create_engine(staging_url) for _ in range(6)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(engines)) as pool:
+            applied = list(pool.map(migrations.migrate, engines))
+        assert sorted(len(a) for a in applied) == [0] * 5 + [migrations.LATEST_VERSION]
+        with engines[0].connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM sfxero_schema_version ORDER BY version")).scalars().all()
+        assert versions == list(range(1, migrations.LATEST_VERSION + 1))
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import schema
+from .locks import exclusive
 from .state import tokens
 
 _PG_LOCK_KEY = 0x5F3E_0001  # arbitrary constant shared by every sfxero process
@@ -117,9 +118,9 @@ def current_version(conn: sa.Connection) -> int:
 def migrate(engine: sa.Engine) -> list[int]:
     """Bring the schema to LATEST_VERSION; returns the versions applied now (empty when up to date)."""
     applied: list[int] = []
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    # Under the lock: two processes opening one fresh database at once (the webhook receiver and a
+    # sync) would otherwise both create schema_version ("already exists") or both insert version 1.
+    with exclusive(engine, _PG_LOCK_KEY) as conn:
         schema.schema_version.create(conn, checkfirst=True)
         version = current_version(conn)
         for migration in MIGRATIONS:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from ...errors import ConfigError
+from ..locks import exclusive
 from ..schema import oauth_token
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
@@ -177,16 +178,5 @@ def _lock_key(system: str, key: str) -> int:
 def locked(engine: sa.Engine, system: str, key: str) -> Iterator[sa.Connection]:
     """A transaction holding the exclusive lock of a grant (`grant_key`); committed on success, rolled
     back on error. Every process refreshing it queues here, so exactly one rotates and the rest re-read."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(system, key)})
-        else:
-            # SQLite has no row locks: the write lock on the whole database, taken up front, serialises
-            # refreshers (the connection's busy timeout makes the others wait rather than fail).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+    with exclusive(engine, _lock_key(system, key)) as conn:
+        yield conn
