@@ -72,12 +72,13 @@ class CallLog:
         return sum(1 for _, status in self.calls if status == 429)
 
 
-def _psycopg2(url: str) -> str:
+def psycopg2_url(url: str) -> str:
     # dagster-postgres needs the psycopg2 driver named (deploy/celery/dagster.yaml).
     return sa.engine.make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
-def _wait_ready(state: Path, count: int, timeout_s: float = 300) -> None:
+def wait_workers_ready(state: Path, count: int, timeout_s: float = 300) -> None:
+    """Until `count` workers started by deploy/celery/up.sh (logs in `state`) say they are ready."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         logs = [p.read_text() for p in sorted(state.glob("worker-*.log"))]
@@ -146,7 +147,7 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
     try:
         with bench_database(pg_url) as staging_url, bench_database(pg_url) as instance_url:
             env = {**sandbox.env, "SFXERO_STAGING_URL": staging_url, "DAGSTER_HOME": str(home),
-                   "DAGSTER_PG_URL": _psycopg2(instance_url), "SFXERO_EXECUTOR": "celery",
+                   "DAGSTER_PG_URL": psycopg2_url(instance_url), "SFXERO_EXECUTOR": "celery",
                    "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": REDIS_URL,
                    "SFXERO_PACING_URL": REDIS_URL, "SFXERO_PACING_NAMESPACE": f"sfxero-bench:{uuid.uuid4().hex}:"}
             up_env = {**os.environ, **env, "SFXERO_CELERY_DIR": str(state), "SFXERO_CELERY_SERVICES": "workers",
@@ -157,7 +158,7 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
             subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=up_env, check=True, timeout=120,
                            stdout=subprocess.DEVNULL)
             try:
-                _wait_ready(state, workers)
+                wait_workers_ready(state, workers)
                 cycle = _run_cycle(env, staging_url)
             finally:
                 subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**up_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},

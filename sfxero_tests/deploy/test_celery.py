@@ -32,6 +32,7 @@ import pytest
 import requests
 
 from sfxero_pipelines.defs.partitions import partition_key_of
+from sfxero_pipelines.bench.scale_bench import psycopg2_url, wait_workers_ready
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
 from sfxero_pipelines.reconcile.plan import summary
@@ -49,22 +50,6 @@ WORKERS = "dagster,xero dagster,salesforce"
 NAME = f"sfxero-test-{uuid.uuid4().hex[:6]}"
 
 
-def _psycopg2(url: str) -> str:
-    # dagster-postgres needs the psycopg2 driver named (see deploy/celery/dagster.yaml).
-    return url.replace("postgresql+psycopg://", "postgresql+psycopg2://", 1)
-
-
-def _wait_ready(state: Path, count: int, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        logs = [p.read_text() for p in sorted(state.glob("worker-*.log"))]
-        if len(logs) == count and all(" ready." in log for log in logs):
-            return
-        time.sleep(1)
-    raise AssertionError("Celery workers not ready:\n" + "\n".join(
-        p.read_text()[-2000:] for p in state.glob("worker-*.log")))
-
-
 @pytest.fixture
 def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
     """The sandbox, staging and instance settings, applied here and handed to the workers."""
@@ -76,7 +61,7 @@ def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
     config.write_text((ROOT / "sfxero.yaml").read_text() + SMALL_BATCHES)
     with pg_database() as instance_url:
         env = {**server.env, "SFXERO_STAGING_URL": pg_url, "DAGSTER_HOME": str(home), "SFXERO_CONFIG": str(config),
-               "DAGSTER_PG_URL": _psycopg2(instance_url), "SFXERO_EXECUTOR": "celery",
+               "DAGSTER_PG_URL": psycopg2_url(instance_url), "SFXERO_EXECUTOR": "celery",
                "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": BACKEND,
                # up.sh shares Xero pacing through Redis; this test's keys are its own.
                "SFXERO_PACING_NAMESPACE": f"sfxero-test:{uuid.uuid4().hex}:"}
@@ -94,7 +79,7 @@ def workers(celery_env, tmp_path):
                   "SFXERO_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
     subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
     try:
-        _wait_ready(state, count=len(WORKERS.split()))
+        wait_workers_ready(state, len(WORKERS.split()))
         yield state, worker_env
     finally:
         subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**worker_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},
@@ -140,7 +125,7 @@ def _push_xero_killing_its_worker(instance, server, state: Path, worker_env: dic
         os.kill(pid, signal.SIGKILL)
     set_latency(server, 0)
     subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
-    _wait_ready(state, count=len(WORKERS.split()))
+    wait_workers_ready(state, len(WORKERS.split()))
     pusher.join(timeout=600)
     assert not pusher.is_alive(), "the push never finished after its worker was killed:\n" + "\n".join(
         p.read_text()[-3000:] for p in sorted(state.glob("worker-*.log")))

@@ -21,6 +21,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from sfxero_pipelines.bench.scale_bench import psycopg2_url
 from sfxero_pipelines.cli.abandoned import PID_TAG
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 
@@ -29,10 +30,6 @@ from ..conftest import pg_database
 from ..push.conftest import Cycle, assert_each_record_once, cli_env, set_latency, start_push
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _psycopg2(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql+psycopg2://", 1)
 
 
 def _wait_for_daemon(instance: dg.DagsterInstance, daemon: Daemon, timeout: float = 240) -> None:
@@ -63,7 +60,7 @@ def test_two_syncs_on_a_daemon_instance_queue_one_behind_the_other(make_sandbox,
     finally:
         staging.dispose()
     with pg_database() as instance_url:
-        env = {**os.environ, **cli_env(server, tmp_path, pg_url), "DAGSTER_PG_URL": _psycopg2(instance_url),
+        env = {**os.environ, **cli_env(server, tmp_path, pg_url), "DAGSTER_PG_URL": psycopg2_url(instance_url),
                "PYTHONPATH": str(ROOT), "SFXERO_EXECUTOR": "in_process"}  # one process a run: 2 cores, shared
         # Only the two CLIs launch pushes (the push sensor would add a third, at its own time).
         config = Path(env["SFXERO_CONFIG"])
