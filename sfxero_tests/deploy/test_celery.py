@@ -29,7 +29,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import requests
 
 from sfxero_pipelines.defs.partitions import partition_key_of
 from sfxero_pipelines.bench.scale_bench import psycopg2_url, wait_workers_ready
