@@ -92,3 +92,19 @@ def test_a_session_is_not_reused_past_the_session_timeout(make_sandbox, cached):
     with resource(server, staging_url=cached, session_timeout_s=121).get_client() as sf:
         sf.count("SELECT COUNT() FROM Account")
     assert token_calls(server) - before == 2
+
+
+def test_a_session_cached_under_another_key_is_a_miss_not_an_error(make_sandbox, cached, monkeypatch):
+    """Two processes with different keys (another SFXERO_SECRET_KEY, or key files in other directories)
+    on one staging database: the second cannot read the first's entry, so it opens its own session and
+    replaces the entry, instead of failing the run on "cannot decrypt"."""
+    server = make_sandbox(size="small", seed=6)
+    before = token_calls(server)
+    with resource(server, staging_url=cached).get_client() as sf:
+        sf.count("SELECT COUNT() FROM Account")
+    monkeypatch.setenv("SFXERO_SECRET_KEY", Fernet.generate_key().decode())
+    with resource(server, staging_url=cached).get_client() as sf:
+        assert sf.count("SELECT COUNT() FROM Account") > 0
+    with resource(server, staging_url=cached).get_client() as sf:
+        sf.count("SELECT COUNT() FROM Contact")
+    assert token_calls(server) - before == 2  # one per key; the replaced entry is shared again

@@ -13,7 +13,8 @@ Contract:
 - `rejected`: the token Salesforce just refused (401 INVALID_SESSION_ID): it is never handed out again;
   a newer cached one is, else a new session is opened. The client re-authenticates once per request.
 - The row's key (`tenant_id`) is a digest of the login URL, client id, user and grant: a different
-  identity never gets this one's session; `sfxero connect/disconnect salesforce` drop every cached
+  identity never gets this one's session; an entry stored under another encryption key is a miss and is
+  replaced (it is a cache: the other process merely opens its own session); `sfxero connect/disconnect salesforce` drop every cached
   session (`forget_sessions`), and `sfxero connections` does not list them. No token is logged or put in
   an exception.
 """
@@ -30,7 +31,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from ...errors import AuthError
+from ...errors import AuthError, ConfigError
 from ...staging.state import tokens
 
 CACHE_SYSTEM = "sf_session"  # oauth_token.system is 16 characters at most
@@ -59,7 +60,12 @@ class SessionCache:
         self._engine.dispose()
 
     def _fresh(self, conn: sa.Connection, rejected: str | None) -> dict | None:
-        row = tokens.load(conn, self._cipher, CACHE_SYSTEM, self._key)
+        try:
+            row = tokens.load(conn, self._cipher, CACHE_SYSTEM, self._key)
+        except ConfigError:
+            # Stored under another key (a process with another SFXERO_SECRET_KEY or key file): a cache
+            # entry is disposable, unlike a refresh token, so it is a miss and the new session replaces it.
+            return None
         if row is None or row.state != tokens.ACTIVE or not row.access_token or row.access_expires_at is None:
             return None
         if (row.access_expires_at - _now()).total_seconds() <= REUSE_MARGIN_S:
