@@ -490,10 +490,15 @@ class XeroClient:
     def connections(self) -> list[dict]:
         """The tenants this token can reach (GET {identity_url}/connections)."""
         self._ensure_token()
-        self.api_calls["GET connections"] += 1
-        resp = self._http.get(f"{self.identity_url}/connections", verify=self._verify, timeout=self.timeout_s,
-                              headers={"Authorization": f"Bearer {self._token['access_token']}",
-                                       "Accept": "application/json"})
+        for attempt in range(2):
+            self.api_calls["GET connections"] += 1
+            resp = self._http.get(f"{self.identity_url}/connections", verify=self._verify, timeout=self.timeout_s,
+                                  headers={"Authorization": f"Bearer {self._token['access_token']}",
+                                           "Accept": "application/json"})
+            # As every other call: a token that expired between its check and its use is renewed once.
+            if resp.status_code != 401 or attempt:
+                break
+            self._ensure_token(force=True)
         if resp.status_code != 200:
             raise self._api_error("GET connections", resp.status_code, resp.content)
         return resp.json()

@@ -114,6 +114,16 @@ def test_token_expiry_is_renewed_by_the_resource(xero_sandbox):
         assert client.api_calls["token"] == 2 and client.api_calls["GET Currencies"] == 3
 
 
+def test_connections_renews_a_token_that_expired_before_its_use(xero_sandbox):
+    server = xero_sandbox()
+    with resource_for(server).get_client() as client:
+        assert client.get_all("Currencies")
+        sandbox_call(server, "xero", "POST", "/__sandbox/clock", {"advance_s": 1801})
+        # 401 TokenExpired on GET connections (a loaded machine between the check and the call): renewed once.
+        assert [c["tenantId"] for c in client.connections()] == [server.env["XERO_TENANT_ID"]]
+        assert client.api_calls["token"] == 2 and client.api_calls["GET connections"] == 2
+
+
 def test_short_token_ttl_is_renewed_before_expiry(xero_sandbox):
     server = xero_sandbox(faults="xero.token_ttl_s=2")
     with resource_for(server).get_client() as client:
