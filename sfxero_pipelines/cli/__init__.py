@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import click
 
@@ -246,9 +245,6 @@ for _command in (connect, connections, disconnect):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps errors to docs/architecture.md §7 exit codes with one-line messages."""
-    # Dagster warns when code uses an API it marks beta or preview (its own internals included):
-    # a note for whoever upgrades Dagster (pytest still shows them), not for the person running sfxero.
-    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     try:
         cli.main(args=argv, prog_name="sfxero", standalone_mode=False)
     except click.exceptions.Exit as exc:

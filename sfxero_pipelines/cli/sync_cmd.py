@@ -4,8 +4,7 @@ Each stage's jobs run in process on `$DAGSTER_HOME`'s instance, so every run sho
 (`make dev`) exactly as if launched there; on an instance with a run queue (a `QueuedRunCoordinator`
 and its daemon: deploy/postgres, deploy/celery) each run is submitted to the queue instead and
 waited for (`queued.py`), so the queue's limits hold for the CLI as for schedules and the UI.
-Partitioned jobs run the open (this month's) partition: the incremental sync; the first extract on an
-instance runs over every partition at once (`partition_run`). `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
+Partitioned jobs run today's partition: the incremental sync. `--stage all` is the full cycle — extract, check, reconcile, push — followed by a verifying
 pass (extract, check, reconcile again) whose plan must have nothing left to create or update: the
 summary says whether the two systems converged (its checks are the suites that hold records, without
 the soft signals the first pass just reported: `hold_check_job`); when they did, the push runs once
@@ -17,6 +16,7 @@ held, or the verifying plan still has work.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 
@@ -26,7 +26,6 @@ from ..defs.checks.definitions import HOLD_CHECK_JOB
 from ..defs.sync.jobs import STAGE_JOBS
 from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, queued, summary
 from .connections import use_configured_or_sandbox
-from .partition_run import partition_selection, range_planned_events
 from .instance import get_instance
 
 ORDER = ("extract", "check", "reconcile", "push")
@@ -42,16 +41,13 @@ PUSH_KEYS = ("planned", "written", "already_done", "found_by_lookup", "write_bac
 
 
 def _materialization_rows(result, keys: tuple[str, ...]) -> list[tuple]:
-    """(asset, *values of `keys`) per asset materialized by a run ("" where a key is absent).
-
-    A run over a partition range records one materialization per partition, each with the step's one
-    metadata: counted once per asset, not once per partition."""
-    rows = {}
+    """(asset, *values of `keys`) per materialization of a run ("" where a key is absent)."""
+    rows = []
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         meta = _plain(mat.metadata)
-        rows.setdefault(mat.asset_key.to_user_string(), (mat.asset_key.to_user_string(), *(meta.get(k, "") for k in keys)))
-    return list(rows.values())
+        rows.append((mat.asset_key.to_user_string(), *(meta.get(k, "") for k in keys)))
+    return rows
 
 
 def _check_rows(result) -> list[tuple]:
@@ -122,13 +118,14 @@ def execute_stage(stage: str, instance, definitions, *, verifying: bool = False)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     for job_name in jobs:
         job = definitions.resolve_job_def(job_name)
-        kwargs, range_tags = partition_selection(job, instance) if job.partitions_def is not None else ({}, {})
-        tags = {"sfxero/stage": stage, **range_tags}
+        kwargs = {}
+        if job.partitions_def is not None:
+            kwargs["partition_key"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        tags = {"sfxero/stage": stage}
         if queued.uses_queue(instance):
             result = queued.submit_and_wait(job, instance, tags=tags, run_config=quiet, **kwargs)
         else:
-            with range_planned_events(range_tags):
-                result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet, tags=tags, **kwargs)
+            result = launcher.execute(job, instance, raise_on_error=False, run_config=quiet, tags=tags, **kwargs)
         ok &= result.success
         rows += (_check_rows(result) if stage == "check" else
                  _materialization_rows(result, PUSH_KEYS if stage == "push" else EXTRACT_KEYS))

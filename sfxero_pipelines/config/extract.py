@@ -2,7 +2,7 @@
 
 ```yaml
 extract:
-  start_date: "2024-01-01"     # its month is the first monthly partition: a backfill from here is the historical sync
+  start_date: "2024-01-01"     # first daily partition: a backfill from here is the historical sync
   lookback_seconds: 300        # incremental reads start this far before the saved cursor
   salesforce: {objects: [Account, Contact, ...], batch_size: 2000, bulk_threshold: 50000}
   xero: {objects: [contacts, invoices, ...], page_size: 1000}   # journals: opt in (needs the journals scope)
@@ -62,7 +62,7 @@ class XeroExtract(StrictModel):
 
 
 class ExtractConfig(StrictModel):
-    #: Its month is the first (monthly) partition: a backfill from here is the historical sync.
+    #: First daily partition: a backfill from here is the historical sync.
     start_date: dt.date = Field(dt.date(2024, 1, 1), strict=False)
     #: Incremental reads start this far before the saved cursor: late commits and same-second
     #: writes land behind a cursor, and the upsert makes re-reading them harmless.
@@ -73,10 +73,10 @@ class ExtractConfig(StrictModel):
     @field_validator("start_date")
     @classmethod
     def _not_in_future(cls, start: dt.date) -> dt.date:
-        # Partitions are UTC months from start_date's: a later start leaves no partition for now, so
+        # Partitions are UTC days from start_date: a later start leaves no partition for today, so
         # no sync could run at all.
         today = dt.datetime.now(dt.timezone.utc).date()
         if start > today:
             raise ValueError(f"{start.isoformat()} is in the future (today is {today.isoformat()} UTC): "
-                             "the first partition must start today or earlier")
+                             "the first daily partition must be today or earlier")
         return start

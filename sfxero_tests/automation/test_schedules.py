@@ -17,7 +17,7 @@ from sfxero_pipelines.defs.automation.schedules import CYCLE_TAG, build_cycle_sc
 from sfxero_pipelines.errors import ConfigError
 from sfxero_pipelines.config import SchedulesConfig
 
-PARTITIONS = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 
 
@@ -30,14 +30,14 @@ def test_tick_requests_extract_of_the_open_partition_keyed_by_the_tick(instance)
     extract = schedules["extract_schedule"]
     assert (extract.cron_schedule, extract.execution_timezone, extract.job_name) == ("0 9 * * *", "Pacific/Auckland",
                                                                                       "extract_job")
-    # 09:00 in Auckland on 1 April is 20:00 UTC on 31 March: the open partition is March (UTC months),
-    # the one whose extract is incremental; April does not exist yet.
-    tick = dt.datetime(2025, 4, 1, 9, 0, tzinfo=AUCKLAND)
+    # 09:00 in Auckland on 2 March is 20:00 UTC on 1 March: the open partition is 1 March (UTC days),
+    # the one whose extract is incremental; 2 March does not exist yet.
+    tick = dt.datetime(2025, 3, 2, 9, 0, tzinfo=AUCKLAND)
     request = extract(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == "2025-03-01"
-    assert request.run_key == "extract-2025-03-31T20:00:00Z"
-    assert request.tags == {CYCLE_TAG: "2025-03-31T20:00:00Z"}
+    assert request.run_key == "extract-2025-03-01T20:00:00Z"
+    assert request.tags == {CYCLE_TAG: "2025-03-01T20:00:00Z"}
 
     # The same tick evaluated again asks for the same run (Dagster launches a run_key once).
     again = extract(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
@@ -65,10 +65,10 @@ def test_tick_before_the_first_partition_is_skipped_with_the_reason(instance):
 
 @pytest.mark.parametrize("when, key", [
     (dt.datetime(2025, 3, 1, 0, 0, tzinfo=dt.timezone.utc), "2025-03-01"),
-    (dt.datetime(2025, 3, 31, 23, 59, tzinfo=dt.timezone.utc), "2025-03-01"),
-    (dt.datetime(2025, 3, 31, 18, 0, tzinfo=ZoneInfo("America/Los_Angeles")), "2025-04-01"),
+    (dt.datetime(2025, 3, 1, 23, 59, tzinfo=dt.timezone.utc), "2025-03-01"),
+    (dt.datetime(2025, 3, 1, 18, 0, tzinfo=ZoneInfo("America/Los_Angeles")), "2025-03-02"),
 ])
-def test_open_partition_is_the_utc_month_containing_the_tick(when, key):
+def test_open_partition_is_the_utc_day_containing_the_tick(when, key):
     assert open_partition(when, PARTITIONS) == key
     assert PARTITIONS.has_partition_key(key)
 
@@ -78,7 +78,7 @@ def test_the_loaded_schedule_passes_dagsters_own_tick_evaluation(instance):
     from sfxero_pipelines.definitions import defs
 
     repo = defs().get_repository_def()
-    tick = dt.datetime(2025, 3, 17, 9, 0, tzinfo=dt.timezone.utc)
+    tick = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
     data = repo.get_schedule_def("extract_schedule").evaluate_tick(
         dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=repo))
     [request] = data.run_requests

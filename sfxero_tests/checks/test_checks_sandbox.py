@@ -26,7 +26,7 @@ from sfxero_pipelines.defs.checks.checks import build_checks
 from sfxero_pipelines.defs.salesforce.assets import salesforce_extract_assets
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.xero.assets import xero_extract_assets
-from sfxero_pipelines.defs.partitions import extract_partitions, partition_key_of
+from sfxero_pipelines.defs.partitions import daily_partitions
 from sfxero_pipelines.sandbox.salesforce.store import normalize_id
 
 from ..extract.conftest import FAST_XERO, salesforce_resource, today, xero_resource
@@ -92,7 +92,7 @@ FIXTURES = {
 }
 
 
-@dg.asset(deps=["sf_opportunity", "sf_account"], partitions_def=extract_partitions(),
+@dg.asset(deps=["sf_opportunity", "sf_account"], partitions_def=daily_partitions(),
           backfill_policy=dg.BackfillPolicy.single_run())
 def reconcile_probe(staging: StagingDatabase) -> dg.MaterializeResult:
     """Stands in for reconciliation: what it would treat as held."""
@@ -135,7 +135,7 @@ def build_checked_world(server, staging_path: Path):
     instance = dg.DagsterInstance.ephemeral()
     defs = _defs(server, staging, ChecksConfig(max_bad_share=0.9))
     assert defs.resolve_job_def("reference").execute_in_process(instance=instance).success
-    result = defs.resolve_job_def("cycle").execute_in_process(instance=instance, partition_key=partition_key_of(today()))
+    result = defs.resolve_job_def("cycle").execute_in_process(instance=instance, partition_key=today().isoformat())
     staging.dispose()
     return instance, result
 
@@ -196,7 +196,7 @@ def test_bad_records_are_held_good_ones_flow_on(checked_world):
 def test_blocking_failure_keeps_downstream_from_running(checked_world):
     server, staging, instance, _ = checked_world
     strict = _defs(server, staging, ChecksConfig(max_bad_share=0.01))
-    result = strict.resolve_job_def("cycle").execute_in_process(instance=instance, partition_key=partition_key_of(today()),
+    result = strict.resolve_job_def("cycle").execute_in_process(instance=instance, partition_key=today().isoformat(),
                                                                 raise_on_error=False)
     assert not result.success
     # xero_contact (1 of its 2 live rows bad) is checked first and blocks; everything downstream of it —

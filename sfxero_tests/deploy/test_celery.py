@@ -30,7 +30,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sfxero_pipelines.defs.partitions import partition_key_of
 from sfxero_pipelines.bench.scale_bench import psycopg2_url, wait_workers_ready
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
@@ -89,7 +88,7 @@ def workers(celery_env, tmp_path):
 def _run(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun:
     tags = {"sfxero/stage": "celery-test"}
     if job_name == "extract_job":
-        tags["dagster/partition"] = partition_key_of(dt.datetime.now(dt.timezone.utc).date())
+        tags["dagster/partition"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
     with dg.execute_job(reconstructable_sfxero_job(job_name), instance=instance, tags=tags,
                         raise_on_error=False) as result:
         return result.dagster_run

@@ -9,7 +9,6 @@ import json
 import dagster as dg
 import sqlalchemy as sa
 
-from sfxero_pipelines.defs.partitions import partition_key_of
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.xero.resources import XeroResource
 
@@ -26,25 +25,18 @@ def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def months_ago(n: int, day: int = 10) -> dt.date:
-    """Day `day` of the month n months before this one (UTC): each such month is its own partition."""
-    y, m = divmod(today().year * 12 + today().month - 1 - n, 12)
-    return dt.date(y, m + 1, day)
-
-
 def materialize(assets: list, resources: dict, *, partition: dt.date | None = None,
                 partition_range: tuple[dt.date, dt.date] | None = None) -> dg.ExecuteInProcessResult:
-    """A real run on an ephemeral instance: the (monthly) partition containing `partition`, a single-run
-    backfill over the partitions containing `partition_range`'s two days, or unpartitioned."""
+    """A real run on an ephemeral instance: one partition, a single-run backfill range, or unpartitioned."""
     instance = dg.DagsterInstance.ephemeral()
     if partition_range is not None:
         job = dg.Definitions(assets=assets, resources=resources,
                              jobs=[dg.define_asset_job("backfill", selection=dg.AssetSelection.assets(*assets))]
                              ).resolve_job_def("backfill")
         return job.execute_in_process(instance=instance, tags={
-            "dagster/asset_partition_range_start": partition_key_of(partition_range[0]),
-            "dagster/asset_partition_range_end": partition_key_of(partition_range[1])})
-    kwargs = {"partition_key": partition_key_of(partition)} if partition else {}
+            "dagster/asset_partition_range_start": partition_range[0].isoformat(),
+            "dagster/asset_partition_range_end": partition_range[1].isoformat()})
+    kwargs = {"partition_key": partition.isoformat()} if partition else {}
     return dg.materialize(assets, resources=resources, instance=instance, **kwargs)
 
 

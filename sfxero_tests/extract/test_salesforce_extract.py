@@ -3,7 +3,7 @@ against the Salesforce emulator over HTTPS with the real simple-salesforce:
 - a full extract equals the emulator's records, field for field (deleted rows flagged);
 - a change, a new record and a delete made through the API between runs arrive;
 - a record written in the same second as the (SystemModstamp, Id) cursor is not lost;
-- rematerializing one partition fixes exactly its window; a backfill of past months equals a full extract;
+- rematerializing one partition fixes exactly its window; a 30-day backfill equals a full extract;
 - an unchanged incremental run costs exactly one API call; custom fields arrive without code changes.
 """
 
@@ -17,7 +17,7 @@ from simple_salesforce import Salesforce
 from sfxero_pipelines.defs.salesforce.assets import build_salesforce_extract_asset
 
 from ..conftest import sandbox_call
-from .conftest import materialize, metadata_of, months_ago, salesforce_resource, staged, today
+from .conftest import materialize, metadata_of, salesforce_resource, staged, today
 
 OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2", "PricebookEntry", "Lead",
            "Campaign", "CampaignMember", "Order", "OrderItem"]
@@ -111,46 +111,45 @@ def _stamp(day: dt.date) -> str:
 
 def _dated_fixture() -> tuple[dict, dict[dt.date, list[str]]]:
     accounts = []
-    for months in (1, 2, 3, 4, 5, 6, 8, 12):
-        for n, day in enumerate((3, 27)):
-            stamp = _stamp(months_ago(months, day))
-            accounts.append({"Name": f"Window {months}-{n}", "CreatedDate": stamp, "LastModifiedDate": stamp,
-                             "SystemModstamp": stamp})
+    for offset in (1, 2, 3, 5, 8, 13, 21, 29):
+        day = today() - dt.timedelta(days=offset)
+        for n in range(2):
+            accounts.append({"Name": f"Window {offset}-{n}", "CreatedDate": _stamp(day), "LastModifiedDate": _stamp(day),
+                             "SystemModstamp": _stamp(day)})
     return {"salesforce": {"Account": accounts}}, {}
 
 
-def _by_month(server) -> dict[dt.date, list[str]]:
-    """Emulator Account ids by the first day of their SystemModstamp's month: their (monthly) partition."""
+def _by_day(server) -> dict[dt.date, list[str]]:
     out: dict[dt.date, list[str]] = {}
     for record in _emulator(server, "Account").values():
-        out.setdefault(dt.date.fromisoformat(record["SystemModstamp"][:10]).replace(day=1), []).append(record["Id"])
+        out.setdefault(dt.date.fromisoformat(record["SystemModstamp"][:10]), []).append(record["Id"])
     return out
 
 
 def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, staging):
     fixtures, _ = _dated_fixture()
     server = make_sandbox(fixtures=fixtures)
-    by_month = _by_month(server)
-    months = sorted(m for m in by_month if m < today().replace(day=1))
-    assert len(months) == 8
-    assert _run(server, staging, ["Account"], partition_range=(months[0], today())).success
-    broken_month, other_month = months[-2], months[-1]
+    by_day = _by_day(server)
+    days = sorted(d for d in by_day if d < today())
+    assert len(days) == 8
+    assert _run(server, staging, ["Account"], partition_range=(days[0], today())).success
+    broken_day, other_day = days[-2], days[-1]
     with staging.begin() as conn:
-        conn.exec_driver_sql(f"DELETE FROM sf_account WHERE id IN ({','.join(repr(i) for i in by_month[broken_month])})")
-        conn.exec_driver_sql(f"UPDATE sf_account SET name = 'corrupted' WHERE id = '{by_month[other_month][0]}'")
-    result = _run(server, staging, ["Account"], partition=broken_month)
+        conn.exec_driver_sql(f"DELETE FROM sf_account WHERE id IN ({','.join(repr(i) for i in by_day[broken_day])})")
+        conn.exec_driver_sql(f"UPDATE sf_account SET name = 'corrupted' WHERE id = '{by_day[other_day][0]}'")
+    result = _run(server, staging, ["Account"], partition=broken_day)
     assert result.success and metadata_of(result, "sf_account")["rows_staged"] == 2
     rows = staged(staging, "sf_account")
-    assert set(by_month[broken_month]) <= set(rows)
-    assert rows[by_month[other_month][0]]["name"] == "corrupted"
+    assert set(by_day[broken_day]) <= set(rows)
+    assert rows[by_day[other_day][0]]["name"] == "corrupted"
 
 
-def test_backfill_over_past_months_equals_full_extract(make_sandbox, staging, tmp_path):
+def test_backfill_over_30_days_equals_full_extract(make_sandbox, staging, tmp_path):
     from sfxero_pipelines.defs.staging.resources import StagingDatabase
 
     fixtures, _ = _dated_fixture()
     server = make_sandbox(fixtures=fixtures)
-    assert _run(server, staging, ["Account"], partition_range=(months_ago(12), months_ago(1))).success
+    assert _run(server, staging, ["Account"], partition_range=(today() - dt.timedelta(days=30), today() - dt.timedelta(days=1))).success
     full = StagingDatabase(url=f"sqlite:///{tmp_path / 'full.db'}")
     assert _run(server, full, ["Account"], partition=today()).success
     backfilled, extracted = staged(staging, "sf_account"), staged(full, "sf_account")

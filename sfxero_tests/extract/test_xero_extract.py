@@ -4,7 +4,7 @@ the Xero emulator over HTTPS:
 - a change, a new record, a void and an archive made through the API between runs arrive
   (deletes as `is_deleted`, never a disappearance);
 - a record written in the same second as the cursor is not lost;
-- rematerializing one partition fixes exactly its window; a backfill of past months equals a full extract;
+- rematerializing one partition fixes exactly its window; a 30-day backfill equals a full extract;
 - malformed records are staged with a reason, and the rest of the page still lands.
 """
 
@@ -18,7 +18,7 @@ from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
 from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 
 from ..conftest import sandbox_call
-from .conftest import FAST_XERO, materialize, metadata_of, months_ago, staged, today, xero_resource
+from .conftest import FAST_XERO, materialize, metadata_of, staged, today, xero_resource
 
 PAGED = ["contacts", "invoices", "bills", "credit_notes", "bank_transactions", "payments"]
 REFERENCE = ["items", "accounts", "tax_rates", "currencies"]
@@ -115,38 +115,39 @@ def test_record_written_in_the_cursor_second_is_not_lost(make_sandbox, staging):
 
 
 def _dated_fixture() -> tuple[dict, dict[dt.date, list[str]]]:
-    contact = {"ContactID": str(uuid.uuid4()), "Name": "Window Test Ltd", "UpdatedDateUTC": _ms(months_ago(14))}
-    by_month: dict[dt.date, list[str]] = {}
+    contact = {"ContactID": str(uuid.uuid4()), "Name": "Window Test Ltd", "UpdatedDateUTC": _ms(today() - dt.timedelta(days=40))}
+    by_day: dict[dt.date, list[str]] = {}
     invoices = []
-    for n in (1, 2, 3, 4, 5, 6, 8, 12):
-        for day in (3, 27):
-            inv = _invoice(contact["ContactID"], months_ago(n, day))
+    for offset in (1, 2, 3, 5, 8, 13, 21, 29):
+        day = today() - dt.timedelta(days=offset)
+        for _ in range(2):
+            inv = _invoice(contact["ContactID"], day)
             invoices.append(inv)
-            by_month.setdefault(months_ago(n, 1), []).append(inv["InvoiceID"])
-    return {"xero": {"Contacts": [contact], "Invoices": invoices}}, by_month
+            by_day.setdefault(day, []).append(inv["InvoiceID"])
+    return {"xero": {"Contacts": [contact], "Invoices": invoices}}, by_day
 
 
 def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, staging):
-    fixtures, by_month = _dated_fixture()
+    fixtures, by_day = _dated_fixture()
     server = make_sandbox(xero_limits=FAST_XERO, fixtures=fixtures)
-    months = sorted(by_month)
-    assert _run(server, staging, ["invoices"], partition_range=(months[0], today())).success
-    broken_month, other_month = months[-2], months[-1]
+    days = sorted(by_day)
+    assert _run(server, staging, ["invoices"], partition_range=(days[0], today())).success
+    broken_day, other_day = days[-2], days[-1]
     with staging.begin() as conn:
-        conn.exec_driver_sql(f"DELETE FROM xero_invoice WHERE id IN ({','.join(repr(i) for i in by_month[broken_month])})")
-        conn.exec_driver_sql(f"UPDATE xero_invoice SET total = -1 WHERE id = '{by_month[other_month][0]}'")
-    assert _run(server, staging, ["invoices"], partition=broken_month).success
+        conn.exec_driver_sql(f"DELETE FROM xero_invoice WHERE id IN ({','.join(repr(i) for i in by_day[broken_day])})")
+        conn.exec_driver_sql(f"UPDATE xero_invoice SET total = -1 WHERE id = '{by_day[other_day][0]}'")
+    assert _run(server, staging, ["invoices"], partition=broken_day).success
     rows = staged(staging, "xero_invoice")
-    assert set(by_month[broken_month]) <= set(rows)  # its window is repaired
-    assert rows[by_month[other_month][0]]["total"] == -1  # nothing outside its window was touched
+    assert set(by_day[broken_day]) <= set(rows)  # its window is repaired
+    assert rows[by_day[other_day][0]]["total"] == -1  # nothing outside its window was touched
 
 
-def test_backfill_over_past_months_equals_full_extract(make_sandbox, staging, tmp_path):
+def test_backfill_over_30_days_equals_full_extract(make_sandbox, staging, tmp_path):
     from sfxero_pipelines.defs.staging.resources import StagingDatabase
 
     fixtures, _ = _dated_fixture()
     server = make_sandbox(xero_limits=FAST_XERO, fixtures=fixtures)
-    assert _run(server, staging, ["invoices"], partition_range=(months_ago(12), months_ago(1))).success
+    assert _run(server, staging, ["invoices"], partition_range=(today() - dt.timedelta(days=30), today() - dt.timedelta(days=1))).success
     full = StagingDatabase(url=f"sqlite:///{tmp_path / 'full.db'}")
     assert _run(server, full, ["invoices"], partition=today()).success
     backfilled, extracted = staged(staging, "xero_invoice"), staged(full, "xero_invoice")

@@ -1,6 +1,6 @@
 """Automation of the sync cycle: schedules, the sensors that chain its stages, push and failure alerts.
 
-    schedule (schedules.cycle_cron) ─┬─ extract_job (open partition)     ─┐ both succeeded
+    schedule (schedules.cycle_cron) ─┬─ extract_job (today's partition)  ─┐ both succeeded
                                      └─ reference_extract_job            ─┴→ check_job ─ success → reconcile_job
     new plan with pushable rows (sync_plan) → push_xero_job / push_salesforce_job
     any run of this code location fails → webhook / email / log (notify:)

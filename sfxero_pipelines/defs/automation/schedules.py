@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ..partitions import extract_partitions
+from ..partitions import daily_partitions
 from ...config import SchedulesConfig
 from ..sync.jobs import extract_job, reference_extract_job
 
@@ -32,32 +32,32 @@ def cycle_id(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def open_partition(when: dt.datetime, partitions_def: dg.TimeWindowPartitionsDefinition) -> str | None:
-    """The partition containing `when`: the open one, whose extract is the incremental sync.
+def open_partition(when: dt.datetime, partitions_def: dg.DailyPartitionsDefinition) -> str | None:
+    """The daily partition containing `when`: the open one, whose extract is the incremental sync.
 
-    Windows are the partitions' own (UTC by default), not the schedule's timezone: the extract reads a
+    Days are the partitions' own (UTC by default), not the schedule's timezone: the extract reads a
     partition incrementally only while its window reaches the present, so a local date would be
-    the previous, closed window west of UTC at a boundary (a full reload of it, no cursor advance) and
-    a window that does not exist yet east of it. The schedule's timezone decides when the cron fires,
-    nothing else.
+    yesterday's closed window west of UTC (a full reload, no cursor advance) and a day that does
+    not exist yet east of it. The schedule's timezone decides when the cron fires, nothing else.
     """
-    if when < partitions_def.start:
+    day = when.astimezone(ZoneInfo(partitions_def.timezone)).date()
+    if day < partitions_def.start.date():
         return None
-    return partitions_def.get_partition_key_for_timestamp(when.timestamp())
+    return day.isoformat()
 
 
 def build_cycle_schedules(cfg: SchedulesConfig,
-                          partitions_def: dg.TimeWindowPartitionsDefinition | None = None) -> list[dg.ScheduleDefinition]:
+                          partitions_def: dg.DailyPartitionsDefinition | None = None) -> list[dg.ScheduleDefinition]:
     zone = ZoneInfo(cfg.timezone)  # validated with the config (schedules.timezone)
     schedule_status, _ = default_status(cfg)
-    partitions = partitions_def or extract_partitions()
+    partitions = partitions_def or daily_partitions()
 
     def tick_time(context: dg.ScheduleEvaluationContext) -> dt.datetime:
         return context.scheduled_execution_time or dt.datetime.now(zone)
 
     @dg.schedule(name="extract_schedule", cron_schedule=cfg.cycle_cron, execution_timezone=cfg.timezone,
                  target=extract_job, default_status=schedule_status,
-                 description="Starts a sync cycle: extracts the open (this month's) partition, i.e. everything changed "
+                 description="Starts a sync cycle: extracts today's (open) partition, i.e. everything changed "
                              "since each object's cursor. Checks, reconcile and push follow through sensors.")
     def extract_schedule(context: dg.ScheduleEvaluationContext):
         when = tick_time(context)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from ...config import load_config
 from ..extract_metadata import extract_metadata
 from ...staging.schema import snake
-from ..partitions import extract_partitions
+from ..partitions import daily_partitions
 from ..recipe_roles import serves
 from ..queues import SALESFORCE_QUEUE
 from ..retries import API_RETRY, only_transient_retried
@@ -30,7 +30,7 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
         name=table,
         group_name="salesforce_extract",
         kinds={"salesforce", "sql"},
-        partitions_def=extract_partitions(),
+        partitions_def=daily_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="salesforce_api",
         op_tags=SALESFORCE_QUEUE,

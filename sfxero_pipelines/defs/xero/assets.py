@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ...config import load_config
 from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
-from ..partitions import extract_partitions
+from ..partitions import daily_partitions
 from ..recipe_roles import serves
 from ..queues import XERO_QUEUE
 from ..retries import API_RETRY, only_transient_retried
@@ -37,7 +37,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
         tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "offset" if obj.offset_paged else "reference"},
     )
     if obj.paged:
-        @dg.asset(partitions_def=extract_partitions(), backfill_policy=dg.BackfillPolicy.single_run(),
+        @dg.asset(partitions_def=daily_partitions(), backfill_policy=dg.BackfillPolicy.single_run(),
                   description=f"Xero {obj.key} staged in {obj.table} by UpdatedDateUTC window; DELETED/VOIDED/ARCHIVED "
                               f"become is_deleted. {serves(obj.table)}",
                   **common)
