@@ -55,8 +55,8 @@ def _no_traceback(result) -> None:
 @pytest.mark.subprocess
 @pytest.mark.timeout(1800)  # a clean run, a killed one and the next one, on a loaded machine
 @pytest.mark.postgres  # a PostgreSQL server of its own (the binaries), never the shared one
-@pytest.mark.parametrize("during, table", [("extract", "sf_contact"),
-                                           pytest.param("push", "sync_ledger", marks=pytest.mark.chaos)])
+@pytest.mark.chaos  # a cluster of its own started and restarted: minutes each, make test-chaos runs both
+@pytest.mark.parametrize("during, table", [("extract", "sf_contact"), ("push", "sync_ledger")])
 def test_postgresql_restarted_mid_run_then_the_next_sync_converges(chaos, own_pg, during, table):
     clean = chaos.clean("own-postgresql", _own_database(own_pg))
     url = own_pg.create_database(f"sfxero_chaos_{uuid.uuid4().hex[:8]}")
@@ -103,7 +103,7 @@ HOLD_S = 20
 @pytest.mark.slow
 @pytest.mark.subprocess
 @pytest.mark.timeout(1800)  # a clean run, a killed one and the next one, on a loaded machine
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.chaos)])
 def test_a_staging_database_locked_by_another_process_makes_the_run_wait(chaos, request, backend):
     url = request.getfixturevalue("pg_url") if backend == "postgresql" else chaos.sqlite_url()
     # A first sync creates the tables (and is the clean run: a second sync changes nothing).
