@@ -61,13 +61,6 @@ XERO_SOURCES = {"Contacts": "contacts", "Invoices": "invoices", "CreditNotes": "
                 "PurchaseOrders": "purchase_orders", "Overpayments": "overpayments", "Prepayments": "prepayments",
                 "ManualJournals": "manual_journals", "BankTransfers": "bank_transfers",
                 "ContactGroups": "contact_groups", "TrackingCategories": "tracking_categories"}
-XERO_TABLES = {"contacts": "xero_contact", "invoices": "xero_invoice", "credit_notes": "xero_credit_note",
-               "bank_transactions": "xero_bank_transaction", "payments": "xero_payment", "items": "xero_item",
-               "accounts": "xero_account", "tax_rates": "xero_tax_rate", "currencies": "xero_currency",
-               "quotes": "xero_quote", "purchase_orders": "xero_purchase_order", "overpayments": "xero_overpayment",
-               "prepayments": "xero_prepayment", "manual_journals": "xero_manual_journal",
-               "bank_transfers": "xero_bank_transfer", "contact_groups": "xero_contact_group",
-               "tracking_categories": "xero_tracking_category"}
 #: Built-in recipes whose links a `ref` may go through (Salesforce id → Xero id in sync_link).
 LINKED_BUILTINS = {R1: ("Account", "Contacts"), R2: ("Opportunity", "Invoices"), R7: ("Order", "Invoices")}
 

@@ -32,9 +32,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import (XERO_SOURCES, XERO_TABLES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
+from ..config.declared import (XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
                                salesforce_problems, template_fields, xero_field)
 from ..errors import ConfigError
+from ..extract.xero_objects import XERO_OBJECTS
 from ..staging.schema import column_name, snake
 from ..staging.state import links as state_links
 from . import load, normalize, plan, transforms
@@ -190,8 +191,13 @@ def _dig(record: dict, path: str):
     return value
 
 
+def _xero_table(collection: str) -> str:
+    """The staged table of a Xero collection, as extract names it."""
+    return XERO_OBJECTS[XERO_SOURCES[collection]].table
+
+
 def _read_xero(conn: sa.Connection, collection: str, paths: set[str]) -> pd.DataFrame:
-    table = XERO_TABLES[XERO_SOURCES[collection]]
+    table = _xero_table(collection)
     load.require_table(conn, table)
     df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}",
                     ["id", "modified_at", "invalid_reason", "is_deleted", "raw"])
@@ -312,7 +318,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> plan.Fam
     key_rule = r.key_rule
     lookup_by = key_rule.target if key_rule else lookup_attr
     source_table = sf_table(sobject)
-    target_table = XERO_TABLES[XERO_SOURCES[coll]]
+    target_table = _xero_table(coll)
 
     # -- read
     reads = {c.field for c in r.source.conditions}
@@ -485,7 +491,7 @@ def declared_tables(r: DeclaredRecipe) -> list[str]:
     objects += [c.field.split(".")[0] for s in r.fields.values() if s.where for c in parse_where(s.where) if "." in c.field]
     objects += [c.field.split(".")[0] for c in r.source.conditions if "." in c.field and r.source.salesforce]
     xero = (r.source.xero or r.to.xero or "")
-    return [*dict.fromkeys(sf_table(o) for o in objects), XERO_TABLES[XERO_SOURCES[xero]]]
+    return [*dict.fromkeys(sf_table(o) for o in objects), _xero_table(xero)]
 
 
 def declared_enabled(cfg: SfxeroConfig) -> list[str]:

@@ -7,7 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from sfxero_pipelines.config.declared import XERO_SOURCES, XERO_TABLES, xero_fields
+from sfxero_pipelines.config.declared import XERO_SOURCES, xero_fields
 from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 
 from ..xero.conftest import SPEC_PATH
@@ -25,7 +25,7 @@ def test_the_shipped_field_list_is_the_specs():
     assert "Balances.AccountsReceivable.Outstanding" in xero_fields()["Contacts"]["fields"]
 
 
-def test_every_staged_collection_is_known_with_its_table():
-    staged = {o.collection: (o.key, o.table) for o in XERO_OBJECTS.values() if o.key not in ("bills", "journals")}
-    assert {c: (k, XERO_TABLES[k]) for c, k in XERO_SOURCES.items()} == staged
+def test_every_staged_collection_is_known_by_its_extract_key():
+    staged = {o.collection: o.key for o in XERO_OBJECTS.values() if o.key not in ("bills", "journals")}
+    assert XERO_SOURCES == staged
     assert set(XERO_SOURCES) <= set(xero_fields())
