@@ -110,12 +110,13 @@ def test_composite_and_bulk_ingest_write_custom_objects(sf, server):
     assert [r["success"] for r in out] == [True, True]
     results = sf.bulk2.Invoice_Run__c.upsert(records=[{"Run_Key__c": "C-2", "Amount__c": "7"},
                                                       {"Run_Key__c": "B-3", "Name": "B3", "Amount__c": "3"}],
-                                             external_id_field="Run_Key__c")
+                                             external_id_field="Run_Key__c", wait=0)
     assert sum(r["numberRecordsProcessed"] for r in results) == 2 and sum(r["numberRecordsFailed"] for r in results) == 0
     rows = sf.query("SELECT Run_Key__c, Amount__c FROM Invoice_Run__c WHERE Run_Key__c IN ('C-1','C-2','B-3') "
                     "ORDER BY Run_Key__c")["records"]
     assert [(r["Run_Key__c"], r["Amount__c"]) for r in rows] == [("B-3", 3.0), ("C-1", 1.0), ("C-2", 7.0)]
-    pages = list(sf.bulk2.Invoice_Run__c.query("SELECT Run_Key__c FROM Invoice_Run__c WHERE Run_Key__c = 'B-3'"))
+    pages = list(sf.bulk2.Invoice_Run__c.query("SELECT Run_Key__c FROM Invoice_Run__c WHERE Run_Key__c = 'B-3'",
+                                                 wait=0))
     assert "B-3" in "".join(pages)
 
 
