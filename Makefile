@@ -45,7 +45,7 @@ dev: $(STAMP)
 ## subprocesses about half the time, measured: 2 workers kept the CPUs 47% busy); tests sharing a module-scoped fixture stay on one
 ## worker (loadgroup: the markers are given in sfxero_tests/conftest.py).
 WORKERS ?= 3
-PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=30
 
 ## The whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README), with three of the kill -9
 ## chaos cases; `make test-chaos` runs the rest: every other kill case, the PostgreSQL restarts, and the
