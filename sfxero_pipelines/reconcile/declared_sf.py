@@ -92,7 +92,7 @@ def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredR
             raw = ids.map(lambda i: linked.get(i) if isinstance(i, str) else None).astype("object")
             what = _referenced(r, spec.via, cfg)
             missing = pd.Series([f"its {spec.ref} {i} has no {spec.via} link to a {what} yet ({spec.ref} via "
-                                 f"{spec.via} → {field})" if isinstance(i, str) and i and s is None else None
+                                 f"{spec.via} → {field})" if isinstance(i, str) and i and not isinstance(s, str) else None
                                  for i, s in zip(ids, raw)], index=src.index, dtype="object")
             how = f"{spec.ref} via {spec.via}→{field}"
         values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
