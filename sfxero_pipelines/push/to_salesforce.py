@@ -233,7 +233,8 @@ class SalesforceWriter:
                 by_key.setdefault((w.target_object, w.upsert_by), []).append(w)
         for (sobject, field_name), mine in sorted(by_key.items()):
             records = [{"attributes": {"type": s}, **r} for w in mine for s, r in w.records]
-            self._begin(mine, f"PATCH composite/sobjects/{sobject}/{field_name} x{len(records)}")
+            # request_hash holds 64 characters: the object and field names are the writes' own.
+            self._begin(mine, f"PATCH composite/sobjects upsert x{len(records)}")
             self._record_each(mine, self.client.upsert_collection(sobject, field_name, records), "create")
 
     def _collection_delete(self, writes: list[SfWrite]) -> None:
