@@ -70,11 +70,12 @@ def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id:
         with engine.connect() as conn:
             rows, link_rows = load_rows(conn, "salesforce", only_sources=only_sources, plan=_current(load_latest(conn)))
         # A declared recipe's pairs already in sync, matched by key: the link is all there is to record.
-        with engine.begin() as conn:
-            for tenant in sorted({r.tenant_id for r in link_rows}):
-                report.links_recorded += links.record_links(
-                    conn, [(r.recipe, r.target_id, r.source_id) for r in link_rows
-                           if r.tenant_id == tenant and r.diff.get("engine") == "declared"], tenant_id=tenant)
+        if declared_links := [r for r in link_rows if r.diff.get("engine") == "declared"]:
+            with engine.begin() as conn:
+                for tenant in sorted({r.tenant_id for r in declared_links}):
+                    report.links_recorded += links.record_links(
+                        conn, [(r.recipe, r.target_id, r.source_id) for r in declared_links if r.tenant_id == tenant],
+                        tenant_id=tenant)
         report.planned = len(rows)
         # Collections of `salesforce_batch_size` per action: what today's allocation can write.
         rows = budget.within_day_budget(rows, sf_client, cfg.salesforce_batch_size, lambda r: r.action, report)
