@@ -195,3 +195,11 @@ def test_rows_per_kind_of_record_and_the_delete_policies(sqlite_staging):
         approvals.approve(conn, approvals.ROW, [waiting[3]["approval"]], by="test")
     approved = _plan(sqlite_staging, "hold_for_approval")["cn-void"]
     assert approved[0] == "delete" and approved[3]["approved"] == waiting[3]["approval"]
+
+
+def test_the_plan_checks_fields_against_the_staged_describe_first(sqlite_staging):
+    _stage(sqlite_staging, linked={})
+    cfg = parse_config(_with(lambda r: r["fields"].update({"Colour__c": "Type"})))
+    with sqlite_staging.engine.connect() as conn, pytest.raises(ConfigError) as exc:
+        plan_declared(conn, cfg, "R9")
+    assert str(exc.value) == "recipes.R9.fields.Colour__c: Salesforce Xero_Credit_Note__c has no field Colour__c"
