@@ -6,7 +6,7 @@ recipes:
   R8:                                   # the code: plan rows, links, ledger and assets (sync_plan_r8) say it
     title: Products → Xero Items
     from: {salesforce: Product2, where: "IsActive = true"}     # or {xero: Contacts, filter: "IsCustomer = true"}
-    to: {xero: Items}                                          # or {salesforce: Account}
+    to: {xero: Items}                                          # or {salesforce: Xero_Credit_Note__c} (from Xero)
     match: [link, {Code: ProductCode}]  # in order: link, key pairs {target: source}, {email: {t: s}}, {name: {t: s}}
     fields:                             # target field: source field, or a spec
       Code: ProductCode
@@ -15,6 +15,7 @@ recipes:
       SalesDetails.UnitPrice: {lookup: PricebookEntry.UnitPrice, where: "Pricebook2.IsStandard = true", transform: money(2)}
       IsTrackedAsInventory: {value: false}
       # Contact.ContactID: {ref: AccountId, via: R1}   # an id through another recipe's links
+      # (from Xero: Account__c: {ref: Contact.ContactID, via: R1}, the ContactID's linked Account)
     write_back: {Xero_Item_Id__c: ItemID}              # Salesforce field: path in Xero's answer to the create
     deletes: ignore                                    # archive | hold_for_approval | ignore
     # sync: two_way   → every field names its owner: salesforce | xero | last_writer
@@ -54,14 +55,17 @@ _PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 #: Xero collections the engine writes (an upsert keyed on the attribute named here; push/to_xero.py
 #: has the same table for the lookup-before-create).
 XERO_TARGETS = {"Items": ("Item", "ItemID", "Code"), "Contacts": ("Contact", "ContactID", "ContactNumber")}
-#: Xero collection → its `extract.xero.objects` key (the staged table is `xero_<singular>`).
-XERO_SOURCES = {"Contacts": "contacts", "Invoices": "invoices", "CreditNotes": "credit_notes",
+#: Xero collection → its `extract.xero.objects` key (the staged table is `xero_<singular>`). `Bills` are
+#: Xero's ACCPAY Invoices, which extract stages apart (`bills`, table xero_bill).
+XERO_SOURCES = {"Contacts": "contacts", "Invoices": "invoices", "Bills": "bills", "CreditNotes": "credit_notes",
                 "BankTransactions": "bank_transactions", "Payments": "payments", "Items": "items",
                 "Accounts": "accounts", "TaxRates": "tax_rates", "Currencies": "currencies", "Quotes": "quotes",
                 "PurchaseOrders": "purchase_orders", "Overpayments": "overpayments", "Prepayments": "prepayments",
                 "ManualJournals": "manual_journals", "BankTransfers": "bank_transfers",
                 "ContactGroups": "contact_groups", "TrackingCategories": "tracking_categories"}
-#: Built-in recipes whose links a `ref` may go through (Salesforce id → Xero id in sync_link).
+#: A source read under another name than its schema's (fields are checked against the schema's).
+XERO_SCHEMA = {"Bills": "Invoices"}
+#: Built-in recipes whose links a `ref` may go through (Salesforce id ↔ Xero id in sync_link).
 LINKED_BUILTINS = {R1: ("Account", "Contacts"), R2: ("Opportunity", "Invoices"), R7: ("Order", "Invoices")}
 
 # ---- transforms: the catalogue ------------------------------------------------------------------
@@ -415,7 +419,7 @@ def xero_fields() -> dict[str, dict]:
 
 
 def xero_field(collection: str, path: str) -> dict | None:
-    return xero_fields().get(collection, {}).get("fields", {}).get(path)
+    return xero_fields().get(XERO_SCHEMA.get(collection, collection), {}).get("fields", {}).get(path)
 
 
 def _value_kind(value) -> str:
@@ -523,8 +527,12 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
     for name, r in declared.items():
         k = f"recipes.{name}"
         if r.to.salesforce:
-            out.append((f"{k}.to", "declared recipes write to Xero in this release (to: {xero: Items} or "
-                                   "{xero: Contacts}); Xero → Salesforce stays with the built-ins R3..R6"))
+            if r.key_rule is None:
+                out.append((f"{k}.match", "a recipe into Salesforce needs a key pair after link, {ExternalIdField: "
+                                          "XeroIdPath} (Xero_Id__c: InvoiceID): a create is an upsert on it, so a "
+                                          "retried create never makes a second record"))
+            if r.sync == "two_way":
+                out.append((f"{k}.sync", "a recipe into Salesforce is one-way in this release (Xero's values win)"))
         xero_side = r.to if r.to.xero else r.source
         coll = xero_side.xero or ""
         if r.to.xero:
@@ -550,16 +558,16 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                     out.append((f"{k}.write_back.{sf_field}", f"Xero {coll} have no field {path} to write back"))
         else:
             for field, spec in r.fields.items():
-                refs = [f for f in (spec.source,) if f] + template_fields(spec.template or "")
+                refs = [f for f in (spec.source, spec.ref) if f] + template_fields(spec.template or "")
                 for f in refs:
                     info = xero_field(coll, f)
                     if info is None:
                         out.append((f"{k}.fields.{field}", f"Xero {coll} have no field {f}"))
                     elif spec.source:
                         out += [(f"{k}.fields.{field}.{s}", p) for s, p in transform_problems(spec, info["kind"], None)]
-                if spec.lookup or spec.ref:
-                    out.append((f"{k}.fields.{field}", "lookup: and ref: read Salesforce records; this recipe's source "
-                                                       "is Xero"))
+                if spec.lookup:
+                    out.append((f"{k}.fields.{field}", "lookup: reads related Salesforce records; this recipe's "
+                                                       "source is Xero"))
             for c in r.source.conditions:
                 if xero_field(coll, c.field) is None:
                     out.append((f"{k}.from.filter", f"Xero {coll} have no field {c.field}"))
@@ -580,7 +588,7 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 elif spec.via not in declared:
                     out.append((f"{k}.fields.{field}.via", f"no recipe {spec.via} keeps links to go through "
                                                            f"({', '.join(LINKED_BUILTINS)} or a declared recipe)"))
-                elif declared[spec.via].source.system != "salesforce":
+                elif declared[spec.via].source.system != "salesforce" and r.source.salesforce:
                     out.append((f"{k}.fields.{field}.via", f"{spec.via} links Xero records to Salesforce ones; a ref "
                                                            "goes from a Salesforce id to a Xero id"))
         if r.sync == "one_way":

@@ -78,6 +78,14 @@ def _is_linked(diff: dict) -> bool:
     return not diff or diff.get("match") == "link"
 
 
+def _counted(recipe: str, rows: list[tuple]) -> tuple[str, str]:
+    """(direction whose updates count, recipe whose linked rows are the denominator); a declared
+    recipe counts its own direction (into Xero, or into Salesforce)."""
+    if recipe in COUNTED:
+        return COUNTED[recipe]
+    return next((d for d, _, _, diff in rows if diff.get("engine") == "declared"), "sf_to_xero"), recipe
+
+
 def _money(value) -> float | None:
     try:
         return None if value is None else float(value)
@@ -109,7 +117,7 @@ def assess(plan: pd.DataFrame, cfg: PushConfig, inputs: GuardInputs) -> dict[str
     for recipe, part in plan.groupby("recipe", sort=True):
         rows = [(r.direction, r.action, r.target_id, row_diff(r.diff)) for r in part.itertuples(index=False)]
         parsed[recipe], plan_ids[recipe] = rows, str(part.plan_id.iloc[0])
-        direction = COUNTED.get(recipe, ("sf_to_xero", recipe))[0]
+        direction = _counted(recipe, rows)[0]
         linked[recipe] = sum(1 for d, a, t, diff in rows if d == direction and a in _LINKED_ACTIONS
                              and isinstance(t, str) and t and _is_linked(diff))
     for recipe, rows in parsed.items():
@@ -124,7 +132,7 @@ def assess(plan: pd.DataFrame, cfg: PushConfig, inputs: GuardInputs) -> dict[str
         # A declared recipe's updates all count: every field it writes is one its declaration maps.
         declared = any(diff.get("engine") == "declared" for _, _, _, diff in rows)
         if recipe in COUNTED or declared:
-            direction, base_recipe = COUNTED.get(recipe, ("sf_to_xero", recipe))
+            direction, base_recipe = _counted(recipe, rows)
             changed = [diff for d, a, _, diff in rows if d == direction and a == "update" and _is_linked(diff)
                        and (recipe in INVOICE_RECIPES or declared or set(diff.get("fields") or {}) & inputs.mapped)]
             base = max(linked.get(base_recipe, 0), linked.get(recipe, 0))

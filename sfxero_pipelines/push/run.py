@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..staging.state import links
 from ..staging.state.lease import WAIT_S, writer_lease
 from . import budget
 from .report import PushReport
@@ -50,11 +51,15 @@ def push_to_xero(engine: sa.Engine, xero_client, sf_client, *, cfg: PushConfig, 
 
 
 def sf_write(row: PushRow) -> SfWrite:
-    """A xero_to_sf plan row as a Salesforce write: payload {SObject: record, …}."""
+    """A xero_to_sf plan row as a Salesforce write: payload {SObject: record, …}. A declared recipe's
+    create is an upsert on the field its row is found by (`lookup_by`), and its writes record links."""
     records = [(sobject, dict(record)) for sobject, record in sorted(row.payload.items()) if isinstance(record, dict)]
+    declared = row.diff.get("engine") == "declared"
     return SfWrite(key=row.key, recipe=row.recipe, action=row.action, records=records, hold_table=row.source_table,
                    hold_record=row.source_id, source_id=row.source_id, target_id=row.target_id, written=row.written,
-                   note={"plan_id": row.plan_id}, tenant_id=row.tenant_id)
+                   note={"plan_id": row.plan_id}, tenant_id=row.tenant_id,
+                   upsert_by=row.diff.get("lookup_by") if declared and row.action == "create" else None,
+                   link_recipe=row.recipe if declared and row.action in ("create", "update") else None)
 
 
 def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id: str | None,
@@ -63,7 +68,14 @@ def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id:
     # One Salesforce org per staging database: the tenant part of its lease is empty.
     with writer_lease(engine, [("salesforce", "")], run_id=run_id, wait_s=writer_wait_s):
         with engine.connect() as conn:
-            rows, _ = load_rows(conn, "salesforce", only_sources=only_sources, plan=_current(load_latest(conn)))
+            rows, link_rows = load_rows(conn, "salesforce", only_sources=only_sources, plan=_current(load_latest(conn)))
+        # A declared recipe's pairs already in sync, matched by key: the link is all there is to record.
+        if declared_links := [r for r in link_rows if r.diff.get("engine") == "declared"]:
+            with engine.begin() as conn:
+                for tenant in sorted({r.tenant_id for r in declared_links}):
+                    report.links_recorded += links.record_links(
+                        conn, [(r.recipe, r.target_id, r.source_id) for r in declared_links if r.tenant_id == tenant],
+                        tenant_id=tenant)
         report.planned = len(rows)
         # Collections of `salesforce_batch_size` per action: what today's allocation can write.
         rows = budget.within_day_budget(rows, sf_client, cfg.salesforce_batch_size, lambda r: r.action, report)

@@ -1,4 +1,5 @@
-"""Writes to Salesforce: plan rows (R1 write-backs, R3, R4, R5, R6) and the write-backs of Xero creates.
+"""Writes to Salesforce: plan rows (R1 write-backs, R3, R4, R5, R6, declared recipes into Salesforce)
+and the write-backs of Xero creates.
 
 - Updates go through sObject Collections (≤200 records per call, `allOrNone=false` so one bad
   record never blocks the rest); above `push.salesforce_bulk_threshold` records, one Bulk 2.0
@@ -8,6 +9,10 @@
   Account) are merged into one record per call: Salesforce refuses the same Id twice in a request.
 - Creates (R6 CampaignMembers) whose earlier outcome is unknown are looked up first (SOQL on the
   fields the create sets) and only created when absent; deletes of a record already gone succeed.
+- A declared recipe's creates are upserts on their external id (`upsert_by`, sObject Collections
+  upsert): one whose earlier outcome is unknown is looked up by that id first, and even a create
+  resent blind finds the record instead of making a second. Its succeeded writes record their
+  `sync_link` (recipe, Salesforce id, Xero id) in the transaction that records the outcome.
 - A record Salesforce rejects is held with Salesforce's message; the rest are written.
 """
 
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..errors import ApiError
-from ..staging.state import holds, ledger
+from ..staging.state import holds, ledger, links
 from .report import PushReport
 from ..config import PushConfig
 
@@ -40,6 +45,8 @@ class SfWrite:
     written: dict = field(default_factory=dict)
     note: dict = field(default_factory=dict)  # extra ledger response (plan id, …)
     tenant_id: str = ""  # the Xero organisation whose data this write carries (ledger and holds record it)
+    upsert_by: str | None = None    # a create sent as an upsert on this external id field
+    link_recipe: str | None = None  # when it succeeds: sync_link (this recipe, the Salesforce id, source_id)
 
     @property
     def target_object(self) -> str:
@@ -75,8 +82,8 @@ class SalesforceWriter:
             state = known.get(w.key)
             if state and state["outcome"] == ledger.SUCCEEDED:
                 self.report.already_done += 1
-            elif state and state["outcome"] == ledger.PENDING and w.action == "create" and self._exists(w):
-                self._finish([(w, True, None, "found by lookup: created by an earlier run")])
+            elif state and state["outcome"] == ledger.PENDING and w.action == "create" and (found := self._exists(w)):
+                self._finish([(w, True, found, "found by lookup: created by an earlier run")])
                 self.report.found_by_lookup += 1
             else:
                 todo.append(w)
@@ -114,9 +121,11 @@ class SalesforceWriter:
 
     def _finish(self, outcomes: list[tuple[SfWrite, bool, str | None, str | None]]) -> None:
         """outcomes: (write, succeeded, new target id, failure message or note)."""
-        results, held, released = [], [], []
+        results, held, released, new_links = [], [], [], {}
         for w, ok, new_id, message in outcomes:
             target_id = new_id or w.target_id
+            if ok and w.link_recipe and target_id and w.source_id:
+                new_links.setdefault(w.tenant_id, []).append((w.link_recipe, target_id, w.source_id))
             if ok:
                 results.append({"key": w.key, "outcome": ledger.SUCCEEDED, "target_id": target_id,
                                 "response": {"written": w.written, "target_id": target_id, **w.note}})
@@ -136,6 +145,8 @@ class SalesforceWriter:
             ledger.finish(conn, results)
             holds.hold(conn, held, run_id=self.run_id)
             holds.release(conn, released)
+            for tenant, pairs in sorted(new_links.items()):
+                self.report.links_recorded += links.record_links(conn, pairs, tenant_id=tenant)
 
     # -- updates --------------------------------------------------------------------------------
     @staticmethod
@@ -195,21 +206,36 @@ class SalesforceWriter:
         self._apply_results(writes, keys, results, owners)
 
     # -- creates and deletes --------------------------------------------------------------------
-    def _exists(self, w: SfWrite) -> bool:
+    def _exists(self, w: SfWrite) -> str | None:
+        """The Id of the record an earlier create made (by its external id when it is an upsert, else by
+        every field it sets), None when there is none (of a create of several records: the first's)."""
+        found_id = None
         for sobject, record in w.records:
-            conds = " AND ".join(f"{f} = {_soql_literal(v)}" for f, v in sorted(record.items()) if f != "attributes")
-            found = False
+            by = {w.upsert_by: record.get(w.upsert_by)} if w.upsert_by else record
+            conds = " AND ".join(f"{f} = {_soql_literal(v)}" for f, v in sorted(by.items()) if f != "attributes")
+            found = None
             for page in self.client.query_pages(f"SELECT Id FROM {sobject} WHERE {conds} LIMIT 1"):
-                found = found or bool(page)
+                found = found or next((rec.get("Id") for rec in page), None)
             if not found:
-                return False
-        return True
+                return None
+            found_id = found_id or found
+        return found_id
 
     def _collection_create(self, writes: list[SfWrite]) -> None:
-        records = [{"attributes": {"type": s}, **r} for w in writes for s, r in w.records]
-        self._begin(writes, f"POST composite/sobjects x{len(records)}")
-        results = self.client.create_collection(records)
-        self._record_each(writes, results, "create")
+        plain = [w for w in writes if not w.upsert_by]
+        if plain:
+            records = [{"attributes": {"type": s}, **r} for w in plain for s, r in w.records]
+            self._begin(plain, f"POST composite/sobjects x{len(records)}")
+            self._record_each(plain, self.client.create_collection(records), "create")
+        by_key: dict[tuple[str, str], list[SfWrite]] = {}
+        for w in writes:
+            if w.upsert_by:
+                by_key.setdefault((w.target_object, w.upsert_by), []).append(w)
+        for (sobject, field_name), mine in sorted(by_key.items()):
+            records = [{"attributes": {"type": s}, **r} for w in mine for s, r in w.records]
+            # request_hash holds 64 characters: the object and field names are the writes' own.
+            self._begin(mine, f"PATCH composite/sobjects upsert x{len(records)}")
+            self._record_each(mine, self.client.upsert_collection(sobject, field_name, records), "create")
 
     def _collection_delete(self, writes: list[SfWrite]) -> None:
         ids = [r["Id"] for w in writes for _, r in w.records]

@@ -69,11 +69,12 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
     raise ValueError(f"unknown recipe family {family!r}")
 
 
-def build_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> Plan:
-    """One declared recipe's plan (reconcile/declared.py), finalized like a family's."""
+def build_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str, planned: pd.DataFrame | None = None) -> Plan:
+    """One declared recipe's plan (reconcile/declared.py), finalized like a family's. `planned`: the
+    plans built before it in the same pass (a ref through R1's links reads R1's pairs there)."""
     from .declared import plan_declared
 
-    result = plan_declared(conn, cfg, name)
+    result = plan_declared(conn, cfg, name, planned)
     return Plan(plan.finalize([result.rows]), {name: result.stats})
 
 
@@ -86,7 +87,7 @@ def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...]
         stats.update(built.stats)
     for name in (cfg.recipes.declared if families is None else ()):
         if cfg.recipes.declared[name].enabled:
-            built = build_declared(conn, cfg, name)
+            built = build_declared(conn, cfg, name, plan.concat(parts))
             parts.append(built.rows)
             stats.update(built.stats)
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.finalize([])

@@ -223,6 +223,9 @@ def _kind_fn(kind: str) -> Callable[[pd.Series], pd.Series]:
         return num
     if kind == "bool":
         return transforms.build("bool")
+    if kind in ("date", "datetime"):
+        # Xero's "/Date(1573755038314+0000)/" and Salesforce's "2019-11-14" in one form.
+        return transforms.build(kind)
     return lambda s: normalize.v_text(s.map(lambda v: v if not isinstance(v, bool) else ("true" if v else "false")))
 
 
@@ -302,16 +305,20 @@ def _plain(v):
 
 # ---- the planner --------------------------------------------------------------------------------
 
-def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> plan.FamilyPlan:
-    """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized)."""
+def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
+                  planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
+    """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized).
+    `planned`: plans built in the same pass and not stored yet (a ref through R1 reads R1's)."""
     r = cfg.recipes.declared[name]
     if not r.enabled:
         return plan.FamilyPlan(plan.empty(), {})
-    if r.to.xero is None:
-        raise ConfigError(f"recipes.{name}.to", "declared recipes write to Xero in this release")
     problems = salesforce_problems({name: r}, staged_describe(conn))
     if problems:
         raise ConfigError(*problems[0])
+    if r.to.salesforce:
+        from .declared_sf import plan_into_salesforce
+
+        return plan_into_salesforce(conn, cfg, name, r, planned)
     sobject = r.source.salesforce or ""
     coll = r.to.xero
     target_object, id_attr, lookup_attr = XERO_TARGETS[coll]

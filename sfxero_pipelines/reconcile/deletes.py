@@ -166,7 +166,9 @@ def waiting_rows(plan_rows: pd.DataFrame) -> dict[str, dict]:
     out: dict[str, dict] = {}
     if not len(plan_rows):
         return out
-    held = plan_rows[(plan_rows.action == "held") & plan_rows.recipe.isin(list(LINKED))]
+    # R1/R2's policies and declared recipes' (reconcile/declared_sf.py) hold deletes for approval.
+    held = plan_rows[(plan_rows.action == "held").to_numpy()
+                     & plan_rows["diff"].astype(str).str.contains('"approval"', regex=False).to_numpy()]
     for r in held.itertuples(index=False):
         row_id = row_diff(r.diff).get("approval")
         if row_id:

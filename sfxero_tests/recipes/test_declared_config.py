@@ -169,13 +169,6 @@ def test_templates_constants_defaults_and_nesting():
         {"Code": "A", "SalesDetails": {"TaxType": "NONE", "UnitPrice": 5}}
 
 
-def test_a_recipe_into_salesforce_is_refused_until_the_engine_writes_there():
-    data = {"recipes": {"R9": {"from": {"xero": "Contacts"}, "to": {"salesforce": "Lead"},
-                               "fields": {"Company": "Name"}}}}
-    with pytest.raises(ConfigError, match=r"^sfxero.yaml: recipes.R9.to: declared recipes write to Xero"):
-        parse_config(data)
-
-
 def test_sync_checks_a_declared_recipes_fields_against_the_orgs_describe_first(tmp_path, sandbox):
     """`sfxero sync` (in-process, the real sandbox's describe) refuses a declared field the org lacks
     before launching any run: one line naming the key, exit 2."""

@@ -78,3 +78,47 @@ def test_a_removed_recipes_stored_plan_is_not_pushed(make_sandbox, sqlite_stagin
         report = push_to_xero(sqlite_staging.engine, x, s, cfg=PushConfig(), run_id="r1")
     assert (report.planned, report.written) == (0, 0)
     assert not [i for i in live(records(server, "xero", "Items")) if i["Code"] == "ENG-STALE-1"]
+
+
+def _credit_note_create(cn_id: str, account: str) -> dict:
+    record = {"Xero_Credit_Note_Id__c": cn_id, "Name": cn_id.upper(), "Account__c": account, "Total__c": 40.0}
+    return {"target_object": "Xero_Credit_Note__c", "source_table": "xero_credit_note", "engine": "declared",
+            "match": None, "link": True, "lookup_by": "Xero_Credit_Note_Id__c",
+            "fields": {k: {"old": None, "new": v, "rule": "R9"} for k, v in record.items()},
+            "payload": {"Xero_Credit_Note__c": record}}
+
+
+def test_a_create_into_salesforce_lost_after_the_write_is_found_by_its_external_id(make_sandbox, sqlite_staging,
+                                                                                   monkeypatch):
+    """The crash between Salesforce's answer and the ledger entry: the create stays `pending`; the next
+    push looks the record up by the row's external id and records it (and its link) instead of
+    creating it again. A rerun writes nothing."""
+    from sfxero_pipelines.push.run import push_to_salesforce
+
+    from .test_finance_example_e2e import EXAMPLE as FINANCE
+
+    monkeypatch.setenv("SFXERO_CONFIG", str(FINANCE))
+    server = make_sandbox(size="30", seed=3, xero_limits=FAST_XERO)
+    account = records(server, "sf", "Account")[0]["Id"]
+    rows = plan.rows("R9", "xero_to_sf", "create", ["cn-lost", "cn-fresh"], None,
+                     [_credit_note_create("cn-lost", account), _credit_note_create("cn-fresh", account)], "new")
+    with sqlite_staging.begin() as conn:
+        write_plan(conn, plan.finalize([rows]), recipes=("R9",))
+        pushed, _ = load_rows(conn, "salesforce")
+        key = next(r.key for r in pushed if r.source_id == "cn-lost")
+        ledger.begin(conn, [{"key": key, "recipe": "R9", "target_system": "salesforce",
+                             "target_object": "Xero_Credit_Note__c", "source_id": "cn-lost", "target_id": None}],
+                     run_id="lost", request_hash="h")
+    with salesforce_resource(server).get_client() as s:
+        earlier = s.upsert_collection("Xero_Credit_Note__c", "Xero_Credit_Note_Id__c",
+                                      [{"Xero_Credit_Note_Id__c": "cn-lost", "Name": "CN-LOST", "Account__c": account}])
+        report = push_to_salesforce(sqlite_staging.engine, s, cfg=PushConfig(), run_id="r1")
+    assert (report.found_by_lookup, report.held, report.links_recorded) == (1, [], 2)
+    notes = {r["Xero_Credit_Note_Id__c"]: r["Id"] for r in records(server, "sf", "Xero_Credit_Note__c")
+             if r.get("Xero_Credit_Note_Id__c", "").startswith("cn-")}
+    assert sorted(notes) == ["cn-fresh", "cn-lost"] and notes["cn-lost"] == earlier[0]["id"], "each created once"
+    with sqlite_staging.engine.connect() as conn:
+        assert links.links_of(conn, "R9") == {notes["cn-lost"]: "cn-lost", notes["cn-fresh"]: "cn-fresh"}
+    with salesforce_resource(server).get_client() as s:
+        again = push_to_salesforce(sqlite_staging.engine, s, cfg=PushConfig(), run_id="r2")
+    assert (again.written, again.already_done) == (0, 2)

@@ -1,0 +1,267 @@
+"""The planner of a declared recipe into Salesforce: a Xero collection (CreditNotes, Bills,
+BankTransactions, …) → a Salesforce object (docs/architecture.md §5.3). The same steps, rows and diff
+format as `declared.py` into Xero and the built-in Xero → Salesforce recipes, in that direction:
+
+- read: the collection's staged records (fields from `raw`), its `filter`; a record VOIDED, DELETED
+  or ARCHIVED in Xero (or gone from it) is *gone*: never created, and its linked Salesforce record
+  gets the `deletes` policy; the object's staged records (deleted ones cannot be matched);
+- fields: each value brought to the Salesforce field's kind from the staged describe (a Xero
+  "/Date(…)/" and Salesforce's "2026-01-31" compare as one date); `ref: Contact.ContactID, via: R1`
+  is the Salesforce id that recipe links the Xero id to: `sync_link`, and the pairs its plan of this
+  pass (or its latest stored one) links, so a credit note reaches the Account R1 matches in the same
+  cycle. A record whose reference has no link is `held` with that reason, never dropped;
+- match: `match.match` with the Xero records on the matching side: link, then the key pairs
+  `{SalesforceField: XeroPath}`; the first is what a create is upserted by (`lookup_by`, the
+  external id: a create retried after a lost answer finds the record instead of making a second);
+- compare: `fields.compare`, every field owned by Xero; emit `xero_to_sf` rows (source_id the Xero
+  id, target_id the Salesforce id): create / update / skip (with `"link": true` when the push must
+  record a new sync_link) / held / conflict, and for a gone record under `deletes`:
+  `archive` → a `delete` row (a Salesforce record has no archived state: deleted, it waits in the
+  Recycle Bin 15 days, restorable), `hold_for_approval` → that delete held until `sfxero approve
+  ROW_ID`, `ignore` → nothing.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..config import SfxeroConfig
+from ..config.declared import LINKED_BUILTINS, SF_KINDS, DeclaredRecipe, template_fields
+from ..staging.state import approvals
+from ..staging.state import links as state_links
+from ..staging.state.plans import has_plans_table, load_latest, row_diff
+from . import load, normalize, plan, transforms
+from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
+                       sf_table, staged_describe)
+from .deletes import approval_id
+from .fields import FieldRule, compare
+from .match import match
+from .steps import changes_by_row, held_by, hold_reasons, pair_frame, sf_update_rows, split_held, staged_invalid
+
+DIRECTION = "xero_to_sf"
+_TRUE = ["true", "t", "1", True]
+
+
+def linked_sf_ids(conn: sa.Connection, via: str, planned: pd.DataFrame | None) -> dict[str, str]:
+    """Xero id → Salesforce id through `via`'s links: sync_link, then the matched pairs of `via`'s plan
+    (`planned`, this pass's, when it has one; else the latest stored), which its push links."""
+    out = {x: s for s, x in state_links.links_of(conn, via).items()} if state_links.has_links_table(conn) else {}
+    rows = planned[planned.recipe == via] if planned is not None and len(planned) else None
+    if rows is None or not len(rows):
+        rows = load_latest(conn, via) if has_plans_table(conn) else None
+    if rows is not None and len(rows):
+        paired = rows[rows.action.isin(["skip", "update"]).to_numpy()]
+        for direction, source, target in zip(paired.direction, paired.source_id, paired.target_id):
+            if isinstance(source, str) and isinstance(target, str) and source and target:
+                x, s = (target, source) if direction == "sf_to_xero" else (source, target)
+                out.setdefault(x, s)
+    return out
+
+
+def _referenced(r: DeclaredRecipe, via: str, cfg: SfxeroConfig) -> str:
+    """What a `via` recipe links Xero ids to, for reasons: "Salesforce Account"."""
+    if via in LINKED_BUILTINS:
+        return f"Salesforce {LINKED_BUILTINS[via][0]}"
+    other = cfg.recipes.declared.get(via)
+    return f"Salesforce {(other.source.salesforce or other.to.salesforce) if other else 'record'}"
+
+
+def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, src: pd.DataFrame,
+                 kinds: dict[str, str], planned: pd.DataFrame | None) -> list[FieldPlan]:
+    """Each mapped Salesforce field's value per Xero record (`src`, with its `x:<path>` columns)."""
+    kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
+    lower = {f.lower(): t for f, t in kinds.items()}
+    out = []
+    for field, spec in r.fields.items():
+        described = lower.get(field.lower(), "string")
+        kind = "text" if described == "anyType" else SF_KINDS.get(described, "text")
+        chain = transforms.chain(spec.transforms, **kw) if spec.transforms else (lambda s: s)
+        missing = None
+        if spec.source:
+            raw, how = src[f"x:{spec.source}"], f"{spec.source}→{field}"
+        elif spec.is_constant:
+            raw, how = transforms.constant(spec.value, src.index), f"{field} = {spec.value!r}"
+        elif spec.template:
+            raw = transforms.template(spec.template, {f: src[f"x:{f}"] for f in template_fields(spec.template)},
+                                      src.index)
+            how = f"template {spec.template}→{field}"
+        else:
+            ids = src[f"x:{spec.ref}"]
+            linked = linked_sf_ids(conn, spec.via, planned)
+            raw = ids.map(lambda i: linked.get(i) if isinstance(i, str) else None).astype("object")
+            what = _referenced(r, spec.via, cfg)
+            missing = pd.Series([f"its {spec.ref} {i} has no {spec.via} link to a {what} yet ({spec.ref} via "
+                                 f"{spec.via} → {field})" if isinstance(i, str) and i and not isinstance(s, str) else None
+                                 for i, s in zip(ids, raw)], index=src.index, dtype="object")
+            how = f"{spec.ref} via {spec.via}→{field}"
+        values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
+        label = f"{name} {how}" + (f" ({', '.join(spec.transforms)})" if spec.transforms else "")
+        out.append(FieldPlan(field, kind, values, field, "xero", label, _kind_fn(kind), missing))
+    return out
+
+
+def _missing_ref(fps: list[FieldPlan], index) -> pd.Series:
+    """Per record, the first reference without a link (None when every one resolved)."""
+    why = pd.Series(None, index=index, dtype="object")
+    for fp in fps:
+        if fp.missing_ref is not None:
+            why = why.where(why.notna(), fp.missing_ref)
+    return why.where(why.notna(), None)
+
+
+def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
+                         planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
+    sobject, coll = r.to.salesforce or "", r.source.xero or ""
+    key = f"recipes.{name}"
+    ext = r.key_rule.target  # static_problems refuses a recipe into Salesforce without one
+    source_table, target_table = _xero_table(coll), sf_table(sobject)
+    kinds = staged_describe(conn)(sobject) or {}
+    diff_base = {"target_object": sobject, "source_table": source_table, "engine": "declared"}
+
+    # -- read: the Xero records (gone ones apart), then the Salesforce records
+    paths = {c.field for c in r.source.conditions} | {m.source for m in r.match if m.source}
+    paths |= {p for s in r.fields.values() for p in (s.source, s.ref) if p}
+    paths |= {f for s in r.fields.values() for f in template_fields(s.template or "")}
+    xr = _read_xero(conn, coll, paths)
+    xr = xr[_conditions_mask(xr, r.source.conditions, lambda f: xr[f"x:{f}"])].reset_index(drop=True)
+    gone = xr[~xr["_active"].to_numpy(dtype=bool)].reset_index(drop=True)
+    src = xr[xr["_active"].to_numpy(dtype=bool)].reset_index(drop=True)
+    fps = field_values(conn, cfg, name, r, src, kinds, planned)
+    for i, fp in enumerate(fps):
+        src[f"v{i}"] = fp.values.to_numpy()
+    src["_missing"] = _missing_ref(fps, src.index).to_numpy()
+    tgt = _read_sf(conn, sobject, set(r.fields) | {m.target for m in r.match if m.target}, key)
+    live_sf = ~tgt.is_deleted.isin(_TRUE).to_numpy()
+    own_links = state_links.links_of(conn, name) if state_links.has_links_table(conn) else {}
+
+    # -- match: the Xero records on the matching side (match.match's "sf" side is the one to place)
+    values = {fp.name: fp.values for fp in fps}
+    src_m = src.copy()
+    keys = []
+    for m in r.match[1:]:
+        norm = normalize.v_email if m.kind == "email" else normalize.v_name if m.kind == "name" else normalize.v_text
+        mapped = values.get(m.target)
+        src_m[f"k:{m.target}"] = (mapped if mapped is not None and m.kind == "key" else src[f"x:{m.source}"]).to_numpy()
+        keys.append((m.target if m.kind == "key" else m.kind,
+                     lambda d, c=f"k:{m.target}", f=norm: f(d[c].astype("object")),
+                     lambda d, c=_col(m.target), f=norm: f(d[c].astype("object"))))
+    link_frame = pd.DataFrame([(x, s) for s, x in own_links.items()], columns=["sf_id", "xero_id"], dtype="object")
+    result = match(src_m, tgt, links=link_frame, sf_link_col=None, active=pd.Series(live_sf), keys=keys,
+                   target_label=f"Salesforce {sobject}")
+    pairs = result.pairs.rename(columns={"sf_id": "xero_id", "xero_id": "sf_id"}).reset_index(drop=True)
+
+    # -- pair
+    holds = load.open_holds(conn, [source_table, target_table])
+    s_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason"}
+    x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason", "x_missing": "_missing"}
+    for i, fp in enumerate(fps):
+        s_cols[f"s_{i}"], x_cols[f"x_{i}"] = _col(fp.name), f"v{i}"
+    paired = pair_frame(pairs, tgt.set_index("id"), src.set_index("id"), s_cols, x_cols)
+    checks = [("xero_id", held_by(holds[source_table], f"Xero {coll}")), ("sf_id", held_by(holds[target_table], sobject)),
+              ("x_invalid", staged_invalid(f"Xero {coll}")), ("s_invalid", staged_invalid(sobject)),
+              ("x_missing", lambda why: why if isinstance(why, str) else None)]
+    ok, held, held_why = split_held(paired, hold_reasons(paired, checks))
+
+    # -- compare: every field is Xero's
+    rules = [FieldRule(key=fp.name, sf_field=fp.name, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=fp.compare,
+                       compare=fp.compare, to_sf=lambda s: s, owner="xero", label=fp.label)
+             for i, fp in enumerate(fps)]
+    entries, suppressed = compare(ok, rules, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
+    back = changes_by_row(entries, direction=DIRECTION)
+
+    # -- emit
+    parts = []
+    x_ids, sf_ids = ok.xero_id.tolist(), ok.sf_id.tolist()
+    how, new_link = ok["match"].tolist(), ok.link.tolist()
+    if back:
+        upd = sf_update_rows(name, sobject, ok, back, [f"{len(back[i])} field(s) differ; matched by {how[i]}"
+                                                      for i in sorted(back)], with_link=True)
+        upd["diff"] = [plan.dumps({**row_diff(d), **diff_base}) for d in upd["diff"]]
+        parts.append(upd)
+    skips = [i for i in range(len(ok)) if i not in back]
+    parts.append(plan.rows(name, DIRECTION, "skip", [x_ids[i] for i in skips], [sf_ids[i] for i in skips],
+                           [{"match": how[i], "link": True, "engine": "declared"} if new_link[i] else
+                            ({"match": how[i], "suppressed": suppressed[i]} if i in suppressed else None) for i in skips],
+                           [f"in sync; matched by {how[i]}" for i in skips]))
+    parts.append(plan.rows(name, DIRECTION, "held", held.xero_id, held.sf_id, [{"match": m} for m in held["match"]],
+                           held_why))
+    if len(result.broken):
+        parts.append(plan.rows(name, DIRECTION, "held", result.broken.sf_id, result.broken.xero_id, {"match": "link"},
+                               result.broken.reason.tolist()))
+    if len(result.conflicts):
+        c = result.conflicts
+        parts.append(plan.rows(name, DIRECTION, "conflict", c.sf_id, None,
+                               [{"match": rule, "candidates": list(k), "other_xero": list(o)}
+                                for rule, k, o in zip(c.rule, c.candidates, c.other_sf)],
+                               [f"ambiguous {rule} match: " + (f"{len(k)} Salesforce {sobject} records share it "
+                                                               f"({', '.join(k)})" if len(k) > 1 else
+                                                               f"Salesforce {sobject} {k[0]} also matches Xero "
+                                                               f"{', '.join(o)}")
+                                for rule, k, o in zip(c.rule, c.candidates, c.other_sf)]))
+    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, ext))
+    parts.append(_gone(conn, name, r, gone, tgt[live_sf], own_links, diff_base))
+    stats = {"matched_by": result.by_rule, "source": len(src), "target": int(live_sf.sum()), "gone": len(gone)}
+    return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
+
+
+def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
+             holds: dict, diff_base: dict, ext: str) -> pd.DataFrame:
+    """Create rows of unmatched Xero records (upserted on `ext`), or held rows saying why not."""
+    sobject, coll = r.to.salesforce, r.source.xero
+    rows = src[src.id.isin(unmatched).to_numpy()]
+    creates, held = [], []
+    labels = {fp.name: fp.label for fp in fps}
+    for j, row in enumerate(rows.itertuples(index=False)):
+        x_id = row.id
+        flat = {fp.name: _plain(rows[f"v{i}"].iloc[j]) for i, fp in enumerate(fps)}
+        flat = {k: v for k, v in flat.items() if v is not None and v != ""}
+        missing = rows["_missing"].iloc[j]
+        why = (f"Xero {coll} {x_id} {holds[x_id]}" if x_id in holds else
+               f"Xero {coll} staged invalid: {row.invalid_reason}" if isinstance(row.invalid_reason, str) else
+               f"Xero {coll} {x_id}: {missing}" if isinstance(missing, str) else
+               f"{ext} is what a create is upserted by; the Xero record gives it no value" if ext not in flat else None)
+        if why:
+            held.append((x_id, why))
+            continue
+        creates.append((x_id, {**diff_base, "match": None, "link": True, "lookup_by": ext,
+                               "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
+                               "payload": {sobject: flat}}))
+    rule_names = ", ".join("link" if m.kind == "link" else f"{m.target} = {m.source}" for m in r.match)
+    return plan.concat([
+        plan.rows(name, DIRECTION, "create", [c[0] for c in creates], None, [c[1] for c in creates],
+                  f"no Salesforce {sobject} record matches ({rule_names})"),
+        plan.rows(name, DIRECTION, "held", [h[0] for h in held], None, None, [h[1] for h in held])])
+
+
+def _gone(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: pd.DataFrame, live: pd.DataFrame,
+          own_links: dict[str, str], diff_base: dict) -> pd.DataFrame:
+    """The `deletes` policy's rows for linked Salesforce records whose Xero record is gone."""
+    if r.deletes == "ignore" or not len(gone):
+        return plan.empty()
+    sobject, coll = r.to.salesforce, r.source.xero
+    by_xero = {x: s for s, x in own_links.items()}
+    alive = set(live.id)
+    decided = []
+    for x_id, status, deleted in zip(gone.id, gone["x:Status"].fillna(gone["x:ContactStatus"]), gone.is_deleted):
+        sf_id = by_xero.get(x_id)
+        if sf_id not in alive:
+            continue  # never linked, or already deleted in Salesforce
+        status = status if isinstance(status, str) and status else "DELETED"
+        decided.append((x_id, sf_id, status, approval_id(name, DIRECTION, x_id, sf_id, "delete", status)))
+    given = approvals.approved(conn, approvals.ROW, [d[3] for d in decided]) if decided else set()
+    parts = []
+    for x_id, sf_id, status, row_id in decided:
+        what = f"delete Salesforce {sobject} {sf_id} ({status} Xero {coll} {x_id})"
+        diff = {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {},
+                "delete": {"op": "delete", "policy": r.deletes, "target_status": status, "posted": False}}
+        if r.deletes == "archive" or row_id in given:
+            if r.deletes != "archive":
+                diff["approved"] = row_id
+            parts.append(plan.rows(name, DIRECTION, "delete", [x_id], [sf_id], [diff],
+                                   f"{status} in Xero: {what} (recipes.{name}.deletes: {r.deletes})"))
+        else:
+            diff["approval"] = row_id
+            parts.append(plan.rows(name, DIRECTION, "held", [x_id], [sf_id], [diff],
+                                   f"waits for approval to {what}: run `sfxero approve {row_id}`"))
+    return plan.concat(parts)
