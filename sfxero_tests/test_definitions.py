@@ -62,3 +62,17 @@ def test_the_verifying_pass_checks_every_suite_and_no_soft_signal():
     signals = {k for k in full if k.name in ("freshness", "row_count", "schema_drift")}
     assert signals and holding == full - signals
     assert {k.name for k in holding} >= {"quality", "accounting_invoice_push", "accounting_contact_push"}
+
+
+def test_the_plans_push_checks_run_in_each_push_job_and_not_in_reconcile_job():
+    """Every plan's blocking `ready_to_push` and `mass_change` run first in both push jobs (nothing reaches a
+    target before them); reconcile_job stores plans without them, so a cycle does not evaluate them twice."""
+    definitions = defs()
+    plans = {k for k in definitions.resolve_job_def("reconcile_job").asset_layer.asset_graph.get_all_asset_keys()
+             if k.to_user_string().startswith("sync_plan_")}
+    assert plans
+    assert not definitions.resolve_job_def("reconcile_job").asset_layer.asset_graph.asset_check_keys
+    for job in ("push_xero_job", "push_salesforce_job"):
+        checks = definitions.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys
+        for name in ("ready_to_push", "mass_change"):
+            assert {k.asset_key for k in checks if k.name == name} == plans, (job, name)

@@ -13,15 +13,26 @@ While a run executes, the instance's SQLite connections under its storage direct
 waits for no disk sync, and the database stays consistent after a crash (a power cut may lose the
 last events, never corrupt the file; the push ledger lives in the staging database, not here).
 
+While a run executes, the instance's SQLite event log and run storage also keep one engine (and so
+one open connection) per file instead of creating an engine, connecting, and disposing of both for
+every event and every run lookup: the connection set-up, not the write, was most of an event's cost.
+Each statement still runs in its own committed transaction, under the event log's own lock; the
+engines are disposed of when the run ends. A run's new shard is a copy of an empty one Dagster
+initialised once per process, so its first event does not initialise it again (`_new_shard`).
+
 Only the sharded SQLite event log (the embedded default, `dagster.yaml` without `storage:`) has
 per-run files; any other storage (PostgreSQL in production) is left alone.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import sqlite3
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +40,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 INDEX_SHARD = "index"
+#: Dagster's own busy timeout for its SQLite files (dagster/_core/storage/sqlite.py).
+_BUSY_TIMEOUT_S = 30
 
 #: Directories whose SQLite files get `synchronous=NORMAL` on connect (those of the runs executing),
 #: as resolved path strings ending in the separator.
@@ -73,32 +86,113 @@ def _shard_paths(instance, run_id: str) -> list[Path]:
     return [Path(path_for_shard(INDEX_SHARD)), Path(path_for_shard(run_id))]
 
 
-def _is_empty(path: Path) -> bool:
+def _never_written(path: Path) -> bool:
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        if not conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'event_logs'").fetchone()[0]:
+            return True
+        return conn.execute("SELECT count(*) FROM event_logs").fetchone()[0] == 0
     except sqlite3.Error:
         return False
     finally:
         conn.close()
 
 
+_TEMPLATE: dict[str, Path] = {}
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _new_shard(storage, path: Path, shard: str) -> None:
+    """Creates a run's shard as a copy of an empty one that Dagster initialised (`_initdb`: its tables,
+    WAL mode and alembic stamp) once per process, and tells the storage it is initialised. Dagster
+    initialises each new shard itself on its first event, reading its migration scripts each time:
+    about a third of a second per run."""
+    with _TEMPLATE_LOCK:
+        if "path" not in _TEMPLATE:
+            folder = Path(tempfile.mkdtemp(prefix="sfxero-shard-"))
+            atexit.register(shutil.rmtree, folder, True)
+            template = folder / "empty.db"
+            engine = sa.create_engine(f"sqlite:///{template}", poolclass=sa.pool.NullPool)
+            try:
+                storage._initdb(engine)  # noqa: SLF001 - Dagster's own schema for a shard
+                with engine.connect() as conn:  # everything into the main file: a copy of it is whole
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                engine.dispose()
+            _TEMPLATE["path"] = template
+        shutil.copyfile(_TEMPLATE["path"], path)
+    storage._initialized_dbs.add(shard)  # noqa: SLF001
+
+
+def _engine(url: str) -> sa.engine.Engine:
+    # One pooled connection per file; the storages serialise their use or open one per thread.
+    return sa.create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False})
+
+
+@contextmanager
+def _engines_kept(instance) -> Iterator[None]:
+    """Replaces, on this instance's storage objects only, the per-call engine of the SQLite event log
+    (`_connect(shard)`) and run storage (`connect()`) by one engine per file for the block's duration."""
+    events, runs = instance.event_log_storage, instance.run_storage
+    engines: dict[str, sa.engine.Engine] = {}
+
+    def engine_for(url: str) -> sa.engine.Engine:
+        return engines.get(url) or engines.setdefault(url, _engine(url))
+
+    @contextmanager
+    def connect_shard(shard: str) -> Iterator[sa.Connection]:
+        with events._db_lock:  # noqa: SLF001 - Dagster's lock around every event-log connection
+            engine = engine_for(events.conn_string_for_shard(shard))
+            if shard not in events._initialized_dbs:  # noqa: SLF001
+                events._initdb(engine)  # noqa: SLF001
+                events._initialized_dbs.add(shard)  # noqa: SLF001
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(table_name: str) -> bool:
+        # Asked by every stored check event (`supports_asset_checks`), also while the lock is held;
+        # Dagster's own creates an engine each time.
+        with engine_for(events.conn_string_for_shard(INDEX_SHARD)).connect() as conn:
+            return bool(conn.dialect.has_table(conn, table_name))
+
+    run_url = getattr(runs, "_conn_string", None)
+
+    @contextmanager
+    def connect_runs() -> Iterator[sa.Connection]:
+        with engine_for(run_url).connect() as conn, conn.begin():
+            yield conn
+
+    events._connect, events.has_table = connect_shard, has_table  # noqa: SLF001 - instance attributes: the class is untouched
+    if run_url and type(runs).__name__ == "SqliteRunStorage":
+        runs.connect = connect_runs
+    try:
+        yield
+    finally:
+        for obj, name in ((events, "_connect"), (events, "has_table"), (runs, "connect")):
+            obj.__dict__.pop(name, None)
+        for engine in engines.values():
+            engine.dispose()
+
+
 @contextmanager
 def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
     """Holds an idle connection to the run's event-log shard and the index while the block runs.
 
-    The run's shard does not exist yet: it is created here, empty and in WAL mode, and Dagster creates
-    its tables on first use. If the run never started (nothing was written), the empty file is removed
-    so that it does not look like a run to Dagster."""
+    The run's shard does not exist yet: it is created here, with Dagster's tables, in WAL mode
+    (`_new_shard`). If the run never started (no event was written), the file is removed so that it
+    does not look like a run to Dagster."""
     paths = _shard_paths(instance, run_id)
     if not paths:
         yield []
         return
     held: list[tuple[Path, sqlite3.Connection, bool]] = []
-    for path in paths:
+    storage = instance.event_log_storage
+    for path, shard in zip(paths, (INDEX_SHARD, run_id)):
         if not path.parent.is_dir():
             continue
         created = not path.exists()
+        if created and shard == run_id:
+            _new_shard(storage, path, shard)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # A connection joins the WAL (and so keeps it from being checkpointed on others' close) at its
         # first read, not when it opens. Each statement is finished and closed, so that no read
@@ -108,10 +202,11 @@ def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
         held.append((path, conn, created))
     try:
         # The event log's shards and the run storage's runs.db share the instance's history directory.
-        with _sync_relaxed(paths[0].parent.parent.resolve()):
+        with _sync_relaxed(paths[0].parent.parent.resolve()), _engines_kept(instance):
             yield [path for path, _, _ in held]
     finally:
         for path, conn, created in held:
             conn.close()
-            if created and _is_empty(path):
+            if created and _never_written(path):
                 path.unlink(missing_ok=True)
+                storage._initialized_dbs.discard(run_id)  # noqa: SLF001

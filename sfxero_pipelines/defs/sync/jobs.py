@@ -9,7 +9,6 @@ from __future__ import annotations
 import dagster as dg
 
 from ..extract_metadata import EXTRACT_KIND_TAG
-from ..push.checks import mass_change_checks
 from .tags import TARGET_TAG, tenant_tags
 
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
@@ -38,21 +37,23 @@ check_job = dg.define_asset_job(
     description="Data-quality checks on every staged table: hold bad records, block a table that fails a table-level rule.",
 )
 
-# The mass-change guard stops pushes, not planning: a plan it holds is stored and shown (`sfxero plan`,
-# `sfxero status`), and the push jobs run the guard before writing it.
-MASS_CHANGE = dg.AssetSelection.checks(*mass_change_checks)
+# The plans' push checks stop pushes, not planning: a plan the mass-change guard holds is stored and
+# shown (`sfxero plan`, `sfxero status`), and the push jobs run both checks (`mass_change`,
+# `ready_to_push`) before writing it. reconcile_job runs none of them: here `ready_to_push` only
+# foretold the push jobs' own verdict on the same stored plans, at 7 steps per reconcile run.
+PLANS = dg.AssetSelection.groups("reconciliation")
+READY_TO_PUSH = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
 reconcile_job = dg.define_asset_job(
     "reconcile_job", tags=tenant_tags("reconcile_job"),
-    selection=dg.AssetSelection.groups("reconciliation") - MASS_CHANGE,
+    selection=PLANS.without_checks(),
     description="Compare staged Salesforce and Xero data: store the sync plan per recipe and the reconciliation report.",
 )
 
 # One job per target system: the `sfxero/target` and tenant tags (tags.py) let the run queue admit one
 # writer per system and tenant (dagster.yaml tag_concurrency_limits); the assets' own RetryPolicy
 # reruns a step after transient trouble.
-# Each also runs the plans' blocking `ready_to_push` checks first: a failed one stops the push step.
-PLANS = dg.AssetSelection.groups("reconciliation")
-READY_TO_PUSH = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
+# Each also runs the plans' blocking checks (`ready_to_push`, `mass_change`) first: a failed one stops
+# the push step.
 push_xero_job = dg.define_asset_job(
     "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | READY_TO_PUSH,
     tags={TARGET_TAG: "xero", **tenant_tags("push_xero_job")},
