@@ -26,6 +26,7 @@ from ...checks.runner import SuiteOutcome, run_suite
 from ...checks.suites import load_suite, parameters_of
 from ...config import ChecksConfig, load_config
 from ...staging.schema import snake
+from ..blocking_check import blocking_check
 from ..staging.resources import StagingDatabase
 from ...extract.xero_objects import XERO_OBJECTS
 
@@ -110,7 +111,7 @@ def build_suite_check(suite_name: str, tables: list[str], cfg: ChecksConfig | No
     deps = ACCOUNTING_DEPS.get(suite_name) or _suite_deps(suite)
     name = "quality" if suite_name == table else suite_name
 
-    @dg.asset_check(asset=table, name=name, blocking=True, additional_deps=_deps(tables, [d for d in deps if d != table]),
+    @blocking_check(asset=table, name=name, additional_deps=_deps(tables, [d for d in deps if d != table]),
                     description=suite["meta"]["description"] + " Failing records are held; a table-level failure blocks.")
     def _check(context: dg.AssetCheckExecutionContext, staging: StagingDatabase) -> dg.AssetCheckResult:
         return evaluate_suite(context, staging, suite_name, cfg)

@@ -25,6 +25,7 @@ from ...push.preflight import plan_problems
 from ...push.rows import load_rows
 from ...reconcile.build import FAMILIES
 from ..reconciliation.assets import DECLARED, plan_key
+from ..blocking_check import blocking_check
 from ..staging.resources import StagingDatabase
 
 _SAMPLE = 50
@@ -54,7 +55,7 @@ def _target(hold: dict) -> str | None:
 
 
 def _ready_check(recipe: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=plan_key(recipe), name="ready_to_push", blocking=True,
+    @blocking_check(asset=plan_key(recipe), name="ready_to_push",
                     description=f"{recipe}'s stored plan can be written as it is: every write names its target and "
                                 "payload, no record is written twice. Runs first in the push jobs.")
     def _check(staging: StagingDatabase) -> dg.AssetCheckResult:
@@ -76,7 +77,7 @@ class MassChangeConfig(dg.Config):
 
 
 def _mass_change_check(recipe: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=plan_key(recipe), name="mass_change", blocking=True,
+    @blocking_check(asset=plan_key(recipe), name="mass_change",
                     description=f"{recipe}'s stored plan stays within push.max_change_share, push.max_deletes and "
                                 "push.max_amount_shift, or was approved (`sfxero approve PLAN_ID`, or run config "
                                 "`approve: [PLAN_ID]`). Runs first in the push jobs.")
