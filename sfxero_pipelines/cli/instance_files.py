@@ -17,8 +17,7 @@ While a run executes, the instance's SQLite event log and run storage also keep 
 one open connection) per file instead of creating an engine, connecting, and disposing of both for
 every event and every run lookup: the connection set-up, not the write, was most of an event's cost.
 Each statement still runs in its own committed transaction, under the event log's own lock; the
-engines are disposed of when the run ends. A run's new shard is a copy of an empty one Dagster
-initialised once per process, so its first event does not initialise it again (`_new_shard`).
+engines are disposed of when the run ends.
 
 Only the sharded SQLite event log (the embedded default, `dagster.yaml` without `storage:`) has
 per-run files; any other storage (PostgreSQL in production) is left alone.
