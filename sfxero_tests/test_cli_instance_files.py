@@ -4,7 +4,6 @@ held: its WAL survives between events (SQLite deletes it when the last connectio
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import dagster as dg
@@ -54,30 +53,6 @@ def test_a_run_that_never_started_leaves_no_shard_file_behind(instance):
         assert Path(storage.path_for_shard("never-started")) in held
     assert not Path(storage.path_for_shard("never-started")).exists()
     assert "never-started" not in storage.get_all_run_ids()
-
-
-def _schema(path: str) -> tuple[set, list]:
-    conn = sqlite3.connect(path)
-    try:
-        return (set(conn.execute("SELECT type, name, sql FROM sqlite_master")),
-                conn.execute("SELECT version_num FROM alembic_version").fetchall())
-    finally:
-        conn.close()
-
-
-def test_a_new_run_shard_is_created_as_dagster_initialises_one(instance):
-    """The run's shard is copied from one Dagster initialised (its `_initdb`, once per process): the same
-    tables, indexes and alembic stamp, in WAL mode, and the storage does not initialise it again."""
-    storage = instance.event_log_storage
-    engine = sa.create_engine(storage.conn_string_for_shard("by-dagster"), poolclass=sa.pool.NullPool)
-    storage._initdb(engine)
-    engine.dispose()
-    with event_log_files_held(instance, "copied"):
-        assert _schema(storage.path_for_shard("copied")) == _schema(storage.path_for_shard("by-dagster"))
-        assert "copied" in storage._initialized_dbs
-        conn = sqlite3.connect(storage.path_for_shard("copied"))
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        conn.close()
 
 
 def _synchronous(url: str) -> int:

@@ -25,13 +25,9 @@ per-run files; any other storage (PostgreSQL in production) is left alone.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
-import shutil
 import sqlite3
-import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,42 +81,14 @@ def _shard_paths(instance, run_id: str) -> list[Path]:
     return [Path(path_for_shard(INDEX_SHARD)), Path(path_for_shard(run_id))]
 
 
-def _never_written(path: Path) -> bool:
+def _is_empty(path: Path) -> bool:
     conn = sqlite3.connect(path)
     try:
-        if not conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'event_logs'").fetchone()[0]:
-            return True
-        return conn.execute("SELECT count(*) FROM event_logs").fetchone()[0] == 0
+        return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     except sqlite3.Error:
         return False
     finally:
         conn.close()
-
-
-_TEMPLATE: dict[str, Path] = {}
-_TEMPLATE_LOCK = threading.Lock()
-
-
-def _new_shard(storage, path: Path, shard: str) -> None:
-    """Creates a run's shard as a copy of an empty one that Dagster initialised (`_initdb`: its tables,
-    WAL mode and alembic stamp) once per process, and tells the storage it is initialised. Dagster
-    initialises each new shard itself on its first event, reading its migration scripts each time:
-    about a third of a second per run."""
-    with _TEMPLATE_LOCK:
-        if "path" not in _TEMPLATE:
-            folder = Path(tempfile.mkdtemp(prefix="sfxero-shard-"))
-            atexit.register(shutil.rmtree, folder, True)
-            template = folder / "empty.db"
-            engine = sa.create_engine(f"sqlite:///{template}", poolclass=sa.pool.NullPool)
-            try:
-                storage._initdb(engine)  # noqa: SLF001 - Dagster's own schema for a shard
-                with engine.connect() as conn:  # everything into the main file: a copy of it is whole
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                engine.dispose()
-            _TEMPLATE["path"] = template
-        shutil.copyfile(_TEMPLATE["path"], path)
-    storage._initialized_dbs.add(shard)  # noqa: SLF001
 
 
 def _engine(url: str) -> sa.engine.Engine:
@@ -177,21 +145,18 @@ def _engines_kept(instance) -> Iterator[None]:
 def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
     """Holds an idle connection to the run's event-log shard and the index while the block runs.
 
-    The run's shard does not exist yet: it is created here, with Dagster's tables, in WAL mode
-    (`_new_shard`). If the run never started (no event was written), the file is removed so that it
-    does not look like a run to Dagster."""
+    The run's shard does not exist yet: it is created here, empty and in WAL mode, and Dagster creates
+    its tables on first use. If the run never started (nothing was written), the empty file is removed
+    so that it does not look like a run to Dagster."""
     paths = _shard_paths(instance, run_id)
     if not paths:
         yield []
         return
     held: list[tuple[Path, sqlite3.Connection, bool]] = []
-    storage = instance.event_log_storage
-    for path, shard in zip(paths, (INDEX_SHARD, run_id)):
+    for path in paths:
         if not path.parent.is_dir():
             continue
         created = not path.exists()
-        if created and shard == run_id:
-            _new_shard(storage, path, shard)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # A connection joins the WAL (and so keeps it from being checkpointed on others' close) at its
         # first read, not when it opens. Each statement is finished and closed, so that no read
@@ -206,6 +171,5 @@ def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
     finally:
         for path, conn, created in held:
             conn.close()
-            if created and _never_written(path):
+            if created and _is_empty(path):
                 path.unlink(missing_ok=True)
-                storage._initialized_dbs.discard(run_id)  # noqa: SLF001
