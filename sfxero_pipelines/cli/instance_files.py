@@ -13,12 +13,6 @@ While a run executes, the instance's SQLite connections under its storage direct
 waits for no disk sync, and the database stays consistent after a crash (a power cut may lose the
 last events, never corrupt the file; the push ledger lives in the staging database, not here).
 
-While a run executes, the instance's SQLite event log and run storage also keep one engine (and so
-one open connection) per file instead of creating an engine, connecting, and disposing of both for
-every event and every run lookup: the connection set-up, not the write, was most of an event's cost.
-Each statement still runs in its own committed transaction, under the event log's own lock; the
-engines are disposed of when the run ends.
-
 Only the sharded SQLite event log (the embedded default, `dagster.yaml` without `storage:`) has
 per-run files; any other storage (PostgreSQL in production) is left alone.
 """
@@ -35,8 +29,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 INDEX_SHARD = "index"
-#: Dagster's own busy timeout for its SQLite files (dagster/_core/storage/sqlite.py).
-_BUSY_TIMEOUT_S = 30
 
 #: Directories whose SQLite files get `synchronous=NORMAL` on connect (those of the runs executing),
 #: as resolved path strings ending in the separator.
@@ -91,56 +83,6 @@ def _is_empty(path: Path) -> bool:
         conn.close()
 
 
-def _engine(url: str) -> sa.engine.Engine:
-    # One pooled connection per file; the storages serialise their use or open one per thread.
-    return sa.create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False})
-
-
-@contextmanager
-def _engines_kept(instance) -> Iterator[None]:
-    """Replaces, on this instance's storage objects only, the per-call engine of the SQLite event log
-    (`_connect(shard)`) and run storage (`connect()`) by one engine per file for the block's duration."""
-    events, runs = instance.event_log_storage, instance.run_storage
-    engines: dict[str, sa.engine.Engine] = {}
-
-    def engine_for(url: str) -> sa.engine.Engine:
-        return engines.get(url) or engines.setdefault(url, _engine(url))
-
-    @contextmanager
-    def connect_shard(shard: str) -> Iterator[sa.Connection]:
-        with events._db_lock:  # noqa: SLF001 - Dagster's lock around every event-log connection
-            engine = engine_for(events.conn_string_for_shard(shard))
-            if shard not in events._initialized_dbs:  # noqa: SLF001
-                events._initdb(engine)  # noqa: SLF001
-                events._initialized_dbs.add(shard)  # noqa: SLF001
-            with engine.connect() as conn, conn.begin():
-                yield conn
-
-    def has_table(table_name: str) -> bool:
-        # Asked by every stored check event (`supports_asset_checks`), also while the lock is held;
-        # Dagster's own creates an engine each time.
-        with engine_for(events.conn_string_for_shard(INDEX_SHARD)).connect() as conn:
-            return bool(conn.dialect.has_table(conn, table_name))
-
-    run_url = getattr(runs, "_conn_string", None)
-
-    @contextmanager
-    def connect_runs() -> Iterator[sa.Connection]:
-        with engine_for(run_url).connect() as conn, conn.begin():
-            yield conn
-
-    events._connect, events.has_table = connect_shard, has_table  # noqa: SLF001 - instance attributes: the class is untouched
-    if run_url and type(runs).__name__ == "SqliteRunStorage":
-        runs.connect = connect_runs
-    try:
-        yield
-    finally:
-        for obj, name in ((events, "_connect"), (events, "has_table"), (runs, "connect")):
-            obj.__dict__.pop(name, None)
-        for engine in engines.values():
-            engine.dispose()
-
-
 @contextmanager
 def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
     """Holds an idle connection to the run's event-log shard and the index while the block runs.
@@ -166,7 +108,7 @@ def event_log_files_held(instance, run_id: str) -> Iterator[list[Path]]:
         held.append((path, conn, created))
     try:
         # The event log's shards and the run storage's runs.db share the instance's history directory.
-        with _sync_relaxed(paths[0].parent.parent.resolve()), _engines_kept(instance):
+        with _sync_relaxed(paths[0].parent.parent.resolve()):
             yield [path for path, _, _ in held]
     finally:
         for path, conn, created in held:
