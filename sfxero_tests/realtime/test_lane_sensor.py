@@ -16,7 +16,6 @@ import dagster as dg
 import sqlalchemy as sa
 
 from sfxero_pipelines.defs.realtime.lane import build_lane_sensor, realtime_lane_job
-from sfxero_pipelines.config import load_config
 from sfxero_pipelines.staging.state import inbox
 
 from ..extract.conftest import FAST_XERO, salesforce_resource, xero_resource
@@ -40,7 +39,7 @@ def _tick(sensor, instance, staging, server, cursor):
 def test_changes_become_one_run_request_keyed_by_them(make_sandbox, sqlite_staging):
     staging, server = sqlite_staging, make_sandbox()
     instance = dg.DagsterInstance.ephemeral()
-    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING,
+    sensor = build_lane_sensor(dg.DefaultSensorStatus.RUNNING,
                                salesforce=lambda: salesforce_resource(server), xero=lambda: xero_resource(server))
     requests, cursor = _tick(sensor, instance, staging, server, None)
     assert requests == [] and cursor
@@ -109,7 +108,7 @@ def test_without_salesforce_configured_a_tick_skips_with_one_clear_reason(sqlite
     staging = sqlite_staging
     with staging.begin() as conn:
         inbox.record_events(conn, [event("22222222-2222-4222-8222-222222222222")])
-    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING)  # from the environment
+    sensor = build_lane_sensor(dg.DefaultSensorStatus.RUNNING)  # from the environment
     instance = dg.DagsterInstance.ephemeral()
     for cursor in (None, '{"polled_at": "2000-01-01T00:00:00+00:00"}'):
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor,

@@ -1,8 +1,9 @@
 """The real-time lane's Dagster wiring: a sensor that turns waiting changes into one run per batch.
 
-- `realtime_lane_sensor` (every `realtime.min_poll_interval_s`, at least 10 s): asks
-  `realtime/feed.next_batch` for the inbox's webhook events and, when the budget-paced interval has
-  passed, one composite Salesforce change poll (and, without a webhook receiver, If-Modified-Since
+- `realtime_lane_sensor` (every `TICK_S`, 5 s: as often as `dagster-daemon` evaluates sensors; a tick
+  reads the inbox, no API call): asks `realtime/feed.next_batch` for the inbox's webhook events and,
+  when the budget-paced interval (at least `realtime.min_poll_interval_s`, 10 s) has passed, one
+  composite Salesforce change poll (and, without a webhook receiver, If-Modified-Since
   reads of Xero's Contacts and Invoices paced on the tenant's daily limit: `polls_xero`); a batch becomes a `realtime_lane_job` run with
   `run_key` derived from the event ids (Dagster never launches a run_key twice), the cursor advances.
 - `realtime_lane_job`: one op running `realtime/lane.run_batch` (extract by id → the suites reading the
@@ -32,6 +33,8 @@ from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource, xero_resource_from_env
 
 LANE_TAG = "sfxero/lane"
+#: The daemon's sensor loop runs every 5 s: a webhook event waits at most that long for its tick.
+TICK_S = 5
 #: The sensor's skip reason while Salesforce is not configured (the lane's one idle state for it).
 SKIP_NOT_CONFIGURED = "Salesforce is not configured"
 
@@ -67,7 +70,8 @@ def lane_batch(context: dg.OpExecutionContext, config: LaneBatchConfig, staging:
     with staging.begin() as conn:
         inbox.mark_processed(conn, config.inbox_ids)
     return dg.Output(None, metadata={"staged": dg.MetadataValue.json(report.staged), "written": report.written,
-                                     "held_now": sum(report.held.values()), "families": ", ".join(report.families)})
+                                     "held_now": sum(report.held.values()), "families": ", ".join(report.families),
+                                     "stage_seconds": dg.MetadataValue.json(report.seconds)})
 
 
 @dg.job(name="realtime_lane_job", tags={LANE_TAG: "batch"}, executor_def=dg.in_process_executor,
@@ -91,7 +95,7 @@ def polls_xero(realtime: RealtimeConfig, environ=os.environ) -> bool:
     return realtime.xero_poll == "on" or (realtime.xero_poll == "auto" and not environ.get("XERO_WEBHOOK_KEY"))
 
 
-def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
+def build_lane_sensor(status: dg.DefaultSensorStatus,
                       salesforce: Callable[[], SalesforceResource] = salesforce_resource_from_env,
                       xero: Callable[[], XeroResource] = xero_resource_from_env) -> dg.SensorDefinition:
     """`salesforce` and `xero` build the resources on each tick (from the environment by default). They
@@ -99,7 +103,7 @@ def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
     SALESFORCE_LOGIN_URL would then fail every tick with a config error instead of one clear skip."""
 
     @dg.sensor(name="realtime_lane_sensor", job=realtime_lane_job, default_status=status,
-               minimum_interval_seconds=int(realtime.min_poll_interval_s),
+               minimum_interval_seconds=TICK_S,
                description="Webhook events and the Salesforce change poll → one lane run per batch of changes.")
     def realtime_lane_sensor(context: dg.SensorEvaluationContext, staging: StagingDatabase):
         resource = salesforce()
