@@ -229,7 +229,9 @@ def breakdown(change: Change, runs: list[dict], ticks: list) -> dict | None:
     if tick is not None:
         out["to_tick"] = tick.timestamp - change.made_at
         out["tick"] = run["created"] - tick.timestamp
-    stretches = (("queued", "created", "RUN_DEQUEUED"), ("launch", "RUN_DEQUEUED", "RUN_START"),
+    # queued: until the daemon dequeued and launched it; launch: the run worker's process start and
+    # code load; step_start: the run's own set-up (resources) before the op.
+    stretches = (("queued", "created", "RUN_STARTING"), ("launch", "RUN_STARTING", "RUN_START"),
                  ("step_start", "RUN_START", "STEP_START"))
     for name, start, end in stretches:
         begin = run["created"] if start == "created" else e.get(start)
