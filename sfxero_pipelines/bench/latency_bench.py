@@ -210,9 +210,7 @@ def _lane_runs(instance) -> list[dict]:
 
 
 def _lane_ticks(instance) -> list:
-    from dagster._core.definitions.run_request import InstigatorType
-
-    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+    for state in instance.all_instigator_state():
         if state.name == LANE_SENSOR:
             return list(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=100_000))
     return []
@@ -385,11 +383,11 @@ def run_latency_bench(size: int, staging_url: str | None, *, changes: int = 60, 
 
 def _first_sync(env: dict, cwd: Path) -> None:
     """Sync until converged: the AUTHORISED invoices the first cycle creates move the Accounts' balances
-    (R4), which the second cycle writes."""
+    (R4), which the second cycle writes. Exit 1 (records held, e.g. a WARN check) is a finished cycle."""
     for _ in range(2):
         sync = subprocess.run(_cli("sync", "--stage", "all"), env=env, cwd=cwd, capture_output=True, text=True,
                               timeout=1800)
-        if sync.returncode == 0:
+        if sync.returncode in (0, 1) and "\nConverged:" in sync.stdout:
             return
     raise RuntimeError(f"the first sync did not converge in two cycles: {(sync.stdout + sync.stderr)[-3000:]}")
 
