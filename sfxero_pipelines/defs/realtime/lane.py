@@ -6,6 +6,9 @@
   composite Salesforce change poll (and, without a webhook receiver, If-Modified-Since
   reads of Xero's Contacts and Invoices paced on the tenant's daily limit: `polls_xero`); a batch becomes a `realtime_lane_job` run with
   `run_key` derived from the event ids (Dagster never launches a run_key twice), the cursor advances.
+  While a lane run requested in the last 5 minutes is still queued or starting, a tick skips (nothing
+  read, the cursor kept): what changed meanwhile goes in one batch once it runs, so runs never pile up
+  in the queue faster than run workers start.
 - `realtime_lane_job`: one op running `realtime/lane.run_batch` (extract by id → the suites reading the
   touched tables → the touched families' plans → push of the changed records, under the cycle's
   writer lease and ledger), then marking the batch's inbox events processed. It runs in process
@@ -113,8 +116,13 @@ def build_lane_sensor(status: dg.DefaultSensorStatus,
             # for the lane once Salesforce is set up, or for the cycle.
             return dg.SkipReason(f"{SKIP_NOT_CONFIGURED}: {missing}. Set it up, or switch the lane off "
                                  "(sfxero.yaml realtime.enabled: false)")
-        cfg = load_config()
         now = dt.datetime.now(dt.timezone.utc)
+        if launching(context.instance, now):
+            # The changes wait and go together in the next batch: a run per tick while run workers are
+            # still starting would queue faster than a loaded machine starts them (and repeat the
+            # waiting inbox events in each). Nothing polled, the cursor and the inbox kept.
+            return dg.SkipReason("a lane run is still starting: changes wait for the next batch")
+        cfg = load_config()
         with contextlib.ExitStack() as stack:
             sf = stack.enter_context(resource.get_client())
             x = stack.enter_context(xero().get_client()) if polls_xero(cfg.realtime) else None
@@ -127,6 +135,18 @@ def build_lane_sensor(status: dg.DefaultSensorStatus,
                              run_config=dg.RunConfig(ops={"lane_batch": batch_config(batch.changes, batch.inbox_ids)}))
 
     return realtime_lane_sensor
+
+
+#: Lane runs not yet executing their op; one older than `LAUNCH_GRACE` no longer holds the lane back (a
+#: worker that died starting it leaves it there until run monitoring fails it).
+LAUNCHING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+LAUNCH_GRACE = dt.timedelta(minutes=5)
+
+
+def launching(instance: dg.DagsterInstance, now: dt.datetime) -> bool:
+    """Whether a lane run requested lately is still waiting to start."""
+    return instance.get_runs_count(dg.RunsFilter(job_name=realtime_lane_job.name, statuses=LAUNCHING,
+                                                 created_after=now - LAUNCH_GRACE)) > 0
 
 
 def lane_status(config: SfxeroConfig, sensor_status: dg.DefaultSensorStatus) -> dg.DefaultSensorStatus:
