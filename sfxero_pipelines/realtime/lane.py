@@ -14,7 +14,8 @@
    the same writer lease and ledger as the cycle's push, so a batch that meets a running push waits
    for it, and a write already made (by the cycle or an earlier batch) is never made twice.
 
-The scheduled cycle stays the safety net: it reads everything since its own cursor, so a batch that
+The report says what each stage did and its wall seconds (`seconds`: the op's `stage_seconds` metadata,
+which `sfxero bench latency` reads). The scheduled cycle stays the safety net: it reads everything since its own cursor, so a batch that
 died half-way is completed by the next batch or the next cycle (the ledger resumes it).
 """
 
