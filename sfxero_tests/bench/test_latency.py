@@ -65,3 +65,12 @@ def test_bench_latency_small_run_every_change_crosses(tmp_path, scratch):
     assert out["lane_runs_failed"] == 0
     assert out["idle_calls_per_hour"]["xero"] == 0  # webhooks: nothing polled
     assert 0 < out["idle_calls_per_hour"]["salesforce"] <= 360 + 120  # one poll per 10 s (+1 in a short window)
+
+
+def test_latency_options_are_refused_in_one_line_where_they_do_not_apply():
+    from ..test_cli import sfxero
+
+    other = sfxero("bench", "push", "--changes", "3")
+    assert other.returncode == 2 and other.stderr.strip() == "sfxero: --changes: applies to `bench latency` only"
+    zero = sfxero("bench", "latency", "--idle-minutes", "0")
+    assert zero.returncode == 2 and zero.stderr.strip() == "sfxero: --idle-minutes: must be positive"
