@@ -17,7 +17,7 @@ Measured:
   that carried the change (`to_tick`: waiting for the poll or the webhook, then the tick), the tick's
   evaluation, the run's queueing and launch (a run worker process), and the op's stage seconds
   (extract by id, checks, reconcile, push; the op's `stage_seconds` metadata);
-- idle: once no lane run is in progress and none was created for `SETTLE_S`, the emulators' counters
+- idle: once no run is in progress and none was created for `SETTLE_S`, the emulators' counters
   are zeroed, `idle_minutes` pass with no change, and the API calls (token requests excluded) are
   scaled to an hour.
 The floor is the API call that makes a change (its own round trip): `floor_seconds` is the median.
@@ -52,8 +52,9 @@ from .soak_sim import Simulator
 WATCH_S = 0.5
 #: A change not visible this long after it was made has not crossed (reported, never waited for longer).
 CROSS_TIMEOUT_S = 180.0
-#: Quiet needed before the idle window: the lane's own writes come back as changes (webhooks and the poll).
-SETTLE_S = 30.0
+#: Quiet needed before the idle window: the lane's own writes come back as changes (webhooks and the
+#: poll), and the push sensor (every 60 s) pushes the rest of the plans the lane rebuilt, which comes back too.
+SETTLE_S = 90.0
 SEED = 11
 LANE_JOB, LANE_SENSOR = "realtime_lane_job", "realtime_lane_sensor"
 #: The 10 s poll on the sandbox's 100,000 calls a day: 8,640 polls, 8.6% of it.
@@ -262,13 +263,16 @@ def where_time_goes(parts: list[dict]) -> dict:
 
 # -- the run ---------------------------------------------------------------------------------------
 
-def _settle(instance_reader, quiet_s: float, timeout_s: float) -> None:
-    """Wait until no lane run is in progress and none was created for `quiet_s`."""
+def _settle(instance, quiet_s: float, timeout_s: float) -> None:
+    """Wait until no run (of any job: the lane's and the pushes the push sensor launches after it) is in
+    progress and none was created for `quiet_s`."""
+    import dagster as dg
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        runs = instance_reader()
-        busy = [r for r in runs if r["status"] in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")]
-        last = max((r["created"] for r in runs), default=0.0)
+        records = instance.get_run_records(limit=200)
+        busy = [r for r in records if not r.dagster_run.is_finished]
+        last = max((r.create_timestamp.timestamp() for r in records), default=0.0)
         if not busy and time.time() - last >= quiet_s:
             return
         time.sleep(2)
@@ -323,7 +327,7 @@ def run_latency_bench(size: int, staging_url: str | None, *, changes: int = 60, 
             with environ({"DAGSTER_HOME": str(home)}):
                 instance = dg.DagsterInstance.get()
                 try:
-                    _settle(lambda: _lane_runs(instance), SETTLE_S, 600)
+                    _settle(instance, SETTLE_S, 900)
                     for system in ("sf", "xero"):
                         sandbox_stats(env, system, reset=True)
                     idle_runs_before = len(_lane_runs(instance))
