@@ -266,8 +266,6 @@ def where_time_goes(parts: list[dict]) -> dict:
 def _settle(instance, quiet_s: float, timeout_s: float) -> None:
     """Wait until no run (of any job: the lane's and the pushes the push sensor launches after it) is in
     progress and none was created for `quiet_s`."""
-    import dagster as dg
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         records = instance.get_run_records(limit=200)
