@@ -16,7 +16,7 @@ from ..errors import ConfigError, SfxeroError
 
 EXIT_OK, EXIT_HELD, EXIT_CONFIG = 0, 1, 2
 STAGES = ("extract", "check", "reconcile", "push", "all")
-BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens", "soak", "scale")
+BENCHES = ("extract", "check", "reconcile", "push", "e2e", "tokens", "soak", "scale", "latency")
 
 
 class NotAvailableYet(ConfigError):
@@ -218,12 +218,18 @@ def replay(record_ids: tuple[str, ...]) -> None:
               help="soak only: sync cycles of random edits checked against the model (default 50).")
 @click.option("--tenants", default=None, type=int,
               help="scale only: Xero organisations in the sandbox (1 today; several need the sandbox's --xero-orgs).")
+@click.option("--changes", default=None, type=int, help="latency only: changes made through the APIs (default 60).")
+@click.option("--duration", default=None, type=float,
+              help="latency only: seconds the changes are spread over at random (default 300).")
+@click.option("--idle-minutes", default=None, type=float,
+              help="latency only: minutes without a change whose API calls are scaled to an hour (default 10).")
 def bench(which: str, size: int, staging_url: str | None, as_json: bool, cycles: int | None,
-          tenants: int | None) -> None:
+          tenants: int | None, changes: int | None, duration: float | None, idle_minutes: float | None) -> None:
     """Measure a stage against its floor (docs/architecture.md §9)."""
     from .bench_cmd import run_bench
 
-    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json, cycles=cycles, tenants=tenants))
+    sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json, cycles=cycles, tenants=tenants,
+                       changes=changes, duration=duration, idle_minutes=idle_minutes))
 
 
 @cli.command()

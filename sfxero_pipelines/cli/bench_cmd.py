@@ -17,15 +17,19 @@ BENCH_RUNNERS = {
     "tokens": ("tokens_bench", "run_tokens_bench"),
     "soak": ("soak_bench", "run_soak_bench"),
     "scale": ("scale_bench", "run_scale_bench"),
+    "latency": ("latency_bench", "run_latency_bench"),
 }
 #: The soak's cycles when --cycles is not given, and its sandbox when --size is left at the default.
 SOAK_CYCLES, SOAK_SIZE = 50, 40
 #: `bench scale`'s sandbox when --size is left at the default: a few hundred records per organisation.
 SCALE_SIZE = 40
+#: `bench latency`'s sandbox when --size is left at the default: enough records for 60 changes.
+LATENCY_SIZE = 60
 
 
 def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, cycles: int | None = None,
-              tenants: int | None = None) -> int:
+              tenants: int | None = None, changes: int | None = None, duration: float | None = None,
+              idle_minutes: float | None = None) -> int:
     from ..bench.harness import emit
 
     if size < 1:
@@ -36,6 +40,13 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, 
         raise ConfigError("--tenants", "applies to `bench scale` only")
     if cycles is not None and cycles < 1:
         raise ConfigError("--cycles", "must be at least 1")
+    for flag, value in (("--changes", changes), ("--duration", duration), ("--idle-minutes", idle_minutes)):
+        if value is None:
+            continue
+        if which != "latency":
+            raise ConfigError(flag, "applies to `bench latency` only")
+        if value <= 0:
+            raise ConfigError(flag, "must be positive")
     if staging_url:
         from ..settings import staging_url as validate
 
@@ -52,6 +63,10 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, 
     if which == "scale":
         size = SCALE_SIZE if size == 10_000 else size
         extra = {"tenants": 1 if tenants is None else tenants, "start_sandbox": _start_sandbox}
+    if which == "latency":
+        size = LATENCY_SIZE if size == 10_000 else size
+        extra = {k: v for k, v in (("changes", changes), ("spread_s", duration), ("idle_minutes", idle_minutes))
+                 if v is not None}
     emit(runner(size, staging_url, **extra), as_json)
     return EXIT_OK
 

@@ -5,7 +5,8 @@ upsert, so a record staged here and again by the next cycle is one row with the 
 by id instead of by window:
 - Salesforce: `SELECT <the extract's fields> FROM X WHERE Id IN (…)` through queryAll, 200 ids a query,
   so a soft-deleted record arrives flagged `IsDeleted` and is staged as deleted;
-- Xero (Contacts, Invoices): `GET <collection>?IDs=…`, 50 ids a call, archived and voided included.
+- Xero (Contacts, Invoices): `GET <collection>?IDs=…`, 50 ids a call, archived and voided included,
+  with the object's `where` (sales invoices and bills share Invoices: each table gets its Type only).
 
 Never touches an extract's cursor or its saved state: the lane reads a few records out of order, and
 the cycle's next window still reads everything since its own cursor (the lane only gets there first).
@@ -84,7 +85,7 @@ def stage_xero_by_id(client, engine: sa.Engine, obj: XeroObject, ids: Iterable[s
     def pages():
         for chunk in _chunks(ids, XERO_IDS_PER_CALL):
             yield client.get_page(obj.collection, 1, page_size=XERO_IDS_PER_CALL, include_archived=True,
-                                  params={"i_ds": chunk})
+                                  where=obj.where, params={"i_ds": chunk})
 
     writer.load(pages(), lambda page: writer.prepare(*page_rows(page, obj.collection)))
     report.take_counts(writer)

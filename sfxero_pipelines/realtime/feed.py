@@ -6,7 +6,9 @@
   leaves them for the next batch (or the cycle);
 - Salesforce: one composite change poll (`clients/salesforce_changes.changes_since`, one API call for
   every polled object) when the budget-paced interval has passed (`poll_interval_s`, from the share in
-  `realtime.salesforce_budget_share` and the allocation left per `Sforce-Limit-Info`). A first tick
+  `realtime.salesforce_budget_share` and the allocation left per `Sforce-Limit-Info`), counted from
+  when the previous poll was due (its slot), so that ticks more frequent than the interval keep the
+  polls on a fixed cadence, one per interval on average. A first tick
   starts the cursors at `now`: the lane carries changes from then on, the cycle everything before.
 - Xero without a webhook endpoint (`realtime.xero_poll`): one If-Modified-Since read of Contacts and
   of Invoices (`realtime/xero_poll.py`) when the interval paced on the tenant's daily limit has passed
@@ -14,8 +16,8 @@
   full page polls again on the next tick. First tick: cursors start at `now`, as Salesforce's.
 - `run_key`: a hash of the inbox event ids and the Salesforce (object, id, cursor) seen, so a tick
   that sees the same changes again requests the run already requested, never a second one.
-The cursor is JSON (the sensor stores it): per object the last (SystemModstamp, Id) and the time of
-the last poll; per Xero collection the last UpdatedDateUTC and the ids at that second, and the time of
+The cursor is JSON (the sensor stores it): per object the last (SystemModstamp, Id), the time of
+the last poll and its slot; per Xero collection the last UpdatedDateUTC and the ids at that second, and the time of
 the last Xero poll.
 """
 
@@ -49,10 +51,7 @@ def polled_objects(cfg: SfxeroConfig) -> list[str]:
     return list(cfg.realtime.salesforce_objects or cfg.extract.salesforce.objects)[:25]
 
 
-def _due(state: dict, cfg: SfxeroConfig, sf_client, now: dt.datetime) -> bool:
-    last = state.get("polled_at")
-    if last is None:
-        return True
+def _salesforce_interval(cfg: SfxeroConfig, sf_client) -> dt.timedelta:
     usage = getattr(sf_client, "api_usage", None)
     interval = cfg.realtime.min_poll_interval_s
     if usage and usage[1]:
@@ -60,7 +59,22 @@ def _due(state: dict, cfg: SfxeroConfig, sf_client, now: dt.datetime) -> bool:
         interval = poll_interval_s(daily_limit=limit, remaining=limit - used,
                                    share=cfg.realtime.salesforce_budget_share,
                                    minimum_s=cfg.realtime.min_poll_interval_s)
-    return (now - dt.datetime.fromisoformat(last)).total_seconds() >= interval
+    return dt.timedelta(seconds=interval)
+
+
+def _poll_slot(state: dict, interval: dt.timedelta, now: dt.datetime) -> dt.datetime | None:
+    """When the Salesforce poll due now was due (None: not due yet). Polls keep to their schedule:
+    the next one is due an interval after the previous one was DUE, not after the tick that ran it
+    (a tick comes up to a sensor interval late; timing from it would stretch every interval by that)."""
+    last = state.get("polled_at")
+    if last is None:
+        return now
+    # The slot is never after the poll itself (a cursor from before slots were kept has none).
+    slot = min(dt.datetime.fromisoformat(state.get("poll_slot") or last), dt.datetime.fromisoformat(last))
+    due = slot + interval
+    if now < due:
+        return None
+    return due if now - due < interval else now  # far behind (a stopped sensor): start again from now
 
 
 def xero_poll_interval_s(cfg: SfxeroConfig, xero_client) -> float:
@@ -108,7 +122,8 @@ def next_batch(conn: sa.Connection, sf_client, cursor: str | None, cfg: SfxeroCo
             changes.xero.setdefault(collection, []).append(event.resource_id)
     seen += [f"inbox:{e.id}" for e in events]
 
-    if sf_client is not None and _due(state, cfg, sf_client, now):
+    slot = _poll_slot(state, _salesforce_interval(cfg, sf_client), now) if sf_client is not None else None
+    if slot is not None:
         objects = polled_objects(cfg)
         cursors = state.get("salesforce", {})
         start = {o: ChangeCursor(dt.datetime.fromisoformat(cursors[o][0]), cursors[o][1]) if o in cursors
@@ -121,7 +136,7 @@ def next_batch(conn: sa.Connection, sf_client, cursor: str | None, cfg: SfxeroCo
                 changes.salesforce[name] = ids
                 seen += [f"sf:{name}:{i}:{found.cursor.modstamp.isoformat()}" for i in ids]
             cursors[name] = [found.cursor.modstamp.isoformat(), found.cursor.id]
-        state["salesforce"], state["polled_at"] = cursors, now.isoformat()
+        state["salesforce"], state["polled_at"], state["poll_slot"] = cursors, now.isoformat(), slot.isoformat()
     if xero_client is not None and _xero_due(state, cfg, xero_client, now):
         seen += _poll_xero(state, xero_client, changes, now)
     new_cursor = json.dumps(state, sort_keys=True)

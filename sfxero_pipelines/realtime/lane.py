@@ -1,7 +1,9 @@
 """One batch of the real-time lane, without Dagster: the changed records through the cycle's own stages.
 
 `run_batch(engine, sf_client, xero_client, changes, cfg=..., run_id=...)`:
-1. extract by id (`extract/by_id.py`): just the changed records, no cursor moved;
+1. extract by id (`extract/by_id.py`): just the changed records, no cursor moved; a changed Xero
+   invoice is read for each staged object of Invoices the extract reads (sales invoices, bills), each
+   with its Type filter, so a record lands in its own table only;
 2. checks: every suite that reads a touched table (its own suite, and the suites whose parameters are
    built from it, e.g. Opportunities' "account is staged" rule on an Account change), with the
    cycle's `run_suite` and `sync_holds`: bad records are held exactly as the cycle holds them, and a
@@ -12,13 +14,15 @@
    the same writer lease and ledger as the cycle's push, so a batch that meets a running push waits
    for it, and a write already made (by the cycle or an earlier batch) is never made twice.
 
-The scheduled cycle stays the safety net: it reads everything since its own cursor, so a batch that
+The report says what each stage did and its wall seconds (`seconds`: the op's `stage_seconds` metadata,
+which `sfxero bench latency` reads). The scheduled cycle stays the safety net: it reads everything since its own cursor, so a batch that
 died half-way is completed by the next batch or the next cycle (the ledger resumes it).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -35,7 +39,9 @@ from ..staging.schema import snake
 from ..staging.state.plans import write_plan
 from ..staging.state.tokens import serving_tenant
 
-_XERO_BY_COLLECTION = {obj.collection: obj for obj in XERO_OBJECTS.values() if obj.collection in ("Contacts", "Invoices")}
+#: Collection -> the staged objects its records belong to: Invoices holds sales invoices and bills,
+#: each staged in its own table (the extract's `where` on Type), as the cycle stages them.
+_XERO_BY_COLLECTION = {c: [obj for obj in XERO_OBJECTS.values() if obj.collection == c] for c in ("Contacts", "Invoices")}
 
 
 @dataclass
@@ -50,7 +56,7 @@ class Changes:
 
     def tables(self) -> set[str]:
         return ({f"sf_{snake(o)}" for o, ids in self.salesforce.items() if ids}
-                | {_XERO_BY_COLLECTION[c].table for c, ids in self.xero.items() if ids})
+                | {obj.table for c, ids in self.xero.items() if ids for obj in _XERO_BY_COLLECTION[c]})
 
 
 @dataclass
@@ -60,6 +66,8 @@ class BatchReport:
     blocked: list[str] = field(default_factory=list)          # table-level failures: nothing was pushed
     families: list[str] = field(default_factory=list)
     pushes: list = field(default_factory=list)                # PushReport per target
+    #: stage -> wall seconds (extract, checks, reconcile, push): where a batch's time went
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def written(self) -> int:
@@ -80,14 +88,16 @@ def suites_reading(tables: set[str]) -> list[str]:
 def run_batch(engine: sa.Engine, sf_client, xero_client, changes: Changes, *, cfg: SfxeroConfig,
               run_id: str | None) -> BatchReport:
     report = BatchReport()
+    clock = _StageClock(report.seconds)
     for sobject, ids in changes.salesforce.items():
         if ids:
             table = f"sf_{snake(sobject)}"
             report.staged[table] = stage_salesforce_by_id(sf_client, engine, sobject, table, ids, run_id=run_id).rows
     for collection, ids in changes.xero.items():
-        if ids:
-            obj = _XERO_BY_COLLECTION[collection]
-            report.staged[obj.table] = stage_xero_by_id(xero_client, engine, obj, ids, run_id=run_id).rows
+        for obj in _XERO_BY_COLLECTION[collection] if ids else ():
+            if obj.key in cfg.extract.xero.objects:
+                report.staged[obj.table] = stage_xero_by_id(xero_client, engine, obj, ids, run_id=run_id).rows
+    clock.lap("extract")
 
     tables = changes.tables()
     for name in suites_reading(tables):
@@ -98,6 +108,7 @@ def run_batch(engine: sa.Engine, sf_client, xero_client, changes: Changes, *, cf
             report.held[name], _ = sync_holds(conn, table_name=outcome.hold_table, suite=name,
                                               failures=outcome.record_failures, run_id=run_id)
         report.blocked += [f"{name}: {why}" for why in outcome.table_failures]
+    clock.lap("checks")
     if report.blocked:
         return report
 
@@ -106,9 +117,23 @@ def run_batch(engine: sa.Engine, sf_client, xero_client, changes: Changes, *, cf
         with engine.begin() as conn:
             write_plan(conn, build_family(conn, cfg, family).rows, recipes=FAMILIES[family],
                        tenant_id=serving_tenant(conn, os.environ))
+    clock.lap("reconcile")
 
     sources = changes.ids()
     report.pushes.append(push_to_xero(engine, xero_client, sf_client, cfg=cfg.push, run_id=run_id,
                                       only_sources=sources))
     report.pushes.append(push_to_salesforce(engine, sf_client, cfg=cfg.push, run_id=run_id, only_sources=sources))
+    clock.lap("push")
     return report
+
+
+class _StageClock:
+    """Writes each stage's wall seconds into `into` as the stage ends."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.into[stage] = round(now - self.last, 3)
+        self.last = now

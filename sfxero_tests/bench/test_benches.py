@@ -47,9 +47,9 @@ def scratch(tmp_path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def bench(cwd: Path, scratch: Path, *args: str, env: dict | None = None) -> dict:
+def bench(cwd: Path, scratch: Path, *args: str, env: dict | None = None, timeout: float = 240) -> dict:
     result = subprocess.run([sys.executable, "-m", "sfxero_pipelines.cli", "bench", *args, "--json"],
-                            capture_output=True, text=True, cwd=cwd, timeout=240,
+                            capture_output=True, text=True, cwd=cwd, timeout=timeout,
                             env={**os.environ, "SFXERO_BENCH_FAST": "1", "TMPDIR": str(scratch), **(env or {})})
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])

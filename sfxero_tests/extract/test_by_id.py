@@ -74,3 +74,22 @@ def test_a_malformed_id_is_refused_before_any_call(make_sandbox, staging):
     server = make_sandbox()
     with salesforce_resource(server).get_client() as client, pytest.raises(ValueError, match="not a Salesforce record id"):
         stage_salesforce_by_id(client, staging.engine, "Account", "sf_account", ["001' OR Name != '"], run_id="lane")
+
+
+def test_sales_invoices_and_bills_read_by_id_land_in_their_own_tables(make_sandbox, staging):
+    """Xero's INVOICE events name sales invoices and bills alike: the lane reads each id once per staged
+    object of Invoices, and the object's Type filter keeps a bill out of xero_invoice and a sale out of xero_bill."""
+    from sfxero_pipelines.realtime.lane import Changes
+
+    server = make_sandbox(xero_limits=FAST_XERO)
+    assert run_xero(server, staging, ["contacts"], partition=today()).success
+    live = [i for i in server.xero.records("Invoices") if i["Status"] not in ("DELETED", "VOIDED")]
+    sale = next(i["InvoiceID"] for i in live if i["Type"] == "ACCREC")
+    bill = next(i["InvoiceID"] for i in live if i["Type"] == "ACCPAY")
+    assert Changes(xero={"Invoices": [sale, bill]}).tables() == {"xero_invoice", "xero_bill"}
+    with xero_resource(server).get_client() as client:
+        for key in ("invoices", "bills"):
+            report = stage_xero_by_id(client, staging.engine, XERO_OBJECTS[key], [sale, bill], run_id="lane")
+            assert report.rows == 1
+    assert set(staged(staging, "xero_invoice")) == {sale}
+    assert set(staged(staging, "xero_bill")) == {bill}

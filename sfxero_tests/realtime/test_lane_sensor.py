@@ -16,7 +16,6 @@ import dagster as dg
 import sqlalchemy as sa
 
 from sfxero_pipelines.defs.realtime.lane import build_lane_sensor, realtime_lane_job
-from sfxero_pipelines.config import load_config
 from sfxero_pipelines.staging.state import inbox
 
 from ..extract.conftest import FAST_XERO, salesforce_resource, xero_resource
@@ -40,7 +39,7 @@ def _tick(sensor, instance, staging, server, cursor):
 def test_changes_become_one_run_request_keyed_by_them(make_sandbox, sqlite_staging):
     staging, server = sqlite_staging, make_sandbox()
     instance = dg.DagsterInstance.ephemeral()
-    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING,
+    sensor = build_lane_sensor(dg.DefaultSensorStatus.RUNNING,
                                salesforce=lambda: salesforce_resource(server), xero=lambda: xero_resource(server))
     requests, cursor = _tick(sensor, instance, staging, server, None)
     assert requests == [] and cursor
@@ -109,7 +108,7 @@ def test_without_salesforce_configured_a_tick_skips_with_one_clear_reason(sqlite
     staging = sqlite_staging
     with staging.begin() as conn:
         inbox.record_events(conn, [event("22222222-2222-4222-8222-222222222222")])
-    sensor = build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING)  # from the environment
+    sensor = build_lane_sensor(dg.DefaultSensorStatus.RUNNING)  # from the environment
     instance = dg.DagsterInstance.ephemeral()
     for cursor in (None, '{"polled_at": "2000-01-01T00:00:00+00:00"}'):
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor,
@@ -119,3 +118,31 @@ def test_without_salesforce_configured_a_tick_skips_with_one_clear_reason(sqlite
                                        "switch the lane off (sfxero.yaml realtime.enabled: false)")
     with staging.engine.connect() as conn:
         assert [e.resource_id for e in inbox.unprocessed(conn)] == ["22222222-2222-4222-8222-222222222222"]
+
+
+def test_a_tick_waits_while_a_lane_run_is_still_starting(make_sandbox, sqlite_staging):
+    """While a requested lane run is queued or starting, a tick reads nothing and requests nothing: the
+    changes go in one batch once it runs (a loaded machine starts run workers slower than ticks come)."""
+    import datetime as dt
+
+    from sfxero_pipelines.defs.realtime.lane import LAUNCH_GRACE, launching
+
+    staging, server = sqlite_staging, make_sandbox()
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = build_lane_sensor(dg.DefaultSensorStatus.RUNNING,
+                               salesforce=lambda: salesforce_resource(server), xero=lambda: xero_resource(server))
+    _, cursor = _tick(sensor, instance, staging, server, None)
+    with staging.begin() as conn:
+        inbox.record_events(conn, [event("33333333-3333-4333-8333-333333333333")])
+    # Requested, not started yet (a queued run needs a code-location origin, which an ephemeral instance lacks).
+    run = instance.create_run_for_job(realtime_lane_job, run_config={"ops": {"lane_batch": {"config": {}}}})
+    assert run.status == dg.DagsterRunStatus.NOT_STARTED
+    now = dt.datetime.now(dt.timezone.utc)
+    assert launching(instance, now) and not launching(instance, now + LAUNCH_GRACE + dt.timedelta(seconds=1))
+    result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor,
+                                                          resources={"staging": staging}))
+    assert result.run_requests == [] and result.cursor == cursor
+    assert result.skip_message == "a lane run is still starting: changes wait for the next batch"
+    instance.report_run_canceled(run)  # no longer starting: the waiting event goes in a batch
+    [request], _ = _tick(sensor, instance, staging, server, cursor)
+    assert "xero:Contacts:33333333-3333-4333-8333-333333333333" in request.run_config["ops"]["lane_batch"]["config"]["records"]

@@ -35,7 +35,7 @@ def _xero_calls(server) -> int:
 
 
 def _sensor(server):
-    return build_lane_sensor(load_config().realtime, dg.DefaultSensorStatus.RUNNING,
+    return build_lane_sensor(dg.DefaultSensorStatus.RUNNING,
                              salesforce=lambda: salesforce_resource(server), xero=lambda: xero_resource(server))
 
 

@@ -12,4 +12,4 @@ def defs() -> dg.Definitions:
     config = load_config()
     _, sensor_status = default_status(config.schedules)
     return dg.Definitions(jobs=[realtime_lane_job],
-                          sensors=[build_lane_sensor(config.realtime, lane_status(config, sensor_status))])
+                          sensors=[build_lane_sensor(lane_status(config, sensor_status))])

@@ -1,10 +1,14 @@
 """The real-time lane's Dagster wiring: a sensor that turns waiting changes into one run per batch.
 
-- `realtime_lane_sensor` (every `realtime.min_poll_interval_s`, at least 10 s): asks
-  `realtime/feed.next_batch` for the inbox's webhook events and, when the budget-paced interval has
-  passed, one composite Salesforce change poll (and, without a webhook receiver, If-Modified-Since
+- `realtime_lane_sensor` (every `TICK_S`, 5 s: as often as `dagster-daemon` evaluates sensors; a tick
+  reads the inbox, no API call): asks `realtime/feed.next_batch` for the inbox's webhook events and,
+  when the budget-paced interval (at least `realtime.min_poll_interval_s`, 10 s) has passed, one
+  composite Salesforce change poll (and, without a webhook receiver, If-Modified-Since
   reads of Xero's Contacts and Invoices paced on the tenant's daily limit: `polls_xero`); a batch becomes a `realtime_lane_job` run with
   `run_key` derived from the event ids (Dagster never launches a run_key twice), the cursor advances.
+  While a lane run requested in the last 5 minutes is still queued or starting, a tick skips (nothing
+  read, the cursor kept): what changed meanwhile goes in one batch once it runs, so runs never pile up
+  in the queue faster than run workers start.
 - `realtime_lane_job`: one op running `realtime/lane.run_batch` (extract by id → the suites reading the
   touched tables → the touched families' plans → push of the changed records, under the cycle's
   writer lease and ledger), then marking the batch's inbox events processed. It runs in process
@@ -32,6 +36,8 @@ from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource, xero_resource_from_env
 
 LANE_TAG = "sfxero/lane"
+#: The daemon's sensor loop runs every 5 s: a webhook event waits at most that long for its tick.
+TICK_S = 5
 #: The sensor's skip reason while Salesforce is not configured (the lane's one idle state for it).
 SKIP_NOT_CONFIGURED = "Salesforce is not configured"
 
@@ -67,7 +73,8 @@ def lane_batch(context: dg.OpExecutionContext, config: LaneBatchConfig, staging:
     with staging.begin() as conn:
         inbox.mark_processed(conn, config.inbox_ids)
     return dg.Output(None, metadata={"staged": dg.MetadataValue.json(report.staged), "written": report.written,
-                                     "held_now": sum(report.held.values()), "families": ", ".join(report.families)})
+                                     "held_now": sum(report.held.values()), "families": ", ".join(report.families),
+                                     "stage_seconds": dg.MetadataValue.json(report.seconds)})
 
 
 @dg.job(name="realtime_lane_job", tags={LANE_TAG: "batch"}, executor_def=dg.in_process_executor,
@@ -91,7 +98,7 @@ def polls_xero(realtime: RealtimeConfig, environ=os.environ) -> bool:
     return realtime.xero_poll == "on" or (realtime.xero_poll == "auto" and not environ.get("XERO_WEBHOOK_KEY"))
 
 
-def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
+def build_lane_sensor(status: dg.DefaultSensorStatus,
                       salesforce: Callable[[], SalesforceResource] = salesforce_resource_from_env,
                       xero: Callable[[], XeroResource] = xero_resource_from_env) -> dg.SensorDefinition:
     """`salesforce` and `xero` build the resources on each tick (from the environment by default). They
@@ -99,7 +106,7 @@ def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
     SALESFORCE_LOGIN_URL would then fail every tick with a config error instead of one clear skip."""
 
     @dg.sensor(name="realtime_lane_sensor", job=realtime_lane_job, default_status=status,
-               minimum_interval_seconds=int(realtime.min_poll_interval_s),
+               minimum_interval_seconds=TICK_S,
                description="Webhook events and the Salesforce change poll → one lane run per batch of changes.")
     def realtime_lane_sensor(context: dg.SensorEvaluationContext, staging: StagingDatabase):
         resource = salesforce()
@@ -109,8 +116,13 @@ def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
             # for the lane once Salesforce is set up, or for the cycle.
             return dg.SkipReason(f"{SKIP_NOT_CONFIGURED}: {missing}. Set it up, or switch the lane off "
                                  "(sfxero.yaml realtime.enabled: false)")
-        cfg = load_config()
         now = dt.datetime.now(dt.timezone.utc)
+        if launching(context.instance, now):
+            # The changes wait and go together in the next batch: a run per tick while run workers are
+            # still starting would queue faster than a loaded machine starts them (and repeat the
+            # waiting inbox events in each). Nothing polled, the cursor and the inbox kept.
+            return dg.SkipReason("a lane run is still starting: changes wait for the next batch")
+        cfg = load_config()
         with contextlib.ExitStack() as stack:
             sf = stack.enter_context(resource.get_client())
             x = stack.enter_context(xero().get_client()) if polls_xero(cfg.realtime) else None
@@ -123,6 +135,18 @@ def build_lane_sensor(realtime: RealtimeConfig, status: dg.DefaultSensorStatus,
                              run_config=dg.RunConfig(ops={"lane_batch": batch_config(batch.changes, batch.inbox_ids)}))
 
     return realtime_lane_sensor
+
+
+#: Lane runs not yet executing their op; one older than `LAUNCH_GRACE` no longer holds the lane back (a
+#: worker that died starting it leaves it there until run monitoring fails it).
+LAUNCHING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+LAUNCH_GRACE = dt.timedelta(minutes=5)
+
+
+def launching(instance: dg.DagsterInstance, now: dt.datetime) -> bool:
+    """Whether a lane run requested lately is still waiting to start."""
+    return instance.get_runs_count(dg.RunsFilter(job_name=realtime_lane_job.name, statuses=LAUNCHING,
+                                                 created_after=now - LAUNCH_GRACE)) > 0
 
 
 def lane_status(config: SfxeroConfig, sensor_status: dg.DefaultSensorStatus) -> dg.DefaultSensorStatus:
