@@ -42,6 +42,7 @@ from pathlib import Path
 import requests
 import yaml
 
+from ..recipes import R2
 from ..settings import display_url
 from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, environ, peak_rss_mb, sandbox_process,
                       sandbox_session, sandbox_stats)
@@ -108,7 +109,7 @@ def _bench_config(path: Path) -> None:
     data.setdefault("realtime", {})["salesforce_budget_share"] = SALESFORCE_SHARE
     data.setdefault("schedules", {})["cycle_cron"] = NEVER_CRON
     # The first sync's invoices must take payments (a DRAFT cannot): R2 creates them AUTHORISED.
-    data.setdefault("recipes", {}).setdefault("R2", {})["status"] = "AUTHORISED"
+    data.setdefault("recipes", {}).setdefault(R2, {})["status"] = "AUTHORISED"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
