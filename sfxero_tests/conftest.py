@@ -48,8 +48,10 @@ PG_ADMIN_URL = os.environ.get("SFXERO_TEST_PG_URL", "postgresql+psycopg://postgr
 #: Fixtures that build a large sandbox: tests using them are `slow`.
 SLOW_FIXTURES = {"medium_sandbox"}
 #: Helpers that run the whole cycle (extract, check, reconcile, push) as real runs: `slow` too
-#: (the revoked-connection test's cycle runs it through the stored Xero connection).
-SLOW_HELPERS = {"sfxero_tests.push.conftest.Cycle", "sfxero_tests.tokens.test_revoked_cycle.StoredConnectionCycle"}
+#: (the revoked-connection test's cycle runs it through the stored Xero connection; the finance recipe
+#: example's runs the stages in process).
+SLOW_HELPERS = {"sfxero_tests.push.conftest.Cycle", "sfxero_tests.tokens.test_revoked_cycle.StoredConnectionCycle",
+                "sfxero_tests.recipes.test_finance_example_e2e.run_cycle"}
 #: What starting a child process goes through; a test reaching any of these is `subprocess`.
 PROCESS_MODULES = ("subprocess", "multiprocessing")
 
