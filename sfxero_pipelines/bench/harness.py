@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from ..settings import load_env_file
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a child started with `start_new_session=True` and everything it started (a daemon's
+    code server and run workers); SIGKILL after a minute without exiting."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def peak_rss_mb() -> float:

@@ -29,7 +29,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -39,13 +38,12 @@ import threading
 import time
 from pathlib import Path
 
-import requests
 import yaml
 
 from ..recipes import R2
 from ..settings import display_url
 from .harness import (LIFTED_XERO_LIMITS, api_calls, bench_database, environ, peak_rss_mb, sandbox_process,
-                      sandbox_session, sandbox_stats)
+                      sandbox_session, sandbox_stats, stop_process_group)
 from .latency_changes import KINDS, Change, Targets, effect_objects, make_change, visible
 from .push_bench import fast_mode
 from .soak_sim import Simulator
@@ -85,13 +83,7 @@ class Child:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
+        stop_process_group(self.proc)
 
 
 def _free_port() -> int:

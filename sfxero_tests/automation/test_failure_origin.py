@@ -11,7 +11,6 @@ checks the token and the organisation), and a local webhook receives the alerts.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+
+from sfxero_pipelines.bench.harness import stop_process_group
 
 from ..test_cli import sfxero
 
@@ -52,12 +53,7 @@ class Daemon:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        stop_process_group(self.proc)
 
 
 @pytest.mark.timeout(600)  # a daemon, its code server and run workers each load the code location
