@@ -29,6 +29,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -141,8 +142,16 @@ def change_an_account_number(run) -> str:
 def dagster_ui(first_run):
     port = free_port()
     log = open(first_run.cwd / "dev.log", "w")
+    # The UI's daemon runs the real-time lane (RUNNING, as `make dev` has it), which would race the CLI
+    # stages below for the Account change the plan test makes (a 5 s tick, a 10-17 s Salesforce poll)
+    # and push it before the plan shows it: here it polls once at its first tick, then a day later
+    # (`min_poll_interval_s`, the floor an org sets to poll less often), and the sensor stays RUNNING.
+    config = yaml.safe_load((ROOT / "sfxero.yaml").read_text()) or {}
+    config.setdefault("realtime", {})["min_poll_interval_s"] = 86_400
+    (first_run.cwd / "sfxero-ui.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {**first_run.env, "SFXERO_CONFIG": str(first_run.cwd / "sfxero-ui.yaml")}
     proc = subprocess.Popen([sys.executable, "-m", "sfxero_pipelines.cli", "dev", "--port", str(port)],
-                            cwd=first_run.cwd, env=first_run.env, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=first_run.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 240

@@ -166,9 +166,10 @@ def waiting_rows(plan_rows: pd.DataFrame) -> dict[str, dict]:
     out: dict[str, dict] = {}
     if not len(plan_rows):
         return out
-    # R1/R2's policies and declared recipes' (reconcile/declared_sf.py) hold deletes for approval.
-    held = plan_rows[(plan_rows.action == "held").to_numpy()
-                     & plan_rows["diff"].astype(str).str.contains('"approval"', regex=False).to_numpy()]
+    # R1/R2's policies and declared recipes' (reconcile/declared_sf.py) hold deletes for approval: a
+    # held row waits for one when its diff names an approval id (the diff is a dict on PostgreSQL's
+    # JSON column, a string on SQLite: row_diff reads both).
+    held = plan_rows[plan_rows.action == "held"]
     for r in held.itertuples(index=False):
         row_id = row_diff(r.diff).get("approval")
         if row_id:
