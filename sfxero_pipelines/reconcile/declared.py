@@ -461,6 +461,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     cols = [fp.values.to_numpy()[pos] for fp in fps]
     missing = [fp.missing_ref.to_numpy()[pos] if fp.missing_ref is not None else None for fp in fps]
     sobject = r.source.salesforce
+    labels = {fp.name: fp.label for fp in fps}
     creates, held = [], []
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
@@ -473,7 +474,6 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         if why:
             held.append((sf_id, why))
             continue
-        labels = {fp.name: fp.label for fp in fps}
         diff = {**diff_base, "match": None, "link": True, "lookup_by": lookup_by,
                 "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
                 "payload": nest(flat)}

@@ -32,7 +32,7 @@ from ..staging.state import approvals
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
-from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
+from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _rule_name, _xero_table,
                        sf_table, staged_describe)
 from .deletes import approval_id
 from .fields import FieldRule, compare
@@ -212,13 +212,13 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     rows = src[src.id.isin(unmatched).to_numpy()]
     creates, held = [], []
     labels = {fp.name: fp.label for fp in fps}
-    for j, row in enumerate(rows.itertuples(index=False)):
-        x_id = row.id
-        flat = {fp.name: _plain(rows[f"v{i}"].iloc[j]) for i, fp in enumerate(fps)}
+    # Each column read once as an array: a cell lookup per field and record costs a pandas call each.
+    cols = [rows[f"v{i}"].to_numpy() for i in range(len(fps))]
+    for j, (x_id, invalid, missing) in enumerate(zip(rows.id, rows.invalid_reason, rows["_missing"])):
+        flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != ""}
-        missing = rows["_missing"].iloc[j]
         why = (f"Xero {coll} {x_id} {holds[x_id]}" if x_id in holds else
-               f"Xero {coll} staged invalid: {row.invalid_reason}" if isinstance(row.invalid_reason, str) else
+               f"Xero {coll} staged invalid: {invalid}" if isinstance(invalid, str) else
                f"Xero {coll} {x_id}: {missing}" if isinstance(missing, str) else
                f"{ext} is what a create is upserted by; the Xero record gives it no value" if ext not in flat else None)
         if why:
@@ -227,10 +227,9 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         creates.append((x_id, {**diff_base, "match": None, "link": True, "lookup_by": ext,
                                "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
                                "payload": {sobject: flat}}))
-    rule_names = ", ".join("link" if m.kind == "link" else f"{m.target} = {m.source}" for m in r.match)
     return plan.concat([
         plan.rows(name, DIRECTION, "create", [c[0] for c in creates], None, [c[1] for c in creates],
-                  f"no Salesforce {sobject} record matches ({rule_names})"),
+                  f"no Salesforce {sobject} record matches ({', '.join(_rule_name(m) for m in r.match)})"),
         plan.rows(name, DIRECTION, "held", [h[0] for h in held], None, None, [h[1] for h in held])])
 
 
