@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "checks": 3,
     "realtime": 5,
     "extract": 2, "notify": 2, "webhooks": 2,
-    "staging": 1, "clients": 1, "config": 1, "config_model": 1, "settings": 1, "errors": 1, "owner": 1, "recipes": 1,
+    "staging": 1, "clients": 1, "config": 1, "config_model": 1, "settings": 1, "tenant_env": 1, "errors": 1, "owner": 1, "recipes": 1,
     "__init__": 0,
 }
 #: Where Dagster may be imported.

@@ -1,5 +1,6 @@
-"""Celery settings of sfxero's workers: dagster-celery's worker app (`-A dagster_celery.app`) imports a
-module of this name when it is on the path (deploy/celery/up.sh puts this directory there).
+"""Celery settings of sfxero's workers: dagster-celery's app factory, which sfxero's worker app
+(`-A sfxero_celery_app`) uses, imports a module of this name when it is on the path (deploy/celery/up.sh
+puts this directory there).
 
 A step is acknowledged to the broker only once it has finished (`task_acks_late`), and a step whose
 worker process died is handed back (`task_reject_on_worker_lost`): a worker killed mid-push (SIGKILL,

@@ -17,6 +17,10 @@
 #   SFXERO_CELERY_CONCURRENCY [1]: processes per worker
 #   SFXERO_CELERY_NAME      [sfxero]: workers are named NAME-1@host, NAME-2@host, ...; two
 #                           deployments sharing a broker and a host need different names
+#   SFXERO_TENANT_ENV_DIR   [unset]: workers serving several Xero organisations: one env file per
+#                           organisation, <tenant id>.env (its code location's XERO_TENANT_ID,
+#                           SFXERO_STAGING_URL, ...); each step runs with its run's file applied
+#                           (sfxero_celery_app.py). Unset: the workers serve their own XERO_TENANT_ID
 #   SFXERO_CELERY_SERVICES  ["daemon webserver workers"]
 #   SFXERO_WEBSERVER_PORT   [3000]
 #   DAGSTER_HOME            [$SFXERO_CELERY_DIR/dagster_home]
@@ -36,10 +40,12 @@ export SFXERO_CELERY_BROKER=${SFXERO_CELERY_BROKER:-pyamqp://guest:guest@127.0.0
 export SFXERO_CELERY_BACKEND=${SFXERO_CELERY_BACKEND:-redis://127.0.0.1:6379/0}
 # Several processes call each tenant: its minute budget must be counted in one place.
 export SFXERO_PACING_URL=${SFXERO_PACING_URL-redis://127.0.0.1:6379/0}
-# The workers' app (dagster_celery.app) takes its broker and backend from Celery's own variables.
+# The workers' app (sfxero_celery_app: dagster-celery's tasks, each step in its organisation's
+# environment) takes its broker and backend from Celery's own variables.
 export CELERY_BROKER_URL=$SFXERO_CELERY_BROKER CELERY_RESULT_BACKEND=$SFXERO_CELERY_BACKEND
 # Workers load the code location to run a step: same code, same path as the run that sent it.
-# deploy/celery holds dagster_celery_config.py (late acknowledgement: a killed worker's step is re-run).
+# deploy/celery holds sfxero_celery_app.py and dagster_celery_config.py (late acknowledgement: a
+# killed worker's step is re-run).
 export PYTHONPATH=$ROOT:$ROOT/deploy/celery${PYTHONPATH:+:$PYTHONPATH}
 
 mkdir -p "$STATE" "$DAGSTER_HOME"
@@ -70,7 +76,7 @@ for service in $SERVICES; do
             for queues in $WORKERS; do
                 i=$((i + 1))
                 # prefetch 1: a worker holds no task it cannot start, so an idle worker takes it.
-                start "worker-$i" "$BIN/celery" -A dagster_celery.app worker -Q "$queues" \
+                start "worker-$i" "$BIN/celery" -A sfxero_celery_app worker -Q "$queues" \
                     -n "${SFXERO_CELERY_NAME:-sfxero}-$i@%h" --prefetch-multiplier=1 \
                     --concurrency "${SFXERO_CELERY_CONCURRENCY:-1}" --loglevel INFO
             done ;;

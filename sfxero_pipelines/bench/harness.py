@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from ..settings import load_env_file
+from ..tenant_env import environment_applied
 
 
 def stop_process_group(proc: subprocess.Popen) -> None:
@@ -133,18 +134,8 @@ def sandbox_stats(env: dict[str, str], system: str, reset: bool = False) -> dict
     return {} if reset else response.json()
 
 
-@contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+#: Variables set for a block (a bench's sandbox and staging settings) and put back afterwards.
+environ = environment_applied
 
 
 def emit(result: dict, as_json: bool) -> None:

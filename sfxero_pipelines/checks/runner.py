@@ -119,7 +119,7 @@ def evaluate_natively(runnable: list[dict], frame, params: dict, cfg: ChecksConf
 
 
 def run_suite(conn: sa.Connection, name: str, cfg: ChecksConfig, *, now: dt.datetime | None = None,
-              evaluator=evaluate_natively) -> SuiteOutcome:
+              evaluator=evaluate_natively, foreign_ids: frozenset[str] = frozenset()) -> SuiteOutcome:
     import time
 
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def run_suite(conn: sa.Connection, name: str, cfg: ChecksConfig, *, now: dt.date
     if frame is None:
         outcome.staged = False
         return outcome
-    frame = frames.prepare(frame, suite)
+    frame = frames.other_organisations_refs_cleared(frames.prepare(frame, suite), suite, foreign_ids)
     params = frames.parameters(conn, parameters_of(suite), cfg, now)
     outcome.rows = len(frame)
 

@@ -35,6 +35,7 @@ from ..extract.by_id import stage_salesforce_by_id, stage_xero_by_id
 from ..extract.xero_objects import XERO_OBJECTS
 from ..push.run import push_to_salesforce, push_to_xero
 from ..reconcile.build import FAMILIES, FAMILY_TABLES, build_family
+from ..reconcile.routing import rows_of_other_organisations
 from ..staging.schema import snake
 from ..staging.state.plans import write_plan
 from ..staging.state.tokens import serving_tenant
@@ -102,7 +103,7 @@ def run_batch(engine: sa.Engine, sf_client, xero_client, changes: Changes, *, cf
     tables = changes.tables()
     for name in suites_reading(tables):
         with engine.begin() as conn:
-            outcome = run_suite(conn, name, cfg.checks)
+            outcome = run_suite(conn, name, cfg.checks, foreign_ids=rows_of_other_organisations(conn, cfg, name))
             if not outcome.staged:
                 continue
             report.held[name], _ = sync_holds(conn, table_name=outcome.hold_table, suite=name,

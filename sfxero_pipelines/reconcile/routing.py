@@ -104,6 +104,8 @@ class Routed:
     keep: frozenset[str]
     held: dict[str, str]
     takes_unowned: bool
+    #: The Accounts routed to another organisation (their Xero write-backs are that organisation's).
+    elsewhere: frozenset[str] = frozenset()
 
     def covers(self, account_id) -> bool:
         return account_id in self.keep or account_id in self.held if account_id else self.takes_unowned
@@ -141,11 +143,20 @@ def routed_here(conn: sa.Connection, cfg: SfxeroConfig, environ=os.environ) -> R
     cols = ", ".join(["id", *(load.q(conn, column_name(f)) for f in fields)])
     accounts = load.frame(conn, f"SELECT {cols} FROM sf_account WHERE NOT is_deleted", ["id", *fields]) \
         if have else None
-    keep, held = set(), {}
+    keep, held, elsewhere = set(), {}, set()
     for row in ([] if accounts is None else accounts.itertuples(index=False, name=None)):
         tenant, reason = router.route(dict(zip(fields, row[1:])))
         if tenant is None:
             held[row[0]] = reason
-        elif tenant == serving:
-            keep.add(row[0])
-    return Routed(serving, frozenset(keep), held, router.default in (serving, None))
+        else:
+            (keep if tenant == serving else elsewhere).add(row[0])
+    return Routed(serving, frozenset(keep), held, router.default in (serving, None), frozenset(elsewhere))
+
+
+def rows_of_other_organisations(conn: sa.Connection, cfg: SfxeroConfig, suite: str,
+                                environ=os.environ) -> frozenset[str]:
+    """The rows of a check suite's table that `routing:` gives to an organisation other than this run's:
+    the Accounts, whose Xero_Contact_Id__c is that organisation's contact (`checks.run_suite`'s
+    `foreign_ids`). No other suite compares Salesforce rows with this organisation's Xero ids."""
+    routed = routed_here(conn, cfg, environ) if suite == "sf_account" else None
+    return routed.elsewhere if routed is not None else frozenset()

@@ -197,3 +197,20 @@ def test_missing_tables_skip_rules_instead_of_failing_everything(staging):
     skipped = {e.column: e.skipped for e in outcome.expectations if e.skipped}
     assert "sf_account_ids" in skipped["accountid"] and "not staged" in skipped["stagename"]
     assert unstaged.staged is False
+
+
+def test_an_account_of_another_organisation_keeps_its_contact_id_out_of_this_ones_check(staging):
+    """With several organisations (routing), an Account routed elsewhere carries that organisation's
+    ContactID: `foreign_ids` leaves it to that organisation's runs; this organisation's own Accounts are
+    still checked against its contacts."""
+    xero_table(staging, "contacts", [{"id": CONTACT, "name": "Good Co", "contact_status": "ACTIVE"}])
+    sf_table(staging, "sf_account", {"name": "text", "xero_contact_id__c": "text"},
+             [{"id": "001MINE", "name": "Mine", "xero_contact_id__c": CONTACT},
+              {"id": "001THEIRS", "name": "Theirs", "xero_contact_id__c": "another-organisations-contact"},
+              {"id": "001STALE", "name": "Stale", "xero_contact_id__c": "a-contact-gone-from-here"}])
+    with staging.begin() as conn:
+        alone = run_suite(conn, "sf_account", CFG)
+        routed = run_suite(conn, "sf_account", CFG, foreign_ids=frozenset({"001THEIRS"}))
+    assert set(alone.record_failures) == {"001THEIRS", "001STALE"}
+    assert set(routed.record_failures) == {"001STALE"}
+    assert routed.record_failures["001STALE"][0]["column"] == "xero_contact_id__c"

@@ -29,12 +29,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from sfxero_pipelines.bench.scale_bench import psycopg2_url, wait_workers_ready
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
 from sfxero_pipelines.reconcile.plan import summary
+from sfxero_pipelines.staging.state import tokens
 from sfxero_pipelines.staging.state.plans import load_latest
+from sfxero_pipelines.tenant_env import TENANT_ENV_DIR
 
 from ..conftest import pg_database
 from ..push.conftest import SMALL_BATCHES, api_writes, set_latency, wait_for, xero_state
@@ -51,7 +55,10 @@ NAME = f"sfxero-test-{uuid.uuid4().hex[:6]}"
 @pytest.fixture
 def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
     """The sandbox, staging and instance settings, applied here and handed to the workers."""
-    server = make_sandbox(size="small", seed=42, xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
+    # Two organisations: the cycle is the first's (the workers' own XERO_TENANT_ID); a run of the second
+    # comes to the same workers at the end.
+    server = make_sandbox(size="small", seed=42, xero_orgs=2,
+                          xero_limits={"per_minute": 100_000, "app_per_minute": 100_000})
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
@@ -72,7 +79,9 @@ def celery_env(make_sandbox, pg_url, tmp_path, monkeypatch):
 def workers(celery_env, tmp_path):
     _, env = celery_env
     state = tmp_path / "celery"
+    (tmp_path / "tenants").mkdir()
     worker_env = {**os.environ, **env, "SFXERO_CELERY_DIR": str(state), "SFXERO_CELERY_SERVICES": "workers",
+                  TENANT_ENV_DIR: str(tmp_path / "tenants"),
                   "SFXERO_CELERY_WORKERS": WORKERS, "SFXERO_CELERY_NAME": NAME,
                   "SFXERO_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
     subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=worker_env, check=True, timeout=60)
@@ -156,7 +165,7 @@ def _worker_events(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> l
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # two workers start twice and load the code location per step; 2-4 minutes idle
-def test_full_cycle_on_celery_workers_survives_a_killed_worker(celery_env, workers, pg_url):
+def test_full_cycle_on_celery_workers_survives_a_killed_worker(celery_env, workers, pg_url, monkeypatch):
     server, env = celery_env
     state, worker_env = workers
     with dg.DagsterInstance.get() as instance:
@@ -198,3 +207,44 @@ def test_full_cycle_on_celery_workers_survives_a_killed_worker(celery_env, worke
     assert state["contact_count"] > 0 and state["invoice_count"] > 0
     assert [n for n, k in state["contacts_by_number"].items() if k > 1] == []
     assert [r for r, k in state["invoices_by_reference"].items() if k > 1] == []
+
+    _second_organisation_on_the_same_workers(server, worker_env, monkeypatch)
+
+
+def _second_organisation_on_the_same_workers(server, worker_env: dict, monkeypatch) -> None:
+    """A run of another organisation reaches workers that serve the first: refused, naming the env file
+    they lack, while they have none for it; run in its environment (its staging database and stored
+    connection) once the file is there (sfxero_celery_app.py)."""
+    other = list(server.xero.tenants.values())[1]
+    env_file = Path(worker_env[TENANT_ENV_DIR]) / f"{other.tenant_id}.env"
+    key = Fernet.generate_key().decode()
+    with pg_database() as other_url:
+        staging = StagingDatabase(url=other_url)
+        try:
+            with staging.begin() as conn:  # `sfxero connect xero` for the second organisation, into its database
+                tokens.save_connection(conn, Fernet(key), system="xero", tenant_id=other.tenant_id,
+                                       tenant_name=other.name, scopes="offline_access accounting.transactions",
+                                       refresh_token=server.xero.issue_refresh_token(), access_token=None,
+                                       access_expires_at=None)
+            own = {"XERO_TENANT_ID": other.tenant_id, "SFXERO_STAGING_URL": other_url, "SFXERO_SECRET_KEY": key}
+            for name, value in own.items():  # this process is the second organisation's code location
+                monkeypatch.setenv(name, value)
+            with dg.DagsterInstance.get() as instance:
+                refused = _run(instance, "reference_extract_job")
+                assert refused.status == dg.DagsterRunStatus.FAILURE
+                assert any(env_file.name in line and TENANT_ENV_DIR in line for line in _failures(instance, refused)), \
+                    _failures(instance, refused)
+                env_file.write_text("".join(f"{name}={value}\n" for name, value in own.items()))
+                served = _run(instance, "reference_extract_job")
+                assert served.status == dg.DagsterRunStatus.SUCCESS, _failures(instance, served)
+            with staging.engine.connect() as conn:
+                tenants = conn.execute(sa.text("SELECT DISTINCT tenant_id FROM xero_account")).scalars().all()
+            assert tenants == [other.tenant_id]
+        finally:
+            staging.dispose()
+    first = StagingDatabase(url=worker_env["SFXERO_STAGING_URL"])
+    try:
+        with first.engine.connect() as conn:
+            assert other.tenant_id not in conn.execute(sa.text("SELECT DISTINCT tenant_id FROM xero_account")).scalars().all()
+    finally:
+        first.dispose()

@@ -102,7 +102,10 @@ def test_three_organisations_routed_converge_and_a_disconnected_one_fails_alone(
             assert result.ok or name == "check", (cycle.tenant.name, name, result.errors)
     for cycle in cycles:
         for name in ("extract", "check", "reconcile"):
-            cycle.stage(name)
+            # Every check passes now, although each organisation's staged Accounts carry the other
+            # organisations' ContactIDs (their write-backs): those are left to their own runs.
+            result = cycle.stage(name)
+            assert result.ok, (cycle.tenant.name, name, result.errors)
         converged, counts = verify_convergence(cycle.staging.engine)
         assert converged, (cycle.tenant.name, counts)
 

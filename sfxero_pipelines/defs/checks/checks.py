@@ -26,6 +26,7 @@ from ...checks.runner import SuiteOutcome, run_suite
 from ...checks.suites import load_suite, parameters_of
 from ...config import ChecksConfig, load_config
 from ...staging.schema import snake
+from ...reconcile.routing import rows_of_other_organisations
 from ..blocking_check import blocking_check
 from ..staging.resources import StagingDatabase
 from ...extract.xero_objects import XERO_OBJECTS
@@ -92,9 +93,10 @@ def quality_result(outcome: SuiteOutcome, *, held: int, released: int, still_ope
 
 
 def evaluate_suite(context, staging: StagingDatabase, suite_name: str, cfg: ChecksConfig | None) -> dg.AssetCheckResult:
-    cfg = cfg or load_config().checks
+    whole = load_config()
+    cfg = cfg or whole.checks
     with staging.begin() as conn:
-        outcome = run_suite(conn, suite_name, cfg)
+        outcome = run_suite(conn, suite_name, cfg, foreign_ids=rows_of_other_organisations(conn, whole, suite_name))
         held = released = still_open = 0
         if outcome.staged:
             held, released = sync_holds(conn, table_name=outcome.hold_table, suite=suite_name,

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import os
 
+from ...tenant_env import DEFAULT_TENANT, TENANT_TAG, own_tenant
+
 TARGET_TAG = "sfxero/target"
-TENANT_TAG = "sfxero/tenant"
 JOB_TENANT_TAG = "sfxero/job_tenant"
-DEFAULT_TENANT = "default"
+__all__ = ["DEFAULT_TENANT", "JOB_TENANT_TAG", "TARGET_TAG", "TENANT_TAG", "tenant_of_location", "tenant_tags"]
 
 
 def tenant_of_location() -> str:
     """The organisation this code location works on (its `XERO_TENANT_ID`), or `default`."""
-    return os.environ.get("XERO_TENANT_ID", "").strip() or DEFAULT_TENANT
+    return own_tenant(os.environ)
 
 
 def tenant_tags(job_name: str, tenant: str | None = None) -> dict[str, str]:

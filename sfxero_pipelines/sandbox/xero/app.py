@@ -14,7 +14,8 @@ consent grants all N; `/connections` lists each one not disconnected, and a disc
 answers 403 until the next consent. Webhooks are sent for the first organisation only.
 
 `response_hooks`: callables `(method, path, query, status, headers, body, media_type)` run after every
-API response; the test suite installs one that validates against Xero's OpenAPI spec.
+API response, as the organisation it answered for (`current_tenant_id`); the test suite installs one that
+validates against Xero's OpenAPI spec.
 """
 
 from __future__ import annotations
@@ -162,6 +163,11 @@ class XeroEmulator(Emulator):
     @property
     def _query_cache(self) -> dict:
         return self._tenant.query_cache
+
+    @property
+    def current_tenant_id(self) -> str:
+        """The organisation the request being answered is for (in a response hook too), else the first."""
+        return self._tenant.tenant_id
 
     def tenant(self, tenant_id_: str) -> Tenant | None:
         return self.tenants.get(tenant_id_.strip().lower())
@@ -393,9 +399,11 @@ class XeroEmulator(Emulator):
             response = await self._pipeline(request, plural, op)
             if self.response_hooks:
                 body = response.body if hasattr(response, "body") else b""
-                for hook in self.response_hooks:
-                    hook(request.method, request.url.path, request.url.query, response.status_code,
-                         dict(response.headers), body, response.headers.get("content-type", ""))
+                answered = getattr(request.state, "xero_tenant", None)
+                with self.as_tenant(answered) if answered else contextlib.nullcontext():
+                    for hook in self.response_hooks:
+                        hook(request.method, request.url.path, request.url.query, response.status_code,
+                             dict(response.headers), body, response.headers.get("content-type", ""))
             return response
 
         return handler
@@ -410,6 +418,7 @@ class XeroEmulator(Emulator):
         if tenant is None or (tenant.tenant_id in self.disconnected and not token.custom_connection):
             return wire.problem(403, "AuthenticationUnsuccessful")
         context = _CURRENT.set(tenant)
+        request.state.xero_tenant = tenant.tenant_id  # the response hooks run as this tenant
         try:
             return await self._tenant_pipeline(request, plural, op)
         finally:
