@@ -242,7 +242,12 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
                 children = {t: subprocess.Popen([sys.executable, "-m", __name__], env={**os.environ, **e},
                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                             for t, e in envs.items()}
-                per_tenant = {t: _last_json_line(child) for t, child in children.items()}
+                try:
+                    per_tenant = {t: _last_json_line(child) for t, child in children.items()}
+                finally:
+                    for child in children.values():  # an organisation's cycle left running by a failure
+                        if child.poll() is None:
+                            child.kill()
                 seconds = time.monotonic() - started
             finally:
                 subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**up_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},

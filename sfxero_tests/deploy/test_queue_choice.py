@@ -10,7 +10,7 @@ import pytest
 from sfxero_pipelines.cli.queued import queue_chosen
 from sfxero_pipelines.definitions import defs
 from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
-from sfxero_pipelines.defs.sync.tags import tenant_tags
+from sfxero_pipelines.defs.sync.tags import SALESFORCE_POOL, tenant_of_location, tenant_tags, xero_pool
 from sfxero_pipelines.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,11 +41,22 @@ def test_every_job_is_tagged_with_its_tenant_and_pushes_with_their_target():
     assert loaded.resolve_job_def("push_salesforce_job").tags["sfxero/target"] == "salesforce"
 
 
-def test_bench_scale_refuses_what_it_cannot_run_yet_in_one_line():
+def test_each_organisation_has_its_own_xero_pool_and_salesforce_one():
+    assert xero_pool("t-1") == "xero_api/t-1" and xero_pool("t-2") == "xero_api/t-2"
+    assert xero_pool("default") == "xero_api"  # a location naming no organisation: the pool as before
+    loaded = defs()
+    pools = {node.name: node.definition.pool for name in ("extract_job", "push_xero_job", "push_salesforce_job")
+             for node in loaded.resolve_job_def(name).nodes if node.definition.pool}
+    mine = xero_pool(tenant_of_location())
+    assert pools["xero_push"] == pools["xero_contact"] == mine, pools
+    assert pools["salesforce_push"] == pools["sf_account"] == SALESFORCE_POOL, pools
+
+
+def test_bench_scale_refuses_what_it_cannot_run_in_one_line():
     from ..test_cli import sfxero
 
-    many = sfxero("bench", "scale", "--tenants", "8", "--staging", "postgresql+psycopg://u@127.0.0.1/x", "--json")
-    assert many.returncode == 2 and "--tenants" in many.stderr and "--xero-orgs" in many.stderr, many.stderr
+    many = sfxero("bench", "scale", "--tenants", "9", "--staging", "postgresql+psycopg://u@127.0.0.1/x", "--json")
+    assert many.returncode == 2 and "--tenants" in many.stderr and "at most 8" in many.stderr, many.stderr
     sqlite = sfxero("bench", "scale", "--json")
     assert sqlite.returncode == 2 and "--staging" in sqlite.stderr and "PostgreSQL" in sqlite.stderr, sqlite.stderr
     other = sfxero("bench", "push", "--tenants", "2", "--json")

@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
+from sfxero_pipelines.defs.sync.tags import xero_pool
 
 from ..test_cli import sfxero
 from .conftest import Cycle, api_writes, assert_each_record_once, cli_env, runs, set_latency, start_push, wait_for
@@ -86,15 +87,16 @@ def test_a_signal_stops_a_sync_waiting_for_a_slot(planned, signum):
     first = start_push(env)
     wait_for(lambda: api_writes(server) >= 1 or first.poll() is not None, "the first push's writes")
     assert first.poll() is None, "the first push finished before the second started"
-    set_latency(server, 1500)  # the first push keeps its xero_api slot while the second one starts
+    set_latency(server, 1500)  # the first push keeps its Xero pool slot while the second one starts
     [holder] = runs("push_xero_job")
     second = start_push(env)
     said: list[str] = []
     reader = threading.Thread(target=lambda: said.extend(second.stdout), daemon=True)
     reader.start()
-    # The second push waits for the xero_api slot the first one holds (it says so; before it did,
-    # its run waited inside Dagster).
-    wait_for(lambda: any("waiting for a xero_api slot" in line for line in said) or len(runs("push_xero_job")) == 2
+    # The second push waits for the slot of the organisation's Xero pool the first one holds (it says so;
+    # before it did, its run waited inside Dagster).
+    pool = xero_pool(env["XERO_TENANT_ID"])
+    wait_for(lambda: any(f"waiting for a {pool} slot" in line for line in said) or len(runs("push_xero_job")) == 2
              or second.poll() is not None, "the second push to wait")
     time.sleep(1)
     assert first.poll() is None and second.poll() is None

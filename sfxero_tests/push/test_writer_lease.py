@@ -1,6 +1,6 @@
 """One writer per system and tenant, whatever the Dagster pool sizes (on SQLite and on PostgreSQL).
 
-With `xero_api` and `salesforce_api` raised to 2 slots (as a user would, for speed), two `sfxero sync
+With the Xero pool (`xero_api/<tenant>`) and `salesforce_api` raised to 2 slots (as a user would, for speed), two `sfxero sync
 --stage push` started together must not both write: the second waits for the first's writer lease,
 then finds everything done in the ledger. And a live lease refuses a second writer after the bounded
 wait with one line naming the holder, while a dead holder's lease is free at once.
@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from sfxero_pipelines.cli.instance import get_instance
+from sfxero_pipelines.defs.sync.tags import SALESFORCE_POOL, xero_pool
 from sfxero_pipelines.staging.state.lease import WriterBusy, writer_lease
 
 from .conftest import Cycle, assert_each_record_once, cli_env, set_latency, start_push
@@ -42,8 +43,9 @@ def test_two_concurrent_pushes_with_pool_2_write_each_record_once(make_sandbox, 
     assert Cycle(server, staging).plan_to_push()["R1"]["create"] > 0
     env = cli_env(server, tmp_path, staging.url)
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-    with get_instance() as instance:  # `dagster instance concurrency set xero_api 2`, as the README suggests
-        for pool in ("xero_api", "salesforce_api"):
+    # `dagster instance concurrency set xero_api/<tenant> 2`, as the README suggests
+    with get_instance() as instance:
+        for pool in (xero_pool(env["XERO_TENANT_ID"]), SALESFORCE_POOL):
             instance.event_log_storage.set_concurrency_slots(pool, 2)
     set_latency(server, 150)
 

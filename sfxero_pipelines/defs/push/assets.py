@@ -18,6 +18,7 @@ from ...reconcile.build import FAMILIES
 from ..reconciliation.assets import DECLARED, plan_key
 from ..salesforce.resources import SalesforceResource
 from ..queues import SALESFORCE_QUEUE, XERO_QUEUE
+from ..sync.tags import SALESFORCE_POOL, xero_pool
 from ..retries import only_transient_retried
 from ..staging.resources import StagingDatabase
 from ..xero.resources import XeroResource
@@ -49,7 +50,7 @@ def _guarded(context: dg.AssetExecutionContext, fn) -> PushReport:
         return fn()
 
 
-@dg.asset(group_name=GROUP, kinds={"xero"}, pool="xero_api", op_tags=XERO_QUEUE, deps=PLAN_ASSETS, retry_policy=RETRY,
+@dg.asset(group_name=GROUP, kinds={"xero"}, pool=xero_pool(), op_tags=XERO_QUEUE, deps=PLAN_ASSETS, retry_policy=RETRY,
           description="Writes the sync plan's Salesforce → Xero rows (R1 Contacts, R2 invoices): batches of 50 with "
                       "Idempotency-Keys, ledger before and after each call, links and write-backs in the same step.")
 def xero_push(context: dg.AssetExecutionContext, xero: XeroResource, salesforce: SalesforceResource,
@@ -63,7 +64,7 @@ def xero_push(context: dg.AssetExecutionContext, xero: XeroResource, salesforce:
     return _result(context, _guarded(context, run))
 
 
-@dg.asset(group_name=GROUP, kinds={"salesforce"}, pool="salesforce_api", op_tags=SALESFORCE_QUEUE,
+@dg.asset(group_name=GROUP, kinds={"salesforce"}, pool=SALESFORCE_POOL, op_tags=SALESFORCE_QUEUE,
           deps=[*PLAN_ASSETS, "xero_push"],
           retry_policy=RETRY,
           description="Writes the sync plan's Xero → Salesforce rows (R1 write-backs, R3 status and payments, R4 "

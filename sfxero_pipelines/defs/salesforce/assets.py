@@ -12,6 +12,7 @@ from ...staging.schema import snake
 from ..partitions import daily_partitions
 from ..recipe_roles import serves
 from ..queues import SALESFORCE_QUEUE
+from ..sync.tags import SALESFORCE_POOL
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
 from ...extract.salesforce import extract_salesforce_object
@@ -32,7 +33,7 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
         kinds={"salesforce", "sql"},
         partitions_def=daily_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool="salesforce_api",
+        pool=SALESFORCE_POOL,
         op_tags=SALESFORCE_QUEUE,
         retry_policy=API_RETRY,
         description=f"Salesforce {sobject} records staged in {table} by SystemModstamp window (queryAll: soft deletes "

@@ -12,6 +12,7 @@ from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
 from ..recipe_roles import serves
 from ..queues import XERO_QUEUE
+from ..sync.tags import xero_pool
 from ..retries import API_RETRY, only_transient_retried
 from ..staging.resources import StagingDatabase
 from ...extract.xero import extract_xero_journals, extract_xero_paged, extract_xero_reference
@@ -31,7 +32,7 @@ def _result(context, client, staging: StagingDatabase, obj: XeroObject, report) 
 def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     config = load_config().extract
     common = dict(
-        name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool="xero_api", retry_policy=API_RETRY,
+        name=obj.table, group_name="xero_extract", kinds={"xero", "sql"}, pool=xero_pool(), retry_policy=API_RETRY,
         op_tags=XERO_QUEUE,
         metadata={"dagster/table_name": obj.table, "source_collection": obj.collection},
         tags={EXTRACT_KIND_TAG: "partitioned" if obj.paged else "offset" if obj.offset_paged else "reference"},

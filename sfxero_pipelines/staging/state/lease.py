@@ -1,7 +1,7 @@
 """One writer per target system and tenant, whatever Dagster's pool sizes: a lease in the staging database.
 
-Dagster pools pace API calls inside a push; raising one (`dagster instance concurrency set xero_api 2`)
-must not let two pushes send the same batches at once (only Xero's Idempotency-Key would then stand
+Dagster pools pace API calls inside a push; raising one
+(`dagster instance concurrency set xero_api/<tenant> 2`) must not let two pushes send the same batches at once (only Xero's Idempotency-Key would then stand
 between them and a duplicate, and Salesforce has no such key). So a push holds a writer lease on every
 (system, tenant) it writes to, from before it reads the plan and the ledger until its last write:
 
