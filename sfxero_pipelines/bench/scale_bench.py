@@ -130,7 +130,7 @@ def tenant_cycle(env: dict[str, str]) -> dict:
     import dagster as dg
 
     from ..defs.reconstructable import reconstructable_sfxero_job
-    from ..defs.sync.jobs import STAGE_JOBS
+    from ..defs.sync.stages import STAGE_JOBS
     from ..reconcile.plan import summary
     from ..staging.state.plans import load_latest
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import click
 
 from ..defs.checks.definitions import HOLD_CHECK_JOB
-from ..defs.sync.jobs import STAGE_JOBS
+from ..defs.sync.stages import STAGE_JOBS
 from . import EXIT_HELD, EXIT_OK, NotAvailableYet, launcher, queued, summary
 from .connections import use_configured_or_sandbox
 from .instance import get_instance

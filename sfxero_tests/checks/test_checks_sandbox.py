@@ -215,7 +215,7 @@ def test_blocking_failure_keeps_downstream_from_running(checked_world):
 
 
 def test_sync_stage_check_runs_headless_and_prints_a_table(checked_world, monkeypatch, capsys):
-    from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
+    from sfxero_pipelines.defs.sync.stages import STAGE_JOBS
 
     _, staging, _, _ = checked_world
     monkeypatch.setenv("SFXERO_STAGING_URL", staging.url)

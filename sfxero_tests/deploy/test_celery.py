@@ -34,7 +34,7 @@ from cryptography.fernet import Fernet
 
 from sfxero_pipelines.bench.scale_bench import psycopg2_url, wait_workers_ready
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
-from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
+from sfxero_pipelines.defs.sync.stages import STAGE_JOBS
 from sfxero_pipelines.reconcile.plan import summary
 from sfxero_pipelines.staging.state import tokens
 from sfxero_pipelines.staging.state.plans import load_latest

@@ -6,7 +6,7 @@ import pytest
 
 from sfxero_pipelines.definitions import defs
 from sfxero_pipelines.defs.queues import CELERY_QUEUE_TAG
-from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
+from sfxero_pipelines.defs.sync.stages import STAGE_JOBS
 from sfxero_pipelines.errors import ConfigError
 
 ALL_JOBS = [name for names in STAGE_JOBS.values() for name in names]

@@ -3,13 +3,14 @@ configs), in process on the embedded default; and the run tags the queue's limit
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from sfxero_pipelines.cli.queued import queue_chosen
 from sfxero_pipelines.definitions import defs
-from sfxero_pipelines.defs.sync.jobs import STAGE_JOBS
+from sfxero_pipelines.defs.sync.stages import STAGE_JOBS
 from sfxero_pipelines.defs.sync.tags import SALESFORCE_POOL, tenant_of_location, tenant_tags, xero_pool
 from sfxero_pipelines.errors import ConfigError
 
@@ -61,3 +62,29 @@ def test_bench_scale_refuses_what_it_cannot_run_in_one_line():
     assert sqlite.returncode == 2 and "--staging" in sqlite.stderr and "PostgreSQL" in sqlite.stderr, sqlite.stderr
     other = sfxero("bench", "push", "--tenants", "2", "--json")
     assert other.returncode == 2 and "applies to `bench scale` only" in other.stderr, other.stderr
+
+
+@pytest.mark.subprocess
+def test_cli_runs_carry_the_organisation_its_env_file_names():
+    """The CLI loads the sandbox's env file (XERO_TENANT_ID with it) only when a command runs, after its
+    modules are imported: the jobs it runs must be built after that, or their runs would be tagged
+    `default` and queue as another organisation's."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, os, pkgutil\n"
+        "import sfxero_pipelines.cli as cli\n"
+        "for m in (m for m in pkgutil.iter_modules(cli.__path__) if m.name != '__main__'):\n"
+        "    importlib.import_module(f'sfxero_pipelines.cli.{m.name}')\n"
+        "os.environ['XERO_TENANT_ID'] = 'org-from-env-file'\n"  # as use_configured_or_sandbox() does
+        "from sfxero_pipelines.definitions import defs\n"
+        "loaded = defs()\n"
+        "from sfxero_pipelines.defs.sync.stages import STAGE_JOBS\n"
+        "print(sorted({loaded.resolve_job_def(n).tags['sfxero/tenant'] for names in STAGE_JOBS.values() for n in names}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XERO_TENANT_ID"}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['org-from-env-file']", out.stdout

@@ -65,10 +65,3 @@ push_salesforce_job = dg.define_asset_job(
     description="Write the latest sync plan's Xero → Salesforce rows.",
 )
 
-#: CLI stage → jobs to run, in order.
-STAGE_JOBS: dict[str, tuple[str, ...]] = {
-    "extract": ("reference_extract_job", "extract_job"),
-    "reconcile": ("reconcile_job",),
-    "check": ("check_job",),
-    "push": ("push_xero_job", "push_salesforce_job"),
-}
