@@ -39,6 +39,7 @@ import requests
 import sqlalchemy as sa
 import yaml
 
+from ..defs.sync.tags import SALESFORCE_POOL
 from ..errors import ConfigError
 from ..tenant_env import TENANT_ENV_DIR
 from .harness import api_calls, bench_database, environ, peak_rss_mb
@@ -231,6 +232,12 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
                       "SFXERO_CELERY_NAME": f"sfxero-bench-{uuid.uuid4().hex[:6]}",
                       "SFXERO_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
             up_env.pop("XERO_TENANT_ID", None)
+            # Each organisation's runs read the one Salesforce org themselves: one salesforce_api slot for
+            # all of them made every organisation's Salesforce steps queue behind the others' (README
+            # "Tenants and workers"); each organisation's Xero steps have their own pool already.
+            subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "concurrency", "set",
+                            SALESFORCE_POOL, str(len(orgs))], env={**os.environ, **shared}, check=True, timeout=120,
+                           stdout=subprocess.DEVNULL)
             subprocess.run([str(ROOT / "deploy/celery/up.sh")], env=up_env, check=True, timeout=120,
                            stdout=subprocess.DEVNULL)
             try:
