@@ -176,7 +176,7 @@ def _last_json_line(child: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _connect(staging_url: str, org, key: bytes, sandbox) -> None:
+def connect_organisation(staging_url: str, org, key: bytes, sandbox) -> None:
     """`sfxero connect xero` for one organisation into its staging database (the sandbox's consent grants all)."""
     from cryptography.fernet import Fernet
 
@@ -194,40 +194,62 @@ def _connect(staging_url: str, org, key: bytes, sandbox) -> None:
         staging.dispose()
 
 
-def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start_sandbox: Callable) -> dict:
+def _organisation_envs(sandbox, orgs, staging: dict[str, str], *, home: Path, instance_url: str,
+                       work: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The environment every process of the deployment shares, and each organisation's on top of it (its
+    `XERO_TENANT_ID` and staging database, also written as the workers' `<tenant>.env`), each
+    organisation connected as `sfxero connect xero` leaves it."""
     from cryptography.fernet import Fernet
 
-    work = Path(tempfile.mkdtemp(prefix="sfxero-scale-"))
-    state, home, env_dir = work / "celery", work / "dagster_home", work / "tenants"
-    home.mkdir(parents=True)
-    env_dir.mkdir()
-    shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
-    sandbox = start_sandbox(size=size, seed=42, state_dir=work / "sandbox", xero_orgs=tenants)
-    orgs = list(sandbox.xero.tenants.values())
-    logs = {org.tenant_id: CallLog() for org in orgs}  # each organisation's calls, as its emulator answered them
-    sandbox.xero.response_hooks.append(lambda *call: logs[sandbox.xero.current_tenant_id].hook(*call))
     config = yaml.safe_load((ROOT / "sfxero.yaml").read_text()) or {}
     if (routed := routing([o.tenant_id for o in orgs])) is not None:
         config["routing"] = routed
     (work / "sfxero.yaml").write_text(yaml.safe_dump(config))
     key = Fernet.generate_key()
+    shared = {**sandbox.env, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": psycopg2_url(instance_url),
+              "SFXERO_EXECUTOR": "celery", "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": REDIS_URL,
+              "SFXERO_PACING_URL": REDIS_URL, "SFXERO_PACING_NAMESPACE": f"sfxero-bench:{uuid.uuid4().hex}:",
+              "SFXERO_CONFIG": str(work / "sfxero.yaml"), "SFXERO_SECRET_KEY": key.decode()}
+    shared.pop("XERO_TENANT_ID")  # the workers serve every organisation, each step its run's
+    envs = {}
+    for org in orgs:
+        connect_organisation(staging[org.tenant_id], org, key, sandbox)
+        own = {"XERO_TENANT_ID": org.tenant_id, "SFXERO_STAGING_URL": staging[org.tenant_id]}
+        (work / "tenants" / f"{org.tenant_id}.env").write_text("".join(f"{k}={v}\n" for k, v in own.items()))
+        envs[org.tenant_id] = {**shared, **own}
+    return shared, envs
+
+
+def _cycles_at_once(envs: dict[str, dict[str, str]]) -> dict[str, dict]:
+    """Every organisation's cycle at once, each from its own process, as their code locations would."""
+    children = {t: subprocess.Popen([sys.executable, "-m", __name__], env={**os.environ, **e},
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                for t, e in envs.items()}
+    try:
+        return {t: _last_json_line(child) for t, child in children.items()}
+    finally:
+        for child in children.values():  # an organisation's cycle left running by a failure
+            if child.poll() is None:
+                child.kill()
+
+
+def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start_sandbox: Callable) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="sfxero-scale-"))
+    state, home = work / "celery", work / "dagster_home"
+    home.mkdir(parents=True)
+    (work / "tenants").mkdir()
+    shutil.copy(ROOT / "deploy/celery/dagster.yaml", home / "dagster.yaml")
+    sandbox = start_sandbox(size=size, seed=42, state_dir=work / "sandbox", xero_orgs=tenants)
+    orgs = list(sandbox.xero.tenants.values())
+    logs = {org.tenant_id: CallLog() for org in orgs}  # each organisation's calls, as its emulator answered them
+    sandbox.xero.response_hooks.append(lambda *call: logs[sandbox.xero.current_tenant_id].hook(*call))
     try:
         with contextlib.ExitStack() as databases:
             instance_url = databases.enter_context(bench_database(pg_url))
             staging = {o.tenant_id: databases.enter_context(bench_database(pg_url)) for o in orgs}
-            shared = {**sandbox.env, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": psycopg2_url(instance_url),
-                      "SFXERO_EXECUTOR": "celery", "SFXERO_CELERY_BROKER": BROKER, "SFXERO_CELERY_BACKEND": REDIS_URL,
-                      "SFXERO_PACING_URL": REDIS_URL, "SFXERO_PACING_NAMESPACE": f"sfxero-bench:{uuid.uuid4().hex}:",
-                      "SFXERO_CONFIG": str(work / "sfxero.yaml"), "SFXERO_SECRET_KEY": key.decode()}
-            shared.pop("XERO_TENANT_ID")  # the workers serve every organisation, each step its run's
-            envs = {}
-            for org in orgs:
-                _connect(staging[org.tenant_id], org, key, sandbox)
-                own = {"XERO_TENANT_ID": org.tenant_id, "SFXERO_STAGING_URL": staging[org.tenant_id]}
-                (env_dir / f"{org.tenant_id}.env").write_text("".join(f"{k}={v}\n" for k, v in own.items()))
-                envs[org.tenant_id] = {**shared, **own}
+            shared, envs = _organisation_envs(sandbox, orgs, staging, home=home, instance_url=instance_url, work=work)
             up_env = {**os.environ, **shared, "SFXERO_CELERY_DIR": str(state), "SFXERO_CELERY_SERVICES": "workers",
-                      "SFXERO_CELERY_WORKERS": " ".join([ALL_QUEUES] * workers), TENANT_ENV_DIR: str(env_dir),
+                      "SFXERO_CELERY_WORKERS": " ".join([ALL_QUEUES] * workers), TENANT_ENV_DIR: str(work / "tenants"),
                       # Its own worker names: another deployment on this broker and host keeps its own.
                       "SFXERO_CELERY_NAME": f"sfxero-bench-{uuid.uuid4().hex[:6]}",
                       "SFXERO_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
@@ -245,16 +267,7 @@ def _one_deployment(workers: int, *, size: int, pg_url: str, tenants: int, start
                 # The seeded organisations may hold look-alikes of their own: count what the cycle adds.
                 seeded = sum(_duplicates(sandbox.env, tenant) for tenant in envs)
                 started = time.monotonic()
-                # Every organisation's cycle at once, each from its own process, as their code locations would.
-                children = {t: subprocess.Popen([sys.executable, "-m", __name__], env={**os.environ, **e},
-                                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                            for t, e in envs.items()}
-                try:
-                    per_tenant = {t: _last_json_line(child) for t, child in children.items()}
-                finally:
-                    for child in children.values():  # an organisation's cycle left running by a failure
-                        if child.poll() is None:
-                            child.kill()
+                per_tenant = _cycles_at_once(envs)
                 seconds = time.monotonic() - started
             finally:
                 subprocess.run([str(ROOT / "deploy/celery/down.sh")], env={**up_env, "SFXERO_CELERY_STOP_TIMEOUT": "30"},

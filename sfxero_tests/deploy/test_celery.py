@@ -32,11 +32,11 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from sfxero_pipelines.bench.scale_bench import psycopg2_url, wait_workers_ready
+from sfxero_pipelines.bench.scale_bench import connect_organisation, psycopg2_url, wait_workers_ready
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.sync.stages import STAGE_JOBS
+from sfxero_pipelines.defs.sync.tags import tenant_tags
 from sfxero_pipelines.reconcile.plan import summary
-from sfxero_pipelines.staging.state import tokens
 from sfxero_pipelines.staging.state.plans import load_latest
 from sfxero_pipelines.tenant_env import TENANT_ENV_DIR
 
@@ -94,8 +94,8 @@ def workers(celery_env, tmp_path):
         assert not list(state.glob("*.pid"))
 
 
-def _run(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun:
-    tags = {"sfxero/stage": "celery-test"}
+def _run(instance: dg.DagsterInstance, job_name: str, tenant: str | None = None) -> dg.DagsterRun:
+    tags = {"sfxero/stage": "celery-test", **(tenant_tags(job_name, tenant) if tenant else {})}
     if job_name == "extract_job":
         tags["dagster/partition"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
     with dg.execute_job(reconstructable_sfxero_job(job_name), instance=instance, tags=tags,
@@ -217,25 +217,24 @@ def _second_organisation_on_the_same_workers(server, worker_env: dict, monkeypat
     connection) once the file is there (sfxero_celery_app.py)."""
     other = list(server.xero.tenants.values())[1]
     env_file = Path(worker_env[TENANT_ENV_DIR]) / f"{other.tenant_id}.env"
-    key = Fernet.generate_key().decode()
+    key = Fernet.generate_key()
     with pg_database() as other_url:
+        connect_organisation(other_url, other, key, server)  # `sfxero connect xero`, into its own database
         staging = StagingDatabase(url=other_url)
         try:
-            with staging.begin() as conn:  # `sfxero connect xero` for the second organisation, into its database
-                tokens.save_connection(conn, Fernet(key), system="xero", tenant_id=other.tenant_id,
-                                       tenant_name=other.name, scopes="offline_access accounting.transactions",
-                                       refresh_token=server.xero.issue_refresh_token(), access_token=None,
-                                       access_expires_at=None)
-            own = {"XERO_TENANT_ID": other.tenant_id, "SFXERO_STAGING_URL": other_url, "SFXERO_SECRET_KEY": key}
-            for name, value in own.items():  # this process is the second organisation's code location
+            own = {"XERO_TENANT_ID": other.tenant_id, "SFXERO_STAGING_URL": other_url,
+                   "SFXERO_SECRET_KEY": key.decode()}
+            # This process stands for the second organisation's code location: its environment, and its
+            # runs tagged as that location tags them (this process built its jobs with the first's).
+            for name, value in own.items():
                 monkeypatch.setenv(name, value)
             with dg.DagsterInstance.get() as instance:
-                refused = _run(instance, "reference_extract_job")
+                refused = _run(instance, "reference_extract_job", other.tenant_id)
                 assert refused.status == dg.DagsterRunStatus.FAILURE
                 assert any(env_file.name in line and TENANT_ENV_DIR in line for line in _failures(instance, refused)), \
                     _failures(instance, refused)
                 env_file.write_text("".join(f"{name}={value}\n" for name, value in own.items()))
-                served = _run(instance, "reference_extract_job")
+                served = _run(instance, "reference_extract_job", other.tenant_id)
                 assert served.status == dg.DagsterRunStatus.SUCCESS, _failures(instance, served)
             with staging.engine.connect() as conn:
                 tenants = conn.execute(sa.text("SELECT DISTINCT tenant_id FROM xero_account")).scalars().all()
