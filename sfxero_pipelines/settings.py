@@ -124,8 +124,24 @@ class Endpoints:
         )
 
 
+#: Set by a Celery worker, for a step it has no environment for (`tenant_env.step_environment`), to why.
+#: Every staging engine (the staging resource's, the token store's) is refused with it, so the step
+#: fails inside Dagster before it reads or writes the worker's own organisation's database.
+REFUSED_VAR = "SFXERO_STEP_REFUSED"
+#: Where a worker serving several organisations finds each one's environment (`tenant_env.py`).
+TENANT_ENV_DIR = "SFXERO_TENANT_ENV_DIR"
+
+
+def refusal(environ: Mapping[str, str] = os.environ) -> ConfigError | None:
+    """Why the worker refused the step running with `environ`, or None."""
+    problem = environ.get(REFUSED_VAR)
+    return ConfigError(TENANT_ENV_DIR, problem) if problem else None
+
+
 def engine_for(url: str) -> sa.Engine:
     """Create a SQLAlchemy engine tuned for staging loads on either backend."""
+    if (refused := refusal()) is not None:
+        raise refused
     url = staging_url({"SFXERO_STAGING_URL": url})
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):

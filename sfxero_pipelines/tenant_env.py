@@ -4,15 +4,19 @@
 Each organisation is synced by runs of its own, from a code location whose environment names it
 (`XERO_TENANT_ID`, its `SFXERO_STAGING_URL`, ...), and every run carries the organisation in its
 `sfxero/tenant` tag. A Celery worker runs steps of any run with its own environment, so a worker that
-serves several organisations is given one env file per organisation, `<SFXERO_TENANT_ENV_DIR>/<tenant>.env`
-(the `KEY=value` lines of `settings.load_env_file`, as for that organisation's code location), and each step runs with its
-run's file applied over the worker's environment. `step_environment` decides what to apply:
+serves several organisations is given one env file per organisation,
+`<SFXERO_TENANT_ENV_DIR>/<tenant>.env` (the `KEY=value` lines of `settings.load_env_file`, as for that
+organisation's code location), and each step runs with its run's file applied over the worker's
+environment. `step_environment` decides what to apply:
 
 - the run names no organisation, or the worker's own (`XERO_TENANT_ID`, `default` when unset), and
   there is no file for it: nothing; the worker's environment serves it, as with one organisation;
 - there is a file for the run's organisation: its values (it must name that organisation itself);
 - any other organisation: refused, naming the file that is missing. A step never runs with another
-  organisation's staging database or token store.
+  organisation's staging database or token store: the worker runs it with `REFUSED_VAR` set to why,
+  and every staging engine (`settings.engine_for`) is refused with that line, which fails the step (a
+  step that fails inside Dagster lets the run end; an error raised by the Celery task instead left
+  dagster-celery waiting for the run's other steps for ever).
 
 Pure logic plus `environment_applied`, which sets variables for a block and puts them back (a Celery
 prefork pool process runs one step at a time, so the process environment is the step's).
@@ -26,12 +30,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .errors import ConfigError
-from .settings import load_env_file
+from .settings import REFUSED_VAR, TENANT_ENV_DIR, load_env_file, refusal
+
+__all__ = ["DEFAULT_TENANT", "REFUSED_VAR", "TENANT_ENV_DIR", "TENANT_TAG", "environment_applied", "own_tenant",
+           "refusal", "step_environment", "tenant_env_file"]
 
 TENANT_TAG = "sfxero/tenant"
 #: The tenant of a run whose code location names none (`XERO_TENANT_ID` unset: a custom connection).
 DEFAULT_TENANT = "default"
-TENANT_ENV_DIR = "SFXERO_TENANT_ENV_DIR"
 
 
 def own_tenant(environ: Mapping[str, str]) -> str:

@@ -140,8 +140,13 @@ def _push_xero_killing_its_worker(instance, server, state: Path, worker_env: dic
 
 
 def _failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
-    """What the run's event log says went wrong (step and run failures, engine errors)."""
-    return [f"{e.dagster_event.step_key or ''} {e.dagster_event.event_type_value}: {e.message[:400]}"
+    """What the run's event log says went wrong (step and run failures with their errors, engine errors)."""
+    def said(event) -> str:
+        failure = event.step_failure_data if event.event_type == dg.DagsterEventType.STEP_FAILURE else None
+        return failure.error.to_string()[:2000] if failure and failure.error else ""
+
+    return [f"{e.dagster_event.step_key or ''} {e.dagster_event.event_type_value}: {e.message[:400]} "
+            f"{said(e.dagster_event)}"
             for e in instance.all_logs(run.run_id) if e.dagster_event is not None
             and (e.dagster_event.is_failure or e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
                  or "error" in (e.message or "").lower())]

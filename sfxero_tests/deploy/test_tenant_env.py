@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 
+import dagster as dg
 import pytest
 
+from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.errors import ConfigError
-from sfxero_pipelines.tenant_env import TENANT_ENV_DIR, environment_applied, step_environment
+from sfxero_pipelines.tenant_env import REFUSED_VAR, TENANT_ENV_DIR, environment_applied, refusal, step_environment
 
 ORG_A, ORG_B = "a3c1e6f0-0000-4000-8000-00000000000a", "b7d2f9e1-0000-4000-8000-00000000000b"
 
@@ -70,3 +72,25 @@ def test_the_environment_is_put_back_after_the_step(monkeypatch):
         assert os.environ["XERO_TENANT_ID"] == ORG_B
         assert os.environ["SFXERO_STAGING_URL"].endswith("org_b")
     assert os.environ["SFXERO_STAGING_URL"] == "sqlite:///worker.db" and "XERO_TENANT_ID" not in os.environ
+
+
+def test_a_refused_step_fails_in_dagster_with_the_reason_before_touching_staging(tmp_path, monkeypatch):
+    """What the worker app does with a step it has no environment for: every staging engine is refused, so the
+    step fails in Dagster with the reason."""
+    assert refusal({}) is None
+    database = tmp_path / "the-workers-own.db"
+
+    @dg.asset
+    def staged(staging: StagingDatabase) -> None:
+        staging.engine.dispose()
+
+    monkeypatch.setenv(REFUSED_VAR, f"a step of organisation {ORG_B} needs /x/{ORG_B}.env")
+    result = dg.materialize([staged], resources={"staging": StagingDatabase(url=f"sqlite:///{database}")},
+                            raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    said = failure.step_failure_data.error.to_string()
+    assert f"{TENANT_ENV_DIR}: a step of organisation {ORG_B} needs /x/{ORG_B}.env" in said
+    assert not database.exists()  # nothing was opened, let alone written
+    monkeypatch.delenv(REFUSED_VAR)
+    assert dg.materialize([staged], resources={"staging": StagingDatabase(url=f"sqlite:///{database}")}).success
