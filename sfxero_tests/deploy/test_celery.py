@@ -95,7 +95,10 @@ def workers(celery_env, tmp_path):
 
 
 def _run(instance: dg.DagsterInstance, job_name: str, tenant: str | None = None) -> dg.DagsterRun:
-    tags = {"sfxero/stage": "celery-test", **(tenant_tags(job_name, tenant) if tenant else {})}
+    """One run, from this process standing for the code location of `tenant` (default: the workers' own
+    organisation, the sandbox's XERO_TENANT_ID), tagged as that location tags its runs: the jobs built in
+    this process carry whichever organisation its first import of the definitions saw."""
+    tags = {"sfxero/stage": "celery-test", **tenant_tags(job_name, tenant or os.environ["XERO_TENANT_ID"])}
     if job_name == "extract_job":
         tags["dagster/partition"] = dt.datetime.now(dt.timezone.utc).date().isoformat()
     with dg.execute_job(reconstructable_sfxero_job(job_name), instance=instance, tags=tags,
@@ -229,8 +232,7 @@ def _second_organisation_on_the_same_workers(server, worker_env: dict, monkeypat
         try:
             own = {"XERO_TENANT_ID": other.tenant_id, "SFXERO_STAGING_URL": other_url,
                    "SFXERO_SECRET_KEY": key.decode()}
-            # This process stands for the second organisation's code location: its environment, and its
-            # runs tagged as that location tags them (this process built its jobs with the first's).
+            # This process stands for the second organisation's code location: its environment and its tag.
             for name, value in own.items():
                 monkeypatch.setenv(name, value)
             with dg.DagsterInstance.get() as instance:

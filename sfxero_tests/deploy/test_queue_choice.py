@@ -11,7 +11,7 @@ import pytest
 from sfxero_pipelines.cli.queued import queue_chosen
 from sfxero_pipelines.definitions import defs
 from sfxero_pipelines.defs.sync.stages import STAGE_JOBS
-from sfxero_pipelines.defs.sync.tags import SALESFORCE_POOL, tenant_of_location, tenant_tags, xero_pool
+from sfxero_pipelines.defs.sync.tags import SALESFORCE_POOL, tenant_tags, xero_pool
 from sfxero_pipelines.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,15 +42,35 @@ def test_every_job_is_tagged_with_its_tenant_and_pushes_with_their_target():
     assert loaded.resolve_job_def("push_salesforce_job").tags["sfxero/target"] == "salesforce"
 
 
+def _in_a_fresh_process(code: str, environ: dict[str, str]) -> str:
+    """The last line `code` prints, run in a new Python process with `environ` (the definitions fix their
+    jobs' tags and their steps' pools when first imported, from the environment then)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=environ, capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
+POOLS = ("from sfxero_pipelines.definitions import defs\n"
+         "loaded = defs()\n"
+         "print(sorted({(n.name.split('_')[0], n.definition.pool) for job in ('extract_job', 'push_xero_job', "
+         "'push_salesforce_job') for n in loaded.resolve_job_def(job).nodes if n.definition.pool}))\n")
+
+
+@pytest.mark.subprocess
 def test_each_organisation_has_its_own_xero_pool_and_salesforce_one():
     assert xero_pool("t-1") == "xero_api/t-1" and xero_pool("t-2") == "xero_api/t-2"
-    assert xero_pool("default") == "xero_api"  # a location naming no organisation: the pool as before
-    loaded = defs()
-    pools = {node.name: node.definition.pool for name in ("extract_job", "push_xero_job", "push_salesforce_job")
-             for node in loaded.resolve_job_def(name).nodes if node.definition.pool}
-    mine = xero_pool(tenant_of_location())
-    assert pools["xero_push"] == pools["xero_contact"] == mine, pools
-    assert pools["salesforce_push"] == pools["sf_account"] == SALESFORCE_POOL, pools
+    base = {k: v for k, v in os.environ.items() if k != "XERO_TENANT_ID"}
+    named = _in_a_fresh_process(POOLS, {**base, "XERO_TENANT_ID": "t-1"})
+    # Salesforce's extracts (sf_*) and push (salesforce_push) share one pool; Xero's extracts and push the
+    # organisation's.
+    assert named == str([("salesforce", SALESFORCE_POOL), ("sf", SALESFORCE_POOL), ("xero", "xero_api/t-1")]), named
+    # A location naming no organisation (a custom connection): the pool as before.
+    assert _in_a_fresh_process(POOLS, base) == str([("salesforce", SALESFORCE_POOL), ("sf", SALESFORCE_POOL),
+                                                    ("xero", "xero_api")])
 
 
 def test_bench_scale_refuses_what_it_cannot_run_in_one_line():
@@ -69,9 +89,6 @@ def test_cli_runs_carry_the_organisation_its_env_file_names():
     """The CLI loads the sandbox's env file (XERO_TENANT_ID with it) only when a command runs, after its
     modules are imported: the jobs it runs must be built after that, or their runs would be tagged
     `default` and queue as another organisation's."""
-    import subprocess
-    import sys
-
     probe = (
         "import importlib, os, pkgutil\n"
         "import sfxero_pipelines.cli as cli\n"
@@ -84,7 +101,4 @@ def test_cli_runs_carry_the_organisation_its_env_file_names():
         "print(sorted({loaded.resolve_job_def(n).tags['sfxero/tenant'] for names in STAGE_JOBS.values() for n in names}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "XERO_TENANT_ID"}
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], env=env, capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "['org-from-env-file']", out.stdout
+    assert _in_a_fresh_process(probe, env) == "['org-from-env-file']"
