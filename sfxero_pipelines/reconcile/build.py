@@ -86,8 +86,11 @@ def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...]
         parts.append(built.rows)
         stats.update(built.stats)
     for name in (cfg.recipes.declared if families is None else ()):
-        if cfg.recipes.declared[name].enabled:
-            built = build_declared(conn, cfg, name, plan.concat(parts))
+        r = cfg.recipes.declared[name]
+        if r.enabled:
+            # Only a recipe into Salesforce reads this pass's plans (its refs through R1's pairs); copying
+            # every row planned so far for each recipe into Xero would be work for nothing.
+            built = build_declared(conn, cfg, name, plan.concat(parts) if r.to.salesforce else None)
             parts.append(built.rows)
             stats.update(built.stats)
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else plan.finalize([])
