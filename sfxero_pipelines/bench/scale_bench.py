@@ -146,13 +146,17 @@ def tenant_cycle(env: dict[str, str]) -> dict:
                                     raise_on_error=False) as result:
                     runs.append(result.dagster_run)
         seconds = time.monotonic() - started
-        pids = {entry.dagster_event.pid for run in runs for entry in instance.all_logs(run.run_id)
-                if entry.dagster_event is not None and entry.dagster_event.event_type == dg.DagsterEventType.STEP_START}
+        pids, why = set(), []  # processes that started steps; the first step failures, with their errors
+        for run in runs:  # each run's event log read once
+            failed_run = run.status != dg.DagsterRunStatus.SUCCESS  # a retried step's failure is not its run's
+            for event in (e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event is not None):
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    pids.add(event.pid)
+                elif (failed_run and event.event_type == dg.DagsterEventType.STEP_FAILURE
+                      and event.step_failure_data.error):
+                    why.append(f"{run.job_name} {event.step_key}: {event.step_failure_data.error.message[:300]}")
         failed = sorted({r.job_name for r in runs if r.status != dg.DagsterRunStatus.SUCCESS})
-        why = [f"{r.job_name} {e.dagster_event.step_key}: {e.dagster_event.step_failure_data.error.message[:300]}"
-               for r in runs if r.status != dg.DagsterRunStatus.SUCCESS for e in instance.all_logs(r.run_id)
-               if e.dagster_event is not None and e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE
-               and e.dagster_event.step_failure_data.error is not None][:5]
+        why = why[:5]
     engine = sa.create_engine(env["SFXERO_STAGING_URL"])
     try:
         with engine.connect() as conn:
