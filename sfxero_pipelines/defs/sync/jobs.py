@@ -42,7 +42,7 @@ check_job = dg.define_asset_job(
 # `ready_to_push`) before writing it. reconcile_job runs none of them: here `ready_to_push` only
 # foretold the push jobs' own verdict on the same stored plans, at 7 steps per reconcile run.
 PLANS = dg.AssetSelection.groups("reconciliation")
-READY_TO_PUSH = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
+PUSH_CHECKS = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
 reconcile_job = dg.define_asset_job(
     "reconcile_job", tags=tenant_tags("reconcile_job"),
     selection=PLANS.without_checks(),
@@ -55,12 +55,12 @@ reconcile_job = dg.define_asset_job(
 # Each also runs the plans' blocking checks (`ready_to_push`, `mass_change`) first: a failed one stops
 # the push step.
 push_xero_job = dg.define_asset_job(
-    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | READY_TO_PUSH,
+    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | PUSH_CHECKS,
     tags={TARGET_TAG: "xero", **tenant_tags("push_xero_job")},
     description="Write the latest sync plan's Salesforce → Xero rows (and their write-backs).",
 )
 push_salesforce_job = dg.define_asset_job(
-    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push") | READY_TO_PUSH,
+    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push") | PUSH_CHECKS,
     tags={TARGET_TAG: "salesforce", **tenant_tags("push_salesforce_job")},
     description="Write the latest sync plan's Xero → Salesforce rows.",
 )
