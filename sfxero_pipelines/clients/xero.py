@@ -530,6 +530,12 @@ class XeroClient:
                                                  **extra)
         return json.loads(body).get(collection) or []
 
+    def delete_item(self, item_id: str) -> bool:
+        """`DELETE /Items/{ItemID}`: True when Xero deleted it, False when it was already gone (404), so a
+        delete retried after a lost answer is safe without an idempotency key (the SDK sends none)."""
+        status, _body, _headers = self._call("DELETE Items", "delete_item", item_id)
+        return status != 404
+
     def allocate_credit_note(self, credit_note_id: str, allocations: list[dict], *, idempotency_key: str) -> list[dict]:
         _status, body, _headers = self._call("PUT CreditNotes/{id}/Allocations", "create_credit_note_allocation",
                                              credit_note_id=credit_note_id,

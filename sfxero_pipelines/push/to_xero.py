@@ -38,6 +38,9 @@ SYSTEM = "xero"
 #: target_object → (collection, id attribute, the attribute a create is found by).
 OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Item": ("Items", "ItemID", "Code"),
            "Invoice": ("Invoices", "InvoiceID", "Reference")}
+#: Records Xero removes with a DELETE call, having no status to write (a declared recipe's `deletes`):
+#: one call each, and a record already gone answers 404, the outcome wanted, so a retry is safe.
+DELETED_BY_CALL = {"Item": "delete_item"}
 #: Recipes whose Xero records are linked to a Salesforce record in `sync_link`.
 LINKED = {R1, R2, R7}
 #: Invoice lines are planned to 4 dp (`reconcile.xero_amounts`); without `unitdp=4` Xero would round
@@ -50,6 +53,10 @@ def _linked(r: PushRow) -> bool:
     """Whether the row's write is recorded in sync_link: the built-ins that keep links, and every
     declared recipe (its plan rows say `"engine": "declared"`)."""
     return r.recipe in LINKED or r.diff.get("engine") == "declared"
+
+
+def _removed_by_call(r: PushRow) -> bool:
+    return r.action == "delete" and r.target_object in DELETED_BY_CALL
 
 
 def _quote(value: str) -> str:
@@ -108,6 +115,8 @@ class XeroWriter:
         todo = self._without_held_since_plan(todo + self._look_up(unknown))
         self._note_held_dependencies(todo, unwritten or {})
         todo = self._within_day_budget(todo)
+        removals = [r for r in todo if _removed_by_call(r)]
+        todo = [r for r in todo if not _removed_by_call(r)]
         for target_object in OBJECTS:
             mine = [r for r in todo if r.target_object == target_object]
             # Rows whose Contact is known not to be written are recorded first, so they take no place
@@ -117,6 +126,8 @@ class XeroWriter:
                 mine = [r for r in mine if not self._dependency_failed(r)]
             for start in range(0, len(mine), self.cfg.xero_batch_size):
                 self._send(mine[start:start + self.cfg.xero_batch_size])
+        for r in removals:
+            self._remove(r)
         unsupported = [r for r in todo if r.target_object not in OBJECTS]
         if unsupported:
             self._record(unsupported, [None] * len(unsupported), sent=False, errors=
@@ -128,8 +139,9 @@ class XeroWriter:
         (no ledger entry, no hold) for the next push, with their reason in the report."""
         # Rows that will not be sent (unsupported, or their Contact is known not to be written) cost nothing.
         free = {id(r) for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)}
+        # A removal is a call of its own: its group holds it alone.
         now = budget.within_day_budget([r for r in rows if id(r) not in free], self.client, self.cfg.xero_batch_size,
-                                       lambda r: r.target_object, self.report)
+                                       lambda r: r.key if _removed_by_call(r) else r.target_object, self.report)
         kept = free | {id(r) for r in now}
         return [r for r in rows if id(r) in kept]
 
@@ -251,6 +263,22 @@ class XeroWriter:
             # A full Salesforce call's worth: send it now, while Xero's minute budget refills, and so a
             # crash leaves less to complete.
             self.flush_write_backs()
+
+    def _remove(self, r: PushRow) -> None:
+        """One DELETE, recorded like a batch of one: ledger `pending` first, then its outcome."""
+        with self.engine.begin() as conn:
+            ledger.begin(conn, [{"key": r.key, "recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
+                                 "source_id": r.source_id, "target_id": r.target_id, "tenant_id": self.tenant_id}],
+                         run_id=self.run_id, request_hash=r.key)
+        try:
+            getattr(self.client, DELETED_BY_CALL[r.target_object])(r.target_id)
+        except ApiError as exc:
+            if exc.code == "transient" or exc.status is None or exc.status >= 500:
+                self.report.unknown += 1  # pending: the next push sends it again, and a 404 then ends it
+                raise
+            self._record([r], [None], [str(exc)])
+            return
+        self._record([r], [{OBJECTS[r.target_object][1]: r.target_id}], [None])
 
     # -- outcomes -------------------------------------------------------------------------------
     def _record(self, rows: list[PushRow], records: list[dict | None], errors: list[str | None], *,

@@ -39,6 +39,7 @@ from ..extract.xero_objects import XERO_OBJECTS
 from ..staging.schema import column_name, snake
 from ..staging.state import links as state_links
 from . import load, normalize, plan, transforms
+from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
 from .match import match
 from .steps import (broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
@@ -339,6 +340,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     src = src.reset_index(drop=True)
     fps = field_plans(conn, cfg, name, r, src)
     x_paths = {fp.name for fp in fps} | {m.target for m in r.match if m.target} | set(r.write_back.values())
+    x_paths |= set(REMOVE[coll].reads) if r.deletes != "ignore" else set()
     xr = _read_xero(conn, coll, x_paths)
     links = pd.DataFrame(list(state_links.links_of(conn, name).items()) if state_links.has_links_table(conn) else [],
                          columns=["sf_id", "xero_id"], dtype="object")
@@ -443,13 +445,56 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
     parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, id_attr))
     if r.deletes != "ignore" and len(deleted):
-        gone = deleted[deleted.id.isin(links.sf_id)]
-        linked = dict(zip(links.sf_id, links.xero_id))
-        parts.append(plan.rows(name, "sf_to_xero", "held", gone.id, [linked[i] for i in gone.id], None,
-                               f"the {sobject} was deleted in Salesforce; recipes.{name}.deletes is {r.deletes}, "
-                               "which declared recipes do not carry out yet: nothing is written"))
+        parts.append(_deleted_in_salesforce(conn, name, r, deleted, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """How a declared recipe removes a Xero record of its collection when the Salesforce record is gone."""
+    op: str                      # archive | delete
+    label: str                   # the field that names the record in the plan
+    status_write: dict           # the status a POST sets (empty: Xero removes it with a DELETE call)
+    balances: tuple[str, ...]    # amounts that make the record posted (held for approval under `archive`)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.label, *self.balances)
+
+
+#: Contacts are archived, as R1 does: Xero keeps them with their history. Items have no status: Xero
+#: deletes them (`DELETE /Items/{ItemID}`, push/to_xero.py).
+REMOVE = {"Contacts": Removal("archive", "Name", {"ContactStatus": "ARCHIVED"},
+                              ("Balances.AccountsReceivable.Outstanding", "Balances.AccountsPayable.Outstanding")),
+          "Items": Removal("delete", "Code", {}, ())}
+
+
+def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, deleted: pd.DataFrame,
+                           links: pd.DataFrame, xr: pd.DataFrame, diff_base: dict) -> pd.DataFrame:
+    """The `deletes` policy's rows for linked Xero records whose Salesforce record was deleted. A Contact
+    with a balance is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
+    coll, sobject = r.to.xero, r.source.salesforce
+    target_object, id_attr, _ = XERO_TARGETS[coll]
+    how = REMOVE[coll]
+    linked = dict(zip(links.sf_id, links.xero_id))
+    live = xr[xr["_active"].to_numpy()].set_index("id")
+    decided = []
+    for sf_id in deleted.id:
+        x_id = linked.get(sf_id)
+        if x_id not in live.index:
+            continue  # never linked, or already gone in Xero
+        rec = live.loc[x_id]
+        status = _plain(rec["x:ContactStatus"]) or _plain(rec["x:Status"]) or "ACTIVE"
+        balance = sum(money(rec[f"x:{b}"]) for b in how.balances)
+        posted = abs(balance) >= 0.005
+        what = (f"{how.op} Xero {target_object} {_plain(rec[f'x:{how.label}']) or x_id}"
+                + (f" (balance {balance:,.2f})" if posted else ""))
+        diff = {**diff_base, "payload": {id_attr: x_id, **how.status_write},
+                "fields": {k: {"old": status, "new": v} for k, v in how.status_write.items()}}
+        decided.append(Gone("sf_to_xero", sf_id, x_id, how.op, status, posted,
+                            "hold_for_approval" if posted else r.deletes, what, f"{sobject} deleted in Salesforce", diff))
+    return policy_rows(conn, name, decided)
 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,

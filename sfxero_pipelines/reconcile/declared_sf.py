@@ -28,13 +28,12 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import LINKED_BUILTINS, SF_KINDS, DeclaredRecipe, template_fields
-from ..staging.state import approvals
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
 from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _rule_name, _xero_table,
                        sf_table, staged_describe)
-from .deletes import approval_id
+from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import match
 from .steps import changes_by_row, held_by, hold_reasons, pair_frame, sf_update_rows, split_held, staged_invalid
@@ -247,20 +246,7 @@ def _gone(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: pd.DataFrame,
         if sf_id not in alive:
             continue  # never linked, or already deleted in Salesforce
         status = status if isinstance(status, str) and status else "DELETED"
-        decided.append((x_id, sf_id, status, approval_id(name, DIRECTION, x_id, sf_id, "delete", status)))
-    given = approvals.approved(conn, approvals.ROW, [d[3] for d in decided]) if decided else set()
-    parts = []
-    for x_id, sf_id, status, row_id in decided:
-        what = f"delete Salesforce {sobject} {sf_id} ({status} Xero {coll} {x_id})"
-        diff = {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {},
-                "delete": {"op": "delete", "policy": r.deletes, "target_status": status, "posted": False}}
-        if r.deletes == "archive" or row_id in given:
-            if r.deletes != "archive":
-                diff["approved"] = row_id
-            parts.append(plan.rows(name, DIRECTION, "delete", [x_id], [sf_id], [diff],
-                                   f"{status} in Xero: {what} (recipes.{name}.deletes: {r.deletes})"))
-        else:
-            diff["approval"] = row_id
-            parts.append(plan.rows(name, DIRECTION, "held", [x_id], [sf_id], [diff],
-                                   f"waits for approval to {what}: run `sfxero approve {row_id}`"))
-    return plan.concat(parts)
+        decided.append(Gone(DIRECTION, x_id, sf_id, "delete", status, False, r.deletes,
+                            f"delete Salesforce {sobject} {sf_id} ({status} Xero {coll} {x_id})", f"{status} in Xero",
+                            {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {}}))
+    return policy_rows(conn, name, decided)

@@ -20,6 +20,7 @@ with that reason whatever the policy (but `ignore`). Only reads; rows are few (d
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
@@ -51,7 +52,8 @@ def _text(value) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _money(value) -> float:
+def money(value) -> float:
+    """A staged amount as a float; empty or unreadable is 0."""
     try:
         return float(value) if value not in (None, "") else 0.0
     except (TypeError, ValueError):
@@ -74,7 +76,7 @@ def _xero_side(recipe: str, sf_deleted: pd.DataFrame) -> list[dict]:
     out = []
     for r in sf_deleted.itertuples(index=False):
         if recipe == R1:
-            balance = _money(r.ar_outstanding) + _money(r.ap_outstanding)
+            balance = money(r.ar_outstanding) + money(r.ap_outstanding)
             status = _text(r.contact_status) or "ACTIVE"
             out.append({"source": r.sf_id, "target": r.xero_id, "op": "archive", "status": status,
                         "posted": abs(balance) >= 0.005, "target_object": "Contact",
@@ -85,7 +87,7 @@ def _xero_side(recipe: str, sf_deleted: pd.DataFrame) -> list[dict]:
                         "blocked": None})
         else:
             status = _text(r.status)
-            paid = status == "PAID" or _money(r.amount_paid) > 0
+            paid = status == "PAID" or money(r.amount_paid) > 0
             op, new = ("delete", "DELETED") if status in ("DRAFT", "SUBMITTED") else ("void", "VOIDED")
             number = _text(r.invoice_number) or r.xero_id
             why = (f"Xero invoice {number} of the deleted Opportunity has payments, so Xero cannot void it: remove "
@@ -138,25 +140,51 @@ def plan_deletes(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> pd.Data
         chosen = policies.policy(recipe, side, posted=c["posted"])
         if chosen == "ignore":
             continue
-        row_id = approval_id(recipe, direction, c["source"], c["target"], c["op"], c["status"])
-        decided.append((direction, side, c, chosen, row_id))
-    given = approvals.approved(conn, approvals.ROW, [d[4] for d in decided])
+        gone = f"{sobject} deleted in Salesforce" if side == "salesforce" else f"{c['status']} in Xero"
+        diff = {"target_object": c["target_object"], "payload": c["payload"], "fields": c["fields"]}
+        decided.append(Gone(direction, c["source"], c["target"], c["op"], c["status"], c["posted"], chosen,
+                            c["what"], gone, diff, c["blocked"]))
+    return policy_rows(conn, recipe, decided)
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A linked pair whose one side is gone, and what its recipe's policy chose to do to the other."""
+    direction: str
+    source: str                  # the gone record
+    target: str                  # the record the write would archive, delete or void
+    op: str                      # archive | delete | void
+    status: str                  # the target's status now (part of the approval id)
+    posted: bool                 # an accounting record: AUTHORISED/PAID, or a Contact with a balance
+    policy: str                  # archive | hold_for_approval (never ignore: nothing is planned for it)
+    what: str                    # the write, in words: "archive Xero Contact Acme (balance 10.00)"
+    gone: str                    # why: "Account deleted in Salesforce", "VOIDED in Xero"
+    diff: dict                   # target_object, payload, fields (and the planner's own keys)
+    blocked: str | None = None   # why no policy can do it (an invoice with payments)
+
+
+def policy_rows(conn: sa.Connection, recipe: str, decided: list[Gone]) -> pd.DataFrame:
+    """The plan rows of gone pairs, for the built-ins and declared recipes alike: `archive` (or an
+    approval given) → a `delete` row; `hold_for_approval` → a `held` row naming its approval id;
+    `blocked` → held with that reason."""
+    if not decided:
+        return plan.empty()
+    ids = [approval_id(recipe, g.direction, g.source, g.target, g.op, g.status) for g in decided]
+    given = approvals.approved(conn, approvals.ROW, ids)
     parts = []
-    for direction, side, c, chosen, row_id in decided:
-        deleted = f"{sobject} deleted in Salesforce" if side == "salesforce" else f"{c['status']} in Xero"
-        diff = {"target_object": c["target_object"], "payload": c["payload"], "fields": c["fields"],
-                "delete": {"op": c["op"], "policy": chosen, "target_status": c["status"], "posted": c["posted"]}}
-        if c["blocked"]:
-            action, reason = "held", c["blocked"]
-        elif chosen == "archive" or row_id in given:
+    for g, row_id in zip(decided, ids):
+        diff = {**g.diff, "delete": {"op": g.op, "policy": g.policy, "target_status": g.status, "posted": g.posted}}
+        if g.blocked:
+            action, reason = "held", g.blocked
+        elif g.policy == "archive" or row_id in given:
             # Not a hold: what the delete row does and why.
-            action, reason = "delete", f"{deleted}: {c['what']} (recipes.{recipe}.deletes: {chosen})"
-            if chosen != "archive":
+            action, reason = "delete", f"{g.gone}: {g.what} (recipes.{recipe}.deletes: {g.policy})"
+            if g.policy != "archive":
                 diff["approved"] = row_id
         else:
             action, diff["approval"] = "held", row_id
-            reason = f"waits for approval to {c['what']}: run `sfxero approve {row_id}`"
-        parts.append(plan.rows(recipe, direction, action, [c["source"]], [c["target"]], [diff], reason))
+            reason = f"waits for approval to {g.what}: run `sfxero approve {row_id}`"
+        parts.append(plan.rows(recipe, g.direction, action, [g.source], [g.target], [diff], reason))
     return plan.concat(parts)
 
 

@@ -122,3 +122,41 @@ def test_a_create_into_salesforce_lost_after_the_write_is_found_by_its_external_
     with salesforce_resource(server).get_client() as s:
         again = push_to_salesforce(sqlite_staging.engine, s, cfg=PushConfig(), run_id="r2")
     assert (again.written, again.already_done) == (0, 2)
+
+
+def test_an_item_delete_is_sent_once_and_a_resent_one_ends_on_xeros_404(make_sandbox, sqlite_staging, monkeypatch):
+    """R8 under `deletes: archive`: the linked Item of a deleted Product is removed with Xero's DELETE; a
+    delete whose answer was lost (ledger `pending`) is sent again and Xero's 404 ends it, as done."""
+    monkeypatch.setenv("SFXERO_CONFIG", str(EXAMPLE))
+    server = make_sandbox(size="30", seed=3, xero_limits=FAST_XERO)
+    product_a, product_b = records(server, "sf", "Product2")[:2]
+    with xero_resource(server).get_client() as x:
+        made = x.write("Items", [{"Code": "ENG-DEL-1", "Name": "a"}, {"Code": "ENG-DEL-2", "Name": "b"}], method="POST",
+                       idempotency_key="setup-del")
+    ids = [m["ItemID"] for m in made]
+    delete = {"target_object": "Item", "source_table": "sf_product2", "engine": "declared", "fields": {},
+              "delete": {"op": "delete", "policy": "archive", "target_status": "ACTIVE", "posted": False}}
+    rows = plan.rows("R8", "sf_to_xero", "delete", [product_a["Id"], product_b["Id"]], ids,
+                     [{**delete, "payload": {"ItemID": i}} for i in ids], "Product2 deleted in Salesforce")
+    with sqlite_staging.begin() as conn:
+        write_plan(conn, plan.finalize([rows]), recipes=("R8",))
+        pushed, _ = load_rows(conn, "xero")
+        lost = next(r for r in pushed if r.target_id == ids[1])
+        ledger.begin(conn, [{"key": lost.key, "recipe": "R8", "target_system": "xero", "target_object": "Item",
+                             "source_id": lost.source_id, "target_id": ids[1]}], run_id="lost", request_hash="h")
+    with xero_resource(server).get_client() as x:
+        assert x.delete_item(ids[1]) is True  # the lost call had reached Xero
+        before = x.api_calls["DELETE Items"]
+        with salesforce_resource(server).get_client() as s:
+            report = push_to_xero(sqlite_staging.engine, x, s, cfg=PushConfig(), run_id="r1")
+        assert x.api_calls["DELETE Items"] - before == 2, "one call per Item, the resent one included"
+    assert (report.written, report.held) == (2, [])
+    assert not [i for i in live(records(server, "xero", "Items")) if i["Code"].startswith("ENG-DEL-")]
+    with sqlite_staging.engine.connect() as conn:
+        outcomes = pd.read_sql(sa.text("SELECT outcome, target_id FROM sync_ledger WHERE recipe = 'R8'"), conn)
+    assert sorted(outcomes.values.tolist()) == sorted([["succeeded", i] for i in ids])
+
+    with xero_resource(server).get_client() as x, salesforce_resource(server).get_client() as s:
+        again = push_to_xero(sqlite_staging.engine, x, s, cfg=PushConfig(), run_id="r2")
+        assert x.api_calls["DELETE Items"] == 0, "the ledger keeps a done delete from being sent again"
+    assert (again.written, again.already_done) == (0, 2)

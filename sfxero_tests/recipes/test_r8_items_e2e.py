@@ -2,7 +2,9 @@
 in its own process (the code location loads the declared recipe from SFXERO_CONFIG as a deployment
 would): the first sync converges (its verifying pass plans nothing to write), every active Product's
 code is one Xero Item at the standard USD price, and a Product first sold today gets its Item created
-before its invoice in the same push — the invoice is not held for "Item code is not valid"."""
+before its invoice in the same push — the invoice is not held for "Item code is not valid". Run under
+`deletes: archive`: a Product deleted in Salesforce has its Item deleted in Xero by the next cycle,
+which still converges."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ..conftest import FAST_XERO
 from ..extract.test_salesforce_extract import simple_salesforce
@@ -53,6 +56,11 @@ def test_r8_converges_and_a_new_product_gets_its_item_before_its_invoice(make_sa
     env = {**server.env, "SFXERO_STAGING_URL": url, "DAGSTER_HOME": str(tmp_path / "home"),
            "SFXERO_CONFIG": str(EXAMPLE)}
     (tmp_path / "home").mkdir()
+    declared = yaml.safe_load(EXAMPLE.read_text())
+    declared["recipes"]["R8"]["deletes"] = "archive"
+    declared["push"] = {"max_deletes": 1}  # the mass-change guard lets one delete through unapproved
+    (tmp_path / "r8.yaml").write_text(yaml.safe_dump(declared))
+    env["SFXERO_CONFIG"] = str(tmp_path / "r8.yaml")
 
     first = _sfxero(env, "sync")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -83,16 +91,23 @@ def test_r8_converges_and_a_new_product_gets_its_item_before_its_invoice(make_sa
                                  "StageName": "Closed Won", "CloseDate": "2026-12-01", "CurrencyIsoCode": "USD",
                                  "Pricebook2Id": standard})["id"]
     sf.OpportunityLineItem.create({"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 2, "UnitPrice": 123.45})
+    # A product no Opportunity sells, deleted: its Item goes under `deletes: archive`.
+    sold = {e["Product2Id"] for e in records(server, "sf", "PricebookEntry")
+            if e["Id"] in {li.get("PricebookEntryId") for li in records(server, "sf", "OpportunityLineItem")}}
+    retired = next(p for pid, p in sorted(products.items()) if pid not in sold)
+    sf.Product2.delete(retired["Id"])
 
     second = _sfxero(env, "sync")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "NOT converged" not in second.stdout
     items = _items_by_code(server)
     assert [i["SalesDetails"]["UnitPrice"] for i in items["NEW-TELEMETRY-1"]] == [123.45]
+    assert retired["ProductCode"] not in items, "the deleted Product's Item is deleted in the same cycle"
     invoices = [i for i in live(records(server, "xero", "Invoices")) if i.get("Reference") == opp]
     assert len(invoices) == 1, "the won Opportunity is invoiced in the same cycle as its product's Item"
     assert [line["ItemCode"] for line in invoices[0]["LineItems"]] == ["NEW-TELEMETRY-1"]
     planned = json.loads(_sfxero(env, "plan", "--json").stdout)
     held = [r["reason"] for r in planned["rows"] if r["action"] == "held"]
     assert not [h for h in held if "Item" in h], held
-    assert planned["summary"]["R8"]["skip"] == len(products) + 1
+    assert planned["summary"]["R8"]["skip"] == len(products), "one product retired, one new"
+    assert planned["summary"]["R8"].get("delete", 0) == 0, "the delete is done: nothing left to plan for it"

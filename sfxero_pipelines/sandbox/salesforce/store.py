@@ -566,4 +566,5 @@ _CASCADE = {
     "Quote": [("QuoteLineItem", "QuoteId")],
     "Order": [("OrderItem", "OrderId")],
     "Campaign": [("CampaignMember", "CampaignId")],
+    "Product2": [("PricebookEntry", "Product2Id")],  # a product's prices go with it
 }

@@ -293,7 +293,9 @@ class XeroEmulator(Emulator):
         for plural in ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items"):
             idf = COLLECTIONS[plural]
             routes.append((f"{API}/{plural}", ["GET", "PUT", "POST"], self._api(plural, self._collection)))
-            routes.append((f"{API}/{plural}/{{{idf}}}", ["GET", "POST"], self._api(plural, self._one)))
+            # Items alone have a DELETE (deleteItem): the other documents are removed by a status write.
+            methods = ["GET", "POST", "DELETE"] if plural == "Items" else ["GET", "POST"]
+            routes.append((f"{API}/{plural}/{{{idf}}}", methods, self._api(plural, self._one)))
         for plural in ("Quotes", "PurchaseOrders", "ManualJournals"):
             idf = COLLECTIONS[plural]
             routes.append((f"{API}/{plural}", ["GET", "PUT", "POST"], self._api(plural, self._collection)))
@@ -633,6 +635,9 @@ class XeroEmulator(Emulator):
             return wire.not_found()
         if request.method == "GET":
             return self._envelope(plural, [self._present(plural, record)])
+        if plural == "Items" and request.method == "DELETE":
+            self.org.delete_item(record["ItemID"])
+            return Response(b"", status_code=204)
         if plural == "TrackingCategories" and request.method == "DELETE":
             deleted = delete_tracking_category(self.org, record["TrackingCategoryID"])
             return self._envelope(plural, [deleted]) if deleted else wire.not_found()

@@ -118,6 +118,11 @@ class Collection:
             self._order = self._keys = None
         return rec
 
+    def remove(self, rid: str) -> None:
+        """A hard delete (Items): the record leaves every read."""
+        if self.by_id.pop(rid, None) is not None:
+            self._order = self._keys = None  # rebuilt by the next ordered read
+
     def get(self, rid: str) -> dict | None:
         rec = self.by_id.get(rid)
         return json.loads(zlib.decompress(rec.blob)) if rec else None
@@ -901,3 +906,10 @@ class Org:
         self._touch(item)
         self.store_item(item)
         return item
+
+    def delete_item(self, item_id: str) -> None:
+        """Xero's deleteItem: the Item is gone from every read, and its code is free for a new one."""
+        item = self.c["Items"].get(item_id)
+        if item is not None:
+            self.item_codes.pop(item.get("Code"), None)
+            self.c["Items"].remove(item["ItemID"])
