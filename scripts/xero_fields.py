@@ -4,8 +4,8 @@ Declared recipes (config/declared.py) name Xero fields by path (`SalesDetails.Un
 validation checks each path and its type against this file, so the package does not carry the 2 MB
 spec. One entry per collection sfxero stages: its record schema's scalar fields and the scalar fields
 of nested objects (two levels down), each with its kind (text, number, integer, bool, date, datetime,
-array, object) and, for enums, the allowed values. Arrays (LineItems, Phones) are listed as `array`:
-a declaration cannot map into them.
+array, object) and, for enums, the allowed values. An array of records (LineItems, Phones) is an
+`array` with its records' scalar fields under `items`: a declaration maps into one through `lines:`.
 
 Run: python scripts/xero_fields.py [SPEC] (default /work/shared/specs/xero_accounting.yaml);
 `sfxero_tests/recipes/test_xero_fields.py` fails when the file and the spec disagree.
@@ -35,7 +35,7 @@ def _ref(node: dict) -> str | None:
     return ref.rsplit("/", 1)[1] if ref else None
 
 
-def _kind(node: dict, schemas: dict) -> dict:
+def _kind(node: dict, schemas: dict, expand: bool = True) -> dict:
     if _ref(node):
         target = schemas[_ref(node)]
         if "enum" in target:
@@ -43,6 +43,10 @@ def _kind(node: dict, schemas: dict) -> dict:
         return {"kind": "object" if target.get("properties") else "text"}
     t = node.get("type")
     if t == "array":
+        element = _ref(node.get("items") or {})
+        if expand and element and schemas[element].get("properties"):
+            return {"kind": "array", "items": {name: sub for name, sub in fields_of(element, schemas, 0, False).items()
+                                               if sub["kind"] not in ("object", "array")}}
         return {"kind": "array"}
     if node.get("x-is-msdate") or node.get("format") == "date":
         return {"kind": "date"}
@@ -56,15 +60,15 @@ def _kind(node: dict, schemas: dict) -> dict:
     return out
 
 
-def fields_of(schema: str, schemas: dict, depth: int = 2) -> dict[str, dict]:
+def fields_of(schema: str, schemas: dict, depth: int = 2, expand: bool = True) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name, node in sorted((schemas[schema].get("properties") or {}).items()):
         if name in ("ValidationErrors", "Warnings", "StatusAttributeString", "HasValidationErrors", "HasErrors"):
             continue
-        kind = _kind(node, schemas)
+        kind = _kind(node, schemas, expand)
         out[name] = kind
         if kind["kind"] == "object" and depth > 0:
-            for sub, sub_kind in fields_of(_ref(node), schemas, depth - 1).items():
+            for sub, sub_kind in fields_of(_ref(node), schemas, depth - 1, expand).items():
                 if sub_kind["kind"] != "object":
                     out[f"{name}.{sub}"] = sub_kind
     return out

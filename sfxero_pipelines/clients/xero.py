@@ -85,6 +85,7 @@ _WRITE = {"Contacts": ("create_contacts", "update_or_create_contacts", "contacts
           "BankTransactions": ("create_bank_transactions", "update_or_create_bank_transactions",
                                "bank_transactions"),
           "Items": ("create_items", "update_or_create_items", "items"),
+          "Quotes": ("create_quotes", "update_or_create_quotes", "quotes"),
           "Payments": ("create_payments", "create_payment", None)}
 _IMS = ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Payments", "Items", "Accounts", "Quotes",
         "PurchaseOrders", "Overpayments", "Prepayments", "ManualJournals", "BankTransfers", "Users")

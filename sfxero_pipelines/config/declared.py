@@ -54,7 +54,8 @@ _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 #: Xero collections the engine writes (an upsert keyed on the attribute named here; push/to_xero.py
 #: has the same table for the lookup-before-create).
-XERO_TARGETS = {"Items": ("Item", "ItemID", "Code"), "Contacts": ("Contact", "ContactID", "ContactNumber")}
+XERO_TARGETS = {"Items": ("Item", "ItemID", "Code"), "Contacts": ("Contact", "ContactID", "ContactNumber"),
+                "Quotes": ("Quote", "QuoteID", "Reference")}
 #: Xero collection → its `extract.xero.objects` key (the staged table is `xero_<singular>`). `Bills` are
 #: Xero's ACCPAY Invoices, which extract stages apart (`bills`, table xero_bill).
 XERO_SOURCES = {"Contacts": "contacts", "Invoices": "invoices", "Bills": "bills", "CreditNotes": "credit_notes",
@@ -324,6 +325,47 @@ def template_fields(template: str) -> list[str]:
     return _PLACEHOLDER.findall(template)
 
 
+class LinesSpec(_Model):
+    """A Xero array of records (`LineItems`) filled from a Salesforce child object: one element per live
+    child record of the source record (by Id), each field mapped like a recipe's own fields."""
+
+    source: str = Field(alias="from")    # the child object: OpportunityLineItem
+    #: The child's field holding the source record's Id: OpportunityId.
+    parent: str
+    where: str | None = None
+    fields: dict[str, FieldSpec]
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _short_fields(cls, value):
+        if isinstance(value, dict):
+            return {k: ({"from": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> LinesSpec:
+        for name in (self.source, self.parent):
+            if not _API_NAME.match(name):
+                raise ValueError(f"'{name}' is not a Salesforce API name")
+        if self.where is not None:
+            parse_where(self.where)
+        if not self.fields:
+            raise ValueError("map at least one field of each line")
+        return self
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        return parse_where(self.where) if self.where else ()
+
+    def reads(self) -> set[str]:
+        """The child fields a line reads (its parent reference, sources, templates, conditions)."""
+        out = {self.parent} | {c.field for c in self.conditions}
+        for spec in self.fields.values():
+            out |= {spec.source} if spec.source else set()
+            out |= set(template_fields(spec.template or ""))
+        return out
+
+
 class DeclaredRecipe(_Model):
     title: str | None = None
     enabled: bool = True
@@ -335,6 +377,8 @@ class DeclaredRecipe(_Model):
     #: Salesforce field → path in Xero's answer to the create (ItemID, Balances.AccountsReceivable.Outstanding).
     write_back: dict[str, str] = Field(default_factory=dict)
     deletes: DeletePolicy = "ignore"
+    #: Xero array (LineItems) → the Salesforce child records that fill it.
+    lines: dict[str, LinesSpec] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -380,6 +424,9 @@ class DeclaredRecipe(_Model):
         if self.to.xero is not None and self.to.xero not in XERO_TARGETS:
             raise ValueError(f"sfxero writes these Xero collections from a declaration: "
                              f"{', '.join(sorted(XERO_TARGETS))}; not {self.to.xero}")
+        if self.lines and self.to.xero is None:
+            raise ValueError("lines: fills a Xero array (LineItems) from Salesforce child records; this recipe "
+                             "writes to Salesforce")
         if self.write_back and self.to.xero is None:
             raise ValueError("write_back: sets Salesforce fields from Xero's answer to a create; this recipe "
                              "writes to Salesforce")
@@ -541,8 +588,11 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 if info is None:
                     out.append((f"{k}.fields.{field}", f"Xero {coll} have no field {field} (see Xero's {coll} schema)"))
                     continue
-                if info["kind"] in ("array", "object"):
-                    out.append((f"{k}.fields.{field}", f"{field} is an {info['kind']} in Xero's schema: map its fields "
+                if info["kind"] == "array":
+                    out.append((f"{k}.fields.{field}", f"{field} is an array in Xero's schema: fill its records under "
+                                                       f"lines: ({field}: {{from: ChildObject, parent: ..., fields: ...}})"))
+                elif info["kind"] == "object":
+                    out.append((f"{k}.fields.{field}", f"{field} is an object in Xero's schema: map its fields "
                                                        f"({field}.<Field>)"))
                 elif info.get("read_only"):
                     out.append((f"{k}.fields.{field}", f"{field} is read-only in Xero"))
@@ -556,6 +606,7 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
             for sf_field, path in r.write_back.items():
                 if xero_field(coll, path) is None:
                     out.append((f"{k}.write_back.{sf_field}", f"Xero {coll} have no field {path} to write back"))
+            out += _lines_problems(k, coll, r, sf_objects)
         else:
             for field, spec in r.fields.items():
                 refs = [f for f in (spec.source, spec.ref) if f] + template_fields(spec.template or "")
@@ -608,6 +659,34 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 out.append((f"{k}.{'from' if obj == r.source.salesforce else 'to'}.salesforce" if obj == sf_obj
                             else f"{k}.fields", f"extract.salesforce.objects must include {obj} (read by {name})"))
     out += write_back_cycles(declared)
+    return out
+
+
+def _lines_problems(k: str, coll: str, r: DeclaredRecipe, sf_objects: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for array, spec in r.lines.items():
+        key = f"{k}.lines.{array}"
+        info = xero_field(coll, array)
+        if info is None or info["kind"] != "array" or "items" not in info:
+            out.append((key, f"Xero {coll} have no array of records named {array}"))
+            continue
+        if array in r.fields:
+            out.append((key, f"{array} is filled by lines: and also mapped under fields:"))
+        if spec.source not in sf_objects:
+            out.append((f"{key}.from", f"extract.salesforce.objects must include {spec.source} (read by "
+                                       f"{k.split('.', 1)[1]})"))
+        for field, fs in spec.fields.items():
+            line = info["items"].get(field)
+            if line is None:
+                out.append((f"{key}.fields.{field}", f"Xero {coll} {array} have no field {field}"))
+                continue
+            if fs.lookup or fs.ref:
+                out.append((f"{key}.fields.{field}", "a line field takes from:, value: or template: (a path such as "
+                                                     "Product2.ProductCode reads a related record)"))
+            if line.get("read_only"):
+                out.append((f"{key}.fields.{field}", f"{field} is read-only in Xero"))
+            if fs.is_constant and fs.value is not None and not _fits(_value_kind(fs.value), line["kind"]):
+                out.append((f"{key}.fields.{field}.value", f"{fs.value!r} is not a {line['kind']} ({array}.{field})"))
     return out
 
 
@@ -685,6 +764,23 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
                     out += [(f"{key}.{s}", p) for s, p in transform_problems(spec, kind, None)]
         for f in r.write_back:
             check(f"{k}.write_back.{f}", f)
+        for array, spec in r.lines.items():
+            key = f"{k}.lines.{array}"
+            child = describe(spec.source)
+            if child is None:
+                out.append((f"{key}.from", f"unknown Salesforce object {spec.source}"))
+                continue
+            low = {f.lower(): t for f, t in child.items()}
+            check(f"{key}.parent", spec.parent, low, spec.source)
+            for c in spec.conditions:
+                check(f"{key}.where", c.field, low, spec.source)
+            for field, fs in spec.fields.items():
+                if fs.source:
+                    kind = check(f"{key}.fields.{field}", fs.source, low, spec.source)
+                    if kind is not False:
+                        out += [(f"{key}.fields.{field}.{s}", p) for s, p in transform_problems(fs, kind, None)]
+                for f in template_fields(fs.template or ""):
+                    check(f"{key}.fields.{field}.template", f, low, spec.source)
     return out
 
 

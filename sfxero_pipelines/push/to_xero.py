@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..clients.xero import UNPAGED
+from ..clients.xero import NO_WHERE, UNPAGED
 from ..errors import ApiError
 from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
@@ -37,7 +37,7 @@ from .to_salesforce import SalesforceWriter, SfWrite
 SYSTEM = "xero"
 #: target_object → (collection, id attribute, the attribute a create is found by).
 OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Item": ("Items", "ItemID", "Code"),
-           "Invoice": ("Invoices", "InvoiceID", "Reference")}
+           "Invoice": ("Invoices", "InvoiceID", "Reference"), "Quote": ("Quotes", "QuoteID", "Reference")}
 #: Records Xero removes with a DELETE call, having no status to write (a declared recipe's `deletes`):
 #: one call each, and a record already gone answers 404, the outcome wanted, so a retry is safe.
 DELETED_BY_CALL = {"Item": "delete_item"}
@@ -197,8 +197,10 @@ class XeroWriter:
                 where = " OR ".join(f"{key_attr}=={_quote(v)}" for v in wanted if v)
                 found: dict[str, dict] = {}
                 if where:
-                    # Items come whole in one call (an unpaged collection); Contacts and Invoices page.
+                    # Items come whole in one call (an unpaged collection); Contacts and Invoices page;
+                    # Quotes take no `where`: every page is read and the keys picked out here.
                     pages = ([self.client.get_all(collection, where=where)] if collection in UNPAGED else
+                             self.client.iter_pages(collection) if collection in NO_WHERE else
                              self.client.iter_pages(collection, where=where, page_size=1000))
                     for page in pages:
                         for rec in page:

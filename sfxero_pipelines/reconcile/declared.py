@@ -35,6 +35,7 @@ from ..config import SfxeroConfig
 from ..config.declared import (XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
                                salesforce_problems, template_fields, xero_field)
 from ..errors import ConfigError
+from ..recipes import R1
 from ..extract.xero_objects import XERO_OBJECTS
 from ..staging.schema import column_name, snake
 from ..staging.state import links as state_links
@@ -44,6 +45,10 @@ from .fields import FieldRule, compare
 from .match import match
 from .steps import (broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
                     pair_frame, sf_update_rows, split_held, staged_invalid)
+
+
+#: A document's Contact through R1's links, and how it is named until R1 has written that Contact.
+CONTACT_REF, CONTACT_BY_NUMBER = "Contact.ContactID", "Contact.ContactNumber"
 
 
 def sf_table(sobject: str) -> str:
@@ -240,6 +245,7 @@ class FieldPlan:
     label: str
     compare: Callable[[pd.Series], pd.Series]
     missing_ref: pd.Series | None = None   # why a reference has no link yet, per row
+    by_number: pd.Series | None = None     # the Account Id whose R1 Contact is not linked yet, per row
 
 
 def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
@@ -252,7 +258,7 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
         key = f"recipes.{name}.fields.{field}"
         kind = (xero_field(coll, field) or {}).get("kind", "text")
         chain = transforms.chain(spec.transforms, **kw) if spec.transforms else (lambda s: s)
-        missing = None
+        missing = by_number = None
         if spec.source:
             raw = resolve(spec.source)
             how = f"{spec.source}→{field}"
@@ -270,9 +276,14 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
             ids = resolve(spec.ref)
             linked = state_links.links_of(conn, spec.via) if state_links.has_links_table(conn) else {}
             raw = ids.map(linked).astype("object")
-            missing = pd.Series([f"{spec.ref} {i} has no {spec.via} link yet (its record is not in Xero)"
-                                 if isinstance(i, str) and i and x is None else None for i, x in zip(ids, raw)],
-                                index=src.index, dtype="object")
+            unlinked = [isinstance(i, str) and bool(i) and pd.isna(x) for i, x in zip(ids, raw)]
+            if spec.via == R1 and field == CONTACT_REF:
+                # As R2's invoices do: a Contact R1 creates (or first links) in the same push is named by
+                # its ContactNumber, the Account Id, and the push puts in the ContactID once it is written.
+                by_number = pd.Series([i if u else None for i, u in zip(ids, unlinked)], index=src.index, dtype="object")
+            else:
+                missing = pd.Series([f"{spec.ref} {i} has no {spec.via} link yet (its record is not in Xero)"
+                                     if u else None for i, u in zip(ids, unlinked)], index=src.index, dtype="object")
             how = f"{spec.ref} via {spec.via}→{field}"
         values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
         norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
@@ -280,8 +291,74 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
         label = f"{name} {how}" + (f" ({', '.join(spec.transforms)})" if spec.transforms else "")
         owner = spec.owner or r.source.system
         out.append(FieldPlan(field, kind, values, spec.source if spec.source and "." not in spec.source else None,
-                             owner, label, lambda s, c=cmp_chain, k=kind: _kind_fn(k)(c(s)), missing))
+                             owner, label, lambda s, c=cmp_chain, k=kind: _kind_fn(k)(c(s)), missing, by_number))
+    for array, spec in r.lines.items():
+        out.append(_lines_plan(conn, cfg, name, r, src, array, spec))
     return out
+
+
+def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, src: pd.DataFrame,
+                array: str, spec) -> FieldPlan:
+    """A Xero array (LineItems) per source record from its live child records, ordered by Id. Both sides
+    compare as canonical JSON of the mapped line fields only (Xero adds LineItemID, LineAmount, …), so
+    an unchanged document plans nothing; the payload carries the lines themselves."""
+    key = f"recipes.{name}.lines.{array}"
+    kinds = {f: info["kind"] for f, info in ((xero_field(r.to.xero or "", array) or {}).get("items") or {}).items()}
+    kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
+    child = _read_sf(conn, spec.source, spec.reads(), key)
+    child = child[~child.is_deleted.isin(["true", "t", "1", True]).to_numpy()].reset_index(drop=True)
+    child = child[_conditions_mask(child, spec.conditions, _Resolver(conn, spec.source, child, f"{key}.where"))]
+    child = child[child[_col(spec.parent)].isin(set(src.id)).to_numpy()].sort_values("id", kind="mergesort")
+    child = child.reset_index(drop=True)
+    resolve = _Resolver(conn, spec.source, child, key)
+    columns = {}
+    for field, fs in spec.fields.items():
+        if fs.source:
+            raw = resolve(fs.source)
+        elif fs.is_constant:
+            raw = transforms.constant(fs.value, child.index)
+        else:
+            raw = transforms.template(fs.template, {f: resolve(f) for f in template_fields(fs.template)}, child.index)
+        chain = transforms.chain(fs.transforms, **kw) if fs.transforms else (lambda v: v)
+        columns[field] = _kind_fn(kinds.get(field, "text"))(
+            transforms.with_default(chain(raw.astype("object")), fs.default)).to_numpy()
+    lines: dict[str, list[dict]] = {}
+    for pos, parent in enumerate(child[_col(spec.parent)].tolist()):
+        line = {f: _plain(v[pos]) for f, v in columns.items()}
+        lines.setdefault(parent, []).append({f: v for f, v in line.items() if v is not None})
+    values = src.id.map(lambda i: _canonical_lines(lines.get(i, []))).astype("object")
+    fields = {f: kinds.get(f, "text") for f in spec.fields}
+
+    def xero_lines(s: pd.Series) -> pd.Series:
+        return s.map(lambda got: _canonical_lines(_project_lines(got, fields))).astype("object")
+
+    return FieldPlan(array, "array", values, None, r.source.system,
+                     f"{name} {spec.source} lines→{array} ({', '.join(spec.fields)})", xero_lines)
+
+
+def _project_lines(got, fields: dict[str, str]) -> list[dict]:
+    """Xero's lines reduced to the mapped fields, each in its kind's form (as the source side is)."""
+    out = []
+    for line in got if isinstance(got, list) else []:
+        one = {}
+        for f, kind in fields.items():
+            v = _plain(_kind_fn(kind)(pd.Series([line.get(f) if isinstance(line, dict) else None], dtype="object")).iloc[0])
+            if v is not None:
+                one[f] = v
+        out.append(one)
+    return out
+
+
+def _canonical_lines(lines: list[dict]) -> str:
+    return json.dumps(lines, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def payload_values(flat: dict, fps: list[FieldPlan]) -> dict:
+    """A row's flat field values as Xero takes them: arrays compared as canonical JSON go back to lists."""
+    for fp in fps:
+        if fp.kind == "array" and isinstance(flat.get(fp.name), str):
+            flat[fp.name] = json.loads(flat[fp.name])
+    return flat
 
 
 def nest(flat: dict[str, object]) -> dict:
@@ -419,7 +496,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                             flat[fp.name] = v
             upd_rows.append(row)
             upd_diffs.append({**diff_base, "match": matches[row], "link": bool(new_link[row]), "fields": changed,
-                              "payload": {id_attr: x_ids[row], **nest(flat)},
+                              "payload": {id_attr: x_ids[row], **nest(payload_values(flat, fps))},
                               **({"suppressed": suppressed[row]} if row in suppressed else {})})
         else:
             skip_rows.append(row)
@@ -464,10 +541,11 @@ class Removal:
 
 
 #: Contacts are archived, as R1 does: Xero keeps them with their history. Items have no status: Xero
-#: deletes them (`DELETE /Items/{ItemID}`, push/to_xero.py).
+#: deletes them (`DELETE /Items/{ItemID}`, push/to_xero.py). A quote is deleted by its status.
 REMOVE = {"Contacts": Removal("archive", "Name", {"ContactStatus": "ARCHIVED"},
                               ("Balances.AccountsReceivable.Outstanding", "Balances.AccountsPayable.Outstanding")),
-          "Items": Removal("delete", "Code", {}, ())}
+          "Items": Removal("delete", "Code", {}, ()),
+          "Quotes": Removal("delete", "QuoteNumber", {"Status": "DELETED"}, ())}
 
 
 def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, deleted: pd.DataFrame,
@@ -505,6 +583,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     ids, invalid = src.id.to_numpy()[pos], src.invalid_reason.to_numpy()[pos]
     cols = [fp.values.to_numpy()[pos] for fp in fps]
     missing = [fp.missing_ref.to_numpy()[pos] if fp.missing_ref is not None else None for fp in fps]
+    numbers = next((fp.by_number.to_numpy()[pos] for fp in fps if fp.by_number is not None), None)
     sobject = r.source.salesforce
     labels = {fp.name: fp.label for fp in fps}
     creates, held = [], []
@@ -519,9 +598,15 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         if why:
             held.append((sf_id, why))
             continue
+        account = numbers[j] if numbers is not None else None
+        if account:
+            flat[CONTACT_BY_NUMBER] = account
+            labels.setdefault(CONTACT_BY_NUMBER, f"{labels[CONTACT_REF]}: its ContactNumber until R1 writes it")
         diff = {**diff_base, "match": None, "link": True, "lookup_by": lookup_by,
                 "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
-                "payload": nest(flat)}
+                "payload": nest(payload_values(dict(flat), fps))}
+        if account:
+            diff["depends_on"] = {"recipe": R1, "source_id": account}
         if r.write_back:
             diff["write_back"] = {"sobject": sobject, "id": sf_id, "fields": dict(sorted(r.write_back.items()))}
         creates.append((sf_id, diff))
@@ -542,6 +627,8 @@ def declared_tables(r: DeclaredRecipe) -> list[str]:
     objects += [s.lookup.split(".")[0] for s in r.fields.values() if s.lookup]
     objects += [c.field.split(".")[0] for s in r.fields.values() if s.where for c in parse_where(s.where) if "." in c.field]
     objects += [c.field.split(".")[0] for c in r.source.conditions if "." in c.field and r.source.salesforce]
+    for spec in r.lines.values():
+        objects += [spec.source] + [f.split(".")[0] for f in spec.reads() if "." in f]
     xero = (r.source.xero or r.to.xero or "")
     return [*dict.fromkeys(sf_table(o) for o in objects), _xero_table(xero)]
 

@@ -178,3 +178,54 @@ def test_sync_checks_a_declared_recipes_fields_against_the_orgs_describe_first(t
     result, elapsed = sfxero_sync(tmp_path, sandbox, config=bad)
     assert_one_line(result, elapsed, "recipes.R8.fields.Name", "Salesforce Product2 has no field Title__c")
     assert not (tmp_path / "dh" / "storage").exists()
+
+
+R11 = yaml.safe_load((EXAMPLE.parent / "r11_opportunities_to_quotes.yaml").read_text())
+
+
+def _r11(change) -> dict:
+    data = copy.deepcopy(R11)
+    change(data["recipes"]["R11"])
+    return data
+
+
+def test_the_quotes_example_with_lines_loads_and_passes_every_check():
+    cfg, problems = config_problems(R11)
+    assert problems == []
+    lines = cfg.recipes.declared["R11"].lines["LineItems"]
+    assert (lines.source, lines.parent) == ("OpportunityLineItem", "OpportunityId")
+    assert salesforce_problems(cfg.recipes.declared, _sandbox_describe) == []
+
+
+@pytest.mark.parametrize("change, key, fragment", [
+    (lambda r: r["lines"]["LineItems"]["fields"].update({"Colour": "Name"}), "recipes.R11.lines.LineItems.fields.Colour",
+     "Xero Quotes LineItems have no field Colour"),
+    (lambda r: r["lines"].update({"Lines": r["lines"]["LineItems"]}), "recipes.R11.lines.Lines",
+     "no array of records named Lines"),
+    (lambda r: r["lines"]["LineItems"]["fields"].update({"Quantity": {"value": "two"}}),
+     "recipes.R11.lines.LineItems.fields.Quantity.value", "is not a number"),
+    (lambda r: r["lines"]["LineItems"]["fields"].update({"ItemCode": {"ref": "Product2Id", "via": "R8"}}),
+     "recipes.R11.lines.LineItems.fields.ItemCode", "a line field takes from:, value: or template:"),
+    (lambda r: r["lines"]["LineItems"].update({"from": "QuoteLineItem"}), "recipes.R11.lines.LineItems.from",
+     "extract.salesforce.objects must include QuoteLineItem"),
+    (lambda r: r["fields"].update({"LineItems": "Name"}), "recipes.R11.fields.LineItems", "is an array"),
+])
+def test_a_bad_line_declaration_is_refused_on_load_naming_the_key(change, key, fragment):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(_r11(change))
+    line = str(exc.value)
+    assert "\n" not in line and line.startswith(f"sfxero.yaml: {key}") and fragment in line, line
+
+
+@pytest.mark.parametrize("change, key, fragment", [
+    (lambda r: r["lines"]["LineItems"]["fields"].update({"Quantity": "Qty"}),
+     "recipes.R11.lines.LineItems.fields.Quantity", "OpportunityLineItem has no field Qty"),
+    (lambda r: r["lines"]["LineItems"].update({"parent": "OpportunityRef"}), "recipes.R11.lines.LineItems.parent",
+     "OpportunityLineItem has no field OpportunityRef"),
+    (lambda r: r["lines"]["LineItems"]["fields"].update({"Description": {"from": "Quantity", "transform": "upper"}}),
+     "recipes.R11.lines.LineItems.fields.Description.transform", "upper takes text values; the source is number"),
+])
+def test_line_fields_are_checked_against_the_child_objects_describe(change, key, fragment):
+    cfg = parse_config(_r11(change))
+    problems = salesforce_problems(cfg.recipes.declared, _sandbox_describe)
+    assert problems and problems[0][0] == key and fragment in problems[0][1], problems
