@@ -590,11 +590,10 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != ""}
-        ref_why = next((m[j] for m in missing if m is not None and m[j]), None)
-        why = (f"{sobject} {sf_id} {holds[sf_id]}" if sf_id in holds else
-               f"{sobject} staged invalid: {invalid[j]}" if isinstance(invalid[j], str) else
-               ref_why or (f"{lookup_by} is required to find the Xero record again; the {sobject} has none"
-                           if lookup_by not in flat else None))
+        why = create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
+                          next((m[j] for m in missing if m is not None and m[j]), None),
+                          f"{lookup_by} is required to find the Xero record again; the {sobject} has none"
+                          if lookup_by not in flat else None)
         if why:
             held.append((sf_id, why))
             continue
@@ -602,19 +601,37 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         if account:
             flat[CONTACT_BY_NUMBER] = account
             labels.setdefault(CONTACT_BY_NUMBER, f"{labels[CONTACT_REF]}: its ContactNumber until R1 writes it")
-        diff = {**diff_base, "match": None, "link": True, "lookup_by": lookup_by,
-                "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
-                "payload": nest(payload_values(dict(flat), fps))}
+        diff = create_diff(diff_base, lookup_by, flat, labels, nest(payload_values(dict(flat), fps)))
         if account:
             diff["depends_on"] = {"recipe": R1, "source_id": account}
         if r.write_back:
             diff["write_back"] = {"sobject": sobject, "id": sf_id, "fields": dict(sorted(r.write_back.items()))}
         creates.append((sf_id, diff))
-    out = [plan.rows(name, "sf_to_xero", "create", [c[0] for c in creates], None, [c[1] for c in creates],
-                     f"no Xero {r.to.xero} record matches ({', '.join(_rule_name(m) for m in r.match)})")]
-    if held:
-        out.append(plan.rows(name, "sf_to_xero", "held", [h[0] for h in held], None, None, [h[1] for h in held]))
-    return plan.concat(out)
+    return create_rows(name, "sf_to_xero", r, creates, held, f"Xero {r.to.xero}")
+
+
+def create_hold(label: str, record_id: str, held_by: str | None, invalid, missing: str | None,
+                no_key: str | None) -> str | None:
+    """Why a create is held (either direction), or None: a check holds the record, it was staged invalid,
+    a reference has no link yet, or it gives no value to the key a create is found again by."""
+    return (f"{label} {record_id} {held_by}" if held_by else
+            f"{label} staged invalid: {invalid}" if isinstance(invalid, str) else missing or no_key)
+
+
+def create_diff(diff_base: dict, key: str, flat: dict, labels: dict, payload: dict) -> dict:
+    """A create row's diff (either direction): every field new, and the key it is looked up by."""
+    return {**diff_base, "match": None, "link": True, "lookup_by": key,
+            "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
+            "payload": payload}
+
+
+def create_rows(name: str, direction: str, r: DeclaredRecipe, creates: list[tuple[str, dict]],
+                held: list[tuple[str, str]], target: str) -> pd.DataFrame:
+    """The create rows and the held ones of a declared recipe's unmatched records."""
+    return plan.concat([
+        plan.rows(name, direction, "create", [c[0] for c in creates], None, [c[1] for c in creates],
+                  f"no {target} record matches ({', '.join(_rule_name(m) for m in r.match)})"),
+        plan.rows(name, direction, "held", [h[0] for h in held], None, None, [h[1] for h in held])])
 
 
 def _rule_name(m) -> str:

@@ -31,8 +31,8 @@ from ..config.declared import LINKED_BUILTINS, SF_KINDS, DeclaredRecipe, templat
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
-from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _rule_name, _xero_table,
-                       sf_table, staged_describe)
+from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
+                       create_diff, create_hold, create_rows, sf_table, staged_describe)
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import match
@@ -216,20 +216,15 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     for j, (x_id, invalid, missing) in enumerate(zip(rows.id, rows.invalid_reason, rows["_missing"])):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != ""}
-        why = (f"Xero {coll} {x_id} {holds[x_id]}" if x_id in holds else
-               f"Xero {coll} staged invalid: {invalid}" if isinstance(invalid, str) else
-               f"Xero {coll} {x_id}: {missing}" if isinstance(missing, str) else
-               f"{ext} is what a create is upserted by; the Xero record gives it no value" if ext not in flat else None)
+        why = create_hold(f"Xero {coll}", x_id, holds.get(x_id), invalid,
+                          f"Xero {coll} {x_id}: {missing}" if isinstance(missing, str) else None,
+                          f"{ext} is what a create is upserted by; the Xero record gives it no value"
+                          if ext not in flat else None)
         if why:
             held.append((x_id, why))
             continue
-        creates.append((x_id, {**diff_base, "match": None, "link": True, "lookup_by": ext,
-                               "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
-                               "payload": {sobject: flat}}))
-    return plan.concat([
-        plan.rows(name, DIRECTION, "create", [c[0] for c in creates], None, [c[1] for c in creates],
-                  f"no Salesforce {sobject} record matches ({', '.join(_rule_name(m) for m in r.match)})"),
-        plan.rows(name, DIRECTION, "held", [h[0] for h in held], None, None, [h[1] for h in held])])
+        creates.append((x_id, create_diff(diff_base, ext, flat, labels, {sobject: flat})))
+    return create_rows(name, DIRECTION, r, creates, held, f"Salesforce {sobject}")
 
 
 def _gone(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: pd.DataFrame, live: pd.DataFrame,
