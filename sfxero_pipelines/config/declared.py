@@ -578,8 +578,17 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 out.append((f"{k}.match", "a recipe into Salesforce needs a key pair after link, {ExternalIdField: "
                                           "XeroIdPath} (Xero_Id__c: InvoiceID): a create is an upsert on it, so a "
                                           "retried create never makes a second record"))
-            if r.sync == "two_way":
-                out.append((f"{k}.sync", "a recipe into Salesforce is one-way in this release (Xero's values win)"))
+            coll_in = r.source.xero or ""
+            if r.sync == "two_way" and coll_in not in XERO_TARGETS:
+                out.append((f"{k}.sync", f"a two-way recipe writes Salesforce-owned fields back to Xero {coll_in}, which "
+                                         f"sfxero does not write (it writes {', '.join(sorted(XERO_TARGETS))})"))
+            elif r.sync == "two_way":
+                for field, spec in r.fields.items():
+                    info = xero_field(coll_in, spec.source or "") or {}
+                    if spec.owner not in (None, "xero") and spec.source and (
+                            info.get("read_only") or spec.source == XERO_TARGETS[coll_in][1]):
+                        out.append((f"{k}.fields.{field}.owner", f"Xero {coll_in} {spec.source} cannot be written: "
+                                                                 "only Xero can own it"))
         xero_side = r.to if r.to.xero else r.source
         coll = xero_side.xero or ""
         if r.to.xero:

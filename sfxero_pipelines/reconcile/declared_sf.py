@@ -13,7 +13,9 @@ format as `declared.py` into Xero and the built-in Xero → Salesforce recipes, 
 - match: `match.match` with the Xero records on the matching side: link, then the key pairs
   `{SalesforceField: XeroPath}`; the first is what a create is upserted by (`lookup_by`, the
   external id: a create retried after a lost answer finds the record instead of making a second);
-- compare: `fields.compare`, every field owned by Xero; emit `xero_to_sf` rows (source_id the Xero
+- compare: `fields.compare`, every field owned by Xero, or under `sync: two_way` by its `owner:`
+  (a Salesforce-owned field's value goes back to the Xero path it is read from: `sf_to_xero` update
+  rows, for a collection sfxero writes: Contacts, Items, Quotes); emit `xero_to_sf` rows (source_id the Xero
   id, target_id the Salesforce id): create / update / skip (with `"link": true` when the push must
   record a new sync_link) / held / conflict, and for a gone record under `deletes`:
   `archive` → a `delete` row (a Salesforce record has no archived state: deleted, it waits in the
@@ -27,12 +29,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import LINKED_BUILTINS, SF_KINDS, DeclaredRecipe, template_fields
+from ..config.declared import LINKED_BUILTINS, SF_KINDS, XERO_TARGETS, DeclaredRecipe, template_fields
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
 from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
-                       create_diff, create_hold, create_rows, sf_table, staged_describe)
+                       create_diff, create_hold, create_rows, nest, sf_table, staged_describe)
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import match
@@ -162,12 +164,18 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
               ("x_missing", lambda why: why if isinstance(why, str) else None)]
     ok, held, held_why = split_held(paired, hold_reasons(paired, checks))
 
-    # -- compare: every field is Xero's
-    rules = [FieldRule(key=fp.name, sf_field=fp.name, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=fp.compare,
-                       compare=fp.compare, to_sf=lambda s: s, owner="xero", label=fp.label)
+    # -- compare: Xero's fields, and under `sync: two_way` each field's owner (a Salesforce-owned value is
+    # written to the Xero path it is read from, so the rule's key is that path: echo suppression finds it)
+    two_way = r.sync == "two_way"
+    specs = list(r.fields.values())
+    rules = [FieldRule(key=specs[i].source if two_way and specs[i].source else fp.name, sf_field=fp.name,
+                       s_col=f"s_{i}", x_col=f"x_{i}", to_xero=fp.compare, compare=fp.compare, to_sf=lambda s: s,
+                       owner=(specs[i].owner or "xero") if two_way else "xero", label=fp.label)
              for i, fp in enumerate(fps)]
-    entries, suppressed = compare(ok, rules, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
+    entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero") if two_way else {},
+                                  written_sf=load.last_written(conn, "salesforce"))
     back = changes_by_row(entries, direction=DIRECTION)
+    fwd = changes_by_row(entries, direction="sf_to_xero")
 
     # -- emit
     parts = []
@@ -178,7 +186,9 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
                                                       for i in sorted(back)], with_link=True)
         upd["diff"] = [plan.dumps({**row_diff(d), **diff_base}) for d in upd["diff"]]
         parts.append(upd)
-    skips = [i for i in range(len(ok)) if i not in back]
+    if fwd:
+        parts.append(_xero_updates(name, r, ok, fwd, target_table))
+    skips = [i for i in range(len(ok)) if i not in back and i not in fwd]
     parts.append(plan.rows(name, DIRECTION, "skip", [x_ids[i] for i in skips], [sf_ids[i] for i in skips],
                            [{"match": how[i], "link": True, "engine": "declared"} if new_link[i] else
                             ({"match": how[i], "suppressed": suppressed[i]} if i in suppressed else None) for i in skips],
@@ -202,6 +212,20 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
     parts.append(_gone(conn, name, r, gone, tgt[live_sf], own_links, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": int(live_sf.sum()), "gone": len(gone)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
+
+
+def _xero_updates(name: str, r: DeclaredRecipe, ok: pd.DataFrame, fwd: dict[int, dict], sf_table_name: str) -> pd.DataFrame:
+    """sf_to_xero `update` rows of a two-way recipe: the Salesforce-owned values, written to the Xero record
+    at the paths they are read from (a push into Xero like a declared recipe's; a rejected one holds the
+    Salesforce record)."""
+    target_object, id_attr, _ = XERO_TARGETS[r.source.xero]
+    rows = sorted(fwd)
+    x_ids, sf_ids, how, new_link = ok.xero_id.to_numpy(), ok.sf_id.to_numpy(), ok["match"].to_numpy(), ok.link.to_numpy()
+    diffs = [{"target_object": target_object, "source_table": sf_table_name, "engine": "declared", "match": how[i],
+              "link": bool(new_link[i]), "fields": fwd[i],
+              "payload": {id_attr: x_ids[i], **nest({k: v["new"] for k, v in fwd[i].items()})}} for i in rows]
+    return plan.rows(name, "sf_to_xero", "update", [sf_ids[i] for i in rows], [x_ids[i] for i in rows], diffs,
+                     [f"{len(fwd[i])} field(s) Salesforce owns differ; matched by {how[i]}" for i in rows])
 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
