@@ -35,8 +35,8 @@ from ..config import SfxeroConfig
 from ..config.declared import (XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
                                salesforce_problems, template_fields, xero_field)
 from ..errors import ConfigError
-from ..recipes import R1
 from ..extract.xero_objects import XERO_OBJECTS
+from ..recipes import R1
 from ..staging.schema import column_name, snake
 from ..staging.state import links as state_links
 from . import load, normalize, plan, transforms
