@@ -5,7 +5,8 @@ validation checks each path and its type against this file, so the package does 
 spec. One entry per collection sfxero stages: its record schema's scalar fields and the scalar fields
 of nested objects (two levels down), each with its kind (text, number, integer, bool, date, datetime,
 array, object) and, for enums, the allowed values. An array of records (LineItems, Phones) is an
-`array` with its records' scalar fields under `items`: a declaration maps into one through `lines:`.
+`array` with its records' scalar and array fields under `items`: a declaration maps into one through
+`lines:` (a line's `Tracking` array through `Tracking.<Category>` fields).
 
 Run: python scripts/xero_fields.py [SPEC] (default /work/shared/specs/xero_accounting.yaml);
 `sfxero_tests/recipes/test_xero_fields.py` fails when the file and the spec disagree.
@@ -46,7 +47,7 @@ def _kind(node: dict, schemas: dict, expand: bool = True) -> dict:
         element = _ref(node.get("items") or {})
         if expand and element and schemas[element].get("properties"):
             return {"kind": "array", "items": {name: sub for name, sub in fields_of(element, schemas, 0, False).items()
-                                               if sub["kind"] not in ("object", "array")}}
+                                               if sub["kind"] != "object"}}
         return {"kind": "array"}
     if node.get("x-is-msdate") or node.get("format") == "date":
         return {"kind": "date"}

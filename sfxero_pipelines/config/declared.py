@@ -671,6 +671,10 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
     return out
 
 
+#: A line field `Tracking.<Category>`: the line's option in that Xero tracking category (Xero allows two).
+TRACKING_PREFIX = "Tracking."
+
+
 def _lines_problems(k: str, coll: str, r: DeclaredRecipe, sf_objects: list[str]) -> list[tuple[str, str]]:
     out = []
     for array, spec in r.lines.items():
@@ -686,8 +690,11 @@ def _lines_problems(k: str, coll: str, r: DeclaredRecipe, sf_objects: list[str])
                                        f"{k.split('.', 1)[1]})"))
         for field, fs in spec.fields.items():
             line = info["items"].get(field)
-            if line is None:
-                out.append((f"{key}.fields.{field}", f"Xero {coll} {array} have no field {field}"))
+            if field.startswith(TRACKING_PREFIX) and "Tracking" in info["items"]:
+                line = {"kind": "text"}  # Tracking.<Category>: the option's name in that tracking category
+            if line is None or line["kind"] == "array":
+                out.append((f"{key}.fields.{field}", f"Xero {coll} {array} have no field {field}"
+                                                     + (" (name a category: Tracking.Region)" if field == "Tracking" else "")))
                 continue
             if fs.lookup or fs.ref:
                 out.append((f"{key}.fields.{field}", "a line field takes from:, value: or template: (a path such as "

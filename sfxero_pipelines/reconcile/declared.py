@@ -32,7 +32,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import (XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
+from ..config.declared import (TRACKING_PREFIX, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
                                salesforce_problems, template_fields, xero_field)
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
@@ -304,6 +304,7 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
     an unchanged document plans nothing; the payload carries the lines themselves."""
     key = f"recipes.{name}.lines.{array}"
     kinds = {f: info["kind"] for f, info in ((xero_field(r.to.xero or "", array) or {}).get("items") or {}).items()}
+    kinds.update({f: "text" for f in spec.fields if f.startswith(TRACKING_PREFIX)})
     kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
     child = _read_sf(conn, spec.source, spec.reads(), key)
     child = child[~child.is_deleted.isin(["true", "t", "1", True]).to_numpy()].reset_index(drop=True)
@@ -328,12 +329,45 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
         lines.setdefault(parent, []).append({f: v for f, v in line.items() if v is not None})
     values = src.id.map(lambda i: _canonical_lines(lines.get(i, []))).astype("object")
     fields = {f: kinds.get(f, "text") for f in spec.fields}
+    options = _tracking_options(conn) if any(f.startswith(TRACKING_PREFIX) for f in fields) else None
+    missing = None
+    if options is not None:
+        missing = src.id.map(lambda i: _tracking_problem(lines.get(i, []), options)).astype("object")
 
     def xero_lines(s: pd.Series) -> pd.Series:
         return s.map(lambda got: _canonical_lines(_project_lines(got, fields))).astype("object")
 
     return FieldPlan(array, "array", values, None, r.source.system,
-                     f"{name} {spec.source} lines→{array} ({', '.join(spec.fields)})", xero_lines)
+                     f"{name} {spec.source} lines→{array} ({', '.join(spec.fields)})", xero_lines, missing)
+
+
+def _tracking_options(conn: sa.Connection) -> dict[str, set[str]] | None:
+    """Active tracking category name → its active options' names, as staged; None when not staged."""
+    table = XERO_OBJECTS["tracking_categories"].table
+    if not load.has_table(conn, table):
+        return None
+    out: dict[str, set[str]] = {}
+    for raw, deleted in conn.execute(sa.text(f"SELECT raw, is_deleted FROM {load.q(conn, table)}")):
+        rec = json.loads(raw) if isinstance(raw, str) else (raw or {})
+        if rec.get("Status", "ACTIVE") == "ACTIVE" and deleted not in (True, 1, "true", "t", "1"):
+            out[rec.get("Name")] = {o.get("Name") for o in rec.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE"}
+    return out
+
+
+def _tracking_problem(lines: list[dict], options: dict[str, set[str]]) -> str | None:
+    """Why a document's lines cannot be written: a tracking option Xero would refuse, named with the choices."""
+    for n, line in enumerate(lines, 1):
+        for f, v in sorted(line.items()):
+            if not f.startswith(TRACKING_PREFIX):
+                continue
+            category = f[len(TRACKING_PREFIX):]
+            if category not in options:
+                return (f"line {n}: Xero has no active tracking category {category} (active: "
+                        f"{', '.join(sorted(options)) or 'none'})")
+            if v not in options[category]:
+                return (f"line {n}: '{v}' is not an active option of the Xero tracking category {category} "
+                        f"({', '.join(sorted(options[category]))}); add it in Xero or map the value")
+    return None
 
 
 def _project_lines(got, fields: dict[str, str]) -> list[dict]:
@@ -341,8 +375,11 @@ def _project_lines(got, fields: dict[str, str]) -> list[dict]:
     out = []
     for line in got if isinstance(got, list) else []:
         one = {}
+        line = line if isinstance(line, dict) else {}
+        tracked = {t.get("Name"): t.get("Option") for t in line.get("Tracking") or [] if isinstance(t, dict)}
         for f, kind in fields.items():
-            v = _plain(_kind_fn(kind)(pd.Series([line.get(f) if isinstance(line, dict) else None], dtype="object")).iloc[0])
+            got_value = tracked.get(f[len(TRACKING_PREFIX):]) if f.startswith(TRACKING_PREFIX) else line.get(f)
+            v = _plain(_kind_fn(kind)(pd.Series([got_value], dtype="object")).iloc[0])
             if v is not None:
                 one[f] = v
         out.append(one)
@@ -357,8 +394,16 @@ def payload_values(flat: dict, fps: list[FieldPlan]) -> dict:
     """A row's flat field values as Xero takes them: arrays compared as canonical JSON go back to lists."""
     for fp in fps:
         if fp.kind == "array" and isinstance(flat.get(fp.name), str):
-            flat[fp.name] = json.loads(flat[fp.name])
+            flat[fp.name] = [_with_tracking(line) for line in json.loads(flat[fp.name])]
     return flat
+
+
+def _with_tracking(line: dict) -> dict:
+    """A line's `Tracking.<Category>` values as Xero's `Tracking: [{Name, Option}]`."""
+    tracked = sorted((k[len(TRACKING_PREFIX):], line.pop(k)) for k in [k for k in line if k.startswith(TRACKING_PREFIX)])
+    if tracked:
+        line["Tracking"] = [{"Name": name, "Option": option} for name, option in tracked]
+    return line
 
 
 def nest(flat: dict[str, object]) -> dict:

@@ -209,6 +209,8 @@ def test_the_quotes_example_with_lines_loads_and_passes_every_check():
     (lambda r: r["lines"]["LineItems"].update({"from": "QuoteLineItem"}), "recipes.R11.lines.LineItems.from",
      "extract.salesforce.objects must include QuoteLineItem"),
     (lambda r: r["fields"].update({"LineItems": "Name"}), "recipes.R11.fields.LineItems", "is an array"),
+    (lambda r: r["lines"]["LineItems"]["fields"].update({"Tracking": {"value": "Sales"}}),
+     "recipes.R11.lines.LineItems.fields.Tracking", "name a category: Tracking.Region"),
 ])
 def test_a_bad_line_declaration_is_refused_on_load_naming_the_key(change, key, fragment):
     with pytest.raises(ConfigError) as exc:

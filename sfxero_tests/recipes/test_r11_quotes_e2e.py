@@ -1,8 +1,8 @@
 """R11 (examples/r11_opportunities_to_quotes.yaml) end to end on the sandbox, through the real `sfxero
 sync` in its own process: every Opportunity at the proposal stage whose Account R1 links becomes one
 Xero quote whose lines are its products (code, quantity, price), the first sync converges (its
-verifying pass plans nothing to write), and a changed quantity updates the same quote in the next
-cycle instead of making a second one."""
+verifying pass plans nothing to write), each line tracked to the Department category's Sales option,
+and a changed quantity updates the same quote in the next cycle instead of making a second one."""
 
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def test_r11_quotes_converge_with_their_lines_and_follow_a_changed_quantity(make
         got = [(li.get("ItemCode"), float(li["Quantity"]), round(float(li["UnitAmount"]), 2))
                for li in quotes[opp_id][0]["LineItems"]]
         assert got == _lines(server, opp_id)
+        assert {(t["Name"], t["Option"]) for li in quotes[opp_id][0]["LineItems"] for t in li["Tracking"]} == \
+            ({("Department", "Sales")} if got else set()), "each line tracked to the Sales department"
     planned = json.loads(_sfxero(env, "plan", "--json").stdout)
     r11 = planned["summary"]["R11"]
     assert (r11["create"], r11["update"], r11["skip"]) == (0, 0, len(expected)), r11

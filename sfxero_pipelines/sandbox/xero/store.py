@@ -448,13 +448,38 @@ class Org:
             rate = 0.0 if lat == "NoTax" else self.tax_rates.get(tax_type, 0.0)
             line_tax = _round2(amount - amount / (1 + rate)) if lat == "Inclusive" else _round2(amount * rate)
             line["TaxAmount"] = line_tax
-            line.setdefault("Tracking", [])
+            line["Tracking"] = self._line_tracking(line.get("Tracking") or [], n, errors)
             sub += amount - line_tax if lat == "Inclusive" else amount
             tax_total += line_tax
         doc["LineItems"] = lines
         doc["SubTotal"] = _round2(sub)
         doc["TotalTax"] = _round2(tax_total)
         doc["Total"] = _round2(sub + tax_total)
+
+    def _line_tracking(self, entries: list, n: int, errors: list[str]) -> list[dict]:
+        """A line's tracking as Xero keeps it: at most two entries, each an active option of an active
+        category, named (`Name`, `Option`) or by id, answered with both names and both ids."""
+        if not isinstance(entries, list) or len(entries) > 2:
+            errors.append(f"Line item {n}: Tracking takes at most two tracking categories")
+            return []
+        out = []
+        for t in entries:
+            t = t if isinstance(t, dict) else {}
+            category = next((c for c in self.c["TrackingCategories"].all() if c.get("Status") == "ACTIVE" and (
+                c.get("Name") == t.get("Name") or c["TrackingCategoryID"] == t.get("TrackingCategoryID"))), None)
+            if category is None:
+                errors.append(f"Line item {n}: the tracking category '{t.get('Name') or t.get('TrackingCategoryID')}' "
+                              "does not exist or is archived")
+                continue
+            option = next((o for o in category.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE" and (
+                o.get("Name") == t.get("Option") or o.get("TrackingOptionID") == t.get("TrackingOptionID"))), None)
+            if option is None:
+                errors.append(f"Line item {n}: '{t.get('Option')}' is not an active option of the tracking category "
+                              f"'{category['Name']}'")
+                continue
+            out.append({"Name": category["Name"], "Option": option["Name"],
+                        "TrackingCategoryID": category["TrackingCategoryID"], "TrackingOptionID": option["TrackingOptionID"]})
+        return out
 
     def _currency(self, doc: dict, old: dict | None, errors: list[str]) -> None:
         code = doc.get("CurrencyCode") or (old or {}).get("CurrencyCode") or self.base_currency
