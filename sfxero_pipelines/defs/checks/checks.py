@@ -102,8 +102,6 @@ def evaluate_suite(context, staging: StagingDatabase, suite_name: str, cfg: Chec
             held, released = sync_holds(conn, table_name=outcome.hold_table, suite=suite_name,
                                         failures=outcome.record_failures, run_id=context.run.run_id)
             still_open = len(open_holds(conn, outcome.hold_table, stage="check"))
-    level = "blocks" if outcome.blocking else f"{outcome.bad_rows} bad"
-    context.log.info(f"{suite_name}: {outcome.rows} rows checked, {level}; held {held} new, released {released}")
     return quality_result(outcome, held=held, released=released, still_open=still_open, cfg=cfg)
 
 

@@ -56,7 +56,6 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
         summary, ids = built.summary, built.plan_ids
         for recipe in recipes:
             counts = summary.get(recipe, dict.fromkeys(ACTIONS, 0))
-            context.log.info(f"{recipe}: " + ", ".join(f"{n} {a}" for a, n in counts.items()))
             yield dg.MaterializeResult(asset_key=plan_key(recipe), metadata={
                 "plan_id": ids.get(recipe, ""), "stored": outcome.get(recipe, "empty"),
                 "dagster/row_count": sum(counts.values()), **{f"rows_{a}": n for a, n in counts.items()},
@@ -88,7 +87,6 @@ def build_declared_asset(name: str) -> dg.AssetsDefinition:
             outcome = write_plan(conn, built.rows, recipes=(name,))
             names = plan_names(conn, built.rows, per_action=PREVIEW_ROWS)
         counts = built.summary.get(name, dict.fromkeys(ACTIONS, 0))
-        context.log.info(f"{name}: " + ", ".join(f"{n} {a}" for a, n in counts.items()))
         return dg.MaterializeResult(metadata={
             "plan_id": built.plan_ids.get(name, ""), "stored": outcome.get(name, "empty"),
             "dagster/row_count": sum(counts.values()), **{f"rows_{a}": n for a, n in counts.items()},

@@ -55,8 +55,6 @@ def build_salesforce_extract_asset(sobject: str) -> dg.AssetsDefinition:
         with staging.engine.connect() as conn:
             total = conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one()
         budget = {"used": usage[0], "max": usage[1], "left": usage[1] - usage[0]} if usage else {}
-        context.log.info(f"{sobject}: staged {report.rows} rows ({report.deleted} deleted, "
-                         f"{report.invalid} flagged invalid) for {report.window.describe()}")
         return dg.MaterializeResult(metadata=extract_metadata(table=table, total_rows=total, report=report,
                                                               api_calls=calls, budget=budget))
 

@@ -19,12 +19,10 @@ from ...extract.xero import extract_xero_journals, extract_xero_paged, extract_x
 from ...extract.xero_objects import XERO_OBJECTS, XeroObject
 from .resources import XeroResource
 
-def _result(context, client, staging: StagingDatabase, obj: XeroObject, report) -> dg.MaterializeResult:
+def _result(client, staging: StagingDatabase, obj: XeroObject, report) -> dg.MaterializeResult:
     calls, limits = dict(client.api_calls), dict(client.limits)
     with staging.engine.connect() as conn:
         total = conn.execute(sa.text(f'SELECT count(*) FROM "{obj.table}"')).scalar_one()
-    context.log.info(f"{obj.key}: staged {report.rows} rows ({report.deleted} deleted, "
-                     f"{report.invalid} flagged invalid) for {report.window.describe()}")
     return dg.MaterializeResult(metadata=extract_metadata(table=obj.table, total_rows=total, report=report,
                                                           api_calls=calls, budget=limits))
 
@@ -50,7 +48,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
                     partition_end=window.end.astimezone(dt.timezone.utc),
                     lookback=dt.timedelta(seconds=config.lookback_seconds), page_size=config.xero.page_size,
                     run_id=context.run.run_id)
-                return _result(context, client, staging, obj, report)
+                return _result(client, staging, obj, report)
 
         return _paged
 
@@ -65,7 +63,7 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     @dg.asset(description=f"{description} {serves(obj.table)}", **common)
     def _whole(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
         with only_transient_retried(), xero.get_client() as client:
-            return _result(context, client, staging, obj, extract_whole(client, staging.engine, obj,
+            return _result(client, staging, obj, extract_whole(client, staging.engine, obj,
                                                                          run_id=context.run.run_id))
 
     return _whole
