@@ -325,6 +325,13 @@ def template_fields(template: str) -> list[str]:
     return _PLACEHOLDER.findall(template)
 
 
+def short_field_specs(value):
+    """`Name: ProductCode` is short for `Name: {from: ProductCode}`."""
+    if isinstance(value, dict):
+        return {k: ({"from": v} if isinstance(v, str) else v) for k, v in value.items()}
+    return value
+
+
 class LinesSpec(_Model):
     """A Xero array of records (`LineItems`) filled from a Salesforce child object: one element per live
     child record of the source record (by Id), each field mapped like a recipe's own fields."""
@@ -338,9 +345,7 @@ class LinesSpec(_Model):
     @field_validator("fields", mode="before")
     @classmethod
     def _short_fields(cls, value):
-        if isinstance(value, dict):
-            return {k: ({"from": v} if isinstance(v, str) else v) for k, v in value.items()}
-        return value
+        return short_field_specs(value)
 
     @model_validator(mode="after")
     def _check(self) -> LinesSpec:
@@ -392,9 +397,7 @@ class DeclaredRecipe(_Model):
     @field_validator("fields", mode="before")
     @classmethod
     def _short_fields(cls, value):
-        if isinstance(value, dict):
-            return {k: ({"from": v} if isinstance(v, str) else v) for k, v in value.items()}
-        return value
+        return short_field_specs(value)
 
     @field_validator("fields")
     @classmethod

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import FAST_XERO
 from ..extract.test_salesforce_extract import simple_salesforce
 from ..push.conftest import live, records
-from .test_r8_items_e2e import _sfxero
+from .test_r8_items_e2e import _sfxero, example_world
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "r11_opportunities_to_quotes.yaml"
 STAGE = "Proposal/Price Quote"
@@ -42,11 +41,7 @@ def _quotes_by_reference(server) -> dict[str, list[dict]]:
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.chaos)])
 def test_r11_quotes_converge_with_their_lines_and_follow_a_changed_quantity(make_sandbox, tmp_path, backend, request):
-    server = make_sandbox(size="30", seed=7, xero_limits=FAST_XERO)
-    url = f"sqlite:///{tmp_path / 'staging.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    env = {**server.env, "SFXERO_STAGING_URL": url, "DAGSTER_HOME": str(tmp_path / "home"),
-           "SFXERO_CONFIG": str(EXAMPLE)}
-    (tmp_path / "home").mkdir()
+    server, env = example_world(make_sandbox, tmp_path, backend, request, EXAMPLE)
 
     first = _sfxero(env, "sync")
     assert first.returncode in (0, 1) and "Converged:" in first.stdout, first.stdout[-3000:] + first.stderr[-3000:]

@@ -30,6 +30,15 @@ def _sfxero(env: dict, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, **env}, timeout=900)
 
 
+def example_world(make_sandbox, tmp_path, backend: str, request, config: Path) -> tuple:
+    """A sandbox (size 30, seed 7) and the environment of `sfxero` runs staging on `backend` with `config`."""
+    server = make_sandbox(size="30", seed=7, xero_limits=FAST_XERO)
+    url = f"sqlite:///{tmp_path / 'staging.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    env = {**server.env, "SFXERO_STAGING_URL": url, "DAGSTER_HOME": str(tmp_path / "home"), "SFXERO_CONFIG": str(config)}
+    (tmp_path / "home").mkdir()
+    return server, env
+
+
 def _standard_usd_prices(server) -> dict[str, float]:
     standard = {p["Id"] for p in records(server, "sf", "Pricebook2") if p.get("IsStandard")}
     out: dict[str, float] = {}
@@ -51,11 +60,7 @@ def _items_by_code(server) -> dict[str, list[dict]]:
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.chaos)])
 def test_r8_converges_and_a_new_product_gets_its_item_before_its_invoice(make_sandbox, tmp_path, backend, request):
-    server = make_sandbox(size="30", seed=7, xero_limits=FAST_XERO)
-    url = f"sqlite:///{tmp_path / 'staging.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    env = {**server.env, "SFXERO_STAGING_URL": url, "DAGSTER_HOME": str(tmp_path / "home"),
-           "SFXERO_CONFIG": str(EXAMPLE)}
-    (tmp_path / "home").mkdir()
+    server, env = example_world(make_sandbox, tmp_path, backend, request, EXAMPLE)
     declared = yaml.safe_load(EXAMPLE.read_text())
     declared["recipes"]["R8"]["deletes"] = "archive"
     declared["push"] = {"max_deletes": 1}  # the mass-change guard lets one delete through unapproved
