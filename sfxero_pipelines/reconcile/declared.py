@@ -335,7 +335,7 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
         missing = src.id.map(lambda i: _tracking_problem(lines.get(i, []), options)).astype("object")
 
     def xero_lines(s: pd.Series) -> pd.Series:
-        return s.map(lambda got: _canonical_lines(_project_lines(got, fields))).astype("object")
+        return pd.Series([_canonical_lines(doc) for doc in _project_lines(s, fields)], index=s.index, dtype="object")
 
     return FieldPlan(array, "array", values, None, r.source.system,
                      f"{name} {spec.source} lines→{array} ({', '.join(spec.fields)})", xero_lines, missing)
@@ -370,19 +370,26 @@ def _tracking_problem(lines: list[dict], options: dict[str, set[str]]) -> str | 
     return None
 
 
-def _project_lines(got, fields: dict[str, str]) -> list[dict]:
-    """Xero's lines reduced to the mapped fields, each in its kind's form (as the source side is)."""
-    out = []
-    for line in got if isinstance(got, list) else []:
-        one = {}
-        line = line if isinstance(line, dict) else {}
-        tracked = {t.get("Name"): t.get("Option") for t in line.get("Tracking") or [] if isinstance(t, dict)}
-        for f, kind in fields.items():
-            got_value = tracked.get(f[len(TRACKING_PREFIX):]) if f.startswith(TRACKING_PREFIX) else line.get(f)
-            v = _plain(_kind_fn(kind)(pd.Series([got_value], dtype="object")).iloc[0])
-            if v is not None:
-                one[f] = v
-        out.append(one)
+def _project_lines(docs: pd.Series, fields: dict[str, str]) -> list[list[dict]]:
+    """Each document's Xero lines reduced to the mapped fields, each in its kind's form (as the source
+    side is). Every field is brought to its kind in one pass over all the lines of all the documents."""
+    lines = [[line if isinstance(line, dict) else {} for line in got] if isinstance(got, list) else []
+             for got in docs]
+    flat = [line for doc in lines for line in doc]
+    tracked = [{t.get("Name"): t.get("Option") for t in line.get("Tracking") or [] if isinstance(t, dict)}
+               for line in flat]
+    columns = {}
+    for f, kind in fields.items():
+        raw = [t.get(f[len(TRACKING_PREFIX):]) for t in tracked] if f.startswith(TRACKING_PREFIX) else \
+            [line.get(f) for line in flat]
+        columns[f] = _kind_fn(kind)(pd.Series(raw, dtype="object")).to_numpy()
+    out, pos = [], 0
+    for doc in lines:
+        projected = []
+        for _ in doc:
+            projected.append({f: v for f, col in columns.items() if (v := _plain(col[pos])) is not None})
+            pos += 1
+        out.append(projected)
     return out
 
 
