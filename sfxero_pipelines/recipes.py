@@ -29,5 +29,9 @@ RECIPE_TITLES: dict[str, str] = {
     R6: "Overdue Xero customers → Salesforce Campaign members", R7: "Activated Orders → Xero ACCREC invoices",
 }
 
+#: The system each built-in recipe's plan writes into: its push job runs the plan's blocking checks.
+WRITES_TO: dict[str, str] = {R1: "xero", R2: "xero", R7: "xero", R3: "salesforce", R4: "salesforce",
+                             R5: "salesforce", R6: "salesforce"}
+
 #: Every recipe code, in order.
 RECIPES: tuple[str, ...] = (R1, R2, R3, R4, R5, R6, R7)

@@ -50,7 +50,7 @@ def test_definitions_load_without_credentials_and_a_client_names_the_missing_one
 
 def test_the_verifying_pass_checks_every_suite_and_no_soft_signal():
     """`sfxero sync`'s verifying pass runs hold_check_job: every check that holds or blocks records (all of
-    check_job's but the signals), so its ~70 signal results are not written to the event log twice."""
+    check_job's but the signals), so its signal results (one per staged table) are not written to the event log twice."""
     from sfxero_pipelines.cli.sync_cmd import stage_jobs
 
     definitions = defs()
@@ -59,20 +59,25 @@ def test_the_verifying_pass_checks_every_suite_and_no_soft_signal():
     assert stage_jobs("extract", definitions, verifying=True) == stage_jobs("extract", definitions)
     full = definitions.resolve_job_def("check_job").asset_layer.asset_graph.asset_check_keys
     holding = definitions.resolve_job_def("hold_check_job").asset_layer.asset_graph.asset_check_keys
-    signals = {k for k in full if k.name in ("freshness", "row_count", "schema_drift")}
+    signals = {k for k in full if k.name == "signals"}
     assert signals and holding == full - signals
     assert {k.name for k in holding} >= {"quality", "accounting_invoice_push", "accounting_contact_push"}
 
 
-def test_the_plans_push_checks_run_in_each_push_job_and_not_in_reconcile_job():
-    """Every plan's blocking `ready_to_push` and `mass_change` run first in both push jobs (nothing reaches a
-    target before them); reconcile_job stores plans without them, so a cycle does not evaluate them twice."""
+def test_each_push_job_runs_the_push_checks_of_the_plans_it_writes_and_reconcile_job_none():
+    """A plan's blocking `ready_to_push` and `mass_change` run first in the push job of the system its rows
+    go to (nothing reaches that target before them), and only there: a plan held by the guard stops the
+    push into its own target, not the other system's. reconcile_job stores plans without them, so a cycle
+    does not evaluate them twice."""
     definitions = defs()
     plans = {k for k in definitions.resolve_job_def("reconcile_job").asset_layer.asset_graph.get_all_asset_keys()
              if k.to_user_string().startswith("sync_plan_")}
     assert plans
     assert not definitions.resolve_job_def("reconcile_job").asset_layer.asset_graph.asset_check_keys
-    for job in ("push_xero_job", "push_salesforce_job"):
+    into = {"xero": {"sync_plan_r1", "sync_plan_r2", "sync_plan_r7"},
+            "salesforce": {"sync_plan_r3", "sync_plan_r4", "sync_plan_r5", "sync_plan_r6"}}
+    for system, job in (("xero", "push_xero_job"), ("salesforce", "push_salesforce_job")):
         checks = definitions.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys
         for name in ("ready_to_push", "mass_change"):
-            assert {k.asset_key for k in checks if k.name == name} == plans, (job, name)
+            assert {k.asset_key.to_user_string() for k in checks if k.name == name} == into[system], (job, name)
+    assert {dg.AssetKey(p) for p in into["xero"] | into["salesforce"]} == plans

@@ -440,6 +440,12 @@ class DeclaredRecipe(_Model):
         return "sf_to_xero" if self.to.xero else "xero_to_sf"
 
     @property
+    def writes_to(self) -> frozenset[str]:
+        """The systems this recipe's plan writes into: its target, and its source too when two-way."""
+        target = "xero" if self.to.xero else "salesforce"
+        return frozenset({"xero", "salesforce"}) if self.sync == "two_way" else frozenset({target})
+
+    @property
     def key_rule(self) -> MatchRule | None:
         """The first key pair: what a create is looked up by after a crash (lookup-before-create)."""
         return next((r for r in self.match if r.kind == "key"), None)

@@ -229,5 +229,5 @@ def test_sync_stage_check_runs_headless_and_prints_a_table(checked_world, monkey
     # Default max_bad_share (10 %): 1 of 2 live Xero contacts bad blocks xero_contact (and what depends on it).
     assert not ok and by_key[("xero_contact", "quality")][2] == "ERROR"
     assert by_key[("sf_product2", "quality")][2] == "ok" and by_key[("sf_product2", "quality")][3] == 2
-    assert by_key[("sf_account", "freshness")][2] == "ok"
+    assert by_key[("sf_account", "signals")][2] == "ok"
     assert "table" in out.splitlines()[0] and "xero_contact" in out and "ERROR" in out

@@ -105,3 +105,23 @@ def test_a_two_way_recipe_that_cannot_write_back_is_refused(change, key, fragmen
         parse_config(data)
     line = str(exc.value)
     assert line.startswith(f"sfxero.yaml: {key}") and fragment in line, line
+
+
+def test_a_two_way_recipes_checks_run_in_both_push_jobs(sqlite_staging, tmp_path, monkeypatch):
+    """Its plan has rows for both systems (the test above), so each push job runs its blocking checks before
+    writing; a one-way recipe's run only in the job of its target."""
+    import yaml
+
+    from sfxero_pipelines.defs.sync.jobs import plans_writing_to
+
+    _stage(sqlite_staging)
+    data = _config()
+    data["recipes"]["ONEW"] = {**data["recipes"]["SUPP"], "sync": "one_way",
+                               "fields": {"Name": "Name", "Xero_Contact_Id__c": "ContactID"}}
+    rows = _rows(sqlite_staging, data)
+    assert set(rows) == {"sf_to_xero", "xero_to_sf"}
+    config = tmp_path / "sfxero.yaml"
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("SFXERO_CONFIG", str(config))
+    assert "sync_plan_supp" in plans_writing_to("xero") and "sync_plan_supp" in plans_writing_to("salesforce")
+    assert "sync_plan_onew" in plans_writing_to("salesforce") and "sync_plan_onew" not in plans_writing_to("xero")

@@ -7,8 +7,9 @@
 - `accounting_invoice_push` (on `sf_opportunity`) and `accounting_contact_push` (on `sf_account`),
   `blocking=True`: pre-validation against staged Xero reference data, so a push is not the first
   place an accounting rule fails. Same hold / block semantics.
-- `freshness`, `row_count`, `schema_drift` (one multi-asset check, `can_subset=True`): soft signals,
-  always `AssetCheckSeverity.WARN`, never blocking.
+- `signals` (one per staged table, all in one multi-asset check, `can_subset=True`): the soft signals
+  freshness, row-count drop and (Salesforce) schema drift, always `AssetCheckSeverity.WARN`, never
+  blocking; the description names the signals that fired, the metadata holds each one's finding.
 
 Every result carries the failing ids (a sample, with the count) and a per-expectation summary in
 its metadata, so a person can act from the Dagster UI. Checks are unpartitioned: they check the
@@ -39,8 +40,9 @@ ACCOUNTING_DEPS = {
                                 "xero_tax_rate", "xero_invoice"),
     "accounting_contact_push": ("xero_contact",),
 }
-#: The one multi-asset check carrying every soft signal (its op's name).
+#: The one multi-asset check carrying every soft signal (its op's name), and its check per table.
 SIGNALS_CHECK = "staging_signals"
+SIGNALS = "signals"
 _PARAM_TABLES = {"xero_document_ids": ("xero_invoice", "xero_bill"), "active_account_codes": ("xero_account",),
                  "active_tax_types": ("xero_tax_rate",)}
 
@@ -132,14 +134,28 @@ def _latest_row_counts(instance, table: str) -> tuple[int | None, int | None, di
     return counts[0], counts[1], drift
 
 
+def signals_result(key: dg.AssetKey, found: list[signals.Signal]) -> dg.AssetCheckResult:
+    """One WARN-only result carrying every signal of a table: passed when none fires; the description
+    names those that did (or, all quiet, what each found)."""
+    firing = [s for s in found if not s.ok]
+    metadata = {s.name: s.message for s in found}
+    for s in found:
+        metadata.update({k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v
+                         for k, v in s.metadata.items() if v is not None})
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=SIGNALS, passed=not firing, severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{s.name}: {s.message}" for s in firing or found), metadata=metadata)
+
+
 def build_signal_checks(tables: list[str], cfg: ChecksConfig | None = None) -> dg.AssetChecksDefinition:
-    specs = []
-    for table in tables:
-        specs += [dg.AssetCheckSpec("freshness", asset=table, description="WARN when the newest extract is stale"),
-                  dg.AssetCheckSpec("row_count", asset=table, description="WARN when the row count drops sharply")]
-        if table.startswith("sf_"):
-            specs.append(dg.AssetCheckSpec("schema_drift", asset=table,
-                                           description="WARN when Salesforce describe added, removed or retyped a field"))
+    # One check per table rather than one per signal: each check result costs Dagster a planned event,
+    # an evaluation and an output (about 20 ms of a cycle each, ~40 fewer results for 23 tables), and
+    # the signals of one table are read together anyway.
+    specs = [dg.AssetCheckSpec(SIGNALS, asset=table,
+                               description="WARN when the newest extract is stale, the row count drops sharply"
+                                           + (", or Salesforce describe added, removed or retyped a field"
+                                              if table.startswith("sf_") else ""))
+             for table in tables]
 
     @dg.multi_asset_check(specs=specs, can_subset=True, name=SIGNALS_CHECK,
                           description="Soft signals on staged tables (never blocking).")
@@ -150,23 +166,14 @@ def build_signal_checks(tables: list[str], cfg: ChecksConfig | None = None) -> d
         with staging.begin() as conn:
             for table in tables:
                 key = dg.AssetKey(table)
-                names = {k.name for k in selected if k.asset_key == key}
-                if not names:
+                if dg.AssetCheckKey(key, SIGNALS) not in selected:
                     continue
-                found = []
                 latest, previous, drift = _latest_row_counts(context.instance, table)
-                if "freshness" in names:
-                    found.append(signals.freshness(conn, table, config, now))
-                if "row_count" in names:
-                    found.append(signals.row_count_drop(signals.staged_count(conn, table), latest, previous, config))
-                if "schema_drift" in names:
+                found = [signals.freshness(conn, table, config, now),
+                         signals.row_count_drop(signals.staged_count(conn, table), latest, previous, config)]
+                if table.startswith("sf_"):
                     found.append(signals.schema_drift(conn, table, config, now, drift))
-                for signal in found:
-                    yield dg.AssetCheckResult(
-                        asset_key=key, check_name=signal.name, passed=signal.ok, severity=dg.AssetCheckSeverity.WARN,
-                        description=signal.message,
-                        metadata={"message": signal.message, **{k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v
-                                                                 for k, v in signal.metadata.items() if v is not None}})
+                yield signals_result(key, found)
 
     return _signals
 

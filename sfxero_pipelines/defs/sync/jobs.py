@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ...config import load_config
+from ...reconcile.build import FAMILIES
+from ...recipes import WRITES_TO
 from ..extract_metadata import EXTRACT_KIND_TAG
+from ..reconciliation.assets import plan_key
 from .tags import TARGET_TAG, tenant_tags
 
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
@@ -42,26 +46,41 @@ check_job = dg.define_asset_job(
 # `ready_to_push`) before writing it. reconcile_job runs none of them: here `ready_to_push` only
 # foretold the push jobs' own verdict on the same stored plans, at 7 steps per reconcile run.
 PLANS = dg.AssetSelection.groups("reconciliation")
-PUSH_CHECKS = PLANS - PLANS.without_checks()  # the plans' checks, not the plans
 reconcile_job = dg.define_asset_job(
     "reconcile_job", tags=tenant_tags("reconcile_job"),
     selection=PLANS.without_checks(),
     description="Compare staged Salesforce and Xero data: store the sync plan per recipe and the reconciliation report.",
 )
 
+
+def plans_writing_to(system: str) -> list[str]:
+    """The plan assets with rows for `system`: built-in recipes by `WRITES_TO`, declared ones by their target
+    (and their source too when two-way)."""
+    declared = load_config().recipes.declared
+    return [plan_key(r) for family in FAMILIES.values() for r in family if WRITES_TO[r] == system] + \
+        [plan_key(name) for name, recipe in declared.items() if system in recipe.writes_to]
+
+
+def push_checks(system: str) -> dg.AssetSelection:
+    """The blocking checks of the plans whose rows go to `system` (not the plans). A plan held by the guard
+    stops the push into its own target only: a mass change of balances flowing back to Salesforce (R4) does
+    not hold the invoices going to Xero, as one held record does not hold the others."""
+    plans = dg.AssetSelection.assets(*plans_writing_to(system))
+    return plans - plans.without_checks()
+
+
 # One job per target system: the `sfxero/target` and tenant tags (tags.py) let the run queue admit one
 # writer per system and tenant (dagster.yaml tag_concurrency_limits); the assets' own RetryPolicy
 # reruns a step after transient trouble.
-# Each also runs the plans' blocking checks (`ready_to_push`, `mass_change`) first: a failed one stops
-# the push step.
+# Each also runs the blocking checks (`ready_to_push`, `mass_change`) of the plans it writes first: a
+# failed one stops the push step.
 push_xero_job = dg.define_asset_job(
-    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | PUSH_CHECKS,
+    "push_xero_job", selection=dg.AssetSelection.assets("xero_push") | push_checks("xero"),
     tags={TARGET_TAG: "xero", **tenant_tags("push_xero_job")},
     description="Write the latest sync plan's Salesforce → Xero rows (and their write-backs).",
 )
 push_salesforce_job = dg.define_asset_job(
-    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push") | PUSH_CHECKS,
+    "push_salesforce_job", selection=dg.AssetSelection.assets("salesforce_push") | push_checks("salesforce"),
     tags={TARGET_TAG: "salesforce", **tenant_tags("push_salesforce_job")},
     description="Write the latest sync plan's Xero → Salesforce rows.",
 )
-
