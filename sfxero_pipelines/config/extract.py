@@ -2,7 +2,7 @@
 
 ```yaml
 extract:
-  start_date: "2024-01-01"     # first daily partition: a backfill from here is the historical sync
+  start_date: "2024-01-01"     # first daily partition (default: the day the staging database was set up)
   lookback_seconds: 300        # incremental reads start this far before the saved cursor
   salesforce: {objects: [Account, Contact, ...], batch_size: 2000, bulk_threshold: 50000}
   xero: {objects: [contacts, invoices, ...], page_size: 1000}   # journals: opt in (needs the journals scope)
@@ -62,8 +62,8 @@ class XeroExtract(StrictModel):
 
 
 class ExtractConfig(StrictModel):
-    #: First daily partition: a backfill from here is the historical sync.
-    start_date: dt.date = Field(dt.date(2024, 1, 1), strict=False)
+    #: First daily partition. None: the day the staging database was set up (`defs/partitions.py`).
+    start_date: dt.date | None = Field(None, strict=False)
     #: Incremental reads start this far before the saved cursor: late commits and same-second
     #: writes land behind a cursor, and the upsert makes re-reading them harmless.
     lookback_seconds: int = Field(300, ge=0, le=86_400)
@@ -72,11 +72,11 @@ class ExtractConfig(StrictModel):
 
     @field_validator("start_date")
     @classmethod
-    def _not_in_future(cls, start: dt.date) -> dt.date:
+    def _not_in_future(cls, start: dt.date | None) -> dt.date | None:
         # Partitions are UTC days from start_date: a later start leaves no partition for today, so
         # no sync could run at all.
         today = dt.datetime.now(dt.timezone.utc).date()
-        if start > today:
+        if start is not None and start > today:
             raise ValueError(f"{start.isoformat()} is in the future (today is {today.isoformat()} UTC): "
                              "the first daily partition must be today or earlier")
         return start

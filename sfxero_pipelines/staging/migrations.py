@@ -115,6 +115,18 @@ def current_version(conn: sa.Connection) -> int:
     return conn.execute(sa.select(sa.func.coalesce(sa.func.max(schema.schema_version.c.version), 0))).scalar_one()
 
 
+def created_on(conn: sa.Connection) -> dt.date | None:
+    """The UTC day this staging database was set up (its first migration), None before that."""
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return None
+    first = conn.execute(sa.select(sa.func.min(schema.schema_version.c.applied_at))).scalar()
+    if isinstance(first, str):  # SQLite's min() over a DateTime column hands back its text
+        first = dt.datetime.fromisoformat(first)
+    if first is None:
+        return None
+    return (first if first.tzinfo else first.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc).date()
+
+
 def migrate(engine: sa.Engine) -> list[int]:
     """Bring the schema to LATEST_VERSION; returns the versions applied now (empty when up to date)."""
     applied: list[int] = []

@@ -78,12 +78,12 @@ def test_the_loaded_schedule_passes_dagsters_own_tick_evaluation(instance):
     from sfxero_pipelines.definitions import defs
 
     repo = defs().get_repository_def()
-    tick = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+    tick = dt.datetime.now(dt.timezone.utc)
     data = repo.get_schedule_def("extract_schedule").evaluate_tick(
         dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=repo))
     [request] = data.run_requests
-    assert request.partition_key == "2025-03-01"
-    assert request.tags["dagster/partition"] == "2025-03-01"
+    assert request.partition_key == tick.date().isoformat()
+    assert request.tags["dagster/partition"] == tick.date().isoformat()
 
 
 @pytest.mark.parametrize("enabled, schedule_status, sensor_status", [

@@ -7,8 +7,11 @@ import datetime as dt
 import json
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
+import yaml
 
+from sfxero_pipelines.config import config_path, read_yaml
 from sfxero_pipelines.defs.staging.resources import StagingDatabase
 from sfxero_pipelines.defs.xero.resources import XeroResource
 
@@ -23,6 +26,20 @@ def xero_resource(server, **overrides) -> XeroResource:
 
 def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
+
+
+@pytest.fixture
+def past_days(tmp_path, monkeypatch) -> dt.date:
+    """sfxero.yaml with `extract.start_date` a year back, as a team that backfills past days sets it: extract
+    assets built from now on have a partition per day since (by default they start the day the staging
+    database was set up). Returns that first day."""
+    start = today() - dt.timedelta(days=365)
+    data = read_yaml(config_path()) or {}
+    data.setdefault("extract", {})["start_date"] = start.isoformat()
+    config = tmp_path / "sfxero-past-days.yaml"
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("SFXERO_CONFIG", str(config))
+    return start
 
 
 def materialize(assets: list, resources: dict, *, partition: dt.date | None = None,

@@ -21,7 +21,6 @@ from .conftest import materialize, metadata_of, salesforce_resource, staged, tod
 
 OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2", "PricebookEntry", "Lead",
            "Campaign", "CampaignMember", "Order", "OrderItem"]
-ASSETS = {o: build_salesforce_extract_asset(o) for o in OBJECTS}
 TABLES = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "sf_opportunity",
           "OpportunityLineItem": "sf_opportunity_line_item", "Product2": "sf_product2",
           "PricebookEntry": "sf_pricebook_entry", "Lead": "sf_lead", "Campaign": "sf_campaign",
@@ -29,7 +28,9 @@ TABLES = {"Account": "sf_account", "Contact": "sf_contact", "Opportunity": "sf_o
 
 
 def _run(server, staging, objects: list[str], **kwargs):
-    return materialize([ASSETS[o] for o in objects], {"salesforce": salesforce_resource(server), "staging": staging},
+    # Built now: the partitions follow the configuration in force (see `past_days`).
+    return materialize([build_salesforce_extract_asset(o) for o in objects],
+                       {"salesforce": salesforce_resource(server), "staging": staging},
                        **kwargs)
 
 
@@ -126,7 +127,7 @@ def _by_day(server) -> dict[dt.date, list[str]]:
     return out
 
 
-def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, staging):
+def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, staging, past_days):
     fixtures, _ = _dated_fixture()
     server = make_sandbox(fixtures=fixtures)
     by_day = _by_day(server)
@@ -144,7 +145,7 @@ def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, st
     assert rows[by_day[other_day][0]]["name"] == "corrupted"
 
 
-def test_backfill_over_30_days_equals_full_extract(make_sandbox, staging, tmp_path):
+def test_backfill_over_30_days_equals_full_extract(make_sandbox, staging, tmp_path, past_days):
     from sfxero_pipelines.defs.staging.resources import StagingDatabase
 
     fixtures, _ = _dated_fixture()

@@ -22,7 +22,6 @@ from .conftest import FAST_XERO, materialize, metadata_of, staged, today, xero_r
 
 PAGED = ["contacts", "invoices", "bills", "credit_notes", "bank_transactions", "payments"]
 REFERENCE = ["items", "accounts", "tax_rates", "currencies"]
-ASSETS = {key: build_xero_extract_asset(XERO_OBJECTS[key]) for key in PAGED + REFERENCE}
 
 
 def _ms(day: dt.date, hour: int = 12) -> str:
@@ -45,7 +44,9 @@ def _records(server, collection: str) -> dict[str, dict]:
 
 
 def _run(server, staging, keys: list[str], **kwargs):
-    return materialize([ASSETS[k] for k in keys], {"xero": xero_resource(server), "staging": staging}, **kwargs)
+    # Built now: the partitions follow the configuration in force (see `past_days`).
+    return materialize([build_xero_extract_asset(XERO_OBJECTS[k]) for k in keys],
+                       {"xero": xero_resource(server), "staging": staging}, **kwargs)
 
 
 def test_full_extract_equals_emulator_records(make_sandbox, staging):
@@ -127,7 +128,7 @@ def _dated_fixture() -> tuple[dict, dict[dt.date, list[str]]]:
     return {"xero": {"Contacts": [contact], "Invoices": invoices}}, by_day
 
 
-def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, staging):
+def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, staging, past_days):
     fixtures, by_day = _dated_fixture()
     server = make_sandbox(xero_limits=FAST_XERO, fixtures=fixtures)
     days = sorted(by_day)
@@ -142,7 +143,7 @@ def test_rematerializing_one_partition_fixes_exactly_its_window(make_sandbox, st
     assert rows[by_day[other_day][0]]["total"] == -1  # nothing outside its window was touched
 
 
-def test_backfill_over_30_days_equals_full_extract(make_sandbox, staging, tmp_path):
+def test_backfill_over_30_days_equals_full_extract(make_sandbox, staging, tmp_path, past_days):
     from sfxero_pipelines.defs.staging.resources import StagingDatabase
 
     fixtures, _ = _dated_fixture()
