@@ -18,8 +18,8 @@ Measured:
   evaluation, the run's queueing and launch (a run worker process), and the op's stage seconds
   (extract by id, checks, reconcile, push; the op's `stage_seconds` metadata);
 - idle: once no run is in progress and none was created for `SETTLE_S`, the emulators' counters
-  are zeroed, `idle_minutes` pass with no change, and the API calls (token requests excluded) are
-  scaled to an hour.
+  are zeroed just after a Salesforce poll (the window opens at one, as an interval does),
+  `idle_minutes` pass with no change, and the API calls (token requests excluded) are scaled to an hour.
 The floor is the API call that makes a change (its own round trip): `floor_seconds` is the median.
 """
 
@@ -49,6 +49,8 @@ from .push_bench import fast_mode
 from .soak_sim import Simulator
 
 WATCH_S = 0.5
+#: How often the idle window's opening looks for the poll it opens at (seconds).
+POLL_WATCH_S = 0.2
 #: A change not visible this long after it was made has not crossed (reported, never waited for longer).
 CROSS_TIMEOUT_S = 180.0
 #: Quiet needed before the idle window: the lane's own writes come back as changes (webhooks and the
@@ -319,8 +321,7 @@ def run_latency_bench(size: int, staging_url: str | None, *, changes: int = 60, 
                 instance = dg.DagsterInstance.get()
                 try:
                     _settle(instance, SETTLE_S, 900)
-                    for system in ("sf", "xero"):
-                        sandbox_stats(env, system, reset=True)
+                    _open_at_a_poll(env, timeout_s=120)
                     idle_runs_before = len(_lane_runs(instance))
                     time.sleep(idle_minutes * 60)
                     idle = {"salesforce": api_calls(sandbox_stats(env, "sf")),
@@ -374,6 +375,20 @@ def run_latency_bench(size: int, staging_url: str | None, *, changes: int = 60, 
         "salesforce_budget_share": SALESFORCE_SHARE,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _open_at_a_poll(env: dict, timeout_s: float) -> None:
+    """Zero both emulators' counters just after the lane's next Salesforce poll. The polls keep a fixed
+    cadence, so a window opened at one counts one poll per interval; opened anywhere, ten minutes of
+    10 s polls held 60 or 61 of them by phase alone (a poll at each end)."""
+    sandbox_stats(env, "sf", reset=True)
+    deadline = time.monotonic() + timeout_s
+    while not api_calls(sandbox_stats(env, "sf")):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the lane polled Salesforce no time in {timeout_s:.0f} s: is its sensor running?")
+        time.sleep(POLL_WATCH_S)
+    for system in ("sf", "xero"):
+        sandbox_stats(env, system, reset=True)
 
 
 def _first_sync(env: dict, cwd: Path) -> None:

@@ -32,6 +32,15 @@ def test_ticks_every_five_seconds_poll_every_ten_on_average():
     assert min(gaps) > 4 and max(gaps) < 16
 
 
+def test_ten_minutes_opened_at_a_poll_hold_sixty_polls_at_most():
+    """What `sfxero bench latency` counts for its idle figure: a window opened just after a poll."""
+    for tick_s, jitter_s in ((5.0, 0.01), (5.0, 0.4), (5.01, 0.05)):
+        polls = [(p - START).total_seconds() for p in _polls(tick_s=tick_s, jitter_s=jitter_s, hours=3)]
+        for i, opened in enumerate(polls[:-70]):
+            in_window = [p for p in polls[i + 1:] if p <= opened + 0.2 + 600]
+            assert 58 <= len(in_window) <= 60, (tick_s, jitter_s, opened, len(in_window))
+
+
 def test_timing_from_the_tick_would_stretch_the_interval():
     """What the slot prevents: measured from the last poll's tick, jittered ticks poll every 15 s half the time."""
     rng, last, polls, now = random.Random(5), None, 0, START
