@@ -107,12 +107,14 @@ def test_a_two_way_recipe_that_cannot_write_back_is_refused(change, key, fragmen
     assert line.startswith(f"sfxero.yaml: {key}") and fragment in line, line
 
 
-def test_a_two_way_recipes_checks_run_in_both_push_jobs(sqlite_staging, tmp_path, monkeypatch):
+def test_a_two_way_recipes_plan_is_tagged_for_both_push_jobs(sqlite_staging, tmp_path, monkeypatch):
     """Its plan has rows for both systems (the test above), so each push job runs its blocking checks before
-    writing; a one-way recipe's run only in the job of its target."""
+    writing (push jobs select them by these tags, test_definitions); a one-way recipe's only the job of its
+    target."""
     import yaml
 
-    from sfxero_pipelines.defs.sync.jobs import plans_writing_to
+    # Imported first: the module reads the configuration's declared recipes once, at import.
+    from sfxero_pipelines.defs.reconciliation.assets import build_declared_asset, writes_tag
 
     _stage(sqlite_staging)
     data = _config()
@@ -123,5 +125,6 @@ def test_a_two_way_recipes_checks_run_in_both_push_jobs(sqlite_staging, tmp_path
     config = tmp_path / "sfxero.yaml"
     config.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("SFXERO_CONFIG", str(config))
-    assert "sync_plan_supp" in plans_writing_to("xero") and "sync_plan_supp" in plans_writing_to("salesforce")
-    assert "sync_plan_onew" in plans_writing_to("salesforce") and "sync_plan_onew" not in plans_writing_to("xero")
+    tags = {name: next(iter(build_declared_asset(name).tags_by_key.values())) for name in ("SUPP", "ONEW")}
+    assert tags["SUPP"][writes_tag("xero")] == tags["SUPP"][writes_tag("salesforce")] == "true"
+    assert tags["ONEW"][writes_tag("salesforce")] == "true" and writes_tag("xero") not in tags["ONEW"]

@@ -16,6 +16,7 @@ import os
 import dagster as dg
 
 from ...config import load_config
+from ...recipes import WRITES_TO
 from ...reconcile.build import FAMILIES, build_declared, build_family
 from ...reconcile.declared import declared_tables
 from ...reconcile.plan import ACTIONS
@@ -35,6 +36,16 @@ def plan_key(recipe: str) -> str:
     return f"sync_plan_{recipe.lower()}"
 
 
+def writes_tag(system: str) -> str:
+    """The tag a plan asset carries when its rows go to `system` (the push job of that system selects
+    the blocking checks of those plans by it)."""
+    return f"sfxero/writes_{system}"
+
+
+def writes_tags(systems) -> dict[str, str]:
+    return {writes_tag(s): "true" for s in sorted(systems)}
+
+
 def build_plan_asset(family: str) -> dg.AssetsDefinition:
     recipes = FAMILIES[family]
 
@@ -42,7 +53,8 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
         name=f"plan_{family}",
         specs=[dg.AssetSpec(plan_key(r), group_name=GROUP, kinds={"sql", "python"}, deps=FAMILY_DEPS[family],
                             description=plan_description(r),
-                            tags={"sfxero/recipe": r, "sfxero/enabled": str(enabled(r)).lower()},
+                            tags={"sfxero/recipe": r, "sfxero/enabled": str(enabled(r)).lower(),
+                                  **writes_tags({WRITES_TO[r]})},
                             metadata={"dagster/table_name": "sync_plan", "recipe": r, "enabled": enabled(r)})
                for r in recipes],
         can_subset=False,
@@ -76,7 +88,8 @@ def build_declared_asset(name: str) -> dg.AssetsDefinition:
     refs = sorted({plan_key(s.via) for s in recipe.fields.values() if s.via and recipe.source.xero})
 
     @dg.asset(name=plan_key(name), group_name=GROUP, kinds={"sql", "python"}, deps=[*declared_tables(recipe), *refs],
-              tags={"sfxero/recipe": name, "sfxero/enabled": str(recipe.enabled).lower(), "sfxero/declared": "true"},
+              tags={"sfxero/recipe": name, "sfxero/enabled": str(recipe.enabled).lower(), "sfxero/declared": "true",
+                    **writes_tags(recipe.writes_to)},
               metadata={"dagster/table_name": "sync_plan", "recipe": name, "enabled": recipe.enabled},
               description=f"{state}The {name} sync plan ({title}, declared in sfxero.yaml): what the next push "
                           "creates, updates or holds, record by record with the fields that differ, stored in sync_plan.")

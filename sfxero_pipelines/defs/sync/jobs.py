@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ...config import load_config
-from ...reconcile.build import FAMILIES
-from ...recipes import WRITES_TO
 from ..extract_metadata import EXTRACT_KIND_TAG
-from ..reconciliation.assets import plan_key
+from ..reconciliation.assets import writes_tag
 from .tags import TARGET_TAG, tenant_tags
 
 # Extract jobs stage only; the staged tables' checks run once, in check_job (selecting the assets
@@ -53,19 +50,13 @@ reconcile_job = dg.define_asset_job(
 )
 
 
-def plans_writing_to(system: str) -> list[str]:
-    """The plan assets with rows for `system`: built-in recipes by `WRITES_TO`, declared ones by their target
-    (and their source too when two-way)."""
-    declared = load_config().recipes.declared
-    return [plan_key(r) for family in FAMILIES.values() for r in family if WRITES_TO[r] == system] + \
-        [plan_key(name) for name, recipe in declared.items() if system in recipe.writes_to]
-
-
 def push_checks(system: str) -> dg.AssetSelection:
-    """The blocking checks of the plans whose rows go to `system` (not the plans). A plan held by the guard
-    stops the push into its own target only: a mass change of balances flowing back to Salesforce (R4) does
-    not hold the invoices going to Xero, as one held record does not hold the others."""
-    plans = dg.AssetSelection.assets(*plans_writing_to(system))
+    """The blocking checks of the plans whose rows go to `system` (not the plans): built-in recipes by
+    `recipes.WRITES_TO`, declared ones by their target, and their source too when two-way. A plan held by
+    the guard stops the push into its own target only: a mass change of balances flowing back to
+    Salesforce (R4) does not hold the invoices going to Xero, as one held record does not hold the others.
+    By tag, resolved against the definitions loaded: declared recipes come and go with sfxero.yaml."""
+    plans = dg.AssetSelection.tag(writes_tag(system), "true")
     return plans - plans.without_checks()
 
 
