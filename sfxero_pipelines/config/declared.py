@@ -442,8 +442,7 @@ class DeclaredRecipe(_Model):
     @property
     def writes_to(self) -> frozenset[str]:
         """The systems this recipe's plan writes into: its target, and its source too when two-way."""
-        target = "xero" if self.to.xero else "salesforce"
-        return frozenset({"xero", "salesforce"}) if self.sync == "two_way" else frozenset({target})
+        return frozenset({self.to.system, self.source.system} if self.sync == "two_way" else {self.to.system})
 
     @property
     def key_rule(self) -> MatchRule | None:
