@@ -51,6 +51,10 @@ from .steps import (broken_link_rows, changes_by_row, conflict_rows, held_by, he
 CONTACT_REF, CONTACT_BY_NUMBER = "Contact.ContactID", "Contact.ContactNumber"
 
 
+#: A true `is_deleted` in any form a staged frame holds it (PostgreSQL's text, SQLite's 1).
+DELETED = ["true", "t", "1", True]
+
+
 def sf_table(sobject: str) -> str:
     return "sf_" + snake(sobject)
 
@@ -170,7 +174,7 @@ class _Resolver:
         head, rest = path.split(".", 1)
         ref_col = _col(head + "Id")
         related = _read_sf(self.conn, head, {rest}, self.key)
-        related = related[~related.is_deleted.isin(["true", "t", "1", True])]
+        related = related[~related.is_deleted.isin(DELETED)]
         values = dict(zip(related.id, related[_col(rest)]))
         return self.df[ref_col].map(values).astype("object")
 
@@ -181,7 +185,7 @@ def _lookup(conn: sa.Connection, sobject: str, spec, key: str) -> dict[str, obje
     conds = parse_where(spec.where) if spec.where else ()
     parent = f"{sobject}Id"
     rows = _read_sf(conn, obj, {parent, field, *(c.field for c in conds)}, key)
-    rows = rows[~rows.is_deleted.isin(["true", "t", "1", True])].reset_index(drop=True)
+    rows = rows[~rows.is_deleted.isin(DELETED)].reset_index(drop=True)
     rows = rows[_conditions_mask(rows, conds, _Resolver(conn, obj, rows, key))]
     rows = rows.sort_values("id", kind="mergesort")
     first = rows.drop_duplicates(_col(parent), keep="first")
@@ -210,7 +214,7 @@ def _read_xero(conn: sa.Connection, collection: str, paths: set[str]) -> pd.Data
     raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
     for p in sorted(paths | {"ContactStatus", "Status"}):
         df[f"x:{p}"] = pd.Series([_dig(r, p) for r in raws], index=df.index, dtype="object")
-    deleted = df.is_deleted.isin(["true", "t", "1", True]).to_numpy()
+    deleted = df.is_deleted.isin(DELETED).to_numpy()
     status = df["x:ContactStatus"].fillna(df["x:Status"]).fillna("ACTIVE").astype(str)
     df["_active"] = ~deleted & ~status.isin(["ARCHIVED", "DELETED", "VOIDED", "GDPRREQUEST"]).to_numpy()
     return df
@@ -307,7 +311,7 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
     kinds.update({f: "text" for f in spec.fields if f.startswith(TRACKING_PREFIX)})
     kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
     child = _read_sf(conn, spec.source, spec.reads(), key)
-    child = child[~child.is_deleted.isin(["true", "t", "1", True]).to_numpy()].reset_index(drop=True)
+    child = child[~child.is_deleted.isin(DELETED).to_numpy()].reset_index(drop=True)
     child = child[_conditions_mask(child, spec.conditions, _Resolver(conn, spec.source, child, f"{key}.where"))]
     child = child[child[_col(spec.parent)].isin(set(src.id)).to_numpy()].sort_values("id", kind="mergesort")
     child = child.reset_index(drop=True)
@@ -347,9 +351,9 @@ def _tracking_options(conn: sa.Connection) -> dict[str, set[str]] | None:
     if not load.has_table(conn, table):
         return None
     out: dict[str, set[str]] = {}
-    for raw, deleted in conn.execute(sa.text(f"SELECT raw, is_deleted FROM {load.q(conn, table)}")):
+    for (raw,) in conn.execute(sa.text(f"SELECT raw FROM {load.q(conn, table)} WHERE NOT is_deleted")):
         rec = json.loads(raw) if isinstance(raw, str) else (raw or {})
-        if rec.get("Status", "ACTIVE") == "ACTIVE" and deleted not in (True, 1, "true", "t", "1"):
+        if rec.get("Status", "ACTIVE") == "ACTIVE":
             out[rec.get("Name")] = {o.get("Name") for o in rec.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE"}
     return out
 
@@ -463,8 +467,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     reads |= {f for s in r.fields.values() for f in template_fields(s.template or "")}
     reads |= {m.source for m in r.match if m.source} | set(r.write_back)
     src = _read_sf(conn, sobject, reads, f"recipes.{name}")
-    deleted = src[src.is_deleted.isin(["true", "t", "1", True]).to_numpy()]
-    src = src[~src.is_deleted.isin(["true", "t", "1", True]).to_numpy()].reset_index(drop=True)
+    deleted = src[src.is_deleted.isin(DELETED).to_numpy()]
+    src = src[~src.is_deleted.isin(DELETED).to_numpy()].reset_index(drop=True)
     src = src[_conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))]
     src = src.reset_index(drop=True)
     fps = field_plans(conn, cfg, name, r, src)

@@ -33,7 +33,7 @@ from ..config.declared import LINKED_BUILTINS, SF_KINDS, XERO_TARGETS, DeclaredR
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
-from .declared import (FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
+from .declared import (DELETED, FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
                        create_diff, create_hold, create_rows, nest, sf_table, staged_describe)
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
@@ -41,7 +41,6 @@ from .match import match
 from .steps import changes_by_row, held_by, hold_reasons, pair_frame, sf_update_rows, split_held, staged_invalid
 
 DIRECTION = "xero_to_sf"
-_TRUE = ["true", "t", "1", True]
 
 
 def linked_sf_ids(conn: sa.Connection, via: str, planned: pd.DataFrame | None) -> dict[str, str]:
@@ -133,7 +132,7 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
         src[f"v{i}"] = fp.values.to_numpy()
     src["_missing"] = _missing_ref(fps, src.index).to_numpy()
     tgt = _read_sf(conn, sobject, set(r.fields) | {m.target for m in r.match if m.target}, key)
-    live_sf = ~tgt.is_deleted.isin(_TRUE).to_numpy()
+    live_sf = ~tgt.is_deleted.isin(DELETED).to_numpy()
     own_links = state_links.links_of(conn, name) if state_links.has_links_table(conn) else {}
 
     # -- match: the Xero records on the matching side (match.match's "sf" side is the one to place)
