@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..config import ChecksConfig
+from ..staging.timestamps import aware
 from .frames import staged_columns
 
 
@@ -28,22 +29,10 @@ class Signal:
     metadata: dict = field(default_factory=dict)
 
 
-def _aware(value) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-#: A staged timestamp as an aware UTC datetime (SQLite returns naive ones or text); `sfxero trace` reads them too.
-aware = _aware
-
-
 def freshness(conn: sa.Connection, table: str, cfg: ChecksConfig, now: dt.datetime) -> Signal:
     if staged_columns(conn, table) is None:
         return Signal("freshness", False, f"{table} has not been staged yet")
-    newest = _aware(conn.execute(sa.text(f'SELECT max(extracted_at) FROM "{table}"')).scalar())
+    newest = aware(conn.execute(sa.text(f'SELECT max(extracted_at) FROM "{table}"')).scalar())
     if newest is None:
         return Signal("freshness", False, f"{table} is empty")
     age_h = (now - newest).total_seconds() / 3600
@@ -80,7 +69,7 @@ def schema_drift(conn: sa.Connection, table: str, cfg: ChecksConfig, now: dt.dat
     if isinstance(columns, str):
         columns = json.loads(columns)
     drift = (columns or {}).get("last_drift")
-    recent = drift and (now - _aware(drift["at"])).total_seconds() / 3600 <= cfg.schema_drift_hours
+    recent = drift and (now - aware(drift["at"])).total_seconds() / 3600 <= cfg.schema_drift_hours
     found = materialization_drift or (drift if recent else None)
     if not found:
         return Signal("schema_drift", True, "no describe change recorded recently")

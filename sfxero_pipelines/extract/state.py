@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..staging.schema import extract_state
+from ..staging.timestamps import aware
 
 
 @dataclass
@@ -23,18 +24,11 @@ class ExtractState:
     columns: dict = field(default_factory=dict)  # cached describe + bookkeeping (JSON)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite returns naive datetimes for timezone=True columns; everything here is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 def load_state(conn: sa.Connection, table_name: str) -> ExtractState:
     row = conn.execute(sa.select(extract_state).where(extract_state.c.table_name == table_name)).mappings().first()
     if row is None:
         return ExtractState(table_name)
-    return ExtractState(table_name, _aware(row["cursor_modified_at"]), row["cursor_id"], dict(row["columns"] or {}))
+    return ExtractState(table_name, aware(row["cursor_modified_at"]), row["cursor_id"], dict(row["columns"] or {}))
 
 
 def save_state(conn: sa.Connection, state: ExtractState, run_id: str | None = None) -> None:

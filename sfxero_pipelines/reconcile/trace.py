@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from ..checks.signals import aware as _aware
+from ..staging.timestamps import aware as _aware
 from ..staging.state.holds import holds_of
 from ..staging.state.ledger import writes_of
 from ..staging.state.links import links_naming

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .locks import exclusive
+from .timestamps import aware
 from .state import tokens
 
 _PG_LOCK_KEY = 0x5F3E_0001  # arbitrary constant shared by every sfxero process
@@ -119,12 +120,8 @@ def created_on(conn: sa.Connection) -> dt.date | None:
     """The UTC day this staging database was set up (its first migration), None before that."""
     if not sa.inspect(conn).has_table(schema.schema_version.name):
         return None
-    first = conn.execute(sa.select(sa.func.min(schema.schema_version.c.applied_at))).scalar()
-    if isinstance(first, str):  # SQLite's min() over a DateTime column hands back its text
-        first = dt.datetime.fromisoformat(first)
-    if first is None:
-        return None
-    return (first if first.tzinfo else first.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc).date()
+    first = aware(conn.execute(sa.select(sa.func.min(schema.schema_version.c.applied_at))).scalar())
+    return None if first is None else first.astimezone(dt.timezone.utc).date()
 
 
 def migrate(engine: sa.Engine) -> list[int]:

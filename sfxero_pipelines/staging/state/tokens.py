@@ -27,6 +27,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from ...errors import ConfigError
 from ..locks import exclusive
 from ..schema import oauth_token
+from ..timestamps import aware
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
 SYSTEM_XERO = "xero"
@@ -51,13 +52,6 @@ class StoredConnection:
     access_token: str | None = field(default=None, repr=False)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes for timezone-aware columns; everything stored here is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 def _enc(cipher: Fernet, text: str | None) -> str | None:
     return None if text is None else cipher.encrypt(text.encode("utf-8")).decode("ascii")
 
@@ -76,9 +70,9 @@ def _row(row, cipher: Fernet | None) -> StoredConnection:
     return StoredConnection(
         system=row.system, tenant_id=row.tenant_id, tenant_name=row.tenant_name, grant_id=row.grant_id,
         connection_id=row.connection_id, scopes=row.scopes,
-        state=row.state, state_reason=row.state_reason, created_at=_utc(row.created_at),
-        refreshed_at=_utc(row.refreshed_at), last_used_at=_utc(row.last_used_at),
-        access_expires_at=_utc(row.access_expires_at), rotations=row.rotations or 0,
+        state=row.state, state_reason=row.state_reason, created_at=aware(row.created_at),
+        refreshed_at=aware(row.refreshed_at), last_used_at=aware(row.last_used_at),
+        access_expires_at=aware(row.access_expires_at), rotations=row.rotations or 0,
         refresh_token=_dec(cipher, row.refresh_token_enc) if cipher else None,
         access_token=_dec(cipher, row.access_token_enc) if cipher else None)
 
