@@ -537,6 +537,24 @@ class XeroClient:
         status, _body, _headers = self._call("DELETE Items", "delete_item", item_id)
         return status != 404
 
+    def add_to_contact_group(self, group_id: str, contact_ids: list[str], *, idempotency_key: str) -> list[dict]:
+        """`PUT /ContactGroups/{id}/Contacts`: adding a member twice leaves one, so a retry is safe."""
+        label = "PUT ContactGroups/{id}/Contacts"
+        status, body, _headers = self._call(label, "create_contact_group_contacts", contact_group_id=group_id,
+                                            contacts={"Contacts": [{"ContactID": c} for c in contact_ids]},
+                                            idempotency_key=idempotency_key)
+        if status == 404:
+            raise errors.ApiError(SYSTEM, label, 404, "not_found", "Xero has no such contact group (deleted since "
+                                                                   "the plan?)")
+        return json.loads(body).get("Contacts") or []
+
+    def remove_from_contact_group(self, group_id: str, contact_id: str) -> bool:
+        """`DELETE /ContactGroups/{id}/Contacts/{ContactID}`: False when it was not a member (404), the
+        outcome wanted, so a retried removal is safe."""
+        status, _body, _headers = self._call("DELETE ContactGroups/{id}/Contacts/{id}", "delete_contact_group_contact",
+                                             contact_group_id=group_id, contact_id=contact_id)
+        return status != 404
+
     def allocate_credit_note(self, credit_note_id: str, allocations: list[dict], *, idempotency_key: str) -> list[dict]:
         _status, body, _headers = self._call("PUT CreditNotes/{id}/Allocations", "create_credit_note_allocation",
                                              credit_note_id=credit_note_id,

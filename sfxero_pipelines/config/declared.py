@@ -405,7 +405,7 @@ class DeclaredRecipe(_Model):
         if not value:
             raise ValueError("map at least one field")
         for name in value:
-            if not _PATH.match(name):
+            if not (_PATH.match(name) or group_of(name)):
                 raise ValueError(f"'{name}' is not a field name or path")
         return value
 
@@ -474,7 +474,31 @@ def xero_fields() -> dict[str, dict]:
 
 
 def xero_field(collection: str, path: str) -> dict | None:
+    if collection == "Contacts" and group_of(path):
+        return {"kind": "bool", "group": group_of(path)}
     return xero_fields().get(XERO_SCHEMA.get(collection, collection), {}).get("fields", {}).get(path)
+
+
+#: A Contacts field `ContactGroups.<group name>`: whether the contact is a member of that Xero contact
+#: group (true: add it, false: take it out). Xero's schema has ContactGroups as an array the contact
+#: write ignores: membership is set through /ContactGroups/{id}/Contacts, and read from each group.
+GROUP_PREFIX = "ContactGroups."
+#: Xero's limit on a contact group's name.
+GROUP_NAME_MAX = 50
+
+
+def group_of(path: str) -> str | None:
+    """The contact group a `ContactGroups.<name>` field names (any name Xero allows, spaces too), or None."""
+    name = path[len(GROUP_PREFIX):].strip() if path.startswith(GROUP_PREFIX) else ""
+    return name or None
+
+
+def reads_contact_groups(declared: dict[str, "DeclaredRecipe"]) -> bool:
+    """Whether an enabled declared recipe maps or reads contact group membership: extract then reads each
+    active group's members (one call a group), which the list of groups leaves out."""
+    return any(r.enabled and (r.to.xero == "Contacts" or r.source.xero == "Contacts")
+               and any(group_of(f) for f in [*r.fields, *(s.source or "" for s in r.fields.values())])
+               for r in declared.values())
 
 
 def _value_kind(value) -> str:
@@ -593,7 +617,10 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
             elif r.sync == "two_way":
                 for field, spec in r.fields.items():
                     info = xero_field(coll_in, spec.source or "") or {}
-                    if spec.owner not in (None, "xero") and spec.source and (
+                    if spec.owner not in (None, "xero") and spec.source and info.get("group"):
+                        out.append((f"{k}.fields.{field}.owner", f"contact group membership ({spec.source}) is "
+                                                                 "written only by a recipe into Xero Contacts"))
+                    elif spec.owner not in (None, "xero") and spec.source and (
                             info.get("read_only") or spec.source == XERO_TARGETS[coll_in][1]):
                         out.append((f"{k}.fields.{field}.owner", f"Xero {coll_in} {spec.source} cannot be written: "
                                                                  "only Xero can own it"))
@@ -613,6 +640,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                                                        f"({field}.<Field>)"))
                 elif info.get("read_only"):
                     out.append((f"{k}.fields.{field}", f"{field} is read-only in Xero"))
+                elif info.get("group") and len(info["group"]) > GROUP_NAME_MAX:
+                    out.append((f"{k}.fields.{field}", f"a Xero contact group name is at most {GROUP_NAME_MAX} "
+                                                       "characters"))
                 elif field == XERO_TARGETS[coll][1]:
                     out.append((f"{k}.fields.{field}", f"{field} is the record's id, which Xero sets (to keep it in "
                                                        "Salesforce, name it under write_back:)"))
@@ -669,6 +699,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
         if key and key not in staged:
             out.append((f"{k}.{'from' if r.source.xero else 'to'}.xero",
                         f"extract.xero.objects must include {key} (the recipe reads the staged {coll})"))
+        if staged and "contact_groups" not in staged and reads_contact_groups({name: r}):
+            out.append((f"{k}.fields", "extract.xero.objects must include contact_groups (the recipe reads "
+                                       "contact group membership)"))
         sf_obj = r.source.salesforce or r.to.salesforce
         needed = [sf_obj] + [s.lookup.split(".")[0] for s in r.fields.values() if s.lookup]
         for obj in dict.fromkeys(needed):

@@ -167,7 +167,9 @@ def extract_xero_paged(client, engine: sa.Engine, obj: XeroObject, *, partition_
 
 
 def extract_xero_reference(client, engine: sa.Engine, obj: XeroObject, *, run_id: str | None,
-                           now: dt.datetime | None = None) -> ExtractReport:
+                           now: dt.datetime | None = None, with_details: bool = False) -> ExtractReport:
+    """`with_details`: also read `obj.detail_field` of each active record by id (one call each: contact
+    groups are few, and only a recipe that maps membership asks for it)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     state = _load_state(engine, obj.table)
     window = ReadWindow(None, None, now, now)
@@ -175,6 +177,8 @@ def extract_xero_reference(client, engine: sa.Engine, obj: XeroObject, *, run_id
     writer = StagingWriter(engine, obj.table, row_builder_for(obj, client.tenant_id), state, run_id=run_id, advance_cursor=False)
     report.columns_added = writer.columns_added
     records = client.get_all(obj.collection)
+    if with_details and obj.detail_field:
+        records = [_with_detail(client, obj, r) for r in records]
     writer.write_page(records)
     seen = {writer.builder.build(r, now)["id"] for r in records}
     table = writer.table
@@ -188,6 +192,13 @@ def extract_xero_reference(client, engine: sa.Engine, obj: XeroObject, *, run_id
     report.deleted += len(vanished)
     report.purged_marked = len(vanished)
     return report
+
+
+def _with_detail(client, obj: XeroObject, record: dict) -> dict:
+    if obj.is_deleted(record):
+        return record
+    whole = client.get_by_id(obj.collection, record[obj.id_field]) or {}
+    return {**record, obj.detail_field: whole.get(obj.detail_field) or []}
 
 
 def extract_xero_journals(client, engine: sa.Engine, obj: XeroObject, *, run_id: str | None,

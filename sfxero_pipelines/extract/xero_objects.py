@@ -36,6 +36,9 @@ class XeroObject:
     include_archived: bool = False
     #: Read by `offset` (Journals: a JournalNumber cursor, never a date window).
     offset_paged: bool = False
+    #: A field the list leaves out, read from each active record by id when asked (a contact group's
+    #: `Contacts`: its members, which declared recipes map as `ContactGroups.<name>`).
+    detail_field: str | None = None
 
     def is_deleted(self, record: dict) -> bool:
         return self.status_field is not None and record.get(self.status_field) in self.deleted_statuses
@@ -244,7 +247,7 @@ XERO_OBJECTS: dict[str, XeroObject] = {o.key: o for o in (
         )),
     XeroObject(
         "contact_groups", "xero_contact_group", "ContactGroups", "ContactGroupID", paged=False, modified_field=None,
-        status_field="Status", deleted_statuses=frozenset({"DELETED"}),
+        status_field="Status", deleted_statuses=frozenset({"DELETED"}), detail_field="Contacts",
         fields=(F("ContactGroupID", "contact_group_id", required=True), F("Name", "name", required=True),
                 F("Status", "status", allowed={"ACTIVE", "DELETED"}))),
     XeroObject(

@@ -16,14 +16,20 @@ Contacts by `ContactNumber`, invoices by `Reference`, a declared recipe's record
 row names (`lookup_by`, its first key pair) — and only written when Xero has no such record.
 Contacts and Items are written before invoices, whose lines and contacts refer to them. A row the ledger shows `succeeded` is not resent; its link and write-back are completed
 if the crash came before them.
+
+Contact group membership (`ContactGroups.<name>` of a declared recipe into Contacts) is not part of
+the contact Xero takes: once the contacts are written, members are added per group
+(`PUT /ContactGroups/{id}/Contacts`) and taken out one by one (`DELETE …/Contacts/{ContactID}`).
 """
 
 from __future__ import annotations
 
+import hashlib
 
 import sqlalchemy as sa
 
 from ..clients.xero import NO_WHERE, UNPAGED
+from ..config.declared import group_of
 from ..errors import ApiError
 from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
@@ -59,6 +65,16 @@ def _removed_by_call(r: PushRow) -> bool:
     return r.action == "delete" and r.target_object in DELETED_BY_CALL
 
 
+def _only_membership(r: PushRow) -> bool:
+    """An update that changes nothing but contact group membership: no contact write, only the calls."""
+    return r.action == "update" and bool(r.diff.get("groups")) and all(group_of(f) for f in r.fields)
+
+
+def _transient(exc: ApiError) -> bool:
+    """Xero may or may not have applied the call: the ledger stays pending and the next push sends it again."""
+    return exc.code == "transient" or exc.status is None or exc.status >= 500
+
+
 def _quote(value: str) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -80,6 +96,7 @@ class XeroWriter:
         self.contact_ids: dict[str, str] = {}  # Account Id → ContactID learned in this push
         self.failed_sources: dict[tuple[str, str], str] = {}
         self.write_backs: list[SfWrite] = []
+        self.joining: list[tuple[PushRow, str]] = []  # written contacts whose group membership is still to set
 
     # -- entry point ----------------------------------------------------------------------------
     def push(self, rows: list[PushRow], link_rows: list[PushRow],
@@ -116,7 +133,8 @@ class XeroWriter:
         self._note_held_dependencies(todo, unwritten or {})
         todo = self._within_day_budget(todo)
         removals = [r for r in todo if _removed_by_call(r)]
-        todo = [r for r in todo if not _removed_by_call(r)]
+        membership = [r for r in todo if _only_membership(r)]
+        todo = [r for r in todo if not _removed_by_call(r) and not _only_membership(r)]
         for target_object in OBJECTS:
             mine = [r for r in todo if r.target_object == target_object]
             # Rows whose Contact is known not to be written are recorded first, so they take no place
@@ -128,6 +146,7 @@ class XeroWriter:
                 self._send(mine[start:start + self.cfg.xero_batch_size])
         for r in removals:
             self._remove(r)
+        self._set_memberships(membership)
         unsupported = [r for r in todo if r.target_object not in OBJECTS]
         if unsupported:
             self._record(unsupported, [None] * len(unsupported), sent=False, errors=
@@ -241,17 +260,12 @@ class XeroWriter:
             return
         collection = OBJECTS[rows[0].target_object][0]
         key = batch_key(rows)
-        with self.engine.begin() as conn:
-            ledger.begin(conn, [{"key": r.key, "recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
-                                 "source_id": r.source_id, "target_id": r.target_id, "tenant_id": self.tenant_id}
-                                for r in rows],
-                         run_id=self.run_id, request_hash=key)
+        self._begin(rows, key)
         try:
             answer = self.client.write(collection, [self._body(r) for r in rows], method="POST",
                                        idempotency_key=key, summarize_errors=False, **UNIT_DP.get(collection, {}))
         except ApiError as exc:
-            if exc.code == "transient" or exc.status is None or exc.status >= 500:
-                # Xero may or may not have applied it: the ledger stays pending and the next run looks up.
+            if _transient(exc):  # the next run looks the creates up
                 self.report.unknown += len(rows)
                 raise
             self._record(rows, [None] * len(rows), [str(exc)] * len(rows))
@@ -266,21 +280,99 @@ class XeroWriter:
             # crash leaves less to complete.
             self.flush_write_backs()
 
-    def _remove(self, r: PushRow) -> None:
-        """One DELETE, recorded like a batch of one: ledger `pending` first, then its outcome."""
+    def _begin(self, rows: list[PushRow], request_hash: str) -> None:
+        """Ledger `pending` for rows about to be sent, committed before the request leaves."""
         with self.engine.begin() as conn:
             ledger.begin(conn, [{"key": r.key, "recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
-                                 "source_id": r.source_id, "target_id": r.target_id, "tenant_id": self.tenant_id}],
-                         run_id=self.run_id, request_hash=r.key)
+                                 "source_id": r.source_id, "target_id": r.target_id, "tenant_id": self.tenant_id}
+                                for r in rows],
+                         run_id=self.run_id, request_hash=request_hash)
+
+    def _remove(self, r: PushRow) -> None:
+        """One DELETE, recorded like a batch of one: ledger `pending` first, then its outcome."""
+        self._begin([r], r.key)
         try:
             getattr(self.client, DELETED_BY_CALL[r.target_object])(r.target_id)
         except ApiError as exc:
-            if exc.code == "transient" or exc.status is None or exc.status >= 500:
+            if _transient(exc):
                 self.report.unknown += 1  # pending: the next push sends it again, and a 404 then ends it
                 raise
             self._record([r], [None], [str(exc)])
             return
         self._record([r], [{OBJECTS[r.target_object][1]: r.target_id}], [None])
+
+    # -- contact group membership ---------------------------------------------------------------
+    def _set_memberships(self, only: list[PushRow]) -> None:
+        """Contact group membership (a declared recipe's `ContactGroups.<name>`), once the contacts are
+        written: one PUT per group and batch for the members it gains, one DELETE per member it loses.
+        Both are safe to repeat (a member added twice is one; a removed one answers 404). A row that
+        changes only membership is ledgered as a write of its own; a written contact whose membership
+        Xero refuses is held with Xero's message, as a refused write is."""
+        if only:
+            self._begin(only, batch_key(only))
+        todo = [(r, r.target_id) for r in only] + self.joining
+        self.joining = []
+        refused: dict[str, str] = {}
+        adds: dict[str, list[tuple[PushRow, str]]] = {}
+        for r, contact_id in todo:
+            for g in r.diff["groups"]:
+                if g["member"]:
+                    adds.setdefault(g["ContactGroupID"], []).append((r, contact_id))
+                elif why := self._membership_call(lambda g=g, c=contact_id: self.client.remove_from_contact_group(
+                        g["ContactGroupID"], c), len(only)):
+                    refused.setdefault(r.key, f"taking it out of the contact group {g['Name']}: {why}")
+        for group_id, members in sorted(adds.items()):
+            name = next(g["Name"] for g in members[0][0].diff["groups"] if g["ContactGroupID"] == group_id)
+            for start in range(0, len(members), self.cfg.xero_batch_size):
+                for chunk in self._membership_chunks(group_id, members[start:start + self.cfg.xero_batch_size],
+                                                     len(only)):
+                    for r, _ in chunk[1]:
+                        refused.setdefault(r.key, f"adding it to the contact group {name}: {chunk[0]}")
+        if only:
+            self._record(only, [{"ContactID": r.target_id} for r in only], [refused.get(r.key) for r in only])
+        alone = {r.key for r in only}
+        written = [r for r, _ in todo if r.key in refused and r.key not in alone]
+        if written:
+            self._refused_after_write(written, refused)
+
+    def _membership_call(self, call, pending: int) -> str | None:
+        """Xero's message when it refuses the call; a call whose outcome is unknown stops the push."""
+        try:
+            call()
+        except ApiError as exc:
+            if _transient(exc):
+                self.report.unknown += pending
+                raise
+            return str(exc)
+        return None
+
+    def _membership_chunks(self, group_id: str, members: list[tuple[PushRow, str]], pending: int):
+        """(Xero's message, members) refused by the PUT that adds `members`: a refused batch is sent again
+        one member at a time, so one contact Xero will not take does not keep the others out."""
+        ids = [c for _, c in members]
+        key = "sfx-group-" + hashlib.sha256(("|".join([group_id, *sorted(ids)])).encode()).hexdigest()[:48]
+        why = self._membership_call(lambda: self.client.add_to_contact_group(group_id, ids, idempotency_key=key),
+                                    pending)
+        if why is None:
+            return []
+        if len(members) == 1:
+            return [(why, members)]
+        return [refused for m in members for refused in self._membership_chunks(group_id, [m], pending)]
+
+    def _refused_after_write(self, rows: list[PushRow], refused: dict[str, str]) -> None:
+        """Contacts written whose membership Xero refused: the write stands (ledger `succeeded`), the record
+        is held with the reason, and `sfxero replay` sends the membership again once it is fixed."""
+        held = []
+        for r in rows:
+            message = refused[r.key]
+            held.append({"table_name": r.source_table, "record_id": r.source_id, "tenant_id": self.tenant_id,
+                         "reason": f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: {message}",
+                         "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
+                                    "idempotency_key": r.key, "message": message, "groups": r.diff["groups"]}})
+            self.report.held.append({"recipe": r.recipe, "source_id": r.source_id, "target_object": r.target_object,
+                                     "reason": message})
+        with self.engine.begin() as conn:
+            holds.hold(conn, held, run_id=self.run_id)
 
     # -- outcomes -------------------------------------------------------------------------------
     def _record(self, rows: list[PushRow], records: list[dict | None], errors: list[str | None], *,
@@ -294,6 +386,8 @@ class XeroWriter:
                                 "response": {"written": r.written, "target_id": xero_id, "plan_id": r.plan_id,
                                              "write_back": back, **({"found_by_lookup": True} if looked_up else {})}})
                 released.append((r.source_table, r.source_id))
+                if r.diff.get("groups") and not _only_membership(r) and xero_id:
+                    self.joining.append((r, xero_id))
                 if _linked(r) and (r.action == "create" or r.diff.get("link")):
                     new_links.append((r.recipe, r.source_id, xero_id))
                 if looked_up:

@@ -26,14 +26,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import (TRACKING_PREFIX, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, parse_where,
-                               salesforce_problems, template_fields, xero_field)
+from ..config.declared import (TRACKING_PREFIX, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, group_of,
+                               parse_where, salesforce_problems, template_fields, xero_field)
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1
@@ -212,7 +213,13 @@ def _read_xero(conn: sa.Connection, collection: str, paths: set[str]) -> pd.Data
     df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}",
                     ["id", "modified_at", "invalid_reason", "is_deleted", "raw"])
     raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
+    groups = contact_groups(conn) if collection == "Contacts" and any(group_of(p) for p in paths) else {}
     for p in sorted(paths | {"ContactStatus", "Status"}):
+        if collection == "Contacts" and group_of(p):
+            group = groups.get(group_of(p).lower())
+            members = group.members if group else frozenset()
+            df[f"x:{p}"] = pd.Series(df.id.isin(members).to_numpy(), index=df.index, dtype="object")
+            continue
         df[f"x:{p}"] = pd.Series([_dig(r, p) for r in raws], index=df.index, dtype="object")
     deleted = df.is_deleted.isin(DELETED).to_numpy()
     status = df["x:ContactStatus"].fillna(df["x:Status"]).fillna("ACTIVE").astype(str)
@@ -345,6 +352,59 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
                      f"{name} {spec.source} lines→{array} ({', '.join(spec.fields)})", xero_lines, missing)
 
 
+class Group(NamedTuple):
+    id: str                    # ContactGroupID
+    name: str
+    members: frozenset[str]    # ContactIDs
+
+
+def contact_groups(conn: sa.Connection) -> dict[str, Group]:
+    """Active contact groups by lower-case name (Xero keeps names unique regardless of case), with their
+    members as staged: extract reads each group's `Contacts` while a recipe maps membership."""
+    table = XERO_OBJECTS["contact_groups"].table
+    if not load.has_table(conn, table):
+        return {}
+    out = {}
+    for (raw,) in conn.execute(sa.text(f"SELECT raw FROM {load.q(conn, table)} WHERE NOT is_deleted")):
+        rec = json.loads(raw) if isinstance(raw, str) else (raw or {})
+        if rec.get("Status", "ACTIVE") == "ACTIVE" and rec.get("Name"):
+            out[rec["Name"].lower()] = Group(rec.get("ContactGroupID") or "", rec["Name"], frozenset(
+                c.get("ContactID") for c in rec.get("Contacts") or [] if isinstance(c, dict)))
+    return out
+
+
+def group_problems(fps: list["FieldPlan"], groups: dict[str, Group]) -> pd.Series | None:
+    """Why a record cannot be put in the contact groups its fields ask for (a group Xero does not have),
+    per source row; None when no field maps a group."""
+    asked = [fp for fp in fps if group_of(fp.name)]
+    if not asked:
+        return None
+    active = ", ".join(sorted(g.name for g in groups.values())) or "none"
+    why = pd.Series(None, index=asked[0].values.index, dtype="object")
+    for fp in asked:
+        name = group_of(fp.name)
+        if name.lower() not in groups:
+            why = why.fillna(fp.values.map(lambda v, n=name: f"Xero has no active contact group '{n}' (active: "
+                                                             f"{active}); create it in Xero or map another name"
+                                           if v is True else None))
+    return why.where(why.notna(), None)
+
+
+def memberships(flat: dict, groups: dict[str, Group], *, create: bool) -> tuple[dict, list[dict]]:
+    """A row's values without its `ContactGroups.<name>` fields, and those as the membership calls the
+    push makes after the contact write (Xero's contact write ignores ContactGroups). A new contact is in
+    no group: only the groups it joins are listed."""
+    rest, calls = {}, []
+    for path, value in flat.items():
+        name = group_of(path)
+        if name is None:
+            rest[path] = value
+        elif value is True or not create:
+            group = groups.get(name.lower())
+            calls.append({"ContactGroupID": group.id if group else "", "Name": name, "member": bool(value)})
+    return rest, sorted(calls, key=lambda c: c["Name"])
+
+
 def _tracking_options(conn: sa.Connection) -> dict[str, set[str]] | None:
     """Active tracking category name → its active options' names, as staged; None when not staged."""
     table = XERO_OBJECTS["tracking_categories"].table
@@ -472,6 +532,10 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     src = src[_conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))]
     src = src.reset_index(drop=True)
     fps = field_plans(conn, cfg, name, r, src)
+    member_of = contact_groups(conn) if any(group_of(fp.name) for fp in fps) else {}
+    group_why = group_problems(fps, member_of)
+    if group_why is not None:
+        next(fp for fp in fps if group_of(fp.name)).missing_ref = group_why  # a create waits as a ref would
     x_paths = {fp.name for fp in fps} | {m.target for m in r.match if m.target} | set(r.write_back.values())
     x_paths |= set(REMOVE[coll].reads) if r.deletes != "ignore" else set()
     xr = _read_xero(conn, coll, x_paths)
@@ -509,6 +573,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     pairs = pair_frame(result.pairs.reset_index(drop=True), idx, xr.set_index("id"), src_cols, x_cols)
     checks = [("sf_id", held_by(holds[source_table], sobject)), ("xero_id", held_by(holds[target_table], f"Xero {target_object}")),
               ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(f"Xero {target_object}"))]
+    if group_why is not None:
+        checks.append(("sf_id", dict(zip(src.id, group_why)).get))
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
 
     # -- compare
@@ -535,7 +601,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     parts = []
     sf_ids, x_ids = ok.sf_id.tolist(), ok.xero_id.tolist()
     matches, new_link = ok["match"].tolist(), ok.link.tolist()
-    groups = {fp.name.split(".")[0] for fp in fps if "." in fp.name}
+    groups = {fp.name.split(".")[0] for fp in fps if "." in fp.name and not group_of(fp.name)}
     upd_rows, upd_diffs, skip_rows, skip_diffs = [], [], [], []
     for row in range(len(ok)):
         changed = fwd.get(row)
@@ -550,9 +616,11 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                         v = _plain(ok[f"s_{i}"].iloc[row])
                         if v is not None:
                             flat[fp.name] = v
+            flat, calls = memberships(flat, member_of, create=False)
             upd_rows.append(row)
             upd_diffs.append({**diff_base, "match": matches[row], "link": bool(new_link[row]), "fields": changed,
                               "payload": {id_attr: x_ids[row], **nest(payload_values(flat, fps))},
+                              **({"groups": calls} if calls else {}),
                               **({"suppressed": suppressed[row]} if row in suppressed else {})})
         else:
             skip_rows.append(row)
@@ -576,7 +644,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         parts.append(conflict_rows(name, result.conflicts, lambda rule, cand, other: (
             f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
-    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, id_attr))
+    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of))
     if r.deletes != "ignore" and len(deleted):
         parts.append(_deleted_in_salesforce(conn, name, r, deleted, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
@@ -632,7 +700,7 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, de
 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
-             holds: dict, diff_base: dict, lookup_by: str, id_attr: str) -> pd.DataFrame:
+             holds: dict, diff_base: dict, lookup_by: str, member_of: dict) -> pd.DataFrame:
     if not len(unmatched):
         return plan.empty()
     pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
@@ -645,7 +713,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     creates, held = [], []
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
-        flat = {k: v for k, v in flat.items() if v is not None and v != ""}
+        flat = {k: v for k, v in flat.items() if v is not None and v != "" and not (v is False and group_of(k))}
         why = create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
                           next((m[j] for m in missing if m is not None and m[j]), None),
                           f"{lookup_by} is required to find the Xero record again; the {sobject} has none"
@@ -657,7 +725,10 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         if account:
             flat[CONTACT_BY_NUMBER] = account
             labels.setdefault(CONTACT_BY_NUMBER, f"{labels[CONTACT_REF]}: its ContactNumber until R1 writes it")
-        diff = create_diff(diff_base, lookup_by, flat, labels, nest(payload_values(dict(flat), fps)))
+        written, calls = memberships(flat, member_of, create=True)
+        diff = create_diff(diff_base, lookup_by, flat, labels, nest(payload_values(written, fps)))
+        if calls:
+            diff["groups"] = calls
         if account:
             diff["depends_on"] = {"recipe": R1, "source_id": account}
         if r.write_back:

@@ -236,11 +236,12 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     labels = {fp.name: fp.label for fp in fps}
     # Each column read once as an array: a cell lookup per field and record costs a pandas call each.
     cols = [rows[f"v{i}"].to_numpy() for i in range(len(fps))]
+    label = f"Xero {coll}"
     for j, (x_id, invalid, missing) in enumerate(zip(rows.id, rows.invalid_reason, rows["_missing"])):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != ""}
-        why = create_hold(f"Xero {coll}", x_id, holds.get(x_id), invalid,
-                          f"Xero {coll} {x_id}: {missing}" if isinstance(missing, str) else None,
+        why = create_hold(label, x_id, holds.get(x_id), invalid,
+                          f"{label} {x_id}: {missing}" if isinstance(missing, str) else None,
                           f"{ext} is what a create is upserted by; the Xero record gives it no value"
                           if ext not in flat else None)
         if why:

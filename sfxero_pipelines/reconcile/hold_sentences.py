@@ -207,6 +207,9 @@ _XERO_MESSAGES = [
     (re.compile(r"(?i)contact name .*already|already .*contact name|must be unique"),
      "Xero already has a Contact with this name, and contact names must be unique. Rename one of them, then run "
      "`sfxero replay`."),
+    (re.compile(r"(?i)contact group could not be found|no such contact group"),
+     "The Xero contact group is gone (deleted in Xero since the plan). Restore or recreate it in Xero, or take it "
+     "out of the recipe's ContactGroups fields in sfxero.yaml, then run `sfxero replay`."),
     (re.compile(r"(?i)account code '?(?P<code>[^' ]*)'? is not a valid"),
      "Xero has no account code '{code}'. Add it to Xero's chart of accounts or fix the mapping, then run "
      "`sfxero replay`."),
@@ -262,6 +265,22 @@ _template("reconcile: link not found", r"^linked (?P<what>.+?) (?P<id>\S+) not f
 _template("reconcile: R2 and R7 both invoice", r"^its Opportunity (?P<id>\S+) is invoiced by R2 ",
           ("This Order's Opportunity {id} is already invoiced by R2, and R7 would invoice it again. Turn off R2 "
            "or R7, or link this Order to that invoice."))
+_template("reconcile: no such contact group",
+          r"^Xero has no active contact group '(?P<group>.+?)' \(active: (?P<active>.*?)\); create it in Xero or map "
+          r"another name$",
+          ("The recipe puts this contact in the Xero contact group '{group}', which Xero does not have (its groups: "
+           "{active}). Create the group in Xero, or change the group named in the recipe's ContactGroups field in "
+           "sfxero.yaml; the next cycle plans it."))
+_template("reconcile: no key to find the record by",
+          r"^(?P<key>\S+) is required to find the Xero record again; the (?P<obj>\S+) has none$",
+          ("The {obj} has no {key}, and sfxero needs it to create the Xero record safely: it is the recipe's first "
+           "match key, what the record is looked up by after a crash so it is never created twice. Fill {key} in "
+           "Salesforce; the next cycle plans it."))
+_template("reconcile: no key to upsert by",
+          r"^(?P<key>\S+) is what a create is upserted by; the Xero record gives it no value$",
+          ("The Xero record gives no value to {key}, the Salesforce field a create is upserted by (so a retried "
+           "create never makes a second record). Fill the field it is mapped from in Xero, or map {key} from a "
+           "field every Xero record has; the next cycle plans it."))
 _template("reconcile: product without Xero Item", r"^line (?P<line>\S+): ProductCode (?P<code>.+) has no Xero Item$",
           ("Line {line} uses product code {code}, which has no Item in Xero. Create the Item in Xero, or "
            "correct the product code in Salesforce."))

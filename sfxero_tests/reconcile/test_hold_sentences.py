@@ -18,7 +18,8 @@ from sfxero_pipelines.reconcile import hold_sentences as H
 
 RECONCILE = Path(H.__file__).parent
 #: The modules that decide `held` rows (fields.py's `why` is a field rule's label, not a hold).
-PLANNERS = ("contacts.py", "invoices.py", "campaigns.py", "match.py", "deletes.py", "routing.py")
+PLANNERS = ("contacts.py", "invoices.py", "campaigns.py", "match.py", "deletes.py", "routing.py", "declared.py",
+            "declared_sf.py")
 SF = "https://acme.my.salesforce.com"
 XERO_ID = "0a1b2c3d-0000-4000-8000-00000000abcd"
 
@@ -106,6 +107,7 @@ def test_the_enumeration_finds_the_known_reasons():
     assert any("no linked Account and no email" in t for t in texts)
     assert any("is archived or deleted" in t for t in texts)
     assert any("no routing rule matches the Account" in t for t in texts)
+    assert any("no active contact group" in t for t in texts), "declared recipes' reasons are enumerated too"
     assert len(texts) >= 20
 
 

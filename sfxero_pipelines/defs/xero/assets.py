@@ -8,6 +8,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ...config import load_config
+from ...config.declared import reads_contact_groups
 from ..extract_metadata import EXTRACT_KIND_TAG, extract_metadata
 from ..partitions import daily_partitions
 from ..recipe_roles import serves
@@ -59,12 +60,18 @@ def build_xero_extract_asset(obj: XeroObject) -> dg.AssetsDefinition:
     else:
         extract_whole = extract_xero_reference
         description = f"Xero {obj.key} (reference data), read whole each run; vanished rows become is_deleted."
+        if obj.detail_field:
+            description += (f" Each active record's {obj.detail_field} is read by id too while a recipe maps "
+                            "contact group membership.")
 
     @dg.asset(description=f"{description} {serves(obj.table)}", **common)
     def _whole(context: dg.AssetExecutionContext, xero: XeroResource, staging: StagingDatabase) -> dg.MaterializeResult:
+        # Members cost a call per group: read only while a recipe maps membership (decided per run, as
+        # the recipes in sfxero.yaml are).
+        details = {"with_details": reads_contact_groups(load_config().recipes.declared)} if obj.detail_field else {}
         with only_transient_retried(), xero.get_client() as client:
             return _result(client, staging, obj, extract_whole(client, staging.engine, obj,
-                                                                         run_id=context.run.run_id))
+                                                               run_id=context.run.run_id, **details))
 
     return _whole
 
