@@ -7,6 +7,7 @@ Lead whose source changes leaves the group it no longer belongs to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -17,13 +18,15 @@ from sfxero_pipelines.config.declared import reads_contact_groups
 from sfxero_pipelines.errors import ConfigError
 from sfxero_pipelines.defs.salesforce.assets import build_salesforce_extract_asset
 from sfxero_pipelines.defs.xero.assets import build_xero_extract_asset
+from sfxero_pipelines.extract.rows import COLUMN_TYPES
 from sfxero_pipelines.extract.xero_objects import XERO_OBJECTS
 from sfxero_pipelines.push.run import push_to_xero
-from sfxero_pipelines.reconcile import plan
-from sfxero_pipelines.reconcile.build import build_declared
+from sfxero_pipelines.reconcile.build import Plan, build_declared
+from sfxero_pipelines.reconcile.declared import _read_xero, contact_groups
 from sfxero_pipelines.reconcile.hold_sentences import explain_reason
 from sfxero_pipelines.staging.state.holds import open_hold_reasons
 from sfxero_pipelines.staging.state.plans import write_plan
+from sfxero_pipelines.staging.tables import ensure_object_table, upsert_rows
 
 from ..conftest import FAST_XERO
 from ..extract.conftest import materialize, salesforce_resource, staged, today, xero_resource
@@ -96,7 +99,7 @@ def _extract(server, staging, objects: tuple[str, ...] = ("Lead",), xero: tuple[
                            partition=today() if obj.paged else None).success
 
 
-def _plan(staging, cfg) -> plan.Plan:
+def _plan(staging, cfg) -> Plan:
     with staging.begin() as conn:
         built = build_declared(conn, cfg, "LEADS")
         write_plan(conn, built.rows, recipes=("LEADS",))
@@ -238,3 +241,31 @@ def test_a_membership_xero_refuses_holds_that_record_and_the_rest_proceed(make_s
     assert held[leads[0]].startswith("held at push: ")
     explained = explain_reason(held[leads[0]].removeprefix("held at push: "), table_name="sf_lead", record_id=leads[0])
     assert explained.recognised and "Restore or recreate it in Xero" in explained.sentence
+
+
+def test_membership_reads_as_a_bool_per_contact_from_the_staged_groups(sqlite_staging):
+    """What both directions read: a contact is a member of an active group that lists it; a deleted group,
+    or one not staged, has no members; names match regardless of case, as Xero keeps them unique."""
+    at = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+
+    def row(spec, raw):
+        return {"id": raw[spec.id_field], "modified_at": at, "extracted_at": at, "invalid_reason": None,
+                "is_deleted": spec.is_deleted(raw), "raw": raw}
+
+    tables = {}
+    for key in ("contacts", "contact_groups"):
+        spec = XERO_OBJECTS[key]
+        tables[key], _ = ensure_object_table(sqlite_staging.engine, spec.table,
+                                             {f.column: COLUMN_TYPES[f.kind] for f in spec.fields})
+    contacts = [{"ContactID": c, "Name": c.upper(), "ContactStatus": "ACTIVE"} for c in ("c-1", "c-2", "c-3")]
+    groups = [{"ContactGroupID": "g-1", "Name": "Newsletter", "Status": "ACTIVE", "Contacts": [{"ContactID": "c-1"}]},
+              {"ContactGroupID": "g-2", "Name": "Old promotion", "Status": "DELETED", "Contacts": [{"ContactID": "c-2"}]}]
+    with sqlite_staging.begin() as conn:
+        upsert_rows(conn, tables["contacts"], [row(XERO_OBJECTS["contacts"], c) for c in contacts])
+        upsert_rows(conn, tables["contact_groups"], [row(XERO_OBJECTS["contact_groups"], g) for g in groups])
+    with sqlite_staging.engine.connect() as conn:
+        assert {k: (g.id, g.members) for k, g in contact_groups(conn).items()} == {"newsletter": ("g-1", {"c-1"})}
+        read = _read_xero(conn, "Contacts", {"ContactGroups.newsletter", "ContactGroups.Old promotion"})
+    by_id = read.set_index("id")
+    assert by_id["x:ContactGroups.newsletter"].to_dict() == {"c-1": True, "c-2": False, "c-3": False}
+    assert by_id["x:ContactGroups.Old promotion"].to_dict() == {"c-1": False, "c-2": False, "c-3": False}
