@@ -8,8 +8,7 @@ whose Contact R1 links to an Account (R1's links made in that same cycle include
 record with that Account, its amounts and dates; a document whose Contact has no Account is held with
 that reason; a second cycle has nothing to write. A credit note voided in Xero then deletes its
 Salesforce record (`deletes: archive`), and the cycle after that writes nothing again.
-SQLite runs in `make test`; PostgreSQL, the same steps on the other backend, in `make test-chaos`
-(CI's 20-minute budget)."""
+Both staging backends run in `make test`."""
 
 from __future__ import annotations
 
@@ -168,7 +167,6 @@ def test_finance_example_converges_in_one_cycle_then_voids_delete(make_sandbox, 
     _void_one(server, sqlite_staging.engine, figures["voidable"])
 
 
-@pytest.mark.chaos
 @pytest.mark.postgres
 def test_finance_example_converges_on_postgresql(make_sandbox, pg_url, monkeypatch, capsys):
     from sfxero_pipelines.defs.staging.resources import StagingDatabase

@@ -1,9 +1,10 @@
 """examples/leads_to_contacts.yaml end to end on the sandbox (real `sfxero sync` in its own process):
 only Leads whose Status is "Working - Contacted" with an email become Xero Contacts, each once, found
-again by ContactNumber = Lead Id; the sync converges (its verifying pass has nothing to write), and a
-Lead moved to that status later is synced by the next cycle; under `deletes: archive`, a synced Lead
-deleted in Salesforce has its Contact archived by that cycle. An extra example beside R8's (which runs
-in `make test`): `make test-chaos` runs it."""
+again by ContactNumber = Lead Id, each put in the Xero contact group "Key accounts" (the example's
+commented `ContactGroups.Key accounts`, switched on here); the sync converges (its verifying pass has
+nothing to write, group membership included), and a Lead moved to that status later is synced by the
+next cycle; under `deletes: archive`, a synced Lead deleted in Salesforce has its Contact archived by
+that cycle."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def _worked(server) -> dict[str, dict]:
             if r.get("Status") == "Working - Contacted" and r.get("Email") and not r.get("IsDeleted")}
 
 
-@pytest.mark.chaos
+def _key_accounts(server) -> set[str]:
+    return {m["ContactID"] for g in records(server, "xero", "ContactGroups") if g["Name"] == "Key accounts"
+            and g.get("Status") == "ACTIVE" for m in g.get("Contacts") or []}
+
+
 @pytest.mark.timeout(1200)
 def test_worked_leads_become_xero_contacts_once(make_sandbox, tmp_path):
     server = make_sandbox(size="30", seed=11, xero_limits=FAST_XERO)
@@ -35,6 +40,7 @@ def test_worked_leads_become_xero_contacts_once(make_sandbox, tmp_path):
     (tmp_path / "home").mkdir()
     declared = yaml.safe_load(EXAMPLE.read_text())
     declared["recipes"]["LEADS"]["deletes"] = "archive"
+    declared["recipes"]["LEADS"]["fields"]["ContactGroups.Key accounts"] = {"value": True}
     declared["push"] = {"max_deletes": 1}  # the mass-change guard lets one archive through unapproved
     (tmp_path / "leads.yaml").write_text(yaml.safe_dump(declared))
     first = _sfxero(env, "sync")
@@ -46,6 +52,9 @@ def test_worked_leads_become_xero_contacts_once(make_sandbox, tmp_path):
     leads = {r["Id"] for r in records(server, "sf", "Lead")}
     assert {n for n in by_number if n in leads} == set(worked), "exactly the filtered Leads"
     assert all(by_number[i] == 1 for i in worked)
+    key_accounts = _key_accounts(server)
+    contact_of = {c["ContactNumber"]: c["ContactID"] for c in records(server, "xero", "Contacts") if c.get("ContactNumber")}
+    assert {contact_of[i] for i in worked} <= key_accounts, "each one in the group the recipe names"
 
     other = next(r for r in records(server, "sf", "Lead") if r["Id"] not in worked and r.get("Email")
                  and not r.get("IsDeleted"))
@@ -56,5 +65,6 @@ def test_worked_leads_become_xero_contacts_once(make_sandbox, tmp_path):
     assert second.returncode in (0, 1) and "Converged:" in second.stdout, second.stdout[-3000:]
     contact = [c for c in live(records(server, "xero", "Contacts")) if c.get("ContactNumber") == other["Id"]]
     assert len(contact) == 1 and contact[0]["EmailAddress"] == other["Email"].strip().lower()
+    assert contact[0]["ContactID"] in _key_accounts(server)
     gone = [c for c in records(server, "xero", "Contacts") if c.get("ContactNumber") == dropped]
     assert [c["ContactStatus"] for c in gone] == ["ARCHIVED"], "the deleted Lead's Contact is archived, not deleted"

@@ -39,7 +39,7 @@ def _quotes_by_reference(server) -> dict[str, list[dict]]:
 
 
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.chaos)])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_r11_quotes_converge_with_their_lines_and_follow_a_changed_quantity(make_sandbox, tmp_path, backend, request):
     server, env = example_world(make_sandbox, tmp_path, backend, request, EXAMPLE)
 
