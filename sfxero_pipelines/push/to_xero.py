@@ -362,17 +362,19 @@ class XeroWriter:
     def _refused_after_write(self, rows: list[PushRow], refused: dict[str, str]) -> None:
         """Contacts written whose membership Xero refused: the write stands (ledger `succeeded`), the record
         is held with the reason, and `sfxero replay` sends the membership again once it is fixed."""
-        held = []
-        for r in rows:
-            message = refused[r.key]
-            held.append({"table_name": r.source_table, "record_id": r.source_id, "tenant_id": self.tenant_id,
-                         "reason": f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: {message}",
-                         "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
-                                    "idempotency_key": r.key, "message": message, "groups": r.diff["groups"]}})
-            self.report.held.append({"recipe": r.recipe, "source_id": r.source_id, "target_object": r.target_object,
-                                     "reason": message})
+        held = [self._held(r, refused[r.key], sent=True, detail={"groups": r.diff["groups"]}) for r in rows]
         with self.engine.begin() as conn:
             holds.hold(conn, held, run_id=self.run_id)
+
+    def _held(self, r: PushRow, message: str, *, sent: bool, detail: dict) -> dict:
+        """The hold of a row Xero refused (`sent`) or that was not sent, with the message; counted in the report."""
+        self.report.held.append({"recipe": r.recipe, "source_id": r.source_id, "target_object": r.target_object,
+                                 "reason": message})
+        return {"table_name": r.source_table, "record_id": r.source_id, "tenant_id": self.tenant_id,
+                "reason": (f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: " if sent else
+                           f"{r.recipe} {r.action} of {r.target_object} not sent: ") + message,
+                "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
+                           "idempotency_key": r.key, "message": message, **detail}}
 
     # -- outcomes -------------------------------------------------------------------------------
     def _record(self, rows: list[PushRow], records: list[dict | None], errors: list[str | None], *,
@@ -400,14 +402,8 @@ class XeroWriter:
                 message = error or "no answer for this element"
                 results.append({"key": r.key, "outcome": ledger.FAILED, "target_id": r.target_id,
                                 "response": {"error": message, "plan_id": r.plan_id}})
-                held.append({"table_name": r.source_table, "record_id": r.source_id, "tenant_id": self.tenant_id,
-                             "reason": (f"Xero rejected the {r.recipe} {r.action} of {r.target_object}: " if sent else
-                                        f"{r.recipe} {r.action} of {r.target_object} not sent: ") + message,
-                             "detail": {"recipe": r.recipe, "target_system": SYSTEM, "target_object": r.target_object,
-                                        "idempotency_key": r.key, "message": message, "payload": r.payload}})
+                held.append(self._held(r, message, sent=sent, detail={"payload": r.payload}))
                 self.failed_sources[(r.recipe, r.source_id)] = message
-                self.report.held.append({"recipe": r.recipe, "source_id": r.source_id,
-                                         "target_object": r.target_object, "reason": message})
         with self.engine.begin() as conn:
             ledger.finish(conn, results)
             self.report.links_recorded += links.record_links(conn, new_links, tenant_id=self.tenant_id)
