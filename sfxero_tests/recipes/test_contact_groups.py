@@ -29,7 +29,7 @@ from sfxero_pipelines.staging.state.plans import write_plan
 from sfxero_pipelines.staging.tables import ensure_object_table, upsert_rows
 
 from ..conftest import FAST_XERO
-from ..extract.conftest import materialize, salesforce_resource, staged, today, xero_resource
+from ..extract.conftest import materialize, metadata_of, salesforce_resource, staged, today, xero_resource
 from ..extract.test_salesforce_extract import simple_salesforce
 from ..push.conftest import records
 from .test_leads_example_e2e import EXAMPLE as LEADS
@@ -61,6 +61,13 @@ def _problems(data: dict) -> list[tuple[str, str]]:
 
 # ---- on load ----------------------------------------------------------------------------------
 
+def test_without_a_recipe_naming_a_group_extract_reads_the_groups_in_one_call(make_sandbox, sqlite_staging):
+    server = make_sandbox(size="30", seed=11, xero_limits=FAST_XERO)
+    calls = _extract(server, sqlite_staging, objects=(), xero=("contact_groups",))  # the repository's sfxero.yaml
+    assert calls["xero_contact_group"] == {"GET ContactGroups": 1}
+    assert all("Contacts" not in g["raw"] for g in staged(sqlite_staging, "xero_contact_group").values())
+
+
 def test_a_group_field_on_contacts_is_a_valid_declaration_and_asks_extract_for_members():
     data = _declaration()
     assert _problems(data) == []
@@ -88,15 +95,20 @@ def test_a_bad_group_declaration_is_refused_naming_the_key(change, key, words):
 
 # ---- the sandbox: extract, plan, push, converge -----------------------------------------------
 
-def _extract(server, staging, objects: tuple[str, ...] = ("Lead",), xero: tuple[str, ...] = ("contacts",
-                                                                                          "contact_groups")):
+def _extract(server, staging, objects: tuple[str, ...] = ("Lead",),
+             xero: tuple[str, ...] = ("contacts", "contact_groups")) -> dict[str, dict]:
+    """Real extract runs; returns each Xero table's API calls by endpoint (its materialization's `api_calls`,
+    without the token's)."""
     resources = {"salesforce": salesforce_resource(server), "xero": xero_resource(server), "staging": staging}
     for sobject in objects:
         assert materialize([build_salesforce_extract_asset(sobject)], resources, partition=today()).success
+    calls = {}
     for key in xero:
         obj = XERO_OBJECTS[key]
-        assert materialize([build_xero_extract_asset(obj)], resources,
-                           partition=today() if obj.paged else None).success
+        result = materialize([build_xero_extract_asset(obj)], resources, partition=today() if obj.paged else None)
+        assert result.success
+        calls[obj.table] = {k: n for k, n in metadata_of(result, obj.table)["api_calls"].items() if k != "token"}
+    return calls
 
 
 def _plan(staging, cfg) -> Plan:
@@ -106,9 +118,13 @@ def _plan(staging, cfg) -> Plan:
     return built
 
 
-def _push(server, staging, run_id: str):
+def _push(server, staging, run_id: str, calls: dict | None = None):
+    """The Xero push of the stored plan; `calls` gets the calls it made, by endpoint."""
     with xero_resource(server).get_client() as x, salesforce_resource(server).get_client() as s:
-        return push_to_xero(staging.engine, x, s, cfg=PushConfig(), run_id=run_id)
+        report = push_to_xero(staging.engine, x, s, cfg=PushConfig(), run_id=run_id)
+        if calls is not None:
+            calls.update(x.api_calls)
+    return report
 
 
 def _members(server) -> dict[str, set[str]]:
@@ -144,7 +160,9 @@ def test_membership_crosses_in_one_cycle_converges_and_is_taken_back(make_sandbo
                                                      "LeadSource": "Web" if i == 0 else "Other"})
     worked = sorted(_worked(server))
     before = _members(server)
-    _extract(server, staging)
+    calls = _extract(server, staging)
+    # The list of groups, then each active group by id for its members (the sandbox has two active).
+    assert calls["xero_contact_group"] == {"GET ContactGroups": 1, "GET ContactGroups/{id}": 2}, calls
     groups = staged(staging, "xero_contact_group")
     newsletter = next(g for g in groups.values() if g["raw"]["Name"] == "Newsletter")
     assert {c["ContactID"] for c in newsletter["raw"]["Contacts"]} == before["Newsletter"], "extract staged the members"
@@ -159,8 +177,11 @@ def test_membership_crosses_in_one_cycle_converges_and_is_taken_back(make_sandbo
         names = {g["Name"] for g in d["groups"]}
         assert "Key accounts" in names and all(g["member"] and g["ContactGroupID"] for g in d["groups"])
 
-    report = _push(server, staging, "r1")
+    calls: dict = {}
+    report = _push(server, staging, "r1", calls)
     assert report.held == [] and report.written == len(worked)
+    # One contact POST, then one PUT per group: membership costs a call per group, not per contact.
+    assert calls.get("PUT ContactGroups/{id}/Contacts") == 2 and calls.get("POST Contacts") == 1, calls
     after, contact = _members(server), _contact_of(server)
     assert after["Key accounts"] == before["Key accounts"] | {contact[i] for i in worked}
     assert after["Newsletter"] == before["Newsletter"] | {contact[i] for i in web}
@@ -183,8 +204,10 @@ def test_membership_crosses_in_one_cycle_converges_and_is_taken_back(make_sandbo
     assert diff["fields"]["ContactGroups.Newsletter"]["new"] is False
     assert [(g["Name"], g["member"]) for g in diff["groups"]] == [("Newsletter", False)]
     stamp = next(c for c in records(server, "xero", "Contacts") if c.get("ContactNumber") == moved)["UpdatedDateUTC"]
-    report = _push(server, staging, "r2")
+    calls = {}
+    report = _push(server, staging, "r2", calls)
     assert report.held == [] and report.written == 1
+    assert calls.get("DELETE ContactGroups/{id}/Contacts/{id}") == 1 and "POST Contacts" not in calls, calls
     now = _members(server)
     assert now["Newsletter"] == after["Newsletter"] - {contact[moved]} and now["Key accounts"] == after["Key accounts"]
     written = next(c for c in records(server, "xero", "Contacts") if c.get("ContactNumber") == moved)
