@@ -70,6 +70,17 @@ def _only_membership(r: PushRow) -> bool:
     return r.action == "update" and bool(r.diff.get("groups")) and all(group_of(f) for f in r.fields)
 
 
+def _batches(r: PushRow) -> tuple[str, ...]:
+    """The calls a row costs, as the writer batches them (`budget.fit`): a POST batch of its object (none
+    when only membership changes), a removal's DELETE alone, a PUT batch per contact group it joins, a
+    DELETE per group it leaves."""
+    if _removed_by_call(r):
+        return (r.key,)
+    own = () if _only_membership(r) else (r.target_object,)
+    return own + tuple(f"join {g['ContactGroupID']}" if g["member"] else f"leave {g['ContactGroupID']} {r.key}"
+                       for g in r.diff.get("groups") or ())
+
+
 def _transient(exc: ApiError) -> bool:
     """Xero may or may not have applied the call: the ledger stays pending and the next push sends it again."""
     return exc.code == "transient" or exc.status is None or exc.status >= 500
@@ -158,9 +169,8 @@ class XeroWriter:
         (no ledger entry, no hold) for the next push, with their reason in the report."""
         # Rows that will not be sent (unsupported, or their Contact is known not to be written) cost nothing.
         free = {id(r) for r in rows if r.target_object not in OBJECTS or self._dependency_failed(r)}
-        # A removal is a call of its own: its group holds it alone.
         now = budget.within_day_budget([r for r in rows if id(r) not in free], self.client, self.cfg.xero_batch_size,
-                                       lambda r: r.key if _removed_by_call(r) else r.target_object, self.report)
+                                       _batches, self.report)
         kept = free | {id(r) for r in now}
         return [r for r in rows if id(r) in kept]
 

@@ -42,3 +42,26 @@ def test_an_invoice_brings_the_contact_it_needs_and_batches_are_counted():
     assert calls_for(rows, 2, lambda r: r.target_object) == 3
     now, later = fit(rows, 2, 2)
     assert [r.source_id for r in now] == ["a1", "o1", "o2"] and [r.source_id for r in later] == ["o3"]
+
+
+def _joins(i: int, groups: list[tuple[str, bool]], only: bool = False) -> PushRow:
+    """A declared Contacts row: a contact write (unless `only` membership changes) and its groups."""
+    fields = {f"ContactGroups.{g}": {"old": not m, "new": m} for g, m in groups}
+    if not only:
+        fields["Name"] = {"old": "a", "new": "b"}
+    return PushRow(plan_id="L-x", row_no=i, recipe="LEADS", direction="sf_to_xero", action="update",
+                   source_id=f"q{i}", target_id=f"c{i}",
+                   diff={"target_object": "Contact", "fields": fields, "payload": {"ContactID": f"c{i}"},
+                         "groups": [{"ContactGroupID": g, "Name": g, "member": m} for g, m in groups]})
+
+
+def test_group_memberships_are_counted_as_the_writer_makes_the_calls():
+    from sfxero_pipelines.push.to_xero import _batches
+
+    rows = [_joins(1, [("g1", True)]), _joins(2, [("g1", True), ("g2", False)]),
+            _joins(3, [("g1", True)], only=True), _joins(4, [("g2", False)], only=True)]
+    # One POST for the two contact writes, one PUT adding three members to g1, two DELETEs from g2.
+    assert calls_for(rows, 50, _batches) == 4
+    assert calls_for(rows[2:], 50, _batches) == 2, "membership-only rows write no contact"
+    now, later = fit(rows, 3, 50, _batches)
+    assert [r.source_id for r in now] == ["q1", "q2", "q3"] and [r.source_id for r in later] == ["q4"]
