@@ -297,6 +297,9 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
                                      if u else None for i, u in zip(ids, unlinked)], index=src.index, dtype="object")
             how = f"{spec.ref} via {spec.via}→{field}"
         values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
+        if group_of(field):
+            # Membership is yes or no: an empty value (or one a value map leaves out) is not a member.
+            values = values.map(lambda v: v is True).astype("object")
         norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
         cmp_chain = transforms.chain(norm, **kw) if norm else (lambda s: s)
         label = f"{name} {how}" + (f" ({', '.join(spec.transforms)})" if spec.transforms else "")
