@@ -33,8 +33,8 @@ _BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id", R3: f"{R2}'s links", R
 def _match_text(rules) -> str:
     out = []
     for m in rules:
-        out.append("link" if m.kind == "link" else f"{m.target} = {m.source}" if m.kind == "key"
-                   else f"{m.kind}({m.target} = {m.source})")
+        out.append(f"{m.via}'s links" if m.via else "link" if m.kind == "link" else
+                   f"{m.target} = {m.source}" if m.kind == "key" else f"{m.kind}({m.target} = {m.source})")
     return ", ".join(out)
 
 
@@ -134,8 +134,9 @@ def run_show(name: str) -> int:
         body["fields"] = {k: {f: v for f, v in spec.items() if v is not None or
                               (f == "value" and "value" in cfg.recipes.declared[name].fields[k].model_fields_set)}
                           for k, spec in body["fields"].items()}
-        body["match"] = [m["kind"] if m["kind"] == "link" else {m["target"]: m["source"]} if m["kind"] == "key"
-                         else {m["kind"]: {m["target"]: m["source"]}} for m in body["match"]]
+        body["match"] = [{"link": m["via"]} if m["via"] else m["kind"] if m["kind"] == "link" else
+                         {m["target"]: m["source"]} if m["kind"] == "key" else {m["kind"]: {m["target"]: m["source"]}}
+                         for m in body["match"]]
         for side in ("from", "to"):
             body[side] = {k: v for k, v in body[side].items() if v is not None}
     elif name in BUILTIN:

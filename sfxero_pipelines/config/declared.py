@@ -232,17 +232,24 @@ class Side(_Model):
 
 class MatchRule(_Model):
     """`link`, a key pair `{TargetField: SourceField}`, `{email: {TargetField: SourceField}}` or
-    `{name: {TargetField: SourceField}}` (normalised email / company name)."""
+    `{name: {TargetField: SourceField}}` (normalised email / company name); or `{link: R1}` alone: the
+    pairs another recipe links, updated and never created (R4's balances onto R1's Accounts)."""
 
     kind: Literal["link", "key", "email", "name"]
     target: str | None = None
     source: str | None = None
+    #: `{link: R1}`: the recipe whose links (and pairs planned in the same pass) are the pairs.
+    via: str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _short(cls, value):
         if value == "link":
             return {"kind": "link"}
+        if isinstance(value, dict) and set(value) == {"link"}:
+            if not isinstance(value["link"], str) or not value["link"]:
+                raise ValueError("{link: CODE} names the recipe whose links pair the records (link: R1)")
+            return {"kind": "link", "via": value["link"]}
         if isinstance(value, dict) and "kind" not in value and len(value) == 1:
             (k, v), = value.items()
             if k in ("email", "name"):
@@ -416,6 +423,11 @@ class DeclaredRecipe(_Model):
             raise ValueError("must start with link (an existing link always wins)")
         if len(set(rules)) != len(rules):
             raise ValueError("a rule is listed twice")
+        if rules[0].via and len(rules) > 1:
+            raise ValueError(f"{{link: {rules[0].via}}} pairs records by {rules[0].via}'s links alone: no rule "
+                             "after it")
+        if any(m.via for m in rules[1:]):
+            raise ValueError("{link: CODE} stands alone: the pairs another recipe links")
         return rules
 
     @model_validator(mode="after")
@@ -448,6 +460,11 @@ class DeclaredRecipe(_Model):
     def key_rule(self) -> MatchRule | None:
         """The first key pair: what a create is looked up by after a crash (lookup-before-create)."""
         return next((r for r in self.match if r.kind == "key"), None)
+
+    @property
+    def pairs_via(self) -> str | None:
+        """The recipe whose links are this one's pairs (`match: [{link: R1}]`): it updates, never creates."""
+        return self.match[0].via
 
 
 def split_declared(data: dict) -> tuple[dict, dict]:
@@ -605,8 +622,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
     out: list[tuple[str, str]] = []
     for name, r in declared.items():
         k = f"recipes.{name}"
+        out += _pairs_via_problems(name, r, declared)
         if r.to.salesforce:
-            if r.key_rule is None:
+            if r.key_rule is None and not r.pairs_via:
                 out.append((f"{k}.match", "a recipe into Salesforce needs a key pair after link, {ExternalIdField: "
                                           "XeroIdPath} (Xero_Id__c: InvoiceID): a create is an upsert on it, so a "
                                           "retried create never makes a second record"))
@@ -709,6 +727,33 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 out.append((f"{k}.{'from' if obj == r.source.salesforce else 'to'}.salesforce" if obj == sf_obj
                             else f"{k}.fields", f"extract.salesforce.objects must include {obj} (read by {name})"))
     out += write_back_cycles(declared)
+    return out
+
+
+def _pairs_via_problems(name: str, r: DeclaredRecipe, declared: dict[str, DeclaredRecipe]) -> list[tuple[str, str]]:
+    """`match: [{link: VIA}]`: VIA must link this recipe's two ends, into Salesforce, and deletes stay VIA's."""
+    via, k = r.pairs_via, f"recipes.{name}"
+    if via is None:
+        return []
+    out = []
+    if r.to.xero:
+        out.append((f"{k}.match[0]", f"{{link: {via}}} updates the Salesforce records {via} links; this recipe "
+                                     "writes to Xero (pair with link and a key pair instead)"))
+    if via in LINKED_BUILTINS:
+        ends = LINKED_BUILTINS[via]
+    elif via in declared and via != name:
+        other = declared[via]
+        ends = (other.source.salesforce or other.to.salesforce, other.source.xero or other.to.xero)
+    else:
+        return out + [(f"{k}.match[0]", f"no recipe {via} keeps links to pair through ({', '.join(LINKED_BUILTINS)} "
+                                        "or another declared recipe)")]
+    mine = (r.source.salesforce or r.to.salesforce, XERO_SCHEMA.get(r.source.xero or r.to.xero or "",
+                                                                    r.source.xero or r.to.xero))
+    if (ends[0], XERO_SCHEMA.get(ends[1], ends[1])) != mine:
+        out.append((f"{k}.match[0]", f"{via} links Salesforce {ends[0]} to Xero {ends[1]}, not {mine[0]} to "
+                                     f"{r.source.xero or r.to.xero}"))
+    if r.deletes != "ignore":
+        out.append((f"{k}.deletes", f"the records belong to {via}, which decides their deletes: ignore"))
     return out
 
 

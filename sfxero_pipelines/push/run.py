@@ -52,14 +52,16 @@ def push_to_xero(engine: sa.Engine, xero_client, sf_client, *, cfg: PushConfig, 
 
 def sf_write(row: PushRow) -> SfWrite:
     """A xero_to_sf plan row as a Salesforce write: payload {SObject: record, …}. A declared recipe's
-    create is an upsert on the field its row is found by (`lookup_by`), and its writes record links."""
+    create is an upsert on the field its row is found by (`lookup_by`), and its writes record links
+    (not one that pairs through another recipe's links: those are that recipe's)."""
     records = [(sobject, dict(record)) for sobject, record in sorted(row.payload.items()) if isinstance(record, dict)]
     declared = row.diff.get("engine") == "declared"
     return SfWrite(key=row.key, recipe=row.recipe, action=row.action, records=records, hold_table=row.source_table,
                    hold_record=row.source_id, source_id=row.source_id, target_id=row.target_id, written=row.written,
                    note={"plan_id": row.plan_id}, tenant_id=row.tenant_id,
                    upsert_by=row.diff.get("lookup_by") if declared and row.action == "create" else None,
-                   link_recipe=row.recipe if declared and row.action in ("create", "update") else None)
+                   link_recipe=row.recipe if declared and row.action in ("create", "update")
+                   and not row.diff.get("pairs_via") else None)
 
 
 def push_to_salesforce(engine: sa.Engine, sf_client, *, cfg: PushConfig, run_id: str | None,

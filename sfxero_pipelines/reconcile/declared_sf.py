@@ -114,10 +114,14 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
                          planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
     sobject, coll = r.to.salesforce or "", r.source.xero or ""
     key = f"recipes.{name}"
-    ext = r.key_rule.target  # static_problems refuses a recipe into Salesforce without one
+    # The upsert key of creates; static_problems refuses a recipe into Salesforce without one, unless it
+    # pairs through another recipe's links (`match: [{link: R1}]`), which creates nothing.
+    ext = r.key_rule.target if r.key_rule else None
+    via = r.pairs_via
     source_table, target_table = _xero_table(coll), sf_table(sobject)
     kinds = staged_describe(conn)(sobject) or {}
-    diff_base = {"target_object": sobject, "source_table": source_table, "engine": "declared"}
+    diff_base = {"target_object": sobject, "source_table": source_table, "engine": "declared",
+                 **({"pairs_via": r.pairs_via} if r.pairs_via else {})}
 
     # -- read: the Xero records (gone ones apart), then the Salesforce records
     paths = {c.field for c in r.source.conditions} | {m.source for m in r.match if m.source}
@@ -146,9 +150,16 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
         keys.append((m.target if m.kind == "key" else m.kind,
                      lambda d, c=f"k:{m.target}", f=norm: f(d[c].astype("object")),
                      lambda d, c=_col(m.target), f=norm: f(d[c].astype("object"))))
-    link_frame = pd.DataFrame([(x, s) for s, x in own_links.items()], columns=["sf_id", "xero_id"], dtype="object")
+    # Pairs through another recipe are its links and the pairs its plan of this pass makes: existing
+    # links to this recipe (nothing to record), and what they do not pair is not this recipe's to create.
+    linked = linked_sf_ids(conn, via, planned).items() if via else ((x, s) for s, x in own_links.items())
+    link_frame = pd.DataFrame(list(linked), columns=["sf_id", "xero_id"], dtype="object")
     result = match(src_m, tgt, links=link_frame, sf_link_col=None, active=pd.Series(live_sf), keys=keys,
                    target_label=f"Salesforce {sobject}")
+    if via:
+        result.pairs["match"] = f"link {via}"
+        result.by_rule = {f"link {via}": len(result.pairs)}
+        result.broken, result.unmatched = result.broken.iloc[0:0], result.unmatched.iloc[0:0]
     pairs = result.pairs.rename(columns={"sf_id": "xero_id", "xero_id": "sf_id"}).reset_index(drop=True)
 
     # -- pair
@@ -207,7 +218,8 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
                                                                f"Salesforce {sobject} {k[0]} also matches Xero "
                                                                f"{', '.join(o)}")
                                 for rule, k, o in zip(c.rule, c.candidates, c.other_sf)]))
-    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, ext))
+    if ext:
+        parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, ext))
     parts.append(_gone(conn, name, r, gone, tgt[live_sf], own_links, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": int(live_sf.sum()), "gone": len(gone)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)

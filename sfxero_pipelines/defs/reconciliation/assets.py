@@ -84,8 +84,10 @@ def build_declared_asset(name: str) -> dg.AssetsDefinition:
     recipe = load_config().recipes.declared[name]
     title = recipe.title or f"{recipe.source.name} → {'Xero ' if recipe.to.xero else 'Salesforce '}{recipe.to.name}"
     state = "" if recipe.enabled else f"Disabled: recipes.{name}.enabled is false in sfxero.yaml, so this plan stays empty. "
-    # A ref from Xero goes through another recipe's links, those its plan makes included: planned after it.
-    refs = sorted({plan_key(s.via) for s in recipe.fields.values() if s.via and recipe.source.xero})
+    # A ref from Xero, or pairs (`match: [{link: R1}]`), go through another recipe's links, those its plan
+    # makes included: planned after it.
+    vias = {s.via for s in recipe.fields.values() if s.via} | {recipe.pairs_via}
+    refs = sorted({plan_key(v) for v in vias if v and recipe.source.xero})
 
     @dg.asset(name=plan_key(name), group_name=GROUP, kinds={"sql", "python"}, deps=[*declared_tables(recipe), *refs],
               tags={"sfxero/recipe": name, "sfxero/enabled": str(recipe.enabled).lower(), "sfxero/declared": "true",
