@@ -1,8 +1,10 @@
 """A declared recipe that pairs through another recipe's links (`match: [{link: R1}]`): it updates the
 Salesforce records that recipe links (its links, and the pairs its plan of the same pass makes) and
 never creates. R4's behaviour, declared: on the sandbox, a declaration of Xero balances onto the
-Account plans exactly the Account updates the built-in R4 plans, on both staging backends. Checked on
-load: the recipe named must link the same two ends, write into Salesforce, and leave deletes to it."""
+Account plans exactly the Account updates the built-in R4 plans, on both staging backends, and converges
+once pushed. R3's too: invoice status and payments declared onto the Opportunity R2 links plan exactly
+R3's updates after invoices R2 wrote are approved and paid in Xero. Checked on load: the recipe named
+must link the same two ends, write into Salesforce, and leave deletes to it."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from sfxero_pipelines.staging.state.plans import write_plan
 from ..conftest import FAST_XERO
 from ..extract.conftest import materialize, salesforce_resource, today, xero_resource
 from ..push.conftest import records
+from .test_r8_items_e2e import ROOT
 
 #: R4, declared: the Xero balances onto the Accounts R1 links.
 BALANCES = {"title": "Xero balances → Account", "from": {"xero": "Contacts"}, "to": {"salesforce": "Account"},
@@ -133,3 +136,55 @@ def test_pushed_balances_converge_and_record_no_links_of_their_own(make_sandbox,
         assert links.links_of(conn, "BAL") == {}, "the pairs are R1's: BAL records no link"
     second = plan_balances()
     assert set(second.action) == {"skip"}, "the next plan has nothing to write"
+
+
+#: R3, declared: the invoice's status and payments onto the Opportunity R2 links it to.
+PAYMENTS = {"title": "Invoice status and payments → Opportunity", "from": {"xero": "Invoices"},
+            "to": {"salesforce": "Opportunity"}, "match": [{"link": "R2"}],
+            "fields": {"Xero_Invoice_Status__c": "Status", "Xero_Amount_Paid__c": "AmountPaid",
+                       "Xero_Amount_Due__c": "AmountDue",
+                       "Xero_Fully_Paid_On__c": {"from": "FullyPaidOnDate", "transform": "date"}}}
+
+
+def _every_update(rows, recipe: str) -> set[tuple[str, str, str]]:
+    out = set()
+    for r in rows[(rows.recipe == recipe).to_numpy() & (rows.action == "update").to_numpy()].itertuples():
+        for field, change in json.loads(r.diff)["fields"].items():
+            new = change["new"]
+            out.add((r.target_id, field, f"{float(new):.2f}" if isinstance(new, (int, float)) else str(new)[:10]))
+    return out
+
+
+def test_declared_payments_plan_exactly_r3s_opportunity_updates(make_sandbox, staging, monkeypatch):
+    from .test_finance_example_e2e import run_cycle
+
+    server = make_sandbox(size="30", seed=7, xero_limits=FAST_XERO)
+    monkeypatch.setenv("SFXERO_CONFIG", str(ROOT / "sfxero.yaml"))
+    first = run_cycle(server, staging.engine, "c1")  # R2 creates the won Opportunities' invoices
+    assert first["xero"].by_recipe["R2"] > 0
+    invoiced = sorted((i for i in records(server, "xero", "Invoices") if i.get("Type") == "ACCREC"
+                       and i.get("Status") == "DRAFT" and i.get("Total", 0) > 1
+                       and str(i.get("Reference") or "").startswith("006")), key=lambda i: i["Reference"])
+    assert len(invoiced) >= 3, "R2 wrote drafts"
+    with xero_resource(server).get_client() as x:  # approved in Xero, then a part payment and a whole one
+        x.write("Invoices", [{"InvoiceID": i["InvoiceID"], "Status": "AUTHORISED"} for i in invoiced[:3]],
+                idempotency_key="approve")
+        for n, (inv, share) in enumerate(zip(invoiced[:2], (0.5, 1.0))):
+            x.write("Payments", [{"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Account": {"Code": "090"},
+                                  "Date": "2026-12-01", "Amount": round(inv["Total"] * share, 2)}],
+                    method="PUT", idempotency_key=f"pay-{n}")
+    resources = {"salesforce": salesforce_resource(server), "xero": xero_resource(server), "staging": staging}
+    for key in ("invoices", "payments"):
+        assert materialize([build_xero_extract_asset(XERO_OBJECTS[key])], resources, partition=today()).success
+    # The Opportunities as R2's write-back left them (status and amounts of the drafts).
+    assert materialize([build_salesforce_extract_asset("Opportunity")], resources, partition=today()).success
+    builtin = parse_config({})
+    declared = parse_config({"recipes": {"R3": {"enabled": False}, "PAY": PAYMENTS}})
+    with staging.engine.connect() as conn:
+        r3 = _every_update(build_family(conn, builtin, "invoices").rows, "R3")
+        r2_pass = build_family(conn, declared, "invoices").rows
+        pay = build_declared(conn, declared, "PAY", r2_pass).rows
+    assert {o for o, _, _ in r3} == {i["Reference"] for i in invoiced[:3]}, "R3 plans the approved and paid ones"
+    assert _every_update(pay, "PAY") == r3
+    print(f"\n{staging.engine.dialect.name}: R3 planned {len(r3)} Opportunity field updates over "
+          f"{len({o for o, _, _ in r3})} Opportunities; the declaration the same")
