@@ -747,11 +747,10 @@ def _pairs_via_problems(name: str, r: DeclaredRecipe, declared: dict[str, Declar
     else:
         return out + [(f"{k}.match[0]", f"no recipe {via} keeps links to pair through ({', '.join(LINKED_BUILTINS)} "
                                         "or another declared recipe)")]
-    mine = (r.source.salesforce or r.to.salesforce, XERO_SCHEMA.get(r.source.xero or r.to.xero or "",
-                                                                    r.source.xero or r.to.xero))
-    if (ends[0], XERO_SCHEMA.get(ends[1], ends[1])) != mine:
+    mine = (r.source.salesforce or r.to.salesforce, r.source.xero or r.to.xero)
+    if tuple(ends) != mine:
         out.append((f"{k}.match[0]", f"{via} links Salesforce {ends[0]} to Xero {ends[1]}, not {mine[0]} to "
-                                     f"{r.source.xero or r.to.xero}"))
+                                     f"{mine[1]}"))
     if r.deletes != "ignore":
         out.append((f"{k}.deletes", f"the records belong to {via}, which decides their deletes: ignore"))
     return out
