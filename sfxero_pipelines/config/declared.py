@@ -730,6 +730,22 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
     return out
 
 
+def paired_write_backs(declared: dict[str, DeclaredRecipe], via: str, sobject: str) -> dict[str, object]:
+    """Salesforce field → path (or {path, default}) in Xero's answer to `via`'s create, for the enabled
+    declared recipes that update the `sobject` records `via` links (`match: [{link: via}]`): written back
+    with the create (push/writeback.py), so their next plan finds the new record in sync instead of
+    updating it a cycle later. A field with a transform is left to that plan: the answer's raw value is
+    not what it writes."""
+    out: dict[str, object] = {}
+    for r in declared.values():
+        if r.enabled and r.pairs_via == via and r.to.salesforce == sobject:
+            for field, spec in r.fields.items():
+                if spec.source and not spec.transforms:
+                    out.setdefault(field, spec.source if spec.default is None else
+                                   {"path": spec.source, "default": spec.default})
+    return out
+
+
 def _pairs_via_problems(name: str, r: DeclaredRecipe, declared: dict[str, DeclaredRecipe]) -> list[tuple[str, str]]:
     """`match: [{link: VIA}]`: VIA must link this recipe's two ends, into Salesforce, and deletes stay VIA's."""
     via, k = r.pairs_via, f"recipes.{name}"

@@ -20,6 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
+from ..config.declared import paired_write_backs
 from ..errors import ConfigError
 from ..recipes import R1, R4, R5
 from ..staging.schema import column_name
@@ -621,13 +622,14 @@ def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, object]:
     """Account field → path (or {path, default}) in Xero's answer to the create, written back in the push step that
-    creates the Contact (R1's ContactID; R4's balances so the next plan does not update them)."""
+    creates the Contact (R1's ContactID; R4's balances so the next plan does not update them; the fields
+    of the declared recipes that update the Accounts R1 links, for the same reason)."""
     fields = {LINK_FIELD: "ContactID"}
     if cfg.recipes.R4.enabled:
         # Xero's answer to a Contact write carries no Balances; a contact created a moment ago owes nothing.
         fields.update({"Xero_Outstanding__c": {"path": "Balances.AccountsReceivable.Outstanding", "default": 0.0},
                        "Xero_Overdue__c": {"path": "Balances.AccountsReceivable.Overdue", "default": 0.0}})
-    return fields
+    return {**paired_write_backs(cfg.recipes.declared, R1, "Account"), **fields}
 
 
 def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_create, country_col) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
+from ..config.declared import paired_write_backs
 from ..recipes import R1, R2, R3, R7
 from ..staging.schema import column_name
 from ..staging.state import links
@@ -484,12 +485,13 @@ def emit_unpaired(src: Source, m: MatchResult, held: pd.DataFrame, held_why: lis
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
     """Opportunity field → path in Xero's answer to the invoice create, written back in the same
-    push step (R2's id and number; R3's status and amounts so the next plan has nothing to add)."""
+    push step (R2's id and number; R3's status and amounts so the next plan has nothing to add; the
+    fields of the declared recipes that update the Opportunities R2 links, for the same reason)."""
     fields = {"Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
     if cfg.recipes.R3.enabled:
         fields.update({"Xero_Invoice_Status__c": "Status", "Xero_Amount_Paid__c": "AmountPaid",
                        "Xero_Amount_Due__c": "AmountDue"})
-    return fields
+    return {**paired_write_backs(cfg.recipes.declared, R2, "Opportunity"), **fields}
 
 
 _BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}

@@ -191,3 +191,36 @@ def test_declared_payments_plan_exactly_r3s_opportunity_updates(make_sandbox, st
     assert _every_update(pay, "PAY") == r3
     print(f"\n{staging.engine.dialect.name}: R3 planned {len(r3)} Opportunity field updates over "
           f"{len({o for o, _, _ in r3})} Opportunities; the declaration the same")
+
+
+def test_a_contact_r1_creates_is_written_back_with_the_declared_balances_so_the_next_plan_is_quiet(
+        make_sandbox, staging, tmp_path, monkeypatch):
+    """R4 off, its balances declared (with `default: 0`, what a contact created a moment ago owes): R1's
+    create writes them back with the ContactID, as it does R4's, so the cycle after has no update to make."""
+    from .test_finance_example_e2e import run_cycle
+
+    server = make_sandbox(size="30", seed=7, xero_limits=FAST_XERO)
+    fields = {f: {"from": path, "default": 0.0} for f, path in BALANCES["fields"].items()}
+    config = tmp_path / "bal.yaml"
+    config.write_text(yaml.safe_dump({"recipes": {"R4": {"enabled": False}, "BAL": {**BALANCES, "fields": fields}}}))
+    monkeypatch.setenv("SFXERO_CONFIG", str(config))
+    first = run_cycle(server, staging.engine, "c1")
+    assert first["plan"]["R1"]["create"] > 0 and first["plan"]["BAL"]["update"] > 0, first["plan"]
+    created = {a["Id"]: a for a in records(server, "sf", "Account") if a.get("Xero_Contact_Id__c")}
+    new = [c["ContactNumber"] for c in records(server, "xero", "Contacts") if c.get("ContactNumber") in created]
+    assert new and all(created[i]["Xero_Outstanding__c"] == 0.0 == created[i]["Xero_Overdue__c"] for i in new)
+    second = run_cycle(server, staging.engine, "c2")
+    assert second["plan"]["BAL"].get("update", 0) == 0, second["plan"]["BAL"]
+    assert second["plan"]["BAL"]["skip"] >= first["plan"]["BAL"]["update"] + len(new)
+
+
+def test_r2s_create_writes_back_what_a_declaration_through_r2_reads_without_a_transform():
+    from sfxero_pipelines.reconcile import invoices
+
+    cfg = parse_config({"recipes": {"R3": {"enabled": False}, "PAY": PAYMENTS}})
+    back = invoices.write_back_fields(cfg)
+    assert {f: back[f] for f in ("Xero_Invoice_Status__c", "Xero_Amount_Paid__c", "Xero_Amount_Due__c")} == {
+        "Xero_Invoice_Status__c": "Status", "Xero_Amount_Paid__c": "AmountPaid", "Xero_Amount_Due__c": "AmountDue"}
+    assert "Xero_Fully_Paid_On__c" not in back, "a transformed field is left to the recipe's own plan"
+    assert invoices.write_back_fields(parse_config({"recipes": {"R3": {"enabled": False}}})) == {
+        "Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
