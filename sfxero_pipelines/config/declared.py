@@ -43,6 +43,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..recipes import R1, R2, R7, RECIPES
 from .base import StrictModel
+from .mapping import typed_element
 
 Owner = Literal["salesforce", "xero", "last_writer"]
 #: What happens on the target when a linked source record is deleted (the delete/void policies of
@@ -491,6 +492,8 @@ def xero_fields() -> dict[str, dict]:
 
 
 def xero_field(collection: str, path: str) -> dict | None:
+    if collection == "Contacts" and typed_element(path):
+        return {"kind": "text"}  # Phones.DEFAULT, Addresses.POBOX.City: R1's names for Xero's typed arrays
     if collection == "Contacts" and group_of(path):
         return {"kind": "bool", "group": group_of(path)}
     return xero_fields().get(XERO_SCHEMA.get(collection, collection), {}).get("fields", {}).get(path)

@@ -45,6 +45,11 @@ _XERO_NESTED = re.compile(r"^(Phones\.(DEFAULT|MOBILE|FAX|DDI)|Addresses\.(POBOX
                           r"(AddressLine1|AddressLine2|City|Region|PostalCode|Country))$")
 
 
+def typed_element(path: str) -> bool:
+    """`Phones.<TYPE>` or `Addresses.<TYPE>.<Part>`: one element of a Xero Contact's typed arrays."""
+    return bool(_XERO_NESTED.match(path))
+
+
 class FieldMapping(StrictModel):
     sf: str
     xero: str
@@ -65,7 +70,7 @@ class FieldMapping(StrictModel):
     @field_validator("xero")
     @classmethod
     def _xero(cls, v: str) -> str:
-        if v not in XERO_CONTACT_FIELDS and not _XERO_NESTED.match(v):
+        if v not in XERO_CONTACT_FIELDS and not typed_element(v):
             raise ValueError(f"'{v}' is not a Xero Contact field sfxero can map "
                              f"({', '.join(sorted(XERO_CONTACT_FIELDS))}, Phones.<TYPE>, Addresses.<TYPE>.<Part>)")
         return v

@@ -29,6 +29,7 @@ from ..staging.state import links
 from . import load, normalize, plan, routing
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
+from .xero_contact_fields import xero_path, xero_payload
 from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
                     link_pairs, pair_frame, sf_update_rows, split_held, staged_invalid, xero_owned)
 
@@ -61,25 +62,6 @@ def _xero_expr(xero_field: str, group: str) -> str:
         return (f"CASE WHEN coalesce({g}->>'PhoneNumber', '') <> '' THEN concat_ws(' ', '+' || "
                 f"nullif({g}->>'PhoneCountryCode', ''), nullif({g}->>'PhoneAreaCode', ''), {g}->>'PhoneNumber') END")
     return f"({g}->>'{parts[2]}')"
-
-
-def xero_path(raw: dict, xero_field: str):
-    """The same extraction as `_xero_expr`, in Python (SQLite, tests)."""
-    parts = xero_field.split(".")
-    if parts[0] == "Phones":
-        for p in raw.get("Phones") or []:
-            if p.get("PhoneType") == parts[1] and p.get("PhoneNumber"):
-                cc = p.get("PhoneCountryCode") or ""
-                return " ".join(x for x in ("+" + cc if cc else "", p.get("PhoneAreaCode") or "", p["PhoneNumber"]) if x)
-        return None
-    if parts[0] == "Addresses":
-        for a in raw.get("Addresses") or []:
-            if a.get("AddressType") == parts[1]:
-                v = a.get(parts[2])
-                return None if v is None else str(v)
-        return None
-    v = raw.get(xero_field)
-    return None if v is None else str(v)
 
 
 XERO_BASE = ["id", "modified_at", "invalid_reason", "contact_status", "contact_number", "name", "email_address",
@@ -325,32 +307,6 @@ def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> l
                              compare=t, to_sf=to_sf, owner=f.owner, label=label,
                              prefilter=f.value_map is None and f.default is None, same_key=same_key(f.transform)))
     return out
-
-
-def xero_payload(fields: dict[str, object], current: dict[str, object] | None = None) -> dict:
-    """Plan field names → Xero Contact API body. Addresses are sent whole (Xero replaces the
-    address of that type), so unchanged parts come from `current`."""
-    body: dict = {}
-    phones: dict[str, dict] = {}
-    addresses: dict[str, dict] = {}
-    for key, value in sorted(fields.items()):
-        parts = key.split(".")
-        if parts[0] == "Phones":
-            phones[parts[1]] = {"PhoneType": parts[1], "PhoneNumber": value or ""}
-        elif parts[0] == "Addresses":
-            addresses.setdefault(parts[1], {"AddressType": parts[1]})[parts[2]] = value or ""
-        else:
-            body[key] = value
-    for atype, addr in addresses.items():
-        for key, value in sorted((current or {}).items()):
-            p = key.split(".")
-            if p[0] == "Addresses" and p[1] == atype and p[2] not in addr and value is not None:
-                addr[p[2]] = value
-    if phones:
-        body["Phones"] = [phones[k] for k in sorted(phones)]
-    if addresses:
-        body["Addresses"] = [addresses[k] for k in sorted(addresses)]
-    return body
 
 
 _IN_SYNC = {rule: f"in sync (matched by {rule})" for rule in ("link", "contact_number", "email", "name")}

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from ..config import SfxeroConfig
 from ..config.declared import (TRACKING_PREFIX, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, group_of,
                                parse_where, salesforce_problems, template_fields, xero_field)
+from ..config.mapping import typed_element
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1
@@ -44,6 +45,7 @@ from . import load, normalize, plan, transforms
 from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
 from .match import match
+from .xero_contact_fields import split_typed, xero_path, xero_payload
 from .steps import (broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
                     pair_frame, sf_update_rows, split_held, staged_invalid)
 
@@ -220,7 +222,8 @@ def _read_xero(conn: sa.Connection, collection: str, paths: set[str]) -> pd.Data
             members = group.members if group else frozenset()
             df[f"x:{p}"] = pd.Series(df.id.isin(members).to_numpy(), index=df.index, dtype="object")
             continue
-        df[f"x:{p}"] = pd.Series([_dig(r, p) for r in raws], index=df.index, dtype="object")
+        read = xero_path if collection == "Contacts" and typed_element(p) else _dig
+        df[f"x:{p}"] = pd.Series([read(r, p) for r in raws], index=df.index, dtype="object")
     deleted = df.is_deleted.isin(DELETED).to_numpy()
     status = df["x:ContactStatus"].fillna(df["x:Status"]).fillna("ACTIVE").astype(str)
     df["_active"] = ~deleted & ~status.isin(["ARCHIVED", "DELETED", "VOIDED", "GDPRREQUEST"]).to_numpy()
@@ -480,6 +483,13 @@ def _with_tracking(line: dict) -> dict:
     return line
 
 
+def xero_body(flat: dict, fps: list[FieldPlan], collection: str) -> dict:
+    """A row's values as the Xero record's body: paths nested, lines as Xero's lists, and a Contact's
+    typed arrays (`Phones.DEFAULT`, `Addresses.POBOX.City`) as Xero's elements, as R1 writes them."""
+    plain, typed = split_typed(flat) if collection == "Contacts" else (flat, {})
+    return {**nest(payload_values(plain, fps)), **xero_payload(typed)}
+
+
 def nest(flat: dict[str, object]) -> dict:
     """{"SalesDetails.UnitPrice": 5} → {"SalesDetails": {"UnitPrice": 5}}."""
     out: dict = {}
@@ -622,7 +632,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
             flat, calls = memberships(flat, member_of, create=False)
             upd_rows.append(row)
             upd_diffs.append({**diff_base, "match": matches[row], "link": bool(new_link[row]), "fields": changed,
-                              "payload": {id_attr: x_ids[row], **nest(payload_values(flat, fps))},
+                              "payload": {id_attr: x_ids[row], **xero_body(flat, fps, coll)},
                               **({"groups": calls} if calls else {}),
                               **({"suppressed": suppressed[row]} if row in suppressed else {})})
         else:
@@ -729,7 +739,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
             flat[CONTACT_BY_NUMBER] = account
             labels.setdefault(CONTACT_BY_NUMBER, f"{labels[CONTACT_REF]}: its ContactNumber until R1 writes it")
         written, calls = memberships(flat, member_of, create=True)
-        diff = create_diff(diff_base, lookup_by, flat, labels, nest(payload_values(written, fps)))
+        diff = create_diff(diff_base, lookup_by, flat, labels, xero_body(written, fps, r.to.xero))
         if calls:
             diff["groups"] = calls
         if account:

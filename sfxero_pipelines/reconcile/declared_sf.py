@@ -34,7 +34,7 @@ from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
 from .declared import (DELETED, FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
-                       create_diff, create_hold, create_rows, nest, sf_table, staged_describe)
+                       create_diff, create_hold, create_rows, sf_table, staged_describe, xero_body)
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import match
@@ -234,7 +234,8 @@ def _xero_updates(name: str, r: DeclaredRecipe, ok: pd.DataFrame, fwd: dict[int,
     x_ids, sf_ids, how, new_link = ok.xero_id.to_numpy(), ok.sf_id.to_numpy(), ok["match"].to_numpy(), ok.link.to_numpy()
     diffs = [{"target_object": target_object, "source_table": sf_table_name, "engine": "declared", "match": how[i],
               "link": bool(new_link[i]), "fields": fwd[i],
-              "payload": {id_attr: x_ids[i], **nest({k: v["new"] for k, v in fwd[i].items()})}} for i in rows]
+              "payload": {id_attr: x_ids[i], **xero_body({k: v["new"] for k, v in fwd[i].items()}, [], r.source.xero)}}
+             for i in rows]
     return plan.rows(name, "sf_to_xero", "update", [sf_ids[i] for i in rows], [x_ids[i] for i in rows], diffs,
                      [f"{len(fwd[i])} field(s) Salesforce owns differ; matched by {how[i]}" for i in rows])
 
