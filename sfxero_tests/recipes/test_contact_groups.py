@@ -234,33 +234,43 @@ def test_a_group_xero_does_not_have_holds_the_record_with_a_sentence(make_sandbo
     assert explained.recognised and "Partners" in explained.sentence and explained.sentence != reason
 
 
-def test_a_membership_xero_refuses_holds_that_record_and_the_rest_proceed(make_sandbox, sqlite_staging, tmp_path,
-                                                                         monkeypatch):
+@pytest.mark.parametrize("deleted", ["Newsletter", "Key accounts"])
+def test_a_membership_xero_refuses_holds_those_records_and_the_rest_proceed(make_sandbox, sqlite_staging, tmp_path,
+                                                                           monkeypatch, deleted):
+    """A group deleted in Xero after the plan: its new members are held with Xero's message, the contacts and
+    the other group are written. Members refused in one PUT are sent again one by one (so one contact Xero
+    refuses would not keep the others out)."""
     server = make_sandbox(size="30", seed=11, xero_limits=FAST_XERO)
     leads = sorted(r["Id"] for r in records(server, "sf", "Lead") if r.get("Email") and not r.get("IsDeleted"))
-    for i, lead in enumerate(leads[:3]):
-        simple_salesforce(server).Lead.update(lead, {"Status": "Working - Contacted",
-                                                     "LeadSource": "Web" if i == 0 else "Other"})
+    for lead in leads[:3]:
+        simple_salesforce(server).Lead.update(lead, {"Status": "Working - Contacted"})
+    worked = sorted(_worked(server))
+    for lead in worked:  # one from the web, the others not
+        simple_salesforce(server).Lead.update(lead, {"LeadSource": "Web" if lead == leads[0] else "Other"})
     config = tmp_path / "groups.yaml"
     config.write_text(yaml.safe_dump(_declaration()))
     monkeypatch.setenv("SFXERO_CONFIG", str(config))
     _extract(server, sqlite_staging)
     built = _plan(sqlite_staging, parse_config(yaml.safe_load(config.read_text())))
-    assert int((built.rows.action == "create").sum()) == len(_worked(server)) >= 3
-    # The Newsletter group is deleted in Xero after the plan was made.
-    newsletter = next(g for g in records(server, "xero", "ContactGroups") if g["Name"] == "Newsletter")
+    assert int((built.rows.action == "create").sum()) == len(worked) >= 3
+    group = next(g for g in records(server, "xero", "ContactGroups") if g["Name"] == deleted)
     with xero_resource(server).get_client() as x:
-        x._call("POST ContactGroups/{id}", "update_contact_group", contact_group_id=newsletter["ContactGroupID"],
+        x._call("POST ContactGroups/{id}", "update_contact_group", contact_group_id=group["ContactGroupID"],
                 contact_groups={"ContactGroups": [{"Status": "DELETED"}]})
-    report = _push(server, sqlite_staging, "r1")
-    assert report.written == len(_worked(server)), "every contact is written"
-    assert [h["source_id"] for h in report.held] == [leads[0]], "only the web Lead's membership was refused"
-    assert "contact group Newsletter" in report.held[0]["reason"] and "has been deleted" in report.held[0]["reason"]
-    contact = _contact_of(server)
-    assert _members(server)["Key accounts"] >= {contact[i] for i in _worked(server)}, "the other group is set"
+    calls: dict = {}
+    report = _push(server, sqlite_staging, "r1", calls)
+    assert report.written == len(worked), "every contact is written"
+    refused = [leads[0]] if deleted == "Newsletter" else worked
+    assert sorted(h["source_id"] for h in report.held) == refused
+    assert all(f"contact group {deleted}" in h["reason"] and "has been deleted" in h["reason"] for h in report.held)
+    # Refused whole, the Key accounts batch is sent again a member at a time: 1 + one per member.
+    assert calls["PUT ContactGroups/{id}/Contacts"] == (2 if deleted == "Newsletter" else 1 + len(worked) + 1), calls
+    other, contact = ("Key accounts" if deleted == "Newsletter" else "Newsletter"), _contact_of(server)
+    joined = worked if other == "Key accounts" else [leads[0]]
+    assert _members(server)[other] >= {contact[i] for i in joined}, "the other group is set"
     with sqlite_staging.engine.connect() as conn:
         held = open_hold_reasons(conn, ["sf_lead"])["sf_lead"]
-    assert list(held) == [leads[0]]
+    assert sorted(held) == refused
     assert held[leads[0]].startswith("held at push: ")
     explained = explain_reason(held[leads[0]].removeprefix("held at push: "), table_name="sf_lead", record_id=leads[0])
     assert explained.recognised and "Restore or recreate it in Xero" in explained.sentence
