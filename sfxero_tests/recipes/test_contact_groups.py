@@ -155,10 +155,11 @@ def test_membership_crosses_in_one_cycle_converges_and_is_taken_back(make_sandbo
     monkeypatch.setenv("SFXERO_CONFIG", str(config))  # extract reads members, push writes LEADS's plan
     cfg = parse_config(yaml.safe_load(config.read_text()))
     leads = sorted(r["Id"] for r in records(server, "sf", "Lead") if r.get("Email") and not r.get("IsDeleted"))
-    for i, lead in enumerate(leads[:3]):  # three worked Leads: one from the web, two not
-        simple_salesforce(server).Lead.update(lead, {"Status": "Working - Contacted",
-                                                     "LeadSource": "Web" if i == 0 else "Other"})
+    for lead in leads[:3]:  # three more worked Leads (the seed has one)
+        simple_salesforce(server).Lead.update(lead, {"Status": "Working - Contacted"})
     worked = sorted(_worked(server))
+    for lead in worked:  # one from the web, the others not
+        simple_salesforce(server).Lead.update(lead, {"LeadSource": "Web" if lead == leads[0] else "Other"})
     before = _members(server)
     calls = _extract(server, staging)
     # The list of groups, then each active group by id for its members (the sandbox has two active).
@@ -170,7 +171,7 @@ def test_membership_crosses_in_one_cycle_converges_and_is_taken_back(make_sandbo
 
     first = _plan(staging, cfg)
     creates = [json.loads(d) for d, a in zip(first.rows["diff"], first.rows.action) if a == "create"]
-    assert len(creates) == len(worked) >= 3
+    assert len(creates) == len(worked) == 4
     web = {leads[0]}
     for d in creates:
         assert "ContactGroups" not in d["payload"], "Xero's contact write ignores groups: never sent in it"
