@@ -702,12 +702,10 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
             if r.sync == "two_way" and not spec.source and spec.owner not in (None, "salesforce" if r.to.xero else "xero"):
                 out.append((f"{k}.fields.{field}.owner", "only a field mapped from a source field can flow back"))
             if spec.via is not None:
-                if spec.via in LINKED_BUILTINS:
-                    pass
-                elif spec.via not in declared:
+                if linked_ends(spec.via, declared) is None:
                     out.append((f"{k}.fields.{field}.via", f"no recipe {spec.via} keeps links to go through "
                                                            f"({', '.join(LINKED_BUILTINS)} or a declared recipe)"))
-                elif declared[spec.via].source.system != "salesforce" and r.source.salesforce:
+                elif spec.via in declared and declared[spec.via].source.system != "salesforce" and r.source.salesforce:
                     out.append((f"{k}.fields.{field}.via", f"{spec.via} links Xero records to Salesforce ones; a ref "
                                                            "goes from a Salesforce id to a Xero id"))
         if r.sync == "one_way":
@@ -749,6 +747,16 @@ def paired_write_backs(declared: dict[str, DeclaredRecipe], via: str, sobject: s
     return out
 
 
+def linked_ends(via: str, declared: dict[str, DeclaredRecipe]) -> tuple[str, str] | None:
+    """(Salesforce object, Xero collection) the links of recipe `via` join, a built-in's or a declared one's;
+    None when no recipe of that code keeps links."""
+    if via in LINKED_BUILTINS:
+        return LINKED_BUILTINS[via]
+    other = declared.get(via)
+    return None if other is None else (other.source.salesforce or other.to.salesforce,
+                                       other.source.xero or other.to.xero)
+
+
 def _pairs_via_problems(name: str, r: DeclaredRecipe, declared: dict[str, DeclaredRecipe]) -> list[tuple[str, str]]:
     """`match: [{link: VIA}]`: VIA must link this recipe's two ends, into Salesforce, and deletes stay VIA's."""
     via, k = r.pairs_via, f"recipes.{name}"
@@ -758,12 +766,8 @@ def _pairs_via_problems(name: str, r: DeclaredRecipe, declared: dict[str, Declar
     if r.to.xero:
         out.append((f"{k}.match[0]", f"{{link: {via}}} updates the Salesforce records {via} links; this recipe "
                                      "writes to Xero (pair with link and a key pair instead)"))
-    if via in LINKED_BUILTINS:
-        ends = LINKED_BUILTINS[via]
-    elif via in declared and via != name:
-        other = declared[via]
-        ends = (other.source.salesforce or other.to.salesforce, other.source.xero or other.to.xero)
-    else:
+    ends = linked_ends(via, declared) if via != name else None
+    if ends is None:
         return out + [(f"{k}.match[0]", f"no recipe {via} keeps links to pair through ({', '.join(LINKED_BUILTINS)} "
                                         "or another declared recipe)")]
     mine = (r.source.salesforce or r.to.salesforce, r.source.xero or r.to.xero)

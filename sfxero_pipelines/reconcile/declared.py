@@ -209,16 +209,19 @@ def _xero_table(collection: str) -> str:
     return XERO_OBJECTS[XERO_SOURCES[collection]].table
 
 
-def _read_xero(conn: sa.Connection, collection: str, paths: set[str]) -> pd.DataFrame:
+def _read_xero(conn: sa.Connection, collection: str, paths: set[str],
+               groups: dict[str, Group] | None = None) -> pd.DataFrame:
+    """`groups`: the staged contact groups when the caller has read them (`ContactGroups.<name>` paths)."""
     table = _xero_table(collection)
     load.require_table(conn, table)
     df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}",
                     ["id", "modified_at", "invalid_reason", "is_deleted", "raw"])
     raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
-    groups = contact_groups(conn) if collection == "Contacts" and any(group_of(p) for p in paths) else {}
+    if groups is None and collection == "Contacts" and any(group_of(p) for p in paths):
+        groups = contact_groups(conn)
     for p in sorted(paths | {"ContactStatus", "Status"}):
         if collection == "Contacts" and group_of(p):
-            group = groups.get(group_of(p).lower())
+            group = (groups or {}).get(group_of(p).lower())
             members = group.members if group else frozenset()
             df[f"x:{p}"] = pd.Series(df.id.isin(members).to_numpy(), index=df.index, dtype="object")
             continue
@@ -364,19 +367,23 @@ class Group(NamedTuple):
     members: frozenset[str]    # ContactIDs
 
 
+def _live_records(conn: sa.Connection, key: str) -> list[dict] | None:
+    """The staged raw records of a reference collection (`extract.xero.objects` key) not flagged deleted;
+    None when it is not staged."""
+    table = XERO_OBJECTS[key].table
+    if not load.has_table(conn, table):
+        return None
+    return [json.loads(raw) if isinstance(raw, str) else (raw or {})
+            for (raw,) in conn.execute(sa.text(f"SELECT raw FROM {load.q(conn, table)} WHERE NOT is_deleted"))]
+
+
 def contact_groups(conn: sa.Connection) -> dict[str, Group]:
     """Active contact groups by lower-case name (Xero keeps names unique regardless of case), with their
     members as staged: extract reads each group's `Contacts` while a recipe maps membership."""
-    table = XERO_OBJECTS["contact_groups"].table
-    if not load.has_table(conn, table):
-        return {}
-    out = {}
-    for (raw,) in conn.execute(sa.text(f"SELECT raw FROM {load.q(conn, table)} WHERE NOT is_deleted")):
-        rec = json.loads(raw) if isinstance(raw, str) else (raw or {})
-        if rec.get("Status", "ACTIVE") == "ACTIVE" and rec.get("Name"):
-            out[rec["Name"].lower()] = Group(rec.get("ContactGroupID") or "", rec["Name"], frozenset(
+    return {rec["Name"].lower(): Group(rec.get("ContactGroupID") or "", rec["Name"], frozenset(
                 c.get("ContactID") for c in rec.get("Contacts") or [] if isinstance(c, dict)))
-    return out
+            for rec in _live_records(conn, "contact_groups") or []
+            if rec.get("Status", "ACTIVE") == "ACTIVE" and rec.get("Name")}
 
 
 def group_problems(fps: list["FieldPlan"], groups: dict[str, Group]) -> pd.Series | None:
@@ -396,16 +403,16 @@ def group_problems(fps: list["FieldPlan"], groups: dict[str, Group]) -> pd.Serie
     return why.where(why.notna(), None)
 
 
-def memberships(flat: dict, groups: dict[str, Group], *, create: bool) -> tuple[dict, list[dict]]:
+def memberships(flat: dict, groups: dict[str, Group]) -> tuple[dict, list[dict]]:
     """A row's values without its `ContactGroups.<name>` fields, and those as the membership calls the
-    push makes after the contact write (Xero's contact write ignores ContactGroups). A new contact is in
-    no group: only the groups it joins are listed."""
+    push makes after the contact write (Xero's contact write ignores ContactGroups). A create's values
+    name only the groups it joins: a new contact is in none."""
     rest, calls = {}, []
     for path, value in flat.items():
         name = group_of(path)
         if name is None:
             rest[path] = value
-        elif value is True or not create:
+        else:
             group = groups.get(name.lower())
             calls.append({"ContactGroupID": group.id if group else "", "Name": name, "member": bool(value)})
     return rest, sorted(calls, key=lambda c: c["Name"])
@@ -413,15 +420,11 @@ def memberships(flat: dict, groups: dict[str, Group], *, create: bool) -> tuple[
 
 def _tracking_options(conn: sa.Connection) -> dict[str, set[str]] | None:
     """Active tracking category name → its active options' names, as staged; None when not staged."""
-    table = XERO_OBJECTS["tracking_categories"].table
-    if not load.has_table(conn, table):
+    records = _live_records(conn, "tracking_categories")
+    if records is None:
         return None
-    out: dict[str, set[str]] = {}
-    for (raw,) in conn.execute(sa.text(f"SELECT raw FROM {load.q(conn, table)} WHERE NOT is_deleted")):
-        rec = json.loads(raw) if isinstance(raw, str) else (raw or {})
-        if rec.get("Status", "ACTIVE") == "ACTIVE":
-            out[rec.get("Name")] = {o.get("Name") for o in rec.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE"}
-    return out
+    return {rec.get("Name"): {o.get("Name") for o in rec.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE"}
+            for rec in records if rec.get("Status", "ACTIVE") == "ACTIVE"}
 
 
 def _tracking_problem(lines: list[dict], options: dict[str, set[str]]) -> str | None:
@@ -551,7 +554,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         next(fp for fp in fps if group_of(fp.name)).missing_ref = group_why  # a create waits as a ref would
     x_paths = {fp.name for fp in fps} | {m.target for m in r.match if m.target} | set(r.write_back.values())
     x_paths |= set(REMOVE[coll].reads) if r.deletes != "ignore" else set()
-    xr = _read_xero(conn, coll, x_paths)
+    xr = _read_xero(conn, coll, x_paths, member_of)
     links = pd.DataFrame(list(state_links.links_of(conn, name).items()) if state_links.has_links_table(conn) else [],
                          columns=["sf_id", "xero_id"], dtype="object")
     id_back = next((sf for sf, path in r.write_back.items() if path == id_attr), None)
@@ -629,7 +632,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                         v = _plain(ok[f"s_{i}"].iloc[row])
                         if v is not None:
                             flat[fp.name] = v
-            flat, calls = memberships(flat, member_of, create=False)
+            flat, calls = memberships(flat, member_of)
             upd_rows.append(row)
             upd_diffs.append({**diff_base, "match": matches[row], "link": bool(new_link[row]), "fields": changed,
                               "payload": {id_attr: x_ids[row], **xero_body(flat, fps, coll)},
@@ -738,7 +741,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         if account:
             flat[CONTACT_BY_NUMBER] = account
             labels.setdefault(CONTACT_BY_NUMBER, f"{labels[CONTACT_REF]}: its ContactNumber until R1 writes it")
-        written, calls = memberships(flat, member_of, create=True)
+        written, calls = memberships(flat, member_of)
         diff = create_diff(diff_base, lookup_by, flat, labels, xero_body(written, fps, r.to.xero))
         if calls:
             diff["groups"] = calls

@@ -29,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import LINKED_BUILTINS, SF_KINDS, XERO_TARGETS, DeclaredRecipe, template_fields
+from ..config.declared import SF_KINDS, XERO_TARGETS, DeclaredRecipe, linked_ends, template_fields
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
@@ -61,10 +61,8 @@ def linked_sf_ids(conn: sa.Connection, via: str, planned: pd.DataFrame | None) -
 
 def _referenced(r: DeclaredRecipe, via: str, cfg: SfxeroConfig) -> str:
     """What a `via` recipe links Xero ids to, for reasons: "Salesforce Account"."""
-    if via in LINKED_BUILTINS:
-        return f"Salesforce {LINKED_BUILTINS[via][0]}"
-    other = cfg.recipes.declared.get(via)
-    return f"Salesforce {(other.source.salesforce or other.to.salesforce) if other else 'record'}"
+    ends = linked_ends(via, cfg.recipes.declared)
+    return f"Salesforce {ends[0] if ends else 'record'}"
 
 
 def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, src: pd.DataFrame,
@@ -121,7 +119,7 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
     source_table, target_table = _xero_table(coll), sf_table(sobject)
     kinds = staged_describe(conn)(sobject) or {}
     diff_base = {"target_object": sobject, "source_table": source_table, "engine": "declared",
-                 **({"pairs_via": r.pairs_via} if r.pairs_via else {})}
+                 **({"pairs_via": via} if via else {})}
 
     # -- read: the Xero records (gone ones apart), then the Salesforce records
     paths = {c.field for c in r.source.conditions} | {m.source for m in r.match if m.source}
