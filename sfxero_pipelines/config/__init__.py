@@ -100,11 +100,11 @@ def _key_path(loc: tuple) -> str:
 
 
 def _declared_problems(config: SfxeroConfig) -> list[tuple[str, str]]:
-    """Problems of the declared recipes found without a Salesforce describe (config/declared.py)."""
-    declared = config.recipes.declared
-    named = [(f"recipes.{n}", why) for n in declared if (why := check_name(n))]
-    return named + static_problems(declared, config.mapping.value_maps, list(config.extract.xero.objects),
-                                   list(config.extract.salesforce.objects))
+    """Problems of the declarations (the team's and the shipped R3) found without a Salesforce describe
+    (config/declared.py)."""
+    named = [(f"recipes.{n}", why) for n in config.recipes.declared if (why := check_name(n))]
+    return named + static_problems(config.recipes.declarations, config.mapping.value_maps,
+                                   list(config.extract.xero.objects), list(config.extract.salesforce.objects))
 
 
 def config_problems(data: dict | None, source: str = "sfxero.yaml") -> tuple[SfxeroConfig | None, list[str]]:
@@ -144,10 +144,8 @@ def parse_config(data: dict | None, source: str = "sfxero.yaml") -> SfxeroConfig
         _check_recipe_objects(config)
     except KeyError as exc:
         raise ConfigError(f"{source}: {exc.args[0]}", exc.args[1]) from None
-    if config.recipes.declared:
-        problems = _declared_problems(config)
-        if problems:
-            raise ConfigError(f"{source}: {problems[0][0]}", problems[0][1])
+    if problems := _declared_problems(config):
+        raise ConfigError(f"{source}: {problems[0][0]}", problems[0][1])
     return config
 
 

@@ -294,6 +294,9 @@ class FieldSpec(_Model):
     default: Any = None
     #: Two-way recipes: who wins when both sides differ.
     owner: Owner | None = None
+    #: What the field carries, in words: plan rows name its rule "<recipe>: <rule> → <field>" (R3's
+    #: "invoice status"). Without it, the rule says how the value is made ("<recipe> Status→<field>").
+    rule: str | None = Field(None, min_length=1, max_length=80)
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
@@ -320,6 +323,12 @@ class FieldSpec(_Model):
     @property
     def transforms(self) -> list[str]:
         return [self.transform] if isinstance(self.transform, str) else list(self.transform or [])
+
+    def label(self, recipe: str, field: str, how: str) -> str:
+        """The rule plan rows name for this field (its ledger key hashes it: keep it stable)."""
+        if self.rule:
+            return f"{recipe}: {self.rule} → {field}"
+        return f"{recipe} {how}" + (f" ({', '.join(self.transforms)})" if self.transforms else "")
 
     @property
     def is_constant(self) -> bool:

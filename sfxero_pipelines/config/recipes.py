@@ -2,7 +2,8 @@
 
 Every key is optional; see mapping.py's example for both sections together. Keys other than the
 built-in codes R1..R7 are recipes a team declares (declared.py); they are kept apart in
-`Recipes.declared`, so the built-ins' options and their code paths are exactly as before.
+`Recipes.declared`. R3 is a declaration the package ships (builtin_declared.py): `recipes.R3` overrides
+its keys; `Recipes.declarations` is every recipe the declared-recipe engine plans.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..recipes import R2, R7
+from ..recipes import R2, R3, R7
 from .base import StrictModel
+from .builtin_declared import ENGINE_BUILTINS, with_shipped
 from .deletes import DeletePolicies
 from .declared import DeclaredRecipe, split_declared
 from .mapping import MappingConfig, MatchRule
@@ -94,7 +96,8 @@ class CampaignRecipe(StrictModel):
 class Recipes(StrictModel):
     R1: ContactRecipe = ContactRecipe()
     R2: InvoiceRecipe = InvoiceRecipe()
-    R3: RecipeConfig = RecipeConfig()
+    #: Invoice status and payments → Opportunity: the shipped declaration, with the keys given here.
+    R3: DeclaredRecipe = Field(default_factory=lambda: DeclaredRecipe.model_validate(with_shipped(R3, None)))
     R4: RecipeConfig = RecipeConfig()
     R5: RecipeConfig = RecipeConfig()
     R6: CampaignRecipe = CampaignRecipe()
@@ -110,8 +113,15 @@ class Recipes(StrictModel):
         # written, not as `recipes.declared.R8.from` (config._key_path drops the `declared` part).
         if isinstance(data, dict) and "declared" not in data:
             builtin, declared = split_declared(data)
+            builtin.update({name: with_shipped(name, builtin[name]) for name in ENGINE_BUILTINS if name in builtin})
             return {**builtin, "declared": declared} if declared else builtin
         return data
+
+    @property
+    def declarations(self) -> dict[str, DeclaredRecipe]:
+        """Every enabled recipe the declared-recipe engine plans: the built-ins it runs (R3), then the
+        team's (enabled or not, as `declared`)."""
+        return {**{n: r for n in ENGINE_BUILTINS if (r := getattr(self, n)).enabled}, **self.declared}
 
 
 #: Staged Xero objects (extract.xero.objects keys) each recipe reads: without them a recipe would

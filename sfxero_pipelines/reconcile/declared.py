@@ -66,6 +66,15 @@ def _col(field: str) -> str:
     return "id" if field == "Id" else "modified_at" if field == "SystemModstamp" else column_name(field)
 
 
+def _sf_type(sql_type) -> str:
+    """The describe type a staged column's SQL type stands for (extract/rows.COLUMN_TYPES, reversed)."""
+    for cls, name in ((sa.Boolean, "boolean"), (sa.DateTime, "datetime"), (sa.Date, "date"), (sa.Integer, "int"),
+                      (sa.Numeric, "double")):
+        if isinstance(sql_type, cls):
+            return name
+    return "anyType"
+
+
 def staged_describe(conn: sa.Connection) -> Callable[[str], dict[str, str] | None]:
     """describe(object) → {field: type} from what extract cached (extract_state.columns), or from the
     staged table's columns when no describe is cached; None when the object is not staged."""
@@ -85,8 +94,9 @@ def staged_describe(conn: sa.Connection) -> Callable[[str], dict[str, str] | Non
         if cols and cols.get("describe"):
             cache[sobject] = {name: type_ for name, type_ in cols["describe"]}
         elif load.has_table(conn, table):
-            # No describe cached: the staged columns, every field as text (kinds unknown).
-            cache[sobject] = {c: "anyType" for c in load.table_columns(conn, table)} | {"Id": "id"}
+            # No describe cached: the staged columns, each of the kind its SQL type was made from (the
+            # extract types them from a describe), the rest as text.
+            cache[sobject] = {c["name"]: _sf_type(c["type"]) for c in sa.inspect(conn).get_columns(table)} | {"Id": "id"}
         else:
             cache[sobject] = None
         return cache[sobject]
@@ -308,7 +318,7 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
             values = values.map(lambda v: v is True).astype("object")
         norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
         cmp_chain = transforms.chain(norm, **kw) if norm else (lambda s: s)
-        label = f"{name} {how}" + (f" ({', '.join(spec.transforms)})" if spec.transforms else "")
+        label = spec.label(name, field, how)
         owner = spec.owner or r.source.system
         out.append(FieldPlan(field, kind, values, spec.source if spec.source and "." not in spec.source else None,
                              owner, label, lambda s, c=cmp_chain, k=kind: _kind_fn(k)(c(s)), missing, by_number))

@@ -94,7 +94,7 @@ def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredR
                                  for i, s in zip(ids, raw)], index=src.index, dtype="object")
             how = f"{spec.ref} via {spec.via}→{field}"
         values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
-        label = f"{name} {how}" + (f" ({', '.join(spec.transforms)})" if spec.transforms else "")
+        label = spec.label(name, field, how)
         out.append(FieldPlan(field, kind, values, field, "xero", label, _kind_fn(kind), missing))
     return out
 
@@ -109,7 +109,12 @@ def _missing_ref(fps: list[FieldPlan], index) -> pd.Series:
 
 
 def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
-                         planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
+                         planned: pd.DataFrame | None = None, *,
+                         pass_pairs: pd.DataFrame | None = None) -> plan.FamilyPlan:
+    """`pass_pairs` (sf_id, xero_id, match): the extension point of a family planning a built-in on the
+    pairs of its own pass (R3 on R2's, reconcile/invoices.py). They stand for the `{link: …}` recipe's
+    links, keeping the rule that matched them, and the pass's own rows already say which pairs are in
+    sync, so no skip rows are added."""
     sobject, coll = r.to.salesforce or "", r.source.xero or ""
     key = f"recipes.{name}"
     # The upsert key of creates; static_problems refuses a recipe into Salesforce without one, unless it
@@ -150,13 +155,17 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
                      lambda d, c=_col(m.target), f=norm: f(d[c].astype("object"))))
     # Pairs through another recipe are its links and the pairs its plan of this pass makes: existing
     # links to this recipe (nothing to record), and what they do not pair is not this recipe's to create.
-    linked = linked_sf_ids(conn, via, planned).items() if via else ((x, s) for s, x in own_links.items())
+    if pass_pairs is not None:
+        linked = zip(pass_pairs.xero_id, pass_pairs.sf_id)
+    else:
+        linked = linked_sf_ids(conn, via, planned).items() if via else ((x, s) for s, x in own_links.items())
     link_frame = pd.DataFrame(list(linked), columns=["sf_id", "xero_id"], dtype="object")
     result = match(src_m, tgt, links=link_frame, sf_link_col=None, active=pd.Series(live_sf), keys=keys,
                    target_label=f"Salesforce {sobject}")
     if via:
-        result.pairs["match"] = f"link {via}"
-        result.by_rule = {f"link {via}": len(result.pairs)}
+        how = dict(zip(pass_pairs.xero_id, pass_pairs["match"])) if pass_pairs is not None else {}
+        result.pairs["match"] = [how.get(x, f"link {via}") for x in result.pairs.sf_id]
+        result.by_rule = result.pairs["match"].value_counts().to_dict()
         result.broken, result.unmatched = result.broken.iloc[0:0], result.unmatched.iloc[0:0]
     pairs = result.pairs.rename(columns={"sf_id": "xero_id", "xero_id": "sf_id"}).reset_index(drop=True)
 
@@ -196,7 +205,7 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
         parts.append(upd)
     if fwd:
         parts.append(_xero_updates(name, r, ok, fwd, target_table))
-    skips = [i for i in range(len(ok)) if i not in back and i not in fwd]
+    skips = [] if pass_pairs is not None else [i for i in range(len(ok)) if i not in back and i not in fwd]
     parts.append(plan.rows(name, DIRECTION, "skip", [x_ids[i] for i in skips], [sf_ids[i] for i in skips],
                            [{"match": how[i], "link": True, "engine": "declared"} if new_link[i] else
                             ({"match": how[i], "suppressed": suppressed[i]} if i in suppressed else None) for i in skips],

@@ -15,7 +15,8 @@ is held instead of created, so one sale is never invoiced twice.
 
 Each source is planned in steps (shared ones in steps.py): `read_source` → `match_source` →
 `pair_source` / `hold_checks` → `compare_amounts` / `decide_changed` → `emit_compared`,
-`emit_unpaired` and `_creates` for unmatched records.
+`emit_unpaired` and `_creates` for unmatched records. R3 is planned on the pairs of R2's pass by the
+declared-recipe engine (`plan_payments`: its shipped declaration, config/builtin_recipes.yaml).
 """
 
 from __future__ import annotations
@@ -41,9 +42,6 @@ from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, 
 from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
-R3_FIELDS = [("Xero_Invoice_Status__c", "status", normalize.v_text), ("Xero_Amount_Paid__c", "amount_paid", normalize.v_money),
-             ("Xero_Amount_Due__c", "amount_due", normalize.v_money), ("Xero_Fully_Paid_On__c", "fully_paid_on_date",
-                                                                 lambda s: normalize.v_text(s).str.slice(0, 10).astype("object"))]
 BACK_FIELDS = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
 
 
@@ -69,8 +67,6 @@ class Source:
     line_name: str | None
     line_code: str | None
     line_discount: str | None
-    #: R3 reads and writes invoice status/payments on this object.
-    payments: bool = False
     #: Extra record columns read (R7: the Order's Opportunity, for the R2/R7 overlap check).
     related: tuple[str, ...] = ()
     #: The line object's name, for reasons ("OpportunityLineItem").
@@ -93,7 +89,7 @@ def activated(have: set[str], alias: str) -> str:
 
 OPPORTUNITIES = Source(R2, "Opportunity", "sf_opportunity", "sf_opportunity_line_item", "opportunityid", "Amount",
                        "CloseDate", "StageName", "won Opportunity", line_sort="sortorder", line_name="name",
-                       line_code="productcode", line_discount="discount", payments=True,
+                       line_code="productcode", line_discount="discount",
                        line_sobject="OpportunityLineItem")
 ORDERS = Source(R7, "Order", "sf_order", "sf_order_item", "orderid", "TotalAmount", "EffectiveDate", "Status",
                 "activated Order", line_sort="orderitemnumber", line_name=None, line_code=None, line_discount=None,
@@ -127,8 +123,7 @@ def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataF
     canon = {"id": "id", "modified_at": "modified_at", "invalid_reason": "invalid_reason", "name": "name",
              "accountid": "accountid", "stage": column_name(src.stage), "close": column_name(src.date),
              "amount": column_name(src.amount), "currencyisocode": "currencyisocode"}
-    more = [*(column_name(f) for f, _, _ in R3_FIELDS if src.payments), *(column_name(f) for f, _ in BACK_FIELDS),
-            *src.related, *extra]
+    more = [*(column_name(f) for f, _ in BACK_FIELDS), *src.related, *extra]
     more = [c for c in dict.fromkeys(more) if c not in canon]
     sel = [_col(have, "o", c, conn) for c in [*canon.values(), *more]]
     names = [*canon, *more]
@@ -272,15 +267,18 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     invoiced_by_r2: set[str] = set()
     routed = routing.routed_here(conn, cfg)
     if rr.R2.enabled or rr.R3.enabled:
-        rows, st, ids = _plan_source(conn, cfg, OPPORTUNITIES, rr.R2, inv, shared, payments=rr.R3.enabled,
-                                     routed=routed)
+        rows, st, ids, pairs = _plan_source(conn, cfg, OPPORTUNITIES, rr.R2, inv, shared, routed=routed)
         parts.append(rows)
         stats.update({"matched_by": st["matched_by"], "won_opportunities": st["records"]})
         if rr.R2.enabled:
             invoiced_by_r2 = ids
+        if rr.R3.enabled:
+            r3 = plan_payments(conn, cfg, pairs)
+            parts.append(r3.rows)
+            stats[R3] = r3.stats
     if rr.R7.enabled:
-        rows, st, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, payments=False, invoiced_by_r2=invoiced_by_r2,
-                                   routed=routed)
+        rows, st, _, _ = _plan_source(conn, cfg, ORDERS, rr.R7, inv, shared, invoiced_by_r2=invoiced_by_r2,
+                                      routed=routed)
         parts.append(rows)
         stats[R7] = {"matched_by": st["matched_by"], "activated_orders": st["records"]}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
@@ -327,17 +325,13 @@ def match_source(records: pd.DataFrame, inv: pd.DataFrame) -> MatchResult:
                  target_label="Xero invoice")
 
 
-def pair_source(pairs: pd.DataFrame, records: pd.DataFrame, inv: pd.DataFrame, back_fields: list[tuple[str, str]],
-                payments: bool) -> pd.DataFrame:
-    """Pair step: amount, currency and status of both sides, R3's fields (`payments`) and the
-    write-back fields, one row per pair."""
+def pair_source(pairs: pd.DataFrame, records: pd.DataFrame, inv: pd.DataFrame,
+                back_fields: list[tuple[str, str]]) -> pd.DataFrame:
+    """Pair step: amount, currency and status of both sides and the write-back fields, one row per pair."""
     sf_cols = {"s_modified_at": "modified_at", "amount": "amount", "s_cur": "currencyisocode",
                "s_invalid": "invalid_reason"}
     x_cols = {"x_modified_at": "modified_at", "status": "status", "sub_total": "sub_total", "total": "total",
               "x_cur": "currency_code", "x_invalid": "invalid_reason"}
-    if payments:
-        for sf_name, x_col, _ in R3_FIELDS:
-            sf_cols[f"s_{sf_name}"], x_cols[f"x_{sf_name}"] = column_name(sf_name), x_col
     for sf_name, x_col in back_fields:
         sf_cols[f"s_{sf_name}"] = column_name(sf_name)
         if x_col != "id":  # the invoice id is the pair's xero_id
@@ -428,33 +422,35 @@ def back_rules(recipe: str, back_fields: list[tuple[str, str]]) -> list[FieldRul
                        x_col="xero_id" if c == "id" else None) for n, c in back_fields]
 
 
-#: R3: the invoice's status and payments onto the Opportunity.
-PAYMENT_RULES = [xero_owned(n, t, f"{R3}: invoice {c} → {n}") for n, c, t in R3_FIELDS]
+def plan_payments(conn: sa.Connection, cfg: SfxeroConfig, pairs: pd.DataFrame) -> plan.FamilyPlan:
+    """R3 on the declared-recipe engine: its declaration (the one the package ships in
+    config/builtin_recipes.yaml, with sfxero.yaml's keys) planned on the pairs of R2's pass: the
+    Opportunities matched to an invoice and not held, whether R2 itself is enabled or not."""
+    from .declared_sf import plan_into_salesforce
+
+    return plan_into_salesforce(conn, cfg, R3, cfg.recipes.R3, pass_pairs=pairs)
 
 
 def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
-                 payments: bool, invoiced_by_r2: set[str] = frozenset(),
-                 routed: routing.Routed | None = None) -> tuple[pd.DataFrame, dict, set[str]]:
+                 invoiced_by_r2: set[str] = frozenset(),
+                 routed: routing.Routed | None = None) -> tuple[pd.DataFrame, dict, set[str], pd.DataFrame]:
     """One source's rows, read → match → pair → compare → emit: its recipe's sf_to_xero rows (when
-    enabled), the id/number write-back, and (Opportunities) R3's status/payments back. Returns rows,
-    stats, the ids of the records taking part."""
+    enabled) and the id/number write-back. Returns rows, stats, the ids of the records taking part,
+    and the pairs compared (sf_id, xero_id, match: what R3 is planned on)."""
     sides = read_source(conn, src, rc, routed)
     m = match_source(sides.records, inv)
-    pf = pair_source(m.pairs.reset_index(drop=True), sides.records, inv, sides.back_fields, payments)
+    pf = pair_source(m.pairs.reset_index(drop=True), sides.records, inv, sides.back_fields)
     ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(src, sides)))
     lines = _Lines(conn, src, rc, shared)
     parts: list[pd.DataFrame] = []
     if rc.enabled:
         parts += emit_compared(src, rc, ok, lines, sides.back_fields)
-    if payments:
-        entries, _ = compare(ok, PAYMENT_RULES, written_xero={}, written_sf=load.last_written(conn, "salesforce"))
-        parts.append(sf_update_rows(R3, src.sobject, ok, changes_by_row(entries),
-                                    "invoice status or payments changed in Xero"))
     if rc.enabled:
         parts += emit_unpaired(src, m, held, held_why)
         parts.append(_creates(cfg, src, rc, sides.records.set_index("id").loc[m.unmatched].reset_index(), sides.waits,
                               lines, sides.back_fields, invoiced_by_r2))
-    return plan.concat(parts), {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id)
+    return (plan.concat(parts), {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id),
+            ok[["sf_id", "xero_id", "match"]])
 
 
 def emit_compared(src: Source, rc, ok: pd.DataFrame, lines: _Lines,
@@ -485,13 +481,10 @@ def emit_unpaired(src: Source, m: MatchResult, held: pd.DataFrame, held_why: lis
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
     """Opportunity field → path in Xero's answer to the invoice create, written back in the same
-    push step (R2's id and number; R3's status and amounts so the next plan has nothing to add; the
-    fields of the declared recipes that update the Opportunities R2 links, for the same reason)."""
+    push step (R2's id and number; the fields R3 and the declared recipes that update the Opportunities
+    R2 links read as they are from Xero, so the next plan has nothing to add)."""
     fields = {"Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
-    if cfg.recipes.R3.enabled:
-        fields.update({"Xero_Invoice_Status__c": "Status", "Xero_Amount_Paid__c": "AmountPaid",
-                       "Xero_Amount_Due__c": "AmountDue"})
-    return {**paired_write_backs(cfg.recipes.declared, R2, "Opportunity"), **fields}
+    return {**paired_write_backs(cfg.recipes.declarations, R2, "Opportunity"), **fields}
 
 
 _BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}

@@ -123,7 +123,7 @@ def test_invoice_match_by_link_then_reference_never_a_voided_invoice():
 def test_invoice_pair_and_compare_amounts():
     m = invoices.match_source(_records(), _invoices())
     back = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
-    pf = invoices.pair_source(m.pairs, _records(), _invoices(), back, payments=False)
+    pf = invoices.pair_source(m.pairs, _records(), _invoices(), back)
     assert pf[["sf_id", "amount", "sub_total", "s_cur", "x_cur", "x_Xero_Invoice_Number__c"]].values.tolist() == [
         ["o1", "100", "100", "USD", "USD", "INV-1"], ["o3", "50", "50", "nzd", "NZD", "INV-2"]]
     diff = invoices.compare_amounts(pf, "Exclusive")

@@ -1,0 +1,36 @@
+"""The built-in recipes planned by the declared-recipe engine, as the package ships them
+(`builtin_recipes.yaml`, docs/architecture.md §5.3), and how `recipes.<code>` in sfxero.yaml overrides
+one: each key given replaces the shipped key of that name (`fields:` whole, so a team starts from
+`sfxero recipes show R3`); `enabled: false` turns it off.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ..recipes import R3
+
+#: The built-ins whose behaviour is their shipped declaration.
+ENGINE_BUILTINS: tuple[str, ...] = (R3,)
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, dict]:
+    return yaml.safe_load(Path(__file__).with_name("builtin_recipes.yaml").read_text())
+
+
+def with_shipped(name: str, given) -> dict:
+    """The declaration `recipes.<name>` stands for: the shipped one, each key of `given` replacing its own."""
+    base = copy.deepcopy(_shipped()[name])
+    if not isinstance(given, dict):
+        return base if given is None else given  # not a mapping: the model names the problem
+    given = dict(given)
+    if given.get("filters") == []:
+        # R3's options took `filters:` before it was a declaration (they never filtered it): an empty
+        # list loads as before; a real one is an unknown key (filter invoices under `from:`).
+        given.pop("filters")
+    return {**base, **given}
