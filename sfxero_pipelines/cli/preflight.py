@@ -152,7 +152,7 @@ def check_salesforce(config: SfxeroConfig) -> None:
                 if not has_field(sobject, flt.field):
                     raise ConfigError(f"{source}: recipes.{recipe}.filters[{i}].field",
                                       f"{sobject} has no field '{flt.field}' (not in its describe)")
-        declared = {n: r for n, r in config.recipes.declared.items() if r.enabled}
+        declared = {n: r for n, r in config.recipes.declarations.items() if r.enabled}
         if declared:
             # Declared recipes: objects, fields and the kinds transforms take, against the org's describe.
             from ..config.declared import salesforce_problems

@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 import yaml
 
+from ..config.builtin_declared import ENGINE_BUILTINS
 from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from . import EXIT_CONFIG, EXIT_OK
 
@@ -26,7 +27,7 @@ BUILTIN = {
     R6: ("Xero Contacts (overdue)", "Salesforce CampaignMember"),
     R7: ("Salesforce Order (activated) + items", "Xero Invoices (ACCREC)"),
 }
-_BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id", R3: f"{R2}'s links", R4: f"{R1}'s links",
+_BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id", R4: f"{R1}'s links",
                   R5: f"{R1}'s links", R6: f"{R1}'s links, email", R7: "link, Reference = Order Id"}
 
 
@@ -42,7 +43,8 @@ def recipe_lines(cfg) -> list[dict]:
     rows = []
     for code, (src, dst) in BUILTIN.items():
         opts = getattr(cfg.recipes, code)
-        match = ", ".join(opts.match) if code == R1 else _BUILTIN_MATCH[code]
+        match = ", ".join(opts.match) if code == R1 else \
+            _match_text(opts.match) if code in ENGINE_BUILTINS else _BUILTIN_MATCH[code]
         rows.append({"recipe": code, "kind": "built-in", "source": src, "target": dst, "match": match,
                      "enabled": opts.enabled})
     for name, r in cfg.recipes.declared.items():
@@ -111,16 +113,16 @@ def run_validate(path: str | None) -> int:
         return EXIT_CONFIG
     cfg, lines = config_problems(data, source=source)
     against = ""
-    if cfg is not None and cfg.recipes.declared:
-        describe, against = _describe_source(cfg.recipes.declared)
-        lines += [f"{source}: {k}: {p}" for k, p in salesforce_problems(cfg.recipes.declared, describe)]
+    if cfg is not None and cfg.recipes.declarations:
+        describe, against = _describe_source(cfg.recipes.declarations)
+        lines += [f"{source}: {k}: {p}" for k, p in salesforce_problems(cfg.recipes.declarations, describe)]
     for line in dict.fromkeys(lines):
         click.echo(line)
     if lines:
         return EXIT_CONFIG
     n = len(cfg.recipes.declared)
     click.echo(f"{source}: valid ({7 + n} recipes, {n} declared" +
-               (f"; Salesforce fields checked against {against})" if n else ")"))
+               (f"; Salesforce fields checked against {against})" if against else ")"))
     return EXIT_OK
 
 
@@ -129,10 +131,12 @@ def run_show(name: str) -> int:
     from ..errors import ConfigError
 
     cfg = load_config()
-    if name in cfg.recipes.declared:
-        body = cfg.recipes.declared[name].model_dump(mode="json", by_alias=True)
+    declared = {**{n: getattr(cfg.recipes, n) for n in ENGINE_BUILTINS}, **cfg.recipes.declared}
+    if name in declared:
+        r = declared[name]
+        body = {**({"built_in": True} if name in ENGINE_BUILTINS else {}), **r.model_dump(mode="json", by_alias=True)}
         body["fields"] = {k: {f: v for f, v in spec.items() if v is not None or
-                              (f == "value" and "value" in cfg.recipes.declared[name].fields[k].model_fields_set)}
+                              (f == "value" and "value" in r.fields[k].model_fields_set)}
                           for k, spec in body["fields"].items()}
         body["match"] = [{"link": m["via"]} if m["via"] else m["kind"] if m["kind"] == "link" else
                          {m["target"]: m["source"]} if m["kind"] == "key" else {m["kind"]: {m["target"]: m["source"]}}

@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from .base import StrictModel
 from .checks import ChecksConfig
+from .builtin_declared import override_problems
 from .declared import check_name, static_problems
 from .extract import (DEFAULT_SALESFORCE_OBJECTS, DEFAULT_XERO_OBJECTS, ExtractConfig, SalesforceExtract,
                       XeroExtract, XeroObject)
@@ -103,7 +104,7 @@ def _declared_problems(config: SfxeroConfig) -> list[tuple[str, str]]:
     """Problems of the declarations (the team's and the shipped R3) found without a Salesforce describe
     (config/declared.py)."""
     named = [(f"recipes.{n}", why) for n in config.recipes.declared if (why := check_name(n))]
-    return named + static_problems(config.recipes.declarations, config.mapping.value_maps,
+    return named + override_problems(config.recipes) + static_problems(config.recipes.declarations, config.mapping.value_maps,
                                    list(config.extract.xero.objects), list(config.extract.salesforce.objects))
 
 

@@ -13,9 +13,13 @@ from pathlib import Path
 import yaml
 
 from ..recipes import R3
+from .declared import DeclaredRecipe
 
 #: The built-ins whose behaviour is their shipped declaration.
 ENGINE_BUILTINS: tuple[str, ...] = (R3,)
+#: What a team may change of one: the rest (its ends, its match) is how its family plans it, on the
+#: pairs of that family's pass.
+OVERRIDABLE = frozenset({"enabled", "title", "fields"})
 
 
 @lru_cache(maxsize=1)
@@ -34,3 +38,17 @@ def with_shipped(name: str, given) -> dict:
         # list loads as before; a real one is an unknown key (filter invoices under `from:`).
         given.pop("filters")
     return {**base, **given}
+
+
+def override_problems(recipes) -> list[tuple[str, str]]:
+    """(key, problem) of each key given under a built-in declaration that may not change."""
+    out = []
+    for name in ENGINE_BUILTINS:
+        given, shipped = getattr(recipes, name), DeclaredRecipe.model_validate(with_shipped(name, None))
+        for key, info in DeclaredRecipe.model_fields.items():
+            if key not in OVERRIDABLE and getattr(given, key) != getattr(shipped, key):
+                out.append((f"recipes.{name}.{info.alias or key}",
+                            f"{name} is planned on {shipped.pairs_via}'s pairs in their pass: only fields:, title: and "
+                            f"enabled: change here (to match or write otherwise, turn {name} off and declare a recipe "
+                            "of your own)"))
+    return out

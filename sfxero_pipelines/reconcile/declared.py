@@ -220,12 +220,15 @@ def _xero_table(collection: str) -> str:
 
 
 def _read_xero(conn: sa.Connection, collection: str, paths: set[str],
-               groups: dict[str, Group] | None = None) -> pd.DataFrame:
-    """`groups`: the staged contact groups when the caller has read them (`ContactGroups.<name>` paths)."""
+               groups: dict[str, Group] | None = None, only: set[str] | None = None) -> pd.DataFrame:
+    """`groups`: the staged contact groups when the caller has read them (`ContactGroups.<name>` paths);
+    `only`: the ids wanted (a family's pairs), the only records whose JSON is parsed."""
     table = _xero_table(collection)
     load.require_table(conn, table)
     df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}",
                     ["id", "modified_at", "invalid_reason", "is_deleted", "raw"])
+    if only is not None:
+        df = df[df.id.isin(only).to_numpy()].reset_index(drop=True)
     raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
     if groups is None and collection == "Contacts" and any(group_of(p) for p in paths):
         groups = contact_groups(conn)
@@ -525,6 +528,14 @@ def _plain(v):
 
 # ---- the planner --------------------------------------------------------------------------------
 
+def refuse_against_describe(conn: sa.Connection, name: str, r: DeclaredRecipe) -> None:
+    """A declaration naming a Salesforce object or field the staged describe does not have (or a transform
+    on the wrong kind of value) stops its plan with a ConfigError naming the key, before anything is read."""
+    problems = salesforce_problems({name: r}, staged_describe(conn))
+    if problems:
+        raise ConfigError(*problems[0])
+
+
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                   planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
     """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized).
@@ -532,9 +543,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     r = cfg.recipes.declared[name]
     if not r.enabled:
         return plan.FamilyPlan(plan.empty(), {})
-    problems = salesforce_problems({name: r}, staged_describe(conn))
-    if problems:
-        raise ConfigError(*problems[0])
+    refuse_against_describe(conn, name, r)
     if r.to.salesforce:
         from .declared_sf import plan_into_salesforce
 

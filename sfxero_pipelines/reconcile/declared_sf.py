@@ -130,7 +130,7 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
     paths = {c.field for c in r.source.conditions} | {m.source for m in r.match if m.source}
     paths |= {p for s in r.fields.values() for p in (s.source, s.ref) if p}
     paths |= {f for s in r.fields.values() for f in template_fields(s.template or "")}
-    xr = _read_xero(conn, coll, paths)
+    xr = _read_xero(conn, coll, paths, only=set(pass_pairs.xero_id) if pass_pairs is not None else None)
     xr = xr[_conditions_mask(xr, r.source.conditions, lambda f: xr[f"x:{f}"])].reset_index(drop=True)
     gone = xr[~xr["_active"].to_numpy(dtype=bool)].reset_index(drop=True)
     src = xr[xr["_active"].to_numpy(dtype=bool)].reset_index(drop=True)

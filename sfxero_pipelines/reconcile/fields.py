@@ -99,8 +99,10 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
         ours_s = [written_sf.get((s, rule.sf_field), _MISSING) for s in sf_ids]
         echo_x = _is_echo(sub_x, ours_x, rule.compare, key)   # Xero's value is our own write
         echo_s = _is_echo(sub_s, ours_s, rule.to_xero, key)   # Salesforce's value is our own write
-        x_for_sf = rule.to_sf(pairs[rule.x_col].iloc[differ])
-        s_raw, x_raw = pairs[rule.s_col].iloc[differ], pairs[rule.x_col].iloc[differ]
+        # Arrays, not .iloc per element: the loop below runs once per differing field of every pair.
+        x_for_sf = rule.to_sf(pairs[rule.x_col].iloc[differ]).to_numpy()
+        s_raw, x_raw = pairs[rule.s_col].iloc[differ].to_numpy(), pairs[rule.x_col].iloc[differ].to_numpy()
+        sub_s = sub_s.to_numpy()
         for j, row in enumerate(differ):
             forward = bool(to_x[j])
             if forward and echo_s[j] or not forward and echo_x[j]:
@@ -113,15 +115,15 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
                     suppressed.setdefault(int(row), {})[rule.key] = (
                         f"{side} holds the value we wrote ({rule.label}); not planned back")
                     continue
-            new = _plain(sub_s.iloc[j]) if forward else _plain(x_for_sf.iloc[j])
+            new = _plain(sub_s[j]) if forward else _plain(x_for_sf[j])
             if new is None or new == "":
                 # An empty value on the winning side is not an instruction to erase the other side's
                 # value (a Xero contact without an email must not wipe the Salesforce Contact's).
                 continue
             if forward:
-                entries.append(Entry(int(row), "sf_to_xero", rule.key, _plain(x_raw.iloc[j]), new, str(why[j])))
+                entries.append(Entry(int(row), "sf_to_xero", rule.key, _plain(x_raw[j]), new, str(why[j])))
             else:
-                entries.append(Entry(int(row), "xero_to_sf", rule.sf_field, _plain(s_raw.iloc[j]), new, str(why[j])))
+                entries.append(Entry(int(row), "xero_to_sf", rule.sf_field, _plain(s_raw[j]), new, str(why[j])))
     return entries, suppressed
 
 

@@ -426,8 +426,10 @@ def plan_payments(conn: sa.Connection, cfg: SfxeroConfig, pairs: pd.DataFrame) -
     """R3 on the declared-recipe engine: its declaration (the one the package ships in
     config/builtin_recipes.yaml, with sfxero.yaml's keys) planned on the pairs of R2's pass: the
     Opportunities matched to an invoice and not held, whether R2 itself is enabled or not."""
+    from .declared import refuse_against_describe
     from .declared_sf import plan_into_salesforce
 
+    refuse_against_describe(conn, R3, cfg.recipes.R3)
     return plan_into_salesforce(conn, cfg, R3, cfg.recipes.R3, pass_pairs=pairs)
 
 
@@ -463,9 +465,10 @@ def emit_compared(src: Source, rc, ok: pd.DataFrame, lines: _Lines,
     for action, (idx, diffs, reasons) in decide_changed(src, rc, ok, diff, lines).items():
         parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
     sk = np.flatnonzero(~diff.changed)
+    how, new_link = ok["match"].to_numpy()[sk], ok.link.to_numpy()[sk]
     parts.append(plan.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
-                           [{"match": ok["match"].iloc[i], "link": True} if ok.link.iloc[i] else None for i in sk],
-                           [f"in sync (matched by {ok['match'].iloc[i]})" for i in sk]))
+                           [{"match": m, "link": True} if n else None for m, n in zip(how, new_link)],
+                           [f"in sync (matched by {m})" for m in how]))
     back, _ = compare(ok, back_rules(recipe, back_fields), written_xero={}, written_sf={})
     parts.append(sf_update_rows(recipe, src.sobject, ok, changes_by_row(back),
                                 f"write the Xero invoice id/number back to the {src.sobject}"))
