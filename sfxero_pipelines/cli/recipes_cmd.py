@@ -27,7 +27,7 @@ BUILTIN = {
     R6: ("Xero Contacts (overdue)", "Salesforce CampaignMember"),
     R7: ("Salesforce Order (activated) + items", "Xero Invoices (ACCREC)"),
 }
-_BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id", R4: f"{R1}'s links",
+_BUILTIN_MATCH = {R2: "link, Reference = Opportunity Id",
                   R5: f"{R1}'s links", R6: f"{R1}'s links, email", R7: "link, Reference = Order Id"}
 
 

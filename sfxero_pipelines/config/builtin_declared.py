@@ -12,11 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from ..recipes import R3
+from ..recipes import R3, R4
 from .declared import DeclaredRecipe
 
 #: The built-ins whose behaviour is their shipped declaration.
-ENGINE_BUILTINS: tuple[str, ...] = (R3,)
+ENGINE_BUILTINS: tuple[str, ...] = (R3, R4)
 #: What a team may change of one: the rest (its ends, its match) is how its family plans it, on the
 #: pairs of that family's pass.
 OVERRIDABLE = frozenset({"enabled", "title", "fields"})

@@ -745,14 +745,17 @@ def paired_write_backs(declared: dict[str, DeclaredRecipe], via: str, sobject: s
     declared recipes that update the `sobject` records `via` links (`match: [{link: via}]`): written back
     with the create (push/writeback.py), so their next plan finds the new record in sync instead of
     updating it a cycle later. A field with a transform is left to that plan: the answer's raw value is
-    not what it writes."""
+    not what it writes. Xero's answer to a Contact write carries no `Balances`: a contact created a
+    moment ago owes nothing, so a balance with no default of its own is written back as 0."""
     out: dict[str, object] = {}
     for r in declared.values():
         if r.enabled and r.pairs_via == via and r.to.salesforce == sobject:
             for field, spec in r.fields.items():
+                default = spec.default
+                if default is None and r.source.xero == "Contacts" and (spec.source or "").startswith("Balances."):
+                    default = 0.0
                 if spec.source and not spec.transforms:
-                    out.setdefault(field, spec.source if spec.default is None else
-                                   {"path": spec.source, "default": spec.default})
+                    out.setdefault(field, spec.source if default is None else {"path": spec.source, "default": default})
     return out
 
 

@@ -2,8 +2,8 @@
 
 Every key is optional; see mapping.py's example for both sections together. Keys other than the
 built-in codes R1..R7 are recipes a team declares (declared.py); they are kept apart in
-`Recipes.declared`. R3 is a declaration the package ships (builtin_declared.py): `recipes.R3` overrides
-its keys; `Recipes.declarations` is every recipe the declared-recipe engine plans.
+`Recipes.declared`. R3 and R4 are declarations the package ships (builtin_declared.py): `recipes.R3`
+overrides its keys; `Recipes.declarations` is every recipe the declared-recipe engine plans.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..recipes import R2, R3, R7
+from ..recipes import R2, R3, R4, R7
 from .base import StrictModel
 from .builtin_declared import ENGINE_BUILTINS, with_shipped
 from .deletes import DeletePolicies
@@ -98,7 +98,8 @@ class Recipes(StrictModel):
     R2: InvoiceRecipe = InvoiceRecipe()
     #: Invoice status and payments → Opportunity: the shipped declaration, with the keys given here.
     R3: DeclaredRecipe = Field(default_factory=lambda: DeclaredRecipe.model_validate(with_shipped(R3, None)))
-    R4: RecipeConfig = RecipeConfig()
+    #: Xero balances → Account: the shipped declaration, with the keys given here.
+    R4: DeclaredRecipe = Field(default_factory=lambda: DeclaredRecipe.model_validate(with_shipped(R4, None)))
     R5: RecipeConfig = RecipeConfig()
     R6: CampaignRecipe = CampaignRecipe()
     #: Activated Orders → invoices; `status_map` maps Order.Status, filters take Order fields.
@@ -119,7 +120,7 @@ class Recipes(StrictModel):
 
     @property
     def declarations(self) -> dict[str, DeclaredRecipe]:
-        """Every enabled recipe the declared-recipe engine plans: the built-ins it runs (R3), then the
+        """Every enabled recipe the declared-recipe engine plans: the built-ins it runs (R3, R4), then the
         team's (enabled or not, as `declared`)."""
         return {**{n: r for n in ENGINE_BUILTINS if (r := getattr(self, n)).enabled}, **self.declared}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from ..config import SfxeroConfig
 from ..config.declared import paired_write_backs
 from ..errors import ConfigError
+from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1, R4, R5
 from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
@@ -36,7 +37,6 @@ from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, 
 XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
                 "EmailAddress": "email_address", "FirstName": "first_name", "LastName": "last_name",
                 "TaxNumber": "tax_number", "DefaultCurrency": "default_currency"}
-BALANCES = [("Xero_Outstanding__c", "ar_outstanding"), ("Xero_Overdue__c", "ar_overdue")]
 LINK_FIELD = "Xero_Contact_Id__c"
 
 
@@ -317,11 +317,32 @@ def _sf_col(f) -> str:
     return f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
 
 
-def _fast_path(conn: sa.Connection, fields_cfg) -> bool:
-    """Whether in-sync pairs can be settled in the database: PostgreSQL, and every mapped field is one
-    where identical raw values cannot differ once mapped (no value map, no default)."""
-    return (conn.dialect.name == "postgresql" and links.has_links_table(conn) and FAST_PATH
+def _fast_path(conn: sa.Connection, fields_cfg, balances: list[tuple[str, str]] | None) -> bool:
+    """Whether in-sync pairs can be settled in the database: PostgreSQL, every mapped field one where
+    identical raw values cannot differ once mapped (no value map, no default), and R4's fields read
+    from staged columns (`balance_columns`)."""
+    return (conn.dialect.name == "postgresql" and links.has_links_table(conn) and FAST_PATH and balances is not None
             and all(f.value_map is None and f.default is None for f in fields_cfg))
+
+
+_XERO_CONTACT_COLUMNS = {f.source: f.column for f in XERO_OBJECTS["contacts"].fields}
+
+
+def balance_columns(cfg: SfxeroConfig) -> list[tuple[str, str, str, str]] | None:
+    """(Account field, Xero path, Account column, xero_contact column) of each field R4's declaration
+    compares, read by this pass: settled in the database when identical, and handed to the engine with
+    the pairs. None when one is not a column the pass reads as it is (a path extract does not type, a
+    transform, a default, a template): then R4 is compared in Python only, on records it reads itself."""
+    r4 = cfg.recipes.R4
+    if not r4.enabled:
+        return []
+    out = []
+    for sf_field, spec in r4.fields.items():
+        column = _XERO_CONTACT_COLUMNS.get(spec.source or "")
+        if column not in XERO_BASE or spec.transforms or spec.default is not None or "." in sf_field:
+            return None
+        out.append((sf_field, spec.source, column_name(sf_field), column))
+    return out
 
 
 #: Settle identical linked pairs in the database (tests switch it off to compare both paths).
@@ -349,6 +370,8 @@ class ContactSides:
     field_columns: list[tuple[str, str]]
     #: The Account's country column (phones are read in its region), None when not staged.
     country_col: str | None
+    #: R4's fields this pass reads (`balance_columns`), handed to the engine with the pairs.
+    balances: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
@@ -368,12 +391,13 @@ def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
     mapped = [f.xero for f in fields_cfg if f.xero in XERO_COLUMNS]
     field_columns = [(_sf_col(f), XERO_COLUMNS[f.xero] if f.xero in XERO_COLUMNS else f"nx_{nested.index(f.xero)}")
                      for f in fields_cfg]
-    acct_read = [*acct_cols, *filter_cols, link_col, *(column_name(s) for s, _ in BALANCES),
+    balances = balance_columns(cfg)
+    acct_read = [*acct_cols, *filter_cols, link_col, *(a for _, _, a, _ in balances or []),
                  *([country_col] if country_col else [])]
     contact_read = [column_name(f.sf.split(".", 1)[1]) for f in fields_cfg if f.sf.startswith("Contact.")]
-    if _fast_path(conn, fields_cfg):
-        # PostgreSQL: pairs whose every compared value is identical are settled in the database.
-        same = [*field_columns, *((column_name(s_name), x_col) for s_name, x_col in BALANCES), (link_col, "id")]
+    if _fast_path(conn, fields_cfg, balances):
+        # PostgreSQL: pairs whose every compared value is identical (R4's too) are settled in the database.
+        same = [*field_columns, *((a, x) for _, _, a, x in balances), (link_col, "id")]
         sf, xc = read_linked(conn, acct_read, contact_read, nested, mapped, same, keep=filter_cols)
     else:
         # On PostgreSQL the Xero read (JSON extraction runs in the server) overlaps with reading and
@@ -398,7 +422,7 @@ def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
     if routed is not None and routed.held:
         holds["sf_account"] = {**{i: f"held at reconcile: {why}" for i, why in routed.held.items()},
                                **holds["sf_account"]}
-    return ContactSides(sf, sf_links, xc, holds, field_columns, country_col)
+    return ContactSides(sf, sf_links, xc, holds, field_columns, country_col, balances or [])
 
 
 #: R1's match rules after the link: rule → (Account key, Xero Contact key).
@@ -430,8 +454,8 @@ def settled_pairs(pairs: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataF
 
 
 def pair_sides(pairs: pd.DataFrame, sides: ContactSides) -> pd.DataFrame:
-    """Pair step: `s_<i>` / `x_<i>` per mapped field, `s_`/`x_` per balance, the link written back,
-    the primary Contact, modified stamps and invalid reasons, one row per pair."""
+    """Pair step: `s_<i>` / `x_<i>` per mapped field, `s:<Field>` / `x:<path>` per R4 field read here, the
+    link written back, the primary Contact, modified stamps and invalid reasons, one row per pair."""
     sf_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason", f"s_{LINK_FIELD}": column_name(LINK_FIELD),
                "pc_id": "pc_id"}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
@@ -439,8 +463,8 @@ def pair_sides(pairs: pd.DataFrame, sides: ContactSides) -> pd.DataFrame:
         sf_cols["s_country"] = sides.country_col
     for i, (s_col, x_col) in enumerate(sides.field_columns):
         sf_cols[f"s_{i}"], x_cols[f"x_{i}"] = s_col, x_col
-    for s_name, x_col in BALANCES:
-        sf_cols[f"s_{s_name}"], x_cols[f"x_{s_name}"] = column_name(s_name), x_col
+    for sf_field, path, s_col, x_col in sides.balances:
+        sf_cols[f"s:{sf_field}"], x_cols[f"x:{path}"] = s_col, x_col
     return pair_frame(pairs, sides.accounts.set_index("id"), sides.xero.set_index("id"), sf_cols, x_cols)
 
 
@@ -457,27 +481,23 @@ class ContactChanges:
 
     r1: dict[int, dict]
     r5: dict[int, dict]
-    r4: dict[int, dict]
     back: dict[int, dict]
     #: pair row → {field: why an echo was not planned back}.
     suppressed: dict[int, dict[str, str]]
     rules: list[FieldRule]
 
 
-#: R4's balances and R1's ContactID write-back only ever flow Xero → Salesforce.
-BALANCE_RULES = [xero_owned(s, normalize.v_money, f"Xero {x} → {s}") for s, x in BALANCES]
+#: R1's ContactID write-back only ever flows Xero → Salesforce.
 BACK_RULE = xero_owned(LINK_FIELD, normalize.v_text, f"{R1} write-back of the Xero ContactID", x_col="xero_id")
 
 
 def compare_pairs(ok: pd.DataFrame, rules: list[FieldRule], written_xero: dict, written_sf: dict) -> ContactChanges:
-    """Compare step: the mapped fields (`rules`, both directions, with echo suppression), the
-    balances and the write-back of the ContactID."""
+    """Compare step: the mapped fields (`rules`, both directions, with echo suppression) and the
+    write-back of the ContactID."""
     entries, suppressed = compare(ok, rules, written_xero=written_xero, written_sf=written_sf)
-    balances, _ = compare(ok, BALANCE_RULES, written_xero={}, written_sf={})
     back, _ = compare(ok, [BACK_RULE], written_xero={}, written_sf={})
     return ContactChanges(r1=changes_by_row(entries, direction="sf_to_xero"),
-                          r5=changes_by_row(entries, direction="xero_to_sf"),
-                          r4=changes_by_row(balances, rule_prefix=f"{R4}: "), back=changes_by_row(back),
+                          r5=changes_by_row(entries, direction="xero_to_sf"), back=changes_by_row(back),
                           suppressed=suppressed, rules=rules)
 
 
@@ -495,6 +515,14 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     rules = _rules(cfg, ok, "s_country" if sides.country_col else None)
     changes = compare_pairs(ok, rules, load.last_written(conn, "xero"), load.last_written(conn, "salesforce"))
     parts = [*emit_pairs(rc, ok, changes, in_sync), *emit_unpaired(rc, m, held, held_why)]
+    if rc.R4.enabled:
+        from .declared_sf import plan_on_pass
+
+        # R4 on the declared-recipe engine: its declaration planned on the pairs of R1's pass that were
+        # compared (a pair settled in the database has R4's fields identical: nothing to write).
+        r4 = plan_on_pass(conn, cfg, R4, ok)
+        parts.append(r4.rows)
+        stats[R4] = r4.stats
     if rc.R1.enabled:
         unmatched = sides.accounts[sides.accounts.id.isin(m.unmatched).to_numpy()]
         parts.append(_creates(cfg, unmatched, sides.holds, rules_for_create=cfg.mapping.contact_fields,
@@ -504,7 +532,7 @@ def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
 
 def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFrame) -> list[pd.DataFrame]:
     """Emit step for compared pairs: R1 updates and skips (settled pairs included), the ContactID
-    write-back, R5's and R4's updates of the Account."""
+    write-back, R5's updates of the Account."""
     parts: list[pd.DataFrame] = []
     fwd, suppressed = changes.r1, changes.suppressed
     sf_ids, x_ids, matches, links_new = ok.sf_id.tolist(), ok.xero_id.tolist(), ok["match"].tolist(), ok.link.tolist()
@@ -543,8 +571,6 @@ def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFr
         parts.append(sf_update_rows(R5, "Account", ok, changes.r5,
                                     [f"{len(changes.r5[r])} Xero-side field(s) to bring back" for r in rr],
                                     payload=lambda r, fields: _sf_payload(sf_ids[r], pc_ids[r], fields)))
-    if rc.R4.enabled and changes.r4:
-        parts.append(sf_update_rows(R4, "Account", ok, changes.r4, "balances changed in Xero"))
     return parts
 
 
@@ -578,14 +604,9 @@ def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, object]:
     """Account field → path (or {path, default}) in Xero's answer to the create, written back in the push step that
-    creates the Contact (R1's ContactID; R4's balances so the next plan does not update them; the fields
-    of the declared recipes that update the Accounts R1 links, for the same reason)."""
-    fields = {LINK_FIELD: "ContactID"}
-    if cfg.recipes.R4.enabled:
-        # Xero's answer to a Contact write carries no Balances; a contact created a moment ago owes nothing.
-        fields.update({"Xero_Outstanding__c": {"path": "Balances.AccountsReceivable.Outstanding", "default": 0.0},
-                       "Xero_Overdue__c": {"path": "Balances.AccountsReceivable.Overdue", "default": 0.0}})
-    return {**paired_write_backs(cfg.recipes.declared, R1, "Account"), **fields}
+    creates the Contact (R1's ContactID; the fields R4 and the declared recipes that update the Accounts
+    R1 links read as they are from Xero, so the next plan does not update them)."""
+    return {**paired_write_backs(cfg.recipes.declarations, R1, "Account"), LINK_FIELD: "ContactID"}
 
 
 def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_create, country_col) -> pd.DataFrame:

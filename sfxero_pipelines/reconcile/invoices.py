@@ -16,7 +16,7 @@ is held instead of created, so one sale is never invoiced twice.
 Each source is planned in steps (shared ones in steps.py): `read_source` → `match_source` →
 `pair_source` / `hold_checks` → `compare_amounts` / `decide_changed` → `emit_compared`,
 `emit_unpaired` and `_creates` for unmatched records. R3 is planned on the pairs of R2's pass by the
-declared-recipe engine (`plan_payments`: its shipped declaration, config/builtin_recipes.yaml).
+declared-recipe engine (`declared_sf.plan_on_pass`: its shipped declaration, config/builtin_recipes.yaml).
 """
 
 from __future__ import annotations
@@ -273,7 +273,11 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
         if rr.R2.enabled:
             invoiced_by_r2 = ids
         if rr.R3.enabled:
-            r3 = plan_payments(conn, cfg, pairs)
+            from .declared_sf import plan_on_pass
+
+            # R3 on the declared-recipe engine: its declaration planned on the pairs of R2's pass (the
+            # Opportunities matched to an invoice and not held), whether R2 itself is enabled or not.
+            r3 = plan_on_pass(conn, cfg, R3, pairs)
             parts.append(r3.rows)
             stats[R3] = r3.stats
     if rr.R7.enabled:
@@ -420,17 +424,6 @@ def back_rules(recipe: str, back_fields: list[tuple[str, str]]) -> list[FieldRul
     """The write-back of the invoice id and number onto the record."""
     return [xero_owned(n, normalize.v_text, f"{recipe} write-back of the invoice {c}",
                        x_col="xero_id" if c == "id" else None) for n, c in back_fields]
-
-
-def plan_payments(conn: sa.Connection, cfg: SfxeroConfig, pairs: pd.DataFrame) -> plan.FamilyPlan:
-    """R3 on the declared-recipe engine: its declaration (the one the package ships in
-    config/builtin_recipes.yaml, with sfxero.yaml's keys) planned on the pairs of R2's pass: the
-    Opportunities matched to an invoice and not held, whether R2 itself is enabled or not."""
-    from .declared import refuse_against_describe
-    from .declared_sf import plan_into_salesforce
-
-    refuse_against_describe(conn, R3, cfg.recipes.R3)
-    return plan_into_salesforce(conn, cfg, R3, cfg.recipes.R3, pass_pairs=pairs)
 
 
 def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,

@@ -7,6 +7,7 @@ backends give identical plans.
 
 from __future__ import annotations
 
+import json
 import itertools
 
 import numpy as np
@@ -40,8 +41,17 @@ def require_table(conn: sa.Connection, name: str) -> None:
         raise ConfigError(name, "not staged yet: run `sfxero sync --stage extract` first")
 
 
-def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
-    """Run `sql` (no parameters: callers only interpolate identifiers and constants they own)."""
+def among(conn: sa.Connection, column: str, ids) -> tuple[str, tuple]:
+    """A condition keeping rows whose `column` is one of `ids`, and its one parameter for `frame`: an
+    array on PostgreSQL, a JSON list on SQLite (no statement grows with the number of ids)."""
+    if conn.dialect.name == "postgresql":
+        return f"{column} = ANY(%s)", (list(ids),)
+    return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+
+
+def frame(conn: sa.Connection, sql: str, columns: list[str], params: tuple = ()) -> pd.DataFrame:
+    """Run `sql`: callers interpolate only identifiers and constants they own; values go in `params`
+    (`among`'s)."""
     if conn.dialect.name == "postgresql":
         # Every column loaded as PostgreSQL's text output (what COPY would print), which both
         # backends' comparisons expect; psycopg's C fetch is faster than COPY + CSV parsing here.
@@ -55,7 +65,7 @@ def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
         with raw.cursor(name=f"sfxero_frame_{next(_cursors)}") as cur:
             for type_name in _TEXT_TYPES:
                 cur.adapters.register_loader(type_name, TextLoader)
-            cur.execute(sql)
+            cur.execute(sql, params or None)
             while rows := cur.fetchmany(SLICE):
                 block = np.empty((len(rows), len(columns)), dtype=object)
                 block[:] = rows
@@ -68,7 +78,7 @@ def frame(conn: sa.Connection, sql: str, columns: list[str]) -> pd.DataFrame:
         del parts
         # One object block, kept as object: pandas 3 would otherwise infer its (slower) str dtype.
         return pd.DataFrame(block, columns=columns, dtype="object", copy=False)
-    rows = conn.exec_driver_sql(sql).fetchall()
+    rows = conn.exec_driver_sql(sql, params).fetchall() if params else conn.exec_driver_sql(sql).fetchall()
     df = pd.DataFrame([tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows],
                       columns=columns, dtype="object")
     return df

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
+from sfxero_pipelines.config import parse_config
 from sfxero_pipelines.reconcile import campaigns, contacts, invoices
 from sfxero_pipelines.reconcile.match import MatchResult
 
@@ -65,8 +66,10 @@ def test_contacts_pair_and_hold_steps():
     sides = _sides(_accounts(), _xero(), holds={"sf_account": {}, "xero_contact": {"x2": "held at push: 400"},
                                                 "sf_contact": {"c1": "held at check: bad email"}})
     pairs = _frame(sf_id=["a1", "a2", "a3"], xero_id=["x1", "x2", "x3"], match=["link"] * 3, link=[False] * 3)
+    sides.balances = contacts.balance_columns(parse_config({}))  # R4's fields, as read_sides reads them
     pf = contacts.pair_sides(pairs, sides)
-    assert pf[["s_0", "x_0", "s_Xero_Outstanding__c", "x_Xero_Outstanding__c"]].values.tolist() == [
+    # R4 compares its balances on the engine, handed to it as `s:`/`x:` columns (test_builtins_on_the_engine).
+    assert pf[["s_0", "x_0", "s:Xero_Outstanding__c", "x:Balances.AccountsReceivable.Outstanding"]].values.tolist() == [
         ["Acme Ltd", "ACME", "1", "1"], ["Beta", "Beta Co", "2", "5"], ["Gamma", "Gamma", "3", "3"]]
     from sfxero_pipelines.reconcile.steps import hold_reasons
     assert hold_reasons(pf, contacts.hold_checks(sides.holds)).tolist() == [
@@ -74,14 +77,12 @@ def test_contacts_pair_and_hold_steps():
         "Account staged invalid: bad"]
 
 
-def test_contacts_compare_gives_balances_to_r4_and_the_contact_id_back_to_r1():
+def test_contacts_compare_gives_the_contact_id_back_to_r1():
     ok = _frame(sf_id=["a1"], xero_id=["x1"], match=["link"], link=[True], s_modified_at=[None],
-                x_modified_at=[None], s_Xero_Contact_Id__c=[None], s_Xero_Outstanding__c=["2"],
-                x_Xero_Outstanding__c=["5"], s_Xero_Overdue__c=["0"], x_Xero_Overdue__c=["0"])
+                x_modified_at=[None], s_Xero_Contact_Id__c=[None])
     changes = contacts.compare_pairs(ok, [], written_xero={}, written_sf={})
-    assert changes.r4 == {0: {"Xero_Outstanding__c": {"old": "2", "new": 5.0,
-                                                      "rule": "R4: Xero ar_outstanding → Xero_Outstanding__c; owner xero"}}}
-    assert changes.back[0]["Xero_Contact_Id__c"]["new"] == "x1"
+    assert changes.back == {0: {"Xero_Contact_Id__c": {"old": None, "new": "x1",
+                                                       "rule": "R1 write-back of the Xero ContactID; owner xero"}}}
     assert changes.r1 == {} and changes.r5 == {}
 
 

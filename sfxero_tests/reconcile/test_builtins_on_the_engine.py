@@ -1,6 +1,6 @@
-"""R3 on the declared-recipe engine: its behaviour is the declaration the package ships
+"""R3 and R4 on the declared-recipe engine: their behaviour is the declaration the package ships
 (config/builtin_recipes.yaml), which `sfxero recipes show R3` prints and `recipes.R3` in sfxero.yaml
-overrides key by key; its rows keep the ledger keys the code planner gave them, so a sync that
+overrides key by key; their rows keep the ledger keys the code planners gave them, so a sync that
 converged before the move has nothing to write after it. Staged fixtures on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -18,17 +18,23 @@ from sfxero_pipelines.reconcile.build import build_plan
 from .test_invoices_plan import won
 from ..test_cli import sfxero
 
-#: The key R3's code planner (reconcile/invoices.py at f1a4d1c, before the move) gave the update below:
-#: the ledger keys a running sync holds for R3's rows.
+#: The keys the code planners (reconcile/invoices.py and contacts.py at f1a4d1c, before the move) gave
+#: the updates below: the ledger keys a running sync holds for R3's and R4's rows.
 KEY_BEFORE_THE_MOVE = "sfx-897c3068a15536a651e8991a8199f1eaa66ba862"
+R4_KEY_BEFORE_THE_MOVE = "sfx-f3680982364731225932bb38e9585f90a762b0d4"
+
+
+def _rows(world, recipe: str, cfg: dict | None = None) -> list[PushRow]:
+    family = {"R3": "invoices", "R4": "contacts"}[recipe]
+    with world.db.engine.connect() as conn:
+        rows = build_plan(conn, parse_config(cfg or {}), families=(family,)).rows
+    return [PushRow("", 0, r["recipe"], r["direction"], r["action"], r["source_id"], r["target_id"],
+                    json.loads(r["diff"]) if isinstance(r["diff"], str) else (r["diff"] or {}))
+            for r in rows.to_dict("records") if r["recipe"] == recipe]
 
 
 def _r3_rows(world, cfg: dict | None = None) -> list[PushRow]:
-    with world.db.engine.connect() as conn:
-        rows = build_plan(conn, parse_config(cfg or {}), families=("invoices",)).rows
-    return [PushRow("", 0, r["recipe"], r["direction"], r["action"], r["source_id"], r["target_id"],
-                    json.loads(r["diff"]) if isinstance(r["diff"], str) else (r["diff"] or {}))
-            for r in rows.to_dict("records") if r["recipe"] == "R3"]
+    return _rows(world, "R3", cfg)
 
 
 def _paid_in_xero(world) -> str:
@@ -112,3 +118,44 @@ def test_recipes_show_prints_the_shipped_declaration_and_the_override(tmp_path):
     assert shown["fields"] == {"Xero_Invoice_Status__c": {"from": "Status"}} and shown["match"] == [{"link": "R2"}]
     listed = sfxero("recipes", env={"SFXERO_CONFIG": str(config)}).stdout
     assert [line for line in listed.splitlines() if line.startswith("R3 ")][0].endswith("R2's links")
+
+
+def _owing_in_xero(world) -> str:
+    """An Account R1 links whose Xero Contact now owes more; fixed ids so the key is fixed too."""
+    x = world.xero("Contacts", ContactID="x-acme", Name="Acme Ltd", ContactStatus="ACTIVE",
+                   Balances={"AccountsReceivable": {"Outstanding": 120.5, "Overdue": 20.0}})
+    a = world.sf("Account", Id="001000000000000AC1", Name="Acme Ltd", Xero_Contact_Id__c=x, Xero_Outstanding__c=100.0,
+                 Xero_Overdue__c=20.0)
+    world.link("R1", a, x)
+    return a
+
+
+def test_r4s_rows_keep_the_ledger_keys_and_rules_of_the_code_planner(world):
+    a = _owing_in_xero(world)
+    [row] = _rows(world, "R4")
+    assert (row.action, row.direction, row.source_id, row.target_id) == ("update", "xero_to_sf", "x-acme", a)
+    assert row.fields == {"Xero_Outstanding__c": {
+        "old": "100", "new": 120.5, "rule": "R4: Xero ar_outstanding → Xero_Outstanding__c; owner xero"}}
+    assert row.payload == {"Account": {"Id": a, "Xero_Outstanding__c": 120.5}}
+    assert row.key == R4_KEY_BEFORE_THE_MOVE and row.diff["pairs_via"] == "R1"
+
+
+def test_r4_compares_what_r1s_pass_read_and_reads_itself_for_a_field_the_pass_does_not(world):
+    """The default fields come with R1's pairs (`s:`/`x:` columns); a team's field the pass does not read
+    (a path under a transform) makes the engine read both records itself, with the same result for the rest."""
+    a = _owing_in_xero(world)
+    overdue = {"from": "Balances.AccountsReceivable.Overdue", "transform": "money(2)", "rule": "Xero ar_overdue"}
+    fields = {"Xero_Outstanding__c": {"from": "Balances.AccountsReceivable.Outstanding", "rule": "Xero ar_outstanding"},
+              "Xero_Overdue__c": overdue}
+    [row] = _rows(world, "R4", {"recipes": {"R4": {"fields": fields}}})
+    assert row.target_id == a and row.key == R4_KEY_BEFORE_THE_MOVE, "the same row, read the other way"
+    assert _rows(world, "R4", {"recipes": {"R4": {"enabled": False}}}) == []
+
+
+def test_r1s_create_writes_r4s_balances_back_as_zero():
+    from sfxero_pipelines.reconcile.contacts import write_back_fields
+
+    back = write_back_fields(parse_config({}))
+    assert back["Xero_Outstanding__c"] == {"path": "Balances.AccountsReceivable.Outstanding", "default": 0.0}
+    assert back["Xero_Overdue__c"] == {"path": "Balances.AccountsReceivable.Overdue", "default": 0.0}
+    assert write_back_fields(parse_config({"recipes": {"R4": {"enabled": False}}})) == {"Xero_Contact_Id__c": "ContactID"}
