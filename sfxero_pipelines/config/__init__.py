@@ -101,8 +101,8 @@ def _key_path(loc: tuple) -> str:
 
 
 def _declared_problems(config: SfxeroConfig) -> list[tuple[str, str]]:
-    """Problems of the declarations (the team's and the shipped R3) found without a Salesforce describe
-    (config/declared.py)."""
+    """Problems of the declarations (the team's, and R3's and R4's as shipped or overridden) found without
+    a Salesforce describe (config/declared.py, config/builtin_declared.py)."""
     named = [(f"recipes.{n}", why) for n in config.recipes.declared if (why := check_name(n))]
     return named + override_problems(config.recipes) + static_problems(config.recipes.declarations, config.mapping.value_maps,
                                    list(config.extract.xero.objects), list(config.extract.salesforce.objects))
