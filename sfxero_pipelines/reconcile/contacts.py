@@ -317,7 +317,7 @@ def _sf_col(f) -> str:
     return f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
 
 
-def _fast_path(conn: sa.Connection, fields_cfg, balances: list[tuple[str, str]] | None) -> bool:
+def _fast_path(conn: sa.Connection, fields_cfg, balances: list[tuple[str, str, str, str]] | None) -> bool:
     """Whether in-sync pairs can be settled in the database: PostgreSQL, every mapped field one where
     identical raw values cannot differ once mapped (no value map, no default), and R4's fields read
     from staged columns (`balance_columns`)."""
