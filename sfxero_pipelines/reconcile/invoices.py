@@ -148,7 +148,7 @@ def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataF
 
 def read_invoices(conn: sa.Connection) -> pd.DataFrame:
     cols = ["id", "modified_at", "invalid_reason", "invoice_number", "reference", "contact_id", "status", "sub_total",
-            "total", "amount_due", "amount_paid", "currency_code", "fully_paid_on_date", "line_amount_types"]
+            "total", "currency_code", "line_amount_types"]
     if not load.has_table(conn, "xero_invoice"):
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
     have = load.table_columns(conn, "xero_invoice")
