@@ -229,20 +229,25 @@ def _read_xero(conn: sa.Connection, collection: str, paths: set[str],
     table = _xero_table(collection)
     load.require_table(conn, table)
     where, params = load.among(conn, "id", only) if only is not None else ("", ())
+    grouped = sorted(p for p in paths if collection == "Contacts" and group_of(p))
+    plain = sorted((paths | {"ContactStatus", "Status"}) - set(grouped))
+    readers = [xero_path if collection == "Contacts" and typed_element(p) else _dig for p in plain]
+
+    def with_paths(row: tuple) -> tuple:
+        # Each record's raw JSON is parsed, read and dropped as it is fetched, not held for every row.
+        record = json.loads(row[-1]) if row[-1] else {}
+        return (*row[:-1], *(read(record, p) for read, p in zip(readers, plain)))
+
     df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}"
-                          + (f" WHERE {where}" if where else ""), ["id", "modified_at", "invalid_reason", "is_deleted", "raw"],
-                    params)
-    raws = [json.loads(r) if isinstance(r, str) else (r or {}) for r in df.pop("raw")]
-    if groups is None and collection == "Contacts" and any(group_of(p) for p in paths):
+                          + (f" WHERE {where}" if where else ""),
+                    ["id", "modified_at", "invalid_reason", "is_deleted", *(f"x:{p}" for p in plain)], params,
+                    each_row=with_paths)
+    if grouped and groups is None:
         groups = contact_groups(conn)
-    for p in sorted(paths | {"ContactStatus", "Status"}):
-        if collection == "Contacts" and group_of(p):
-            group = (groups or {}).get(group_of(p).lower())
-            members = group.members if group else frozenset()
-            df[f"x:{p}"] = pd.Series(df.id.isin(members).to_numpy(), index=df.index, dtype="object")
-            continue
-        read = xero_path if collection == "Contacts" and typed_element(p) else _dig
-        df[f"x:{p}"] = pd.Series([read(r, p) for r in raws], index=df.index, dtype="object")
+    for p in grouped:
+        group = (groups or {}).get(group_of(p).lower())
+        members = group.members if group else frozenset()
+        df[f"x:{p}"] = pd.Series(df.id.isin(members).to_numpy(), index=df.index, dtype="object")
     deleted = df.is_deleted.isin(DELETED).to_numpy()
     status = df["x:ContactStatus"].fillna(df["x:Status"]).fillna("ACTIVE").astype(str)
     df["_active"] = ~deleted & ~status.isin(["ARCHIVED", "DELETED", "VOIDED", "GDPRREQUEST"]).to_numpy()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -49,39 +50,56 @@ def among(conn: sa.Connection, column: str, ids) -> tuple[str, tuple]:
     return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
 
 
-def frame(conn: sa.Connection, sql: str, columns: list[str], params: tuple = ()) -> pd.DataFrame:
+def frame(conn: sa.Connection, sql: str, columns: list[str], params: tuple = (),
+          each_row: Callable[[tuple], tuple] | None = None) -> pd.DataFrame:
     """Run `sql`: callers interpolate only identifiers and constants they own; values go in `params`
-    (`among`'s)."""
+    (`among`'s). `each_row` turns each fetched row (its values as text) into the one kept, whose
+    values are `columns`: a large value needed only to derive others (a raw JSON record) is then
+    never held for every row at once."""
+    parts = []
+    shared: list[int] | None = None
+    for rows in _slices(conn, sql, params):
+        block = np.empty((len(rows), len(columns)), dtype=object)
+        if each_row is None:
+            block[:] = rows
+        else:
+            # Column by column with fromiter: a derived value may be a list or a dict (a JSON path's),
+            # which a whole-block assignment would try to unpack.
+            rows = [each_row(r) for r in rows]
+            for i in range(len(columns)):
+                block[:, i] = np.fromiter((r[i] for r in rows), dtype=object, count=len(rows))
+        del rows
+        shared = _share_repeats(block, shared)
+        parts.append(block)
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+    block = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    del parts
+    # One object block, kept as object: pandas 3 would otherwise infer its (slower) str dtype.
+    return pd.DataFrame(block, columns=columns, dtype="object", copy=False)
+
+
+def _slices(conn: sa.Connection, sql: str, params: tuple):
+    """The result's rows as text (None for NULL), SLICE rows at a time: a whole result as one list of
+    row tuples next to the DataFrame would double peak memory (at 1M Xero Contacts on SQLite, with
+    their raw JSON, the reads peaked at 5.5 GB that way)."""
     if conn.dialect.name == "postgresql":
         # Every column loaded as PostgreSQL's text output (what COPY would print), which both
         # backends' comparisons expect; psycopg's C fetch is faster than COPY + CSV parsing here.
-        # A server-side cursor, read in slices: a client-side one holds the whole result in libpq
-        # memory until closed (~0.6 GB at 1M accounts, and the C heap keeps it after the free), and
-        # a full list of row tuples next to the DataFrame would double peak memory again.
+        # A server-side cursor: a client-side one holds the whole result in libpq memory until
+        # closed (~0.6 GB at 1M accounts, and the C heap keeps it after the free).
         raw = conn.connection.driver_connection
         raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")  # plan for all rows, as a plain SELECT
-        parts = []
-        shared: list[int] | None = None
         with raw.cursor(name=f"sfxero_frame_{next(_cursors)}") as cur:
             for type_name in _TEXT_TYPES:
                 cur.adapters.register_loader(type_name, TextLoader)
             cur.execute(sql, params or None)
             while rows := cur.fetchmany(SLICE):
-                block = np.empty((len(rows), len(columns)), dtype=object)
-                block[:] = rows
-                del rows
-                shared = _share_repeats(block, shared)
-                parts.append(block)
-        if not parts:
-            return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
-        block = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        del parts
-        # One object block, kept as object: pandas 3 would otherwise infer its (slower) str dtype.
-        return pd.DataFrame(block, columns=columns, dtype="object", copy=False)
-    rows = conn.exec_driver_sql(sql, params).fetchall() if params else conn.exec_driver_sql(sql).fetchall()
-    df = pd.DataFrame([tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows],
-                      columns=columns, dtype="object")
-    return df
+                yield rows
+        return
+    result = conn.exec_driver_sql(sql, params) if params else conn.exec_driver_sql(sql)
+    while rows := result.fetchmany(SLICE):
+        yield [tuple(None if v is None else (v if isinstance(v, str) else _text(v)) for v in r) for r in rows]
 
 
 def _share_repeats(block: np.ndarray, which: list[int] | None) -> list[int]:
@@ -93,14 +111,25 @@ def _share_repeats(block: np.ndarray, which: list[int] | None) -> list[int]:
         for i in range(block.shape[1]):
             values = block[:, i]
             present = values[values != None]  # noqa: E711 (elementwise)
-            codes, uniques = pd.factorize(present)
-            if len(uniques) * 4 < len(present):
+            found = _factorized(present)
+            if found is not None and len(found[1]) * 4 < len(present):
                 which.append(i)
-                block[:, i] = _from_codes(*pd.factorize(values))
-        return which
-    for i in which:
-        block[:, i] = _from_codes(*pd.factorize(block[:, i]))
+    for i in list(which):
+        found = _factorized(block[:, i])
+        if found is None:
+            which.remove(i)
+        else:
+            block[:, i] = _from_codes(*found)
     return which
+
+
+def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """pandas.factorize's (codes, uniques), or None for values that cannot be hashed: a derived column
+    (`frame`'s each_row) may hold a JSON path's lists or objects, which stay as read."""
+    try:
+        return pd.factorize(values)
+    except TypeError:
+        return None
 
 
 def _from_codes(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
