@@ -83,7 +83,8 @@ _ANY = frozenset({"text", "number", "integer", "bool", "date", "datetime"})
 class TransformSpec:
     #: Kinds of value it accepts.
     accepts: frozenset[str]
-    #: Arguments: "int", "str", "region" (an ISO 3166 alpha-2 code) or "map" (a `mapping.value_maps` name).
+    #: Arguments: "int", "str", "region" (an ISO 3166 alpha-2 code, or a field of the record in braces:
+    #: `{BillingCountry}`, a `FieldArg`) or "map" (a `mapping.value_maps` name).
     args: tuple[str, ...] = ()
     #: How many of `args` may be left out.
     optional: int = 0
@@ -108,6 +109,20 @@ TRANSFORMS: dict[str, TransformSpec] = {
     "map": TransformSpec(_ANY, ("map",)),
 }
 _CALL = re.compile(r"^([a-z]+)(?:\((.*)\))?$")
+_FIELD_ARG = re.compile(r"^\{([A-Za-z][A-Za-z0-9_.]*)\}$")
+
+
+@dataclass(frozen=True)
+class FieldArg:
+    """A transform argument read per record from a field of the record the value comes from:
+    `phone({BillingCountry})` parses each phone in its own record's country, as R1 does."""
+
+    field: str
+
+
+def transform_fields(texts: list[str]) -> list[str]:
+    """The fields transforms read as arguments (`phone({BillingCountry})` → BillingCountry)."""
+    return [a.field for t in texts for a in parse_transform(t)[1] if isinstance(a, FieldArg)]
 
 
 def parse_transform(text: str) -> tuple[str, tuple]:
@@ -129,8 +144,12 @@ def parse_transform(text: str) -> tuple[str, tuple]:
                 raise ValueError(f"transform {name} needs a whole number, not '{part}'")
             args.append(int(part))
         elif kind == "region":
+            if field := _FIELD_ARG.match(part):
+                args.append(FieldArg(field.group(1)))
+                continue
             if not re.match(r"^[A-Z]{2}$", part):
-                raise ValueError(f"transform {name} needs a two-letter region code (GB), not '{part}'")
+                raise ValueError(f"transform {name} needs a two-letter region code (GB) or a field in braces "
+                                 f"({{BillingCountry}}), not '{part}'")
             args.append(part)
         else:
             args.append(part)
@@ -324,6 +343,13 @@ class FieldSpec(_Model):
     def transforms(self) -> list[str]:
         return [self.transform] if isinstance(self.transform, str) else list(self.transform or [])
 
+    @property
+    def reads(self) -> list[str]:
+        """The source record's fields this value is made from: `from`, `ref`, a template's fields and
+        the fields its transforms take as arguments (`phone({BillingCountry})`)."""
+        return [*(f for f in (self.source, self.ref) if f), *template_fields(self.template or ""),
+                *transform_fields(self.transforms)]
+
     def label(self, recipe: str, field: str, how: str) -> str:
         """The rule plan rows name for this field (its ledger key hashes it: keep it stable)."""
         if self.rule:
@@ -383,8 +409,7 @@ class LinesSpec(_Model):
         """The child fields a line reads (its parent reference, sources, templates, conditions)."""
         out = {self.parent} | {c.field for c in self.conditions}
         for spec in self.fields.values():
-            out |= {spec.source} if spec.source else set()
-            out |= set(template_fields(spec.template or ""))
+            out |= set(spec.reads)
         return out
 
 
@@ -567,8 +592,7 @@ def _sf_reads(r: DeclaredRecipe) -> set[str]:
     out: set[str] = set()
     if r.source.salesforce:
         for spec in r.fields.values():
-            out |= {f for f in (spec.source, spec.ref) if f}
-            out |= set(template_fields(spec.template or ""))
+            out |= set(spec.reads)
         out |= {c.field for c in r.source.conditions}
         out |= {m.source for m in r.match if m.source}
     else:
@@ -686,12 +710,11 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
             out += _lines_problems(k, coll, r, sf_objects)
         else:
             for field, spec in r.fields.items():
-                refs = [f for f in (spec.source, spec.ref) if f] + template_fields(spec.template or "")
-                for f in refs:
+                for f in spec.reads:
                     info = xero_field(coll, f)
                     if info is None:
                         out.append((f"{k}.fields.{field}", f"Xero {coll} have no field {f}"))
-                    elif spec.source:
+                    elif f == spec.source:
                         out += [(f"{k}.fields.{field}.{s}", p) for s, p in transform_problems(spec, info["kind"], None)]
                 if spec.lookup:
                     out.append((f"{k}.fields.{field}", "lookup: reads related Salesforce records; this recipe's "
@@ -883,6 +906,8 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
                     out += [(f"{key}.{s}", p) for s, p in transform_problems(spec, kind, None)]
             for f in template_fields(spec.template or ""):
                 check(f"{key}.template", f)
+            for f in transform_fields(spec.transforms):
+                check(f"{key}.transform", f)
             if spec.ref:
                 check(f"{key}.ref", spec.ref)
             if spec.lookup:
@@ -917,6 +942,8 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
                         out += [(f"{key}.fields.{field}.{s}", p) for s, p in transform_problems(fs, kind, None)]
                 for f in template_fields(fs.template or ""):
                     check(f"{key}.fields.{field}.template", f, low, spec.source)
+                for f in transform_fields(fs.transforms):
+                    check(f"{key}.fields.{field}.transform", f, low, spec.source)
     return out
 
 

@@ -23,6 +23,7 @@ sfxero.yaml names that the org does not have stops the plan with one line naming
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -289,7 +290,9 @@ class FieldPlan:
     source_field: str | None         # the Salesforce field it comes from (two-way flows back into it)
     owner: str
     label: str
-    compare: Callable[[pd.Series], pd.Series]
+    #: The target's value → the form `values` are in; `field` reads the paired source records' own fields
+    #: where a transform takes one as its argument (`phone({BillingCountry})`), aligned by index.
+    compare: Callable[[pd.Series, transforms.Fields | None], pd.Series]
     missing_ref: pd.Series | None = None   # why a reference has no link yet, per row
     by_number: pd.Series | None = None     # the Account Id whose R1 Contact is not linked yet, per row
 
@@ -299,11 +302,11 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
     coll = r.to.xero or ""
     out = []
     resolve = _Resolver(conn, r.source.salesforce or "", src, f"recipes.{name}")
-    kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
+    kw = transforms.options(cfg.mapping)
     for field, spec in r.fields.items():
         key = f"recipes.{name}.fields.{field}"
         kind = (xero_field(coll, field) or {}).get("kind", "text")
-        chain = transforms.chain(spec.transforms, **kw) if spec.transforms else (lambda s: s)
+        chain = transforms.chain(spec.transforms, **kw, field=resolve) if spec.transforms else (lambda s: s)
         missing = by_number = None
         if spec.source:
             raw = resolve(spec.source)
@@ -336,11 +339,14 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
             # Membership is yes or no: an empty value (or one a value map leaves out) is not a member.
             values = values.map(lambda v: v is True).astype("object")
         norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
-        cmp_chain = transforms.chain(norm, **kw) if norm else (lambda s: s)
+
+        def comparable(s: pd.Series, field: transforms.Fields | None = None, norm=norm, kind=kind) -> pd.Series:
+            return _kind_fn(kind)(transforms.chain(norm, **kw, field=field)(s) if norm else s)
+
         label = spec.label(name, field, how)
         owner = spec.owner or r.source.system
         out.append(FieldPlan(field, kind, values, spec.source if spec.source and "." not in spec.source else None,
-                             owner, label, lambda s, c=cmp_chain, k=kind: _kind_fn(k)(c(s)), missing, by_number))
+                             owner, label, comparable, missing, by_number))
     for array, spec in r.lines.items():
         out.append(_lines_plan(conn, cfg, name, r, src, array, spec))
     return out
@@ -354,7 +360,7 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
     key = f"recipes.{name}.lines.{array}"
     kinds = {f: info["kind"] for f, info in ((xero_field(r.to.xero or "", array) or {}).get("items") or {}).items()}
     kinds.update({f: "text" for f in spec.fields if f.startswith(TRACKING_PREFIX)})
-    kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
+    kw = transforms.options(cfg.mapping)
     child = _read_sf(conn, spec.source, spec.reads(), key)
     child = child[~child.is_deleted.isin(DELETED).to_numpy()].reset_index(drop=True)
     child = child[_conditions_mask(child, spec.conditions, _Resolver(conn, spec.source, child, f"{key}.where"))]
@@ -369,7 +375,7 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
             raw = transforms.constant(fs.value, child.index)
         else:
             raw = transforms.template(fs.template, {f: resolve(f) for f in template_fields(fs.template)}, child.index)
-        chain = transforms.chain(fs.transforms, **kw) if fs.transforms else (lambda v: v)
+        chain = transforms.chain(fs.transforms, **kw, field=resolve) if fs.transforms else (lambda v: v)
         columns[field] = _kind_fn(kinds.get(field, "text"))(
             transforms.with_default(chain(raw.astype("object")), fs.default)).to_numpy()
     lines: dict[str, list[dict]] = {}
@@ -383,7 +389,8 @@ def _lines_plan(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
     if options is not None:
         missing = src.id.map(lambda i: _tracking_problem(lines.get(i, []), options)).astype("object")
 
-    def xero_lines(s: pd.Series) -> pd.Series:
+    def xero_lines(s: pd.Series, field: transforms.Fields | None = None) -> pd.Series:
+        # Xero's lines are compared as they are projected: no line transform applies to them.
         return pd.Series([_canonical_lines(doc) for doc in _project_lines(s, fields)], index=s.index, dtype="object")
 
     return FieldPlan(array, "array", values, None, r.source.system,
@@ -544,12 +551,16 @@ def _plain(v):
 
 # ---- the planner --------------------------------------------------------------------------------
 
-def refuse_against_describe(conn: sa.Connection, name: str, r: DeclaredRecipe) -> None:
+def refuse_against_describe(conn: sa.Connection, name: str,
+                            r: DeclaredRecipe) -> Callable[[str], dict[str, str] | None]:
     """A declaration naming a Salesforce object or field the staged describe does not have (or a transform
-    on the wrong kind of value) stops its plan with a ConfigError naming the key, before anything is read."""
-    problems = salesforce_problems({name: r}, staged_describe(conn))
+    on the wrong kind of value) stops its plan with a ConfigError naming the key, before anything is read.
+    Returns the describe it read, for the plan to use (read once per plan)."""
+    describe = staged_describe(conn)
+    problems = salesforce_problems({name: r}, describe)
     if problems:
         raise ConfigError(*problems[0])
+    return describe
 
 
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
@@ -559,11 +570,11 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     r = cfg.recipes.declared[name]
     if not r.enabled:
         return plan.FamilyPlan(plan.empty(), {})
-    refuse_against_describe(conn, name, r)
+    describe = refuse_against_describe(conn, name, r)
     if r.to.salesforce:
         from .declared_sf import plan_into_salesforce
 
-        return plan_into_salesforce(conn, cfg, name, r, planned)
+        return plan_into_salesforce(conn, cfg, name, r, planned, describe=describe)
     sobject = r.source.salesforce or ""
     coll = r.to.xero
     target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
@@ -573,9 +584,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     target_table = _xero_table(coll)
 
     # -- read
-    reads = {c.field for c in r.source.conditions}
-    reads |= {s.source for s in r.fields.values() if s.source} | {s.ref for s in r.fields.values() if s.ref}
-    reads |= {f for s in r.fields.values() for f in template_fields(s.template or "")}
+    reads = {c.field for c in r.source.conditions} | {f for s in r.fields.values() for f in s.reads}
     reads |= {m.source for m in r.match if m.source} | set(r.write_back)
     src = _read_sf(conn, sobject, reads, f"recipes.{name}")
     deleted = src[src.is_deleted.isin(DELETED).to_numpy()]
@@ -629,11 +638,19 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
 
     # -- compare
+    source_field = _Resolver(conn, sobject, src, f"recipes.{name}")
+
+    @functools.cache
+    def paired(f: str) -> pd.Series:
+        """A field of each compared pair's source record (a transform's argument), aligned with `ok`."""
+        return ok.sf_id.map(dict(zip(src.id, source_field(f)))).astype("object")
+
     rules = []
     for i, fp in enumerate(fps):
         ok[f"x_{i}"] = ok[f"x_{i}"].astype("object")
         rules.append(FieldRule(key=fp.name, sf_field=fp.source_field or fp.name, s_col=f"s_{i}", x_col=f"x_{i}",
-                               to_xero=lambda s: s, compare=fp.compare, to_sf=normalize.v_text,
+                               to_xero=lambda s: s, compare=lambda s, fp=fp: fp.compare(s, paired),
+                               to_sf=normalize.v_text,
                                owner=fp.owner if r.sync == "two_way" else "salesforce", label=fp.label))
     entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero"),
                                   written_sf=load.last_written(conn, "salesforce"))

@@ -29,6 +29,8 @@ with them when it has them (`handed_over`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -98,11 +100,12 @@ def handed_over(pass_pairs: pd.DataFrame | None, paths: set[str],
 def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, src: pd.DataFrame,
                  kinds: dict[str, str], planned: pd.DataFrame | None) -> list[FieldPlan]:
     """Each mapped Salesforce field's value per Xero record (`src`, with its `x:<path>` columns)."""
-    kw = {"value_maps": cfg.mapping.value_maps, "default_country": cfg.mapping.default_phone_country}
+    kw = transforms.options(cfg.mapping)
     out = []
     for field, spec in r.fields.items():
         kind = _field_kind(kinds, field)
-        chain = transforms.chain(spec.transforms, **kw) if spec.transforms else (lambda s: s)
+        chain = transforms.chain(spec.transforms, **kw, field=lambda f: src[f"x:{f}"]) if spec.transforms \
+            else (lambda s: s)
         missing = None
         if spec.source:
             raw, how = src[f"x:{spec.source}"], f"{spec.source}→{field}"
@@ -123,7 +126,9 @@ def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredR
             how = f"{spec.ref} via {spec.via}→{field}"
         values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
         label = spec.label(name, field, how)
-        out.append(FieldPlan(field, kind, values, field, "xero", label, _kind_fn(kind), missing))
+        # Salesforce's value is compared as it is, in the field's kind (no transform of Xero's applies to it).
+        out.append(FieldPlan(field, kind, values, field, "xero", label, lambda s, _=None, k=kind: _kind_fn(k)(s),
+                             missing))
     return out
 
 
@@ -133,8 +138,7 @@ def plan_on_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, pairs: pd.Da
     from .declared import refuse_against_describe
 
     r = getattr(cfg.recipes, name)
-    refuse_against_describe(conn, name, r)
-    return plan_into_salesforce(conn, cfg, name, r, pass_pairs=pairs)
+    return plan_into_salesforce(conn, cfg, name, r, pass_pairs=pairs, describe=refuse_against_describe(conn, name, r))
 
 
 def _missing_ref(fps: list[FieldPlan], index) -> pd.Series:
@@ -148,12 +152,14 @@ def _missing_ref(fps: list[FieldPlan], index) -> pd.Series:
 
 def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
                          planned: pd.DataFrame | None = None, *,
-                         pass_pairs: pd.DataFrame | None = None) -> plan.FamilyPlan:
+                         pass_pairs: pd.DataFrame | None = None,
+                         describe: Callable[[str], dict[str, str] | None] | None = None) -> plan.FamilyPlan:
     """`pass_pairs` (sf_id, xero_id, match): the extension point of a family planning a built-in on the
     pairs of its own pass (R3 on R2's, reconcile/invoices.py; R4 on R1's). They stand for the `{link: …}`
     recipe's links, keeping the rule that matched them, and the pass's own rows already say which pairs
     are in sync, so no skip rows are added. When they also carry what the pass read of both records
-    (`handed_over`), those are the records compared: nothing is read again."""
+    (`handed_over`), those are the records compared: nothing is read again. `describe`: the staged
+    describe the caller has checked the declaration against (else read here)."""
     sobject, coll = r.to.salesforce or "", r.source.xero or ""
     key = f"recipes.{name}"
     # The upsert key of creates; static_problems refuses a recipe into Salesforce without one, unless it
@@ -161,14 +167,13 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
     ext = r.key_rule.target if r.key_rule else None
     via = r.pairs_via
     source_table, target_table = _xero_table(coll), sf_table(sobject)
-    kinds = staged_describe(conn)(sobject) or {}
+    kinds = (describe or staged_describe(conn))(sobject) or {}
     diff_base = {"target_object": sobject, "source_table": source_table, "engine": "declared",
                  **({"pairs_via": via} if via else {})}
 
     # -- read: the Xero records (gone ones apart), then the Salesforce records
     paths = {c.field for c in r.source.conditions} | {m.source for m in r.match if m.source}
-    paths |= {p for s in r.fields.values() for p in (s.source, s.ref) if p}
-    paths |= {f for s in r.fields.values() for f in template_fields(s.template or "")}
+    paths |= {p for s in r.fields.values() for p in s.reads}
     sf_fields = set(r.fields) | {m.target for m in r.match if m.target}
     given = handed_over(pass_pairs, paths, sf_fields)
     xr = given[0] if given else _read_xero(conn, coll, paths, only=set(pass_pairs.xero_id) if pass_pairs is not None

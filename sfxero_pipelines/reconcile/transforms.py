@@ -18,11 +18,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pandas as pd
 
-from ..config.declared import TRANSFORMS, parse_transform, template_fields
+from ..config.declared import TRANSFORMS, FieldArg, parse_transform, template_fields
 from . import normalize
 from .fields import value_mapper
 
 Column = pd.Series
+#: A field of the records being transformed → its values, aligned with the column transformed (by index).
+Fields = Callable[[str], Column]
 
 
 def _text(s: Column) -> Column:
@@ -33,8 +35,20 @@ def _truncate(n: int) -> Callable[[Column], Column]:
     return lambda s: _text(s).map(lambda v: v[:n] if isinstance(v, str) else v).astype("object")
 
 
-def _phone(region: str | None = None, default_country: str = "US") -> Callable[[Column], Column]:
+def _phone(region: str | FieldArg | None = None, default_country: str = "US", *,
+           countries: dict[str, str] | None = None, field: Fields | None = None) -> Callable[[Column], Column]:
+    if isinstance(region, FieldArg):
+        # Each record's own country (a name or an ISO code, through mapping.value_maps.country), as R1
+        # reads an Account's phone in its BillingCountry; none or unknown: default_country.
+        regions = normalize.v_country(_text(_field(field, region)), countries)
+        return lambda s: normalize.v_phone(s, regions.loc[s.index], default_country)
     return lambda s: normalize.v_phone(s, None, region or default_country)
+
+
+def _field(field: Fields | None, arg: FieldArg) -> Column:
+    if field is None:
+        raise AssertionError(f"transform argument {{{arg.field}}} given no record to read it from")
+    return field(arg.field)
 
 
 def _parse_when(v) -> dt.datetime | dt.date | None:
@@ -110,8 +124,9 @@ def _bool(s: Column) -> Column:
 
 
 def build(text: str, *, value_maps: dict[str, dict[str, str]] | None = None, default_country: str = "US",
-          countries: dict[str, str] | None = None) -> Callable[[Column], Column]:
-    """The column function of one transform as written in a declaration ("truncate(50)")."""
+          countries: dict[str, str] | None = None, field: Fields | None = None) -> Callable[[Column], Column]:
+    """The column function of one transform as written in a declaration ("truncate(50)"); `field` reads
+    the records' own fields that an argument names (`phone({BillingCountry})`)."""
     name, args = parse_transform(text)
     if name == "text":
         return _text
@@ -124,7 +139,7 @@ def build(text: str, *, value_maps: dict[str, dict[str, str]] | None = None, def
     if name == "email":
         return normalize.v_email
     if name == "phone":
-        return _phone(*args, default_country=default_country)
+        return _phone(*args, default_country=default_country, countries=countries, field=field)
     if name == "country":
         return lambda s: normalize.v_country(_text(s), countries)
     if name == "currency":
@@ -142,6 +157,17 @@ def build(text: str, *, value_maps: dict[str, dict[str, str]] | None = None, def
     if name == "map":
         return value_mapper((value_maps or {}).get(args[0]))
     raise AssertionError(f"transform {name} is in the catalogue but not implemented")  # test_every_transform
+
+
+def options(mapping) -> dict:
+    """The transforms' settings from `mapping:` (config/mapping.py): the value maps, the phone country
+    when a record gives none, and the country names `value_maps.country` adds (as R1 reads them)."""
+    return {"value_maps": mapping.value_maps, "default_country": mapping.default_phone_country,
+            "countries": country_names(mapping)}
+
+
+def country_names(mapping) -> dict[str, str]:
+    return {k.strip().casefold(): v for k, v in mapping.value_maps.get("country", {}).items()}
 
 
 def chain(texts: list[str], **kw) -> Callable[[Column], Column]:
