@@ -173,9 +173,9 @@ def _read_sf(conn: sa.Connection, sobject: str, fields: set[str], key: str, only
             raise ConfigError(key, f"Salesforce {sobject} has no staged field {f} (is it in the describe? run extract)")
         cols.add(col)
     order = sorted(cols)
-    where, params = load.among(conn, "id", only) if only is not None else ("", ())
-    return load.frame(conn, f"SELECT {', '.join(load.q(conn, c) for c in order)} FROM {load.q(conn, table)}"
-                            + (f" WHERE {where}" if where else ""), order, params)
+    where, params = load.among(conn, "id", only)
+    return load.frame(conn, f"SELECT {', '.join(load.q(conn, c) for c in order)} FROM {load.q(conn, table)}{where}",
+                      order, params)
 
 
 class _Resolver:
@@ -229,20 +229,14 @@ def _read_xero(conn: sa.Connection, collection: str, paths: set[str],
     `only`: the ids wanted (a family's pairs), selected in the database."""
     table = _xero_table(collection)
     load.require_table(conn, table)
-    where, params = load.among(conn, "id", only) if only is not None else ("", ())
+    where, params = load.among(conn, "id", only)
     grouped = sorted(p for p in paths if collection == "Contacts" and group_of(p))
     plain = sorted((paths | {"ContactStatus", "Status"}) - set(grouped))
-    readers = [xero_path if collection == "Contacts" and typed_element(p) else _dig for p in plain]
-
-    def with_paths(row: tuple) -> tuple:
-        # Each record's raw JSON is parsed, read and dropped as it is fetched, not held for every row.
-        record = json.loads(row[-1]) if row[-1] else {}
-        return (*row[:-1], *(read(record, p) for read, p in zip(readers, plain)))
-
-    df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}"
-                          + (f" WHERE {where}" if where else ""),
+    readers = [lambda r, p=p, read=xero_path if collection == "Contacts" and typed_element(p) else _dig: read(r, p)
+               for p in plain]
+    df = load.frame(conn, f"SELECT id, modified_at, invalid_reason, is_deleted, raw FROM {load.q(conn, table)}{where}",
                     ["id", "modified_at", "invalid_reason", "is_deleted", *(f"x:{p}" for p in plain)], params,
-                    each_row=with_paths)
+                    each_row=load.from_raw(readers))
     if grouped and groups is None:
         groups = contact_groups(conn)
     for p in grouped:

@@ -40,7 +40,8 @@ from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
 from .declared import (DELETED, FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
-                       create_diff, create_hold, create_rows, sf_table, staged_describe, xero_body)
+                       create_diff, create_hold, create_rows, refuse_against_describe, sf_table, staged_describe,
+                       xero_body)
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import match
@@ -135,8 +136,6 @@ def field_values(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredR
 def plan_on_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, pairs: pd.DataFrame) -> plan.FamilyPlan:
     """A built-in declaration (R3, R4: `recipes.<name>`, config/builtin_recipes.yaml) planned by its family
     on the pairs of its pass (`pass_pairs`), after the staged describe has checked its fields."""
-    from .declared import refuse_against_describe
-
     r = getattr(cfg.recipes, name)
     return plan_into_salesforce(conn, cfg, name, r, pass_pairs=pairs, describe=refuse_against_describe(conn, name, r))
 

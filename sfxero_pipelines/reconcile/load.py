@@ -43,11 +43,25 @@ def require_table(conn: sa.Connection, name: str) -> None:
 
 
 def among(conn: sa.Connection, column: str, ids) -> tuple[str, tuple]:
-    """A condition keeping rows whose `column` is one of `ids`, and its one parameter for `frame`: an
-    array on PostgreSQL, a JSON list on SQLite (no statement grows with the number of ids)."""
+    """A WHERE clause keeping the rows whose `column` is one of `ids`, and its one parameter for `frame`:
+    an array on PostgreSQL, a JSON list on SQLite (no statement grows with the number of ids). `ids`
+    None: every row, no clause."""
+    if ids is None:
+        return "", ()
     if conn.dialect.name == "postgresql":
-        return f"{column} = ANY(%s)", (list(ids),)
-    return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+        return f" WHERE {column} = ANY(%s)", (list(ids),)
+    return f" WHERE {column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+
+
+def from_raw(readers: list[Callable[[dict], object]]) -> Callable[[tuple], tuple]:
+    """`frame`'s each_row for a query whose last column is a record's raw JSON: that column replaced by
+    what each of `readers` takes from the parsed record. Each record is parsed, read and dropped as it is
+    fetched. Measured on `sfxero bench reconcile --size 1000000` (SQLite): with the raw column and every
+    parsed record held at once, the plan peaked at 6.0 GB; parsed as fetched, 2.4 GB."""
+    def each_row(row: tuple) -> tuple:
+        record = json.loads(row[-1]) if row[-1] else {}
+        return (*row[:-1], *(read(record) for read in readers))
+    return each_row
 
 
 def frame(conn: sa.Connection, sql: str, columns: list[str], params: tuple = (),
