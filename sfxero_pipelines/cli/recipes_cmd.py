@@ -14,6 +14,7 @@ import click
 import yaml
 
 from ..config.builtin_declared import ENGINE_BUILTINS
+from ..config.declared import ROUTE_ALL
 from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from . import EXIT_CONFIG, EXIT_OK
 
@@ -143,6 +144,10 @@ def run_show(name: str) -> int:
                          for m in body["match"]]
         for side in ("from", "to"):
             body[side] = {k: v for k, v in body[side].items() if v is not None}
+        # Which organisation a record goes to with several (routing:): only a Salesforce record is routed.
+        body.pop("route")
+        if r.source.salesforce:
+            body["route"] = r.routed_by or ROUTE_ALL
     elif name in BUILTIN:
         src, dst = BUILTIN[name]
         body = {"built_in": True, "from": src, "to": dst, **getattr(cfg.recipes, name).model_dump(mode="json")}

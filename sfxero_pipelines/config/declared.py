@@ -19,6 +19,7 @@ recipes:
     write_back: {Xero_Item_Id__c: ItemID}              # Salesforce field: path in Xero's answer to the create
     deletes: ignore                                    # archive | hold_for_approval | ignore
     # sync: two_way   → every field names its owner: salesforce | xero | last_writer
+    # route: AccountId  → with several Xero organisations, the Account whose routing a record follows (or all)
 ```
 
 This module is the declaration's language: the models (pydantic, errors naming the key), the
@@ -49,6 +50,8 @@ Owner = Literal["salesforce", "xero", "last_writer"]
 #: What happens on the target when a linked source record is deleted (the delete/void policies of
 #: docs/architecture.md §6 read the same three values).
 DeletePolicy = Literal["archive", "hold_for_approval", "ignore"]
+#: `route: all`: a recipe whose records every Xero organisation's plan takes.
+ROUTE_ALL = "all"
 #: A declared recipe's code: a plan's `recipe` column and sync_link's hold 16 characters.
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -426,6 +429,10 @@ class DeclaredRecipe(_Model):
     deletes: DeletePolicy = "ignore"
     #: Xero array (LineItems) → the Salesforce child records that fill it.
     lines: dict[str, LinesSpec] = Field(default_factory=dict)
+    #: With several Xero organisations (`routing:`), the source field holding the Account whose routing
+    #: a record follows (`AccountId`; `Id` on Account), or `all`: every organisation plans every record.
+    #: Unset: `routed_by` says (docs/architecture.md §4.4).
+    route: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -480,7 +487,27 @@ class DeclaredRecipe(_Model):
         if self.write_back and self.to.xero is None:
             raise ValueError("write_back: sets Salesforce fields from Xero's answer to a create; this recipe "
                              "writes to Salesforce")
+        if self.route is not None and self.source.xero is not None:
+            raise ValueError("route: sends Salesforce records to the organisation their Account is routed to; "
+                             "this recipe reads Xero, whose records are already one organisation's")
+        if self.route not in (None, ROUTE_ALL) and not _PATH.match(self.route):
+            raise ValueError(f"route: '{self.route}' is not a field name: the field holding the record's Account "
+                             f"(AccountId), or {ROUTE_ALL}")
         return self
+
+    @property
+    def routed_by(self) -> str | None:
+        """The source field naming the Account whose routing each record follows (None: every
+        organisation's plan has every record). Unset `route:` on Account is its own `Id`; on a recipe
+        with a field referenced through R1's links, that field (an Opportunity's `AccountId` follows
+        the Account whose Contact it names); otherwise none, as Products are every organisation's Items."""
+        if self.source.xero is not None or self.route == ROUTE_ALL:
+            return None
+        if self.route is not None:
+            return self.route
+        if self.source.salesforce == "Account":
+            return "Id"
+        return next((spec.ref for spec in self.fields.values() if spec.ref and spec.via == R1), None)
 
     @property
     def direction(self) -> str:
@@ -925,6 +952,8 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
                     out += [(f"{key}.{s}", p) for s, p in transform_problems(spec, kind, None)]
         for f in r.write_back:
             check(f"{k}.write_back.{f}", f)
+        if r.route is not None and r.routed_by is not None:
+            check(f"{k}.route", r.routed_by)
         for array, spec in r.lines.items():
             key = f"{k}.lines.{array}"
             child = describe(spec.source)

@@ -42,7 +42,7 @@ from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1
 from ..staging.schema import column_name, snake
 from ..staging.state import links as state_links
-from . import load, normalize, plan, transforms
+from . import load, normalize, plan, routing, transforms
 from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
 from .match import match
@@ -557,6 +557,22 @@ def refuse_against_describe(conn: sa.Connection, name: str,
     return describe
 
 
+def _routed(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
+            src: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """With several Xero organisations, the source records this run's organisation plans (those whose
+    Account `routing:` gives it, `DeclaredRecipe.routed_by`), and the hold reasons of those whose
+    Account no rule takes, worded as R1's and R2's ("Account … held at reconcile: no routing rule …");
+    the rest are other organisations' runs' to plan."""
+    routed = routing.routed_here(conn, cfg) if r.routed_by else None
+    if routed is None:
+        return src, {}
+    accounts = _Resolver(conn, r.source.salesforce or "", src, f"recipes.{name}.route")(r.routed_by)
+    accounts = accounts.where(accounts.notna() & (accounts != ""), None)
+    keep = src[accounts.map(routed.covers).to_numpy(dtype=bool)].reset_index(drop=True)
+    held = {i: f"Account {a} held at reconcile: {routed.held[a]}" for i, a in zip(src.id, accounts) if a in routed.held}
+    return keep, held
+
+
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                   planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
     """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized).
@@ -579,12 +595,12 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
 
     # -- read
     reads = {c.field for c in r.source.conditions} | {f for s in r.fields.values() for f in s.reads}
-    reads |= {m.source for m in r.match if m.source} | set(r.write_back)
+    reads |= {m.source for m in r.match if m.source} | set(r.write_back) | ({r.routed_by} if r.routed_by else set())
     src = _read_sf(conn, sobject, reads, f"recipes.{name}")
     deleted = src[src.is_deleted.isin(DELETED).to_numpy()]
     src = src[~src.is_deleted.isin(DELETED).to_numpy()].reset_index(drop=True)
     src = src[_conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))]
-    src = src.reset_index(drop=True)
+    src, routed_held = _routed(conn, cfg, name, r, src.reset_index(drop=True))
     fps = field_plans(conn, cfg, name, r, src)
     member_of = contact_groups(conn) if any(group_of(fp.name) for fp in fps) else {}
     group_why = group_problems(fps, member_of)
@@ -629,6 +645,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
               ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(f"Xero {target_object}"))]
     if group_why is not None:
         checks.append(("sf_id", dict(zip(src.id, group_why)).get))
+    if routed_held:
+        checks.insert(0, ("sf_id", routed_held.get))
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
 
     # -- compare
@@ -706,7 +724,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         parts.append(conflict_rows(name, result.conflicts, lambda rule, cand, other: (
             f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
-    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of))
+    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
+                          routed_held))
     if r.deletes != "ignore" and len(deleted):
         parts.append(_deleted_in_salesforce(conn, name, r, deleted, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
@@ -762,7 +781,9 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, de
 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
-             holds: dict, diff_base: dict, lookup_by: str, member_of: dict) -> pd.DataFrame:
+             holds: dict, diff_base: dict, lookup_by: str, member_of: dict, waits: dict[str, str]) -> pd.DataFrame:
+    """Create rows for the unmatched source records, or held rows: `waits` gives a record's whole reason
+    (its Account routed to no organisation), `holds` its open holds."""
     if not len(unmatched):
         return plan.empty()
     pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
@@ -776,7 +797,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != "" and not (v is False and group_of(k))}
-        why = create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
+        why = waits.get(sf_id) or create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
                           next((m[j] for m in missing if m is not None and m[j]), None),
                           f"{lookup_by} is required to find the Xero record again; the {sobject} has none"
                           if lookup_by not in flat else None)

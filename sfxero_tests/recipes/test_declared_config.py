@@ -127,6 +127,7 @@ def test_recipes_lists_and_shows_with_defaults(tmp_path):
     shown = yaml.safe_load(sfxero("recipes", "show", "R8", env=env).stdout)["recipes"]["R8"]
     assert shown["sync"] == "one_way" and shown["write_back"] == {} and shown["enabled"] is True
     assert shown["fields"]["IsSold"] == {"value": True} and shown["match"] == ["link", {"Code": "ProductCode"}]
+    assert shown["route"] == "all"  # Products are every organisation's Items
     missing = sfxero("recipes", "show", "R9", env=env)
     assert missing.returncode == 2 and "no such recipe" in missing.stderr
 
