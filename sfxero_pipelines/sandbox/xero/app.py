@@ -198,12 +198,21 @@ class XeroEmulator(Emulator):
     def introspection_routes(self):
         return [*self.webhooks.routes(),
                 Route("/__sandbox/tenants", self._get_tenants, methods=["GET"]),
-                Route("/__sandbox/tenants/{tenant}/records/{object_name}", self._get_tenant_records, methods=["GET"])]
+                Route("/__sandbox/tenants/{tenant}/records/{object_name}", self._get_tenant_records, methods=["GET"]),
+                Route("/__sandbox/tenants/{tenant}/spend", self._post_spend, methods=["POST"])]
 
     async def _get_tenants(self, request: Request) -> Response:
         """Every organisation: tenant id, name, connected (not disconnected), calls counted today."""
         return JSONResponse([{"tenant_id": t.tenant_id, "name": t.name, "connected": t.tenant_id not in self.disconnected,
                               "day_used": t.limits.day_used} for t in self.tenants.values()])
+
+    async def _post_spend(self, request: Request) -> Response:
+        """`{"calls": N}`: N calls counted against the organisation's day, as if another app had made them."""
+        tenant = self.tenant(request.path_params["tenant"])
+        if tenant is None:
+            return JSONResponse({"error": f"unknown tenant {request.path_params['tenant']}"}, 404)
+        tenant.limits.spend(int((await request.json()).get("calls", 0)))
+        return JSONResponse({"day_used": tenant.limits.day_used})
 
     async def _get_tenant_records(self, request: Request) -> Response:
         """`/__sandbox/records/<Object>` of one organisation."""
