@@ -24,6 +24,7 @@ from .clock import Clock
 from .faults import parse_faults
 from .tls import ensure_tls_files
 from .world import World
+from .xero.limits import validated as validated_limits
 
 DEFAULT_STATE_DIR = Path(".sfxero/sandbox")
 DEFAULT_ENV_FILE = Path(".sfxero/sandbox.env")
@@ -90,6 +91,8 @@ class SandboxServer:
             fixtures=(fixtures or {}).get("xero") if fixtures else None, limits=xero_limits, orgs=xero_orgs,
         )
         self.xero.auto_consent = auto_consent
+        # Its clients pace to the limit this emulator enforces, as they pace to Xero's 60 (XERO_MINUTE_LIMIT).
+        self.xero_minute_limit = int(validated_limits(xero_limits)["per_minute"])
         self.salesforce.sessions.auto_consent = auto_consent
         world.forget_companies()
         self._sockets = {"sf": _bind(host, sf_port), "xero": _bind(host, xero_port)}
@@ -131,6 +134,7 @@ class SandboxServer:
             "XERO_CLIENT_SECRET": c.xero_client_secret,
             "XERO_TENANT_ID": c.xero_tenant_id,
             "XERO_WEBHOOK_KEY": c.xero_webhook_key,
+            "XERO_MINUTE_LIMIT": str(self.xero_minute_limit),
             "SFXERO_CA_BUNDLE": str(self.tls.ca_cert.resolve()),
             "SFXERO_SANDBOX": "1",
         }

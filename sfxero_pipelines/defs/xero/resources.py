@@ -51,7 +51,8 @@ class XeroResource(dg.ConfigurableResource):
                                       "client credentials (custom connection) are used when unset.")
     timeout_s: float = 60
     max_retries: int = 5
-    per_minute_limit: int = 60
+    per_minute_limit: int = Field(default=60, description="Calls a minute sfxero allows itself per organisation "
+                                  "(XERO_MINUTE_LIMIT): Xero's 60, or fewer to leave room for other apps.")
     concurrent_limit: int = 5
     day_limit: int = Field(default=5000, description="The tenant's daily call limit (tier dependent).")
     day_budget_stop_share: float = 0.95
@@ -93,7 +94,7 @@ class XeroResource(dg.ConfigurableResource):
             identity_url=identity_url, token_provider=provider,
             client_id=client_id, client_secret=client_secret, tenant_id=tenant_id,
             ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
-            per_minute_limit=self.per_minute_limit, concurrent_limit=self.concurrent_limit,
+            per_minute_limit=int(env_value(self.per_minute_limit)), concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
             limit_window_s=self.limit_window_s, refresh_token=None if provider else refresh_token,
             backoff_initial_s=self.backoff_initial_s, pacing_url=env_value(self.pacing_url),
@@ -110,6 +111,8 @@ class XeroResource(dg.ConfigurableResource):
                                    verify=check_ca_bundle(env_value(self.ca_bundle)) or True, timeout_s=self.timeout_s)
 
 
+#: Calls a minute per organisation (an int field: read with EnvVar.int).
+MINUTE_LIMIT_VAR = "XERO_MINUTE_LIMIT"
 _ENV = {"api_url": "XERO_API_URL", "identity_url": "XERO_IDENTITY_URL", "client_id": "XERO_CLIENT_ID",
         "client_secret": "XERO_CLIENT_SECRET", "tenant_id": "XERO_TENANT_ID", "ca_bundle": "SFXERO_CA_BUNDLE",
         "staging_url": "SFXERO_STAGING_URL", "refresh_token": "XERO_REFRESH_TOKEN",
@@ -122,5 +125,7 @@ def xero_resource_from_env(**overrides) -> XeroResource:
     Unset optional variables keep their defaults."""
     kwargs: dict = {field: dg.EnvVar(var) for field, var in _ENV.items()
                     if field in ("client_id", "client_secret") or os.environ.get(var)}
+    if os.environ.get(MINUTE_LIMIT_VAR):
+        kwargs["per_minute_limit"] = dg.EnvVar.int(MINUTE_LIMIT_VAR)
     kwargs.update(overrides)
     return XeroResource(**kwargs)
