@@ -568,6 +568,12 @@ GROUP_PREFIX = "ContactGroups."
 GROUP_NAME_MAX = 50
 
 
+def primary_contact_path(sobject: str | None, path: str) -> bool:
+    """`Contact.<Field>` on an Account: a field of its primary Contact (the earliest-created with an
+    Email, else the earliest), as R1's `mapping.contact_fields` read it."""
+    return sobject == "Account" and path.startswith("Contact.") and path.count(".") == 1
+
+
 def group_of(path: str) -> str | None:
     """The contact group a `ContactGroups.<name>` field names (any name Xero allows, spaces too), or None."""
     name = path[len(GROUP_PREFIX):].strip() if path.startswith(GROUP_PREFIX) else ""
@@ -894,10 +900,14 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
             continue
         lower = {f.lower(): t for f, t in fields.items()}
 
-        def kind_of(obj_fields: dict[str, str], path: str) -> str | None | bool:
-            """The field's kind; False when the object has no such field; a path follows a reference."""
+        def kind_of(obj_fields: dict[str, str], path: str, obj: str | None = None) -> str | None | bool:
+            """The field's kind; False when the object has no such field; a path follows a reference (or,
+            on an Account, `Contact.` names its primary Contact)."""
             low = {f.lower(): t for f, t in obj_fields.items()}
             head, _, rest = path.partition(".")
+            if primary_contact_path(obj, path):
+                contact = describe("Contact")
+                return False if contact is None else kind_of(contact, rest, "Contact")
             if not rest:
                 t = low.get(head.lower())
                 # anyType: a field whose kind is not known (staged without a cached describe): not checked.
@@ -909,7 +919,7 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
             return "text" if related is None else kind_of(related, rest)
 
         def check(key: str, path: str, obj_fields=lower, obj=sf_obj) -> str | None | bool:
-            kind = kind_of(obj_fields, path)
+            kind = kind_of(obj_fields, path, obj)
             if kind is False:
                 out.append((key, f"Salesforce {obj} has no field {path}"))
             return kind
@@ -922,6 +932,10 @@ def salesforce_problems(declared: dict[str, DeclaredRecipe], describe) -> list[t
         for field, spec in r.fields.items():
             key = f"{k}.fields.{field}"
             if r.to.salesforce:
+                if primary_contact_path(sf_obj, field):
+                    out.append((key, f"a recipe into Salesforce writes the Account's own fields; its primary Contact's "
+                                     f"({field}) come back through a two-way recipe from Account (owner: xero)"))
+                    continue
                 kind = check(key, field)
                 if kind is not False and spec.is_constant and spec.value is not None and \
                         not _fits(_value_kind(spec.value), kind or "text"):

@@ -41,7 +41,7 @@ from ..config import SfxeroConfig
 from ..errors import ConfigError
 from ..recipes import R1, R6
 from ..staging.state import links
-from . import load, normalize, plan
+from . import load, normalize, plan, primary_contact
 
 DIRECTION = "xero_to_sf"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -138,13 +138,10 @@ def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     unconverted Leads: id, email, invalid_reason); emails normalised in `key`."""
     contacts = pd.DataFrame({c: pd.Series([], dtype="object") for c in ("id", "accountid", "email", "invalid_reason", "rn")})
     if load.has_table(conn, "sf_contact"):
-        have = load.table_columns(conn, "sf_contact")
-        created = "createddate" if "createddate" in have else "modified_at"
-        email = "email" if "email" in have else "NULL"
-        contacts = load.frame(conn, (
-            f"SELECT id, accountid, {email}, invalid_reason, ROW_NUMBER() OVER (PARTITION BY accountid ORDER BY "
-            f"(CASE WHEN {email} IS NULL THEN 1 ELSE 0 END), {created}, id) FROM sf_contact WHERE NOT is_deleted"),
-            ["id", "accountid", "email", "invalid_reason", "rn"])
+        email = "email" if "email" in load.table_columns(conn, "sf_contact") else "NULL"
+        contacts = load.frame(conn, f"SELECT id, accountid, {email}, invalid_reason, {primary_contact.rank_sql(conn)} "
+                                    "FROM sf_contact WHERE NOT is_deleted",
+                              ["id", "accountid", "email", "invalid_reason", "rn"])
     leads = pd.DataFrame({c: pd.Series([], dtype="object") for c in ("id", "email", "invalid_reason")})
     if load.has_table(conn, "sf_lead"):
         have = load.table_columns(conn, "sf_lead")

@@ -26,7 +26,7 @@ from ..recipes import R1, R4, R5
 from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
 from ..staging.state import links
-from . import load, normalize, plan, routing, transforms
+from . import load, normalize, plan, primary_contact, routing, transforms
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
 from .xero_contact_fields import xero_path, xero_payload
@@ -141,13 +141,8 @@ def _account_select(conn: sa.Connection, columns: list[str], contact_columns: li
         sel.append("NULL")
     names.append("_link")
     pc_cols = ["id", "email", *[c for c in dict.fromkeys(contact_columns) if c not in ("id", "email")]]
-    if load.has_table(conn, "sf_contact"):
-        chave = load.table_columns(conn, "sf_contact")
-        created = "createddate" if "createddate" in chave else "modified_at"
-        inner = ", ".join(load.q(conn, c) if c in chave else f"NULL AS {load.q(conn, c)}" for c in pc_cols)
-        joins += (f" LEFT JOIN (SELECT accountid, {inner}, ROW_NUMBER() OVER (PARTITION BY accountid "
-                  f"ORDER BY (CASE WHEN email IS NULL THEN 1 ELSE 0 END), {created}, id) AS rn FROM sf_contact "
-                  "WHERE NOT is_deleted AND accountid IS NOT NULL) pc ON pc.accountid = a.id AND pc.rn = 1")
+    if load.has_table(conn, primary_contact.TABLE):
+        joins += f" LEFT JOIN ({primary_contact.ranked_sql(conn, pc_cols)}) pc ON pc.accountid = a.id AND pc.rn = 1"
         sel += [f"pc.{load.q(conn, c)}" for c in pc_cols]
     else:
         sel += ["NULL"] * len(pc_cols)
@@ -563,7 +558,7 @@ def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFr
         rr = sorted(changes.r5)
         parts.append(sf_update_rows(R5, "Account", ok, changes.r5,
                                     [f"{len(changes.r5[r])} Xero-side field(s) to bring back" for r in rr],
-                                    payload=lambda r, fields: _sf_payload(sf_ids[r], pc_ids[r], fields)))
+                                    payload=lambda r, fields: primary_contact.payload(sf_ids[r], pc_ids[r], fields)))
     return parts
 
 
@@ -583,16 +578,6 @@ def emit_unpaired(rc, m: MatchResult, held: pd.DataFrame, held_why: list) -> lis
     if len(m.conflicts):
         parts.append(conflict_rows(R1, m.conflicts, _ambiguous))
     return parts
-
-
-def _sf_payload(sf_id: str, contact_id, fields: dict) -> dict:
-    out: dict = {}
-    for name, change in sorted(fields.items()):
-        if name.startswith("Contact."):
-            out.setdefault("Contact", {"Id": contact_id})[name.split(".", 1)[1]] = change["new"]
-        else:
-            out.setdefault("Account", {"Id": sf_id})[name] = change["new"]
-    return out
 
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, object]:

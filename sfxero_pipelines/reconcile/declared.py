@@ -35,14 +35,14 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import (TRACKING_PREFIX, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, group_of,
-                               parse_where, salesforce_problems, template_fields, xero_field)
+                               parse_where, primary_contact_path, salesforce_problems, template_fields, xero_field)
 from ..config.mapping import typed_element
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1
 from ..staging.schema import column_name, snake
 from ..staging.state import links as state_links
-from . import load, normalize, plan, routing, transforms
+from . import load, normalize, plan, primary_contact, routing, transforms
 from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
 from .match import match
@@ -167,6 +167,8 @@ def _read_sf(conn: sa.Connection, sobject: str, fields: set[str], key: str, only
     have = load.table_columns(conn, table)
     cols = {"id", "modified_at", "invalid_reason", "is_deleted"}
     for f in sorted(fields):
+        if primary_contact_path(sobject, f):
+            continue  # read from its primary Contact (`_Resolver`)
         head = f.split(".")[0]
         col = _col(head + "Id" if "." in f else f)
         if col not in have:
@@ -188,6 +190,10 @@ class _Resolver:
     def __call__(self, path: str) -> pd.Series:
         if "." not in path:
             return self.df[_col(path)]
+        if primary_contact_path(self.sobject, path):
+            field = path.split(".", 1)[1]
+            contact = primary_contact.read(self.conn, [field])
+            return self.df["id"].map(contact["id" if _col(field) == "id" else field]).astype("object")
         head, rest = path.split(".", 1)
         ref_col = _col(head + "Id")
         related = _read_sf(self.conn, head, {rest}, self.key)
@@ -339,7 +345,8 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
 
         label = spec.label(name, field, how)
         owner = spec.owner or r.source.system
-        out.append(FieldPlan(field, kind, values, spec.source if spec.source and "." not in spec.source else None,
+        flows_back = spec.source and ("." not in spec.source or primary_contact_path(r.source.salesforce, spec.source))
+        out.append(FieldPlan(field, kind, values, spec.source if flows_back else None,
                              owner, label, comparable, missing, by_number))
     for array, spec in r.lines.items():
         out.append(_lines_plan(conn, cfg, name, r, src, array, spec))
@@ -569,7 +576,11 @@ def _routed(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe
     accounts = _Resolver(conn, r.source.salesforce or "", src, f"recipes.{name}.route")(r.routed_by)
     accounts = accounts.where(accounts.notna() & (accounts != ""), None)
     keep = src[accounts.map(routed.covers).to_numpy(dtype=bool)].reset_index(drop=True)
-    held = {i: f"Account {a} held at reconcile: {routed.held[a]}" for i, a in zip(src.id, accounts) if a in routed.held}
+    held = {}
+    for i, a in zip(src.id, accounts):
+        if a in routed.held:
+            why = f"Account {a} held at reconcile: {routed.held[a]}"
+            held[i] = why
     return keep, held
 
 
@@ -601,6 +612,11 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     src = src[~src.is_deleted.isin(DELETED).to_numpy()].reset_index(drop=True)
     src = src[_conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))]
     src, routed_held = _routed(conn, cfg, name, r, src.reset_index(drop=True))
+    # `Contact.<Field>` on an Account: its primary Contact, whose hold holds the pair and which a
+    # Xero-owned field is written back to.
+    reads_contact = any(primary_contact_path(sobject, f) for f in reads)
+    if reads_contact:
+        src["_pc_id"] = _Resolver(conn, sobject, src, f"recipes.{name}")("Contact.Id").to_numpy()
     fps = field_plans(conn, cfg, name, r, src)
     member_of = contact_groups(conn) if any(group_of(fp.name) for fp in fps) else {}
     group_why = group_problems(fps, member_of)
@@ -629,8 +645,9 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                    keys=keys, target_label=f"Xero {target_object}")
 
     # -- pair
-    holds = load.open_holds(conn, [source_table, target_table])
-    src_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason"}
+    holds = load.open_holds(conn, [source_table, target_table, *([primary_contact.TABLE] if reads_contact else [])])
+    src_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason",
+                **({"pc_id": "_pc_id"} if reads_contact else {})}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
     idx = src.set_index("id")
     for i, fp in enumerate(fps):
@@ -647,6 +664,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         checks.append(("sf_id", dict(zip(src.id, group_why)).get))
     if routed_held:
         checks.insert(0, ("sf_id", routed_held.get))
+    if reads_contact:
+        checks.append(("pc_id", held_by(holds[primary_contact.TABLE], "primary Contact")))
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
 
     # -- compare
@@ -711,10 +730,19 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                            upd_diffs, [f"{len(d['fields'])} field(s) differ; matched by {d['match']}" for d in upd_diffs]))
     parts.append(plan.rows(name, "sf_to_xero", "skip", [sf_ids[i] for i in skip_rows], [x_ids[i] for i in skip_rows],
                            skip_diffs, [f"in sync; matched by {matches[i]}" for i in skip_rows]))
+    to_contact = None
+    if reads_contact:
+        pc_ids = ok.pc_id.tolist()
+        for row in list(back):
+            if not isinstance(pc_ids[row], str):  # no Contact to write its field to
+                back[row] = {k: v for k, v in back[row].items() if not primary_contact_path(sobject, k)}
+                if not back[row]:
+                    del back[row]
+        to_contact = lambda row, fields: primary_contact.payload(sf_ids[row], pc_ids[row], fields)  # noqa: E731
     if back:
         parts.append(sf_update_rows(name, sobject, ok, back,
                                     [f"{len(back[i])} field(s) to bring back from Xero" for i in sorted(back)],
-                                    with_link=True))
+                                    payload=to_contact, with_link=True))
         # A rejected Salesforce write holds the Xero record (what the row reads from).
         parts[-1]["diff"] = [plan.dumps({**json.loads(d), "source_table": target_table}) for d in parts[-1]["diff"]]
     parts.append(held_pair_rows(name, held, held_why))
@@ -724,8 +752,9 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         parts.append(conflict_rows(name, result.conflicts, lambda rule, cand, other: (
             f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
+    waits = {**_name_clashes(coll, sobject, src, values, xr, result.unmatched), **routed_held}
     parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held))
+                          waits))
     if r.deletes != "ignore" and len(deleted):
         parts.append(_deleted_in_salesforce(conn, name, r, deleted, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
@@ -778,6 +807,39 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, de
         decided.append(Gone("sf_to_xero", sf_id, x_id, how.op, status, posted,
                             "hold_for_approval" if posted else r.deletes, what, f"{sobject} deleted in Salesforce", diff))
     return policy_rows(conn, name, decided)
+
+
+def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, values: dict[str, pd.Series], xr: pd.DataFrame,
+                  unmatched: pd.Series) -> dict[str, str]:
+    """Why a new Xero Contact cannot be created under its Name: Xero keeps contact names unique and, on
+    the POST a push sends, takes a Contact with an existing name for that Contact and updates it. A new
+    one named like a live staged Contact (case and spaces aside, as Xero compares them), or like another
+    new one of this plan, is held rather than written over someone else's."""
+    if coll != "Contacts" or "Name" not in values or not len(unmatched):
+        return {}
+    key = lambda v: str(v).strip().casefold() if isinstance(v, str) and v.strip() else None  # noqa: E731
+    taken = {}
+    for xid, xname, active in zip(xr.id, xr["x:Name"], xr["_active"]):
+        if active and key(xname) is not None:
+            taken.setdefault(key(xname), (xid, xname))
+    out, first_of = {}, {}
+    new = src.id.isin(unmatched).to_numpy()
+    for sf_id, value in zip(src.id[new], values["Name"][new]):
+        k = key(value)
+        if k is None:
+            continue
+        if k in taken:
+            xid, xname = taken[k]
+            why = (f"Xero already has a Contact named '{xname}' ({xid}); Xero would update it instead of creating "
+                   f"one for {sobject} {sf_id}: match by name ({{name: {{Name: ...}}}}) or map Name so it differs")
+        elif k in first_of:
+            why = (f"another new Xero Contact of this plan is named '{value}' ({sobject} {first_of[k]}); Xero needs "
+                   "unique contact names: rename one, or map Name so they differ")
+        else:
+            first_of[k] = sf_id
+            continue
+        out[sf_id] = why
+    return out
 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,

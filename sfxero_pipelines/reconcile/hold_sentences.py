@@ -252,6 +252,17 @@ _template("reconcile: no Xero organisation",
            "Salesforce, or add a rule or a default under routing:; the next cycle plans it."))
 _template("reconcile: Account has no name", r"^Name is required by Xero and the Account has none$",
           "The Account has no Name, and Xero needs a name for every contact. Give the Account a Name in Salesforce.")
+_template("reconcile: new Contact named like one in Xero",
+          r"^Xero already has a Contact named '(?P<name>.*)' \((?P<id>\S+)\); Xero would update it instead of creating "
+          r"one for (?P<what>\S+) (?P<sf>\S+): ",
+          ("Xero already has a Contact named '{name}' ({id}), and Xero contact names are unique: creating one for "
+           "this {what} would update that Contact instead. If it is the same customer, add a name rule to the "
+           "recipe's match ({{name: {{Name: Name}}}}) so they are paired; if not, rename one, or map Name so it "
+           "differs (for example with the city)."))
+_template("reconcile: two new Contacts share a name",
+          r"^another new Xero Contact of this plan is named '(?P<name>.*)' \((?P<what>\S+) (?P<sf>\S+)\); ",
+          ("Another {what} ({sf}) becomes a new Xero Contact named '{name}' in the same plan, and Xero contact "
+           "names are unique. Rename one in Salesforce, or map Name so they differ (for example with the city)."))
 _template("reconcile: link shared", r"^linked to (?P<what>.+?) (?P<id>\S+), which is also linked from another "
                                    r"Salesforce record$",
           ("Two Salesforce records point at the same {what} {id} (a copied Xero id field). Clear the Xero "
