@@ -752,9 +752,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         parts.append(conflict_rows(name, result.conflicts, lambda rule, cand, other: (
             f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
-    waits = {**_name_clashes(coll, sobject, src, values, xr, result.unmatched), **routed_held}
     parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          waits))
+                          routed_held, _name_clashes(coll, sobject, src, values, xr, result.unmatched)))
     if r.deletes != "ignore" and len(deleted):
         parts.append(_deleted_in_salesforce(conn, name, r, deleted, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
@@ -843,9 +842,11 @@ def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, values: dict[str, 
 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
-             holds: dict, diff_base: dict, lookup_by: str, member_of: dict, waits: dict[str, str]) -> pd.DataFrame:
-    """Create rows for the unmatched source records, or held rows: `waits` gives a record's whole reason
-    (its Account routed to no organisation), `holds` its open holds."""
+             holds: dict, diff_base: dict, lookup_by: str, member_of: dict, unrouted: dict[str, str],
+             clashes: dict[str, str]) -> pd.DataFrame:
+    """Create rows for the unmatched source records, or held rows, the first reason found: its Account
+    routed to no organisation (`unrouted`), an open hold, invalid, a reference with no link, no key
+    to find it again by, then a name Xero has (`clashes`)."""
     if not len(unmatched):
         return plan.empty()
     pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
@@ -859,10 +860,11 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != "" and not (v is False and group_of(k))}
-        why = waits.get(sf_id) or create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
-                          next((m[j] for m in missing if m is not None and m[j]), None),
-                          f"{lookup_by} is required to find the Xero record again; the {sobject} has none"
-                          if lookup_by not in flat else None)
+        why = unrouted.get(sf_id) or create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
+                                                 next((m[j] for m in missing if m is not None and m[j]), None),
+                                                 f"{lookup_by} is required to find the Xero record again; the "
+                                                 f"{sobject} has none" if lookup_by not in flat else None) \
+            or clashes.get(sf_id)
         if why:
             held.append((sf_id, why))
             continue
