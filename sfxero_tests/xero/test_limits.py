@@ -146,3 +146,20 @@ def test_persistent_5xx_gives_up_with_a_named_error_and_no_hidden_retries(xero_s
             client.get_all("Accounts")
     assert exc.value.status == 503 and "gave up after 3 attempts" in str(exc.value)
     assert sandbox_call(server, "xero", "GET", "/__sandbox/stats")["requests"]["GET /api.xro/2.0/Accounts"] == 3
+
+
+def test_the_minute_budget_is_xeros_unless_the_environment_lowers_it(xero_sandbox, monkeypatch):
+    """XERO_MINUTE_LIMIT is the calls a minute sfxero allows itself per organisation; a sandbox exports the
+    limit it enforces (Xero's 60 unless started with another), so its clients pace to what it emulates."""
+    from sfxero_pipelines.clients.pacing import cap_for
+    from sfxero_pipelines.defs.xero.resources import xero_resource_from_env
+
+    server = xero_sandbox(xero_limits={"per_minute": 24})
+    assert server.env["XERO_MINUTE_LIMIT"] == "24"
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    with xero_resource_from_env().get_client() as client:
+        assert client.pacer.cap == cap_for(24)
+    monkeypatch.delenv("XERO_MINUTE_LIMIT")
+    with xero_resource_from_env().get_client() as client:
+        assert client.pacer.cap == cap_for(60)
