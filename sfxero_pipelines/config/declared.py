@@ -18,6 +18,7 @@ recipes:
       # (from Xero: Account__c: {ref: Contact.ContactID, via: R1}, the ContactID's linked Account)
     write_back: {Xero_Item_Id__c: ItemID}              # Salesforce field: path in Xero's answer to the create
     deletes: ignore                                    # archive | hold_for_approval | ignore
+    # filtered_out: delete   → a linked record that no longer meets where: goes as a deleted one does
     # sync: two_way   → every field names its owner: salesforce | xero | last_writer
     # route: AccountId  → with several Xero organisations, the Account whose routing a record follows (or all)
 ```
@@ -427,6 +428,9 @@ class DeclaredRecipe(_Model):
     #: Salesforce field → path in Xero's answer to the create (ItemID, Balances.AccountsReceivable.Outstanding).
     write_back: dict[str, str] = Field(default_factory=dict)
     deletes: DeletePolicy = "ignore"
+    #: A linked source record that no longer meets `from.where`/`filter`: `keep` its target as it is, or
+    #: `delete` (the `deletes` policy applies as if the source were deleted: a deactivated Product's Item).
+    filtered_out: Literal["keep", "delete"] = "keep"
     #: Xero array (LineItems) → the Salesforce child records that fill it.
     lines: dict[str, LinesSpec] = Field(default_factory=dict)
     #: With several Xero organisations (`routing:`), the source field holding the Account whose routing
@@ -487,6 +491,12 @@ class DeclaredRecipe(_Model):
         if self.write_back and self.to.xero is None:
             raise ValueError("write_back: sets Salesforce fields from Xero's answer to a create; this recipe "
                              "writes to Salesforce")
+        if self.filtered_out == "delete" and not self.source.conditions:
+            raise ValueError("filtered_out: delete removes what leaves the source's condition; from: has no "
+                             "where: (or filter:)")
+        if self.filtered_out == "delete" and self.deletes == "ignore":
+            raise ValueError("filtered_out: delete applies the deletes: policy, which is ignore: set deletes: "
+                             "archive or hold_for_approval")
         if self.route is not None and self.source.xero is not None:
             raise ValueError("route: sends Salesforce records to the organisation their Account is routed to; "
                              "this recipe reads Xero, whose records are already one organisation's")

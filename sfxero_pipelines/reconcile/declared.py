@@ -610,8 +610,11 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     src = _read_sf(conn, sobject, reads, f"recipes.{name}")
     deleted = src[src.is_deleted.isin(DELETED).to_numpy()]
     src = src[~src.is_deleted.isin(DELETED).to_numpy()].reset_index(drop=True)
-    src = src[_conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))]
-    src, routed_held = _routed(conn, cfg, name, r, src.reset_index(drop=True))
+    meets = _conditions_mask(src, r.source.conditions, _Resolver(conn, sobject, src, f"recipes.{name}.from.where"))
+    gone = {i: f"{sobject} deleted in Salesforce" for i in deleted.id}
+    if r.filtered_out == "delete":
+        gone.update({i: f"{sobject} no longer meets where: {r.source.where}" for i in src.id[~meets]})
+    src, routed_held = _routed(conn, cfg, name, r, src[meets].reset_index(drop=True))
     # `Contact.<Field>` on an Account: its primary Contact, whose hold holds the pair and which a
     # Xero-owned field is written back to.
     reads_contact = any(primary_contact_path(sobject, f) for f in reads)
@@ -754,8 +757,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
     parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
                           routed_held, _name_clashes(coll, sobject, src, values, xr, result.unmatched)))
-    if r.deletes != "ignore" and len(deleted):
-        parts.append(_deleted_in_salesforce(conn, name, r, deleted, links, xr, diff_base))
+    if r.deletes != "ignore" and gone:
+        parts.append(_deleted_in_salesforce(conn, name, r, gone, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
@@ -781,17 +784,18 @@ REMOVE = {"Contacts": Removal("archive", "Name", {"ContactStatus": "ARCHIVED"},
           "Quotes": Removal("delete", "QuoteNumber", {"Status": "DELETED"}, ())}
 
 
-def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, deleted: pd.DataFrame,
+def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: dict[str, str],
                            links: pd.DataFrame, xr: pd.DataFrame, diff_base: dict) -> pd.DataFrame:
-    """The `deletes` policy's rows for linked Xero records whose Salesforce record was deleted. A Contact
-    with a balance is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
+    """The `deletes` policy's rows for linked Xero records whose Salesforce record is gone (`gone`: id →
+    why: deleted, or no longer meeting `where` under `filtered_out: delete`). A Contact with a balance
+    is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
     coll, sobject = r.to.xero, r.source.salesforce
     target_object, id_attr, _ = XERO_TARGETS[coll]
     how = REMOVE[coll]
     linked = dict(zip(links.sf_id, links.xero_id))
     live = xr[xr["_active"].to_numpy()].set_index("id")
     decided = []
-    for sf_id in deleted.id:
+    for sf_id, why in gone.items():
         x_id = linked.get(sf_id)
         if x_id not in live.index:
             continue  # never linked, or already gone in Xero
@@ -804,7 +808,7 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, de
         diff = {**diff_base, "payload": {id_attr: x_id, **how.status_write},
                 "fields": {k: {"old": status, "new": v} for k, v in how.status_write.items()}}
         decided.append(Gone("sf_to_xero", sf_id, x_id, how.op, status, posted,
-                            "hold_for_approval" if posted else r.deletes, what, f"{sobject} deleted in Salesforce", diff))
+                            "hold_for_approval" if posted else r.deletes, what, why, diff))
     return policy_rows(conn, name, decided)
 
 

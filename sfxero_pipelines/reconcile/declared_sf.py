@@ -177,7 +177,10 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
     given = handed_over(pass_pairs, paths, sf_fields)
     xr = given[0] if given else _read_xero(conn, coll, paths, only=set(pass_pairs.xero_id) if pass_pairs is not None
                                            else None)
-    xr = xr[_conditions_mask(xr, r.source.conditions, lambda f: xr[f"x:{f}"])].reset_index(drop=True)
+    meets = _conditions_mask(xr, r.source.conditions, lambda f: xr[f"x:{f}"])
+    # `filtered_out: delete`: a live record that no longer meets the filter goes as a voided one does.
+    left = xr[~meets & xr["_active"].to_numpy(dtype=bool)] if r.filtered_out == "delete" else xr.iloc[:0]
+    xr = xr[meets].reset_index(drop=True)
     gone = xr[~xr["_active"].to_numpy(dtype=bool)].reset_index(drop=True)
     src = xr[xr["_active"].to_numpy(dtype=bool)].reset_index(drop=True)
     fps = field_values(conn, cfg, name, r, src, kinds, planned)
@@ -274,7 +277,7 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
                                 for rule, k, o in zip(c.rule, c.candidates, c.other_sf)]))
     if ext:
         parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, ext))
-    parts.append(_gone(conn, name, r, gone, tgt[live_sf], own_links, diff_base))
+    parts.append(_gone(conn, name, r, gone, left, tgt[live_sf], own_links, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": int(live_sf.sum()), "gone": len(gone)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
@@ -318,21 +321,25 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     return create_rows(name, DIRECTION, r, creates, held, f"Salesforce {sobject}")
 
 
-def _gone(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: pd.DataFrame, live: pd.DataFrame,
-          own_links: dict[str, str], diff_base: dict) -> pd.DataFrame:
-    """The `deletes` policy's rows for linked Salesforce records whose Xero record is gone."""
-    if r.deletes == "ignore" or not len(gone):
+def _gone(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: pd.DataFrame, left: pd.DataFrame,
+          live: pd.DataFrame, own_links: dict[str, str], diff_base: dict) -> pd.DataFrame:
+    """The `deletes` policy's rows for linked Salesforce records whose Xero record is gone (voided,
+    deleted, archived) or, under `filtered_out: delete`, no longer meets the filter (`left`)."""
+    if r.deletes == "ignore" or not (len(gone) or len(left)):
         return plan.empty()
     sobject, coll = r.to.salesforce, r.source.xero
     by_xero = {x: s for s, x in own_links.items()}
     alive = set(live.id)
     decided = []
-    for x_id, status, deleted in zip(gone.id, gone["x:Status"].fillna(gone["x:ContactStatus"]), gone.is_deleted):
-        sf_id = by_xero.get(x_id)
-        if sf_id not in alive:
-            continue  # never linked, or already deleted in Salesforce
-        status = status if isinstance(status, str) and status else "DELETED"
-        decided.append(Gone(DIRECTION, x_id, sf_id, "delete", status, False, r.deletes,
-                            f"delete Salesforce {sobject} {sf_id} ({status} Xero {coll} {x_id})", f"{status} in Xero",
-                            {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {}}))
+    for frame, filtered in ((gone, False), (left, True)):
+        for x_id, status in zip(frame.id, frame["x:Status"].fillna(frame["x:ContactStatus"])):
+            sf_id = by_xero.get(x_id)
+            if sf_id not in alive:
+                continue  # never linked, or already deleted in Salesforce
+            status = status if isinstance(status, str) and status else "ACTIVE" if filtered else "DELETED"
+            why, which = ((f"no longer meets filter: {r.source.filter}", f"Xero {coll} {x_id} no longer meets the filter")
+                          if filtered else (f"{status} in Xero", f"{status} Xero {coll} {x_id}"))
+            decided.append(Gone(DIRECTION, x_id, sf_id, "delete", status, False, r.deletes,
+                                f"delete Salesforce {sobject} {sf_id} ({which})", why,
+                                {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {}}))
     return policy_rows(conn, name, decided)

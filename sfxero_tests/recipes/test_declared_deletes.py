@@ -118,3 +118,25 @@ def test_a_contact_is_archived_and_one_with_a_balance_always_waits_for_approval(
     owing_diff = json.loads(owing.diff)
     assert owing_diff["delete"]["posted"] is True and owing_diff["delete"]["policy"] == "hold_for_approval"
     assert owing_diff["approval"] in owing.reason
+
+
+def test_a_deactivated_product_deletes_its_item_under_filtered_out_delete(r8_staged):
+    """R8 reads `where: IsActive = true AND …`: a linked Product made inactive no longer meets it. Under
+    `filtered_out: delete` its Item goes by the `deletes` policy, as a deleted Product's does; by default
+    (`keep`) it is left as it is."""
+    with r8_staged.begin() as conn:
+        _insert(conn, "sf_product2", [_product("01t5", "OLD-5", "Retired", active=False)])
+        _insert(conn, "xero_item", [_item("i-5", "OLD-5", "Retired", 1.0)])
+        links.record_links(conn, [("R8", "01t5", "i-5")])
+        data = yaml.safe_load(EXAMPLE.read_text())
+        data["recipes"]["R8"].update({"deletes": "archive", "filtered_out": "delete"})
+        rows = build_declared(conn, parse_config(data), "R8").rows
+        kept = build_declared(conn, _r8("archive"), "R8").rows
+    row = rows[rows.source_id == "01t5"]
+    assert row[["target_id", "action"]].values.tolist() == [["i-5", "delete"]]
+    assert row.reason.iloc[0] == ("Product2 no longer meets where: IsActive = true AND ProductCode != null: delete "
+                                  "Xero Item OLD-5 "
+                                  "(recipes.R8.deletes: archive)")
+    assert "01t5" not in set(kept.source_id)
+    # The deleted Product goes as before, beside it.
+    assert rows[rows.source_id == "01t8"].action.tolist() == ["delete"]

@@ -203,3 +203,35 @@ def test_the_plan_checks_fields_against_the_staged_describe_first(sqlite_staging
     with sqlite_staging.engine.connect() as conn, pytest.raises(ConfigError) as exc:
         plan_declared(conn, cfg, "R9")
     assert str(exc.value) == "recipes.R9.fields.Colour__c: Salesforce Xero_Credit_Note__c has no field Colour__c"
+
+
+def test_filtered_out_delete_removes_what_leaves_the_filter_and_keep_leaves_it(sqlite_staging):
+    """R9 with `filter: "Total < 50"`: the credit note whose total grew past it (linked) no longer meets it;
+    under `filtered_out: delete` its Salesforce record goes by the `deletes` policy, as a voided one's."""
+    ids = _stage(sqlite_staging, linked={"cn-same": "a00SAME", "cn-changed": "a00CHANGED", "cn-void": "a00VOID"})
+
+    def plan(**keys):
+        data = _with(lambda r: r.update({"from": {"xero": "CreditNotes", "filter": "Total < 50"}, **keys}))
+        with sqlite_staging.engine.connect() as conn:
+            rows = plan_declared(conn, parse_config(data), "R9").rows
+        return {x: (a, t, r) for x, a, t, r in zip(rows.source_id, rows.action, rows.target_id, rows.reason)}
+
+    left = plan(deletes="archive", filtered_out="delete")["cn-changed"]
+    assert left[:2] == ("delete", ids["changed"])
+    assert left[2] == (f"no longer meets filter: Total < 50: delete Salesforce Xero_Credit_Note__c {ids['changed']} "
+                       "(Xero CreditNotes cn-changed no longer meets the filter) (recipes.R9.deletes: archive)")
+    assert plan(deletes="archive")["cn-void"][0] == "delete"  # gone in Xero, as before
+    assert "cn-changed" not in plan(deletes="archive")  # keep (the default): left as it is
+    waiting = plan(deletes="hold_for_approval", filtered_out="delete")["cn-changed"]
+    assert waiting[0] == "held" and "sfxero approve row-" in waiting[2]
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"filtered_out": "delete", "deletes": "archive"}, "from: has no where: (or filter:)"),
+    ({"filtered_out": "delete", "deletes": "ignore", "from": {"xero": "CreditNotes", "filter": "Total < 50"}},
+     "which is ignore"),
+])
+def test_filtered_out_delete_needs_a_condition_and_a_policy(change, words):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(_with(lambda r: r.update(change)))
+    assert str(exc.value).startswith("sfxero.yaml: recipes.R9") and words in str(exc.value)
