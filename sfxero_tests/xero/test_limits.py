@@ -163,3 +163,9 @@ def test_the_minute_budget_is_xeros_unless_the_environment_lowers_it(xero_sandbo
     monkeypatch.delenv("XERO_MINUTE_LIMIT")
     with xero_resource_from_env().get_client() as client:
         assert client.pacer.cap == cap_for(60)
+    for bad in ("sixty", "0"):
+        monkeypatch.setenv("XERO_MINUTE_LIMIT", bad)
+        with pytest.raises(errors.ConfigError) as refused:
+            xero_resource_from_env().get_client()
+        assert str(refused.value) == (f"XERO_MINUTE_LIMIT: must be a whole number of calls a minute (Xero's limit "
+                                      f"is 60), not '{bad}'")

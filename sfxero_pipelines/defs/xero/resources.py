@@ -75,6 +75,14 @@ class XeroResource(dg.ConfigurableResource):
             raise ConfigError("XERO_CLIENT_SECRET", "is not set")
         if not 0 < self.day_budget_stop_share <= 1:
             raise ConfigError("day_budget_stop_share", "must be in (0, 1]")
+        try:
+            per_minute = int(env_value(self.per_minute_limit))
+        except ValueError:  # dg.EnvVar.int reading something else
+            per_minute = 0
+        if per_minute < 1:
+            given = os.environ.get(MINUTE_LIMIT_VAR) or self.per_minute_limit
+            raise ConfigError(MINUTE_LIMIT_VAR, f"must be a whole number of calls a minute (Xero's limit is 60), "
+                                                f"not {str(given)!r}")
         ca_bundle = check_ca_bundle(env_value(self.ca_bundle))
         identity_url = env_value(self.identity_url) or DEFAULT_IDENTITY_URL
         tenant_id = env_value(self.tenant_id)
@@ -94,7 +102,7 @@ class XeroResource(dg.ConfigurableResource):
             identity_url=identity_url, token_provider=provider,
             client_id=client_id, client_secret=client_secret, tenant_id=tenant_id,
             ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
-            per_minute_limit=int(env_value(self.per_minute_limit)), concurrent_limit=self.concurrent_limit,
+            per_minute_limit=int(per_minute), concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
             limit_window_s=self.limit_window_s, refresh_token=None if provider else refresh_token,
             backoff_initial_s=self.backoff_initial_s, pacing_url=env_value(self.pacing_url),
