@@ -119,22 +119,19 @@ def _slices(conn: sa.Connection, sql: str, params: tuple):
 def _share_repeats(block: np.ndarray, which: list[int] | None) -> list[int]:
     """One string object per distinct value in the columns that repeat (currency, country, status,
     timestamps of a bulk load...): each fetched value is its own object otherwise, ~60 bytes apiece.
-    Which columns repeat is decided on the first slice. Returns those column positions."""
-    if which is None:
-        which = []
-        for i in range(block.shape[1]):
-            values = block[:, i]
-            present = values[values != None]  # noqa: E711 (elementwise)
-            found = _factorized(present)
-            if found is not None and len(found[1]) * 4 < len(present):
-                which.append(i)
-    for i in list(which):
+    Which columns repeat is decided on the first slice (`which` None). Returns those column positions."""
+    first = which is None
+    kept = []
+    for i in range(block.shape[1]) if first else which:
         found = _factorized(block[:, i])
         if found is None:
-            which.remove(i)
-        else:
-            block[:, i] = _from_codes(*found)
-    return which
+            continue  # lists or objects (`frame`'s each_row): they stay as read
+        codes, uniques = found
+        if first and len(uniques) * 4 >= int((codes >= 0).sum()):
+            continue  # mostly distinct values: sharing them saves nothing
+        block[:, i] = _from_codes(codes, uniques)
+        kept.append(i)
+    return kept
 
 
 def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
