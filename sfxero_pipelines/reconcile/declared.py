@@ -191,9 +191,9 @@ class _Resolver:
         if "." not in path:
             return self.df[_col(path)]
         if primary_contact_path(self.sobject, path):
-            field = path.split(".", 1)[1]
-            contact = primary_contact.read(self.conn, [field])
-            return self.df["id"].map(contact["id" if _col(field) == "id" else field]).astype("object")
+            if path in self.df.columns:  # read once by the planner (`_with_primary_contact`)
+                return self.df[path]
+            return _with_primary_contact(self.conn, self.df[["id"]], [path])[path]
         head, rest = path.split(".", 1)
         ref_col = _col(head + "Id")
         related = _read_sf(self.conn, head, {rest}, self.key)
@@ -564,6 +564,20 @@ def refuse_against_describe(conn: sa.Connection, name: str,
     return describe
 
 
+#: The column of an Account frame holding its primary Contact's Id (and `Contact.<Field>` its fields).
+PRIMARY_CONTACT_ID = "Contact.Id"
+
+
+def _with_primary_contact(conn: sa.Connection, accounts: pd.DataFrame, paths: list[str]) -> pd.DataFrame:
+    """`accounts` with a column per `Contact.<Field>` path: that field of each Account's primary Contact."""
+    fields = [p.split(".", 1)[1] for p in paths]
+    contact = primary_contact.read(conn, fields)
+    out = accounts.copy()
+    for path, field in zip(paths, fields):
+        out[path] = out["id"].map(contact["id" if _col(field) == "id" else field]).astype("object").to_numpy()
+    return out
+
+
 def _routed(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
             src: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """With several Xero organisations, the source records this run's organisation plans (those whose
@@ -615,11 +629,12 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     if r.filtered_out == "delete":
         gone.update({i: f"{sobject} no longer meets where: {r.source.where}" for i in src.id[~meets]})
     src, routed_held = _routed(conn, cfg, name, r, src[meets].reset_index(drop=True))
-    # `Contact.<Field>` on an Account: its primary Contact, whose hold holds the pair and which a
-    # Xero-owned field is written back to.
-    reads_contact = any(primary_contact_path(sobject, f) for f in reads)
+    # `Contact.<Field>` on an Account: its primary Contact, read once for the fields and match keys
+    # naming it; its hold holds the pair, and a Xero-owned field is written back to it.
+    contact_paths = sorted(f for f in reads if primary_contact_path(sobject, f))
+    reads_contact = bool(contact_paths)
     if reads_contact:
-        src["_pc_id"] = _Resolver(conn, sobject, src, f"recipes.{name}")("Contact.Id").to_numpy()
+        src = _with_primary_contact(conn, src, [PRIMARY_CONTACT_ID, *contact_paths])
     fps = field_plans(conn, cfg, name, r, src)
     member_of = contact_groups(conn) if any(group_of(fp.name) for fp in fps) else {}
     group_why = group_problems(fps, member_of)
@@ -650,7 +665,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     # -- pair
     holds = load.open_holds(conn, [source_table, target_table, *([primary_contact.TABLE] if reads_contact else [])])
     src_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason",
-                **({"pc_id": "_pc_id"} if reads_contact else {})}
+                **({"pc_id": PRIMARY_CONTACT_ID} if reads_contact else {})}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
     idx = src.set_index("id")
     for i, fp in enumerate(fps):
