@@ -295,6 +295,9 @@ class FieldPlan:
     compare: Callable[[pd.Series, transforms.Fields | None], pd.Series]
     missing_ref: pd.Series | None = None   # why a reference has no link yet, per row
     by_number: pd.Series | None = None     # the Account Id whose R1 Contact is not linked yet, per row
+    #: Two-way: the target's value → what is written to `source_field` (transforms.back); `field` as for
+    #: `compare`. None: the field does not flow back.
+    to_source: Callable[[pd.Series, transforms.Fields | None], pd.Series] | None = None
 
 
 def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
@@ -346,8 +349,12 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
         label = spec.label(name, field, how)
         owner = spec.owner or r.source.system
         flows_back = spec.source and ("." not in spec.source or primary_contact_path(r.source.salesforce, spec.source))
+        to_source = None
+        if flows_back:
+            def to_source(s: pd.Series, field: transforms.Fields | None = None, texts=spec.transforms) -> pd.Series:
+                return transforms.back(texts, **kw, field=field)(s)
         out.append(FieldPlan(field, kind, values, spec.source if flows_back else None,
-                             owner, label, comparable, missing, by_number))
+                             owner, label, comparable, missing, by_number, to_source))
     for array, spec in r.lines.items():
         out.append(_lines_plan(conn, cfg, name, r, src, array, spec))
     return out
@@ -659,6 +666,9 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         keys.append((m.kind if m.kind != "key" else f"{m.target}",
                      lambda d, c=f"k:{m.target}", f=norm: f(d[c].astype("object")),
                      lambda d, c=f"x:{m.target}", f=norm: f(d[c].astype("object"))))
+    # A key a create is found again by that no field maps (R1's `{ContactNumber: Id}`) is sent on the
+    # create only: it names the record, it is not kept in step (a team may use it in Xero otherwise).
+    create_key = sf_m[f"k:{lookup_by}"] if key_rule and lookup_by not in values else None
     result = match(sf_m, xr, links=links, sf_link_col=_col(id_back) if id_back else None, active=xr["_active"],
                    keys=keys, target_label=f"Xero {target_object}")
 
@@ -672,6 +682,10 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         idx[f"v{i}"] = fp.values.to_numpy()
         src_cols[f"s_{i}"] = f"v{i}"
         x_cols[f"x_{i}"] = f"x:{fp.name}"
+        if fp.to_source is not None and r.sync == "two_way":
+            # The value as Salesforce holds it: what a change brought back shows as `old`.
+            idx[f"so{i}"] = _Resolver(conn, sobject, src, f"recipes.{name}")(fp.source_field).to_numpy()
+            src_cols[f"so_{i}"] = f"so{i}"
     for j, (sf_field, path) in enumerate(sorted(r.write_back.items())):
         src_cols[f"sb_{j}"] = _col(sf_field)
         x_cols[f"xb_{j}"] = f"x:{path}"
@@ -697,10 +711,12 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     rules = []
     for i, fp in enumerate(fps):
         ok[f"x_{i}"] = ok[f"x_{i}"].astype("object")
+        back = f"so_{i}" in ok.columns
         rules.append(FieldRule(key=fp.name, sf_field=fp.source_field or fp.name, s_col=f"s_{i}", x_col=f"x_{i}",
                                to_xero=lambda s: s, compare=lambda s, fp=fp: fp.compare(s, paired),
-                               to_sf=normalize.v_text,
-                               owner=fp.owner if r.sync == "two_way" else "salesforce", label=fp.label))
+                               to_sf=(lambda s, fp=fp: fp.to_source(s, paired)) if back else normalize.v_text,
+                               owner=fp.owner if r.sync == "two_way" else "salesforce", label=fp.label,
+                               s_old=f"so_{i}" if back else None))
     entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero"),
                                   written_sf=load.last_written(conn, "salesforce"))
     fwd = changes_by_row(entries, direction="sf_to_xero")
@@ -771,7 +787,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
             f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
     parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held, _name_clashes(coll, sobject, src, values, xr, result.unmatched)))
+                          routed_held, _name_clashes(coll, sobject, src, values, xr, result.unmatched), create_key))
     if r.deletes != "ignore" and gone:
         parts.append(_deleted_in_salesforce(conn, name, r, gone, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
@@ -862,10 +878,11 @@ def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, values: dict[str, 
 
 def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
              holds: dict, diff_base: dict, lookup_by: str, member_of: dict, unrouted: dict[str, str],
-             clashes: dict[str, str]) -> pd.DataFrame:
+             clashes: dict[str, str], create_key: pd.Series | None = None) -> pd.DataFrame:
     """Create rows for the unmatched source records, or held rows, the first reason found: its Account
     routed to no organisation (`unrouted`), an open hold, invalid, a reference with no link, no key
-    to find it again by, then a name Xero has (`clashes`)."""
+    to find it again by, then a name Xero has (`clashes`). `create_key`: per source record, the value of
+    `lookup_by` when no field maps it (sent on the create only)."""
     if not len(unmatched):
         return plan.empty()
     pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
@@ -875,9 +892,15 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     numbers = next((fp.by_number.to_numpy()[pos] for fp in fps if fp.by_number is not None), None)
     sobject = r.source.salesforce
     labels = {fp.name: fp.label for fp in fps}
+    keys = create_key.to_numpy()[pos] if create_key is not None else None
+    if keys is not None:
+        source = r.key_rule.source
+        labels[lookup_by] = f"{name} key {source}→{lookup_by}: what a create is found again by"
     creates, held = [], []
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
+        if keys is not None:
+            flat[lookup_by] = _plain(keys[j])
         flat = {k: v for k, v in flat.items() if v is not None and v != "" and not (v is False and group_of(k))}
         why = unrouted.get(sf_id) or create_hold(sobject, sf_id, holds.get(sf_id), invalid[j],
                                                  next((m[j] for m in missing if m is not None and m[j]), None),

@@ -37,6 +37,9 @@ class FieldRule:
     #: What two transformed values compare by, when not themselves (phones: a number kept as the
     #: source gave it compares by its digits, see normalize.phone_key).
     same_key: Callable[[pd.Series], pd.Series] | None = None
+    #: The column holding the Salesforce value as Salesforce holds it, when `s_col` holds it already
+    #: mapped (a declared recipe maps every record up front): a change brought back shows it as `old`.
+    s_old: str | None = None
 
 
 def eq(a: pd.Series, b: pd.Series) -> np.ndarray:
@@ -101,7 +104,7 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
         echo_s = _is_echo(sub_s, ours_s, rule.to_xero, key)   # Salesforce's value is our own write
         # Arrays, not .iloc per element: the loop below runs once per differing field of every pair.
         x_for_sf = rule.to_sf(pairs[rule.x_col].iloc[differ]).to_numpy()
-        s_raw, x_raw = pairs[rule.s_col].iloc[differ].to_numpy(), pairs[rule.x_col].iloc[differ].to_numpy()
+        s_raw, x_raw = pairs[rule.s_old or rule.s_col].iloc[differ].to_numpy(), pairs[rule.x_col].iloc[differ].to_numpy()
         sub_s = sub_s.to_numpy()
         for j, row in enumerate(differ):
             forward = bool(to_x[j])

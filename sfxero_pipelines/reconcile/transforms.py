@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config.declared import TRANSFORMS, FieldArg, parse_transform, template_fields
 from . import normalize
-from .fields import value_mapper
+from .fields import inverse_mapper, value_mapper
 
 Column = pd.Series
 #: A field of the records being transformed → its values, aligned with the column transformed (by index).
@@ -177,6 +177,28 @@ def chain(texts: list[str], **kw) -> Callable[[Column], Column]:
     def apply(s: Column) -> Column:
         for fn in fns:
             s = fn(s)
+        return s
+    return apply
+
+
+#: Transforms a value brought back to Salesforce does not go through: a value map is inverted instead,
+#: a truncated value is Xero's already, and a country stays as Xero spells it (as R5 writes it: a
+#: Salesforce country picklist takes the name, not the ISO code).
+_NOT_BACK = ("map", "truncate", "country")
+
+
+def back(texts: list[str], *, value_maps: dict[str, dict[str, str]] | None = None, **kw) -> Callable[[Column], Column]:
+    """Xero's value of a two-way field → the value written to its Salesforce field: in the form the
+    field's transforms give (a phone in E.164, an email lowercased, a currency's ISO code), with its
+    value maps inverted so Salesforce keeps its own words ("Great Britain", not "GB")."""
+    forms = chain([t for t in texts if parse_transform(t)[0] not in _NOT_BACK], value_maps=value_maps, **kw)
+    inverses = [inverse_mapper((value_maps or {}).get(args[0])) for name, args in map(parse_transform, reversed(texts))
+                if name == "map"]
+
+    def apply(s: Column) -> Column:
+        s = forms(s)
+        for inverse in inverses:
+            s = inverse(s)
         return s
     return apply
 

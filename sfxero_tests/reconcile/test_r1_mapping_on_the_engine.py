@@ -1,0 +1,137 @@
+"""The declared-recipe engine plans R1's and R5's mapping, declared, to the same changes as their code
+planner (reconcile/contacts.py): what moving R1 and R5 onto the engine needs first (docs/architecture.md
+§5.3). Each world is planned twice on the same staging, on SQLite and PostgreSQL: by R1/R5, and by the
+engine from `r1_as_declared` (the mapping in sfxero.yaml written as a two-way declaration). Compared:
+each row's direction, action, source and target, the fields it changes (new values) and what it sends;
+not the wording of rules and reasons, which the move keeps from the code planner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+
+from sfxero_pipelines.config import parse_config
+from sfxero_pipelines.config.mapping import MappingConfig
+from sfxero_pipelines.reconcile.build import build_declared, build_plan
+
+from .conftest import T0
+from .test_contacts_plan import gb_account, gb_contact
+
+CODE = "R1DECL"
+#: R1's match rules, as declared match rules.
+MATCH = {"contact_number": {"ContactNumber": "Id"}, "email": {"email": {"EmailAddress": "Contact.Email"}},
+         "name": {"name": {"Name": "Name"}}}
+
+
+def r1_as_declared(mapping: MappingConfig, match: list[str]) -> dict:
+    """R1's mapping (mapping.contact_fields) and match rules as a two-way declaration of Account ↔ Contacts."""
+    fields = {}
+    for f in mapping.contact_fields:
+        chain = [f"map({f.value_map})"] if f.value_map else []
+        if f.transform != "text":
+            # R1 reads an Account's phone in its own country.
+            chain.append("phone({BillingCountry})" if f.transform == "phone" else f.transform)
+        fields[f.xero] = {"from": f.sf, "owner": f.owner, **({"transform": chain} if chain else {}),
+                          **({"default": f.default} if f.default is not None else {})}
+    return {"from": {"salesforce": "Account"}, "to": {"xero": "Contacts"}, "sync": "two_way",
+            "match": [MATCH.get(rule, rule) for rule in match], "fields": fields,
+            "write_back": {"Xero_Contact_Id__c": "ContactID"}}
+
+
+def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
+    """(direction, action, source, target) → {fields: {field: new}, payload, candidates} of each row; a pair's
+    Salesforce writes (R1's ContactID write-back, R5's fields) taken together, as one declaration plans them."""
+    out: dict[tuple, dict] = {}
+    for r in rows.to_dict("records"):
+        d = json.loads(r["diff"]) if isinstance(r["diff"], str) else (r["diff"] or {})
+        key = (r["direction"], r["action"], r["source_id"], r["target_id"])
+        got = out.setdefault(key, {"fields": {}, "payload": {}, "candidates": None})
+        got["fields"].update({f: c["new"] for f, c in d.get("fields", {}).items()})
+        for obj, values in (d.get("payload") or {}).items() if r["direction"] == "xero_to_sf" else ():
+            got["payload"].setdefault(obj, {}).update(values)
+        if r["direction"] == "sf_to_xero":
+            got["payload"] = d.get("payload")
+        got["candidates"] = d.get("candidates")
+    return out
+
+
+def both(world, cfg: dict | None = None) -> tuple[dict, dict]:
+    """(R1/R5's changes, the engine's changes of their mapping declared) on this staging."""
+    code_cfg = parse_config({**(cfg or {}), "recipes": {"R4": {"enabled": False}}})
+    declared = r1_as_declared(code_cfg.mapping, code_cfg.recipes.R1.match)
+    engine_cfg = parse_config({**(cfg or {}), "recipes": {CODE: declared}})
+    with world.db.engine.connect() as conn:
+        code = build_plan(conn, code_cfg, families=("contacts",)).rows
+        engine = build_declared(conn, engine_cfg, CODE).rows
+    return _changes(code), _changes(engine)
+
+
+def _linked(world, a: str, x: str) -> None:
+    for recipe in ("R1", CODE):
+        world.link(recipe, a, x)
+
+
+def test_matches_creates_conflicts_and_both_directions_plan_the_same(world):
+    x = gb_contact(world, name="Acme (Xero edit)", email="books@acme.co.uk",
+                   Phones=[{"PhoneType": "DEFAULT", "PhoneCountryCode": "44", "PhoneAreaCode": "20",
+                            "PhoneNumber": "11112222"}])
+    a = gb_account(world, name="Acme (SF edit)", email="ops@acme.co.uk", Phone="+44 20 3333 4444", Xero_Contact_Id__c=x)
+    _linked(world, a, x)
+    gb_contact(world, name="Trading Co", email="OPS@Trading.co.uk ")                     # matched by email
+    gb_account(world, name="Trading Co", email=" ops@trading.CO.uk")
+    k = gb_account(world, name="Keyed Ltd", email=None)                                    # by ContactNumber
+    gb_contact(world, name="Keyed Limited", email=None, ContactNumber=k)
+    gb_contact(world, name="MU\u0308LLER, GmbH.", email=None)                             # by name
+    gb_account(world, name="Müller GmbH", email=None)
+    gb_contact(world, name="Zed Ltd", email=None)                                          # two by name: conflict
+    gb_contact(world, name="ZED, Inc.", email=None)
+    gb_account(world, name="zed", email=None)
+    new = world.sf("Account", Name="NewCo Inc", Phone="(415) 555-0100", BillingCountry="USA", BillingCity="SF",
+                   CurrencyIsoCode="usd")                                                   # created, full record
+    world.sf("Contact", AccountId=new, LastName="B", Email="Books@NewCo.com", CreatedDate="2024-02-01")
+    world.sf("Account", Name="Roma Srl", Phone="06 1234 5678", BillingCountry="Italia", CurrencyIsoCode="eur")
+    code, engine = both(world)
+    # 1 conflict, 2 creates, the email match in sync, 3 Contacts updated (Name; and the ContactNumber and
+    # name matches' names), 4 Accounts written back (the phone; 3 new links' ContactID).
+    assert sorted(k[:2] for k in code) == [("sf_to_xero", "conflict"), *[("sf_to_xero", "create")] * 2,
+                                           ("sf_to_xero", "skip"), *[("sf_to_xero", "update")] * 3,
+                                           *[("xero_to_sf", "update")] * 4]
+    assert engine == code
+
+
+def test_formatting_only_differences_and_our_own_writes_plan_nothing_on_either(world):
+    x = gb_contact(world, Addresses=[{"AddressType": "POBOX", "City": "London", "Country": "GB"}])
+    a = gb_account(world, Phone="020 7946 0000", BillingCountry="united kingdom", Xero_Contact_Id__c=x)
+    _linked(world, a, x)
+    x2 = gb_contact(world, name="Echo Ltd", email="e@echo.com")
+    a2 = gb_account(world, name="Echo Ltd", email="e@echo.com", Phone="+44 20 5555 6666", Xero_Contact_Id__c=x2)
+    _linked(world, a2, x2)
+    world.ledger("xero", x2, {"Phones.DEFAULT": "+442079460000"})  # Xero's phone is our own write
+    code, engine = both(world)
+    assert {k[1] for k in code} == {"skip"}
+    assert engine == code
+
+
+def test_last_writer_and_value_maps_plan_the_same(world):
+    cfg = {"mapping": {"value_maps": {"tiers": {"Gold Partner": "GOLD"}},
+                       "contact_fields": [{"sf": "Name", "xero": "Name", "owner": "last_writer"},
+                                          {"sf": "AccountNumber", "xero": "AccountNumber", "value_map": "tiers",
+                                           "owner": "xero"},
+                                          {"sf": "Phone", "xero": "Phones.DEFAULT", "transform": "phone",
+                                           "owner": "last_writer"}]}}
+    x1 = gb_contact(world, name="Old One", modified=T0, AccountNumber="GOLD")
+    a1 = gb_account(world, name="New One", Xero_Contact_Id__c=x1, modified=T0 + dt.timedelta(hours=1),
+                    AccountNumber="Silver")
+    x2 = gb_contact(world, name="New Two", modified=T0 + dt.timedelta(hours=1),
+                    Phones=[{"PhoneType": "DEFAULT", "PhoneCountryCode": "44", "PhoneAreaCode": "20",
+                             "PhoneNumber": "11112222"}])
+    a2 = gb_account(world, name="Old Two", Xero_Contact_Id__c=x2, modified=T0, AccountNumber="Gold Partner")
+    for a, x in ((a1, x1), (a2, x2)):
+        _linked(world, a, x)
+    code, engine = both(world, cfg)
+    back = code[("xero_to_sf", "update", x1, a1)]
+    assert back["fields"] == {"AccountNumber": "Gold Partner"}, "Xero's GOLD is written in Salesforce's words"
+    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Name": "New Two", "Phone": "+442011112222"}
+    assert engine == code
