@@ -82,7 +82,9 @@ def _rows(n: int):
                                    "PhoneNumber": xphone[2]}],
                        "Addresses": [{"AddressType": "POBOX", "AddressLine1": acct["billingstreet"],
                                       "City": acct["billingcity"], "PostalCode": acct["billingpostalcode"],
-                                      "Country": "United Kingdom"}], "DefaultCurrency": "GBP"}
+                                      "Country": "United Kingdom"}], "DefaultCurrency": "GBP",
+                       # As the typed columns below say: extract writes both from one record.
+                       **({"ContactNumber": number, "AccountNumber": f"AN{i}"} if linked else {})}
                 yield "xero_contact", {"id": cid, "contact_id": cid, "contact_number": number, "name": cname,
                                        "email_address": email, "contact_status": "ACTIVE", "default_currency": "GBP",
                                        "account_number": f"AN{i}" if linked else None,

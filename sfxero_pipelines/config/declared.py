@@ -61,6 +61,10 @@ _PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 #: has the same table for the lookup-before-create).
 XERO_TARGETS = {"Items": ("Item", "ItemID", "Code"), "Contacts": ("Contact", "ContactID", "ContactNumber"),
                 "Quotes": ("Quote", "QuoteID", "Reference")}
+#: What Xero refuses a create without, beyond the key a create is found again by (Xero's docs: a
+#: contact needs a Name; the OpenAPI spec marks an Item's Code): a create without it is held at plan,
+#: not sent to be rejected.
+XERO_REQUIRED = {"Contacts": ("Name",), "Items": ("Code",)}
 #: Xero collection → its `extract.xero.objects` key (the staged table is `xero_<singular>`). `Bills` are
 #: Xero's ACCPAY Invoices, which extract stages apart (`bills`, table xero_bill).
 XERO_SOURCES = {"Contacts": "contacts", "Invoices": "invoices", "Bills": "bills", "CreditNotes": "credit_notes",

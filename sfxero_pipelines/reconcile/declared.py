@@ -34,8 +34,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import (TRACKING_PREFIX, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe, group_of,
-                               parse_where, primary_contact_path, salesforce_problems, template_fields, xero_field)
+from ..config.declared import (TRACKING_PREFIX, XERO_REQUIRED, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe,
+                               group_of, parse_where, primary_contact_path, salesforce_problems, template_fields,
+                               xero_field)
 from ..config.mapping import typed_element
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
@@ -286,7 +287,8 @@ def _kind_fn(kind: str) -> Callable[[pd.Series], pd.Series]:
 class FieldPlan:
     name: str                        # target field path
     kind: str                        # its kind in the target's schema
-    values: pd.Series                # the value to write, per source row (target kind)
+    #: The value to write, per source row (target kind), or what computes it when first read (`values`).
+    computed: pd.Series | Callable[[], pd.Series]
     source_field: str | None         # the Salesforce field it comes from (two-way flows back into it)
     owner: str
     label: str
@@ -298,6 +300,25 @@ class FieldPlan:
     #: Two-way: the target's value → what is written to `source_field` (transforms.back); `field` as for
     #: `compare`. None: the field does not flow back.
     to_source: Callable[[pd.Series, transforms.Fields | None], pd.Series] | None = None
+    #: When the value is its source field's own value mapped (a `from:` with no value map, truncation or
+    #: default, so identical raw values map identically): that value per source row (`raw`) and the
+    #: mapping (`mapped`, `field` as for `compare`, else the source records'). A pair whose raw values are
+    #: identical is then never mapped: on `sfxero bench reconcile`'s world R1's mapping declared planned
+    #: 100k Accounts in 19.1 s mapping every phone up front, 7.2 s with this (R1's code: 5.7 s; SQLite).
+    raw: pd.Series | None = None
+    mapped: Callable[[pd.Series, transforms.Fields | None], pd.Series] | None = None
+
+    @property
+    def values(self) -> pd.Series:
+        if callable(self.computed):
+            self.computed = self.computed()
+        return self.computed
+
+    def values_at(self, pos: np.ndarray) -> np.ndarray:
+        """The values of the source rows at positions `pos`, mapping only those when not mapped yet."""
+        if self.raw is not None and callable(self.computed):
+            return self.mapped(self.raw.iloc[pos], None).to_numpy()
+        return self.values.to_numpy()[pos]
 
 
 def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe,
@@ -337,11 +358,18 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
                 missing = pd.Series([f"{spec.ref} {i} has no {spec.via} link yet (its record is not in Xero)"
                                      if u else None for i, u in zip(ids, unlinked)], index=src.index, dtype="object")
             how = f"{spec.ref} via {spec.via}→{field}"
-        values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
+        norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
+        mapped = None
+        if spec.source and spec.default is None and len(norm) == len(spec.transforms) and not group_of(field):
+            def mapped(s: pd.Series, field: transforms.Fields | None = None, kind=kind, texts=spec.transforms) -> pd.Series:
+                chained = transforms.chain(texts, **kw, field=field or resolve)(s.astype("object")) if texts else s
+                return _kind_fn(kind)(chained.astype("object"))
+            values = functools.partial(mapped, raw)
+        else:
+            values = _kind_fn(kind)(transforms.with_default(chain(raw.astype("object")), spec.default))
         if group_of(field):
             # Membership is yes or no: an empty value (or one a value map leaves out) is not a member.
             values = values.map(lambda v: v is True).astype("object")
-        norm = [t for t in spec.transforms if not t.startswith(("map", "truncate"))]
 
         def comparable(s: pd.Series, field: transforms.Fields | None = None, norm=norm, kind=kind) -> pd.Series:
             return _kind_fn(kind)(transforms.chain(norm, **kw, field=field)(s) if norm else s)
@@ -354,7 +382,8 @@ def field_plans(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRe
             def to_source(s: pd.Series, field: transforms.Fields | None = None, texts=spec.transforms) -> pd.Series:
                 return transforms.back(texts, **kw, field=field)(s)
         out.append(FieldPlan(field, kind, values, spec.source if flows_back else None,
-                             owner, label, comparable, missing, by_number, to_source))
+                             owner, label, comparable, missing, by_number, to_source,
+                             raw if mapped else None, mapped))
     for array, spec in r.lines.items():
         out.append(_lines_plan(conn, cfg, name, r, src, array, spec))
     return out
@@ -656,11 +685,11 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
 
     # -- match: link (sync_link, then an id written back), then the declared rules in order
     sf_m = src.copy()
-    values = {fp.name: fp.values for fp in fps}
+    by_name = {fp.name: fp for fp in fps}
     keys = []
     for m in r.match[1:]:
         norm = normalize.v_email if m.kind == "email" else normalize.v_name if m.kind == "name" else normalize.v_text
-        src_vals = values.get(m.target)
+        src_vals = by_name[m.target].values if m.target in by_name else None
         src_key = src_vals if src_vals is not None and m.kind == "key" else _Resolver(conn, sobject, src, "")(m.source)
         sf_m[f"k:{m.target}"] = src_key.to_numpy()
         keys.append((m.kind if m.kind != "key" else f"{m.target}",
@@ -668,7 +697,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                      lambda d, c=f"x:{m.target}", f=norm: f(d[c].astype("object"))))
     # A key a create is found again by that no field maps (R1's `{ContactNumber: Id}`) is sent on the
     # create only: it names the record, it is not kept in step (a team may use it in Xero otherwise).
-    create_key = sf_m[f"k:{lookup_by}"] if key_rule and lookup_by not in values else None
+    create_key = sf_m[f"k:{lookup_by}"] if key_rule and lookup_by not in by_name else None
     result = match(sf_m, xr, links=links, sf_link_col=_col(id_back) if id_back else None, active=xr["_active"],
                    keys=keys, target_label=f"Xero {target_object}")
 
@@ -679,10 +708,11 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
     idx = src.set_index("id")
     for i, fp in enumerate(fps):
-        idx[f"v{i}"] = fp.values.to_numpy()
+        # A field mapped from its raw value is compared from it (`FieldPlan.raw`): only differing pairs are mapped.
+        idx[f"v{i}"] = (fp.values if fp.raw is None else fp.raw).to_numpy()
         src_cols[f"s_{i}"] = f"v{i}"
         x_cols[f"x_{i}"] = f"x:{fp.name}"
-        if fp.to_source is not None and r.sync == "two_way":
+        if fp.to_source is not None and r.sync == "two_way" and fp.raw is None:
             # The value as Salesforce holds it: what a change brought back shows as `old`.
             idx[f"so{i}"] = _Resolver(conn, sobject, src, f"recipes.{name}")(fp.source_field).to_numpy()
             src_cols[f"so_{i}"] = f"so{i}"
@@ -711,12 +741,13 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     rules = []
     for i, fp in enumerate(fps):
         ok[f"x_{i}"] = ok[f"x_{i}"].astype("object")
-        back = f"so_{i}" in ok.columns
+        back = fp.to_source is not None and r.sync == "two_way"
         rules.append(FieldRule(key=fp.name, sf_field=fp.source_field or fp.name, s_col=f"s_{i}", x_col=f"x_{i}",
-                               to_xero=lambda s: s, compare=lambda s, fp=fp: fp.compare(s, paired),
+                               to_xero=(lambda s: s) if fp.raw is None else (lambda s, fp=fp: fp.mapped(s, paired)),
+                               compare=lambda s, fp=fp: fp.compare(s, paired),
                                to_sf=(lambda s, fp=fp: fp.to_source(s, paired)) if back else normalize.v_text,
                                owner=fp.owner if r.sync == "two_way" else "salesforce", label=fp.label,
-                               s_old=f"so_{i}" if back else None))
+                               s_old=f"so_{i}" if back and fp.raw is None else None))
     entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero"),
                                   written_sf=load.last_written(conn, "salesforce"))
     fwd = changes_by_row(entries, direction="sf_to_xero")
@@ -735,18 +766,26 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     sf_ids, x_ids = ok.sf_id.tolist(), ok.xero_id.tolist()
     matches, new_link = ok["match"].tolist(), ok.link.tolist()
     groups = {fp.name.split(".")[0] for fp in fps if "." in fp.name and not group_of(fp.name)}
+    changed_rows = sorted(fwd)
+
+    @functools.cache
+    def value_of(i: int) -> dict[int, object]:
+        """Pair row → field i's value to write, for the rows with changes to Xero."""
+        column = ok[f"s_{i}"].iloc[changed_rows]
+        return dict(zip(changed_rows, column if fps[i].raw is None else fps[i].mapped(column, paired)))
+
     upd_rows, upd_diffs, skip_rows, skip_diffs = [], [], [], []
     for row in range(len(ok)):
         changed = fwd.get(row)
         if changed:
             flat = {k: v["new"] for k, v in changed.items()}
-            if lookup_by in values:
-                flat.setdefault(lookup_by, _plain(ok[f"s_{[fp.name for fp in fps].index(lookup_by)}"].iloc[row]))
+            if lookup_by in by_name:
+                flat.setdefault(lookup_by, _plain(value_of([fp.name for fp in fps].index(lookup_by))[row]))
             for g in groups & {k.split(".")[0] for k in flat}:
                 # Xero replaces a nested object whole: send every mapped field of it.
                 for i, fp in enumerate(fps):
                     if fp.name.startswith(g + ".") and fp.name not in flat:
-                        v = _plain(ok[f"s_{i}"].iloc[row])
+                        v = _plain(value_of(i)[row])
                         if v is not None:
                             flat[fp.name] = v
             flat, calls = memberships(flat, member_of)
@@ -787,7 +826,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
             f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
                                           else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
     parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held, _name_clashes(coll, sobject, src, values, xr, result.unmatched), create_key))
+                          routed_held, _name_clashes(coll, sobject, src, by_name, xr, result.unmatched), create_key))
     if r.deletes != "ignore" and gone:
         parts.append(_deleted_in_salesforce(conn, name, r, gone, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
@@ -843,13 +882,13 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, go
     return policy_rows(conn, name, decided)
 
 
-def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, values: dict[str, pd.Series], xr: pd.DataFrame,
+def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, fields: dict[str, FieldPlan], xr: pd.DataFrame,
                   unmatched: pd.Series) -> dict[str, str]:
     """Why a new Xero Contact cannot be created under its Name: Xero keeps contact names unique and, on
     the POST a push sends, takes a Contact with an existing name for that Contact and updates it. A new
     one named like a live staged Contact (case and spaces aside, as Xero compares them), or like another
     new one of this plan, is held rather than written over someone else's."""
-    if coll != "Contacts" or "Name" not in values or not len(unmatched):
+    if coll != "Contacts" or "Name" not in fields or not len(unmatched):
         return {}
     key = lambda v: str(v).strip().casefold() if isinstance(v, str) and v.strip() else None  # noqa: E731
     taken = {}
@@ -858,7 +897,7 @@ def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, values: dict[str, 
             taken.setdefault(key(xname), (xid, xname))
     out, first_of = {}, {}
     new = src.id.isin(unmatched).to_numpy()
-    for sf_id, value in zip(src.id[new], values["Name"][new]):
+    for sf_id, value in zip(src.id[new], fields["Name"].values_at(np.flatnonzero(new))):
         k = key(value)
         if k is None:
             continue
@@ -887,7 +926,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         return plan.empty()
     pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
     ids, invalid = src.id.to_numpy()[pos], src.invalid_reason.to_numpy()[pos]
-    cols = [fp.values.to_numpy()[pos] for fp in fps]
+    cols = [fp.values_at(pos) for fp in fps]
     missing = [fp.missing_ref.to_numpy()[pos] if fp.missing_ref is not None else None for fp in fps]
     numbers = next((fp.by_number.to_numpy()[pos] for fp in fps if fp.by_number is not None), None)
     sobject = r.source.salesforce
@@ -906,7 +945,8 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
                                                  next((m[j] for m in missing if m is not None and m[j]), None),
                                                  f"{lookup_by} is required to find the Xero record again; the "
                                                  f"{sobject} has none" if lookup_by not in flat else None) \
-            or clashes.get(sf_id)
+            or next((f"{f} is required by Xero and the {sobject} has none" for f in XERO_REQUIRED.get(r.to.xero, ())
+                     if f not in flat), None) or clashes.get(sf_id)
         if why:
             held.append((sf_id, why))
             continue

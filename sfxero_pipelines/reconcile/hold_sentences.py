@@ -252,6 +252,9 @@ _template("reconcile: no Xero organisation",
            "Salesforce, or add a rule or a default under routing:; the next cycle plans it."))
 _template("reconcile: Account has no name", r"^Name is required by Xero and the Account has none$",
           "The Account has no Name, and Xero needs a name for every contact. Give the Account a Name in Salesforce.")
+_template("reconcile: a field Xero requires is empty", r"^(?P<field>\S+) is required by Xero and the (?P<obj>\S+) has none$",
+          ("The {obj} gives no value to {field}, which Xero needs to create the record. Fill the field the recipe "
+           "maps {field} from in Salesforce (or give it a default: in sfxero.yaml); the next cycle plans it."))
 _template("reconcile: new Contact named like one in Xero",
           r"^Xero already has a Contact named '(?P<name>.*)' \((?P<id>\S+)\); Xero would update it instead of creating "
           r"one for (?P<what>\S+) (?P<sf>\S+): ",

@@ -135,3 +135,22 @@ def test_last_writer_and_value_maps_plan_the_same(world):
     assert back["fields"] == {"AccountNumber": "Gold Partner"}, "Xero's GOLD is written in Salesforce's words"
     assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Name": "New Two", "Phone": "+442011112222"}
     assert engine == code
+
+
+def test_holds_archived_links_and_nameless_accounts_are_held_on_both(world):
+    x1 = gb_contact(world, name="Held One")
+    a1 = gb_account(world, name="Held One", Xero_Contact_Id__c=x1)
+    world.hold("sf_account", a1, "missing billing email")
+    x2 = gb_contact(world, name="Archived Co", ContactStatus="ARCHIVED")
+    a2 = gb_account(world, name="Archived Co", Xero_Contact_Id__c=x2)
+    x3 = gb_contact(world, name="Contact Held", email="c@held.com")
+    a3 = gb_account(world, name="Contact Held", email="c@held.com", Xero_Contact_Id__c=x3)
+    with world.db.engine.connect() as conn:
+        pc = conn.exec_driver_sql(f"SELECT id FROM sf_contact WHERE accountid = '{a3}'").scalar_one()
+    world.hold("sf_contact", pc, "bounced")
+    for a, x in ((a1, x1), (a2, x2), (a3, x3)):
+        _linked(world, a, x)
+    nameless = world.sf("Account", Name=None)
+    code, engine = both(world)
+    assert {k[2] for k in code if k[1] == "held"} == {a1, a2, a3, nameless}
+    assert engine == code
