@@ -765,8 +765,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     parts = []
     sf_ids, x_ids = ok.sf_id.tolist(), ok.xero_id.tolist()
     matches, new_link = ok["match"].tolist(), ok.link.tolist()
-    groups = {fp.name.split(".")[0] for fp in fps if "." in fp.name and not group_of(fp.name)}
     changed_rows = sorted(fwd)
+    whole_of = {fp.name: w for fp in fps if (w := _sent_whole(coll, fp.name))}
 
     @functools.cache
     def value_of(i: int) -> dict[int, object]:
@@ -781,13 +781,14 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
             flat = {k: v["new"] for k, v in changed.items()}
             if lookup_by in by_name:
                 flat.setdefault(lookup_by, _plain(value_of([fp.name for fp in fps].index(lookup_by))[row]))
-            for g in groups & {k.split(".")[0] for k in flat}:
-                # Xero replaces a nested object whole: send every mapped field of it.
-                for i, fp in enumerate(fps):
-                    if fp.name.startswith(g + ".") and fp.name not in flat:
-                        v = _plain(value_of(i)[row])
-                        if v is not None:
-                            flat[fp.name] = v
+            sent_whole = {whole_of[k] for k in flat if k in whole_of}
+            for i, fp in enumerate(fps):
+                if whole_of.get(fp.name) in sent_whole and fp.name not in flat:
+                    # Xero replaces it whole: a mapped part not written stays as Xero has it (a part Xero
+                    # owns, or one already the same), never Salesforce's value over Xero's.
+                    v = _plain(ok[f"x_{i}"].iloc[row])
+                    if v is not None:
+                        flat[fp.name] = v
             flat, calls = memberships(flat, member_of)
             upd_rows.append(row)
             upd_diffs.append({**diff_base, "match": matches[row], "link": bool(new_link[row]), "fields": changed,
@@ -880,6 +881,17 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, go
         decided.append(Gone("sf_to_xero", sf_id, x_id, how.op, status, posted,
                             "hold_for_approval" if posted else r.deletes, what, why, diff))
     return policy_rows(conn, name, decided)
+
+
+def _sent_whole(collection: str, path: str) -> str | None:
+    """The object Xero replaces whole when a write sends `path`: a nested object (`SalesDetails`), one
+    typed address of a Contact (`Addresses.POBOX`; a phone is one value already); None for a field of
+    its own or a contact group."""
+    if "." not in path or group_of(path):
+        return None
+    if collection == "Contacts" and typed_element(path):
+        return None if path.startswith("Phones.") else path.rsplit(".", 1)[0]
+    return path.split(".")[0]
 
 
 def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, fields: dict[str, FieldPlan], xr: pd.DataFrame,

@@ -154,3 +154,21 @@ def test_holds_archived_links_and_nameless_accounts_are_held_on_both(world):
     code, engine = both(world)
     assert {k[2] for k in code if k[1] == "held"} == {a1, a2, a3, nameless}
     assert engine == code
+
+
+def test_an_address_part_salesforce_owns_is_sent_with_the_parts_xero_keeps(world):
+    """Xero replaces an address whole: R1 sends the changed part with Xero's current other parts, so a part
+    Xero owns is not overwritten with Salesforce's value."""
+    cfg = {"mapping": {"contact_fields": [{"sf": "Name", "xero": "Name"},
+                                          {"sf": "BillingCity", "xero": "Addresses.POBOX.City"},
+                                          {"sf": "BillingPostalCode", "xero": "Addresses.POBOX.PostalCode",
+                                           "owner": "xero"}]}}
+    x = gb_contact(world, Addresses=[{"AddressType": "POBOX", "City": "London", "PostalCode": "EC1 1AA",
+                                      "Country": "GB"}])
+    a = gb_account(world, BillingCity="Leeds", BillingPostalCode="LS1 1AA", Xero_Contact_Id__c=x)
+    _linked(world, a, x)
+    code, engine = both(world, cfg)
+    [address] = code[("sf_to_xero", "update", a, x)]["payload"]["Addresses"]
+    assert (address["City"], address["PostalCode"]) == ("Leeds", "EC1 1AA")
+    assert code[("xero_to_sf", "update", x, a)]["fields"] == {"BillingPostalCode": "EC1 1AA"}
+    assert engine == code
