@@ -553,11 +553,12 @@ def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFr
             parts.append(sf_update_rows(R1, "Account", ok, changes.back, "write the Xero ContactID back to the Account",
                                         payload=lambda r, _: {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}},
                                         with_link=True))
-    if rc.R5.enabled and changes.r5:
-        pc_ids = ok.pc_id.tolist()
-        rr = sorted(changes.r5)
-        parts.append(sf_update_rows(R5, "Account", ok, changes.r5,
-                                    [f"{len(changes.r5[r])} Xero-side field(s) to bring back" for r in rr],
+    pc_ids = ok.pc_id.tolist() if rc.R5.enabled and changes.r5 else []
+    # An Account with no Contact has nowhere to take a Contact.<Field> from Xero.
+    r5 = primary_contact.writable(changes.r5, pc_ids) if pc_ids else {}
+    if r5:
+        rr = sorted(r5)
+        parts.append(sf_update_rows(R5, "Account", ok, r5, [f"{len(r5[r])} Xero-side field(s) to bring back" for r in rr],
                                     payload=lambda r, fields: primary_contact.payload(sf_ids[r], pc_ids[r], fields)))
     return parts
 

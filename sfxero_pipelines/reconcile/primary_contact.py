@@ -46,6 +46,19 @@ def read(conn: sa.Connection, fields: Iterable[str]) -> pd.DataFrame:
     return load.frame(conn, f"SELECT {sel} FROM ({inner}) pc WHERE pc.rn = 1", names).set_index("account_id")
 
 
+def writable(changes: dict[int, dict], contact_ids: list) -> dict[int, dict]:
+    """Changes to Salesforce per pair row without the `Contact.<Field>` ones of an Account that has no
+    Contact to write them to (`contact_ids`: the primary Contact's Id per row, None where none); rows
+    left with nothing are dropped."""
+    out = {}
+    for row, fields in changes.items():
+        if not isinstance(contact_ids[row], str):
+            fields = {k: v for k, v in fields.items() if not k.startswith("Contact.")}
+        if fields:
+            out[row] = fields
+    return out
+
+
 def payload(account_id: str, contact_id, fields: dict) -> dict:
     """The Salesforce write of changed Account fields: `Contact.<Field>` on its primary Contact, the rest
     on the Account itself."""

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import pandas as pd
 
 from ..config.declared import TRANSFORMS, FieldArg, parse_transform, template_fields
-from . import normalize
+from . import fields, normalize
 from .fields import inverse_mapper, value_mapper
 
 Column = pd.Series
@@ -201,6 +201,13 @@ def back(texts: list[str], *, value_maps: dict[str, dict[str, str]] | None = Non
             s = inverse(s)
         return s
     return apply
+
+
+def same_key(texts: list[str]) -> Callable[[Column], Column] | None:
+    """What values of a field with these transforms compare by, when not themselves: a phone's digits (a
+    number phonenumbers cannot read is kept as given, so "555-0100" and "555 0100" are one number), as
+    R1 compares them (`fields.same_key`)."""
+    return next((fields.same_key(name) for name, _ in map(parse_transform, texts) if fields.same_key(name)), None)
 
 
 def template(text: str, columns: dict[str, Column], index) -> Column:

@@ -172,3 +172,25 @@ def test_an_address_part_salesforce_owns_is_sent_with_the_parts_xero_keeps(world
     assert (address["City"], address["PostalCode"]) == ("Leeds", "EC1 1AA")
     assert code[("xero_to_sf", "update", x, a)]["fields"] == {"BillingPostalCode": "EC1 1AA"}
     assert engine == code
+
+
+def test_phones_without_a_country_blank_values_and_broken_links_plan_the_same(world):
+    # A number phonenumbers cannot read compares by its digits; an Account with no Contact has no email to
+    # bring back; a blank Salesforce value does not erase Xero's; a link to a Contact not staged is held.
+    x1 = world.xero("Contacts", Name="Local Co", ContactStatus="ACTIVE", EmailAddress="new@local.example",
+                    Phones=[{"PhoneType": "DEFAULT", "PhoneNumber": "555 0100"}])
+    a1 = world.sf("Account", Name="Local Co", Phone="(555) 0100", BillingCountry="USA", Xero_Contact_Id__c=x1)
+    x2 = gb_contact(world, name="Blank Ltd")
+    a2 = gb_account(world, name="Blank Ltd", Phone=None, BillingCity=None, Xero_Contact_Id__c=x2)
+    a3 = gb_account(world, name="Gone Ltd", email=None)
+    for a, x in ((a1, x1), (a2, x2), (a3, "00000000-0000-4000-8000-0000000gone")):
+        _linked(world, a, x)
+    k = gb_account(world, name="Twice Ltd", email=None)
+    gb_contact(world, name="Twice One", email=None, ContactNumber=k)
+    gb_contact(world, name="Twice Two", email=None, ContactNumber=k)
+    code, engine = both(world)
+    assert ("sf_to_xero", "held", a3, "00000000-0000-4000-8000-0000000gone") in code
+    assert ("sf_to_xero", "conflict", k, None) in code
+    assert ("xero_to_sf", "update", x2, a2) in code  # Xero's phone and city, Salesforce's being blank
+    assert not any(key[2] == x1 and key[0] == "xero_to_sf" for key in code), "no Contact to write the email to"
+    assert engine == code
