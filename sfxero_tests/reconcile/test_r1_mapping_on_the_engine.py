@@ -194,3 +194,28 @@ def test_phones_without_a_country_blank_values_and_broken_links_plan_the_same(wo
     assert ("xero_to_sf", "update", x2, a2) in code  # Xero's phone and city, Salesforce's being blank
     assert not any(key[2] == x1 and key[0] == "xero_to_sf" for key in code), "no Contact to write the email to"
     assert engine == code
+
+
+def test_defaults_case_transforms_and_salesforce_holding_our_write_plan_the_same(world):
+    cfg = {"mapping": {"contact_fields": [{"sf": "Name", "xero": "Name", "owner": "last_writer"},
+                                          {"sf": "AccountNumber", "xero": "AccountNumber", "transform": "upper",
+                                           "default": "NONE"},
+                                          {"sf": "Phone", "xero": "Phones.MOBILE", "transform": "phone",
+                                           "owner": "xero"}]}}
+    x1 = gb_contact(world, name="Written By Us", AccountNumber="NONE", modified=T0 + dt.timedelta(hours=1))
+    a1 = gb_account(world, name="Older Edit", AccountNumber=None, Xero_Contact_Id__c=x1, modified=T0)
+    x2 = gb_contact(world, name="Case Co", AccountNumber="ab-1",
+                    Phones=[{"PhoneType": "MOBILE", "PhoneCountryCode": "44", "PhoneNumber": "7911123456"}])
+    a2 = gb_account(world, name="Case Co", AccountNumber="AB-1", Phone="+44 7911 654321", Xero_Contact_Id__c=x2)
+    for a, x in ((a1, x1), (a2, x2)):
+        _linked(world, a, x)
+    # Salesforce's Name is the value we wrote there, and Xero's is newer (last writer): Xero's comes back.
+    world.ledger("salesforce", a1, {"Name": "Older Edit"})
+    new = gb_account(world, name="Fresh Co", email=None, AccountNumber=None, Phone="07911 123457")
+    code, engine = both(world, cfg)
+    assert ("sf_to_xero", "skip", a2, x2) in code, "ab-1 and AB-1 are one value under upper"
+    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Phone": "+447911123456"}
+    assert code[("xero_to_sf", "update", x1, a1)]["fields"] == {"Name": "Written By Us"}
+    created = code[("sf_to_xero", "create", new, None)]["fields"]
+    assert (created["AccountNumber"], created["Phones.MOBILE"]) == ("NONE", "+447911123457")
+    assert engine == code
