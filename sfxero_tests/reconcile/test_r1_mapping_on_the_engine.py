@@ -25,8 +25,20 @@ MATCH = {"contact_number": {"ContactNumber": "Id"}, "email": {"email": {"EmailAd
          "name": {"name": {"Name": "Name"}}}
 
 
-def r1_as_declared(mapping: MappingConfig, match: list[str]) -> dict:
-    """R1's mapping (mapping.contact_fields) and match rules as a two-way declaration of Account ↔ Contacts."""
+#: R1's filter operators as `where:` conditions (`ne`/`not_in` keep an empty field, `!=` does not: not used).
+WHERE = {"eq": "{f} = {v}", "in": "{f} IN ({v})", "gte": "{f} >= {v}", "lte": "{f} <= {v}", "is_null": "{f} = null",
+         "not_null": "{f} != null"}
+
+
+def _literal(v) -> str:
+    return ", ".join(map(_literal, v)) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else \
+        repr(v) if isinstance(v, str) else str(v)
+
+
+def r1_as_declared(mapping: MappingConfig, match: list[str], filters=()) -> dict:
+    """R1's mapping (mapping.contact_fields), match rules and filters as a two-way declaration of Account ↔
+    Contacts."""
+    where = " AND ".join(WHERE[f.op].format(f=f.field, v=_literal(f.value)) for f in filters)
     fields = {}
     for f in mapping.contact_fields:
         chain = [f"map({f.value_map})"] if f.value_map else []
@@ -35,7 +47,8 @@ def r1_as_declared(mapping: MappingConfig, match: list[str]) -> dict:
             chain.append("phone({BillingCountry})" if f.transform == "phone" else f.transform)
         fields[f.xero] = {"from": f.sf, "owner": f.owner, **({"transform": chain} if chain else {}),
                           **({"default": f.default} if f.default is not None else {})}
-    return {"from": {"salesforce": "Account"}, "to": {"xero": "Contacts"}, "sync": "two_way",
+    return {"from": {"salesforce": "Account", **({"where": where} if where else {})}, "to": {"xero": "Contacts"},
+            "sync": "two_way",
             "match": [MATCH.get(rule, rule) for rule in match], "fields": fields,
             "write_back": {"Xero_Contact_Id__c": "ContactID"}}
 
@@ -59,8 +72,8 @@ def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
 
 def both(world, cfg: dict | None = None) -> tuple[dict, dict]:
     """(R1/R5's changes, the engine's changes of their mapping declared) on this staging."""
-    code_cfg = parse_config({**(cfg or {}), "recipes": {"R4": {"enabled": False}}})
-    declared = r1_as_declared(code_cfg.mapping, code_cfg.recipes.R1.match)
+    code_cfg = parse_config({**(cfg or {}), "recipes": {**(cfg or {}).get("recipes", {}), "R4": {"enabled": False}}})
+    declared = r1_as_declared(code_cfg.mapping, code_cfg.recipes.R1.match, code_cfg.recipes.R1.filters)
     engine_cfg = parse_config({**(cfg or {}), "recipes": {CODE: declared}})
     with world.db.engine.connect() as conn:
         code = build_plan(conn, code_cfg, families=("contacts",)).rows
@@ -218,4 +231,17 @@ def test_defaults_case_transforms_and_salesforce_holding_our_write_plan_the_same
     assert code[("xero_to_sf", "update", x1, a1)]["fields"] == {"Name": "Written By Us"}
     created = code[("sf_to_xero", "create", new, None)]["fields"]
     assert (created["AccountNumber"], created["Phones.MOBILE"]) == ("NONE", "+447911123457")
+    assert engine == code
+
+
+def test_r1s_filters_as_where_plan_the_same(world):
+    cfg = {"recipes": {"R1": {"filters": [{"field": "Type", "op": "in", "value": ["Customer", "Partner"]}]}}}
+    keep = world.sf("Account", Name="Customer Co", Type="Customer")
+    world.sf("Account", Name="Prospect Co", Type="Prospect")
+    world.sf("Account", Name="Untyped Co")
+    x = gb_contact(world, name="Partner Co")
+    partner = gb_account(world, name="Partner Co", Type="Partner", Xero_Contact_Id__c=x)
+    _linked(world, partner, x)
+    code, engine = both(world, cfg)
+    assert {k[2] for k in code if k[0] == "sf_to_xero"} == {keep, partner}
     assert engine == code
