@@ -160,6 +160,25 @@ def test_transforms(text, values, expected):
     assert out.tolist() == expected
 
 
+@pytest.mark.parametrize("texts, values, expected", [
+    (["phone(GB)"], ["+44 20 7946 0000"], ["+442079460000"]),               # in the form the field gives
+    (["email"], [" Ann@Example.COM "], ["ann@example.com"]),
+    (["map(tiers)", "upper"], ["gold"], ["Gold Partner"]),                  # the value map the other way
+    (["country"], ["United Kingdom"], ["United Kingdom"]),                  # a country as Xero spells it
+    (["truncate(3)"], ["Longer"], ["Longer"]),                              # Xero's value is Xero's
+    ([], [" plain "], ["plain"]),
+])
+def test_a_value_brought_back_from_xero(texts, values, expected):
+    back = transforms.back(texts, value_maps={"tiers": {"Gold Partner": "GOLD"}})
+    assert back(pd.Series(values, dtype="object")).tolist() == expected
+
+
+def test_phones_compare_by_their_digits_and_nothing_else_does():
+    key = transforms.same_key(["map(m)", "phone(GB)"])
+    assert key(pd.Series(["555-0100", "555 0100"], dtype="object")).nunique() == 1
+    assert transforms.same_key(["email", "upper"]) is None
+
+
 def test_templates_constants_defaults_and_nesting():
     idx = pd.RangeIndex(3)
     cols = {"Name": pd.Series(["Acme", "Beta", None]), "BillingCity": pd.Series(["Leeds", None, None])}
