@@ -35,9 +35,9 @@ def _literal(v) -> str:
         repr(v) if isinstance(v, str) else str(v)
 
 
-def r1_as_declared(mapping: MappingConfig, match: list[str], filters=()) -> dict:
-    """R1's mapping (mapping.contact_fields), match rules and filters as a two-way declaration of Account ↔
-    Contacts."""
+def r1_as_declared(mapping: MappingConfig, match: list[str], filters=(), deleted_in_salesforce: str = "ignore") -> dict:
+    """R1's mapping (mapping.contact_fields), match rules, filters and policy for a deleted Account as a two-way
+    declaration of Account ↔ Contacts."""
     where = " AND ".join(WHERE[f.op].format(f=f.field, v=_literal(f.value)) for f in filters)
     fields = {}
     for f in mapping.contact_fields:
@@ -50,7 +50,7 @@ def r1_as_declared(mapping: MappingConfig, match: list[str], filters=()) -> dict
     return {"from": {"salesforce": "Account", **({"where": where} if where else {})}, "to": {"xero": "Contacts"},
             "sync": "two_way",
             "match": [MATCH.get(rule, rule) for rule in match], "fields": fields,
-            "write_back": {"Xero_Contact_Id__c": "ContactID"}}
+            "write_back": {"Xero_Contact_Id__c": "ContactID"}, "deletes": deleted_in_salesforce}
 
 
 def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
@@ -73,7 +73,8 @@ def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
 def both(world, cfg: dict | None = None) -> tuple[dict, dict]:
     """(R1/R5's changes, the engine's changes of their mapping declared) on this staging."""
     code_cfg = parse_config({**(cfg or {}), "recipes": {**(cfg or {}).get("recipes", {}), "R4": {"enabled": False}}})
-    declared = r1_as_declared(code_cfg.mapping, code_cfg.recipes.R1.match, code_cfg.recipes.R1.filters)
+    r1 = code_cfg.recipes.R1
+    declared = r1_as_declared(code_cfg.mapping, r1.match, r1.filters, r1.deletes.policy("R1", "salesforce", posted=False))
     engine_cfg = parse_config({**(cfg or {}), "recipes": {CODE: declared}})
     with world.db.engine.connect() as conn:
         code = build_plan(conn, code_cfg, families=("contacts",)).rows
@@ -244,4 +245,19 @@ def test_r1s_filters_as_where_plan_the_same(world):
     _linked(world, partner, x)
     code, engine = both(world, cfg)
     assert {k[2] for k in code if k[0] == "sf_to_xero"} == {keep, partner}
+    assert engine == code
+
+
+def test_a_deleted_accounts_contact_is_archived_or_held_the_same(world):
+    cfg = {"recipes": {"R1": {"deletes": {"salesforce": "archive"}}}}
+    pairs = []
+    for name, balance in (("Gone Co", 0.0), ("Owing Co", 250.0)):
+        x = gb_contact(world, name=name, Balances={"AccountsReceivable": {"Outstanding": balance, "Overdue": 0.0}})
+        a = gb_account(world, name=name, Xero_Contact_Id__c=x, deleted=True)
+        _linked(world, a, x)
+        pairs.append((a, x))
+    code, engine = both(world, cfg)
+    (gone, gx), (owing, ox) = pairs
+    assert ("sf_to_xero", "delete", gone, gx) in code, "archived"
+    assert ("sf_to_xero", "held", owing, ox) in code, "a Contact with a balance waits for approval"
     assert engine == code
