@@ -3,7 +3,8 @@
 The staging database is generated directly (no emulator: reconciliation never calls an API) with a
 realistic mix: 90% linked and in sync, 5% linked with changes on one side or the other, 3% new
 Accounts, 2% ambiguous (an email shared by two Xero Contacts). Timed: building the R1/R4/R5 plan
-from staging and storing it in `sync_plan`. Floor, timed in the same run: the plain SQL join of
+from staging and storing it in `sync_plan` (with `--engine`: the declared-recipe engine's plan of R1's
+settings written as a declaration, on R1's links: what moving R1 onto the engine must keep within 20%). Floor, timed in the same run: the plain SQL join of
 the two tables on the link key, fetched to the client the same way (load.frame).
 With a PostgreSQL URL the bench creates its own database on that server and drops it afterwards.
 """
@@ -24,7 +25,7 @@ from ..extract.rows import COLUMN_TYPES
 from ..recipes import R1, R4, R5
 from ..settings import engine_for
 from ..staging.migrations import migrate
-from ..staging.schema import column_name
+from ..staging.schema import column_name, sync_link
 from ..staging.tables import ensure_object_table
 from .harness import bench_database, peak_rss_mb
 
@@ -188,17 +189,42 @@ def generate_elsewhere(url: str, size: int) -> dict[str, int]:
     return counts
 
 
-def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
-    from ..reconcile import load
-    from ..reconcile.build import build_plan
-    from ..staging.state.plans import write_plan
+def _planner(engine_mode: bool):
+    """(plan builder over a connection, the recipes it stores): R1/R4/R5's code planner, or with
+    `engine_mode` the declared-recipe engine planning R1's settings written as a declaration
+    (config/r1_declared.py), on R1's links."""
+    from ..config import parse_config
+    from ..config.r1_declared import CODE, r1_as_declared
+    from ..reconcile.build import build_declared, build_plan
 
     cfg = SfxeroConfig()
+    if not engine_mode:
+        return (lambda conn: build_plan(conn, cfg, families=("contacts",))), (R1, R4, R5)
+    declared = parse_config({"recipes": {CODE: r1_as_declared(cfg.mapping, cfg.recipes.R1)}})
+    return (lambda conn: build_declared(conn, declared, CODE)), (CODE,)
+
+
+def _copy_links(engine: sa.Engine, to: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sync_link.insert().from_select(
+            ["recipe", "sf_id", "xero_id", "created_at", "updated_at", "tenant_id"],
+            sa.select(sa.literal(to), sync_link.c.sf_id, sync_link.c.xero_id, sync_link.c.created_at,
+                      sync_link.c.updated_at, sync_link.c.tenant_id).where(sync_link.c.recipe == R1)))
+
+
+def run_reconcile_bench(size: int, staging_url: str | None, engine_mode: bool = False) -> dict:
+    from ..config.r1_declared import CODE
+    from ..reconcile import load
+    from ..staging.state.plans import write_plan
+
+    build, recipes = _planner(engine_mode)
     with bench_database(staging_url) as url:
         engine = engine_for(url)
         try:
             t0 = time.perf_counter()
             counts = generate_elsewhere(url, size)
+            if engine_mode:
+                _copy_links(engine, CODE)
             setup_s = time.perf_counter() - t0
             with engine.connect() as conn:
                 t0 = time.perf_counter()
@@ -209,23 +235,24 @@ def run_reconcile_bench(size: int, staging_url: str | None) -> dict:
                 del joined
             t0 = time.perf_counter()
             with engine.begin() as conn:
-                plan = build_plan(conn, cfg, families=("contacts",))
+                plan = build(conn)
                 build_s = time.perf_counter() - t0
-                written = write_plan(conn, plan.rows, recipes=(R1, R4, R5))
+                written = write_plan(conn, plan.rows, recipes=recipes)
             seconds = time.perf_counter() - t0
             summary, first_ids, plan_rows = plan.summary, plan.plan_ids, len(plan.rows)
-            matching = plan.stats.get("contacts", {})
+            matching = plan.stats.get(CODE if engine_mode else "contacts", {})
             del plan  # the rerun below must not hold two plans in memory at once
             # A second run over unchanged staging must produce the identical plan (and write nothing).
             t1 = time.perf_counter()
             with engine.begin() as conn:
-                again = build_plan(conn, cfg, families=("contacts",))
-                rewritten = write_plan(conn, again.rows, recipes=(R1, R4, R5))
+                again = build(conn)
+                rewritten = write_plan(conn, again.rows, recipes=recipes)
             rerun_s = time.perf_counter() - t1
         finally:
             engine.dispose()
     return {
-        "bench": "reconcile", "records": size, "seconds": round(seconds, 3),
+        "bench": "reconcile", "records": size, "planner": "engine" if engine_mode else "code",
+        "seconds": round(seconds, 3),
         "api_calls": {"salesforce": 0, "xero": 0},
         "floor_seconds": round(floor_s, 3), "ratio_to_floor": round(seconds / floor_s, 2) if floor_s else None,
         "peak_rss_mb": round(peak_rss_mb(), 1),

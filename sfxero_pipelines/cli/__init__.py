@@ -223,13 +223,17 @@ def replay(record_ids: tuple[str, ...]) -> None:
               help="latency only: seconds the changes are spread over at random (default 300).")
 @click.option("--idle-minutes", default=None, type=float,
               help="latency only: minutes without a change whose API calls are scaled to an hour (default 10).")
+@click.option("--engine", "engine_mode", is_flag=True,
+              help="reconcile only: plan R1's settings written as a declaration on the declared-recipe engine "
+                   "instead of R1's code (docs/architecture.md §5.3).")
 def bench(which: str, size: int, staging_url: str | None, as_json: bool, cycles: int | None,
-          tenants: int | None, changes: int | None, duration: float | None, idle_minutes: float | None) -> None:
+          tenants: int | None, changes: int | None, duration: float | None, idle_minutes: float | None,
+          engine_mode: bool) -> None:
     """Measure a stage against its floor (docs/architecture.md §9)."""
     from .bench_cmd import run_bench
 
     sys.exit(run_bench(which, size=size, staging_url=staging_url, as_json=as_json, cycles=cycles, tenants=tenants,
-                       changes=changes, duration=duration, idle_minutes=idle_minutes))
+                       changes=changes, duration=duration, idle_minutes=idle_minutes, engine_mode=engine_mode))
 
 
 @cli.command()

@@ -29,7 +29,7 @@ LATENCY_SIZE = 60
 
 def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, cycles: int | None = None,
               tenants: int | None = None, changes: int | None = None, duration: float | None = None,
-              idle_minutes: float | None = None) -> int:
+              idle_minutes: float | None = None, engine_mode: bool = False) -> int:
     from ..bench.harness import emit
 
     if size < 1:
@@ -38,6 +38,8 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, 
         raise ConfigError("--cycles", "applies to `bench soak` only")
     if tenants is not None and which != "scale":
         raise ConfigError("--tenants", "applies to `bench scale` only")
+    if engine_mode and which != "reconcile":
+        raise ConfigError("--engine", "applies to `bench reconcile` only")
     if cycles is not None and cycles < 1:
         raise ConfigError("--cycles", "must be at least 1")
     for flag, value in (("--changes", changes), ("--duration", duration), ("--idle-minutes", idle_minutes)):
@@ -55,7 +57,7 @@ def run_bench(which: str, *, size: int, staging_url: str | None, as_json: bool, 
         raise NotAvailableYet(f"bench {which}")
     module, entry = BENCH_RUNNERS[which]
     runner = getattr(import_module(f"..bench.{module}", __package__), entry)
-    extra = {"headless": _headless_cycle()} if which == "e2e" else {}
+    extra = {"headless": _headless_cycle()} if which == "e2e" else {"engine_mode": True} if engine_mode else {}
     if which == "soak":
         # A soak cycle reads the sandbox back whole: the default --size of the other benches is too big.
         size = SOAK_SIZE if size == 10_000 else size

@@ -90,6 +90,28 @@ def test_bench_extract_stays_within_the_call_bounds_on_both_backends(tmp_path, s
         assert (s_ - half) / (f_ + half) - half <= figures["ratio_to_floor"] <= (s_ + half) / (f_ - half) + half
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_bench_reconcile_plans_the_same_on_the_engine_as_r1s_code(tmp_path, scratch, backend, request):
+    """`bench reconcile --engine` plans R1's settings written as a declaration (config/r1_declared.py): the
+    same creates, skips and conflicts as R1, and as many updates as R1's and R5's together (one recipe
+    plans both directions), each plan the same again over unchanged staging."""
+    staging = ["--staging", request.getfixturevalue("pg_url")] if backend == "postgresql" else []
+    code = bench(tmp_path, scratch, "reconcile", "--size", "2000", *staging)
+    engine = bench(tmp_path, scratch, "reconcile", "--size", "2000", "--engine", *staging)
+    assert (code["planner"], engine["planner"]) == ("code", "engine") and code["backend"] == backend
+    assert code["rerun_identical"] and engine["rerun_identical"]
+    r1, r5, declared = code["plan"]["R1"], code["plan"]["R5"], engine["plan"]["R1DECL"]
+    assert r1 == {"create": 60, "update": 50, "delete": 0, "skip": 1850, "conflict": 40, "held": 0}
+    assert declared == {**r1, "update": r1["update"] + r5["update"]}
+
+
+def test_engine_is_refused_in_one_line_for_another_bench():
+    from ..test_cli import sfxero
+
+    other = sfxero("bench", "push", "--engine")
+    assert other.returncode == 2 and other.stderr.strip() == "sfxero: --engine: applies to `bench reconcile` only"
+
+
 def test_bench_push_stays_within_the_call_bounds(tmp_path, scratch):
     out = bench(tmp_path, scratch, "push", "--size", "100")
     assert out["bench"] == "push"

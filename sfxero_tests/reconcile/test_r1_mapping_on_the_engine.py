@@ -1,7 +1,7 @@
 """The declared-recipe engine plans R1's and R5's mapping, declared, to the same changes as their code
 planner (reconcile/contacts.py): what moving R1 and R5 onto the engine needs first (docs/architecture.md
 §5.3). Each world is planned twice on the same staging, on SQLite and PostgreSQL: by R1/R5, and by the
-engine from `r1_as_declared` (the mapping in sfxero.yaml written as a two-way declaration). Compared:
+engine from `config/r1_declared.r1_as_declared` (R1's settings written as a two-way declaration). Compared:
 each row's direction, action, source and target, the fields it changes (new values) and what it sends;
 not the wording of rules and reasons, which the move keeps from the code planner."""
 
@@ -13,44 +13,11 @@ import json
 import pandas as pd
 
 from sfxero_pipelines.config import parse_config
-from sfxero_pipelines.config.mapping import MappingConfig
+from sfxero_pipelines.config.r1_declared import CODE, r1_as_declared
 from sfxero_pipelines.reconcile.build import build_declared, build_plan
 
 from .conftest import T0
 from .test_contacts_plan import gb_account, gb_contact
-
-CODE = "R1DECL"
-#: R1's match rules, as declared match rules.
-MATCH = {"contact_number": {"ContactNumber": "Id"}, "email": {"email": {"EmailAddress": "Contact.Email"}},
-         "name": {"name": {"Name": "Name"}}}
-
-
-#: R1's filter operators as `where:` conditions (`ne`/`not_in` keep an empty field, `!=` does not: not used).
-WHERE = {"eq": "{f} = {v}", "in": "{f} IN ({v})", "gte": "{f} >= {v}", "lte": "{f} <= {v}", "is_null": "{f} = null",
-         "not_null": "{f} != null"}
-
-
-def _literal(v) -> str:
-    return ", ".join(map(_literal, v)) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else \
-        repr(v) if isinstance(v, str) else str(v)
-
-
-def r1_as_declared(mapping: MappingConfig, match: list[str], filters=(), deleted_in_salesforce: str = "ignore") -> dict:
-    """R1's mapping (mapping.contact_fields), match rules, filters and policy for a deleted Account as a two-way
-    declaration of Account ↔ Contacts."""
-    where = " AND ".join(WHERE[f.op].format(f=f.field, v=_literal(f.value)) for f in filters)
-    fields = {}
-    for f in mapping.contact_fields:
-        chain = [f"map({f.value_map})"] if f.value_map else []
-        if f.transform != "text":
-            # R1 reads an Account's phone in its own country.
-            chain.append("phone({BillingCountry})" if f.transform == "phone" else f.transform)
-        fields[f.xero] = {"from": f.sf, "owner": f.owner, **({"transform": chain} if chain else {}),
-                          **({"default": f.default} if f.default is not None else {})}
-    return {"from": {"salesforce": "Account", **({"where": where} if where else {})}, "to": {"xero": "Contacts"},
-            "sync": "two_way",
-            "match": [MATCH.get(rule, rule) for rule in match], "fields": fields,
-            "write_back": {"Xero_Contact_Id__c": "ContactID"}, "deletes": deleted_in_salesforce}
 
 
 def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
@@ -73,8 +40,7 @@ def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
 def both(world, cfg: dict | None = None) -> tuple[dict, dict]:
     """(R1/R5's changes, the engine's changes of their mapping declared) on this staging."""
     code_cfg = parse_config({**(cfg or {}), "recipes": {**(cfg or {}).get("recipes", {}), "R4": {"enabled": False}}})
-    r1 = code_cfg.recipes.R1
-    declared = r1_as_declared(code_cfg.mapping, r1.match, r1.filters, r1.deletes.policy("R1", "salesforce", posted=False))
+    declared = r1_as_declared(code_cfg.mapping, code_cfg.recipes.R1)
     engine_cfg = parse_config({**(cfg or {}), "recipes": {CODE: declared}})
     with world.db.engine.connect() as conn:
         code = build_plan(conn, code_cfg, families=("contacts",)).rows

@@ -1,0 +1,48 @@
+"""R1's settings written as a declaration for the declared-recipe engine (docs/architecture.md §5.3):
+`mapping.contact_fields`, `recipes.R1`'s match rules, filters and policy for a deleted Account, as one
+two-way recipe of Account ↔ Xero Contacts. It is what moving R1 and R5 onto the engine plans from; today
+`sfxero bench reconcile --engine` plans it at scale beside R1's code, and
+`sfxero_tests/reconcile/test_r1_mapping_on_the_engine.py` holds its changes equal to R1's and R5's.
+"""
+
+from __future__ import annotations
+
+from ..recipes import R1
+from .mapping import MappingConfig
+
+#: The code the declaration is planned under (its links are R1's, copied).
+CODE = "R1DECL"
+#: R1's match rules after `link`, as declared match rules.
+MATCH = {"contact_number": {"ContactNumber": "Id"}, "email": {"email": {"EmailAddress": "Contact.Email"}},
+         "name": {"name": {"Name": "Name"}}}
+#: R1's filter operators as `where:` conditions. `ne` and `not_in` keep an Account whose field is empty,
+#: which `!=` does not: they have no translation yet.
+WHERE = {"eq": "{f} = {v}", "in": "{f} IN ({v})", "gte": "{f} >= {v}", "lte": "{f} <= {v}", "is_null": "{f} = null",
+         "not_null": "{f} != null"}
+
+
+def _literal(v) -> str:
+    if isinstance(v, list):
+        return ", ".join(map(_literal, v))
+    return str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, str) else str(v)
+
+
+def r1_as_declared(mapping: MappingConfig, r1) -> dict:
+    """The declaration of R1's mapping and `recipes.R1` (a `ContactRecipe`), as sfxero.yaml would hold it."""
+    unwritable = [f"{f.field} {f.op}" for f in r1.filters if f.op not in WHERE]
+    if unwritable:
+        raise ValueError(f"{R1}'s filters {', '.join(unwritable)} have no where: translation")
+    where = " AND ".join(WHERE[f.op].format(f=f.field, v=_literal(f.value)) for f in r1.filters)
+    fields = {}
+    for f in mapping.contact_fields:
+        chain = [f"map({f.value_map})"] if f.value_map else []
+        if f.transform != "text":
+            # R1 reads an Account's phone in its own country.
+            chain.append("phone({BillingCountry})" if f.transform == "phone" else f.transform)
+        fields[f.xero] = {"from": f.sf, "owner": f.owner, **({"transform": chain} if chain else {}),
+                          **({"default": f.default} if f.default is not None else {})}
+    return {"from": {"salesforce": "Account", **({"where": where} if where else {})}, "to": {"xero": "Contacts"},
+            "sync": "two_way", "match": [MATCH.get(rule, rule) for rule in r1.match], "fields": fields,
+            # R1 sends the Account Id as ContactNumber on a create (its first key pair), and never updates it.
+            "write_back": {"Xero_Contact_Id__c": "ContactID"},
+            "deletes": r1.deletes.policy(R1, "salesforce", posted=False)}
