@@ -21,14 +21,15 @@ from .test_contacts_plan import gb_account, gb_contact
 
 
 def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
-    """(direction, action, source, target) → {fields: {field: new}, payload, candidates} of each row; a pair's
-    Salesforce writes (R1's ContactID write-back, R5's fields) taken together, as one declaration plans them."""
+    """(direction, action, source, target) → {fields: {field: (old, new)}, payload, candidates} of each row; a
+    pair's Salesforce writes (R1's ContactID write-back, R5's fields) taken together, as one declaration plans
+    them."""
     out: dict[tuple, dict] = {}
     for r in rows.to_dict("records"):
         d = json.loads(r["diff"]) if isinstance(r["diff"], str) else (r["diff"] or {})
         key = (r["direction"], r["action"], r["source_id"], r["target_id"])
         got = out.setdefault(key, {"fields": {}, "payload": {}, "candidates": None})
-        got["fields"].update({f: c["new"] for f, c in d.get("fields", {}).items()})
+        got["fields"].update({f: (c["old"], c["new"]) for f, c in d.get("fields", {}).items()})
         for obj, values in (d.get("payload") or {}).items() if r["direction"] == "xero_to_sf" else ():
             got["payload"].setdefault(obj, {}).update(values)
         if r["direction"] == "sf_to_xero":
@@ -112,8 +113,9 @@ def test_last_writer_and_value_maps_plan_the_same(world):
         _linked(world, a, x)
     code, engine = both(world, cfg)
     back = code[("xero_to_sf", "update", x1, a1)]
-    assert back["fields"] == {"AccountNumber": "Gold Partner"}, "Xero's GOLD is written in Salesforce's words"
-    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Name": "New Two", "Phone": "+442011112222"}
+    assert back["fields"] == {"AccountNumber": ("Silver", "Gold Partner")}, "Xero's GOLD in Salesforce's words"
+    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Name": ("Old Two", "New Two"),
+                                                                 "Phone": ("+44 20 7946 0000", "+442011112222")}
     assert engine == code
 
 
@@ -150,7 +152,7 @@ def test_an_address_part_salesforce_owns_is_sent_with_the_parts_xero_keeps(world
     code, engine = both(world, cfg)
     [address] = code[("sf_to_xero", "update", a, x)]["payload"]["Addresses"]
     assert (address["City"], address["PostalCode"]) == ("Leeds", "EC1 1AA")
-    assert code[("xero_to_sf", "update", x, a)]["fields"] == {"BillingPostalCode": "EC1 1AA"}
+    assert code[("xero_to_sf", "update", x, a)]["fields"] == {"BillingPostalCode": ("LS1 1AA", "EC1 1AA")}
     assert engine == code
 
 
@@ -194,10 +196,11 @@ def test_defaults_case_transforms_and_salesforce_holding_our_write_plan_the_same
     new = gb_account(world, name="Fresh Co", email=None, AccountNumber=None, Phone="07911 123457")
     code, engine = both(world, cfg)
     assert ("sf_to_xero", "skip", a2, x2) in code, "ab-1 and AB-1 are one value under upper"
-    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Phone": "+447911123456"}
-    assert code[("xero_to_sf", "update", x1, a1)]["fields"] == {"Name": "Written By Us"}
+    # Brought back in E.164, the row showing the value Salesforce holds as old.
+    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Phone": ("+44 7911 654321", "+447911123456")}
+    assert code[("xero_to_sf", "update", x1, a1)]["fields"] == {"Name": ("Older Edit", "Written By Us")}
     created = code[("sf_to_xero", "create", new, None)]["fields"]
-    assert (created["AccountNumber"], created["Phones.MOBILE"]) == ("NONE", "+447911123457")
+    assert (created["AccountNumber"], created["Phones.MOBILE"]) == ((None, "NONE"), (None, "+447911123457"))
     assert engine == code
 
 
