@@ -25,7 +25,8 @@ from ..extract.rows import COLUMN_TYPES
 from ..recipes import R1, R4, R5
 from ..settings import engine_for
 from ..staging.migrations import migrate
-from ..staging.schema import column_name, sync_link
+from ..staging.schema import column_name
+from ..staging.state import links
 from ..staging.tables import ensure_object_table
 from .harness import bench_database, peak_rss_mb
 
@@ -204,14 +205,6 @@ def _planner(engine_mode: bool):
     return (lambda conn: build_declared(conn, declared, CODE)), (CODE,)
 
 
-def _copy_links(engine: sa.Engine, to: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(sync_link.insert().from_select(
-            ["recipe", "sf_id", "xero_id", "created_at", "updated_at", "tenant_id"],
-            sa.select(sa.literal(to), sync_link.c.sf_id, sync_link.c.xero_id, sync_link.c.created_at,
-                      sync_link.c.updated_at, sync_link.c.tenant_id).where(sync_link.c.recipe == R1)))
-
-
 def run_reconcile_bench(size: int, staging_url: str | None, engine_mode: bool = False) -> dict:
     from ..config.r1_declared import CODE
     from ..reconcile import load
@@ -224,7 +217,8 @@ def run_reconcile_bench(size: int, staging_url: str | None, engine_mode: bool = 
             t0 = time.perf_counter()
             counts = generate_elsewhere(url, size)
             if engine_mode:
-                _copy_links(engine, CODE)
+                with engine.begin() as conn:
+                    links.copy_links(conn, R1, CODE)
             setup_s = time.perf_counter() - t0
             with engine.connect() as conn:
                 t0 = time.perf_counter()

@@ -58,6 +58,15 @@ def links_of(conn: sa.Connection, recipe: str, tenant_id: str | None = None) -> 
     return dict(conn.execute(query).fetchall())
 
 
+def copy_links(conn: sa.Connection, from_recipe: str, to_recipe: str) -> None:
+    """Every link of `from_recipe` recorded again under `to_recipe` (`sfxero bench reconcile --engine`
+    plans R1's settings as a declaration of its own code, on R1's links)."""
+    columns = ["recipe", "sf_id", "xero_id", "created_at", "updated_at", "tenant_id"]
+    conn.execute(sync_link.insert().from_select(columns, sa.select(
+        sa.literal(to_recipe), sync_link.c.sf_id, sync_link.c.xero_id, sync_link.c.created_at, sync_link.c.updated_at,
+        sync_link.c.tenant_id).where(sync_link.c.recipe == from_recipe)))
+
+
 def tenants_of_links(conn: sa.Connection, recipe: str) -> dict[str, str]:
     """Salesforce id -> the Xero organisation its link of `recipe` is in."""
     return dict(conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.tenant_id).where(sync_link.c.recipe == recipe))
