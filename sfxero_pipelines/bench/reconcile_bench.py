@@ -4,8 +4,9 @@ The staging database is generated directly (no emulator: reconciliation never ca
 realistic mix: 90% linked and in sync, 5% linked with changes on one side or the other, 3% new
 Accounts, 2% ambiguous (an email shared by two Xero Contacts). Timed: building the R1/R4/R5 plan
 from staging and storing it in `sync_plan` (with `--engine`: the declared-recipe engine's plan of R1's
-settings written as a declaration, on R1's links: what moving R1 onto the engine must keep within 20%). Floor, timed in the same run: the plain SQL join of
-the two tables on the link key, fetched to the client the same way (load.frame).
+settings written as a declaration, on R1's links: what moving R1 onto the engine must keep within 20%).
+Floor, timed in the same run: the plain SQL join of the two tables on the link key, fetched to the
+client the same way (load.frame).
 With a PostgreSQL URL the bench creates its own database on that server and drops it afterwards.
 """
 
