@@ -631,6 +631,7 @@ def _routed(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe
     held = {}
     for i, a in zip(src.id, accounts):
         if a in routed.held:
+            # Assigned to `why`: sfxero_tests/reconcile/test_hold_sentences.py finds every hold reason so.
             why = f"Account {a} held at reconcile: {routed.held[a]}"
             held[i] = why
     return keep, held
@@ -709,14 +710,16 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                 **({"pc_id": PRIMARY_CONTACT_ID} if reads_contact else {})}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
     idx = src.set_index("id")
+    source_field = _Resolver(conn, sobject, src, f"recipes.{name}")
+    flows_back = [fp.to_source is not None and r.sync == "two_way" for fp in fps]
     for i, fp in enumerate(fps):
         # A field mapped from its raw value is compared from it (`FieldPlan.raw`): only differing pairs are mapped.
         idx[f"v{i}"] = (fp.values if fp.raw is None else fp.raw).to_numpy()
         src_cols[f"s_{i}"] = f"v{i}"
         x_cols[f"x_{i}"] = f"x:{fp.name}"
-        if fp.to_source is not None and r.sync == "two_way" and fp.raw is None:
+        if flows_back[i] and fp.raw is None:
             # The value as Salesforce holds it: what a change brought back shows as `old`.
-            idx[f"so{i}"] = _Resolver(conn, sobject, src, f"recipes.{name}")(fp.source_field).to_numpy()
+            idx[f"so{i}"] = source_field(fp.source_field).to_numpy()
             src_cols[f"so_{i}"] = f"so{i}"
     for j, (sf_field, path) in enumerate(sorted(r.write_back.items())):
         src_cols[f"sb_{j}"] = _col(sf_field)
@@ -733,8 +736,6 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
 
     # -- compare
-    source_field = _Resolver(conn, sobject, src, f"recipes.{name}")
-
     @functools.cache
     def paired(f: str) -> pd.Series:
         """A field of each compared pair's source record (a transform's argument), aligned with `ok`."""
@@ -743,14 +744,13 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     rules = []
     for i, fp in enumerate(fps):
         ok[f"x_{i}"] = ok[f"x_{i}"].astype("object")
-        back = fp.to_source is not None and r.sync == "two_way"
         rules.append(FieldRule(key=fp.name, sf_field=fp.source_field or fp.name, s_col=f"s_{i}", x_col=f"x_{i}",
                                to_xero=(lambda s: s) if fp.raw is None else (lambda s, fp=fp: fp.mapped(s, paired)),
                                compare=lambda s, fp=fp: fp.compare(s, paired),
-                               to_sf=(lambda s, fp=fp: fp.to_source(s, paired)) if back else normalize.v_text,
+                               to_sf=(lambda s, fp=fp: fp.to_source(s, paired)) if flows_back[i] else normalize.v_text,
                                owner=fp.owner if r.sync == "two_way" else "salesforce", label=fp.label,
                                same_key=fp.same_key,
-                               s_old=f"so_{i}" if back and fp.raw is None else None))
+                               s_old=f"so_{i}" if flows_back[i] and fp.raw is None else None))
     entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero"),
                                   written_sf=load.last_written(conn, "salesforce"))
     fwd = changes_by_row(entries, direction="sf_to_xero")
@@ -768,22 +768,21 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     parts = []
     sf_ids, x_ids = ok.sf_id.tolist(), ok.xero_id.tolist()
     matches, new_link = ok["match"].tolist(), ok.link.tolist()
-    changed_rows = sorted(fwd)
     whole_of = {fp.name: w for fp in fps if (w := _sent_whole(coll, fp.name))}
-
-    @functools.cache
-    def value_of(i: int) -> dict[int, object]:
-        """Pair row → field i's value to write, for the rows with changes to Xero."""
-        column = ok[f"s_{i}"].iloc[changed_rows]
-        return dict(zip(changed_rows, column if fps[i].raw is None else fps[i].mapped(column, paired)))
+    key_of = {}  # pair row → the lookup key's value, sent with an update (the rows with changes to Xero)
+    if lookup_by in by_name:
+        i = next(i for i, fp in enumerate(fps) if fp.name == lookup_by)
+        rows = sorted(fwd)
+        changed = ok[f"s_{i}"].iloc[rows]
+        key_of = dict(zip(rows, changed if fps[i].raw is None else fps[i].mapped(changed, paired)))
 
     upd_rows, upd_diffs, skip_rows, skip_diffs = [], [], [], []
     for row in range(len(ok)):
         changed = fwd.get(row)
         if changed:
             flat = {k: v["new"] for k, v in changed.items()}
-            if lookup_by in by_name:
-                flat.setdefault(lookup_by, _plain(value_of([fp.name for fp in fps].index(lookup_by))[row]))
+            if row in key_of:
+                flat.setdefault(lookup_by, _plain(key_of[row]))
             sent_whole = {whole_of[k] for k in flat if k in whole_of}
             for i, fp in enumerate(fps):
                 if whole_of.get(fp.name) in sent_whole and fp.name not in flat:

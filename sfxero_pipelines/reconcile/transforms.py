@@ -207,7 +207,7 @@ def same_key(texts: list[str]) -> Callable[[Column], Column] | None:
     """What values of a field with these transforms compare by, when not themselves: a phone's digits (a
     number phonenumbers cannot read is kept as given, so "555-0100" and "555 0100" are one number), as
     R1 compares them (`fields.same_key`)."""
-    return next((fields.same_key(name) for name, _ in map(parse_transform, texts) if fields.same_key(name)), None)
+    return next(filter(None, (fields.same_key(name) for name, _ in map(parse_transform, texts))), None)
 
 
 def template(text: str, columns: dict[str, Column], index) -> Column:

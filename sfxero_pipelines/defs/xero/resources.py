@@ -102,7 +102,7 @@ class XeroResource(dg.ConfigurableResource):
             identity_url=identity_url, token_provider=provider,
             client_id=client_id, client_secret=client_secret, tenant_id=tenant_id,
             ca_bundle=ca_bundle, timeout_s=self.timeout_s, max_retries=self.max_retries,
-            per_minute_limit=int(per_minute), concurrent_limit=self.concurrent_limit,
+            per_minute_limit=per_minute, concurrent_limit=self.concurrent_limit,
             day_budget_stop_share=self.day_budget_stop_share, day_limit=self.day_limit,
             limit_window_s=self.limit_window_s, refresh_token=None if provider else refresh_token,
             backoff_initial_s=self.backoff_initial_s, pacing_url=env_value(self.pacing_url),
