@@ -194,16 +194,16 @@ def generate_elsewhere(url: str, size: int) -> dict[str, int]:
 def _planner(engine_mode: bool):
     """(plan builder over a connection, the recipes it stores): R1/R4/R5's code planner, or with
     `engine_mode` the declared-recipe engine planning R1's settings written as a declaration
-    (config/r1_declared.py), on R1's links."""
+    (config/r1_declared.py), on R1's links, in R1's and R5's words (so their plan ids compare)."""
     from ..config import parse_config
-    from ..config.r1_declared import CODE, r1_as_declared
+    from ..config.r1_declared import CODE, r1_as_declared, r1_wording
     from ..reconcile.build import build_declared, build_plan
 
     cfg = SfxeroConfig()
     if not engine_mode:
         return (lambda conn: build_plan(conn, cfg, families=("contacts",))), (R1, R4, R5)
     declared = parse_config({"recipes": {CODE: r1_as_declared(cfg.mapping, cfg.recipes.R1)}})
-    return (lambda conn: build_declared(conn, declared, CODE)), (CODE,)
+    return (lambda conn: build_declared(conn, declared, CODE, wording=r1_wording(cfg.mapping))), (R1, R5)
 
 
 def run_reconcile_bench(size: int, staging_url: str | None, engine_mode: bool = False) -> dict:
@@ -254,7 +254,7 @@ def run_reconcile_bench(size: int, staging_url: str | None, engine_mode: bool = 
         "backend": make_url(url).get_backend_name(), "build_seconds": round(build_s, 3),
         "rerun_seconds": round(rerun_s, 3), "rerun_identical": again.plan_ids == first_ids and
         set(rewritten.values()) <= {"unchanged", "empty"}, "plan_rows": int(plan_rows), "floor_rows": floor_rows,
-        "plan": summary, "written": written, "staged": counts, "setup_seconds": round(setup_s, 1),
+        "plan": summary, "plan_ids": first_ids, "written": written, "staged": counts, "setup_seconds": round(setup_s, 1),
         # Pairs settled in the database (linked, every compared value identical) vs compared in pandas.
         "matched_by": matching.get("matched_by"), "settled_in_database": matching.get("settled_in_database"),
     }

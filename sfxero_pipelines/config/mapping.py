@@ -60,6 +60,13 @@ class FieldMapping(StrictModel):
     default: str | None = None
     owner: Owner = "salesforce"
 
+    @property
+    def rule(self) -> str:
+        """The rule R1's and R5's plan rows name this mapping by ("Phone→Phones.DEFAULT (phone)"): their
+        ledger keys hash it, so it stays as it is."""
+        return f"{self.sf}→{self.xero}" + (f" ({self.transform})" if self.transform != "text" else "") + \
+            (f" via value map '{self.value_map}'" if self.value_map else "")
+
     @field_validator("sf")
     @classmethod
     def _sf(cls, v: str) -> str:

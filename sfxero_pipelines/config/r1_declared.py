@@ -7,11 +7,17 @@ two-way recipe of Account ↔ Xero Contacts. It is what moving R1 and R5 onto th
 
 from __future__ import annotations
 
-from ..recipes import R1
+from ..recipes import R1, R5
 from .mapping import MappingConfig
+from .wording import Wording
 
 #: The code the declaration is planned under (its links are R1's, copied).
 CODE = "R1DECL"
+#: The words of R1's rows that no mapping names (their ledger keys hash the rules).
+KEY_RULE = f"{R1} deterministic key: Account Id"
+WRITE_BACK_RULE = f"{R1} write-back of the Xero ContactID"
+WRITE_BACK_REASON = "write the Xero ContactID back to the Account"
+CREATE_REASON = "no Xero Contact matches (link, ContactNumber, email, name)"
 #: R1's match rules after `link`, as declared match rules.
 MATCH = {"contact_number": {"ContactNumber": "Id"}, "email": {"email": {"EmailAddress": "Contact.Email"}},
          "name": {"name": {"Name": "Name"}}}
@@ -46,3 +52,13 @@ def r1_as_declared(mapping: MappingConfig, r1) -> dict:
             # R1 sends the Account Id as ContactNumber on a create (its first key pair), and never updates it.
             "write_back": {"Xero_Contact_Id__c": "ContactID"},
             "deletes": r1.deletes.policy(R1, "salesforce", posted=False)}
+
+
+def r1_wording(mapping: MappingConfig) -> Wording:
+    """R1's and R5's words for the declaration's rows: R1's code one way and for the ContactID written
+    back, R5's for the fields brought back, each mapping's rule as R1 names it, R1's match rule names and
+    reasons, and none of the engine's marks (R1's rows go through R1's own push)."""
+    return Wording(code=R1, back_code=R5, rules={**{f.xero: f.rule for f in mapping.contact_fields},
+                                                 "ContactNumber": KEY_RULE},
+                   match_names={next(iter(MATCH["contact_number"])): "contact_number"},
+                   write_back=(WRITE_BACK_RULE, WRITE_BACK_REASON), create_reason=CREATE_REASON, marks=False)

@@ -12,6 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
+from ..config.wording import Wording
 from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from . import plan
 from .deletes import plan_deletes
@@ -69,12 +70,14 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
     raise ValueError(f"unknown recipe family {family!r}")
 
 
-def build_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str, planned: pd.DataFrame | None = None) -> Plan:
+def build_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str, planned: pd.DataFrame | None = None,
+                   wording: Wording | None = None) -> Plan:
     """One declared recipe's plan (reconcile/declared.py), finalized like a family's. `planned`: the
-    plans built before it in the same pass (a ref through R1's links reads R1's pairs there)."""
+    plans built before it in the same pass (a ref through R1's links reads R1's pairs there); `wording`:
+    what its rows say, if not the engine's words."""
     from .declared import plan_declared
 
-    result = plan_declared(conn, cfg, name, planned)
+    result = plan_declared(conn, cfg, name, planned, wording)
     return Plan(plan.finalize([result.rows]), {name: result.stats})
 
 

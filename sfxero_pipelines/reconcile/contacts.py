@@ -11,6 +11,7 @@ and `_creates` for unmatched Accounts.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import paired_write_backs
+from ..config.r1_declared import CREATE_REASON, KEY_RULE, WRITE_BACK_REASON, WRITE_BACK_RULE
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1, R4, R5
@@ -30,8 +32,9 @@ from . import load, normalize, plan, primary_contact, routing, transforms
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
 from .xero_contact_fields import xero_path, xero_payload
-from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
-                    link_pairs, pair_frame, sf_update_rows, split_held, staged_invalid, xero_owned)
+from .steps import (HoldCheck, ambiguous, broken_link_rows, brought_back, changes_by_row, conflict_rows, held_by,
+                    held_pair_rows, hold_reasons, in_sync, link_pairs, pair_frame, sf_update_rows, split_held,
+                    staged_invalid, xero_owned)
 
 XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
                 "EmailAddress": "email_address", "FirstName": "first_name", "LastName": "last_name",
@@ -289,15 +292,13 @@ def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> l
         to_sf = (lambda s, t=t, inv=inv: inv(t(s))) \
             if f.transform in ("phone", "email", "currency", "upper", "lower", "money") \
             else (lambda s, inv=inv: inv(normalize.v_text(s)))
-        label = f"{f.sf}→{f.xero}" + (f" ({f.transform})" if f.transform != "text" else "") + \
-                (f" via value map '{f.value_map}'" if f.value_map else "")
         out.append(FieldRule(key=f.xero, sf_field=f.sf, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=to_xero,
-                             compare=t, to_sf=to_sf, owner=f.owner, label=label,
+                             compare=t, to_sf=to_sf, owner=f.owner, label=f.rule,
                              prefilter=f.value_map is None and f.default is None, same_key=same_key(f.transform)))
     return out
 
 
-_IN_SYNC = {rule: f"in sync (matched by {rule})" for rule in ("link", "contact_number", "email", "name")}
+_IN_SYNC = {rule: in_sync(rule) for rule in ("link", "contact_number", "email", "name")}
 
 
 def _sf_col(f) -> str:
@@ -476,7 +477,7 @@ class ContactChanges:
 
 
 #: R1's ContactID write-back only ever flows Xero → Salesforce.
-BACK_RULE = xero_owned(LINK_FIELD, normalize.v_text, f"{R1} write-back of the Xero ContactID", x_col="xero_id")
+BACK_RULE = xero_owned(LINK_FIELD, normalize.v_text, WRITE_BACK_RULE, x_col="xero_id")
 
 
 def compare_pairs(ok: pd.DataFrame, rules: list[FieldRule], written_xero: dict, written_sf: dict) -> ContactChanges:
@@ -550,7 +551,7 @@ def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFr
         if len(in_sync):
             parts.append(plan.rows(R1, "sf_to_xero", "skip", in_sync.sf_id, in_sync.xero_id, None, _IN_SYNC["link"]))
         if changes.back:
-            parts.append(sf_update_rows(R1, "Account", ok, changes.back, "write the Xero ContactID back to the Account",
+            parts.append(sf_update_rows(R1, "Account", ok, changes.back, WRITE_BACK_REASON,
                                         payload=lambda r, _: {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}},
                                         with_link=True))
     pc_ids = ok.pc_id.tolist() if rc.R5.enabled and changes.r5 else []
@@ -558,15 +559,9 @@ def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFr
     r5 = primary_contact.writable(changes.r5, pc_ids) if pc_ids else {}
     if r5:
         rr = sorted(r5)
-        parts.append(sf_update_rows(R5, "Account", ok, r5, [f"{len(r5[r])} Xero-side field(s) to bring back" for r in rr],
+        parts.append(sf_update_rows(R5, "Account", ok, r5, [brought_back(len(r5[r])) for r in rr],
                                     payload=lambda r, fields: primary_contact.payload(sf_ids[r], pc_ids[r], fields)))
     return parts
-
-
-def _ambiguous(rule: str, candidates: list, other_sf: list) -> str:
-    return (f"ambiguous {rule} match: " + (f"{len(candidates)} Xero Contacts share it ({', '.join(candidates)})"
-            if len(candidates) > 1 else f"Xero Contact {candidates[0]} also matches Account(s) {', '.join(other_sf)}")
-            + "; link the right one in sync_link or fix the duplicate")
 
 
 def emit_unpaired(rc, m: MatchResult, held: pd.DataFrame, held_why: list) -> list[pd.DataFrame]:
@@ -577,7 +572,8 @@ def emit_unpaired(rc, m: MatchResult, held: pd.DataFrame, held_why: list) -> lis
     if len(m.broken):
         parts.append(broken_link_rows(R1, m.broken, {"match": "link"}))
     if len(m.conflicts):
-        parts.append(conflict_rows(R1, m.conflicts, _ambiguous))
+        parts.append(conflict_rows(R1, m.conflicts, functools.partial(
+            ambiguous, many="Xero Contacts", one="Xero Contact", others="Account")))
     return parts
 
 
@@ -619,12 +615,12 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
             rows_h.append((sf_id, why))
             continue
         rows_c.append((sf_id, {"match": None, "link": True, "target_object": "Contact",
-                               "fields": {k: {"old": None, "new": v, "rule": label.get(k, f"{R1} deterministic key: Account Id")}
+                               "fields": {k: {"old": None, "new": v, "rule": label.get(k, KEY_RULE)}
                                           for k, v in sorted(fields.items())},
                                "payload": xero_payload(fields),
                                "write_back": {"sobject": "Account", "id": sf_id, "fields": back}}))
     out = [plan.rows(R1, "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
-                     "no Xero Contact matches (link, ContactNumber, email, name)")]
+                     CREATE_REASON)]
     if rows_h:
         out.append(plan.rows(R1, "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
                              [r[1] for r in rows_h]))

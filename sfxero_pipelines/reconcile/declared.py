@@ -35,9 +35,10 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import (TRACKING_PREFIX, XERO_REQUIRED, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe,
-                               group_of, parse_where, primary_contact_path, salesforce_problems, template_fields,
-                               xero_field)
+                               group_of, paired_write_backs, parse_where, primary_contact_path, salesforce_problems,
+                               template_fields, xero_field)
 from ..config.mapping import typed_element
+from ..config.wording import Wording
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1
@@ -48,8 +49,8 @@ from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
 from .match import match
 from .xero_contact_fields import split_typed, xero_path, xero_payload
-from .steps import (broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
-                    pair_frame, sf_update_rows, split_held, staged_invalid)
+from .steps import (ambiguous, broken_link_rows, brought_back, changes_by_row, conflict_rows, held_by,
+                    held_pair_rows, hold_reasons, in_sync, pair_frame, sf_update_rows, split_held, staged_invalid)
 
 
 #: A document's Contact through R1's links, and how it is named until R1 has written that Contact.
@@ -638,10 +639,12 @@ def _routed(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe
 
 
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
-                  planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
+                  planned: pd.DataFrame | None = None, wording: Wording | None = None) -> plan.FamilyPlan:
     """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized).
-    `planned`: plans built in the same pass and not stored yet (a ref through R1 reads R1's)."""
+    `planned`: plans built in the same pass and not stored yet (a ref through R1 reads R1's).
+    `wording`: what its rows into Xero say (`config.wording`); the engine's own by default."""
     r = cfg.recipes.declared[name]
+    words = wording or Wording(name)
     if not r.enabled:
         return plan.FamilyPlan(plan.empty(), {})
     describe = refuse_against_describe(conn, name, r)
@@ -675,6 +678,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     if reads_contact:
         src = _with_primary_contact(conn, src, [PRIMARY_CONTACT_ID, *contact_paths])
     fps = field_plans(conn, cfg, name, r, src)
+    for fp in fps:
+        fp.label = words.rules.get(fp.name, fp.label)
     member_of = contact_groups(conn) if any(group_of(fp.name) for fp in fps) else {}
     group_why = group_problems(fps, member_of)
     if group_why is not None:
@@ -695,7 +700,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         src_vals = by_name[m.target].values if m.target in by_name else None
         src_key = src_vals if src_vals is not None and m.kind == "key" else _Resolver(conn, sobject, src, "")(m.source)
         sf_m[f"k:{m.target}"] = src_key.to_numpy()
-        keys.append((m.kind if m.kind != "key" else f"{m.target}",
+        keys.append((words.match_name(m.kind if m.kind != "key" else m.target),
                      lambda d, c=f"k:{m.target}", f=norm: f(d[c].astype("object")),
                      lambda d, c=f"x:{m.target}", f=norm: f(d[c].astype("object"))))
     # A key a create is found again by that no field maps (R1's `{ContactNumber: Id}`) is sent on the
@@ -757,14 +762,17 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     back = changes_by_row(entries, direction="xero_to_sf")
     wb_rules = [FieldRule(key=sf_field, sf_field=sf_field, s_col=f"sb_{j}", x_col=f"xb_{j}", to_xero=normalize.v_text,
                           compare=normalize.v_text, to_sf=normalize.v_text, owner="xero",
-                          label=f"{name} write-back of Xero {path}")
+                          label=words.write_back[0] if words.write_back else f"{name} write-back of Xero {path}")
                 for j, (sf_field, path) in enumerate(sorted(r.write_back.items()))]
     wb, _ = compare(ok, wb_rules, written_xero={}, written_sf={})
-    for row, changes in changes_by_row(wb).items():
-        back.setdefault(row, {}).update(changes)
+    written_back = changes_by_row(wb)
+    if not words.write_back:
+        for row, changes in written_back.items():
+            back.setdefault(row, {}).update(changes)
 
     # -- emit
-    diff_base = {"target_object": target_object, "source_table": source_table, "engine": "declared"}
+    diff_base = {"target_object": target_object,
+                 **({"source_table": source_table, "engine": "declared"} if words.marks else {})}
     parts = []
     sf_ids, x_ids = ok.sf_id.tolist(), ok.xero_id.tolist()
     matches, new_link = ok["match"].tolist(), ok.link.tolist()
@@ -802,32 +810,36 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
             skip_diffs.append({"match": matches[row], "link": bool(new_link[row]),
                                **({"suppressed": suppressed[row]} if row in suppressed else {})}
                               if new_link[row] or row in suppressed else None)
-    parts.append(plan.rows(name, "sf_to_xero", "update", [sf_ids[i] for i in upd_rows], [x_ids[i] for i in upd_rows],
+    parts.append(plan.rows(words.code, "sf_to_xero", "update", [sf_ids[i] for i in upd_rows], [x_ids[i] for i in upd_rows],
                            upd_diffs, [f"{len(d['fields'])} field(s) differ; matched by {d['match']}" for d in upd_diffs]))
-    parts.append(plan.rows(name, "sf_to_xero", "skip", [sf_ids[i] for i in skip_rows], [x_ids[i] for i in skip_rows],
-                           skip_diffs, [f"in sync; matched by {matches[i]}" for i in skip_rows]))
+    parts.append(plan.rows(words.code, "sf_to_xero", "skip", [sf_ids[i] for i in skip_rows], [x_ids[i] for i in skip_rows],
+                           skip_diffs, [in_sync(matches[i]) for i in skip_rows]))
+    if words.write_back and written_back:
+        parts.append(sf_update_rows(words.code, sobject, ok, written_back, words.write_back[1], with_link=True))
     to_contact = None
     if reads_contact:
         pc_ids = ok.pc_id.tolist()
         back = primary_contact.writable(back, pc_ids)
         to_contact = lambda row, fields: primary_contact.payload(sf_ids[row], pc_ids[row], fields)  # noqa: E731
     if back:
-        parts.append(sf_update_rows(name, sobject, ok, back,
-                                    [f"{len(back[i])} field(s) to bring back from Xero" for i in sorted(back)],
-                                    payload=to_contact, with_link=True))
-        # A rejected Salesforce write holds the Xero record (what the row reads from).
-        parts[-1]["diff"] = [plan.dumps({**json.loads(d), "source_table": target_table}) for d in parts[-1]["diff"]]
-    parts.append(held_pair_rows(name, held, held_why))
+        parts.append(sf_update_rows(words.back, sobject, ok, back, [brought_back(len(back[i])) for i in sorted(back)],
+                                    payload=to_contact, with_link=not words.write_back))
+        if words.marks:
+            # A rejected Salesforce write holds the Xero record (what the row reads from).
+            parts[-1]["diff"] = [plan.dumps({**json.loads(d), "source_table": target_table}) for d in parts[-1]["diff"]]
+    parts.append(held_pair_rows(words.code, held, held_why))
     if len(result.broken):
-        parts.append(broken_link_rows(name, result.broken, {"match": "link"}))
+        parts.append(broken_link_rows(words.code, result.broken, {"match": "link"}))
     if len(result.conflicts):
-        parts.append(conflict_rows(name, result.conflicts, lambda rule, cand, other: (
-            f"ambiguous {rule} match: " + (f"{len(cand)} Xero {coll} share it ({', '.join(cand)})" if len(cand) > 1
-                                          else f"Xero {target_object} {cand[0]} also matches {', '.join(other)}"))))
-    parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held, _name_clashes(coll, sobject, src, by_name, xr, result.unmatched), create_key))
+        parts.append(conflict_rows(words.code, result.conflicts, functools.partial(
+            ambiguous, many=f"Xero {coll}", one=f"Xero {target_object}", others=sobject)))
+    # A create also writes back what the recipes riding its links read from Xero (R4's balances on R1's).
+    write_backs = {**paired_write_backs(cfg.recipes.declarations, words.code, sobject), **r.write_back}
+    parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
+                          routed_held, _name_clashes(coll, sobject, src, by_name, xr, result.unmatched), create_key,
+                          write_backs))
     if r.deletes != "ignore" and gone:
-        parts.append(_deleted_in_salesforce(conn, name, r, gone, links, xr, diff_base))
+        parts.append(_deleted_in_salesforce(conn, words.code, r, gone, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
@@ -925,13 +937,15 @@ def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, fields: dict[str, 
     return out
 
 
-def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
+def _creates(words: Wording, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPlan], unmatched: pd.Series,
              holds: dict, diff_base: dict, lookup_by: str, member_of: dict, unrouted: dict[str, str],
-             clashes: dict[str, str], create_key: pd.Series | None = None) -> pd.DataFrame:
+             clashes: dict[str, str], create_key: pd.Series | None = None,
+             write_backs: dict[str, object] | None = None) -> pd.DataFrame:
     """Create rows for the unmatched source records, or held rows, the first reason found: its Account
     routed to no organisation (`unrouted`), an open hold, invalid, a reference with no link, no key
     to find it again by, then a name Xero has (`clashes`). `create_key`: per source record, the value of
-    `lookup_by` when no field maps it (sent on the create only)."""
+    `lookup_by` when no field maps it (sent on the create only); `write_backs`: Salesforce field → what of
+    Xero's answer the push writes back to the source record."""
     if not len(unmatched):
         return plan.empty()
     pos = np.flatnonzero(src.id.isin(unmatched).to_numpy())
@@ -944,7 +958,7 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     keys = create_key.to_numpy()[pos] if create_key is not None else None
     if keys is not None:
         source = r.key_rule.source
-        labels[lookup_by] = f"{name} key {source}→{lookup_by}: what a create is found again by"
+        labels[lookup_by] = words.rules.get(lookup_by, f"{words.code} key {source}→{lookup_by}: what a create is found again by")
     creates, held = [], []
     for j, sf_id in enumerate(ids):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
@@ -965,15 +979,15 @@ def _creates(name: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
             flat[CONTACT_BY_NUMBER] = account
             labels.setdefault(CONTACT_BY_NUMBER, f"{labels[CONTACT_REF]}: its ContactNumber until R1 writes it")
         written, calls = memberships(flat, member_of)
-        diff = create_diff(diff_base, lookup_by, flat, labels, xero_body(written, fps, r.to.xero))
+        diff = create_diff(diff_base, lookup_by if words.marks else None, flat, labels, xero_body(written, fps, r.to.xero))
         if calls:
             diff["groups"] = calls
         if account:
             diff["depends_on"] = {"recipe": R1, "source_id": account}
-        if r.write_back:
-            diff["write_back"] = {"sobject": sobject, "id": sf_id, "fields": dict(sorted(r.write_back.items()))}
+        if write_backs:
+            diff["write_back"] = {"sobject": sobject, "id": sf_id, "fields": dict(sorted(write_backs.items()))}
         creates.append((sf_id, diff))
-    return create_rows(name, "sf_to_xero", r, creates, held, f"Xero {r.to.xero}")
+    return create_rows(words.code, "sf_to_xero", r, creates, held, f"Xero {r.to.xero}", words.create_reason)
 
 
 def create_hold(label: str, record_id: str, held_by: str | None, invalid, missing: str | None,
@@ -984,19 +998,21 @@ def create_hold(label: str, record_id: str, held_by: str | None, invalid, missin
             f"{label} staged invalid: {invalid}" if isinstance(invalid, str) else missing or no_key)
 
 
-def create_diff(diff_base: dict, key: str, flat: dict, labels: dict, payload: dict) -> dict:
-    """A create row's diff (either direction): every field new, and the key it is looked up by."""
-    return {**diff_base, "match": None, "link": True, "lookup_by": key,
+def create_diff(diff_base: dict, key: str | None, flat: dict, labels: dict, payload: dict) -> dict:
+    """A create row's diff (either direction): every field new, and the key it is looked up by (`key`; None:
+    the row does not say, its recipe's push knows it)."""
+    return {**diff_base, "match": None, "link": True, **({"lookup_by": key} if key else {}),
             "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
             "payload": payload}
 
 
 def create_rows(name: str, direction: str, r: DeclaredRecipe, creates: list[tuple[str, dict]],
-                held: list[tuple[str, str]], target: str) -> pd.DataFrame:
-    """The create rows and the held ones of a declared recipe's unmatched records."""
+                held: list[tuple[str, str]], target: str, reason: str | None = None) -> pd.DataFrame:
+    """The create rows and the held ones of a declared recipe's unmatched records (`reason`: the create
+    rows', else one naming the match rules)."""
     return plan.concat([
         plan.rows(name, direction, "create", [c[0] for c in creates], None, [c[1] for c in creates],
-                  f"no {target} record matches ({', '.join(_rule_name(m) for m in r.match)})"),
+                  reason or f"no {target} record matches ({', '.join(_rule_name(m) for m in r.match)})"),
         plan.rows(name, direction, "held", [h[0] for h in held], None, None, [h[1] for h in held])])
 
 

@@ -45,7 +45,8 @@ from .declared import (DELETED, FieldPlan, _col, _conditions_mask, _kind_fn, _pl
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import match
-from .steps import changes_by_row, held_by, hold_reasons, pair_frame, sf_update_rows, split_held, staged_invalid
+from .steps import (ambiguous, changes_by_row, held_by, hold_reasons, in_sync, pair_frame, sf_update_rows, split_held,
+                    staged_invalid)
 
 DIRECTION = "xero_to_sf"
 
@@ -259,7 +260,7 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
     parts.append(plan.rows(name, DIRECTION, "skip", [x_ids[i] for i in skips], [sf_ids[i] for i in skips],
                            [{"match": how[i], "link": True, "engine": "declared"} if new_link[i] else
                             ({"match": how[i], "suppressed": suppressed[i]} if i in suppressed else None) for i in skips],
-                           [f"in sync; matched by {how[i]}" for i in skips]))
+                           [in_sync(how[i]) for i in skips]))
     parts.append(plan.rows(name, DIRECTION, "held", held.xero_id, held.sf_id, [{"match": m} for m in held["match"]],
                            held_why))
     if len(result.broken):
@@ -270,10 +271,8 @@ def plan_into_salesforce(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: D
         parts.append(plan.rows(name, DIRECTION, "conflict", c.sf_id, None,
                                [{"match": rule, "candidates": list(k), "other_xero": list(o)}
                                 for rule, k, o in zip(c.rule, c.candidates, c.other_sf)],
-                               [f"ambiguous {rule} match: " + (f"{len(k)} Salesforce {sobject} records share it "
-                                                               f"({', '.join(k)})" if len(k) > 1 else
-                                                               f"Salesforce {sobject} {k[0]} also matches Xero "
-                                                               f"{', '.join(o)}")
+                               [ambiguous(rule, list(k), list(o), many=f"Salesforce {sobject} records",
+                                          one=f"Salesforce {sobject}", others=f"Xero {coll} record")
                                 for rule, k, o in zip(c.rule, c.candidates, c.other_sf)]))
     if ext:
         parts.append(_creates(name, r, src, fps, result.unmatched, holds[source_table], diff_base, ext))

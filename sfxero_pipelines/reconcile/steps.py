@@ -108,6 +108,24 @@ def changes_by_row(entries: Iterable[Entry], *, direction: str | None = None,
 
 # ---- emit --------------------------------------------------------------------------------------
 
+def in_sync(rule: str) -> str:
+    """The reason of a pair in sync, matched by `rule`."""
+    return f"in sync (matched by {rule})"
+
+
+def brought_back(n: int) -> str:
+    """The reason of a row bringing `n` fields from Xero into Salesforce."""
+    return f"{n} Xero-side field(s) to bring back"
+
+
+def ambiguous(rule: str, candidates: list, other: list, *, many: str, one: str, others: str) -> str:
+    """The reason of a conflict row: several `many` share the key (`candidates`), or the one candidate
+    (`one`) also matches other records of the source (`others`)."""
+    return (f"ambiguous {rule} match: " + (f"{len(candidates)} {many} share it ({', '.join(candidates)})"
+            if len(candidates) > 1 else f"{one} {candidates[0]} also matches {others}(s) {', '.join(other)}")
+            + "; link the right one in sync_link or fix the duplicate")
+
+
 def held_pair_rows(recipe: str, held: pd.DataFrame, reasons: list) -> pd.DataFrame:
     """sf_to_xero `held` rows of matched pairs, with how each was matched."""
     return plan.rows(recipe, "sf_to_xero", "held", held.sf_id, held.xero_id, [{"match": m} for m in held["match"]],

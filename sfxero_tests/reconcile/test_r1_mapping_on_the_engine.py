@@ -1,9 +1,10 @@
-"""The declared-recipe engine plans R1's and R5's mapping, declared, to the same changes as their code
-planner (reconcile/contacts.py): what moving R1 and R5 onto the engine needs first (docs/architecture.md
-§5.3). Each world is planned twice on the same staging, on SQLite and PostgreSQL: by R1/R5, and by the
-engine from `config/r1_declared.r1_as_declared` (R1's settings written as a two-way declaration). Compared:
-each row's direction, action, source and target, the fields it changes (new values) and what it sends;
-not the wording of rules and reasons, which the move keeps from the code planner."""
+"""The declared-recipe engine plans R1's and R5's mapping, declared, to the same rows as their code planner
+(reconcile/contacts.py): what moving R1 and R5 onto the engine needs first (docs/architecture.md §5.3).
+Each world is planned twice on the same staging, on SQLite and PostgreSQL: by R1/R5, and by the engine
+from `config/r1_declared.r1_as_declared` (R1's settings written as a two-way declaration) in R1's words
+(`r1_wording`: codes, rules, reasons). Compared: every row, whole — its code, direction, action, source
+and target, reason and diff (fields with old and new values and rules, payload, match) — and so its
+ledger key."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import json
 import pandas as pd
 
 from sfxero_pipelines.config import parse_config
-from sfxero_pipelines.config.r1_declared import CODE, r1_as_declared
+from sfxero_pipelines.config.r1_declared import CODE, r1_as_declared, r1_wording
+from sfxero_pipelines.push.rows import PushRow
+from sfxero_pipelines.recipes import R1, R5
 from sfxero_pipelines.reconcile.build import build_declared, build_plan
 
 from .conftest import T0
@@ -21,20 +24,16 @@ from .test_contacts_plan import gb_account, gb_contact
 
 
 def _changes(rows: pd.DataFrame) -> dict[tuple, dict]:
-    """(direction, action, source, target) → {fields: {field: (old, new)}, payload, candidates} of each row; a
-    pair's Salesforce writes (R1's ContactID write-back, R5's fields) taken together, as one declaration plans
-    them."""
+    """(direction, action, source, target, recipe) → the row's fields ({field: (old, new)}), payload,
+    candidates, reason, whole diff and ledger key."""
     out: dict[tuple, dict] = {}
     for r in rows.to_dict("records"):
         d = json.loads(r["diff"]) if isinstance(r["diff"], str) else (r["diff"] or {})
-        key = (r["direction"], r["action"], r["source_id"], r["target_id"])
-        got = out.setdefault(key, {"fields": {}, "payload": {}, "candidates": None})
-        got["fields"].update({f: (c["old"], c["new"]) for f, c in d.get("fields", {}).items()})
-        for obj, values in (d.get("payload") or {}).items() if r["direction"] == "xero_to_sf" else ():
-            got["payload"].setdefault(obj, {}).update(values)
-        if r["direction"] == "sf_to_xero":
-            got["payload"] = d.get("payload")
-        got["candidates"] = d.get("candidates")
+        key = (r["direction"], r["action"], r["source_id"], r["target_id"], r["recipe"])
+        assert key not in out, f"two rows {key}"
+        out[key] = {"fields": {f: (c["old"], c["new"]) for f, c in d.get("fields", {}).items()},
+                    "payload": d.get("payload"), "candidates": d.get("candidates"), "reason": r["reason"], "diff": d,
+                    "key": PushRow("", 0, r["recipe"], r["direction"], r["action"], r["source_id"], r["target_id"], d).key}
     return out
 
 
@@ -42,10 +41,10 @@ def both(world, cfg: dict | None = None) -> tuple[dict, dict]:
     """(R1/R5's changes, the engine's changes of their mapping declared) on this staging."""
     code_cfg = parse_config({**(cfg or {}), "recipes": {**(cfg or {}).get("recipes", {}), "R4": {"enabled": False}}})
     declared = r1_as_declared(code_cfg.mapping, code_cfg.recipes.R1)
-    engine_cfg = parse_config({**(cfg or {}), "recipes": {CODE: declared}})
+    engine_cfg = parse_config({**(cfg or {}), "recipes": {"R4": {"enabled": False}, CODE: declared}})
     with world.db.engine.connect() as conn:
         code = build_plan(conn, code_cfg, families=("contacts",)).rows
-        engine = build_declared(conn, engine_cfg, CODE).rows
+        engine = build_declared(conn, engine_cfg, CODE, wording=r1_wording(code_cfg.mapping)).rows
     return _changes(code), _changes(engine)
 
 
@@ -112,9 +111,9 @@ def test_last_writer_and_value_maps_plan_the_same(world):
     for a, x in ((a1, x1), (a2, x2)):
         _linked(world, a, x)
     code, engine = both(world, cfg)
-    back = code[("xero_to_sf", "update", x1, a1)]
+    back = code[("xero_to_sf", "update", x1, a1, R5)]
     assert back["fields"] == {"AccountNumber": ("Silver", "Gold Partner")}, "Xero's GOLD in Salesforce's words"
-    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Name": ("Old Two", "New Two"),
+    assert code[("xero_to_sf", "update", x2, a2, R5)]["fields"] == {"Name": ("Old Two", "New Two"),
                                                                  "Phone": ("+44 20 7946 0000", "+442011112222")}
     assert engine == code
 
@@ -150,9 +149,9 @@ def test_an_address_part_salesforce_owns_is_sent_with_the_parts_xero_keeps(world
     a = gb_account(world, BillingCity="Leeds", BillingPostalCode="LS1 1AA", Xero_Contact_Id__c=x)
     _linked(world, a, x)
     code, engine = both(world, cfg)
-    [address] = code[("sf_to_xero", "update", a, x)]["payload"]["Addresses"]
+    [address] = code[("sf_to_xero", "update", a, x, R1)]["payload"]["Addresses"]
     assert (address["City"], address["PostalCode"]) == ("Leeds", "EC1 1AA")
-    assert code[("xero_to_sf", "update", x, a)]["fields"] == {"BillingPostalCode": ("LS1 1AA", "EC1 1AA")}
+    assert code[("xero_to_sf", "update", x, a, R5)]["fields"] == {"BillingPostalCode": ("LS1 1AA", "EC1 1AA")}
     assert engine == code
 
 
@@ -171,9 +170,9 @@ def test_phones_without_a_country_blank_values_and_broken_links_plan_the_same(wo
     gb_contact(world, name="Twice One", email=None, ContactNumber=k)
     gb_contact(world, name="Twice Two", email=None, ContactNumber=k)
     code, engine = both(world)
-    assert ("sf_to_xero", "held", a3, "00000000-0000-4000-8000-0000000gone") in code
-    assert ("sf_to_xero", "conflict", k, None) in code
-    assert ("xero_to_sf", "update", x2, a2) in code  # Xero's phone and city, Salesforce's being blank
+    assert ("sf_to_xero", "held", a3, "00000000-0000-4000-8000-0000000gone", R1) in code
+    assert ("sf_to_xero", "conflict", k, None, R1) in code
+    assert ("xero_to_sf", "update", x2, a2, R5) in code  # Xero's phone and city, Salesforce's being blank
     assert not any(key[2] == x1 and key[0] == "xero_to_sf" for key in code), "no Contact to write the email to"
     assert engine == code
 
@@ -195,11 +194,11 @@ def test_defaults_case_transforms_and_salesforce_holding_our_write_plan_the_same
     world.ledger("salesforce", a1, {"Name": "Older Edit"})
     new = gb_account(world, name="Fresh Co", email=None, AccountNumber=None, Phone="07911 123457")
     code, engine = both(world, cfg)
-    assert ("sf_to_xero", "skip", a2, x2) in code, "ab-1 and AB-1 are one value under upper"
+    assert ("sf_to_xero", "skip", a2, x2, R1) in code, "ab-1 and AB-1 are one value under upper"
     # Brought back in E.164, the row showing the value Salesforce holds as old.
-    assert code[("xero_to_sf", "update", x2, a2)]["fields"] == {"Phone": ("+44 7911 654321", "+447911123456")}
-    assert code[("xero_to_sf", "update", x1, a1)]["fields"] == {"Name": ("Older Edit", "Written By Us")}
-    created = code[("sf_to_xero", "create", new, None)]["fields"]
+    assert code[("xero_to_sf", "update", x2, a2, R5)]["fields"] == {"Phone": ("+44 7911 654321", "+447911123456")}
+    assert code[("xero_to_sf", "update", x1, a1, R5)]["fields"] == {"Name": ("Older Edit", "Written By Us")}
+    created = code[("sf_to_xero", "create", new, None, R1)]["fields"]
     assert (created["AccountNumber"], created["Phones.MOBILE"]) == ((None, "NONE"), (None, "+447911123457"))
     assert engine == code
 
@@ -227,6 +226,6 @@ def test_a_deleted_accounts_contact_is_archived_or_held_the_same(world):
         pairs.append((a, x))
     code, engine = both(world, cfg)
     (gone, gx), (owing, ox) = pairs
-    assert ("sf_to_xero", "delete", gone, gx) in code, "archived"
-    assert ("sf_to_xero", "held", owing, ox) in code, "a Contact with a balance waits for approval"
+    assert ("sf_to_xero", "delete", gone, gx, R1) in code, "archived"
+    assert ("sf_to_xero", "held", owing, ox, R1) in code, "a Contact with a balance waits for approval"
     assert engine == code
