@@ -108,7 +108,8 @@ def test_rows_per_kind_of_record(planned):
     assert new["lookup_by"] == "Code" and new["link"] is True and rows["01t3"].target_id is None
 
     assert "held" in rows["01t4"].reason and "failed check x" in rows["01t4"].reason
-    assert rows["01t6"].reason.startswith("ambiguous Code match: Xero Item i-6 also matches 01t7"), rows["01t6"].reason
+    assert rows["01t6"].reason == ("ambiguous Code match: Xero Item i-6 also matches Product2(s) 01t7; link the right "
+                                   "one in sync_link or fix the duplicate")
 
 
 def test_the_same_staging_gives_the_same_plan(planned, sqlite_staging):
