@@ -27,6 +27,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import NamedTuple
 
 import numpy as np
@@ -47,7 +48,7 @@ from ..staging.state import links as state_links
 from . import load, normalize, plan, primary_contact, routing, transforms
 from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
-from .match import match
+from .match import MatchResult, match
 from .xero_contact_fields import split_typed, xero_path, xero_payload
 from .steps import (ambiguous, broken_link_rows, brought_back, changes_by_row, conflict_rows, held_by,
                     held_pair_rows, hold_reasons, in_sync, pair_frame, sf_update_rows, split_held, staged_invalid)
@@ -638,13 +639,35 @@ def _routed(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe
     return keep, held
 
 
+@dataclass
+class XeroPass:
+    """What the read and match steps of a declared recipe into Xero hand its pair, compare and emit steps
+    (`plan_xero_pass`): the engine's own (`read_and_match`), or those of a planner's pass over the same
+    records (R1's, reconcile/contacts.py)."""
+    #: The live source records planned here: `id`, `modified_at`, `invalid_reason`, a column per field
+    #: read (`_col`), `Contact.<Field>` and `Contact.Id` for an Account's primary Contact.
+    src: pd.DataFrame
+    fps: list[FieldPlan]
+    #: The collection's records: `id`, `modified_at`, `invalid_reason`, `_active`, `x:<path>`.
+    xr: pd.DataFrame
+    links: pd.DataFrame                              # the recipe's sync_link pairs: sf_id, xero_id
+    result: MatchResult
+    holds: dict[str, dict[str, str]]                 # staged table → id → open hold's reason
+    create_key: pd.Series | None = None              # what a create is found again by, when no field maps it
+    member_of: dict[str, Group] = dataclass_field(default_factory=dict)
+    group_why: pd.Series | None = None
+    routed_held: dict[str, str] = dataclass_field(default_factory=dict)
+    gone: dict[str, str] = dataclass_field(default_factory=dict)  # source id → why it is gone (the delete policy's)
+    #: Linked pairs the read found identical (sf_id, xero_id), never compared: `skip` rows.
+    settled: pd.DataFrame | None = None
+
+
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                   planned: pd.DataFrame | None = None, wording: Wording | None = None) -> plan.FamilyPlan:
     """One declared recipe: read → match → pair → compare → emit (plan rows not yet finalized).
     `planned`: plans built in the same pass and not stored yet (a ref through R1 reads R1's).
     `wording`: what its rows into Xero say (`config.wording`); the engine's own by default."""
     r = cfg.recipes.declared[name]
-    words = wording or Wording(name)
     if not r.enabled:
         return plan.FamilyPlan(plan.empty(), {})
     describe = refuse_against_describe(conn, name, r)
@@ -652,13 +675,18 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
         from .declared_sf import plan_into_salesforce
 
         return plan_into_salesforce(conn, cfg, name, r, planned, describe=describe)
+    words = wording or Wording(name)
+    return plan_xero_pass(conn, cfg, name, words, read_and_match(conn, cfg, name, words))
+
+
+def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wording) -> XeroPass:
+    """The engine's read and match steps of declared recipe `name` into Xero (match rules named in `words`)."""
+    r = cfg.recipes.declared[name]
     sobject = r.source.salesforce or ""
     coll = r.to.xero
     target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
     key_rule = r.key_rule
     lookup_by = key_rule.target if key_rule else lookup_attr
-    source_table = sf_table(sobject)
-    target_table = _xero_table(coll)
 
     # -- read
     reads = {c.field for c in r.source.conditions} | {f for s in r.fields.values() for f in s.reads}
@@ -678,8 +706,6 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     if reads_contact:
         src = _with_primary_contact(conn, src, [PRIMARY_CONTACT_ID, *contact_paths])
     fps = field_plans(conn, cfg, name, r, src)
-    for fp in fps:
-        fp.label = words.rules.get(fp.name, fp.label)
     member_of = contact_groups(conn) if any(group_of(fp.name) for fp in fps) else {}
     group_why = group_problems(fps, member_of)
     if group_why is not None:
@@ -708,9 +734,27 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     create_key = sf_m[f"k:{lookup_by}"] if key_rule and lookup_by not in by_name else None
     result = match(sf_m, xr, links=links, sf_link_col=_col(id_back) if id_back else None, active=xr["_active"],
                    keys=keys, target_label=f"Xero {target_object}")
+    holds = load.open_holds(conn, [sf_table(sobject), _xero_table(coll), *([primary_contact.TABLE] if reads_contact else [])])
+    return XeroPass(src, fps, xr, links, result, holds, create_key, member_of, group_why, routed_held, gone)
+
+
+def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wording, p: XeroPass) -> plan.FamilyPlan:
+    """The pair, compare and emit steps of declared recipe `name` into Xero, on what a pass read and
+    matched (`p`), its rows worded by `words`."""
+    r = cfg.recipes.declared[name]
+    sobject = r.source.salesforce or ""
+    coll = r.to.xero
+    target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
+    lookup_by = r.key_rule.target if r.key_rule else lookup_attr
+    source_table, target_table = sf_table(sobject), _xero_table(coll)
+    src, fps, xr, links, result, holds = p.src, p.fps, p.xr, p.links, p.result, p.holds
+    member_of, group_why, routed_held = p.member_of, p.group_why, p.routed_held
+    reads_contact = PRIMARY_CONTACT_ID in src.columns
+    by_name = {fp.name: fp for fp in fps}
+    for fp in fps:
+        fp.label = words.rules.get(fp.name, fp.label)
 
     # -- pair
-    holds = load.open_holds(conn, [source_table, target_table, *([primary_contact.TABLE] if reads_contact else [])])
     src_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason",
                 **({"pc_id": PRIMARY_CONTACT_ID} if reads_contact else {})}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
@@ -814,6 +858,8 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
                            upd_diffs, [f"{len(d['fields'])} field(s) differ; matched by {d['match']}" for d in upd_diffs]))
     parts.append(plan.rows(words.code, "sf_to_xero", "skip", [sf_ids[i] for i in skip_rows], [x_ids[i] for i in skip_rows],
                            skip_diffs, [in_sync(matches[i]) for i in skip_rows]))
+    if p.settled is not None and len(p.settled):
+        parts.append(plan.rows(words.code, "sf_to_xero", "skip", p.settled.sf_id, p.settled.xero_id, None, in_sync("link")))
     if words.write_back and written_back:
         parts.append(sf_update_rows(words.code, sobject, ok, written_back, words.write_back[1], with_link=True))
     to_contact = None
@@ -836,10 +882,10 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
     # A create also writes back what the recipes riding its links read from Xero (R4's balances on R1's).
     write_backs = {**paired_write_backs(cfg.recipes.declarations, words.code, sobject), **r.write_back}
     parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held, _name_clashes(coll, sobject, src, by_name, xr, result.unmatched), create_key,
+                          routed_held, _name_clashes(coll, sobject, src, by_name, xr, result.unmatched), p.create_key,
                           write_backs))
-    if r.deletes != "ignore" and gone:
-        parts.append(_deleted_in_salesforce(conn, words.code, r, gone, links, xr, diff_base))
+    if r.deletes != "ignore" and p.gone:
+        parts.append(_deleted_in_salesforce(conn, words.code, r, p.gone, links, xr, diff_base))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
