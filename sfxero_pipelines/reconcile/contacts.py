@@ -11,6 +11,7 @@ and `_creates` for unmatched Accounts.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import paired_write_backs
-from ..config.r1_declared import CREATE_REASON, KEY_RULE, WRITE_BACK_REASON, WRITE_BACK_RULE
+from ..config.r1_declared import CREATE_REASON, KEY_RULE, WRITE_BACK_REASON, WRITE_BACK_RULE, r1_wording
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1, R4, R5
@@ -29,6 +30,7 @@ from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
 from ..staging.state import links
 from . import load, normalize, plan, primary_contact, routing, transforms
+from .declared import PRIMARY_CONTACT_ID, XeroPass, field_plans, plan_xero_pass
 from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
 from .xero_contact_fields import xero_path, xero_payload
@@ -424,11 +426,14 @@ MATCH_KEYS = {
 
 def match_sides(sides: ContactSides, rules: list[str]) -> MatchResult:
     """Match step: Accounts to active Xero Contacts by link, then `rules` (recipes.R1.match) in order."""
-    xc = sides.xero
-    active = xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
     keys = [(rule, *MATCH_KEYS[rule]) for rule in rules[1:] if rule in MATCH_KEYS]
-    return match(sides.accounts, xc, links=sides.links, sf_link_col=column_name(LINK_FIELD), active=active, keys=keys,
-                 target_label="Xero Contact")
+    return match(sides.accounts, sides.xero, links=sides.links, sf_link_col=column_name(LINK_FIELD),
+                 active=_active(sides.xero), keys=keys, target_label="Xero Contact")
+
+
+def _active(xc: pd.DataFrame) -> pd.Series:
+    """Xero Contacts R1 may pair with: not archived, not erased on a GDPR request."""
+    return xc.contact_status.fillna("ACTIVE").ne("ARCHIVED") & xc.contact_status.fillna("").ne("GDPRREQUEST")
 
 
 def settled_pairs(pairs: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -440,6 +445,30 @@ def settled_pairs(pairs: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataF
     settled = (pairs.sf_id.isin(fast_ids).to_numpy() & (pairs["match"] == "link").to_numpy()
                & ~pairs.link.to_numpy(dtype=bool))
     return pairs[settled].reset_index(drop=True), pairs[~settled].reset_index(drop=True)
+
+
+def engine_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> XeroPass:
+    """R1's read and match steps as the pass the declared-recipe engine plans R1's mapping declared on
+    (`config/r1_declared.r1_as_declared`, recipe `name` in `cfg`; declared.plan_xero_pass): the Accounts
+    and Xero Contacts in the engine's columns, matched by R1's rules, and on PostgreSQL the linked pairs
+    the read settled as identical (`read_linked`), which are never compared. R1's filters are applied
+    here, as R1 applies them (`ne`/`not_in` keep an empty field)."""
+    sides = read_sides(conn, cfg)
+    m = match_sides(sides, cfg.recipes.R1.match)
+    settled, pairs = settled_pairs(m.pairs.reset_index(drop=True), sides.accounts)
+    fields_cfg = cfg.mapping.contact_fields
+    contact = {_sf_col(f): f.sf for f in fields_cfg if f.sf.startswith("Contact.")}
+    src = sides.accounts.rename(columns={**contact, "pc_id": PRIMARY_CONTACT_ID})
+    xc = sides.xero
+    nested = [f.xero for f in fields_cfg if f.xero not in XERO_COLUMNS]
+    xr = pd.DataFrame({"id": xc.id, "modified_at": xc.modified_at, "invalid_reason": xc.invalid_reason,
+                       "x:ContactID": xc.id, **{f"x:{f}": xc[c] for f, c in XERO_COLUMNS.items() if c in xc.columns},
+                       **{f"x:{path}": xc[f"nx_{i}"] for i, path in enumerate(nested)}})
+    xr["_active"] = _active(xc).to_numpy()
+    fps = field_plans(conn, cfg, name, cfg.recipes.declared[name], src)
+    # R1's key pair: a create is found again by its ContactNumber, the Account Id.
+    return XeroPass(src, fps, xr, sides.links, dataclasses.replace(m, pairs=pairs), sides.holds,
+                    create_key=src.id, settled=settled)
 
 
 def pair_sides(pairs: pd.DataFrame, sides: ContactSides) -> pd.DataFrame:
@@ -625,3 +654,9 @@ def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_cre
         out.append(plan.rows(R1, "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
                              [r[1] for r in rows_h]))
     return pd.concat(out, ignore_index=True)
+
+
+def plan_on_engine(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> plan.FamilyPlan:
+    """R1's and R5's rows planned by the declared-recipe engine on R1's pass (`engine_pass`), from R1's
+    mapping declared as recipe `name` in `cfg`, in R1's and R5's words."""
+    return plan_xero_pass(conn, cfg, name, r1_wording(cfg.mapping), engine_pass(conn, cfg, name))

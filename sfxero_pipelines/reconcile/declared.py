@@ -886,7 +886,8 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
                           write_backs))
     if r.deletes != "ignore" and p.gone:
         parts.append(_deleted_in_salesforce(conn, words.code, r, p.gone, links, xr, diff_base))
-    stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr)}
+    stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr),
+             **({"settled_in_database": len(p.settled)} if p.settled is not None else {})}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
 
