@@ -148,6 +148,17 @@ def run_show(name: str) -> int:
         body.pop("route")
         if r.source.salesforce:
             body["route"] = r.routed_by or ROUTE_ALL
+    elif name in (R1, R5):
+        from ..config.r1_declared import r1_as_declared
+
+        # One two-way declaration, from `mapping.contact_fields` and `recipes.R1`: R1 plans it towards Xero,
+        # R5 is its fields brought back (config/r1_declared.py). R1's filters stay R1's (`filters:`).
+        r1 = cfg.recipes.R1
+        body = {"built_in": True, "enabled": getattr(cfg.recipes, name).enabled,
+                "rows": "towards Xero, and the ContactID written back" if name == R1 else
+                        f"the fields {R1}'s declaration brings back from Xero",
+                **r1_as_declared(cfg.mapping, r1, with_where=False),
+                "filters": [f.model_dump(mode="json") for f in r1.filters]}
     elif name in BUILTIN:
         src, dst = BUILTIN[name]
         body = {"built_in": True, "from": src, "to": dst, **getattr(cfg.recipes, name).model_dump(mode="json")}

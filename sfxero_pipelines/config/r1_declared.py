@@ -8,6 +8,7 @@ two-way recipe of Account ↔ Xero Contacts. It is what moving R1 and R5 onto th
 from __future__ import annotations
 
 from ..recipes import R1, R5
+from .declared import DeclaredRecipe
 from .mapping import MappingConfig
 from .wording import Wording
 
@@ -33,12 +34,14 @@ def _literal(v) -> str:
     return str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, str) else str(v)
 
 
-def r1_as_declared(mapping: MappingConfig, r1) -> dict:
-    """The declaration of R1's mapping and `recipes.R1` (a `ContactRecipe`), as sfxero.yaml would hold it."""
-    unwritable = [f"{f.field} {f.op}" for f in r1.filters if f.op not in WHERE]
+def r1_as_declared(mapping: MappingConfig, r1, with_where: bool = True) -> dict:
+    """The declaration of R1's mapping and `recipes.R1` (a `ContactRecipe`), as sfxero.yaml would hold it;
+    without its filters as `where:` unless `with_where`."""
+    filters = r1.filters if with_where else []
+    unwritable = [f"{f.field} {f.op}" for f in filters if f.op not in WHERE]
     if unwritable:
         raise ValueError(f"{R1}'s filters {', '.join(unwritable)} have no where: translation")
-    where = " AND ".join(WHERE[f.op].format(f=f.field, v=_literal(f.value)) for f in r1.filters)
+    where = " AND ".join(WHERE[f.op].format(f=f.field, v=_literal(f.value)) for f in filters)
     fields = {}
     for f in mapping.contact_fields:
         chain = [f"map({f.value_map})"] if f.value_map else []
@@ -62,3 +65,9 @@ def r1_wording(mapping: MappingConfig) -> Wording:
                                                  "ContactNumber": KEY_RULE},
                    match_names={next(iter(MATCH["contact_number"])): "contact_number"},
                    write_back=(WRITE_BACK_RULE, WRITE_BACK_REASON), create_reason=CREATE_REASON, marks=False)
+
+
+def r1_declaration(mapping: MappingConfig, r1) -> DeclaredRecipe:
+    """R1's declaration as the contacts family plans it, on R1's pass (reconcile/contacts.py), whose read
+    applies R1's filters: no `where:`."""
+    return DeclaredRecipe.model_validate(r1_as_declared(mapping, r1, with_where=False))

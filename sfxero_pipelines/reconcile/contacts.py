@@ -1,42 +1,38 @@
 """R1 (Account → Xero Contact), R4 (balances → Account) and R5 (Xero-owned fields → Account).
 
 The three recipes share one matching of Salesforce Accounts to Xero Contacts, so they are planned
-together: R1 rows go sf_to_xero (create/update/skip/conflict/held, plus the ContactID write-back
-as an R1 xero_to_sf row); R4 and R5 rows go xero_to_sf for linked pairs only.
-
-`plan_contacts` runs the steps (shared ones in steps.py): `read_sides` → `match_sides` →
-`settled_pairs` / `pair_sides` / `hold_checks` → `compare_pairs` → `emit_pairs`, `emit_unpaired`
-and `_creates` for unmatched Accounts.
+together, from R1's pass: `read_sides` (live Accounts with link and primary Contact, Xero Contacts; on
+PostgreSQL the linked pairs identical in the database settled in the read) → `match_sides` (link, then
+`recipes.R1.match`) → `settled_pairs`. The declared-recipe engine plans the rest of R1's and R5's rows
+on that pass (`engine_pass`, declared.plan_xero_pass) from R1's mapping declared
+(config/r1_declared.py), in R1's and R5's words: R1 rows go sf_to_xero (create/update/skip/conflict/held,
+plus the ContactID write-back as an R1 xero_to_sf row); R5 rows go xero_to_sf for linked pairs only. R4's
+declaration rides the pairs the engine compared.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import paired_write_backs
-from ..config.r1_declared import CREATE_REASON, KEY_RULE, WRITE_BACK_REASON, WRITE_BACK_RULE, r1_wording
+from ..config.declared import DeclaredRecipe
+from ..config.r1_declared import r1_declaration, r1_wording
 from ..errors import ConfigError
 from ..extract.xero_objects import XERO_OBJECTS
 from ..recipes import R1, R4, R5
 from ..staging.schema import column_name
 from ..staging.state import holds as state_holds
 from ..staging.state import links
-from . import load, normalize, plan, primary_contact, routing, transforms
+from . import load, normalize, plan, primary_contact, routing
 from .declared import PRIMARY_CONTACT_ID, XeroPass, field_plans, plan_xero_pass
-from .fields import FieldRule, compare, inverse_mapper, same_key, transform, value_mapper
 from .match import MatchResult, match
-from .xero_contact_fields import xero_path, xero_payload
-from .steps import (HoldCheck, ambiguous, broken_link_rows, brought_back, changes_by_row, conflict_rows, held_by,
-                    held_pair_rows, hold_reasons, in_sync, link_pairs, pair_frame, sf_update_rows, split_held,
-                    staged_invalid, xero_owned)
+from .xero_contact_fields import xero_path
+from .steps import link_pairs
 
 XERO_COLUMNS = {"Name": "name", "ContactNumber": "contact_number", "AccountNumber": "account_number",
                 "EmailAddress": "email_address", "FirstName": "first_name", "LastName": "last_name",
@@ -274,35 +270,6 @@ def apply_filters(df: pd.DataFrame, filters, key: str) -> pd.Series:
 
 # ---- planning ------------------------------------------------------------------------------------
 
-def _rules(cfg: SfxeroConfig, pairs: pd.DataFrame, country_col: str | None) -> list[FieldRule]:
-    m = cfg.mapping
-    countries = transforms.country_names(m)
-    ctx = None
-    if country_col:
-        ctx = normalize.v_country(normalize.v_text(pairs[country_col]), countries)
-    out = []
-    for i, f in enumerate(m.contact_fields):
-        t = transform(f.transform, country=ctx, default_country=m.default_phone_country, countries=countries)
-        vm = value_mapper(m.value_maps.get(f.value_map)) if f.value_map else (lambda s: s)
-        inv = inverse_mapper(m.value_maps.get(f.value_map)) if f.value_map else (lambda s: s)
-        default = f.default
-
-        def to_xero(s, t=t, vm=vm, default=default):
-            v = t(vm(s))
-            return v if default is None else v.where(v.notna(), default).astype("object")
-
-        to_sf = (lambda s, t=t, inv=inv: inv(t(s))) \
-            if f.transform in ("phone", "email", "currency", "upper", "lower", "money") \
-            else (lambda s, inv=inv: inv(normalize.v_text(s)))
-        out.append(FieldRule(key=f.xero, sf_field=f.sf, s_col=f"s_{i}", x_col=f"x_{i}", to_xero=to_xero,
-                             compare=t, to_sf=to_sf, owner=f.owner, label=f.rule,
-                             prefilter=f.value_map is None and f.default is None, same_key=same_key(f.transform)))
-    return out
-
-
-_IN_SYNC = {rule: in_sync(rule) for rule in ("link", "contact_number", "email", "name")}
-
-
 def _sf_col(f) -> str:
     """The read column holding a mapped Salesforce field (`pc_*` for the primary Contact's)."""
     return f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
@@ -447,12 +414,12 @@ def settled_pairs(pairs: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataF
     return pairs[settled].reset_index(drop=True), pairs[~settled].reset_index(drop=True)
 
 
-def engine_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> XeroPass:
-    """R1's read and match steps as the pass the declared-recipe engine plans R1's mapping declared on
-    (`config/r1_declared.r1_as_declared`, recipe `name` in `cfg`; declared.plan_xero_pass): the Accounts
-    and Xero Contacts in the engine's columns, matched by R1's rules, and on PostgreSQL the linked pairs
-    the read settled as identical (`read_linked`), which are never compared. R1's filters are applied
-    here, as R1 applies them (`ne`/`not_in` keep an empty field)."""
+def engine_pass(conn: sa.Connection, cfg: SfxeroConfig, r: DeclaredRecipe) -> XeroPass:
+    """R1's read and match steps as the pass the declared-recipe engine plans R1's declaration `r` on
+    (`config/r1_declared.r1_declaration`; declared.plan_xero_pass): the Accounts and Xero Contacts in the
+    engine's columns, matched by R1's rules, and on PostgreSQL the linked pairs the read settled as
+    identical (`read_linked`), which are never compared. R1's filters are applied here (`ne`/`not_in`
+    keep an empty field), and R4's fields this pass reads are carried into the pairs R4 rides."""
     sides = read_sides(conn, cfg)
     m = match_sides(sides, cfg.recipes.R1.match)
     settled, pairs = settled_pairs(m.pairs.reset_index(drop=True), sides.accounts)
@@ -463,200 +430,35 @@ def engine_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> XeroPass:
     nested = [f.xero for f in fields_cfg if f.xero not in XERO_COLUMNS]
     xr = pd.DataFrame({"id": xc.id, "modified_at": xc.modified_at, "invalid_reason": xc.invalid_reason,
                        "x:ContactID": xc.id, **{f"x:{f}": xc[c] for f, c in XERO_COLUMNS.items() if c in xc.columns},
-                       **{f"x:{path}": xc[f"nx_{i}"] for i, path in enumerate(nested)}})
+                       **{f"x:{path}": xc[f"nx_{i}"] for i, path in enumerate(nested)},
+                       **{f"x:{path}": xc[x_col] for _, path, _, x_col in sides.balances}})
     xr["_active"] = _active(xc).to_numpy()
-    fps = field_plans(conn, cfg, name, cfg.recipes.declared[name], src)
     # R1's key pair: a create is found again by its ContactNumber, the Account Id.
-    return XeroPass(src, fps, xr, sides.links, dataclasses.replace(m, pairs=pairs), sides.holds,
-                    create_key=src.id, settled=settled)
-
-
-def pair_sides(pairs: pd.DataFrame, sides: ContactSides) -> pd.DataFrame:
-    """Pair step: `s_<i>` / `x_<i>` per mapped field, `s:<Field>` / `x:<path>` per R4 field read here, the
-    link written back, the primary Contact, modified stamps and invalid reasons, one row per pair."""
-    sf_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason", f"s_{LINK_FIELD}": column_name(LINK_FIELD),
-               "pc_id": "pc_id"}
-    x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
-    if sides.country_col:
-        sf_cols["s_country"] = sides.country_col
-    for i, (s_col, x_col) in enumerate(sides.field_columns):
-        sf_cols[f"s_{i}"], x_cols[f"x_{i}"] = s_col, x_col
-    for sf_field, path, s_col, x_col in sides.balances:
-        sf_cols[f"s:{sf_field}"], x_cols[f"x:{path}"] = s_col, x_col
-    return pair_frame(pairs, sides.accounts.set_index("id"), sides.xero.set_index("id"), sf_cols, x_cols)
-
-
-def hold_checks(holds: dict[str, dict[str, str]]) -> list[HoldCheck]:
-    """A held record on either side (or the primary Contact) holds the pair, as does an invalid one."""
-    return [("sf_id", held_by(holds["sf_account"], "Account")), ("xero_id", held_by(holds["xero_contact"], "Xero Contact")),
-            ("pc_id", held_by(holds["sf_contact"], "primary Contact")), ("s_invalid", staged_invalid("Account")),
-            ("x_invalid", staged_invalid("Xero Contact"))]
-
-
-@dataclass
-class ContactChanges:
-    """Compare step's result, pair row → {field: change} per recipe and direction."""
-
-    r1: dict[int, dict]
-    r5: dict[int, dict]
-    back: dict[int, dict]
-    #: pair row → {field: why an echo was not planned back}.
-    suppressed: dict[int, dict[str, str]]
-    rules: list[FieldRule]
-
-
-#: R1's ContactID write-back only ever flows Xero → Salesforce.
-BACK_RULE = xero_owned(LINK_FIELD, normalize.v_text, WRITE_BACK_RULE, x_col="xero_id")
-
-
-def compare_pairs(ok: pd.DataFrame, rules: list[FieldRule], written_xero: dict, written_sf: dict) -> ContactChanges:
-    """Compare step: the mapped fields (`rules`, both directions, with echo suppression) and the
-    write-back of the ContactID."""
-    entries, suppressed = compare(ok, rules, written_xero=written_xero, written_sf=written_sf)
-    back, _ = compare(ok, [BACK_RULE], written_xero={}, written_sf={})
-    return ContactChanges(r1=changes_by_row(entries, direction="sf_to_xero"),
-                          r5=changes_by_row(entries, direction="xero_to_sf"), back=changes_by_row(back),
-                          suppressed=suppressed, rules=rules)
+    return XeroPass(src, field_plans(conn, cfg, R1, r, src), xr, sides.links, dataclasses.replace(m, pairs=pairs),
+                    sides.holds, create_key=src.id, settled=settled,
+                    carried_src={f"s:{sf_field}": s_col for sf_field, _, s_col, _ in sides.balances},
+                    carried_x={f"x:{path}": f"x:{path}" for _, path, _, _ in sides.balances})
 
 
 def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
-    """R1/R4/R5: read → match → pair → compare → emit."""
+    """R1/R4/R5: R1's pass (read → match, pairs identical in the database settled on PostgreSQL), on which
+    the declared-recipe engine pairs, compares and emits R1's mapping declared (config/r1_declared.py) in
+    R1's and R5's words, and R4's declaration rides the pairs it compared."""
     rc = cfg.recipes
-    sides = read_sides(conn, cfg)
-    m = match_sides(sides, rc.R1.match)
-    in_sync, pairs = settled_pairs(m.pairs.reset_index(drop=True), sides.accounts)
-    pf = pair_sides(pairs, sides)
-    stats = {"matched_by": m.by_rule, "accounts": len(sides.accounts), "xero_contacts": len(sides.xero),
-             "settled_in_database": len(in_sync)}
-    sides.xero = None  # paired: freed before comparing (at 1M it is a large share of peak memory)
-    ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(sides.holds)))
-    rules = _rules(cfg, ok, "s_country" if sides.country_col else None)
-    changes = compare_pairs(ok, rules, load.last_written(conn, "xero"), load.last_written(conn, "salesforce"))
-    parts = [*emit_pairs(rc, ok, changes, in_sync), *emit_unpaired(rc, m, held, held_why)]
+    declaration = r1_declaration(cfg.mapping, rc.R1)
+    p = engine_pass(conn, cfg, declaration)
+    planned = plan_xero_pass(conn, cfg, R1, declaration, r1_wording(cfg.mapping), p)
+    # One pass plans both directions; a recipe switched off has its rows left out.
+    rows = planned.rows[planned.rows.recipe.isin([code for code in (R1, R5) if getattr(rc, code).enabled]).to_numpy()]
+    stats = {"matched_by": p.result.by_rule, "accounts": len(p.src), "xero_contacts": len(p.xr),
+             "settled_in_database": len(p.settled)}
+    parts = [rows.reset_index(drop=True)]
     if rc.R4.enabled:
         from .declared_sf import plan_on_pass
 
         # R4 on the declared-recipe engine: its declaration planned on the pairs of R1's pass that were
         # compared (a pair settled in the database has R4's fields identical: nothing to write).
-        r4 = plan_on_pass(conn, cfg, R4, ok)
+        r4 = plan_on_pass(conn, cfg, R4, p.compared)
         parts.append(r4.rows)
         stats[R4] = r4.stats
-    if rc.R1.enabled:
-        unmatched = sides.accounts[sides.accounts.id.isin(m.unmatched).to_numpy()]
-        parts.append(_creates(cfg, unmatched, sides.holds, rules_for_create=cfg.mapping.contact_fields,
-                              country_col=sides.country_col))
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
-
-
-def emit_pairs(rc, ok: pd.DataFrame, changes: ContactChanges, in_sync: pd.DataFrame) -> list[pd.DataFrame]:
-    """Emit step for compared pairs: R1 updates and skips (settled pairs included), the ContactID
-    write-back, R5's updates of the Account."""
-    parts: list[pd.DataFrame] = []
-    fwd, suppressed = changes.r1, changes.suppressed
-    sf_ids, x_ids, matches, links_new = ok.sf_id.tolist(), ok.xero_id.tolist(), ok["match"].tolist(), ok.link.tolist()
-    cur_cols = {r.key: ok[r.x_col].to_numpy() for r in changes.rules if r.key.startswith("Addresses.")}
-
-    def current(row: int) -> dict:
-        return {k: v[row] for k, v in cur_cols.items() if isinstance(v[row], str)}
-
-    if rc.R1.enabled:
-        upd = sorted(fwd)
-        diffs = [{"match": matches[r], "link": bool(links_new[r]), "target_object": "Contact", "fields": fwd[r],
-                  "payload": {"ContactID": x_ids[r], **xero_payload({k: v["new"] for k, v in fwd[r].items()}, current(r))},
-                  **({"suppressed": suppressed[r]} if r in suppressed else {})} for r in upd]
-        parts.append(plan.rows(R1, "sf_to_xero", "update", [sf_ids[r] for r in upd], [x_ids[r] for r in upd], diffs,
-                               [f"{len(fwd[r])} field(s) differ; matched by {matches[r]}" for r in upd]))
-        upd_set = set(upd)
-        sk = np.flatnonzero(np.array([r not in upd_set for r in range(len(ok))], dtype=bool))
-        # Most rows are in sync: build them as columns, not per-row dicts.
-        sk_diff = [None] * len(sk)
-        for j, r in enumerate(sk):
-            if links_new[r] or r in suppressed:
-                sk_diff[j] = {"match": matches[r], "link": bool(links_new[r]),
-                              **({"suppressed": suppressed[r]} if r in suppressed else {})}
-        sk_reason = ok["match"].iloc[sk].map(_IN_SYNC)  # one shared string per rule, not one per row
-        parts.append(plan.rows(R1, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk], sk_diff,
-                               sk_reason.tolist()))
-        if len(in_sync):
-            parts.append(plan.rows(R1, "sf_to_xero", "skip", in_sync.sf_id, in_sync.xero_id, None, _IN_SYNC["link"]))
-        if changes.back:
-            parts.append(sf_update_rows(R1, "Account", ok, changes.back, WRITE_BACK_REASON,
-                                        payload=lambda r, _: {"Account": {"Id": sf_ids[r], LINK_FIELD: x_ids[r]}},
-                                        with_link=True))
-    pc_ids = ok.pc_id.tolist() if rc.R5.enabled and changes.r5 else []
-    # An Account with no Contact has nowhere to take a Contact.<Field> from Xero.
-    r5 = primary_contact.writable(changes.r5, pc_ids) if pc_ids else {}
-    if r5:
-        rr = sorted(r5)
-        parts.append(sf_update_rows(R5, "Account", ok, r5, [brought_back(len(r5[r])) for r in rr],
-                                    payload=lambda r, fields: primary_contact.payload(sf_ids[r], pc_ids[r], fields)))
-    return parts
-
-
-def emit_unpaired(rc, m: MatchResult, held: pd.DataFrame, held_why: list) -> list[pd.DataFrame]:
-    """Emit step for what did not become a compared pair: held pairs, broken links, ambiguous matches."""
-    if not rc.R1.enabled:
-        return []
-    parts = [held_pair_rows(R1, held, held_why)]
-    if len(m.broken):
-        parts.append(broken_link_rows(R1, m.broken, {"match": "link"}))
-    if len(m.conflicts):
-        parts.append(conflict_rows(R1, m.conflicts, functools.partial(
-            ambiguous, many="Xero Contacts", one="Xero Contact", others="Account")))
-    return parts
-
-
-def write_back_fields(cfg: SfxeroConfig) -> dict[str, object]:
-    """Account field → path (or {path, default}) in Xero's answer to the create, written back in the push step that
-    creates the Contact (R1's ContactID; the fields R4 and the declared recipes that update the Accounts
-    R1 links read as they are from Xero, so the next plan does not update them)."""
-    return {**paired_write_backs(cfg.recipes.declarations, R1, "Account"), LINK_FIELD: "ContactID"}
-
-
-def _creates(cfg: SfxeroConfig, acc: pd.DataFrame, holds: dict, *, rules_for_create, country_col) -> pd.DataFrame:
-    """Unmatched Accounts: the full mapped Xero Contact (ContactNumber = Account Id, so a create the
-    push made but did not record is matched by key next time instead of created twice)."""
-    if acc.empty:
-        return plan.empty()
-    acc = acc.reset_index().rename(columns={"index": "id"}) if "id" not in acc.columns else acc.reset_index(drop=True)
-    frame = pd.DataFrame(index=acc.index)
-    for i, f in enumerate(rules_for_create):
-        scol = f"pc_{column_name(f.sf.split('.', 1)[1])}" if f.sf.startswith("Contact.") else column_name(f.sf)
-        frame[f"s_{i}"] = acc[scol].astype("object")
-        frame[f"x_{i}"] = None
-    if country_col:
-        frame["s_country"] = acc[country_col].astype("object")
-    rules = _rules(cfg, frame, "s_country" if country_col else None)
-    values = {r.key: r.to_xero(frame[r.s_col]).tolist() for r in rules}
-    ids = acc.id.tolist()
-    invalid = acc.invalid_reason.tolist()
-    label = {r.key: r.label for r in rules}
-    h_acct = holds.get("sf_account", {})
-    back = write_back_fields(cfg)
-    rows_c, rows_h = [], []
-    for j, sf_id in enumerate(ids):
-        fields = {k: v[j] for k, v in values.items() if v[j] is not None and v[j] == v[j]}
-        fields.setdefault("ContactNumber", sf_id)
-        why = (f"Account {sf_id} {h_acct[sf_id]}" if sf_id in h_acct else
-               f"Account staged invalid: {invalid[j]}" if isinstance(invalid[j], str) else
-               "Name is required by Xero and the Account has none" if not fields.get("Name") else None)
-        if why:
-            rows_h.append((sf_id, why))
-            continue
-        rows_c.append((sf_id, {"match": None, "link": True, "target_object": "Contact",
-                               "fields": {k: {"old": None, "new": v, "rule": label.get(k, KEY_RULE)}
-                                          for k, v in sorted(fields.items())},
-                               "payload": xero_payload(fields),
-                               "write_back": {"sobject": "Account", "id": sf_id, "fields": back}}))
-    out = [plan.rows(R1, "sf_to_xero", "create", [r[0] for r in rows_c], None, [r[1] for r in rows_c],
-                     CREATE_REASON)]
-    if rows_h:
-        out.append(plan.rows(R1, "sf_to_xero", "held", [r[0] for r in rows_h], None, [None] * len(rows_h),
-                             [r[1] for r in rows_h]))
-    return pd.concat(out, ignore_index=True)
-
-
-def plan_on_engine(conn: sa.Connection, cfg: SfxeroConfig, name: str) -> plan.FamilyPlan:
-    """R1's and R5's rows planned by the declared-recipe engine on R1's pass (`engine_pass`), from R1's
-    mapping declared as recipe `name` in `cfg`, in R1's and R5's words."""
-    return plan_xero_pass(conn, cfg, name, r1_wording(cfg.mapping), engine_pass(conn, cfg, name))

@@ -50,7 +50,7 @@ from .deletes import Gone, money, policy_rows
 from .fields import FieldRule, compare
 from .match import MatchResult, match
 from .xero_contact_fields import split_typed, xero_path, xero_payload
-from .steps import (ambiguous, broken_link_rows, brought_back, changes_by_row, conflict_rows, held_by,
+from .steps import (HoldCheck, ambiguous, broken_link_rows, brought_back, changes_by_row, conflict_rows, held_by,
                     held_pair_rows, hold_reasons, in_sync, pair_frame, sf_update_rows, split_held, staged_invalid)
 
 
@@ -660,6 +660,12 @@ class XeroPass:
     gone: dict[str, str] = dataclass_field(default_factory=dict)  # source id → why it is gone (the delete policy's)
     #: Linked pairs the read found identical (sf_id, xero_id), never compared: `skip` rows.
     settled: pd.DataFrame | None = None
+    #: Pair-frame column → source (`carried_src`) or `xr` (`carried_x`) column, carried into the pairs for a
+    #: recipe riding this pass (R4's balances on R1's: declared_sf.handed_over).
+    carried_src: dict[str, str] = dataclass_field(default_factory=dict)
+    carried_x: dict[str, str] = dataclass_field(default_factory=dict)
+    #: The pairs compared (held ones apart), once `plan_xero_pass` has paired them: what a riding recipe plans on.
+    compared: pd.DataFrame | None = None
 
 
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
@@ -676,7 +682,7 @@ def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
 
         return plan_into_salesforce(conn, cfg, name, r, planned, describe=describe)
     words = wording or Wording(name)
-    return plan_xero_pass(conn, cfg, name, words, read_and_match(conn, cfg, name, words))
+    return plan_xero_pass(conn, cfg, name, r, words, read_and_match(conn, cfg, name, words))
 
 
 def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wording) -> XeroPass:
@@ -738,10 +744,19 @@ def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
     return XeroPass(src, fps, xr, links, result, holds, create_key, member_of, group_why, routed_held, gone)
 
 
-def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wording, p: XeroPass) -> plan.FamilyPlan:
-    """The pair, compare and emit steps of declared recipe `name` into Xero, on what a pass read and
-    matched (`p`), its rows worded by `words`."""
-    r = cfg.recipes.declared[name]
+def pair_checks(holds: dict[str, dict[str, str]], sobject: str, coll: str, reads_contact: bool) -> list[HoldCheck]:
+    """What holds a pair of a recipe from `sobject` into Xero `coll`, the first found first: an open hold on
+    either record or on the Account's primary Contact (when read), then either record staged invalid."""
+    target = f"Xero {XERO_TARGETS[coll][0]}"
+    return [("sf_id", held_by(holds[sf_table(sobject)], sobject)), ("xero_id", held_by(holds[_xero_table(coll)], target)),
+            *([("pc_id", held_by(holds[primary_contact.TABLE], "primary Contact"))] if reads_contact else []),
+            ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(target))]
+
+
+def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, words: Wording,
+                   p: XeroPass) -> plan.FamilyPlan:
+    """The pair, compare and emit steps of recipe `name`'s declaration `r` into Xero, on what a pass read
+    and matched (`p`), its rows worded by `words`. Sets `p.compared`."""
     sobject = r.source.salesforce or ""
     coll = r.to.xero
     target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
@@ -773,16 +788,16 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
     for j, (sf_field, path) in enumerate(sorted(r.write_back.items())):
         src_cols[f"sb_{j}"] = _col(sf_field)
         x_cols[f"xb_{j}"] = f"x:{path}"
+    src_cols.update(p.carried_src)
+    x_cols.update(p.carried_x)
     pairs = pair_frame(result.pairs.reset_index(drop=True), idx, xr.set_index("id"), src_cols, x_cols)
-    checks = [("sf_id", held_by(holds[source_table], sobject)), ("xero_id", held_by(holds[target_table], f"Xero {target_object}")),
-              ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(f"Xero {target_object}"))]
+    checks = pair_checks(holds, sobject, coll, reads_contact)
     if group_why is not None:
         checks.append(("sf_id", dict(zip(src.id, group_why)).get))
     if routed_held:
         checks.insert(0, ("sf_id", routed_held.get))
-    if reads_contact:
-        checks.append(("pc_id", held_by(holds[primary_contact.TABLE], "primary Contact")))
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
+    p.compared = ok
 
     # -- compare
     @functools.cache

@@ -25,7 +25,7 @@ R4_KEY_BEFORE_THE_MOVE = "sfx-f3680982364731225932bb38e9585f90a762b0d4"
 
 
 def _rows(world, recipe: str, cfg: dict | None = None) -> list[PushRow]:
-    family = {"R3": "invoices", "R4": "contacts"}[recipe]
+    family = {"R1": "contacts", "R3": "invoices", "R4": "contacts"}[recipe]
     with world.db.engine.connect() as conn:
         rows = build_plan(conn, parse_config(cfg or {}), families=(family,)).rows
     return [PushRow("", 0, r["recipe"], r["direction"], r["action"], r["source_id"], r["target_id"],
@@ -152,10 +152,14 @@ def test_r4_compares_what_r1s_pass_read_and_reads_itself_for_a_field_the_pass_do
     assert _rows(world, "R4", {"recipes": {"R4": {"enabled": False}}}) == []
 
 
-def test_r1s_create_writes_r4s_balances_back_as_zero():
-    from sfxero_pipelines.reconcile.contacts import write_back_fields
+def test_r1s_create_writes_r4s_balances_back_as_zero(world):
+    a = world.sf("Account", Name="New Co", BillingCountry="GB")
 
-    back = write_back_fields(parse_config({}))
+    def written_back(cfg: dict) -> dict:
+        [create] = [r for r in _rows(world, "R1", cfg) if r.action == "create" and r.source_id == a]
+        return create.diff["write_back"]["fields"]
+
+    back = written_back({})
     assert back["Xero_Outstanding__c"] == {"path": "Balances.AccountsReceivable.Outstanding", "default": 0.0}
     assert back["Xero_Overdue__c"] == {"path": "Balances.AccountsReceivable.Overdue", "default": 0.0}
-    assert write_back_fields(parse_config({"recipes": {"R4": {"enabled": False}}})) == {"Xero_Contact_Id__c": "ContactID"}
+    assert written_back({"recipes": {"R4": {"enabled": False}}}) == {"Xero_Contact_Id__c": "ContactID"}

@@ -103,7 +103,7 @@ def _hold_literals() -> list[tuple[str, str]]:
 def test_the_enumeration_finds_the_known_reasons():
     texts = [t for _, t in _hold_literals()]
     assert any("has no line items to invoice" in t for t in texts)
-    assert any("Name is required by Xero" in t for t in texts)
+    assert any("is required by Xero and the" in t for t in texts)
     assert any("no linked Account and no email" in t for t in texts)
     assert any("is archived or deleted" in t for t in texts)
     assert any("no routing rule matches the Account" in t for t in texts)

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from sfxero_pipelines.config import parse_config
 from sfxero_pipelines.reconcile import campaigns, contacts, invoices
-from sfxero_pipelines.reconcile.match import MatchResult
+from sfxero_pipelines.reconcile.declared import pair_checks
+from sfxero_pipelines.reconcile.steps import ambiguous
 
 OBJ = "object"
 
@@ -62,42 +62,13 @@ def test_settled_pairs_are_only_linked_pairs_the_read_flagged():
     assert none.empty and all_pairs is pairs
 
 
-def test_contacts_pair_and_hold_steps():
-    sides = _sides(_accounts(), _xero(), holds={"sf_account": {}, "xero_contact": {"x2": "held at push: 400"},
-                                                "sf_contact": {"c1": "held at check: bad email"}})
-    pairs = _frame(sf_id=["a1", "a2", "a3"], xero_id=["x1", "x2", "x3"], match=["link"] * 3, link=[False] * 3)
-    sides.balances = contacts.balance_columns(parse_config({}))  # R4's fields, as read_sides reads them
-    pf = contacts.pair_sides(pairs, sides)
-    # R4 compares its balances on the engine, handed to it as `s:`/`x:` columns (test_builtins_on_the_engine).
-    assert pf[["s_0", "x_0", "s:Xero_Outstanding__c", "x:Balances.AccountsReceivable.Outstanding"]].values.tolist() == [
-        ["Acme Ltd", "ACME", "1", "1"], ["Beta", "Beta Co", "2", "5"], ["Gamma", "Gamma", "3", "3"]]
-    from sfxero_pipelines.reconcile.steps import hold_reasons
-    assert hold_reasons(pf, contacts.hold_checks(sides.holds)).tolist() == [
-        "primary Contact c1 held at check: bad email", "Xero Contact x2 held at push: 400",
-        "Account staged invalid: bad"]
-
-
-def test_contacts_compare_gives_the_contact_id_back_to_r1():
-    ok = _frame(sf_id=["a1"], xero_id=["x1"], match=["link"], link=[True], s_modified_at=[None],
-                x_modified_at=[None], s_Xero_Contact_Id__c=[None])
-    changes = contacts.compare_pairs(ok, [], written_xero={}, written_sf={})
-    assert changes.back == {0: {"Xero_Contact_Id__c": {"old": None, "new": "x1",
-                                                       "rule": "R1 write-back of the Xero ContactID; owner xero"}}}
-    assert changes.r1 == {} and changes.r5 == {}
-
-
-def test_contacts_emit_unpaired_words_ambiguous_matches():
-    m = MatchResult(pairs=_frame(sf_id=[], xero_id=[], match=[], link=[]),
-                    conflicts=_frame(sf_id=["a1", "a2"], rule=["email", "name"],
-                                     candidates=[["x1", "x2"], ["x3"]], other_sf=[[], ["a9"]]),
-                    broken=_frame(sf_id=[], xero_id=[], reason=[]), unmatched=pd.Series([], dtype=OBJ))
-    rc = SimpleNamespace(R1=SimpleNamespace(enabled=True))
-    rows = pd.concat(contacts.emit_unpaired(rc, m, _frame(sf_id=[], xero_id=[], match=[]), []))
-    assert rows.reason.tolist() == [
+def test_conflicts_are_worded_with_both_ends_and_how_to_resolve_them():
+    many = ambiguous("email", ["x1", "x2"], [], many="Xero Contacts", one="Xero Contact", others="Account")
+    one = ambiguous("name", ["x3"], ["a9"], many="Xero Contacts", one="Xero Contact", others="Account")
+    assert [many, one] == [
         "ambiguous email match: 2 Xero Contacts share it (x1, x2); link the right one in sync_link or fix the duplicate",
         "ambiguous name match: Xero Contact x3 also matches Account(s) a9; link the right one in sync_link or fix "
         "the duplicate"]
-    assert contacts.emit_unpaired(SimpleNamespace(R1=SimpleNamespace(enabled=False)), m, None, []) == []
 
 
 # ---- invoices --------------------------------------------------------------------------------------
@@ -232,8 +203,8 @@ def test_pair_hold_reasons_of_every_planner_have_a_sentence():
     pf = _frame(sf_id=["a1", "a2", "a3", "a4", "a5"], xero_id=["x1", "x2", "x3", "x4", "x5"],
                 pc_id=["c1", "c2", "c3", "c4", "c5"], s_invalid=[None, None, None, "CloseDate is not a date", None],
                 x_invalid=[None, None, None, None, "Date is not a date"])
-    contact_reasons = hold_reasons(pf, contacts.hold_checks({"sf_account": {"a1": hold}, "xero_contact": {"x2": hold},
-                                                              "sf_contact": {"c3": hold}}))
+    contact_reasons = hold_reasons(pf, pair_checks({"sf_account": {"a1": hold}, "xero_contact": {"x2": hold},
+                                                    "sf_contact": {"c3": hold}}, "Account", "Contacts", True))
     sides = invoices.SourceSides(records=_frame(id=[]), waits={"a1": f"Opportunity a1 {hold}"},
                                  invoice_holds={"x2": hold}, back_fields=[])
     invoice_reasons = hold_reasons(pf, invoices.hold_checks(invoices.OPPORTUNITIES, sides))
