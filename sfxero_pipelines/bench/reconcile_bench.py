@@ -3,8 +3,9 @@
 The staging database is generated directly (no emulator: reconciliation never calls an API) with a
 realistic mix: 90% linked and in sync, 5% linked with changes on one side or the other, 3% new
 Accounts, 2% ambiguous (an email shared by two Xero Contacts). Timed: building the R1/R4/R5 plan
-from staging and storing it in `sync_plan` (with `--engine`: the declared-recipe engine's plan of R1's
-settings written as a declaration, on R1's links: what moving R1 onto the engine must keep within 20%).
+from staging and storing it in `sync_plan` (the contacts family: the declared-recipe engine on R1's
+pass; with `--engine`, R1's settings written as a declaration planned on the engine's own read, as a
+team's own Account → Contacts recipe is, on a copy of R1's links).
 Floor, timed in the same run: the plain SQL join of the two tables on the link key, fetched to the
 client the same way (load.frame).
 With a PostgreSQL URL the bench creates its own database on that server and drops it afterwards.
@@ -192,9 +193,9 @@ def generate_elsewhere(url: str, size: int) -> dict[str, int]:
 
 
 def _planner(engine_mode: bool):
-    """(plan builder over a connection, the recipes it stores): R1/R4/R5's code planner, or with
-    `engine_mode` the declared-recipe engine planning R1's settings written as a declaration
-    (config/r1_declared.py), on R1's links, in R1's and R5's words (so their plan ids compare)."""
+    """(plan builder over a connection, the recipes it stores): the contacts family (R1/R4/R5), or with
+    `engine_mode` R1's settings written as a declaration (config/r1_declared.py) planned on the engine's
+    own read, on R1's links, in R1's and R5's words (so their plan ids compare)."""
     from ..config import parse_config
     from ..config.r1_declared import CODE, r1_as_declared, r1_wording
     from ..reconcile.build import build_declared, build_plan
@@ -246,7 +247,7 @@ def run_reconcile_bench(size: int, staging_url: str | None, engine_mode: bool = 
         finally:
             engine.dispose()
     return {
-        "bench": "reconcile", "records": size, "planner": "engine" if engine_mode else "code",
+        "bench": "reconcile", "records": size, "planner": "engine" if engine_mode else "family",
         "seconds": round(seconds, 3),
         "api_calls": {"salesforce": 0, "xero": 0},
         "floor_seconds": round(floor_s, 3), "ratio_to_floor": round(seconds / floor_s, 2) if floor_s else None,

@@ -224,8 +224,8 @@ def replay(record_ids: tuple[str, ...]) -> None:
 @click.option("--idle-minutes", default=None, type=float,
               help="latency only: minutes without a change whose API calls are scaled to an hour (default 10).")
 @click.option("--engine", "engine_mode", is_flag=True,
-              help="reconcile only: plan R1's settings written as a declaration on the declared-recipe engine "
-                   "instead of R1's code (docs/architecture.md §5.3).")
+              help="reconcile only: plan R1's settings written as a declaration on the declared-recipe engine's "
+                   "own read instead of R1's pass (docs/architecture.md §5.3).")
 def bench(which: str, size: int, staging_url: str | None, as_json: bool, cycles: int | None,
           tenants: int | None, changes: int | None, duration: float | None, idle_minutes: float | None,
           engine_mode: bool) -> None:

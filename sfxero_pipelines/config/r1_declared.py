@@ -1,8 +1,12 @@
 """R1's settings written as a declaration for the declared-recipe engine (docs/architecture.md §5.3):
 `mapping.contact_fields`, `recipes.R1`'s match rules, filters and policy for a deleted Account, as one
-two-way recipe of Account ↔ Xero Contacts. It is what moving R1 and R5 onto the engine plans from; today
-`sfxero bench reconcile --engine` plans it at scale beside R1's code, and
-`sfxero_tests/reconcile/test_r1_mapping_on_the_engine.py` holds its changes equal to R1's and R5's.
+two-way recipe of Account ↔ Xero Contacts, and the words R1's and R5's rows are said in.
+
+The contacts family plans `r1_declaration` on R1's pass (reconcile/contacts.py), in `r1_wording`: R1's
+rows towards Xero and for the ContactID written back, R5's for the fields brought back, with the rules
+and reasons of the code planner they replaced, so their ledger keys are the same. `r1_as_declared` is
+also what `sfxero recipes show R1` prints and what `sfxero bench reconcile --engine` plans on the
+engine's own read, under its own code (CODE) on a copy of R1's links.
 """
 
 from __future__ import annotations

@@ -91,19 +91,19 @@ def test_bench_extract_stays_within_the_call_bounds_on_both_backends(tmp_path, s
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_bench_reconcile_plans_the_same_on_the_engine_as_r1s_code(tmp_path, scratch, backend, request):
-    """`bench reconcile --engine` plans R1's settings written as a declaration (config/r1_declared.py), in
-    R1's and R5's words: R1's and R5's very rows (their plan ids hash every row), each plan the same again
-    over unchanged staging."""
+def test_bench_reconcile_plans_the_same_on_r1s_pass_and_the_engines_own_read(tmp_path, scratch, backend, request):
+    """`bench reconcile` plans the contacts family (the engine on R1's pass); with `--engine`, R1's settings
+    written as a declaration (config/r1_declared.py) on the engine's own read, in R1's and R5's words: R1's
+    and R5's very rows (their plan ids hash every row), each plan the same again over unchanged staging."""
     staging = ["--staging", request.getfixturevalue("pg_url")] if backend == "postgresql" else []
-    code = bench(tmp_path, scratch, "reconcile", "--size", "2000", *staging)
+    family = bench(tmp_path, scratch, "reconcile", "--size", "2000", *staging)
     engine = bench(tmp_path, scratch, "reconcile", "--size", "2000", "--engine", *staging)
-    assert (code["planner"], engine["planner"]) == ("code", "engine") and code["backend"] == backend
-    assert code["rerun_identical"] and engine["rerun_identical"]
-    assert code["plan"]["R1"] == {"create": 60, "update": 50, "delete": 0, "skip": 1850, "conflict": 40, "held": 0}
-    assert code["plan"]["R5"]["update"] > 0
-    assert {r: engine["plan"][r] for r in ("R1", "R5")} == {r: code["plan"][r] for r in ("R1", "R5")}
-    assert engine["plan_ids"] == {r: code["plan_ids"][r] for r in ("R1", "R5")}
+    assert (family["planner"], engine["planner"]) == ("family", "engine") and family["backend"] == backend
+    assert family["rerun_identical"] and engine["rerun_identical"]
+    assert family["plan"]["R1"] == {"create": 60, "update": 50, "delete": 0, "skip": 1850, "conflict": 40, "held": 0}
+    assert family["plan"]["R5"]["update"] > 0
+    assert {r: engine["plan"][r] for r in ("R1", "R5")} == {r: family["plan"][r] for r in ("R1", "R5")}
+    assert engine["plan_ids"] == {r: family["plan_ids"][r] for r in ("R1", "R5")}
 
 
 def test_engine_is_refused_in_one_line_for_another_bench():

@@ -71,6 +71,7 @@ def test_settling_in_the_database_never_changes_the_plan(world, monkeypatch):
     world.sf("Account", Name="Copy", Xero_Contact_Id__c=x_dup)   # a second Account claims the same Contact
     pair(world, 22, link=False, sf={"Xero_Contact_Id__c": None})  # found by ContactNumber/email: new link
     world.sf("Account", Name="Brand New Ltd")                    # create
+    named_like = world.sf("Account", Name="COMPANY 1 LTD")       # named like a settled Contact: not created
     world.xero("Contacts", Name="Only In Xero", ContactStatus="ACTIVE")
     a_echo, x_echo = pair(world, 23, sf={"Phone": "+44 20 55550000"})
     world.ledger("salesforce", a_echo, {"Phone": "+44 20 55550000"})
@@ -81,6 +82,7 @@ def test_settling_in_the_database_never_changes_the_plan(world, monkeypatch):
     settled = fast.stats["contacts"]["settled_in_database"]
     assert settled == (6 if world.db.engine.dialect.name == "postgresql" else 0)
     assert slow.stats["contacts"]["settled_in_database"] == 0
+    assert not any(r["source_id"] == named_like and r["action"] == "create" for r in fast.rows.to_dict("records"))
     # Filters apply to settled pairs too.
     filtered = parse_config({"recipes": {"R1": {"filters": [{"field": "Name", "op": "ne", "value": "Company 0 Ltd"}]}}})
     fast, slow = both(world, filtered, monkeypatch)
