@@ -903,7 +903,7 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
     # A create also writes back what the recipes riding its links read from Xero (R4's balances on R1's).
     write_backs = {**paired_write_backs(cfg.recipes.declarations, words.code, sobject), **r.write_back}
     parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held, _name_clashes(coll, sobject, src, by_name, xr, result.unmatched), p.create_key,
+                          routed_held, _name_clashes(coll, sobject, src, by_name.get("Name"), xr, result.unmatched), p.create_key,
                           write_backs))
     if r.deletes != "ignore" and p.gone:
         parts.append(_deleted_in_salesforce(conn, words.code, r, p.gone, links, xr, diff_base))
@@ -938,7 +938,7 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, go
     """The `deletes` policy's rows for linked Xero records whose Salesforce record is gone (`gone`: id →
     why: deleted, or no longer meeting `where` under `filtered_out: delete`). A Contact with a balance
     is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
-    coll, sobject = r.to.xero, r.source.salesforce
+    coll = r.to.xero
     target_object, id_attr, _ = XERO_TARGETS[coll]
     how = REMOVE[coll]
     linked = dict(zip(links.sf_id, links.xero_id))
@@ -972,17 +972,17 @@ def _sent_whole(collection: str, path: str) -> str | None:
     return path.split(".")[0]
 
 
-def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, fields: dict[str, FieldPlan], xr: pd.DataFrame,
+def _name_clashes(coll: str, sobject: str, src: pd.DataFrame, name: FieldPlan | None, xr: pd.DataFrame,
                   unmatched: pd.Series) -> dict[str, str]:
     """Why a new Xero Contact cannot be created under its Name: Xero keeps contact names unique and, on
     the POST a push sends, takes a Contact with an existing name for that Contact and updates it. A new
     one named like a live staged Contact (case and spaces aside, as Xero compares them), or like another
     new one of this plan, is held rather than written over someone else's."""
-    if coll != "Contacts" or "Name" not in fields or not len(unmatched):
+    if coll != "Contacts" or name is None or not len(unmatched):
         return {}
     key = lambda v: str(v).strip().casefold() if isinstance(v, str) and v.strip() else None  # noqa: E731
     new = src.id.isin(unmatched).to_numpy()
-    new_names = fields["Name"].values_at(np.flatnonzero(new))
+    new_names = name.values_at(np.flatnonzero(new))
     wanted = {key(v) for v in new_names} - {None}
     # Only the live Contacts named like a new one are keyed one by one: at 1M, keying every name in
     # Python took 1.6 s of the plan (PostgreSQL), pandas' string methods and isin a fraction of it.
