@@ -323,14 +323,10 @@ class ContactSides:
     accounts: pd.DataFrame
     #: sync_link R1 rows (sf_id, xero_id) of every live Account, filtered or not.
     links: pd.DataFrame
-    #: Xero Contacts (None once paired).
-    xero: pd.DataFrame | None
+    #: Xero Contacts.
+    xero: pd.DataFrame
     #: Open holds on sf_account, xero_contact, sf_contact (table → id → reason).
     holds: dict[str, dict[str, str]]
-    #: The mapped fields' pair columns: Account read column and Xero read column, per mapped field.
-    field_columns: list[tuple[str, str]]
-    #: The Account's country column (phones are read in its region), None when not staged.
-    country_col: str | None
     #: R4's fields this pass reads (`balance_columns`), handed to the engine with the pairs.
     balances: list[tuple[str, str, str, str]] = field(default_factory=list)
 
@@ -383,7 +379,7 @@ def read_sides(conn: sa.Connection, cfg: SfxeroConfig) -> ContactSides:
     if routed is not None and routed.held:
         holds["sf_account"] = {**{i: f"held at reconcile: {why}" for i, why in routed.held.items()},
                                **holds["sf_account"]}
-    return ContactSides(sf, sf_links, xc, holds, field_columns, country_col, balances or [])
+    return ContactSides(sf, sf_links, xc, holds, balances or [])
 
 
 #: R1's match rules after the link: rule → (Account key, Xero Contact key).

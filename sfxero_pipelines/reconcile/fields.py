@@ -31,9 +31,6 @@ class FieldRule:
     to_sf: Callable[[pd.Series], pd.Series]      # Xero value → value to write to Salesforce
     owner: str            # salesforce | xero | last_writer
     label: str            # "Phone→Phones.DEFAULT (phone E.164)"
-    #: Skip the transform where raw values are equal (false when a value map or default can make
-    #: equal raw values differ once mapped).
-    prefilter: bool = True
     #: What two transformed values compare by, when not themselves (phones: a number kept as the
     #: source gave it compares by its digits, see normalize.phone_key).
     same_key: Callable[[pd.Series], pd.Series] | None = None
@@ -71,7 +68,7 @@ def compare(pairs: pd.DataFrame, rules: list[FieldRule], *, written_xero: dict, 
     for rule in rules:
         # Identical raw values normalise identically: only rows whose raw values differ are
         # transformed (most pairs are in sync; this keeps 1M pairs to a few vectorised passes).
-        cand = np.flatnonzero(~eq(pairs[rule.s_col], pairs[rule.x_col])) if rule.prefilter else np.arange(len(pairs))
+        cand = np.flatnonzero(~eq(pairs[rule.s_col], pairs[rule.x_col]))
         if not len(cand):
             continue
         s_val = rule.to_xero(pairs[rule.s_col].iloc[cand])
@@ -175,28 +172,6 @@ def inverse_mapper(table: dict[str, str] | None) -> Callable[[pd.Series], pd.Ser
     for k, v in sorted(table.items()):
         inv.setdefault(v.strip().casefold(), k)  # first (sorted) name wins: deterministic
     return lambda s: s.astype("object").map(lambda v: inv.get(v.strip().casefold(), v) if isinstance(v, str) else v)
-
-
-def transform(kind: str, *, country: pd.Series | None = None, default_country: str = "US",
-              countries: dict[str, str] | None = None) -> Callable[[pd.Series], pd.Series]:
-    if kind == "email":
-        return normalize.v_email
-    if kind == "phone":
-        def phone(s: pd.Series) -> pd.Series:
-            ctx = None if country is None else country.loc[s.index]
-            return normalize.v_phone(s, ctx, default_country)
-        return phone
-    if kind == "country":
-        return lambda s: normalize.v_country(normalize.v_text(s), countries)
-    if kind == "upper":
-        return lambda s: normalize.v_text(s).str.upper().astype("object")
-    if kind == "lower":
-        return lambda s: normalize.v_text(s).str.lower().astype("object")
-    if kind == "currency":
-        return lambda s: normalize.v_currency(normalize.v_text(s))
-    if kind == "money":
-        return normalize.v_money
-    return normalize.v_text
 
 
 def same_key(kind: str) -> Callable[[pd.Series], pd.Series] | None:

@@ -25,7 +25,7 @@ def _frame(**cols) -> pd.DataFrame:
 def _sides(accounts: pd.DataFrame, xero: pd.DataFrame, links=None, holds=None) -> contacts.ContactSides:
     links = links if links is not None else _frame(sf_id=[], xero_id=[])
     holds = holds or {"sf_account": {}, "xero_contact": {}, "sf_contact": {}}
-    return contacts.ContactSides(accounts, links, xero, holds, [("name", "name")], None)
+    return contacts.ContactSides(accounts, links, xero, holds)
 
 
 def _accounts(**extra) -> pd.DataFrame:
