@@ -136,7 +136,7 @@ def run_show(name: str) -> int:
     if name in declared:
         r = declared[name]
         body = {**({"built_in": True} if name in ENGINE_BUILTINS else {}), **r.model_dump(mode="json", by_alias=True)}
-        body["fields"] = {k: {f: v for f, v in spec.items() if v is not None or
+        body["fields"] = {k: {f: v for f, v in spec.items() if (v is not None and (f, v) != ("create_only", False)) or
                               (f == "value" and "value" in r.fields[k].model_fields_set)}
                           for k, spec in body["fields"].items()}
         body["match"] = [{"link": m["via"]} if m["via"] else m["kind"] if m["kind"] == "link" else
@@ -159,6 +159,17 @@ def run_show(name: str) -> int:
                         f"the fields {R1}'s declaration brings back from Xero",
                 **r1_as_declared(cfg.mapping, r1, with_where=False),
                 "filters": [f.model_dump(mode="json") for f in r1.filters]}
+    elif name == R6:
+        from ..config.r6_declared import OVERDUE, PERSON_CONTACT, r6_as_declared
+
+        # `recipes.R6` as the declaration the engine plans (config/r6_declared.py); R6's pass computes what
+        # each Xero Contact owes and who it is in Salesforce (reconcile/campaigns.py).
+        rc = cfg.recipes.R6
+        body = {"built_in": True, **r6_as_declared(rc),
+                "computed": {OVERDUE: f"owed on AUTHORISED ACCREC invoices at least {rc.min_days_overdue} days past "
+                                      "due, in the base currency",
+                             PERSON_CONTACT.split(".")[0]: f"the {R1}-linked Account's primary Contact, else the one "
+                                                           "Contact, else the one unconverted Lead with the email"}}
     elif name in BUILTIN:
         src, dst = BUILTIN[name]
         body = {"built_in": True, "from": src, "to": dst, **getattr(cfg.recipes, name).model_dump(mode="json")}

@@ -324,6 +324,9 @@ class FieldSpec(_Model):
     #: What the field carries, in words: plan rows name its rule "<recipe>: <rule> → <field>" (R3's
     #: "invoice status"). Without it, the rule says how the value is made ("<recipe> Status→<field>").
     rule: str | None = Field(None, min_length=1, max_length=80)
+    #: Into Salesforce: sent on a create only, never compared or updated (a Campaign member's Status,
+    #: which moves on in Salesforce once the member is added).
+    create_only: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from ..recipes import R2, R3, R4, R7
 from .base import StrictModel
 from .builtin_declared import ENGINE_BUILTINS, with_shipped
-from .deletes import DeletePolicies
+from .deletes import DeletePolicies, DeletePolicy
 from .declared import DeclaredRecipe, split_declared
 from .mapping import MappingConfig, MatchRule
 
@@ -89,8 +89,11 @@ class CampaignRecipe(StrictModel):
     campaign: str | None = Field(None, min_length=1)
     min_overdue_amount: float = Field(0.01, ge=0)
     min_days_overdue: int = Field(30, ge=1, le=3650)
-    #: CampaignMember Status for added members (the Campaign's default when unset).
+    #: CampaignMember Status for added members (the Campaign's default when unset); set on the add only.
     member_status: str | None = None
+    #: A member whose Xero Contacts no longer owe (paid): `archive` removes it, `hold_for_approval` waits
+    #: for `sfxero approve ROW_ID`, `ignore` keeps it.
+    deletes: DeletePolicy = "archive"
 
 
 class Recipes(StrictModel):

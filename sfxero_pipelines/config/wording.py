@@ -32,6 +32,13 @@ class Wording:
     #: Whether rows carry the engine's marks (`"engine": "declared"`, `source_table`, `lookup_by`), which
     #: send them through the push's path for declared recipes. A built-in's rows go through its own.
     marks: bool = True
+    #: Into Salesforce, a reason template per kind of row (`create`, `skip`, `held`, `conflict`, and for a
+    #: gone record `gone` (why), `delete` (what), `delete_held`), filled from what the pass says of the
+    #: record (`declared_sf.SfPass.say`) and `{why}`/`{rule}`; a kind without one keeps the engine's.
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    #: Into Salesforce, the rule a delete row names each field it removes by (their values in the target);
+    #: None: a delete row lists no fields.
+    delete_rule: str | None = None
 
     @property
     def back(self) -> str:

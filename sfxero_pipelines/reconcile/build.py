@@ -45,7 +45,9 @@ class Plan:
         return plan.plan_ids(self.rows)
 
 
-def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
+def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str, planned: pd.DataFrame | None = None) -> Plan:
+    """One family's plan; `planned`: the plans built before it in the same pass (R6 finds the customers
+    R1 matches in them)."""
     if family == "contacts":
         from .contacts import plan_contacts
 
@@ -65,7 +67,7 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str) -> Plan:
 
         if not cfg.recipes.R6.enabled:
             return Plan(plan.finalize([]))
-        result = plan_campaigns(conn, cfg)
+        result = plan_campaigns(conn, cfg, planned)
         return Plan(plan.finalize([result.rows]), {"campaigns": result.stats})
     raise ValueError(f"unknown recipe family {family!r}")
 
@@ -85,7 +87,7 @@ def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...]
     """Every family's plan (or `families`'), and with all of them every enabled declared recipe's."""
     parts, stats = [], {}
     for family in families or tuple(FAMILIES):
-        built = build_family(conn, cfg, family)
+        built = build_family(conn, cfg, family, plan.concat(parts) if family == "campaigns" else None)
         parts.append(built.rows)
         stats.update(built.stats)
     for name in (cfg.recipes.declared if families is None else ()):

@@ -12,18 +12,25 @@ Who that is in Salesforce (docs/architecture.md §5: link table → Contact emai
 - not linked → the Contact with the Xero Contact's email, else the unconverted Lead with it.
 Two candidates (two Accounts, two Contacts or two Leads with the email) are a conflict, never a guess.
 
-Rows (all `xero_to_sf`, source_id = Xero ContactID, target_object CampaignMember):
-- create: overdue, and the person is not a member → payload {"CampaignMember": {CampaignId, ContactId|LeadId}};
+R6 runs on the declared-recipe engine (config/r6_declared.py: `recipes.R6` as a declaration of Xero
+Contacts → CampaignMember). This module is its read and match, what no declaration expresses: who
+owes (`Overdue`) and who that is (`Person.ContactId` / `Person.LeadId`), handed to the engine as a pass
+(`engine_pass`). The engine's steps (declared_sf.plan_sf_pass) pair and plan, in R6's words (its rules
+and reasons: the ledger keys are those of the code planner this replaced). Rows (all `xero_to_sf`,
+source_id = Xero ContactID, target_object CampaignMember):
+- create: overdue, and the person is not a member → payload {"CampaignMember": {CampaignId,
+  ContactId|LeadId, Status}}, the Status (`member_status`) on the add only;
 - skip: overdue and already a member (target_id = the member);
-- delete: a member who belongs to Xero Contacts none of which is overdue any more (paid) →
-  payload {"CampaignMember": {"Id"}}. A member belongs to a Xero Contact when it is a Contact of the
-  linked Account, or (no link) has its email. Members belonging to no Xero Contact are not R6's and
-  are left alone;
+- delete: a member who belongs to Xero Contacts none of which is overdue any more (paid), as
+  `recipes.R6.deletes` says (archive: removed; hold_for_approval: waits for `sfxero approve ROW_ID`;
+  ignore: kept) → payload {"CampaignMember": {"Id"}}. A member belongs to a Xero Contact when it is a
+  Contact of the linked Account, or (no link) has its email. Members belonging to no Xero Contact are
+  not R6's and are left alone;
 - conflict: two candidates; held: nobody to add, or a held/invalid record on either side.
 Several Xero Contacts resolving to one person give one row (the smallest ContactID, all listed).
 
-Steps: `read_inputs` → `match_people` → `pair_people` / `memberships` → `compare_unpaired`,
-`compare_members`, `compare_removals` → `emit_rows`.
+Steps: `read_inputs` → `match_people` → `pair_people` / `memberships` → `engine_pass` → the engine's
+pair, compare and emit (`plan_campaigns`).
 """
 
 from __future__ import annotations
@@ -38,10 +45,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
+from ..config.declared import DeclaredRecipe
+from ..config.r6_declared import OVERDUE, PERSON_CONTACT, PERSON_LEAD, r6_declaration, r6_wording
 from ..errors import ConfigError
 from ..recipes import R1, R6
 from ..staging.state import links
 from . import load, normalize, plan, primary_contact
+from .declared import staged_describe
+from .declared_sf import (SfPass, field_values, filtered, match_sf, place_values, plan_sf_pass,
+                          planned_pairs)
 
 DIRECTION = "xero_to_sf"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -114,10 +126,13 @@ def _flag(v) -> bool:
     return v is not None and str(v).strip().lower() in ("t", "true", "1")
 
 
-def read_links(conn: sa.Connection) -> pd.DataFrame:
-    """Live Account → linked Xero ContactID (sync_link R1, else the Xero_Contact_Id__c written back)."""
+def read_links(conn: sa.Connection, planned: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Live Account → linked Xero ContactID: sync_link R1, else the Xero_Contact_Id__c written back, else
+    the pair R1's plan makes (this pass's `planned`, else its latest stored: the push links it), so a
+    customer R1 matches is found in the cycle that matches it."""
+    empty = pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
     if not load.has_table(conn, "sf_account"):
-        return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
+        return empty
     have = load.table_columns(conn, "sf_account")
     exprs = []
     join = ""
@@ -126,11 +141,18 @@ def read_links(conn: sa.Connection) -> pd.DataFrame:
         exprs.append("l.xero_id")
     if "xero_contact_id__c" in have:
         exprs.append("nullif(trim(a.xero_contact_id__c), '')")
-    if not exprs:
-        return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
-    x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
-    return load.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
-                      ["account_id", "xero_id"])
+    if exprs:
+        x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
+        out = load.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
+                         ["account_id", "xero_id"])
+    else:
+        out = empty
+    pairs = {s: x for x, s in planned_pairs(conn, R1, planned).items()}
+    if pairs:
+        live = set(load.frame(conn, "SELECT id FROM sf_account WHERE NOT is_deleted", ["id"]).id)
+        more = [(a, x) for a, x in sorted(pairs.items()) if a in live and a not in set(out.account_id)]
+        out = pd.concat([out, pd.DataFrame(more, columns=["account_id", "xero_id"], dtype="object")], ignore_index=True)
+    return out
 
 
 def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -197,8 +219,8 @@ class CampaignInputs:
     holds: dict[str, dict[str, str]]
 
 
-def read_inputs(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignInputs:
-    """Read step."""
+def read_inputs(conn: sa.Connection, cfg: SfxeroConfig, planned: pd.DataFrame | None = None) -> CampaignInputs:
+    """Read step (`planned`: the plans built before R6's in the same pass, R1's among them)."""
     rc = cfg.recipes.R6
     campaign_id, campaign_name = resolve_campaign(conn, rc.campaign or "")
     if not _SF_ID.match(campaign_id):
@@ -214,7 +236,7 @@ def read_inputs(conn: sa.Connection, cfg: SfxeroConfig) -> CampaignInputs:
     # A membership write Salesforce rejected is held on `sf_campaign_member` under the Xero Contact's
     # id (the push does it), so it holds this recipe's row only, not the Contact's other recipes.
     holds = load.open_holds(conn, ["xero_contact", "sf_contact", "sf_lead", "sf_campaign_member"])
-    return CampaignInputs(campaign_id, campaign_name, as_of, owing, xc, read_links(conn), contacts, leads,
+    return CampaignInputs(campaign_id, campaign_name, as_of, owing, xc, read_links(conn, planned), contacts, leads,
                           read_members(conn, campaign_id), holds)
 
 
@@ -346,112 +368,91 @@ class Owing:
                 "oldest_days": max(owing[x].oldest_days for x in xs), "as_of": self.as_of.isoformat()}
 
 
-#: A planned row before it becomes a plan row: (action, source, target, diff, reason).
-Row = tuple[str, str, str | None, dict, str]
+def _records(rows: list[tuple]) -> pd.DataFrame:
+    """Xero Contacts as the engine reads a collection (`declared_sf.SfPass.src`), with the fields R6's pass
+    computes: what each owes (`Overdue`), who it is (`Person.ContactId` / `Person.LeadId`), and `_missing`,
+    why nothing may be written for it."""
+    cols = ["id", f"x:{OVERDUE}", f"x:{PERSON_CONTACT}", f"x:{PERSON_LEAD}", "_missing"]
+    df = pd.DataFrame(rows, columns=cols, dtype="object") if rows else \
+        pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
+    return df.assign(modified_at=None, invalid_reason=None, is_deleted=False, _active=True,
+                     **{"x:Status": None, "x:ContactStatus": None})
 
 
-def compare_unpaired(unpaired: list[str], people: People, x_hold, owes: Owing) -> list[Row]:
-    """Compare step for overdue Xero Contacts with nobody to add: conflict or held."""
-    out: list[Row] = []
+def engine_pass(cfg: SfxeroConfig, inputs: CampaignInputs, r: DeclaredRecipe, kinds: dict[str, str]) -> SfPass:
+    """R6's read and match as a pass the engine plans R6's declaration on (config/r6_declared.py): one
+    record per person owing (the smallest of the Xero ContactIDs resolving to them, all listed), one per
+    overdue Xero Contact with nobody to add (held, or a conflict of the pass's), and one per member whose
+    Xero Contacts no longer owe, linked to that member (`Overdue` 0: it left the filter). What the pass
+    knows of a record is said in its rows (`say`, `extra`); its holds are reasons of its own (`_missing`),
+    the pair checks' only one."""
+    people = match_people(inputs)
+    x_hold = xero_hold_check(inputs)
+    owes = Owing(inputs.owing, inputs.as_of)
+    by_person, unpaired = pair_people(people, x_hold)
+    member_of, member_kind = memberships(inputs.members)
+    h_c, h_l = inputs.holds["sf_contact"], inputs.holds["sf_lead"]
+    owing, left, conflicts = [], [], []
+    say: dict = {}
+    extra: dict = {}
+    for person, xs in sorted(by_person.items()):
+        _, kind, _, how, account = people.resolved[xs[0]]
+        label = "Contact" if kind == "ContactId" else "Lead"
+        held = (h_c if kind == "ContactId" else h_l).get(person)
+        why = (f"{label} {person} {held}" if held else
+               f"{label} staged invalid: {people.invalid[person]}" if person in people.invalid else None)
+        owing.append((xs[0], owes.info(xs)["amount"], person if kind == "ContactId" else None,
+                      person if kind == "LeadId" else None, why))
+        say[xs[0]] = {"scope": owes(xs), "who": f"{label} {person}"}
+        extra[xs[0]] = {"match": how, "overdue": owes.info(xs), **({"account": account} if account else {}),
+                        **({"xero_contacts": xs} if len(xs) > 1 else {})}
     for x_id in unpaired:
         state = people.resolved[x_id]
         why = x_hold(x_id)
+        say[x_id] = {"scope": owes([x_id])}
+        extra[x_id] = {"match": state[1], "overdue": owes.info([x_id])}
         if state[0] == "conflict" and why is None:
-            out.append(("conflict", x_id, None, {"match": state[1], "target_object": "CampaignMember",
-                                                 "candidates": list(state[2]), "overdue": owes.info([x_id])},
-                        f"{owes([x_id])}, but ambiguous {state[1]} match: {state[3]}"))
+            conflicts.append((x_id, state[1], list(state[2]), [], state[3]))
         else:
-            out.append(("held", x_id, None, {"match": state[1], "target_object": "CampaignMember",
-                                             "overdue": owes.info([x_id])},
-                        f"{owes([x_id])}, but {why or state[2]}"))
-    return out
-
-
-def compare_members(rc, inputs: CampaignInputs, people: People, by_person: dict[str, list[str]],
-                    member_of: dict[str, str], owes: Owing) -> list[Row]:
-    """Compare step for people who owe: held (a held or invalid person), skip (already a member) or create."""
-    h_c, h_l = inputs.holds["sf_contact"], inputs.holds["sf_lead"]
-    rule_add = (f"{R6}: owes ≥ {rc.min_overdue_amount:g} overdue by ≥ {rc.min_days_overdue} days → member of "
-                f"Campaign '{inputs.campaign_name}'")
-    out: list[Row] = []
-    for person, xs in sorted(by_person.items()):
-        state = people.resolved[xs[0]]
-        kind, how, account = state[1], state[3], state[4]
-        source = xs[0]
-        base = {"match": how, "target_object": "CampaignMember", "overdue": owes.info(xs)}
-        if account:
-            base["account"] = account
-        if len(xs) > 1:
-            base["xero_contacts"] = xs
-        held_by = (h_c if kind == "ContactId" else h_l).get(person)
-        label = "Contact" if kind == "ContactId" else "Lead"
-        if held_by or person in people.invalid:
-            why = f"{label} {person} {held_by}" if held_by else f"{label} staged invalid: {people.invalid[person]}"
-            out.append(("held", source, None, base, f"{owes(xs)}, but {why}"))
-        elif person in member_of:
-            out.append(("skip", source, member_of[person], base,
-                        f"in sync: {label} {person} is a member ({owes(xs)})"))
-        else:
-            payload = {"CampaignId": inputs.campaign_id, kind: person}
-            if rc.member_status:
-                payload["Status"] = rc.member_status
-            fields = {k: {"old": None, "new": v, "rule": rule_add} for k, v in payload.items()}
-            out.append(("create", source, None, {**base, "fields": fields, "payload": {"CampaignMember": payload}},
-                        f"{owes(xs)}: add {label} {person} to Campaign '{inputs.campaign_name}'"))
-    return out
-
-
-def compare_removals(inputs: CampaignInputs, people: People, by_person: dict[str, list[str]],
-                     member_of: dict[str, str], member_kind: dict[str, str], x_hold) -> list[Row]:
-    """Compare step for members whose Xero Contacts are all paid up: delete (or held)."""
-    rule_remove = f"{R6}: no longer overdue (paid) → removed from Campaign '{inputs.campaign_name}'"
-    out: list[Row] = []
+            owing.append((x_id, owes.info([x_id])["amount"], None, None, why or state[2]))
+    links: dict[str, str] = {}
     for person, m_id in sorted(member_of.items(), key=lambda kv: kv[1]):
         xs = sorted(people.belongs.get(person, ()))
         if not xs or person in by_person or any(x in people.resolved for x in xs):
             continue  # not R6's member, or still owing
-        source = xs[0]
-        kind = member_kind[person]
-        diff = {"match": "link" if source in people.accounts_of else "email", "target_object": "CampaignMember",
-                "fields": {"CampaignId": {"old": inputs.campaign_id, "new": None, "rule": rule_remove},
-                           kind: {"old": person, "new": None, "rule": rule_remove}},
-                "payload": {"CampaignMember": {"Id": m_id}}}
-        if len(xs) > 1:
-            diff["xero_contacts"] = xs
-        why = x_hold(source)
-        if why:
-            out.append(("held", source, m_id, {"match": diff["match"], "target_object": "CampaignMember"},
-                        f"no longer overdue, but {why}"))
-        else:
-            out.append(("delete", source, m_id, diff,
-                        f"no longer overdue in Xero: remove {'Lead' if kind == 'LeadId' else 'Contact'} {person} "
-                        f"from Campaign '{inputs.campaign_name}'"))
-    return out
+        links[m_id] = xs[0]
+        if xs[0] not in {row[0] for row in left}:
+            left.append((xs[0], 0.0, None, None, x_hold(xs[0])))
+        say[(xs[0], m_id)] = {"who": f"{'Lead' if member_kind[person] == 'LeadId' else 'Contact'} {person}"}
+        extra[(xs[0], m_id)] = {"match": "link" if xs[0] in people.accounts_of else "email",
+                                **({"xero_contacts": xs} if len(xs) > 1 else {})}
 
-
-def emit_rows(out: list[Row]) -> pd.DataFrame:
-    """Emit step: R6's plan rows, one block per action."""
-    parts = []
-    for action in plan.ACTIONS:
-        rows = [r for r in out if r[0] == action]
-        if rows:
-            parts.append(plan.rows(R6, DIRECTION, action, [r[1] for r in rows], [r[2] for r in rows],
-                                   [r[3] for r in rows], [r[4] for r in rows]))
-    return plan.concat(parts)
-
-
-def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
-    """R6: read → match → pair → compare → emit."""
-    rc = cfg.recipes.R6
-    inputs = read_inputs(conn, cfg)
-    people = match_people(inputs)
-    x_hold = xero_hold_check(inputs)
-    by_person, unpaired = pair_people(people, x_hold)
-    member_of, member_kind = memberships(inputs.members)
-    owes = Owing(inputs.owing, inputs.as_of)
-    out = [*compare_unpaired(unpaired, people, x_hold, owes),
-           *compare_members(rc, inputs, people, by_person, member_of, owes),
-           *compare_removals(inputs, people, by_person, member_of, member_kind, x_hold)]
+    src, gone, gone_left = filtered(r, pd.concat([_records(owing), _records(left)], ignore_index=True))
+    fps = field_values(None, cfg, R6, r, src, kinds, None)
+    place_values(src, fps)
+    # The members R6 reads, the first of a person staged twice (as `memberships` counts them).
+    members = inputs.members[inputs.members.id.isin(set(member_of.values())).to_numpy()]
+    tgt = pd.DataFrame({"id": members.id, "modified_at": None, "invalid_reason": None, "is_deleted": False,
+                        "campaignid": inputs.campaign_id, "contactid": members.contactid, "leadid": members.leadid,
+                        "status": None},  # never compared: sent on an add only
+                       dtype="object").reset_index(drop=True)
+    live = np.ones(len(tgt), dtype=bool)
+    result = match_sf(r, src, fps, tgt, live, pd.DataFrame(columns=["sf_id", "xero_id"], dtype="object"))
+    if conflicts:
+        theirs = pd.DataFrame(conflicts, columns=["sf_id", "rule", "candidates", "other_sf", "reason"])
+        result.conflicts = pd.concat([result.conflicts, theirs], ignore_index=True)
     stats = {"campaign": inputs.campaign_id, "as_of": inputs.as_of.isoformat(), "overdue_contacts": len(inputs.owing),
              "members": len(inputs.members)}
-    return plan.FamilyPlan(rows=emit_rows(out), stats=stats)
+    return SfPass(src, fps, tgt, live, result, {"xero_contact": {}, "sf_campaign_member": {}}, gone, gone_left, links,
+                  checks=[("x_missing", lambda why: why if isinstance(why, str) else None)], say=say, extra=extra,
+                  stats=stats)
+
+
+def plan_campaigns(conn: sa.Connection, cfg: SfxeroConfig, planned: pd.DataFrame | None = None) -> plan.FamilyPlan:
+    """R6: its read and match (who owes, who that is) → the engine's pair, compare and emit steps on
+    R6's declaration, in R6's words. `planned`: the plans built before it in the same pass."""
+    rc = cfg.recipes.R6
+    inputs = read_inputs(conn, cfg, planned)
+    r = r6_declaration(rc, inputs.campaign_id)
+    kinds = staged_describe(conn)(r.to.salesforce) or {}
+    return plan_sf_pass(conn, R6, r, r6_wording(rc, inputs.campaign_name), engine_pass(cfg, inputs, r, kinds))

@@ -1080,13 +1080,14 @@ def create_diff(diff_base: dict, key: str | None, flat: dict, labels: dict, payl
 
 
 def create_rows(name: str, direction: str, r: DeclaredRecipe, creates: list[tuple[str, dict]],
-                held: list[tuple[str, str]], target: str, reason: str | None = None) -> pd.DataFrame:
+                held: list[tuple[str, str]], target: str, reason: str | list[str] | None = None,
+                held_diffs: list[dict | None] | None = None) -> pd.DataFrame:
     """The create rows and the held ones of a declared recipe's unmatched records (`reason`: the create
-    rows', else one naming the match rules)."""
+    rows', one or one each, else one naming the match rules; `held_diffs`: the held rows', else none)."""
     return plan.concat([
         plan.rows(name, direction, "create", [c[0] for c in creates], None, [c[1] for c in creates],
                   reason or f"no {target} record matches ({', '.join(_rule_name(m) for m in r.match)})"),
-        plan.rows(name, direction, "held", [h[0] for h in held], None, None, [h[1] for h in held])])
+        plan.rows(name, direction, "held", [h[0] for h in held], None, held_diffs, [h[1] for h in held])])
 
 
 def _rule_name(m) -> str:

@@ -4,7 +4,6 @@ no database. The planners end to end are tested against staging in test_*_plan.p
 from __future__ import annotations
 
 import datetime as dt
-import json
 from types import SimpleNamespace
 
 import pandas as pd
@@ -156,7 +155,15 @@ def test_campaign_match_resolves_link_then_contact_then_lead_and_conflicts_on_tw
     assert people.belongs["c3"] == {"x3"} and people.belongs["c2"] == {"x1"}
 
 
-def test_campaign_pair_compare_and_emit():
+def _r6_pass(inputs, **r6):
+    from sfxero_pipelines.config import parse_config
+    from sfxero_pipelines.config.r6_declared import r6_declaration
+
+    cfg = parse_config({"recipes": {"R6": {"enabled": True, "campaign": "Dunning", "min_overdue_amount": 500, **r6}}})
+    return campaigns.engine_pass(cfg, inputs, r6_declaration(cfg.recipes.R6, inputs.campaign_id), {})
+
+
+def test_campaign_pair_and_the_pass_the_engine_plans_on():
     inputs = _inputs()
     people = campaigns.match_people(inputs)
     x_hold = campaigns.xero_hold_check(inputs)
@@ -166,18 +173,19 @@ def test_campaign_pair_compare_and_emit():
     assert member_of == {"c3": "m1", "l1": "m2"} and kind == {"c3": "ContactId", "l1": "LeadId"}
     owes = campaigns.Owing(inputs.owing, inputs.as_of)
     assert owes(["x1", "x2"]) == "owes 1,300.00 overdue (3 invoices, oldest 45 days past due on 2025-03-01)"
-    rc = SimpleNamespace(min_overdue_amount=500, min_days_overdue=30, member_status=None)
-    members = campaigns.compare_members(rc, inputs, people, by_person, member_of, owes)
-    assert [(r[0], r[1], r[2]) for r in members] == [("create", "x1", None), ("skip", "x2", "m2")]
-    assert members[0][3]["payload"] == {"CampaignMember": {"CampaignId": "701000000000001AAA", "ContactId": "c1"}}
-    removals = campaigns.compare_removals(inputs, people, by_person, member_of, kind, x_hold)
-    assert [(r[0], r[1], r[2]) for r in removals] == [("delete", "x3", "m1")]  # c3's Xero Contact paid up
-    unpaired_rows = campaigns.compare_unpaired(unpaired, people, x_hold, owes)
-    assert [r[0] for r in unpaired_rows] == ["conflict"]
-    rows = campaigns.emit_rows([*unpaired_rows, *members, *removals])
-    assert rows.action.tolist() == ["create", "delete", "skip", "conflict"]
-    assert set(rows.recipe) == {"R6"} and set(rows.direction) == {"xero_to_sf"}
-    assert json.loads(rows["diff"].iloc[0])["overdue"]["amount"] == 600.0
+    p = _r6_pass(inputs)
+    # One record per person owing, who it is as the declaration's source fields, matched to members by them.
+    src = p.src.set_index("id")
+    assert sorted(src.index) == ["x1", "x2"]
+    assert src.loc["x1", "x:Person.ContactId"] == "c1" and src.loc["x2", "x:Person.LeadId"] == "l1"
+    assert p.result.pairs[["sf_id", "xero_id"]].values.tolist() == [["x2", "m2"]]
+    assert p.result.unmatched.tolist() == ["x1"]
+    # x4's two Contacts with its email: the pass's conflict, in its words.
+    assert p.result.conflicts[["sf_id", "rule"]].values.tolist() == [["x4", "email"]]
+    assert p.result.conflicts.reason.iloc[0] == "2 Contacts have the email two@q.io"
+    # c3's Xero Contact paid up: it left the filter, linked to c3's membership.
+    assert p.left.id.tolist() == ["x3"] and p.own_links == {"m1": "x3"}
+    assert p.say[("x3", "m1")] == {"who": "Contact c3"} and p.extra["x1"]["overdue"]["amount"] == 600.0
 
 
 def test_campaign_holds_a_xero_contact_whose_membership_write_was_rejected():
@@ -187,8 +195,8 @@ def test_campaign_holds_a_xero_contact_whose_membership_write_was_rejected():
     x_hold = campaigns.xero_hold_check(inputs)
     by_person, unpaired = campaigns.pair_people(people, x_hold)
     assert "c1" not in by_person and unpaired == ["x1", "x4"]
-    rows = campaigns.compare_unpaired(unpaired, people, x_hold, campaigns.Owing(inputs.owing, inputs.as_of))
-    assert rows[0][0] == "held" and rows[0][4].endswith("but Campaign membership for Xero Contact x1 held at push: 400")
+    p = _r6_pass(inputs)
+    assert p.src.set_index("id").loc["x1", "_missing"] == "Campaign membership for Xero Contact x1 held at push: 400"
 
 
 # ---- hold reasons built by the shared steps have their sentence ------------------------------------

@@ -16,7 +16,7 @@ import os
 import dagster as dg
 
 from ...config import load_config
-from ...recipes import WRITES_TO
+from ...recipes import R1, WRITES_TO
 from ...reconcile.build import FAMILIES, build_declared, build_family
 from ...reconcile.declared import declared_tables
 from ...reconcile.plan import ACTIONS
@@ -30,6 +30,8 @@ from ..staging.resources import StagingDatabase
 
 GROUP = "reconciliation"
 FAMILY_DEPS = FAMILY_TABLES  # each plan asset depends on the staged tables its family reads
+#: The recipes whose stored plans a family reads: R6 finds the customers R1's plan matches (planned after it).
+PLANS_READ = {"campaigns": (R1,)}
 
 
 def plan_key(recipe: str) -> str:
@@ -51,7 +53,8 @@ def build_plan_asset(family: str) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=f"plan_{family}",
-        specs=[dg.AssetSpec(plan_key(r), group_name=GROUP, kinds={"sql", "python"}, deps=FAMILY_DEPS[family],
+        specs=[dg.AssetSpec(plan_key(r), group_name=GROUP, kinds={"sql", "python"},
+                            deps=[*FAMILY_DEPS[family], *(plan_key(v) for v in PLANS_READ.get(family, ()))],
                             description=plan_description(r),
                             tags={"sfxero/recipe": r, "sfxero/enabled": str(enabled(r)).lower(),
                                   **writes_tags({WRITES_TO[r]})},
