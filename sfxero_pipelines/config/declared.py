@@ -778,6 +778,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 out.append((f"{k}.match[{i}]", f"Xero {coll} have no field {xf}"))
         for field, spec in r.fields.items():
             out += [(f"{k}.fields.{field}.{s}", p) for s, p in transform_problems(spec, None, value_maps)]
+            if spec.create_only and (r.to.xero or r.sync == "two_way"):
+                out.append((f"{k}.fields.{field}.create_only", "a field sent on a create only is for a one-way recipe "
+                                                               "into Salesforce (a Campaign member's Status)"))
             if r.sync == "two_way" and spec.owner is None:
                 out.append((f"{k}.fields.{field}.owner", "a two-way recipe names who wins each field: salesforce, xero "
                                                          "or last_writer"))
