@@ -55,7 +55,6 @@ from .declared import staged_describe
 from .declared_sf import (SfPass, field_values, filtered, match_sf, place_values, plan_sf_pass,
                           planned_pairs)
 
-DIRECTION = "xero_to_sf"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -401,10 +400,11 @@ def engine_pass(cfg: SfxeroConfig, inputs: CampaignInputs, r: DeclaredRecipe, ki
         held = (h_c if kind == "ContactId" else h_l).get(person)
         why = (f"{label} {person} {held}" if held else
                f"{label} staged invalid: {people.invalid[person]}" if person in people.invalid else None)
-        owing.append((xs[0], owes.info(xs)["amount"], person if kind == "ContactId" else None,
+        info = owes.info(xs)
+        owing.append((xs[0], info["amount"], person if kind == "ContactId" else None,
                       person if kind == "LeadId" else None, why))
         say[xs[0]] = {"scope": owes(xs), "who": f"{label} {person}"}
-        extra[xs[0]] = {"match": how, "overdue": owes.info(xs), **({"account": account} if account else {}),
+        extra[xs[0]] = {"match": how, "overdue": info, **({"account": account} if account else {}),
                         **({"xero_contacts": xs} if len(xs) > 1 else {})}
     for x_id in unpaired:
         state = people.resolved[x_id]
@@ -416,12 +416,14 @@ def engine_pass(cfg: SfxeroConfig, inputs: CampaignInputs, r: DeclaredRecipe, ki
         else:
             owing.append((x_id, owes.info([x_id])["amount"], None, None, why or state[2]))
     links: dict[str, str] = {}
+    paid: set[str] = set()  # one record per Xero Contact, however many of its people are members
     for person, m_id in sorted(member_of.items(), key=lambda kv: kv[1]):
         xs = sorted(people.belongs.get(person, ()))
         if not xs or person in by_person or any(x in people.resolved for x in xs):
             continue  # not R6's member, or still owing
         links[m_id] = xs[0]
-        if xs[0] not in {row[0] for row in left}:
+        if xs[0] not in paid:
+            paid.add(xs[0])
             left.append((xs[0], 0.0, None, None, x_hold(xs[0])))
         say[(xs[0], m_id)] = {"who": f"{'Lead' if member_kind[person] == 'LeadId' else 'Contact'} {person}"}
         extra[(xs[0], m_id)] = {"match": "link" if xs[0] in people.accounts_of else "email",

@@ -38,8 +38,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.wording import Wording
 from ..config.declared import SF_KINDS, XERO_TARGETS, DeclaredRecipe, linked_ends, template_fields
+from ..config.wording import Wording
 from ..staging.state import links as state_links
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
@@ -49,8 +49,8 @@ from .declared import (DELETED, FieldPlan, _col, _conditions_mask, _kind_fn, _pl
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import MatchResult, match
-from .steps import (HoldCheck, ambiguous, changes_by_row, held_by, hold_reasons, in_sync, pair_frame, sf_update_rows, split_held,
-                    staged_invalid)
+from .steps import (HoldCheck, ambiguous, changes_by_row, held_by, hold_reasons, in_sync, pair_frame, sf_update_rows,
+                    split_held, staged_invalid)
 
 DIRECTION = "xero_to_sf"
 
@@ -350,8 +350,10 @@ def plan_sf_pass(conn: sa.Connection, name: str, r: DeclaredRecipe, words: Wordi
     if fwd:
         parts.append(_xero_updates(code, r, ok, fwd, target_table))
     skips = [i for i in range(len(ok)) if i not in back and i not in fwd] if p.skips else []
+    # A pair matched by a key is linked by the push; a built-in's (R6's members) keeps no link of its own.
+    link_it = new_link if words.marks else [False] * len(ok)
     parts.append(plan.rows(code, DIRECTION, "skip", [x_ids[i] for i in skips], [sf_ids[i] for i in skips],
-                           [say.diff(x_ids[i], {"match": how[i], "link": True, "engine": "declared"} if new_link[i] and words.marks else
+                           [say.diff(x_ids[i], {"match": how[i], "link": True, "engine": "declared"} if link_it[i] else
                                      ({"match": how[i], "suppressed": suppressed[i]} if i in suppressed else None),
                                      diff_base) for i in skips],
                            [say.reason("skip", x_ids[i], in_sync(how[i])) for i in skips]))
@@ -423,7 +425,7 @@ def _creates(code: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
     cols = [rows[f"v{i}"].to_numpy() for i in range(len(fps))]
     label = f"Xero {coll}"
     # A pass that words its records says their reasons whole (`_missing`); the engine names the record.
-    own = bool(say.say)
+    own = bool(say.words.reasons)
     for j, (x_id, invalid, missing) in enumerate(zip(rows.id, rows.invalid_reason, rows["_missing"])):
         flat = {fp.name: _plain(cols[i][j]) for i, fp in enumerate(fps)}
         flat = {k: v for k, v in flat.items() if v is not None and v != ""}
