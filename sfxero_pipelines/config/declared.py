@@ -324,8 +324,8 @@ class FieldSpec(_Model):
     #: What the field carries, in words: plan rows name its rule "<recipe>: <rule> → <field>" (R3's
     #: "invoice status"). Without it, the rule says how the value is made ("<recipe> Status→<field>").
     rule: str | None = Field(None, min_length=1, max_length=80)
-    #: Into Salesforce: sent on a create only, never compared or updated (a Campaign member's Status,
-    #: which moves on in Salesforce once the member is added).
+    #: Sent on a create only, never compared or updated (a Campaign member's Status, which moves on in
+    #: Salesforce once the member is added; an Item's opening description). One-way recipes.
     create_only: bool = False
 
     @model_validator(mode="after")
@@ -778,9 +778,9 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 out.append((f"{k}.match[{i}]", f"Xero {coll} have no field {xf}"))
         for field, spec in r.fields.items():
             out += [(f"{k}.fields.{field}.{s}", p) for s, p in transform_problems(spec, None, value_maps)]
-            if spec.create_only and (r.to.xero or r.sync == "two_way"):
-                out.append((f"{k}.fields.{field}.create_only", "a field sent on a create only is for a one-way recipe "
-                                                               "into Salesforce (a Campaign member's Status)"))
+            if spec.create_only and r.sync == "two_way":
+                out.append((f"{k}.fields.{field}.create_only", "a field sent on a create only is never kept in step: "
+                                                               "it has no owner in a two-way recipe (sync: one_way)"))
             if r.sync == "two_way" and spec.owner is None:
                 out.append((f"{k}.fields.{field}.owner", "a two-way recipe names who wins each field: salesforce, xero "
                                                          "or last_writer"))

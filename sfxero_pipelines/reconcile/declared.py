@@ -814,6 +814,8 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
     rules = []
     for i, fp in enumerate(fps):
         ok[f"x_{i}"] = ok[f"x_{i}"].astype("object")
+        if fp.name in r.fields and r.fields[fp.name].create_only:
+            continue  # sent on a create only: never compared, so never updated
         rules.append(FieldRule(key=fp.name, sf_field=fp.source_field or fp.name, s_col=f"s_{i}", x_col=f"x_{i}",
                                to_xero=(lambda s: s) if fp.raw is None else (lambda s, fp=fp: fp.mapped(s, paired)),
                                compare=lambda s, fp=fp: fp.compare(s, paired),

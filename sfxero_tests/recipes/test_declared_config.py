@@ -59,8 +59,9 @@ def test_the_example_loads_and_passes_every_check():
     (lambda r: r.update({"deletes": "purge"}), "recipes.R8.deletes", "archive"),
     (lambda r: r["fields"].update({"Contact.ContactID": {"ref": "AccountId", "via": "R9"}}),
      "recipes.R8.fields.Contact.ContactID", None),
-    (lambda r: r["fields"]["Name"].update({"create_only": True}), "recipes.R8.fields.Name.create_only",
-     "one-way recipe into Salesforce"),
+    (lambda r: (r.update({"sync": "two_way"}), [f.update({"owner": "salesforce"}) for f in r["fields"].values()],
+                r["fields"]["Name"].update({"create_only": True})),
+     "recipes.R8.fields.Name.create_only", "no owner in a two-way recipe"),
 ])
 def test_a_bad_declaration_is_refused_on_load_naming_the_key(change, key, fragment):
     data = _with(change)

@@ -152,3 +152,14 @@ def test_the_mass_change_guard_counts_a_declared_recipes_updates():
     ])
     verdict = assess(rows, PushConfig(), GuardInputs(mapped=frozenset(), invoiced={}, invoice_currency={}))["R8"]
     assert verdict.blocked and verdict.figures["updates"] == 30 and verdict.figures["linked"] == 100
+
+
+def test_a_create_only_field_is_sent_on_the_create_and_never_updated(sqlite_staging, planned):
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["recipes"]["R8"]["fields"]["Name"]["create_only"] = True
+    with sqlite_staging.begin() as conn:
+        built = build_declared(conn, parse_config(data), "R8")
+    rows = {r.source_id: r for r in built.rows.itertuples(index=False) if r.recipe == "R8"}
+    # 01t1's Name differs from its Item's, but the Name is the create's only: the pair is in sync.
+    assert rows["01t1"].action == "skip"
+    assert json.loads(rows["01t3"].diff)["payload"]["Name"] == "New thing"
