@@ -87,7 +87,9 @@ def build_plan(conn: sa.Connection, cfg: SfxeroConfig, families: tuple[str, ...]
     """Every family's plan (or `families`'), and with all of them every enabled declared recipe's."""
     parts, stats = [], {}
     for family in families or tuple(FAMILIES):
-        built = build_family(conn, cfg, family, plan.concat(parts) if family == "campaigns" else None)
+        # R6 reads R1's pairs from the plans built before it; nothing else reads them (at 1M a copy is work).
+        reads = family == "campaigns" and cfg.recipes.R6.enabled
+        built = build_family(conn, cfg, family, plan.concat(parts) if reads else None)
         parts.append(built.rows)
         stats.update(built.stats)
     for name in (cfg.recipes.declared if families is None else ()):
