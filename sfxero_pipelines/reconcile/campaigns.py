@@ -129,9 +129,8 @@ def read_links(conn: sa.Connection, planned: pd.DataFrame | None = None) -> pd.D
     """Live Account → linked Xero ContactID: sync_link R1, else the Xero_Contact_Id__c written back, else
     the pair R1's plan makes (this pass's `planned`, else its latest stored: the push links it), so a
     customer R1 matches is found in the cycle that matches it."""
-    empty = pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
     if not load.has_table(conn, "sf_account"):
-        return empty
+        return pd.DataFrame({"account_id": pd.Series([], dtype="object"), "xero_id": pd.Series([], dtype="object")})
     have = load.table_columns(conn, "sf_account")
     exprs = []
     join = ""
@@ -140,18 +139,12 @@ def read_links(conn: sa.Connection, planned: pd.DataFrame | None = None) -> pd.D
         exprs.append("l.xero_id")
     if "xero_contact_id__c" in have:
         exprs.append("nullif(trim(a.xero_contact_id__c), '')")
-    if exprs:
-        x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
-        out = load.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted AND {x} IS NOT NULL",
-                         ["account_id", "xero_id"])
-    else:
-        out = empty
-    pairs = {s: x for x, s in planned_pairs(conn, R1, planned).items()}
-    if pairs:
-        live = set(load.frame(conn, "SELECT id FROM sf_account WHERE NOT is_deleted", ["id"]).id)
-        more = [(a, x) for a, x in sorted(pairs.items()) if a in live and a not in set(out.account_id)]
-        out = pd.concat([out, pd.DataFrame(more, columns=["account_id", "xero_id"], dtype="object")], ignore_index=True)
-    return out
+    x = f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0] if exprs else "NULL"
+    out = load.frame(conn, f"SELECT a.id, {x} FROM sf_account a{join} WHERE NOT a.is_deleted", ["account_id", "xero_id"])
+    planned_links = {s: x for x, s in planned_pairs(conn, R1, planned).items()}
+    if planned_links:
+        out["xero_id"] = out.xero_id.where(out.xero_id.notna(), out.account_id.map(planned_links))
+    return out[out.xero_id.notna().to_numpy()].reset_index(drop=True)
 
 
 def read_people(conn: sa.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -435,8 +428,7 @@ def engine_pass(cfg: SfxeroConfig, inputs: CampaignInputs, r: DeclaredRecipe, ki
     # The members R6 reads, the first of a person staged twice (as `memberships` counts them).
     members = inputs.members[inputs.members.id.isin(set(member_of.values())).to_numpy()]
     tgt = pd.DataFrame({"id": members.id, "modified_at": None, "invalid_reason": None, "is_deleted": False,
-                        "campaignid": inputs.campaign_id, "contactid": members.contactid, "leadid": members.leadid,
-                        "status": None},  # never compared: sent on an add only
+                        "campaignid": inputs.campaign_id, "contactid": members.contactid, "leadid": members.leadid},
                        dtype="object").reset_index(drop=True)
     live = np.ones(len(tgt), dtype=bool)
     result = match_sf(r, src, fps, tgt, live, pd.DataFrame(columns=["sf_id", "xero_id"], dtype="object"))

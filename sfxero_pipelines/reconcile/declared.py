@@ -1073,10 +1073,10 @@ def create_hold(label: str, record_id: str, held_by: str | None, invalid, missin
             f"{label} staged invalid: {invalid}" if isinstance(invalid, str) else missing or no_key)
 
 
-def create_diff(diff_base: dict, key: str | None, flat: dict, labels: dict, payload: dict) -> dict:
-    """A create row's diff (either direction): every field new, and the key it is looked up by (`key`; None:
-    the row does not say, its recipe's push knows it)."""
-    return {**diff_base, "match": None, "link": True, **({"lookup_by": key} if key else {}),
+def create_diff(diff_base: dict, key: str | None, flat: dict, labels: dict, payload: dict, link: bool = True) -> dict:
+    """A create row's diff (either direction): every field new, the key it is looked up by (`key`; None:
+    the row does not say, its recipe's push knows it), and whether the push records its link."""
+    return {**diff_base, "match": None, **({"link": True} if link else {}), **({"lookup_by": key} if key else {}),
             "fields": {k: {"old": None, "new": v, "rule": labels[k]} for k, v in sorted(flat.items())},
             "payload": payload}
 

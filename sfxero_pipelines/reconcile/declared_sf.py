@@ -315,8 +315,12 @@ def plan_sf_pass(conn: sa.Connection, name: str, r: DeclaredRecipe, words: Wordi
     pairs = result.pairs.rename(columns={"sf_id": "xero_id", "xero_id": "sf_id"}).reset_index(drop=True)
     s_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason"}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason", "x_missing": "_missing"}
-    for i, fp in enumerate(fps):
-        s_cols[f"s_{i}"], x_cols[f"x_{i}"] = _col(fp.name), f"v{i}"
+    specs = list(r.fields.values())
+    # A field sent on a create only is never compared (a Campaign member's Status moves on in Salesforce):
+    # not paired either, so the target need not hold it.
+    compared = [i for i, fp in enumerate(fps) if not specs[i].create_only]
+    for i in compared:
+        s_cols[f"s_{i}"], x_cols[f"x_{i}"] = _col(fps[i].name), f"v{i}"
     paired = pair_frame(pairs, tgt.set_index("id"), src.set_index("id"), s_cols, x_cols)
     checks = p.checks if p.checks is not None else [
         ("xero_id", held_by(holds[source_table], f"Xero {coll}")), ("sf_id", held_by(holds[target_table], sobject)),
@@ -326,13 +330,11 @@ def plan_sf_pass(conn: sa.Connection, name: str, r: DeclaredRecipe, words: Wordi
 
     # -- compare: Xero's fields, and under `sync: two_way` each field's owner (a Salesforce-owned value is
     # written to the Xero path it is read from, so the rule's key is that path: echo suppression finds it).
-    # A field sent on a create only is never compared (a Campaign member's Status moves on in Salesforce).
     two_way = r.sync == "two_way"
-    specs = list(r.fields.values())
-    rules = [FieldRule(key=specs[i].source if two_way and specs[i].source else fp.name, sf_field=fp.name,
-                       s_col=f"s_{i}", x_col=f"x_{i}", to_xero=fp.compare, compare=fp.compare, to_sf=lambda s: s,
-                       owner=(specs[i].owner or "xero") if two_way else "xero", label=fp.label)
-             for i, fp in enumerate(fps) if not specs[i].create_only]
+    rules = [FieldRule(key=specs[i].source if two_way and specs[i].source else fps[i].name, sf_field=fps[i].name,
+                       s_col=f"s_{i}", x_col=f"x_{i}", to_xero=fps[i].compare, compare=fps[i].compare,
+                       to_sf=lambda s: s, owner=(specs[i].owner or "xero") if two_way else "xero", label=fps[i].label)
+             for i in compared]
     entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero") if two_way else {},
                                   written_sf=load.last_written(conn, "salesforce"))
     back = changes_by_row(entries, direction=DIRECTION)
@@ -436,9 +438,8 @@ def _creates(code: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
         if why:
             held.append((x_id, say.reason("held", x_id, why, why=why), say.diff(x_id, None, diff_base)))
             continue
-        diff = create_diff(diff_base, ext, flat, labels, {sobject: flat})
-        if not ext:
-            diff.pop("link")  # a built-in's add keeps no link of its own (R6's members: its pass finds them)
+        # Without an upsert key the create is a built-in's, which keeps no link of its own (R6's members).
+        diff = create_diff(diff_base, ext, flat, labels, {sobject: flat}, link=bool(ext))
         creates.append((x_id, say.diff(x_id, diff, diff_base), say.reason("create", x_id, "")))
     return create_rows(code, DIRECTION, r, [c[:2] for c in creates], [h[:2] for h in held], f"Salesforce {sobject}",
                        [c[2] for c in creates] if own else None, [h[2] for h in held])
