@@ -170,6 +170,14 @@ def run_show(name: str) -> int:
                                       "due, in the base currency",
                              PERSON_CONTACT.split(".")[0]: f"the {R1}-linked Account's primary Contact, else the one "
                                                            "Contact, else the one unconverted Lead with the email"}}
+    elif name in (R2, R7):
+        from ..config.invoice_declared import CODE_DOES, invoice_as_declared
+
+        # `recipes.R2` (R7) as the declaration the engine plans (config/invoice_declared.py), and what R2's
+        # code does at the engine's extension point (reconcile/invoices.py) with the settings below it.
+        rc = getattr(cfg.recipes, name)
+        settings = {k: v for k, v in rc.model_dump(mode="json").items() if k not in ("enabled", "deletes")}
+        body = {"built_in": True, **invoice_as_declared(name, rc), "code": dict(CODE_DOES), **settings}
     elif name in BUILTIN:
         src, dst = BUILTIN[name]
         body = {"built_in": True, "from": src, "to": dst, **getattr(cfg.recipes, name).model_dump(mode="json")}

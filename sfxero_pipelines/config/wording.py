@@ -24,9 +24,16 @@ class Wording:
     rules: Mapping[str, str] = field(default_factory=dict)
     #: A match rule's name in the engine's rows (`email`, `ContactNumber`) → the name rows give it.
     match_names: Mapping[str, str] = field(default_factory=dict)
-    #: (rule, reason) of the write-backs, planned in rows of their own under `code`; None: a write-back
-    #: rides with the fields brought back, in one row.
+    #: (rule, reason) of the write-backs, planned in rows of their own under `code` (a field `rules` names
+    #: keeps that rule); None: a write-back rides with the fields brought back, in one row.
     write_back: tuple[str, str] | None = None
+    #: Whether a write-back row says if the push records a new sync_link (the engine's do; R2's never did).
+    write_back_link: bool = True
+    #: Whether a held row of a broken link names its match (`"match": "link"`); R2's rows carry no diff.
+    broken_link_match: bool = True
+    #: The reason of an ambiguous match's conflict row (`{rule}`, `{candidates}` comma-separated); None:
+    #: the engine's (`steps.ambiguous`).
+    ambiguous: str | None = None
     #: The reason of a create row; None: the engine's, naming the match rules.
     create_reason: str | None = None
     #: Whether rows carry the engine's marks (`"engine": "declared"`, `source_table`, `lookup_by`), which

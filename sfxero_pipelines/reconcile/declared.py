@@ -28,14 +28,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..config.declared import (TRACKING_PREFIX, XERO_REQUIRED, XERO_SOURCES, XERO_TARGETS, Condition, DeclaredRecipe,
+from ..config.declared import (ENGINE_TARGETS, TRACKING_PREFIX, XERO_REQUIRED, XERO_SOURCES, Condition, DeclaredRecipe,
                                group_of, paired_write_backs, parse_where, primary_contact_path, salesforce_problems,
                                template_fields, xero_field)
 from ..config.mapping import typed_element
@@ -666,6 +666,28 @@ class XeroPass:
     carried_x: dict[str, str] = dataclass_field(default_factory=dict)
     #: The pairs compared (held ones apart), once `plan_xero_pass` has paired them: what a riding recipe plans on.
     compared: pd.DataFrame | None = None
+    #: The pass's own hold checks (pair column → why), instead of the engine's (`pair_checks`).
+    checks: list[HoldCheck] | None = None
+    #: Code deciding what the declaration cannot express (R2's and R7's invoices); None: the engine's.
+    documents: DocumentCode | None = None
+
+
+#: action → (rows of the compared pairs, their diffs, their reasons).
+Decided = dict[str, tuple[list[int], list[dict], list[str]]]
+
+
+class DocumentCode(Protocol):
+    """The engine's extension point for a recipe whose records the declared fields do not describe whole
+    (R2's and R7's invoices: lines, tax, an approved invoice Xero will not edit; reconcile/invoices.py).
+    The engine still reads the pass, pairs, holds, plans in-sync pairs, write-backs, broken links and
+    ambiguous matches; the code decides the compared pairs that differ and writes the creates."""
+
+    def decide(self, ok: pd.DataFrame) -> Decided:
+        """Of the compared pairs (`ok`, with the pass's carried columns), those the code plans (update,
+        conflict, held); the rest are compared field by field (none declared: in sync)."""
+
+    def creates(self, unmatched: pd.Series) -> pd.DataFrame:
+        """Create (or held) rows of the unmatched source records (their ids)."""
 
 
 def plan_declared(conn: sa.Connection, cfg: SfxeroConfig, name: str,
@@ -690,7 +712,7 @@ def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
     r = cfg.recipes.declared[name]
     sobject = r.source.salesforce or ""
     coll = r.to.xero
-    target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
+    target_object, id_attr, lookup_attr = ENGINE_TARGETS[coll]
     key_rule = r.key_rule
     lookup_by = key_rule.target if key_rule else lookup_attr
 
@@ -747,29 +769,19 @@ def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
 def pair_checks(holds: dict[str, dict[str, str]], sobject: str, coll: str, reads_contact: bool) -> list[HoldCheck]:
     """What holds a pair of a recipe from `sobject` into Xero `coll`, the first found first: an open hold on
     either record or on the Account's primary Contact (when read), then either record staged invalid."""
-    target = f"Xero {XERO_TARGETS[coll][0]}"
+    target = f"Xero {ENGINE_TARGETS[coll][0]}"
     return [("sf_id", held_by(holds[sf_table(sobject)], sobject)), ("xero_id", held_by(holds[_xero_table(coll)], target)),
             *([("pc_id", held_by(holds[primary_contact.TABLE], "primary Contact"))] if reads_contact else []),
             ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(target))]
 
 
-def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, words: Wording,
-                   p: XeroPass) -> plan.FamilyPlan:
-    """The pair, compare and emit steps of recipe `name`'s declaration `r` into Xero, on what a pass read
-    and matched (`p`), its rows worded by `words`. Sets `p.compared`."""
-    sobject = r.source.salesforce or ""
-    coll = r.to.xero
-    target_object, id_attr, lookup_attr = XERO_TARGETS[coll]
-    lookup_by = r.key_rule.target if r.key_rule else lookup_attr
-    source_table, target_table = sf_table(sobject), _xero_table(coll)
-    src, fps, xr, links, result, holds = p.src, p.fps, p.xr, p.links, p.result, p.holds
-    member_of, group_why, routed_held = p.member_of, p.group_why, p.routed_held
+def pair_xero_pass(conn: sa.Connection, name: str, r: DeclaredRecipe,
+                   p: XeroPass) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """The pair step of recipe `name`'s declaration `r` into Xero on pass `p`: (pairs to compare, held
+    pairs, their reasons). Sets `p.compared`, and frees of `p.xr` what the emit step does not read."""
+    sobject, coll = r.source.salesforce or "", r.to.xero
+    src, fps, xr, result, holds = p.src, p.fps, p.xr, p.result, p.holds
     reads_contact = PRIMARY_CONTACT_ID in src.columns
-    by_name = {fp.name: fp for fp in fps}
-    for fp in fps:
-        fp.label = words.rules.get(fp.name, fp.label)
-
-    # -- pair
     src_cols = {"s_modified_at": "modified_at", "s_invalid": "invalid_reason",
                 **({"pc_id": PRIMARY_CONTACT_ID} if reads_contact else {})}
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
@@ -793,16 +805,40 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
     pairs = pair_frame(result.pairs.reset_index(drop=True), idx, xr.set_index("id"), src_cols, x_cols)
     # Paired: of the Xero records only what the emit step reads is kept (names taken, what a delete
     # policy reads), as R1's code freed its Xero side here: at 1M the rest is a large share of peak memory.
-    reads_later = ["id", "_active", "x:Name", "x:ContactStatus", "x:Status", *(f"x:{q}" for q in REMOVE[coll].reads)]
-    p.xr = xr = xr[[c for c in dict.fromkeys(reads_later) if c in xr.columns]]
+    removal = REMOVE[coll].reads if coll in REMOVE else ()
+    reads_later = ["id", "_active", "x:Name", "x:ContactStatus", "x:Status", *(f"x:{q}" for q in removal)]
+    p.xr = xr[[c for c in dict.fromkeys(reads_later) if c in xr.columns]]
     del idx
-    checks = pair_checks(holds, sobject, coll, reads_contact)
-    if group_why is not None:
-        checks.append(("sf_id", dict(zip(src.id, group_why)).get))
-    if routed_held:
-        checks.insert(0, ("sf_id", routed_held.get))
+    checks = pair_checks(holds, sobject, coll, reads_contact) if p.checks is None else list(p.checks)
+    if p.group_why is not None:
+        checks.append(("sf_id", dict(zip(src.id, p.group_why)).get))
+    if p.routed_held:
+        checks.insert(0, ("sf_id", p.routed_held.get))
     ok, held, held_why = split_held(pairs, hold_reasons(pairs, checks))
     p.compared = ok
+    return ok, held, held_why
+
+
+def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: DeclaredRecipe, words: Wording,
+                   p: XeroPass) -> plan.FamilyPlan:
+    """The pair, compare and emit steps of recipe `name`'s declaration `r` into Xero, on what a pass read
+    and matched (`p`), its rows worded by `words`. Sets `p.compared`."""
+    sobject = r.source.salesforce or ""
+    coll = r.to.xero
+    target_object, id_attr, lookup_attr = ENGINE_TARGETS[coll]
+    lookup_by = r.key_rule.target if r.key_rule else lookup_attr
+    source_table, target_table = sf_table(sobject), _xero_table(coll)
+    src, fps, links, result, holds = p.src, p.fps, p.links, p.result, p.holds
+    member_of, routed_held = p.member_of, p.routed_held
+    reads_contact = PRIMARY_CONTACT_ID in src.columns
+    by_name = {fp.name: fp for fp in fps}
+    for fp in fps:
+        fp.label = words.rules.get(fp.name, fp.label)
+
+    # -- pair
+    ok, held, held_why = pair_xero_pass(conn, name, r, p)
+    source_field = _Resolver(conn, sobject, src, f"recipes.{name}")
+    flows_back = [fp.to_source is not None and r.sync == "two_way" for fp in fps]
 
     # -- compare
     @functools.cache
@@ -824,12 +860,16 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
                                same_key=fp.same_key,
                                s_old=f"so_{i}" if flows_back[i] and fp.raw is None else None))
     entries, suppressed = compare(ok, rules, written_xero=load.last_written(conn, "xero"),
-                                  written_sf=load.last_written(conn, "salesforce"))
+                                  written_sf=load.last_written(conn, "salesforce")) if rules else ([], {})
+    # What the pass's code plans itself (R2's invoices that differ), taken out of the field compare's rows.
+    decided = p.documents.decide(ok) if p.documents else {}
+    taken = {row for rows, _, _ in decided.values() for row in rows}
     fwd = changes_by_row(entries, direction="sf_to_xero")
     back = changes_by_row(entries, direction="xero_to_sf")
     wb_rules = [FieldRule(key=sf_field, sf_field=sf_field, s_col=f"sb_{j}", x_col=f"xb_{j}", to_xero=normalize.v_text,
                           compare=normalize.v_text, to_sf=normalize.v_text, owner="xero",
-                          label=words.write_back[0] if words.write_back else f"{name} write-back of Xero {path}")
+                          label=words.rules.get(sf_field) or (words.write_back[0] if words.write_back else
+                                                              f"{name} write-back of Xero {path}"))
                 for j, (sf_field, path) in enumerate(sorted(r.write_back.items()))]
     wb, _ = compare(ok, wb_rules, written_xero={}, written_sf={})
     written_back = changes_by_row(wb)
@@ -851,8 +891,13 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
         changed = ok[f"s_{i}"].iloc[rows]
         key_of = dict(zip(rows, changed if fps[i].raw is None else fps[i].mapped(changed, paired)))
 
+    for action, (picked, diffs, reasons) in decided.items():
+        parts.append(plan.rows(words.code, "sf_to_xero", action, [sf_ids[i] for i in picked],
+                               [x_ids[i] for i in picked], diffs, reasons))
     upd_rows, upd_diffs, skip_rows, skip_diffs = [], [], [], []
     for row in range(len(ok)):
+        if row in taken:
+            continue
         changed = fwd.get(row)
         if changed:
             flat = {k: v["new"] for k, v in changed.items()}
@@ -884,7 +929,8 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
     if p.settled is not None and len(p.settled):
         parts.append(plan.rows(words.code, "sf_to_xero", "skip", p.settled.sf_id, p.settled.xero_id, None, in_sync("link")))
     if words.write_back and written_back:
-        parts.append(sf_update_rows(words.code, sobject, ok, written_back, words.write_back[1], with_link=True))
+        parts.append(sf_update_rows(words.code, sobject, ok, written_back, words.write_back[1],
+                                    with_link=words.write_back_link))
     to_contact = None
     if reads_contact:
         pc_ids = ok.pc_id.tolist()
@@ -898,18 +944,23 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
             parts[-1]["diff"] = [plan.dumps({**json.loads(d), "source_table": target_table}) for d in parts[-1]["diff"]]
     parts.append(held_pair_rows(words.code, held, held_why))
     if len(result.broken):
-        parts.append(broken_link_rows(words.code, result.broken, {"match": "link"}))
+        parts.append(broken_link_rows(words.code, result.broken, {"match": "link"} if words.broken_link_match else None))
     if len(result.conflicts):
-        parts.append(conflict_rows(words.code, result.conflicts, functools.partial(
-            ambiguous, many=f"Xero {coll}", one=f"Xero {target_object}", others=sobject)))
+        said = (lambda rule, candidates, _: words.ambiguous.format(rule=rule, candidates=", ".join(candidates))) \
+            if words.ambiguous else functools.partial(ambiguous, many=f"Xero {coll}", one=f"Xero {target_object}",
+                                                      others=sobject)
+        parts.append(conflict_rows(words.code, result.conflicts, said))
     # A create also writes back what the recipes riding its links read from Xero (R4's balances on R1's).
     write_backs = {**paired_write_backs(cfg.recipes.declarations, words.code, sobject), **r.write_back}
-    parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by, member_of,
-                          routed_held, _name_clashes(coll, sobject, src, by_name.get("Name"), xr, result.unmatched), p.create_key,
-                          write_backs))
+    if p.documents:
+        parts.append(p.documents.creates(result.unmatched))
+    else:
+        parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by,
+                              member_of, routed_held, _name_clashes(coll, sobject, src, by_name.get("Name"), p.xr,
+                                                                    result.unmatched), p.create_key, write_backs))
     if r.deletes != "ignore" and p.gone:
-        parts.append(_deleted_in_salesforce(conn, words.code, r, p.gone, links, xr, diff_base))
-    stats = {"matched_by": result.by_rule, "source": len(src), "target": len(xr),
+        parts.append(_deleted_in_salesforce(conn, words.code, r, p.gone, links, p.xr, diff_base))
+    stats = {"matched_by": result.by_rule, "source": len(src), "target": len(p.xr),
              **({"settled_in_database": len(p.settled)} if p.settled is not None else {})}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
 
@@ -941,7 +992,7 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, go
     why: deleted, or no longer meeting `where` under `filtered_out: delete`). A Contact with a balance
     is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
     coll = r.to.xero
-    target_object, id_attr, _ = XERO_TARGETS[coll]
+    target_object, id_attr, _ = ENGINE_TARGETS[coll]
     how = REMOVE[coll]
     linked = dict(zip(links.sf_id, links.xero_id))
     live = xr[xr["_active"].to_numpy()].set_index("id")

@@ -13,10 +13,13 @@ record's amount, is a conflict (sending the lines again would change nothing). A
 allow editing it, a person decides. With both R2 and R7 on, an Order whose Opportunity R2 invoices
 is held instead of created, so one sale is never invoiced twice.
 
-Each source is planned in steps (shared ones in steps.py): `read_source` → `match_source` →
-`pair_source` / `hold_checks` → `compare_amounts` / `decide_changed` → `emit_compared`,
-`emit_unpaired` and `_creates` for unmatched records. R3 is planned on the pairs of R2's pass by the
-declared-recipe engine (`declared_sf.plan_on_pass`: its shipped declaration, config/builtin_recipes.yaml).
+Each source is read and matched here (`read_source` → `match_source`) and planned by the declared-recipe
+engine (`declared.plan_xero_pass`) on that pass, from its declaration (config/invoice_declared.py): the
+engine pairs, holds (`hold_checks`), plans pairs in sync, the invoice id/number written back, broken links
+and ambiguous matches. What no declaration expresses is `InvoiceCode`, at the engine's extension point
+(`declared.DocumentCode`): `compare_amounts` / `decide_changed` for pairs, `_creates` for unmatched
+records. R3 is planned on the pairs of R2's pass by the engine too (`declared_sf.plan_on_pass`: its
+shipped declaration, config/builtin_recipes.yaml).
 """
 
 from __future__ import annotations
@@ -30,19 +33,22 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import paired_write_backs
+from ..config.invoice_declared import INVOICE_COLUMN, WRITE_BACK, invoice_declaration, invoice_wording
+from ..config.recipes import InvoiceRecipe
 from ..recipes import R1, R2, R3, R7
 from ..staging.schema import column_name
 from ..staging.state import links
 from . import load, normalize, plan, routing
 from .contacts import apply_filters
-from .fields import FieldRule, compare, value_mapper
+from .declared import Decided, XeroPass, pair_xero_pass, plan_xero_pass, planned_items
+from .fields import value_mapper
 from .match import MatchResult, match
-from .steps import (HoldCheck, broken_link_rows, changes_by_row, conflict_rows, held_by, held_pair_rows, hold_reasons,
-                    link_pairs, pair_frame, sf_update_rows, split_held, staged_invalid, xero_owned)
+from .steps import HoldCheck, held_by, link_pairs, staged_invalid
 from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
-BACK_FIELDS = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
+#: (Salesforce field, staged invoice column) of what is written back to the record.
+BACK_FIELDS = [(f, INVOICE_COLUMN[path]) for f, path in WRITE_BACK.items()]
 
 
 @dataclass(frozen=True)
@@ -258,8 +264,6 @@ def plan_invoices(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:
     if rr.declared:
         # Items a declared recipe (R8) creates in the same push, before the invoices: their lines
         # are planned, not held for a missing item (staged Items win over planned ones).
-        from .declared import planned_items
-
         if planned := planned_items(conn, cfg):
             shared["items"] = {**planned, **read_items(conn)}
     parts: list[pd.DataFrame] = []
@@ -329,20 +333,6 @@ def match_source(records: pd.DataFrame, inv: pd.DataFrame) -> MatchResult:
                  target_label="Xero invoice")
 
 
-def pair_source(pairs: pd.DataFrame, records: pd.DataFrame, inv: pd.DataFrame,
-                back_fields: list[tuple[str, str]]) -> pd.DataFrame:
-    """Pair step: amount, currency and status of both sides and the write-back fields, one row per pair."""
-    sf_cols = {"s_modified_at": "modified_at", "amount": "amount", "s_cur": "currencyisocode",
-               "s_invalid": "invalid_reason"}
-    x_cols = {"x_modified_at": "modified_at", "status": "status", "sub_total": "sub_total", "total": "total",
-              "x_cur": "currency_code", "x_invalid": "invalid_reason"}
-    for sf_name, x_col in back_fields:
-        sf_cols[f"s_{sf_name}"] = column_name(sf_name)
-        if x_col != "id":  # the invoice id is the pair's xero_id
-            x_cols[f"x_{sf_name}"] = x_col
-    return pair_frame(pairs, records.set_index("id"), inv.set_index("id"), sf_cols, x_cols)
-
-
 def hold_checks(src: Source, sides: SourceSides) -> list[HoldCheck]:
     """A waiting record (its own hold or a held line), a held invoice or an invalid record holds the pair."""
     return [("sf_id", sides.waits.get), ("xero_id", held_by(sides.invoice_holds, "Xero invoice")),
@@ -382,22 +372,26 @@ def decide_changed(src: Source, rc, ok: pd.DataFrame, diff: AmountDiff,
     one already holding what the lines make is a conflict, the rest are updated with their lines."""
     recipe = src.recipe
     amount_rule = f"{recipe}: {src.sobject}.{src.amount} → invoice amount"
-    amt_s, amt_x, cur_s, cur_x = diff.amount_sf, diff.amount_xero, diff.currency_sf, diff.currency_xero
+    # Arrays read by position: a pandas .iloc per value is the slow way to walk the pairs that differ.
+    amt_s, amt_x, cur_s, cur_x = (v.to_numpy(dtype=object) for v in (diff.amount_sf, diff.amount_xero,
+                                                                      diff.currency_sf, diff.currency_xero))
     amt_diff, cur_diff = diff.amount_differs, diff.currency_differs
     editable = ok.status.isin(list(EDITABLE)).to_numpy()
+    sf_ids, x_ids, statuses = ok.sf_id.to_numpy(), ok.xero_id.to_numpy(), ok.status.to_numpy()
+    matches, links = ok["match"].to_numpy(), ok.link.to_numpy()
     decided: dict[str, tuple[list, list, list]] = {a: ([], [], []) for a in ("update", "conflict", "held")}
     for i in np.flatnonzero(diff.changed):
-        sid = ok.sf_id.iloc[i]
+        sid = sf_ids[i]
         fields = {}
         if amt_diff[i]:
             fields["SubTotal" if rc.line_amount_types != "Inclusive" else "Total"] = {
-                "old": amt_x.iloc[i], "new": amt_s.iloc[i], "rule": amount_rule}
+                "old": amt_x[i], "new": amt_s[i], "rule": amount_rule}
         if cur_diff[i]:
-            fields["CurrencyCode"] = {"old": cur_x.iloc[i], "new": cur_s.iloc[i],
+            fields["CurrencyCode"] = {"old": cur_x[i], "new": cur_s[i],
                                       "rule": f"{recipe}: {src.sobject}.CurrencyIsoCode → CurrencyCode"}
-        d = {"match": ok["match"].iloc[i], "link": bool(ok.link.iloc[i]), "target_object": "Invoice", "fields": fields}
+        d = {"match": matches[i], "link": bool(links[i]), "target_object": "Invoice", "fields": fields}
         if not editable[i]:
-            action, why = "conflict", (f"invoice is {ok.status.iloc[i]} in Xero and can no longer be edited; "
+            action, why = "conflict", (f"invoice is {statuses[i]} in Xero and can no longer be edited; "
                                        "amount or currency differs — raise a credit note or correct by hand")
         else:
             made = lines.get()
@@ -405,85 +399,83 @@ def decide_changed(src: Source, rc, ok: pd.DataFrame, diff: AmountDiff,
             why = made.bad.get(sid) or (None if sid in made.items else f"{src.label} has no line items to invoice")
             if why:
                 action = "held"
-            elif amt_diff[i] and not cur_diff[i] and made_total is not None and round(made_total, 2) == amt_x.iloc[i]:
+            elif amt_diff[i] and not cur_diff[i] and made_total is not None and round(made_total, 2) == amt_x[i]:
                 action = "conflict"
                 # Sending the lines again would change nothing: an update here would be planned forever.
-                why = (f"{src.sobject}.{src.amount} {float(amt_s.iloc[i]):.2f} differs from its lines, which make "
-                       f"{float(amt_x.iloc[i]):.2f} as Xero rounds them, and the invoice already holds that: "
+                why = (f"{src.sobject}.{src.amount} {float(amt_s[i]):.2f} differs from its lines, which make "
+                       f"{float(amt_x[i]):.2f} as Xero rounds them, and the invoice already holds that: "
                        f"correct the {src.sobject}'s amount or its lines")
             else:
                 # The full replacement lines, as for creates.
                 action, why = "update", "amount or currency changed; invoice is still editable"
-                d["payload"] = {"InvoiceID": ok.xero_id.iloc[i], "LineItems": made.items[sid]}
-        for bucket, value in zip(decided[action], (i, d, why)):
+                d["payload"] = {"InvoiceID": x_ids[i], "LineItems": made.items[sid]}
+        for bucket, value in zip(decided[action], (int(i), d, why)):
             bucket.append(value)
     return decided
-
-
-def back_rules(recipe: str, back_fields: list[tuple[str, str]]) -> list[FieldRule]:
-    """The write-back of the invoice id and number onto the record."""
-    return [xero_owned(n, normalize.v_text, f"{recipe} write-back of the invoice {c}",
-                       x_col="xero_id" if c == "id" else None) for n, c in back_fields]
 
 
 def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: pd.DataFrame, shared: dict, *,
                  invoiced_by_r2: set[str] = frozenset(),
                  routed: routing.Routed | None = None) -> tuple[pd.DataFrame, dict, set[str], pd.DataFrame]:
-    """One source's rows, read → match → pair → compare → emit: its recipe's sf_to_xero rows (when
-    enabled) and the id/number write-back. Returns rows, stats, the ids of the records taking part,
+    """One source's rows: its read and match here, then the engine on its declaration
+    (config/invoice_declared.py) with this module's code for what the declaration cannot express
+    (`InvoiceCode`). Returns rows (none when the recipe is off), stats, the ids of the records taking part,
     and the pairs compared (sf_id, xero_id, match: what R3 is planned on)."""
     sides = read_source(conn, src, rc, routed)
     m = match_source(sides.records, inv)
-    pf = pair_source(m.pairs.reset_index(drop=True), sides.records, inv, sides.back_fields)
-    ok, held, held_why = split_held(pf, hold_reasons(pf, hold_checks(src, sides)))
-    lines = _Lines(conn, src, rc, shared)
-    parts: list[pd.DataFrame] = []
+    code = InvoiceCode(cfg, src, rc, _Lines(conn, src, rc, shared), sides, invoiced_by_r2)
+    p = engine_pass(sides, m, inv, code)
+    staged = {f for f, _ in sides.back_fields}
+    declaration = invoice_declaration(src.recipe, rc, {f: path for f, path in WRITE_BACK.items() if f in staged})
     if rc.enabled:
-        parts += emit_compared(src, rc, ok, lines, sides.back_fields)
-    if rc.enabled:
-        parts += emit_unpaired(src, m, held, held_why)
-        parts.append(_creates(cfg, src, rc, sides.records.set_index("id").loc[m.unmatched].reset_index(), sides.waits,
-                              lines, sides.back_fields, invoiced_by_r2))
-    return (plan.concat(parts), {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id),
-            ok[["sf_id", "xero_id", "match"]])
+        rows = plan_xero_pass(conn, cfg, src.recipe, declaration, invoice_wording(src.recipe), p).rows
+    else:
+        rows = plan.empty()
+        pair_xero_pass(conn, src.recipe, declaration, p)  # R3's pairs only
+    return (rows, {"matched_by": m.by_rule, "records": len(sides.records)}, set(sides.records.id),
+            p.compared[["sf_id", "xero_id", "match"]])
 
 
-def emit_compared(src: Source, rc, ok: pd.DataFrame, lines: _Lines,
-                  back_fields: list[tuple[str, str]]) -> list[pd.DataFrame]:
-    """Compare and emit steps of the recipe's own rows for compared pairs: updates, conflicts and
-    held rows where the amount or currency differs, skips where not, and the id/number write-back."""
-    recipe = src.recipe
-    parts: list[pd.DataFrame] = []
-    diff = compare_amounts(ok, rc.line_amount_types)
-    for action, (idx, diffs, reasons) in decide_changed(src, rc, ok, diff, lines).items():
-        parts.append(plan.rows(recipe, "sf_to_xero", action, ok.sf_id.iloc[idx], ok.xero_id.iloc[idx], diffs, reasons))
-    sk = np.flatnonzero(~diff.changed)
-    how, new_link = ok["match"].to_numpy()[sk], ok.link.to_numpy()[sk]
-    parts.append(plan.rows(recipe, "sf_to_xero", "skip", ok.sf_id.iloc[sk], ok.xero_id.iloc[sk],
-                           [{"match": m, "link": True} if n else None for m, n in zip(how, new_link)],
-                           [f"in sync (matched by {m})" for m in how]))
-    back, _ = compare(ok, back_rules(recipe, back_fields), written_xero={}, written_sf={})
-    parts.append(sf_update_rows(recipe, src.sobject, ok, changes_by_row(back),
-                                f"write the Xero invoice id/number back to the {src.sobject}"))
-    return parts
+def engine_pass(sides: SourceSides, m: MatchResult, inv: pd.DataFrame, code: InvoiceCode) -> XeroPass:
+    """The engine's view of a source's read and match (declared.XeroPass): the records, the invoices with
+    what the write-back reads (`x:InvoiceID`, `x:InvoiceNumber`), R2's hold checks, and the amount,
+    currency and status carried into each pair for `InvoiceCode.decide`."""
+    xr = inv.rename(columns={"invoice_number": "x:InvoiceNumber"}).assign(**{"x:InvoiceID": inv.id})
+    return XeroPass(sides.records, [], xr, link_pairs(sides.records, "link_id"), m, {},
+                    carried_src={"amount": "amount", "s_cur": "currencyisocode"},
+                    carried_x={"status": "status", "sub_total": "sub_total", "total": "total", "x_cur": "currency_code"},
+                    checks=hold_checks(code.src, sides), documents=code)
 
 
-def emit_unpaired(src: Source, m: MatchResult, held: pd.DataFrame, held_why: list) -> list[pd.DataFrame]:
-    """Emit step for what did not become a compared pair: held pairs, broken links, ambiguous matches."""
-    return [held_pair_rows(src.recipe, held, held_why), broken_link_rows(src.recipe, m.broken, None),
-            conflict_rows(src.recipe, m.conflicts, lambda rule, candidates, _: f"ambiguous {rule} match: Xero invoices "
-                                                                               f"{', '.join(candidates)}")]
+@dataclass
+class InvoiceCode:
+    """R2's (R7's) code at the engine's extension point (declared.DocumentCode): the invoice compared as
+    Xero computes it from the lines, and the create's body with its lines."""
+
+    cfg: SfxeroConfig
+    src: Source
+    rc: InvoiceRecipe
+    lines: _Lines
+    sides: SourceSides
+    invoiced_by_r2: set[str]
+
+    def decide(self, ok: pd.DataFrame) -> Decided:
+        return decide_changed(self.src, self.rc, ok, compare_amounts(ok, self.rc.line_amount_types), self.lines)
+
+    def creates(self, unmatched: pd.Series) -> pd.DataFrame:
+        records = self.sides.records.set_index("id").loc[unmatched].reset_index()
+        return _creates(self.cfg, self.src, self.rc, records, self.sides.waits, self.lines, self.sides.back_fields,
+                        self.invoiced_by_r2)
 
 
 def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
     """Opportunity field → path in Xero's answer to the invoice create, written back in the same
     push step (R2's id and number; the fields R3 and the declared recipes that update the Opportunities
     R2 links read as they are from Xero, so the next plan has nothing to add)."""
-    fields = {"Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
-    return {**paired_write_backs(cfg.recipes.declarations, R2, "Opportunity"), **fields}
+    return {**paired_write_backs(cfg.recipes.declarations, R2, "Opportunity"), **WRITE_BACK}
 
 
-_BACK_PATHS = {"id": "InvoiceID", "invoice_number": "InvoiceNumber"}
+_BACK_PATHS = {c: path for path, c in INVOICE_COLUMN.items()}
 
 
 def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[str, str], source_lines: _Lines,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from sfxero_pipelines.reconcile import campaigns, contacts, invoices
-from sfxero_pipelines.reconcile.declared import pair_checks
+from sfxero_pipelines.reconcile.declared import pair_checks, pair_xero_pass
 from sfxero_pipelines.reconcile.steps import ambiguous
 
 OBJ = "object"
@@ -91,19 +91,39 @@ def test_invoice_match_by_link_then_reference_never_a_voided_invoice():
     assert m.unmatched.tolist() == ["o2"]  # i1 is o1's by link, i3 is voided
 
 
-def test_invoice_pair_and_compare_amounts():
-    m = invoices.match_source(_records(), _invoices())
+def _invoice_pass(waits=None, invoice_holds=None):
+    """R2's pass over `_records()` and `_invoices()`, as the engine sees it (invoices.engine_pass)."""
+    from sfxero_pipelines.config import parse_config
+    from sfxero_pipelines.config.invoice_declared import WRITE_BACK, invoice_declaration
+
+    rc = parse_config({}).recipes.R2
     back = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
-    pf = invoices.pair_source(m.pairs, _records(), _invoices(), back)
-    assert pf[["sf_id", "amount", "sub_total", "s_cur", "x_cur", "x_Xero_Invoice_Number__c"]].values.tolist() == [
-        ["o1", "100", "100", "USD", "USD", "INV-1"], ["o3", "50", "50", "nzd", "NZD", "INV-2"]]
+    sides = invoices.SourceSides(_records(), waits or {}, invoice_holds or {}, back)
+    code = invoices.InvoiceCode(None, invoices.OPPORTUNITIES, rc, None, sides, set())
+    p = invoices.engine_pass(sides, invoices.match_source(_records(), _invoices()), _invoices(), code)
+    return p, invoice_declaration("R2", rc, WRITE_BACK)
+
+
+def test_invoice_pair_and_compare_amounts():
+    p, declaration = _invoice_pass()
+    pf, held, _ = pair_xero_pass(None, "R2", declaration, p)
+    assert held.empty and p.compared is pf
+    # The engine carries R2's amount, currency and status into each pair, and what the write-back reads.
+    assert pf[["sf_id", "amount", "sub_total", "s_cur", "x_cur", "status", "xb_0", "xb_1"]].values.tolist() == [
+        ["o1", "100", "100", "USD", "USD", "AUTHORISED", "i1", "INV-1"],
+        ["o3", "50", "50", "nzd", "NZD", "DRAFT", "i2", "INV-2"]]
     diff = invoices.compare_amounts(pf, "Exclusive")
     assert diff.changed.tolist() == [False, False]  # currency compares upper-cased
     inclusive = invoices.compare_amounts(pf, "Inclusive")
     assert inclusive.amount_differs.tolist() == [True, True] and inclusive.amount_xero.tolist() == [110.0, 55.0]
-    rules = invoices.back_rules("R2", back)
-    assert [(r.sf_field, r.x_col) for r in rules] == [("Xero_Invoice_Id__c", "xero_id"),
-                                                      ("Xero_Invoice_Number__c", "x_Xero_Invoice_Number__c")]
+
+
+def test_invoice_pairs_are_held_by_r2s_own_checks():
+    p, declaration = _invoice_pass(waits={"o1": "Opportunity o1 waits for its line l1 …"},
+                                   invoice_holds={"i2": "held at check: Total is not a number"})
+    ok, held, why = pair_xero_pass(None, "R2", declaration, p)
+    assert ok.empty and held.sf_id.tolist() == ["o1", "o3"]
+    assert why == ["Opportunity o1 waits for its line l1 …", "Xero invoice i2 held at check: Total is not a number"]
 
 
 def test_invoice_decide_changed_conflicts_on_approved_and_updates_editable():
