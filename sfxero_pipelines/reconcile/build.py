@@ -15,7 +15,6 @@ from ..config import SfxeroConfig
 from ..config.wording import Wording
 from ..recipes import R1, R2, R3, R4, R5, R6, R7
 from . import plan
-from .deletes import plan_deletes
 
 #: Recipe families planned together (they share one matching) → the recipes they produce.
 FAMILIES: dict[str, tuple[str, ...]] = {"contacts": (R1, R4, R5), "invoices": (R2, R3, R7),
@@ -54,14 +53,14 @@ def build_family(conn: sa.Connection, cfg: SfxeroConfig, family: str, planned: p
         if not any(getattr(cfg.recipes, r).enabled for r in FAMILIES["contacts"]):
             return Plan(plan.finalize([]))
         result = plan_contacts(conn, cfg)
-        return Plan(plan.finalize([result.rows, plan_deletes(conn, cfg, R1)]), {"contacts": result.stats})
+        return Plan(plan.finalize([result.rows]), {"contacts": result.stats})
     if family == "invoices":
         from .invoices import plan_invoices
 
         if not any(getattr(cfg.recipes, r).enabled for r in FAMILIES["invoices"]):
             return Plan(plan.finalize([]))
         result = plan_invoices(conn, cfg)
-        return Plan(plan.finalize([result.rows, plan_deletes(conn, cfg, R2)]), {"invoices": result.stats})
+        return Plan(plan.finalize([result.rows]), {"invoices": result.stats})
     if family == "campaigns":
         from .campaigns import plan_campaigns
 

@@ -30,6 +30,7 @@ from ..staging.state import holds as state_holds
 from ..staging.state import links
 from . import load, normalize, plan, primary_contact, routing
 from .declared import PRIMARY_CONTACT_ID, XeroPass, field_plans, plan_xero_pass
+from .deletes import gone_pairs
 from .match import MatchResult, match
 from .xero_contact_fields import xero_path
 from .steps import link_pairs
@@ -436,7 +437,9 @@ def engine_pass(conn: sa.Connection, cfg: SfxeroConfig, r: DeclaredRecipe) -> Xe
     return XeroPass(src, field_plans(conn, cfg, R1, r, src), xr, sides.links, dataclasses.replace(m, pairs=pairs),
                     sides.holds, create_key=src.id, settled=settled,
                     carried_src={f"s:{sf_field}": s_col for sf_field, _, s_col, _ in sides.balances},
-                    carried_x={f"x:{path}": f"x:{path}" for _, path, _, _ in sides.balances})
+                    carried_x={f"x:{path}": f"x:{path}" for _, path, _, _ in sides.balances},
+                    # An Account deleted or a Contact archived: R1's policies for both sides of its links.
+                    removals=lambda: gone_pairs(conn, cfg, R1))
 
 
 def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:

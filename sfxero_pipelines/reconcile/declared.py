@@ -670,6 +670,9 @@ class XeroPass:
     checks: list[HoldCheck] | None = None
     #: Code deciding what the declaration cannot express (R2's and R7's invoices); None: the engine's.
     documents: DocumentCode | None = None
+    #: The pass's own gone pairs, with what its delete policies chose (R1's and R2's: both sides of a link,
+    #: an invoice voided by its status; reconcile/deletes.py), planned with the engine's (`policy_rows`).
+    removals: Callable[[], list[Gone]] | None = None
 
 
 #: action → (rows of the compared pairs, their diffs, their reasons).
@@ -958,8 +961,9 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
         parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by,
                               member_of, routed_held, _name_clashes(coll, sobject, src, by_name.get("Name"), p.xr,
                                                                     result.unmatched), p.create_key, write_backs))
-    if r.deletes != "ignore" and p.gone:
-        parts.append(_deleted_in_salesforce(conn, words.code, r, p.gone, links, p.xr, diff_base))
+    # Gone pairs, the engine's (a deleted source, by `deletes:`) and the pass's own, planned by one policy step.
+    gone = _deleted_in_salesforce(r, p.gone, links, p.xr, diff_base) if r.deletes != "ignore" and p.gone else []
+    parts.append(policy_rows(conn, words.code, gone + (p.removals() if p.removals else [])))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(p.xr),
              **({"settled_in_database": len(p.settled)} if p.settled is not None else {})}
     return plan.FamilyPlan(rows=plan.concat(parts), stats=stats)
@@ -986,9 +990,9 @@ REMOVE = {"Contacts": Removal("archive", "Name", {"ContactStatus": "ARCHIVED"},
           "Quotes": Removal("delete", "QuoteNumber", {"Status": "DELETED"}, ())}
 
 
-def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, gone: dict[str, str],
-                           links: pd.DataFrame, xr: pd.DataFrame, diff_base: dict) -> pd.DataFrame:
-    """The `deletes` policy's rows for linked Xero records whose Salesforce record is gone (`gone`: id →
+def _deleted_in_salesforce(r: DeclaredRecipe, gone: dict[str, str], links: pd.DataFrame, xr: pd.DataFrame,
+                           diff_base: dict) -> list[Gone]:
+    """What the `deletes` policy decides for linked Xero records whose Salesforce record is gone (`gone`: id →
     why: deleted, or no longer meeting `where` under `filtered_out: delete`). A Contact with a balance
     is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
     coll = r.to.xero
@@ -1011,7 +1015,7 @@ def _deleted_in_salesforce(conn: sa.Connection, name: str, r: DeclaredRecipe, go
                 "fields": {k: {"old": status, "new": v} for k, v in how.status_write.items()}}
         decided.append(Gone("sf_to_xero", sf_id, x_id, how.op, status, posted,
                             "hold_for_approval" if posted else r.deletes, what, why, diff))
-    return policy_rows(conn, name, decided)
+    return decided
 
 
 def _sent_whole(collection: str, path: str) -> str | None:

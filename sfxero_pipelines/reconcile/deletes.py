@@ -15,6 +15,10 @@ decides the plan row for the other side:
 An AUTHORISED invoice or a Contact with a balance is "posted": `archive` becomes the policy's `posted`
 value (hold_for_approval by default). An invoice with payments cannot be voided in Xero at all: it is held
 with that reason whatever the policy (but `ignore`). Only reads; rows are few (deleted pairs only).
+
+`gone_pairs` is what R1's and R2's passes give the declared-recipe engine as their removals
+(declared.XeroPass.removals); the engine plans them, with the records its own `deletes:` finds gone, in
+one `policy_rows`, the step every recipe's deletes go through.
 """
 
 from __future__ import annotations
@@ -115,11 +119,12 @@ def _sf_side(recipe: str, xero_gone: pd.DataFrame) -> list[dict]:
     return out
 
 
-def plan_deletes(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> pd.DataFrame:
-    """The delete/archive/void rows of one recipe (R1 or R2) under its `deletes` policy."""
+def gone_pairs(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> list[Gone]:
+    """The linked pairs of one recipe (R1 or R2) whose one side is gone, with what its `deletes` policy
+    chose for the other: its pass's removals, which the engine plans (declared.XeroPass.removals)."""
     rc = getattr(cfg.recipes, recipe)
     if recipe not in LINKED or not rc.enabled:
-        return plan.empty()
+        return []
     policies = rc.deletes
     _, sobject, _, target = LINKED[recipe]
     if recipe == R1:
@@ -144,7 +149,7 @@ def plan_deletes(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> pd.Data
         diff = {"target_object": c["target_object"], "payload": c["payload"], "fields": c["fields"]}
         decided.append(Gone(direction, c["source"], c["target"], c["op"], c["status"], c["posted"], chosen,
                             c["what"], gone, diff, c["blocked"]))
-    return policy_rows(conn, recipe, decided)
+    return decided
 
 
 @dataclass(frozen=True)

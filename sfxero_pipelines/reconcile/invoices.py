@@ -41,6 +41,7 @@ from ..staging.state import links
 from . import load, normalize, plan, routing
 from .contacts import apply_filters
 from .declared import Decided, XeroPass, pair_xero_pass, plan_xero_pass, planned_items
+from .deletes import gone_pairs
 from .fields import value_mapper
 from .match import MatchResult, match
 from .steps import HoldCheck, held_by, link_pairs, staged_invalid
@@ -424,7 +425,7 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     sides = read_source(conn, src, rc, routed)
     m = match_source(sides.records, inv)
     code = InvoiceCode(cfg, src, rc, _Lines(conn, src, rc, shared), sides, invoiced_by_r2)
-    p = engine_pass(sides, m, inv, code)
+    p = engine_pass(sides, m, inv, code, conn)
     staged = {f for f, _ in sides.back_fields}
     declaration = invoice_declaration(src.recipe, rc, {f: path for f, path in WRITE_BACK.items() if f in staged})
     if rc.enabled:
@@ -436,15 +437,19 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
             p.compared[["sf_id", "xero_id", "match"]])
 
 
-def engine_pass(sides: SourceSides, m: MatchResult, inv: pd.DataFrame, code: InvoiceCode) -> XeroPass:
+def engine_pass(sides: SourceSides, m: MatchResult, inv: pd.DataFrame, code: InvoiceCode,
+                conn: sa.Connection | None = None) -> XeroPass:
     """The engine's view of a source's read and match (declared.XeroPass): the records, the invoices with
-    what the write-back reads (`x:InvoiceID`, `x:InvoiceNumber`), R2's hold checks, and the amount,
-    currency and status carried into each pair for `InvoiceCode.decide`."""
+    what the write-back reads (`x:InvoiceID`, `x:InvoiceNumber`), R2's hold checks, the amount, currency
+    and status carried into each pair for `InvoiceCode.decide`, and (given `conn`) R2's gone pairs."""
     xr = inv.rename(columns={"invoice_number": "x:InvoiceNumber"}).assign(**{"x:InvoiceID": inv.id})
+    # An Opportunity deleted or an invoice voided: R2's policies for both sides (an approved invoice voided,
+    # one with payments held). R7 has none yet.
+    removals = (lambda: gone_pairs(conn, code.cfg, R2)) if conn is not None and code.src.recipe == R2 else None
     return XeroPass(sides.records, [], xr, link_pairs(sides.records, "link_id"), m, {},
                     carried_src={"amount": "amount", "s_cur": "currencyisocode"},
                     carried_x={"status": "status", "sub_total": "sub_total", "total": "total", "x_cur": "currency_code"},
-                    checks=hold_checks(code.src, sides), documents=code)
+                    checks=hold_checks(code.src, sides), documents=code, removals=removals)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sfxero_pipelines.push.guard import GuardInputs, assess
 from sfxero_pipelines.push.rows import load_rows
 from sfxero_pipelines.reconcile import plan as P
 from sfxero_pipelines.reconcile.build import build_family
-from sfxero_pipelines.reconcile.deletes import plan_deletes, waiting_rows
+from sfxero_pipelines.reconcile.deletes import waiting_rows
 from sfxero_pipelines.reconcile.hold_sentences import explain_reason
 from sfxero_pipelines.staging.state import approvals
 from sfxero_pipelines.staging.state.plans import write_plan
@@ -46,8 +46,13 @@ def _invoice_pair(w: Stager, *, sf_deleted=False, status="AUTHORISED", paid=0.0)
 
 
 def _rows(w: Stager, cfg, recipe: str) -> list:
+    """The recipe's rows its delete policies planned (their diff says what `delete` was decided), as its
+    family's plan has them: the engine plans them with the pass's other rows."""
+    family = {"R1": "contacts", "R2": "invoices"}[recipe]
     with w.db.engine.connect() as conn:
-        return list(plan_deletes(conn, cfg, recipe).itertuples(index=False))
+        rows = build_family(conn, cfg, family).rows
+    return [r for r in rows.drop(columns=["plan_id", "row_no"]).itertuples(index=False)
+            if r.recipe == recipe and "delete" in (diff_of(r) or {})]
 
 
 # -- each policy, each direction ---------------------------------------------------------------------
