@@ -21,7 +21,7 @@ from .wording import Wording
 SOURCES = {R2: ("Opportunity", "IsWon = true", "Amount"), R7: ("Order", "StatusCode = 'Activated'", "TotalAmount")}
 #: Salesforce field → what of Xero's invoice is written back to it (when the object has it staged).
 WRITE_BACK = {"Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
-#: A write-back's path in Xero's invoice → the staged invoice column (the code planner's rules name it).
+#: A write-back's path in Xero's invoice → the invoice column its rule names (as the code planner's rules did).
 INVOICE_COLUMN = {"InvoiceID": "id", "InvoiceNumber": "invoice_number"}
 
 #: What R2's (R7's) code does at the engine's extension point, as `sfxero recipes show R2` says it.

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from ..config import SfxeroConfig
 from ..config.declared import paired_write_backs
-from ..config.invoice_declared import INVOICE_COLUMN, WRITE_BACK, invoice_declaration, invoice_wording
+from ..config.invoice_declared import WRITE_BACK, invoice_declaration, invoice_wording
 from ..config.recipes import InvoiceRecipe
 from ..recipes import R1, R2, R3, R7
 from ..staging.schema import column_name
@@ -48,8 +48,6 @@ from .steps import HoldCheck, held_by, link_pairs, staged_invalid
 from .xero_amounts import MAX_AMOUNT, beyond, xero_line
 
 EDITABLE = {"DRAFT", "SUBMITTED"}
-#: (Salesforce field, staged invoice column) of what is written back to the record.
-BACK_FIELDS = [(f, INVOICE_COLUMN[path]) for f, path in WRITE_BACK.items()]
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ def read_records(conn: sa.Connection, src: Source, extra: list[str]) -> pd.DataF
     canon = {"id": "id", "modified_at": "modified_at", "invalid_reason": "invalid_reason", "name": "name",
              "accountid": "accountid", "stage": column_name(src.stage), "close": column_name(src.date),
              "amount": column_name(src.amount), "currencyisocode": "currencyisocode"}
-    more = [*(column_name(f) for f, _ in BACK_FIELDS), *src.related, *extra]
+    more = [*(column_name(f) for f in WRITE_BACK), *src.related, *extra]
     more = [c for c in dict.fromkeys(more) if c not in canon]
     sel = [_col(have, "o", c, conn) for c in [*canon.values(), *more]]
     names = [*canon, *more]
@@ -303,8 +301,8 @@ class SourceSides:
     waits: dict[str, str]
     #: Open holds on xero_invoice (id → reason).
     invoice_holds: dict[str, str]
-    #: (Salesforce field, invoice column) of the id/number write-back fields the object has staged.
-    back_fields: list[tuple[str, str]]
+    #: Salesforce field → Xero's invoice path (`InvoiceID`) of the id/number write-backs the object has staged.
+    back_fields: dict[str, str]
 
 
 def read_source(conn: sa.Connection, src: Source, rc, routed: routing.Routed | None = None) -> SourceSides:
@@ -322,7 +320,7 @@ def read_source(conn: sa.Connection, src: Source, rc, routed: routing.Routed | N
                 waits[record_id] = why
     have = load.table_columns(conn, src.table)
     return SourceSides(rec, waits, load.open_holds(conn, ["xero_invoice"])["xero_invoice"],
-                       [(f, c) for f, c in BACK_FIELDS if column_name(f) in have])
+                       {f: path for f, path in WRITE_BACK.items() if column_name(f) in have})
 
 
 def match_source(records: pd.DataFrame, inv: pd.DataFrame) -> MatchResult:
@@ -425,9 +423,8 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
     sides = read_source(conn, src, rc, routed)
     m = match_source(sides.records, inv)
     code = InvoiceCode(cfg, src, rc, _Lines(conn, src, rc, shared), sides, invoiced_by_r2)
-    p = engine_pass(sides, m, inv, code, conn)
-    staged = {f for f, _ in sides.back_fields}
-    declaration = invoice_declaration(src.recipe, rc, {f: path for f, path in WRITE_BACK.items() if f in staged})
+    p = engine_pass(conn, m, inv, code)
+    declaration = invoice_declaration(src.recipe, rc, sides.back_fields)
     if rc.enabled:
         rows = plan_xero_pass(conn, cfg, src.recipe, declaration, invoice_wording(src.recipe), p).rows
     else:
@@ -437,15 +434,15 @@ def _plan_source(conn: sa.Connection, cfg: SfxeroConfig, src: Source, rc, inv: p
             p.compared[["sf_id", "xero_id", "match"]])
 
 
-def engine_pass(sides: SourceSides, m: MatchResult, inv: pd.DataFrame, code: InvoiceCode,
-                conn: sa.Connection | None = None) -> XeroPass:
+def engine_pass(conn: sa.Connection, m: MatchResult, inv: pd.DataFrame, code: InvoiceCode) -> XeroPass:
     """The engine's view of a source's read and match (declared.XeroPass): the records, the invoices with
     what the write-back reads (`x:InvoiceID`, `x:InvoiceNumber`), R2's hold checks, the amount, currency
-    and status carried into each pair for `InvoiceCode.decide`, and (given `conn`) R2's gone pairs."""
+    and status carried into each pair for `InvoiceCode.decide`, and R2's gone pairs (read when planned)."""
+    sides = code.sides
     xr = inv.rename(columns={"invoice_number": "x:InvoiceNumber"}).assign(**{"x:InvoiceID": inv.id})
     # An Opportunity deleted or an invoice voided: R2's policies for both sides (an approved invoice voided,
     # one with payments held). R7 has none yet.
-    removals = (lambda: gone_pairs(conn, code.cfg, R2)) if conn is not None and code.src.recipe == R2 else None
+    removals = (lambda: gone_pairs(conn, code.cfg, R2)) if code.src.recipe == R2 else None
     return XeroPass(sides.records, [], xr, link_pairs(sides.records, "link_id"), m, {},
                     carried_src={"amount": "amount", "s_cur": "currencyisocode"},
                     carried_x={"status": "status", "sub_total": "sub_total", "total": "total", "x_cur": "currency_code"},
@@ -480,11 +477,8 @@ def write_back_fields(cfg: SfxeroConfig) -> dict[str, str]:
     return {**paired_write_backs(cfg.recipes.declarations, R2, "Opportunity"), **WRITE_BACK}
 
 
-_BACK_PATHS = {c: path for path, c in INVOICE_COLUMN.items()}
-
-
 def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[str, str], source_lines: _Lines,
-             back_fields: list[tuple[str, str]], invoiced_by_r2: set[str]) -> pd.DataFrame:
+             back_fields: dict[str, str], invoiced_by_r2: set[str]) -> pd.DataFrame:
     if rec.empty:
         return plan.empty()
     recipe = src.recipe
@@ -493,7 +487,7 @@ def _creates(cfg: SfxeroConfig, src: Source, rc, rec: pd.DataFrame, waits: dict[
     status_map = value_mapper(cfg.mapping.value_maps.get(rc.status_map)) if rc.status_map else None
     statuses = status_map(rec.stage).tolist() if status_map else [None] * len(rec)
     # R2's write-back (R3's fields included); R7's: the Order's invoice id/number fields that are staged.
-    back = write_back_fields(cfg) if recipe == R2 else {f: _BACK_PATHS[c] for f, c in back_fields}
+    back = write_back_fields(cfg) if recipe == R2 else back_fields
     related = rec.opportunityid.tolist() if "opportunityid" in rec.columns else [None] * len(rec)
     created, held = [], []
     for j, r in enumerate(rec.itertuples(index=False)):

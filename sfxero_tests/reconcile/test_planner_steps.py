@@ -97,10 +97,9 @@ def _invoice_pass(waits=None, invoice_holds=None):
     from sfxero_pipelines.config.invoice_declared import WRITE_BACK, invoice_declaration
 
     rc = parse_config({}).recipes.R2
-    back = [("Xero_Invoice_Id__c", "id"), ("Xero_Invoice_Number__c", "invoice_number")]
-    sides = invoices.SourceSides(_records(), waits or {}, invoice_holds or {}, back)
+    sides = invoices.SourceSides(_records(), waits or {}, invoice_holds or {}, dict(WRITE_BACK))
     code = invoices.InvoiceCode(None, invoices.OPPORTUNITIES, rc, None, sides, set())
-    p = invoices.engine_pass(sides, invoices.match_source(_records(), _invoices()), _invoices(), code)
+    p = invoices.engine_pass(None, invoices.match_source(_records(), _invoices()), _invoices(), code)
     return p, invoice_declaration("R2", rc, WRITE_BACK)
 
 
@@ -234,7 +233,7 @@ def test_pair_hold_reasons_of_every_planner_have_a_sentence():
     contact_reasons = hold_reasons(pf, pair_checks({"sf_account": {"a1": hold}, "xero_contact": {"x2": hold},
                                                     "sf_contact": {"c3": hold}}, "Account", "Contacts", True))
     sides = invoices.SourceSides(records=_frame(id=[]), waits={"a1": f"Opportunity a1 {hold}"},
-                                 invoice_holds={"x2": hold}, back_fields=[])
+                                 invoice_holds={"x2": hold}, back_fields={})
     invoice_reasons = hold_reasons(pf, invoices.hold_checks(invoices.OPPORTUNITIES, sides))
     reasons = [*contact_reasons, *invoice_reasons.dropna()]
     assert len(reasons) == 8
