@@ -29,7 +29,7 @@ import hashlib
 import sqlalchemy as sa
 
 from ..clients.xero import NO_WHERE, UNPAGED
-from ..config.declared import group_of
+from ..config.declared import ENGINE_TARGETS, group_of
 from ..errors import ApiError
 from ..recipes import R1, R2, R7
 from ..staging.state import holds, ledger, links
@@ -41,9 +41,12 @@ from ..config import PushConfig
 from .to_salesforce import SalesforceWriter, SfWrite
 
 SYSTEM = "xero"
-#: target_object → (collection, id attribute, the attribute a create is found by).
-OBJECTS = {"Contact": ("Contacts", "ContactID", "ContactNumber"), "Item": ("Items", "ItemID", "Code"),
-           "Invoice": ("Invoices", "InvoiceID", "Reference"), "Quote": ("Quotes", "QuoteID", "Reference")}
+#: The order a push writes objects in: Contacts and Items before the invoices and quotes that name them.
+WRITE_ORDER = ("Contact", "Item", "Invoice", "Quote")
+#: target_object → (collection, id attribute, the attribute a create is found by): what the planner writes
+#: (config/declared.ENGINE_TARGETS), by object, in `WRITE_ORDER`.
+OBJECTS = {obj: (coll, id_attr, key) for coll, (obj, id_attr, key) in
+           sorted(ENGINE_TARGETS.items(), key=lambda target: WRITE_ORDER.index(target[1][0]))}
 #: Records Xero removes with a DELETE call, having no status to write (a declared recipe's `deletes`):
 #: one call each, and a record already gone answers 404, the outcome wanted, so a retry is safe.
 DELETED_BY_CALL = {"Item": "delete_item"}
