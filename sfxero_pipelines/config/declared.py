@@ -17,7 +17,8 @@ recipes:
       # Contact.ContactID: {ref: AccountId, via: R1}   # an id through another recipe's links
       # (from Xero: Account__c: {ref: Contact.ContactID, via: R1}, the ContactID's linked Account)
     write_back: {Xero_Item_Id__c: ItemID}              # Salesforce field: path in Xero's answer to the create
-    deletes: ignore                                    # archive | hold_for_approval | ignore
+    deletes: ignore                                    # archive | hold_for_approval | ignore: the source deleted
+    # deletes: {salesforce: archive, xero: hold_for_approval}  → two-way: each side's deleted record removes the other's
     # filtered_out: delete   → a linked record that no longer meets where: goes as a deleted one does
     # sync: two_way   → every field names its owner: salesforce | xero | last_writer
     # route: AccountId  → with several Xero organisations, the Account whose routing a record follows (or all)
@@ -41,24 +42,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from ..recipes import R1, R2, R7, RECIPES
 from .base import StrictModel
+from .deletes import DeletePolicies
 from .mapping import typed_element
 
 Owner = Literal["salesforce", "xero", "last_writer"]
-#: What happens on the target when a linked source record is deleted (the delete/void policies of
-#: docs/architecture.md §6 read the same three values).
-DeletePolicy = Literal["archive", "hold_for_approval", "ignore"]
 #: `route: all`: a recipe whose records every Xero organisation's plan takes.
 ROUTE_ALL = "all"
 #: A declared recipe's code: a plan's `recipe` column and sync_link's hold 16 characters.
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
-#: Xero collections the engine writes (an upsert keyed on the attribute named here; push/to_xero.py
-#: has the same table for the lookup-before-create).
+#: Xero collections the engine writes (an upsert keyed on the attribute named here; push/to_xero.py reads
+#: it by object for the lookup-before-create).
 XERO_TARGETS = {"Items": ("Item", "ItemID", "Code"), "Contacts": ("Contact", "ContactID", "ContactNumber"),
                 "Quotes": ("Quote", "QuoteID", "Reference")}
 #: Collections only a built-in recipe writes, its code doing what a declaration cannot express (R2's and
@@ -441,7 +440,10 @@ class DeclaredRecipe(_Model):
     sync: Literal["one_way", "two_way"] = "one_way"
     #: Salesforce field → path in Xero's answer to the create (ItemID, Balances.AccountsReceivable.Outstanding).
     write_back: dict[str, str] = Field(default_factory=dict)
-    deletes: DeletePolicy = "ignore"
+    #: What a record deleted on one side does to the record linked on the other (config/deletes.py, R1's
+    #: form): `deletes: archive` is the source's side alone (a one-way recipe writes only its target);
+    #: a two-way recipe may set each side, `{salesforce: …, xero: …, posted: …}`.
+    deletes: DeletePolicies = DeletePolicies()
     #: A linked source record that no longer meets `from.where`/`filter`: `keep` its target as it is, or
     #: `delete` (the `deletes` policy applies as if the source were deleted: a deactivated Product's Item).
     filtered_out: Literal["keep", "delete"] = "keep"
@@ -465,6 +467,25 @@ class DeclaredRecipe(_Model):
     @classmethod
     def _short_fields(cls, value):
         return short_field_specs(value)
+
+    @field_validator("deletes", mode="before")
+    @classmethod
+    def _source_side(cls, value, info: ValidationInfo):
+        # One policy is the source's side: read as both, an Account deleted would archive its Contact
+        # and a Contact archived would delete its Account, which a one-line `deletes:` never asked for.
+        source = info.data.get("source")
+        if isinstance(value, str) and source is not None:
+            return {source.system: value}
+        return value
+
+    @field_serializer("deletes")
+    def _deletes_shown(self, d: DeletePolicies):
+        # The effective policies (`recipes show`), as a team would write them back: a one-way recipe's is
+        # its source's side, one word unless `posted` is set; a two-way recipe's names both sides.
+        sides = ("salesforce", "xero") if self.sync == "two_way" else (self.source.system,)
+        if len(sides) == 1 and d.posted == "hold_for_approval":
+            return self.delete_policy(sides[0])
+        return {**{side: self.delete_policy(side) for side in sides}, "posted": d.posted}
 
     @field_validator("fields")
     @classmethod
@@ -509,7 +530,7 @@ class DeclaredRecipe(_Model):
         if self.filtered_out == "delete" and not self.source.conditions:
             raise ValueError("filtered_out: delete removes what leaves the source's condition; from: has no "
                              "where: (or filter:)")
-        if self.filtered_out == "delete" and self.deletes == "ignore":
+        if self.filtered_out == "delete" and self.delete_policy(self.source.system) == "ignore":
             raise ValueError("filtered_out: delete applies the deletes: policy, which is ignore: set deletes: "
                              "archive or hold_for_approval")
         if self.route is not None and self.source.xero is not None:
@@ -537,6 +558,11 @@ class DeclaredRecipe(_Model):
     @property
     def direction(self) -> str:
         return "sf_to_xero" if self.to.xero else "xero_to_sf"
+
+    def delete_policy(self, deleted_in: str, *, posted: bool = False) -> str:
+        """What a record deleted (voided, archived) in `deleted_in` ("salesforce" | "xero") does to the one
+        linked on the other side, that one being (`posted`) or not an AUTHORISED/PAID accounting record."""
+        return self.deletes.policy("", deleted_in, posted=posted)
 
     @property
     def writes_to(self) -> frozenset[str]:
@@ -708,6 +734,10 @@ def _cycle(edges: dict[str, set[str]], start: str) -> list[str] | None:
     return None
 
 
+def _side_name(side: Side) -> str:
+    return f"Salesforce {side.salesforce}" if side.salesforce else f"Xero {side.xero}"
+
+
 def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_objects: list[str],
                     sf_objects: list[str]) -> list[tuple[str, str]]:
     """(key, problem) found without a Salesforce describe: Xero fields and their kinds against the
@@ -801,6 +831,10 @@ def static_problems(declared: dict[str, DeclaredRecipe], value_maps: dict, xero_
                 elif spec.via in declared and declared[spec.via].source.system != "salesforce" and r.source.salesforce:
                     out.append((f"{k}.fields.{field}.via", f"{spec.via} links Xero records to Salesforce ones; a ref "
                                                            "goes from a Salesforce id to a Xero id"))
+        if r.sync == "one_way" and r.delete_policy(r.to.system) != "ignore":
+            out.append((f"{k}.deletes.{r.to.system}", f"a one-way recipe writes only to {_side_name(r.to)}: a record "
+                                                      f"deleted there removes nothing from {_side_name(r.source)} "
+                                                      "(set sync: two_way)"))
         if r.sync == "one_way":
             for field, spec in r.fields.items():
                 if spec.owner is not None and spec.owner != r.source.system:
@@ -870,7 +904,7 @@ def _pairs_via_problems(name: str, r: DeclaredRecipe, declared: dict[str, Declar
     if tuple(ends) != mine:
         out.append((f"{k}.match[0]", f"{via} links Salesforce {ends[0]} to Xero {ends[1]}, not {mine[0]} to "
                                      f"{mine[1]}"))
-    if r.deletes != "ignore":
+    if any(r.delete_policy(side) != "ignore" for side in ("salesforce", "xero")):
         out.append((f"{k}.deletes", f"the records belong to {via}, which decides their deletes: ignore"))
     return out
 

@@ -1,7 +1,7 @@
 """A recipe's delete policy: what happens to the linked record when the source record is deleted
 (docs/architecture.md "Delete policies").
 
-`recipes.R1.deletes` / `recipes.R2.deletes` in sfxero.yaml; either one policy for both directions
+`recipes.R1.deletes` / `recipes.R2.deletes` / `recipes.R7.deletes` in sfxero.yaml; either one policy for both directions
 (`deletes: archive`) or per side:
 
     deletes:
@@ -13,8 +13,8 @@ Policies: `archive` plans the write (Xero: archive the Contact, delete a DRAFT/S
 AUTHORISED one; Salesforce: delete the record, which goes to its recycle bin); `hold_for_approval` plans
 it as a held row that the push skips until `sfxero approve ROW_ID` (or a launch with run config
 `approve: [ROW_ID]`); `ignore` plans nothing. `posted` overrides `archive` for accounting records that
-are AUTHORISED or PAID, so voiding one needs a person unless set to `archive`. The declarative recipe
-engine (issue #17) reuses this model for its `deletes:` key.
+are AUTHORISED or PAID, so voiding one needs a person unless set to `archive`. A declared recipe's
+`deletes:` is this model too (config/declared.py), one word there being its source's side alone.
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from ..recipes import R1, R2
+from ..recipes import R1, R2, R7
 from .base import StrictModel
 
 DeletePolicy = Literal["archive", "hold_for_approval", "ignore"]
 DELETE_POLICIES: tuple[str, ...] = ("archive", "hold_for_approval", "ignore")
 #: Unset sides: R1 leaves Xero Contacts and Accounts alone (as before delete policies existed); a
-#: deleted Opportunity's invoice waits for a person.
+#: deleted Opportunity's (Order's) invoice waits for a person.
 RECIPE_DEFAULTS: dict[str, dict[str, str]] = {R1: {"salesforce": "ignore", "xero": "ignore"},
-                                              R2: {"salesforce": "hold_for_approval", "xero": "ignore"}}
+                                              R2: {"salesforce": "hold_for_approval", "xero": "ignore"},
+                                              R7: {"salesforce": "hold_for_approval", "xero": "ignore"}}
 
 
 class DeletePolicies(StrictModel):

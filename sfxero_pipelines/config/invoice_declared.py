@@ -50,8 +50,8 @@ def invoice_as_declared(code: str, rc, with_where: bool = True, write_back: dict
             "fields": {amount_to: {"from": amount}, "CurrencyCode": {"from": "CurrencyIsoCode"},
                        "Reference": {"from": "Id", "create_only": True}},
             "write_back": dict(WRITE_BACK if write_back is None else write_back),
-            # R2's deletes are its pass's removals (reconcile/deletes.py, both sides); R7 has none yet.
-            "deletes": rc.deletes.policy(code, "salesforce", posted=False) if code == R2 else "ignore"}
+            # The deletes are its pass's removals (reconcile/deletes.py, both sides).
+            "deletes": rc.deletes.policy(code, "salesforce", posted=False)}
 
 
 def invoice_declaration(code: str, rc, write_back: dict[str, str]) -> DeclaredRecipe:

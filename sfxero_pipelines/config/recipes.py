@@ -73,8 +73,8 @@ class InvoiceRecipe(RecipeConfig):
     #: Used when the Xero Item has no sales account code / tax type.
     default_account_code: str = "200"
     default_tax_type: str | None = None
-    #: A deleted Opportunity's invoice waits for a person by default; a voided invoice leaves the
-    #: Opportunity alone (config/deletes.py). R2 only so far.
+    #: A deleted Opportunity's (R7: Order's) invoice waits for a person by default; a voided invoice
+    #: leaves the Opportunity alone (config/deletes.py). R7 has the Salesforce side only.
     deletes: DeletePolicies = DeletePolicies()
 
 
@@ -138,8 +138,10 @@ def check_references(mapping: MappingConfig, recipes: Recipes) -> None:
     for i, f in enumerate(mapping.contact_fields):
         if f.value_map and f.value_map not in mapping.value_maps:
             raise KeyError(f"mapping.contact_fields[{i}].value_map", f"no value map named '{f.value_map}' in mapping.value_maps")
-    if "deletes" in recipes.R7.model_fields_set:
-        raise KeyError("recipes.R7.deletes", "delete policies are built for R1 and R2 so far (R7 Orders: not yet)")
+    if recipes.R7.deletes.policy(R7, "xero", posted=False) != "ignore":
+        # R7 reads activated Orders, and Salesforce refuses to delete one until a person deactivates it.
+        raise KeyError("recipes.R7.deletes.xero", "Salesforce does not delete an activated Order (it must be "
+                                                  "deactivated first): set deletes: {salesforce: …} only")
     for name in (R2, R7):
         ref = getattr(recipes, name).status_map
         if ref and ref not in mapping.value_maps:

@@ -30,7 +30,7 @@ from ..staging.state import holds as state_holds
 from ..staging.state import links
 from . import load, normalize, plan, primary_contact, routing
 from .declared import PRIMARY_CONTACT_ID, XeroPass, field_plans, plan_xero_pass
-from .deletes import gone_pairs
+from .deletes import deleted_linked
 from .match import MatchResult, match
 from .xero_contact_fields import xero_path
 from .steps import link_pairs
@@ -434,12 +434,14 @@ def engine_pass(conn: sa.Connection, cfg: SfxeroConfig, r: DeclaredRecipe) -> Xe
     xr["_active"] = _active(sides.xero).to_numpy()
     xr["x:ContactID"] = xr.id
     # R1's key pair: a create is found again by its ContactNumber, the Account Id.
-    return XeroPass(src, field_plans(conn, cfg, R1, r, src), xr, sides.links, dataclasses.replace(m, pairs=pairs),
+    return XeroPass(src, field_plans(conn, cfg, R1, r, src), xr, dataclasses.replace(m, pairs=pairs),
                     sides.holds, create_key=src.id, settled=settled,
                     carried_src={f"s:{sf_field}": s_col for sf_field, _, s_col, _ in sides.balances},
                     carried_x={f"x:{path}": f"x:{path}" for _, path, _, _ in sides.balances},
-                    # An Account deleted or a Contact archived: R1's policies for both sides of its links.
-                    removals=lambda: gone_pairs(conn, cfg, R1))
+                    # R1 reads live Accounts: those deleted since their Contact was linked are read apart, for
+                    # `deletes.salesforce` (a Contact archived is in `xr`, for `deletes.xero`).
+                    gone={i: "Account deleted in Salesforce" for i in deleted_linked(conn, R1, "sf_account")}
+                    if r.delete_policy("salesforce") != "ignore" else {})
 
 
 def plan_contacts(conn: sa.Connection, cfg: SfxeroConfig) -> plan.FamilyPlan:

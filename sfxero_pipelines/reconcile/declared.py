@@ -650,14 +650,15 @@ class XeroPass:
     fps: list[FieldPlan]
     #: The collection's records: `id`, `modified_at`, `invalid_reason`, `_active`, `x:<path>`.
     xr: pd.DataFrame
-    links: pd.DataFrame                              # the recipe's sync_link pairs: sf_id, xero_id
     result: MatchResult
     holds: dict[str, dict[str, str]]                 # staged table → id → open hold's reason
     create_key: pd.Series | None = None              # what a create is found again by, when no field maps it
     member_of: dict[str, Group] = dataclass_field(default_factory=dict)
     group_why: pd.Series | None = None
     routed_held: dict[str, str] = dataclass_field(default_factory=dict)
-    gone: dict[str, str] = dataclass_field(default_factory=dict)  # source id → why it is gone (the delete policy's)
+    #: Salesforce ids gone, each with why (deleted; under `filtered_out: delete`, out of `where:`): what
+    #: `deletes.salesforce` removes the linked Xero records of (`xero_removals`).
+    gone: dict[str, str] = dataclass_field(default_factory=dict)
     #: Linked pairs the read found identical (sf_id, xero_id), never compared: `skip` rows.
     settled: pd.DataFrame | None = None
     #: Pair-frame column → source (`carried_src`) or `xr` (`carried_x`) column, carried into the pairs for a
@@ -670,8 +671,8 @@ class XeroPass:
     checks: list[HoldCheck] | None = None
     #: Code deciding what the declaration cannot express (R2's and R7's invoices); None: the engine's.
     documents: DocumentCode | None = None
-    #: The pass's own gone pairs, with what its delete policies chose (R1's and R2's: both sides of a link,
-    #: an invoice voided by its status; reconcile/deletes.py), planned with the engine's (`policy_rows`).
+    #: The pass's own gone pairs, with what its delete policies chose (R2's: an invoice deleted or voided by
+    #: its status, both sides of a link; reconcile/deletes.py), planned with the engine's (`policy_rows`).
     removals: Callable[[], list[Gone]] | None = None
 
 
@@ -742,7 +743,6 @@ def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
     if group_why is not None:
         next(fp for fp in fps if group_of(fp.name)).missing_ref = group_why  # a create waits as a ref would
     x_paths = {fp.name for fp in fps} | {m.target for m in r.match if m.target} | set(r.write_back.values())
-    x_paths |= set(REMOVE[coll].reads) if r.deletes != "ignore" else set()
     xr = _read_xero(conn, coll, x_paths, member_of)
     links = pd.DataFrame(list(state_links.links_of(conn, name).items()) if state_links.has_links_table(conn) else [],
                          columns=["sf_id", "xero_id"], dtype="object")
@@ -766,7 +766,7 @@ def read_and_match(conn: sa.Connection, cfg: SfxeroConfig, name: str, words: Wor
     result = match(sf_m, xr, links=links, sf_link_col=_col(id_back) if id_back else None, active=xr["_active"],
                    keys=keys, target_label=f"Xero {target_object}")
     holds = load.open_holds(conn, [sf_table(sobject), _xero_table(coll), *([primary_contact.TABLE] if reads_contact else [])])
-    return XeroPass(src, fps, xr, links, result, holds, create_key, member_of, group_why, routed_held, gone)
+    return XeroPass(src, fps, xr, result, holds, create_key, member_of, group_why, routed_held, gone)
 
 
 def pair_checks(holds: dict[str, dict[str, str]], sobject: str, coll: str, reads_contact: bool) -> list[HoldCheck]:
@@ -806,11 +806,9 @@ def pair_xero_pass(conn: sa.Connection, name: str, r: DeclaredRecipe,
     src_cols.update(p.carried_src)
     x_cols.update(p.carried_x)
     pairs = pair_frame(result.pairs.reset_index(drop=True), idx, xr.set_index("id"), src_cols, x_cols)
-    # Paired: of the Xero records only what the emit step reads is kept (names taken, what a delete
-    # policy reads), as R1's code freed its Xero side here: at 1M the rest is a large share of peak memory.
-    removal = REMOVE[coll].reads if coll in REMOVE else ()
-    reads_later = ["id", "_active", "x:Name", "x:ContactStatus", "x:Status", *(f"x:{q}" for q in removal)]
-    p.xr = xr[[c for c in dict.fromkeys(reads_later) if c in xr.columns]]
+    # Paired: of the Xero records only what the emit step reads is kept (names taken, which are gone), as
+    # R1's code freed its Xero side here: at 1M the rest is a large share of peak memory.
+    p.xr = xr[[c for c in ("id", "_active", "x:Name") if c in xr.columns]]
     del idx
     checks = pair_checks(holds, sobject, coll, reads_contact) if p.checks is None else list(p.checks)
     if p.group_why is not None:
@@ -831,7 +829,7 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
     target_object, id_attr, lookup_attr = ENGINE_TARGETS[coll]
     lookup_by = r.key_rule.target if r.key_rule else lookup_attr
     source_table, target_table = sf_table(sobject), _xero_table(coll)
-    src, fps, links, result, holds = p.src, p.fps, p.links, p.result, p.holds
+    src, fps, result, holds = p.src, p.fps, p.result, p.holds
     member_of, routed_held = p.member_of, p.routed_held
     reads_contact = PRIMARY_CONTACT_ID in src.columns
     by_name = {fp.name: fp for fp in fps}
@@ -961,8 +959,12 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
         parts.append(_creates(words, r, src, fps, result.unmatched, holds[source_table], diff_base, lookup_by,
                               member_of, routed_held, _name_clashes(coll, sobject, src, by_name.get("Name"), p.xr,
                                                                     result.unmatched), p.create_key, write_backs))
-    # Gone pairs, the engine's (a deleted source, by `deletes:`) and the pass's own, planned by one policy step.
-    gone = _deleted_in_salesforce(r, p.gone, links, p.xr, diff_base) if r.deletes != "ignore" and p.gone else []
+    # Gone pairs, planned by one policy step: a Salesforce record gone removes its linked Xero record
+    # (`deletes.salesforce`), a Xero record gone its linked Salesforce record (`deletes.xero`, two-way
+    # recipes), and the pass's own (R2's invoices).
+    back_base = {**diff_base, "target_object": sobject, **({"source_table": target_table} if words.marks else {})}
+    gone = xero_removals(conn, words.code, r, coll, p.gone, diff_base)
+    gone += salesforce_removals(conn, words.code, r, sobject, coll, p.xr, back_base)
     parts.append(policy_rows(conn, words.code, gone + (p.removals() if p.removals else [])))
     stats = {"matched_by": result.by_rule, "source": len(src), "target": len(p.xr),
              **({"settled_in_database": len(p.settled)} if p.settled is not None else {})}
@@ -990,16 +992,19 @@ REMOVE = {"Contacts": Removal("archive", "Name", {"ContactStatus": "ARCHIVED"},
           "Quotes": Removal("delete", "QuoteNumber", {"Status": "DELETED"}, ())}
 
 
-def _deleted_in_salesforce(r: DeclaredRecipe, gone: dict[str, str], links: pd.DataFrame, xr: pd.DataFrame,
-                           diff_base: dict) -> list[Gone]:
-    """What the `deletes` policy decides for linked Xero records whose Salesforce record is gone (`gone`: id →
-    why: deleted, or no longer meeting `where` under `filtered_out: delete`). A Contact with a balance
-    is posted: `archive` holds it for approval, as R1's default `posted` policy does."""
-    coll = r.to.xero
+def xero_removals(conn: sa.Connection, code: str, r: DeclaredRecipe, coll: str, gone: dict[str, str],
+                  diff_base: dict) -> list[Gone]:
+    """What `deletes.salesforce` decides for the Xero records of `coll` that recipe `code` links to Salesforce
+    records gone (`gone`: id → why: deleted, or no longer meeting `where:` under `filtered_out: delete`).
+    Only those few are read, by id; one already gone in Xero needs nothing. A Contact with a balance is
+    posted: `archive` becomes the `posted` policy (hold_for_approval unless set otherwise), as R1's."""
+    if not gone or r.delete_policy("salesforce") == "ignore":
+        return []
     target_object, id_attr, _ = ENGINE_TARGETS[coll]
     how = REMOVE[coll]
-    linked = dict(zip(links.sf_id, links.xero_id))
-    live = xr[xr["_active"].to_numpy()].set_index("id")
+    linked = state_links.links_among(conn, code, sf_ids=gone)
+    xr = _read_xero(conn, coll, set(how.reads), only=set(linked.values()))
+    live = xr[xr["_active"].to_numpy(dtype=bool)].set_index("id")
     decided = []
     for sf_id, why in gone.items():
         x_id = linked.get(sf_id)
@@ -1014,7 +1019,37 @@ def _deleted_in_salesforce(r: DeclaredRecipe, gone: dict[str, str], links: pd.Da
         diff = {**diff_base, "payload": {id_attr: x_id, **how.status_write},
                 "fields": {k: {"old": status, "new": v} for k, v in how.status_write.items()}}
         decided.append(Gone("sf_to_xero", sf_id, x_id, how.op, status, posted,
-                            "hold_for_approval" if posted else r.deletes, what, why, diff))
+                            r.delete_policy("salesforce", posted=posted), what, why, diff))
+    return decided
+
+
+def salesforce_removals(conn: sa.Connection, code: str, r: DeclaredRecipe, sobject: str, coll: str,
+                        xr: pd.DataFrame, diff_base: dict) -> list[Gone]:
+    """What `deletes.xero` decides for the live Salesforce `sobject` records (whatever `where:` says: the
+    link pairs them) that recipe `code` links to the records of `coll` gone from Xero (`xr`'s not `_active`:
+    archived, deleted or voided). The Salesforce record is deleted: it waits in the Recycle Bin 15 days."""
+    if r.delete_policy("xero") == "ignore":
+        return []
+    gone_x = xr.id[~xr["_active"].to_numpy(dtype=bool)]
+    if not len(gone_x):
+        return []
+    target_object = ENGINE_TARGETS[coll][0]
+    by_sf = state_links.links_among(conn, code, xero_ids=gone_x)
+    where, params = load.among(conn, "id", sorted(by_sf))
+    staged = load.frame(conn, f"SELECT id, is_deleted FROM {sf_table(sobject)}{where}", ["id", "is_deleted"], params)
+    live = set(staged.id[~staged.is_deleted.isin(DELETED).to_numpy()])
+    xr = _read_xero(conn, coll, {REMOVE[coll].label}, only=set(by_sf.values())).set_index("id")
+    decided = []
+    for sf_id, x_id in sorted(by_sf.items()):
+        if sf_id not in live or x_id not in xr.index:
+            continue  # already deleted in Salesforce
+        rec = xr.loc[x_id]
+        status = _plain(rec["x:ContactStatus"]) or _plain(rec["x:Status"]) or "DELETED"
+        label = _plain(rec[f"x:{REMOVE[coll].label}"]) or x_id
+        diff = {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {}}
+        decided.append(Gone("xero_to_sf", x_id, sf_id, "delete", status, False, r.delete_policy("xero"),
+                            f"delete Salesforce {sobject} {sf_id} ({status} Xero {target_object} {label})",
+                            f"{status} in Xero", diff))
     return decided
 
 

@@ -45,7 +45,7 @@ from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, normalize, plan, transforms
 from .declared import (DELETED, FieldPlan, _col, _conditions_mask, _kind_fn, _plain, _read_sf, _read_xero, _xero_table,
                        create_diff, create_hold, create_rows, refuse_against_describe, sf_table, staged_describe,
-                       xero_body)
+                       xero_body, xero_removals)
 from .deletes import Gone, policy_rows
 from .fields import FieldRule, compare
 from .match import MatchResult, match
@@ -447,13 +447,21 @@ def _creates(code: str, r: DeclaredRecipe, src: pd.DataFrame, fps: list[FieldPla
 
 def _gone(conn: sa.Connection, code: str, r: DeclaredRecipe, words: Wording, p: SfPass, diff_base: dict,
           say: _Say) -> pd.DataFrame:
-    """The `deletes` policy's rows for linked Salesforce records whose Xero record is gone (voided,
-    deleted, archived) or, under `filtered_out: delete`, no longer meets the filter (`left`). A record a
-    pass holds (`_missing`) is held, not deleted from. Under `words.delete_rule` a row lists the fields it
-    removes, the target's values, as the built-in it words did."""
-    if r.deletes == "ignore" or not (len(p.gone) or len(p.left)):
-        return plan.empty()
+    """The `deletes` policies' rows. `deletes.xero`: linked Salesforce records whose Xero record is gone
+    (voided, deleted, archived) or, under `filtered_out: delete`, no longer meets the filter (`left`); a
+    record a pass holds (`_missing`) is held, not deleted from, and under `words.delete_rule` a row lists
+    the fields it removes, the target's values, as the built-in it words did. `deletes.salesforce` (a
+    two-way recipe): linked Xero records whose Salesforce record was deleted, removed as the engine's
+    recipes into Xero remove them (declared.xero_removals)."""
     sobject, coll = r.to.salesforce, r.source.xero
+    removed = []
+    if r.delete_policy("salesforce") != "ignore":
+        deleted = {sf_id: f"{sobject} deleted in Salesforce" for sf_id in sorted(p.tgt.id[~p.live_sf])
+                   if sf_id in p.own_links}
+        removed = xero_removals(conn, code, r, coll, deleted, {"target_object": XERO_TARGETS[coll][0],
+                                                                "source_table": sf_table(sobject), "engine": "declared"})
+    if r.delete_policy("xero") == "ignore" or not (len(p.gone) or len(p.left)):
+        return policy_rows(conn, code, removed)
     by_xero: dict[str, list[str]] = {}
     for sf_id, x_id in sorted(p.own_links.items()):
         by_xero.setdefault(x_id, []).append(sf_id)
@@ -476,8 +484,8 @@ def _gone(conn: sa.Connection, code: str, r: DeclaredRecipe, words: Wording, p: 
                               and isinstance(v := held_values.get(_col(fp.name)), str) and v}
                 key = (x_id, sf_id)
                 diff = say.diff(key, {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": fields}, diff_base)
-                decided.append(Gone(DIRECTION, x_id, sf_id, "delete", status, False, r.deletes,
+                decided.append(Gone(DIRECTION, x_id, sf_id, "delete", status, False, r.delete_policy("xero"),
                                     say.reason("delete", key, f"delete Salesforce {sobject} {sf_id} ({which})"),
                                     say.reason("gone", key, why), diff,
                                     say.reason("delete_held", key, held, why=held) if isinstance(held, str) else None))
-    return policy_rows(conn, code, decided)
+    return policy_rows(conn, code, decided + removed)

@@ -1,8 +1,9 @@
-"""Deletes and voids by policy for R1 (Account ↔ Contact) and R2 (Opportunity ↔ invoice): docs/architecture.md
-"Delete policies".
+"""Deletes and voids by policy (docs/architecture.md "Delete policies"): the one step every recipe's deletes
+go through (`policy_rows`), and R2's gone pairs (Opportunity ↔ invoice), whose removal by status the
+declared-recipe engine's own (reconcile/declared.py `xero_removals`, `salesforce_removals`) does not express.
 
 For each pair linked in `sync_link` where one side is gone — a Salesforce record deleted (`IsDeleted`), a
-Xero Contact ARCHIVED or an invoice DELETED/VOIDED — the recipe's `deletes` policy (config/deletes.py)
+Xero record archived, or an invoice DELETED/VOIDED — the recipe's `deletes` policy (config/deletes.py)
 decides the plan row for the other side:
 - `archive`: a `delete` row. Xero: the Contact gets `ContactStatus: ARCHIVED`; a DRAFT/SUBMITTED invoice
   `Status: DELETED`, an AUTHORISED one `Status: VOIDED` (Xero has no DELETE for them: a status write is
@@ -16,9 +17,8 @@ An AUTHORISED invoice or a Contact with a balance is "posted": `archive` becomes
 value (hold_for_approval by default). An invoice with payments cannot be voided in Xero at all: it is held
 with that reason whatever the policy (but `ignore`). Only reads; rows are few (deleted pairs only).
 
-`gone_pairs` is what R1's and R2's passes give the declared-recipe engine as their removals
-(declared.XeroPass.removals); the engine plans them, with the records its own `deletes:` finds gone, in
-one `policy_rows`, the step every recipe's deletes go through.
+`gone_pairs` is what R2's pass gives the engine as its removals (declared.XeroPass.removals); the engine
+plans them, with the records its own policies find gone, in one `policy_rows`.
 """
 
 from __future__ import annotations
@@ -30,17 +30,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import SfxeroConfig
-from ..recipes import R1, R2
+from ..recipes import R2, R7
 from ..staging.state import approvals
 from ..staging.state.links import link_join_sql
 from ..staging.state.plans import has_plans_table, load_latest, row_diff
 from . import load, plan
 
-#: The recipes this module plans deletes for, with what each links.
-LINKED = {R1: ("sf_account", "Account", "xero_contact", "Contact"),
-          R2: ("sf_opportunity", "Opportunity", "xero_invoice", "Invoice")}
-#: Xero statuses that mean the record is gone, per target object.
-GONE = {"Contact": ("ARCHIVED", "GDPRREQUEST"), "Invoice": ("DELETED", "VOIDED")}
+#: The recipes whose gone pairs this module finds: the staged Salesforce table and object each invoices.
+LINKED = {R2: ("sf_opportunity", "Opportunity"), R7: ("sf_order", "Order")}
+#: Invoice statuses that mean it is gone.
+GONE = ("DELETED", "VOIDED")
 APPROVAL_PREFIX = "row-"
 
 
@@ -64,87 +63,79 @@ def money(value) -> float:
         return 0.0
 
 
-def _pairs(conn: sa.Connection, recipe: str, where: str, extra: list[str]) -> pd.DataFrame:
-    sf_table, _, xero_table, _ = LINKED[recipe]
-    cols = ["sf_id", "xero_id", *extra]
-    if not (load.has_table(conn, sf_table) and load.has_table(conn, xero_table) and load.has_table(conn, "sync_link")):
+def _pairs(conn: sa.Connection, recipe: str, where: str) -> pd.DataFrame:
+    """`recipe`'s linked pairs (sf_id, xero_id, the invoice's status, number and amount paid) meeting `where`."""
+    sf_table = LINKED[recipe][0]
+    cols = ["sf_id", "xero_id", "status", "invoice_number", "amount_paid"]
+    if not (load.has_table(conn, sf_table) and load.has_table(conn, "xero_invoice")
+            and load.has_table(conn, "sync_link")):
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
-    have = load.table_columns(conn, xero_table)
-    sel = ["s.id", "l.xero_id", *[f"x.{c}" if c in have else "NULL" for c in extra]]
+    have = load.table_columns(conn, "xero_invoice")
+    sel = ["s.id", "l.xero_id", *[f"x.{c}" if c in have else "NULL" for c in cols[2:]]]
     return load.frame(conn, f"SELECT {', '.join(sel)} FROM {sf_table} s{link_join_sql('l', recipe, 's.id')} "
-                            f"JOIN {xero_table} x ON x.id = l.xero_id WHERE {where} ORDER BY s.id", cols)
+                            f"JOIN xero_invoice x ON x.id = l.xero_id WHERE {where} ORDER BY s.id", cols)
 
 
-def _xero_side(recipe: str, sf_deleted: pd.DataFrame) -> list[dict]:
-    """Writes to Xero records whose Salesforce record was deleted: (op, posted, payload, fields, what, blocked)."""
+def _invoice_side(sobject: str, sf_deleted: pd.DataFrame) -> list[dict]:
+    """Writes to invoices whose Opportunity (Order) was deleted: a DRAFT/SUBMITTED one deleted, another
+    voided (held, whatever the policy, when it has payments)."""
     out = []
     for r in sf_deleted.itertuples(index=False):
-        if recipe == R1:
-            balance = money(r.ar_outstanding) + money(r.ap_outstanding)
-            status = _text(r.contact_status) or "ACTIVE"
-            out.append({"source": r.sf_id, "target": r.xero_id, "op": "archive", "status": status,
-                        "posted": abs(balance) >= 0.005, "target_object": "Contact",
-                        "payload": {"ContactID": r.xero_id, "ContactStatus": "ARCHIVED"},
-                        "fields": {"ContactStatus": {"old": status, "new": "ARCHIVED"}},
-                        "what": f"archive Xero Contact {_text(r.name) or r.xero_id}"
-                                + (f" (balance {balance:,.2f})" if abs(balance) >= 0.005 else ""),
-                        "blocked": None})
-        else:
-            status = _text(r.status)
-            paid = status == "PAID" or money(r.amount_paid) > 0
-            op, new = ("delete", "DELETED") if status in ("DRAFT", "SUBMITTED") else ("void", "VOIDED")
-            number = _text(r.invoice_number) or r.xero_id
-            why = (f"Xero invoice {number} of the deleted Opportunity has payments, so Xero cannot void it: remove "
-                   "its payments in Xero first")
-            out.append({"source": r.sf_id, "target": r.xero_id, "op": op, "status": status,
-                        "posted": status in ("AUTHORISED", "PAID"), "target_object": "Invoice",
-                        "payload": {"InvoiceID": r.xero_id, "Status": new},
-                        "fields": {"Status": {"old": status, "new": new}},
-                        "what": f"{op} {status} Xero invoice {number}",
-                        "blocked": why if paid else None})
+        status = _text(r.status)
+        paid = status == "PAID" or money(r.amount_paid) > 0
+        op, new = ("delete", "DELETED") if status in ("DRAFT", "SUBMITTED") else ("void", "VOIDED")
+        number = _text(r.invoice_number) or r.xero_id
+        why = (f"Xero invoice {number} of the deleted {sobject} has payments, so Xero cannot void it: remove "
+               "its payments in Xero first")
+        out.append({"source": r.sf_id, "target": r.xero_id, "op": op, "status": status,
+                    "posted": status in ("AUTHORISED", "PAID"), "target_object": "Invoice",
+                    "payload": {"InvoiceID": r.xero_id, "Status": new},
+                    "fields": {"Status": {"old": status, "new": new}},
+                    "what": f"{op} {status} Xero invoice {number}",
+                    "blocked": why if paid else None})
     return out
 
 
-def _sf_side(recipe: str, xero_gone: pd.DataFrame) -> list[dict]:
-    """Deletes of Salesforce records whose Xero record was archived, deleted or voided."""
-    _, sobject, _, target = LINKED[recipe]
+def _source_side(sobject: str, xero_gone: pd.DataFrame) -> list[dict]:
+    """Deletes of the Salesforce records (Opportunities) whose invoice was deleted or voided."""
     out = []
     for r in xero_gone.itertuples(index=False):
-        status = _text(r.contact_status if recipe == R1 else r.status)
-        label = _text(r.name if recipe == R1 else r.invoice_number)
+        status, label = _text(r.status), _text(r.invoice_number)
         out.append({"source": r.xero_id, "target": r.sf_id, "op": "delete", "status": status, "posted": False,
                     "target_object": sobject, "payload": {sobject: {"Id": r.sf_id}}, "fields": {},
-                    "what": f"delete Salesforce {sobject} {r.sf_id} ({status} Xero {target} {label or r.xero_id})",
+                    "what": f"delete Salesforce {sobject} {r.sf_id} ({status} Xero Invoice {label or r.xero_id})",
                     "blocked": None})
     return out
 
 
-def gone_pairs(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> list[Gone]:
-    """The linked pairs of one recipe (R1 or R2) whose one side is gone, with what its `deletes` policy
-    chose for the other: its pass's removals, which the engine plans (declared.XeroPass.removals)."""
-    rc = getattr(cfg.recipes, recipe)
-    if recipe not in LINKED or not rc.enabled:
+def deleted_linked(conn: sa.Connection, recipe: str, table: str) -> list[str]:
+    """Ids of the records of staged `table` deleted in Salesforce that `recipe` links to a Xero record, in
+    id order: a pass reading only live records reads these apart for its delete policy."""
+    if not (load.has_table(conn, table) and load.has_table(conn, "sync_link")):
         return []
-    policies = rc.deletes
-    _, sobject, _, target = LINKED[recipe]
-    if recipe == R1:
-        extra, sf_gone = ["contact_status", "name", "ar_outstanding", "ap_outstanding"], \
-            "s.is_deleted AND coalesce(x.contact_status, 'ACTIVE') NOT IN ('ARCHIVED', 'GDPRREQUEST')"
-        xero_gone = "NOT s.is_deleted AND x.contact_status IN ('ARCHIVED', 'GDPRREQUEST')"
-    else:
-        extra, sf_gone = ["status", "invoice_number", "amount_paid"], \
-            "s.is_deleted AND coalesce(x.status, '') NOT IN ('DELETED', 'VOIDED')"
-        xero_gone = "NOT s.is_deleted AND x.status IN ('DELETED', 'VOIDED')"
+    return load.frame(conn, f"SELECT s.id FROM {table} s{link_join_sql('l', recipe, 's.id')} "
+                            f"WHERE l.xero_id IS NOT NULL AND {load.bool_true(conn, 's.is_deleted')} ORDER BY s.id",
+                      ["id"]).id.tolist()
+
+
+def gone_pairs(conn: sa.Connection, cfg: SfxeroConfig, recipe: str) -> list[Gone]:
+    """The linked pairs of `recipe` (R2 or R7) whose one side is gone, with what its `deletes` chose for
+    the other: its pass's removals, which the engine plans (declared.XeroPass.removals)."""
+    rc = getattr(cfg.recipes, recipe)
+    if not rc.enabled:
+        return []
+    policies, sobject = rc.deletes, LINKED[recipe][1]
+    gone_sql = ", ".join(f"'{s}'" for s in GONE)
     candidates: list[tuple[str, str, dict]] = []
     if policies.policy(recipe, "salesforce", posted=False) != "ignore":
-        candidates += [("sf_to_xero", "salesforce", c) for c in _xero_side(recipe, _pairs(conn, recipe, sf_gone, extra))]
+        deleted = _pairs(conn, recipe, f"s.is_deleted AND coalesce(x.status, '') NOT IN ({gone_sql})")
+        candidates += [("sf_to_xero", "salesforce", c) for c in _invoice_side(sobject, deleted)]
     if policies.policy(recipe, "xero", posted=False) != "ignore":
-        candidates += [("xero_to_sf", "xero", c) for c in _sf_side(recipe, _pairs(conn, recipe, xero_gone, extra))]
+        voided = _pairs(conn, recipe, f"NOT s.is_deleted AND x.status IN ({gone_sql})")
+        candidates += [("xero_to_sf", "xero", c) for c in _source_side(sobject, voided)]
     decided = []
     for direction, side, c in candidates:
         chosen = policies.policy(recipe, side, posted=c["posted"])
-        if chosen == "ignore":
-            continue
         gone = f"{sobject} deleted in Salesforce" if side == "salesforce" else f"{c['status']} in Xero"
         diff = {"target_object": c["target_object"], "payload": c["payload"], "fields": c["fields"]}
         decided.append(Gone(direction, c["source"], c["target"], c["op"], c["status"], c["posted"], chosen,

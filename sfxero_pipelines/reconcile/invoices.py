@@ -440,10 +440,10 @@ def engine_pass(conn: sa.Connection, m: MatchResult, inv: pd.DataFrame, code: In
     and status carried into each pair for `InvoiceCode.decide`, and R2's gone pairs (read when planned)."""
     sides = code.sides
     xr = inv.rename(columns={"invoice_number": "x:InvoiceNumber"}).assign(**{"x:InvoiceID": inv.id})
-    # An Opportunity deleted or an invoice voided: R2's policies for both sides (an approved invoice voided,
-    # one with payments held). R7 has none yet.
-    removals = (lambda: gone_pairs(conn, code.cfg, R2)) if code.src.recipe == R2 else None
-    return XeroPass(sides.records, [], xr, link_pairs(sides.records, "link_id"), m, {},
+    # An Opportunity (Order) deleted or an invoice voided: the recipe's policies for both sides (an approved
+    # invoice voided, one with payments held).
+    removals = lambda: gone_pairs(conn, code.cfg, code.src.recipe)  # noqa: E731
+    return XeroPass(sides.records, [], xr, m, {},
                     carried_src={"amount": "amount", "s_cur": "currencyisocode"},
                     carried_x={"status": "status", "sub_total": "sub_total", "total": "total", "x_cur": "currency_code"},
                     checks=hold_checks(code.src, sides), documents=code, removals=removals)

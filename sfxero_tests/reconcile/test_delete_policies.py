@@ -1,5 +1,5 @@
-"""Delete policies (reconcile/deletes.py, config/deletes.py) for R1 and R2, on hand-staged pairs: each
-policy on each direction, the `posted` override for an AUTHORISED invoice or a Contact with a balance, a
+"""Delete policies (reconcile/deletes.py, config/deletes.py) for R1, R2 and R7, on hand-staged pairs: each
+policy on each direction (R7: the Order deleted; Salesforce does not delete an activated Order), the `posted` override for an AUTHORISED invoice or a Contact with a balance, a
 paid invoice held whatever the policy, row approvals turning a held row into a write (in the plan and in
 the push rows), and the mass-change guard counting `archive` deletes but not approved ones."""
 
@@ -45,10 +45,18 @@ def _invoice_pair(w: Stager, *, sf_deleted=False, status="AUTHORISED", paid=0.0)
     return o, x
 
 
+def _order_pair(w: Stager, *, sf_deleted=False, status="AUTHORISED") -> tuple[str, str]:
+    o = w.sf("Order", Status="Activated", EffectiveDate="2025-03-01", TotalAmount=100.0, deleted=sf_deleted)
+    x = w.xero("Invoices", Type="ACCREC", Reference=o, InvoiceNumber="INV-7", Contact={"ContactID": "c1"},
+               Status=status, SubTotal=100.0, Total=100.0, AmountDue=100.0, AmountPaid=0.0, CurrencyCode="USD")
+    w.link("R7", o, x)
+    return o, x
+
+
 def _rows(w: Stager, cfg, recipe: str) -> list:
     """The recipe's rows its delete policies planned (their diff says what `delete` was decided), as its
     family's plan has them: the engine plans them with the pass's other rows."""
-    family = {"R1": "contacts", "R2": "invoices"}[recipe]
+    family = {"R1": "contacts", "R2": "invoices", "R7": "invoices"}[recipe]
     with w.db.engine.connect() as conn:
         rows = build_family(conn, cfg, family).rows
     return [r for r in rows.drop(columns=["plan_id", "row_no"]).itertuples(index=False)
@@ -195,11 +203,37 @@ def test_the_guard_counts_archive_deletes(sworld):
     assert assess(rows, PushConfig(max_deletes=1), GuardInputs(frozenset(), {}, {}))["R1"].blocked is False
 
 
-def test_r7_deletes_are_refused_on_load():
+@pytest.mark.parametrize("policy,action", [("archive", "delete"), ("hold_for_approval", "held"), ("ignore", None)])
+def test_r7_deleted_order_deletes_its_draft_invoice_by_policy(sworld, policy, action):
+    o, x = _order_pair(sworld, sf_deleted=True, status="DRAFT")
+    _order_pair(sworld, status="DRAFT")  # live: nothing
+    cfg = parse_config({"recipes": {"R7": {"enabled": True, "deletes": {"salesforce": policy}}}})
+    rows = _rows(sworld, cfg, "R7")
+    assert [(r.direction, r.action, r.source_id, r.target_id) for r in rows] == \
+        ([("sf_to_xero", action, o, x)] if action else [])
+    if action == "delete":
+        assert diff_of(rows[0])["payload"] == {"InvoiceID": x, "Status": "DELETED"}
+        assert rows[0].reason == ("Order deleted in Salesforce: delete DRAFT Xero invoice INV-7 "
+                                  "(recipes.R7.deletes: archive)")
+
+
+def test_r7_holds_a_deleted_orders_authorised_invoice_by_default(sworld):
+    o, x = _order_pair(sworld, sf_deleted=True, status="AUTHORISED")
+    [row] = _rows(sworld, parse_config({"recipes": {"R7": {"enabled": True}}}), "R7")
+    assert (row.action, row.source_id, row.target_id) == ("held", o, x)
+    assert diff_of(row)["payload"] == {"InvoiceID": x, "Status": "VOIDED"}
+    assert row.reason.startswith("waits for approval to void AUTHORISED Xero invoice INV-7: run `sfxero approve row-")
+
+
+def test_r7_never_plans_deleting_an_activated_order():
+    """Salesforce refuses to delete an activated Order (it must be deactivated first), and R7 reads activated
+    Orders only: a voided invoice's Order cannot go by policy, so that side is refused on load."""
     from sfxero_pipelines.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="recipes.R7.deletes"):
-        parse_config({"recipes": {"R7": {"deletes": "archive"}}})
+    for deletes in ({"xero": "archive"}, "archive"):
+        with pytest.raises(ConfigError, match=r"recipes\.R7\.deletes\.xero: Salesforce does not delete an activated Order"):
+            parse_config({"recipes": {"R7": {"deletes": deletes}}})
+    assert parse_config({"recipes": {"R7": {"deletes": {"salesforce": "archive", "xero": "ignore"}}}})
     with pytest.raises(ConfigError, match="recipes.R1.deletes.salesforce"):
         parse_config({"recipes": {"R1": {"deletes": {"salesforce": "void"}}}})
 

@@ -173,7 +173,7 @@ def _pass(code) -> tuple[declared.XeroPass, DeclaredRecipe]:
         unmatched=pd.Series(["s9"], dtype="object"),
         broken=_frame(sf_id=["s4"], xero_id=["x-gone"], reason=["linked Xero invoice x-gone not found in staging"]),
         conflicts=_frame(sf_id=[], rule=[], candidates=[], other_sf=[]), by_rule={"link": 1, "reference": 2})
-    p = declared.XeroPass(src, [], xr, _frame(sf_id=["s1"], xero_id=["x1"]), result, {},
+    p = declared.XeroPass(src, [], xr, result, {},
                           checks=[("sf_id", {"s3": "Opportunity s3 held at check"}.get)], documents=code)
     return p, r
 

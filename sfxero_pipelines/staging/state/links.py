@@ -2,7 +2,8 @@
 
 Idempotent: recording a link that exists is a no-op; a Salesforce record re-linked to another Xero
 id (after the old one was deleted and recreated) moves its link. Readers: `links_of` (one recipe's
-links), and `link_join_sql`, the join planners use to read links beside staged rows in the database.
+links), `links_among` (some of them), and `link_join_sql`, the join planners use to read links beside
+staged rows in the database.
 """
 
 from __future__ import annotations
@@ -56,6 +57,20 @@ def links_of(conn: sa.Connection, recipe: str, tenant_id: str | None = None) -> 
     if tenant_id is not None:
         query = query.where(sync_link.c.tenant_id == tenant_id)
     return dict(conn.execute(query).fetchall())
+
+
+def links_among(conn: sa.Connection, recipe: str, *, sf_ids=None, xero_ids=None) -> dict[str, str]:
+    """Salesforce id -> Xero id of `recipe`'s links whose Salesforce id is one of `sf_ids` (or, given
+    instead, whose Xero id is one of `xero_ids`): the few a delete policy reads, without all of them."""
+    if not has_links_table(conn):
+        return {}
+    column, ids = (sync_link.c.sf_id, sf_ids) if sf_ids is not None else (sync_link.c.xero_id, xero_ids)
+    ids = sorted(set(ids))
+    out: dict[str, str] = {}
+    for i in range(0, len(ids), 500):
+        out.update(conn.execute(sa.select(sync_link.c.sf_id, sync_link.c.xero_id).where(
+            sync_link.c.recipe == recipe, column.in_(ids[i:i + 500]))).fetchall())
+    return out
 
 
 def copy_links(conn: sa.Connection, from_recipe: str, to_recipe: str) -> None:
