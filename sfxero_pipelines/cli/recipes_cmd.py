@@ -177,7 +177,10 @@ def run_show(name: str) -> int:
         # code does at the engine's extension point (reconcile/invoices.py) with the settings below it.
         rc = getattr(cfg.recipes, name)
         settings = {k: v for k, v in rc.model_dump(mode="json").items() if k not in ("enabled", "deletes")}
-        body = {"built_in": True, **invoice_as_declared(name, rc), "code": dict(CODE_DOES), **settings}
+        # Both sides of its delete policies: the declaration carries the Salesforce side alone, as the code
+        # plans both (reconcile/deletes.gone_pairs).
+        body = {"built_in": True, **invoice_as_declared(name, rc), "deletes": rc.deletes.effective(name),
+                "code": dict(CODE_DOES), **settings}
     elif name in BUILTIN:
         src, dst = BUILTIN[name]
         body = {"built_in": True, "from": src, "to": dst, **getattr(cfg.recipes, name).model_dump(mode="json")}

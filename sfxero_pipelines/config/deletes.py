@@ -58,3 +58,8 @@ class DeletePolicies(StrictModel):
         target is (`posted`) or is not an AUTHORISED/PAID accounting record."""
         chosen = getattr(self, deleted_in) or RECIPE_DEFAULTS.get(recipe, {}).get(deleted_in, "ignore")
         return self.posted if posted and chosen == "archive" else chosen
+
+    def effective(self, recipe: str) -> dict[str, str]:
+        """Both sides and `posted` with `recipe`'s defaults filled in: what `sfxero recipes show` prints and a
+        built-in's declaration carries."""
+        return {side: self.policy(recipe, side, posted=False) for side in ("salesforce", "xero")} | {"posted": self.posted}

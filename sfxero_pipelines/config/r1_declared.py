@@ -59,8 +59,7 @@ def r1_as_declared(mapping: MappingConfig, r1, with_where: bool = True) -> dict:
             # R1 sends the Account Id as ContactNumber on a create (its first key pair), and never updates it.
             "write_back": {"Xero_Contact_Id__c": "ContactID"},
             # R1's defaults filled in: a declaration has none of its own.
-            "deletes": {side: r1.deletes.policy(R1, side, posted=False) for side in ("salesforce", "xero")}
-            | {"posted": r1.deletes.posted}}
+            "deletes": r1.deletes.effective(R1)}
 
 
 def r1_wording(mapping: MappingConfig) -> Wording:

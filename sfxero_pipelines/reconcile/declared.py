@@ -778,6 +778,12 @@ def pair_checks(holds: dict[str, dict[str, str]], sobject: str, coll: str, reads
             ("s_invalid", staged_invalid(sobject)), ("x_invalid", staged_invalid(target))]
 
 
+def _flows_back(r: DeclaredRecipe, fps: list[FieldPlan]) -> list[bool]:
+    """Per field plan, whether a value Xero changed flows back to Salesforce (a two-way field with a way
+    back): the pair step reads the Salesforce value of those (`so_<i>`), the compare step shows it as `old`."""
+    return [fp.to_source is not None and r.sync == "two_way" for fp in fps]
+
+
 def pair_xero_pass(conn: sa.Connection, name: str, r: DeclaredRecipe,
                    p: XeroPass) -> tuple[pd.DataFrame, pd.DataFrame, list]:
     """The pair step of recipe `name`'s declaration `r` into Xero on pass `p`: (pairs to compare, held
@@ -790,7 +796,7 @@ def pair_xero_pass(conn: sa.Connection, name: str, r: DeclaredRecipe,
     x_cols = {"x_modified_at": "modified_at", "x_invalid": "invalid_reason"}
     idx = src.set_index("id")
     source_field = _Resolver(conn, sobject, src, f"recipes.{name}")
-    flows_back = [fp.to_source is not None and r.sync == "two_way" for fp in fps]
+    flows_back = _flows_back(r, fps)
     for i, fp in enumerate(fps):
         # A field mapped from its raw value is compared from it (`FieldPlan.raw`): only differing pairs are mapped.
         idx[f"v{i}"] = (fp.values if fp.raw is None else fp.raw).to_numpy()
@@ -839,7 +845,7 @@ def plan_xero_pass(conn: sa.Connection, cfg: SfxeroConfig, name: str, r: Declare
     # -- pair
     ok, held, held_why = pair_xero_pass(conn, name, r, p)
     source_field = _Resolver(conn, sobject, src, f"recipes.{name}")
-    flows_back = [fp.to_source is not None and r.sync == "two_way" for fp in fps]
+    flows_back = _flows_back(r, fps)
 
     # -- compare
     @functools.cache
@@ -992,6 +998,11 @@ REMOVE = {"Contacts": Removal("archive", "Name", {"ContactStatus": "ARCHIVED"},
           "Quotes": Removal("delete", "QuoteNumber", {"Status": "DELETED"}, ())}
 
 
+def _status(rec: pd.Series) -> str | None:
+    """A `_read_xero` record's status: a Contact's ContactStatus, another record's Status."""
+    return _plain(rec["x:ContactStatus"]) or _plain(rec["x:Status"])
+
+
 def xero_removals(conn: sa.Connection, code: str, r: DeclaredRecipe, coll: str, gone: dict[str, str],
                   diff_base: dict) -> list[Gone]:
     """What `deletes.salesforce` decides for the Xero records of `coll` that recipe `code` links to Salesforce
@@ -1011,7 +1022,7 @@ def xero_removals(conn: sa.Connection, code: str, r: DeclaredRecipe, coll: str, 
         if x_id not in live.index:
             continue  # never linked, or already gone in Xero
         rec = live.loc[x_id]
-        status = _plain(rec["x:ContactStatus"]) or _plain(rec["x:Status"]) or "ACTIVE"
+        status = _status(rec) or "ACTIVE"
         balance = sum(money(rec[f"x:{b}"]) for b in how.balances)
         posted = abs(balance) >= 0.005
         what = (f"{how.op} Xero {target_object} {_plain(rec[f'x:{how.label}']) or x_id}"
@@ -1042,9 +1053,9 @@ def salesforce_removals(conn: sa.Connection, code: str, r: DeclaredRecipe, sobje
     decided = []
     for sf_id, x_id in sorted(by_sf.items()):
         if sf_id not in live or x_id not in xr.index:
-            continue  # already deleted in Salesforce
+            continue  # already deleted in Salesforce (or not staged there)
         rec = xr.loc[x_id]
-        status = _plain(rec["x:ContactStatus"]) or _plain(rec["x:Status"]) or "DELETED"
+        status = _status(rec) or "DELETED"
         label = _plain(rec[f"x:{REMOVE[coll].label}"]) or x_id
         diff = {**diff_base, "payload": {sobject: {"Id": sf_id}}, "fields": {}}
         decided.append(Gone("xero_to_sf", x_id, sf_id, "delete", status, False, r.delete_policy("xero"),

@@ -209,7 +209,8 @@ def test_a_teams_recipe_cannot_write_invoices_only_a_builtins_code_does():
 
 
 def test_recipes_show_prints_r2s_declaration_and_what_its_code_does(tmp_path):
-    (tmp_path / "sfxero.yaml").write_text(yaml.safe_dump({"recipes": {"R2": {"line_amount_types": "Inclusive"}}}))
+    (tmp_path / "sfxero.yaml").write_text(yaml.safe_dump({"recipes": {"R2": {"line_amount_types": "Inclusive",
+                                                                             "deletes": {"xero": "archive"}}}}))
     res = sfxero("recipes", "show", "R2", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     shown = yaml.safe_load(res.stdout)["recipes"]["R2"]
@@ -219,5 +220,7 @@ def test_recipes_show_prints_r2s_declaration_and_what_its_code_does(tmp_path):
     assert shown["fields"]["Total"] == {"from": "Amount"} and "SubTotal" not in shown["fields"]
     assert shown["write_back"] == {"Xero_Invoice_Id__c": "InvoiceID", "Xero_Invoice_Number__c": "InvoiceNumber"}
     assert set(shown["code"]) == {"LineItems", "compare", "approved", "create"} and shown["due_days"] == 30
+    # Both sides of its delete policies, R2's default filled in for the one not set.
+    assert shown["deletes"] == {"salesforce": "hold_for_approval", "xero": "archive", "posted": "hold_for_approval"}
     res = sfxero("recipes", "show", "R7", cwd=tmp_path)
     assert yaml.safe_load(res.stdout)["recipes"]["R7"]["from"]["salesforce"] == "Order"
